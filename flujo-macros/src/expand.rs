@@ -1,0 +1,159 @@
+//! Code generation: a `static` step description and a handful of calls into
+//! `<crate>::__private`, wrapped around the user's own block (tokens and spans untouched).
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::{AttrStyle, Block};
+
+use crate::model::{Backoff, Body, FieldValue, Rebind, StepModel};
+
+pub(crate) fn expand(model: StepModel) -> TokenStream {
+    let StepModel { item, body, .. } = &model;
+    let (outer, inner): (Vec<_>, Vec<_>) = item
+        .attrs
+        .iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Outer));
+    let vis = &item.vis;
+    let sig = &item.sig;
+    let new_body = match body {
+        Body::Sync(block) => {
+            let instrumented = instrument(&model, block, false);
+            quote!({ #(#inner)* #instrumented })
+        }
+        Body::AsyncFn(block) => {
+            let instrumented = instrument(&model, block, true);
+            quote!({ #(#inner)* #instrumented })
+        }
+        Body::AsyncBlock {
+            leading,
+            inner: block,
+            boxed,
+        } => {
+            let instrumented = instrument(&model, block, true);
+            let future = quote!(async move { #instrumented });
+            let future = if *boxed {
+                quote!(::std::boxed::Box::pin(#future))
+            } else {
+                future
+            };
+            quote!({ #(#inner)* #(#leading)* #future })
+        }
+    };
+    quote! {
+        #(#outer)*
+        #vis #sig #new_body
+    }
+}
+
+/// The statements that replace `block`: the step description, the call, its attempts.
+fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
+    let krate = &model.krate;
+    let private = quote!(#krate::__private);
+    let name = &model.name;
+    let function = &model.function;
+    let retry_policy = match &model.retry {
+        None => quote!(#private::RetryPolicy::NONE),
+        Some(retry) => {
+            let retries = retry.retries;
+            let backoff_ms = retry.backoff_ms;
+            let backoff = match retry.backoff {
+                Backoff::Fixed => quote!(#private::Backoff::Fixed),
+                Backoff::Exponential => quote!(#private::Backoff::Exponential),
+            };
+            quote!(#private::RetryPolicy::new(#retries, #backoff, #backoff_ms))
+        }
+    };
+    let begin = if is_async {
+        quote!(start)
+    } else {
+        quote!(enter)
+    };
+    let fields = record_fields(model);
+
+    let attempt = if is_async {
+        let annotation = model.output.as_ref().map(|ty| quote!(: #ty));
+        quote! {
+            #[allow(clippy::let_unit_value)]
+            let __flujo_result #annotation = __flujo_call.context().instrument(async #block).await;
+        }
+    } else {
+        let annotation = model.output.as_ref().map(|ty| quote!(-> #ty));
+        quote! {
+            #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
+            let __flujo_result = (|| #annotation #block)();
+        }
+    };
+
+    let attempts = if model.retry.is_some() {
+        let rebinds = model.rebinds.iter().map(|rebind| rebind_argument(&private, rebind));
+        let wait = if is_async {
+            quote!(#private::retry_delay(__flujo_delay).await)
+        } else {
+            quote!(::std::thread::sleep(__flujo_delay))
+        };
+        quote! {
+            loop {
+                #(#rebinds)*
+                #attempt
+                match __flujo_call.next_attempt(__flujo_result) {
+                    ::core::ops::ControlFlow::Break(__flujo_result) => break __flujo_result,
+                    ::core::ops::ControlFlow::Continue(__flujo_delay) => #wait,
+                }
+            }
+        }
+    } else if model.returns_result {
+        quote! {
+            #attempt
+            __flujo_call.finish_result(&__flujo_result);
+            __flujo_result
+        }
+    } else {
+        quote! {
+            #attempt
+            __flujo_call.finish_ok();
+            __flujo_result
+        }
+    };
+
+    quote! {
+        static __FLUJO_STEP: #private::Step =
+            #private::Step::new(#name, #function, ::core::module_path!(), #retry_policy);
+        let mut __flujo_call = #private::StepCall::#begin(&__FLUJO_STEP);
+        #fields
+        #attempts
+    }
+}
+
+fn record_fields(model: &StepModel) -> TokenStream {
+    if model.fields.is_empty() {
+        return TokenStream::new();
+    }
+    let records = model.fields.iter().map(|field| {
+        let key = &field.key;
+        match &field.value {
+            FieldValue::Value(expr) => quote!(__flujo_call.record(#key, #expr);),
+            FieldValue::Display(expr) => quote!(__flujo_call.record_display(#key, &#expr);),
+            FieldValue::Debug(expr) => quote!(__flujo_call.record_debug(#key, &#expr);),
+        }
+    });
+    quote! {
+        if __flujo_call.is_recording() {
+            #(#records)*
+        }
+    }
+}
+
+fn rebind_argument(private: &TokenStream, rebind: &Rebind) -> TokenStream {
+    match rebind {
+        Rebind::Clone {
+            pattern,
+            source,
+            span,
+        } => {
+            // Spanned on the argument so that a missing `Clone` is reported there.
+            let clone = quote_spanned!(*span=> #private::RetryArgument::clone_for_attempt(&#source));
+            quote!(let #pattern = #clone;)
+        }
+        Rebind::Reborrow(ident) => quote!(let #ident = &mut *#ident;),
+    }
+}

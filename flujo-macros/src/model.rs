@@ -1,0 +1,619 @@
+//! The validated model of one `#[pipeline_step]`: arguments checked against each other and
+//! against the function they annotate. Every problem found is reported, each on its token.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{
+    Block, Expr, ExprLit, FnArg, GenericArgument, Ident, ItemFn, Lit, LitStr, Pat, PatIdent,
+    PathArguments, ReturnType, Stmt, Type, TypeParamBound,
+};
+
+use crate::parse::{self, FieldArg, FieldSigil, RawArg, RawArgs, RawValue};
+
+/// Collects errors so that one expansion reports all of them.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.push_error(syn::Error::new(span, message));
+    }
+
+    pub(crate) fn push_error(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(existing) => existing.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+const ARGUMENTS: &[&str] = &[
+    "name",
+    "skip",
+    "skip_all",
+    "fields",
+    "retries",
+    "backoff",
+    "backoff_ms",
+    "crate",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backoff {
+    Fixed,
+    Exponential,
+}
+
+pub(crate) struct Retry {
+    pub retries: u32,
+    pub backoff: Backoff,
+    pub backoff_ms: u64,
+}
+
+pub(crate) enum FieldValue {
+    Value(Expr),
+    Display(Expr),
+    Debug(Expr),
+}
+
+pub(crate) struct Field {
+    pub key: String,
+    pub value: FieldValue,
+}
+
+/// How the function produces its value, which decides where the instrumentation goes.
+pub(crate) enum Body {
+    /// A plain `fn`.
+    Sync(Box<Block>),
+    /// An `async fn`.
+    AsyncFn(Box<Block>),
+    /// A `fn` whose last expression is an `async move` block, as written by hand for
+    /// `-> impl Future` or produced by `#[async_trait]` inside `Box::pin(...)`.
+    AsyncBlock {
+        leading: Vec<Stmt>,
+        inner: Box<Block>,
+        boxed: bool,
+    },
+}
+
+/// A by-value argument that every retry attempt needs afresh.
+pub(crate) enum Rebind {
+    /// `let <pattern> = clone_for_attempt(&<source>);`
+    Clone {
+        pattern: Box<Pat>,
+        source: Ident,
+        span: Span,
+    },
+    /// `let <ident> = &mut *<ident>;`: each attempt reborrows a `&mut` argument.
+    Reborrow(Ident),
+}
+
+pub(crate) struct StepModel {
+    pub krate: syn::Path,
+    pub name: String,
+    pub function: String,
+    pub fields: Vec<Field>,
+    pub retry: Option<Retry>,
+    pub body: Body,
+    /// The function's value type, when it can be written in a type annotation.
+    pub output: Option<Type>,
+    pub returns_result: bool,
+    pub rebinds: Vec<Rebind>,
+    /// The function with its body taken out (and, with retries, arguments renamed).
+    pub item: ItemFn,
+}
+
+/// Arguments after their own checks, before they meet the function.
+#[derive(Default)]
+struct Args {
+    krate: Option<syn::Path>,
+    name: Option<LitStr>,
+    skip_all: Option<Span>,
+    skip: Vec<Ident>,
+    fields: Vec<FieldArg>,
+    retries: Option<(Span, u32)>,
+    backoff: Option<(Span, Backoff)>,
+    backoff_ms: Option<(Span, u64)>,
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+fn unknown_argument(key: &Ident) -> syn::Error {
+    let name = key.to_string();
+    let known = ARGUMENTS.join(", ");
+    let message = match ARGUMENTS
+        .iter()
+        .min_by_key(|known| edit_distance(&name, known))
+        .filter(|known| edit_distance(&name, known) <= 2)
+    {
+        Some(close) => format!("unknown argument `{name}`: did you mean `{close}`?"),
+        None => format!("unknown argument `{name}`: expected one of {known}"),
+    };
+    syn::Error::new(key.span(), message)
+}
+
+fn int_literal<T: std::str::FromStr>(expr: &Expr) -> Option<(T, Span)>
+where
+    T::Err: std::fmt::Display,
+{
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse().ok().map(|v| (v, int.span())),
+        _ => None,
+    }
+}
+
+fn str_literal(expr: &Expr) -> Option<&LitStr> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s),
+        _ => None,
+    }
+}
+
+impl Args {
+    fn parse(tokens: TokenStream, errors: &mut Errors) -> syn::Result<Args> {
+        let RawArgs(raw) = syn::parse2(tokens)?;
+        let mut args = Args::default();
+        let mut seen: Vec<String> = Vec::new();
+        for RawArg { key, value } in raw {
+            let name = key.to_string();
+            if !ARGUMENTS.contains(&name.as_str()) {
+                errors.push_error(unknown_argument(&key));
+                continue;
+            }
+            if seen.contains(&name) {
+                errors.push(key.span(), format!("duplicate argument `{name}`"));
+                continue;
+            }
+            seen.push(name.clone());
+            args.accept(&key, &name, value, errors);
+        }
+        if let (Some(all), Some(first)) = (args.skip_all, args.skip.first()) {
+            errors.push(
+                all,
+                format!("`skip_all` and `skip({first}, ...)` together: keep one of them"),
+            );
+        }
+        if args.retries.is_none() {
+            for (span, arg) in [
+                (args.backoff.map(|(s, _)| s), "backoff"),
+                (args.backoff_ms.map(|(s, _)| s), "backoff_ms"),
+            ] {
+                if let Some(span) = span {
+                    errors.push(
+                        span,
+                        format!("`{arg}` has no effect without `retries`: add `retries = N` or remove it"),
+                    );
+                }
+            }
+        }
+        Ok(args)
+    }
+
+    fn accept(&mut self, key: &Ident, name: &str, value: RawValue, errors: &mut Errors) {
+        let span = key.span();
+        let shape_error = |expected: &str| format!("`{name}` takes {expected}");
+        match (name, value) {
+            ("name", RawValue::Expr(expr)) => match str_literal(&expr) {
+                Some(lit) if lit.value().trim().is_empty() => {
+                    errors.push(lit.span(), "`name` must not be empty")
+                }
+                Some(lit) => self.name = Some(lit.clone()),
+                None => errors.push(
+                    expr.span(),
+                    shape_error("a string literal, e.g. `name = \"plan\"`"),
+                ),
+            },
+            ("skip_all", RawValue::Flag) => self.skip_all = Some(span),
+            ("skip", RawValue::List(tokens)) => match parse::ident_list(tokens) {
+                Ok(idents) => self.skip = idents,
+                Err(error) => errors.push_error(error),
+            },
+            ("fields", RawValue::List(tokens)) => match parse::field_list(tokens) {
+                Ok(fields) => self.fields = fields,
+                Err(error) => errors.push_error(error),
+            },
+            ("retries", RawValue::Expr(expr)) => match int_literal::<u32>(&expr) {
+                Some((0, lit)) => errors.push(
+                    lit,
+                    "`retries` must be a positive integer: omit it for a single attempt",
+                ),
+                Some((n, _)) => self.retries = Some((span, n)),
+                None => errors.push(
+                    expr.span(),
+                    shape_error("a positive integer, e.g. `retries = 3`"),
+                ),
+            },
+            ("backoff", RawValue::Expr(expr)) => {
+                match str_literal(&expr).map(|lit| lit.value()).as_deref() {
+                    Some("fixed") => self.backoff = Some((span, Backoff::Fixed)),
+                    Some("exponential") => self.backoff = Some((span, Backoff::Exponential)),
+                    _ => errors.push(
+                        expr.span(),
+                        shape_error("\"fixed\" or \"exponential\""),
+                    ),
+                }
+            }
+            ("backoff_ms", RawValue::Expr(expr)) => match int_literal::<u64>(&expr) {
+                Some((ms, _)) => self.backoff_ms = Some((span, ms)),
+                None => errors.push(
+                    expr.span(),
+                    shape_error("a whole number of milliseconds, e.g. `backoff_ms = 200`"),
+                ),
+            },
+            ("crate", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
+                self.krate = Some(path.path)
+            }
+            ("crate", RawValue::Expr(expr)) => errors.push(
+                expr.span(),
+                shape_error("a path, e.g. `crate = my_facade::flujo`"),
+            ),
+            ("skip_all", _) => errors.push(span, "`skip_all` takes no value: write `skip_all`"),
+            ("skip", _) => errors.push(span, shape_error("a list of parameters, e.g. `skip(prompt)`")),
+            ("fields", _) => errors.push(span, shape_error("a list, e.g. `fields(user_id, model = %self.model)`")),
+            _ => errors.push(span, shape_error("a value: write `key = value`")),
+        }
+    }
+}
+
+/// Finds `Output = T` in `impl Future<Output = T>` or `Pin<Box<dyn Future<Output = T> + ..>>`.
+fn future_output(ty: &Type) -> Option<&Type> {
+    let bounds = match ty {
+        Type::ImplTrait(t) => &t.bounds,
+        Type::TraitObject(t) => &t.bounds,
+        Type::Paren(t) => return future_output(&t.elem),
+        Type::Path(path) => {
+            let last = path.path.segments.last()?;
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            return args.args.iter().find_map(|arg| match arg {
+                GenericArgument::Type(inner) => future_output(inner),
+                _ => None,
+            });
+        }
+        _ => return None,
+    };
+    bounds.iter().find_map(|bound| {
+        let TypeParamBound::Trait(trait_bound) = bound else {
+            return None;
+        };
+        let last = trait_bound.path.segments.last()?;
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+            _ => None,
+        })
+    })
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    ty.to_token_stream()
+        .into_iter()
+        .any(|token| matches!(&token, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+        || matches!(ty, Type::ImplTrait(_))
+}
+
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Result"),
+        Type::Paren(inner) => is_result(&inner.elem),
+        Type::Group(inner) => is_result(&inner.elem),
+        _ => false,
+    }
+}
+
+fn classify_body(item: &ItemFn) -> Body {
+    if item.sig.asyncness.is_some() {
+        return Body::AsyncFn(item.block.clone());
+    }
+    let stmts = &item.block.stmts;
+    if let Some((Stmt::Expr(last, None), leading)) = stmts.split_last() {
+        let (async_expr, boxed) = match last {
+            Expr::Async(block) => (Some(block), false),
+            Expr::Call(call) if call.args.len() == 1 => {
+                let is_box_pin = matches!(&*call.func, Expr::Path(p)
+                    if p.path.segments.len() >= 2
+                        && p.path.segments.iter().rev().nth(1).is_some_and(|s| s.ident == "Box")
+                        && p.path.segments.last().is_some_and(|s| s.ident == "pin"));
+                match &call.args[0] {
+                    Expr::Async(block) if is_box_pin => (Some(block), true),
+                    _ => (None, false),
+                }
+            }
+            _ => (None, false),
+        };
+        if let Some(async_expr) = async_expr.filter(|a| a.capture.is_some()) {
+            return Body::AsyncBlock {
+                leading: leading.to_vec(),
+                inner: Box::new(async_expr.block.clone()),
+                boxed,
+            };
+        }
+    }
+    Body::Sync(item.block.clone())
+}
+
+fn param_names(item: &ItemFn) -> Vec<String> {
+    item.sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Receiver(_) => Some("self".to_owned()),
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(ident) => Some(ident.ident.to_string()),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+/// Plans the per-attempt copies of arguments, renaming pattern arguments in the signature.
+fn plan_rebinds(item: &mut ItemFn, boxed_async: bool, errors: &mut Errors) -> Vec<Rebind> {
+    let mut rebinds = Vec::new();
+    for (index, input) in item.sig.inputs.iter_mut().enumerate() {
+        match input {
+            FnArg::Receiver(receiver) => {
+                if receiver.reference.is_none() {
+                    errors.push(
+                        receiver.self_token.span,
+                        "`retries` cannot re-run a method that takes `self` by value: \
+                         take `&self` or `&mut self`",
+                    );
+                } else if boxed_async && receiver.mutability.is_some() {
+                    errors.push(
+                        receiver.self_token.span,
+                        "`retries` on an `#[async_trait]` method taking `&mut self` is not \
+                         supported: take `&self`, or retry inside the method",
+                    );
+                }
+            }
+            FnArg::Typed(typed) => match (&*typed.ty, &mut *typed.pat) {
+                (Type::Reference(reference), Pat::Ident(ident)) => {
+                    if reference.mutability.is_some() {
+                        rebinds.push(Rebind::Reborrow(ident.ident.clone()));
+                    }
+                }
+                (Type::Reference(_), _) => {}
+                (_, Pat::Wild(_)) => {}
+                (_, Pat::Ident(ident)) if ident.by_ref.is_none() && ident.subpat.is_none() => {
+                    let pattern = Box::new(Pat::Ident(ident.clone()));
+                    ident.mutability = None;
+                    rebinds.push(Rebind::Clone {
+                        pattern,
+                        source: ident.ident.clone(),
+                        span: typed.ty.span(),
+                    });
+                }
+                (_, pat) => {
+                    let source = Ident::new(&format!("__flujo_arg{index}"), pat.span());
+                    let pattern = Box::new(std::mem::replace(
+                        pat,
+                        Pat::Ident(PatIdent {
+                            attrs: Vec::new(),
+                            by_ref: None,
+                            mutability: None,
+                            ident: source.clone(),
+                            subpat: None,
+                        }),
+                    ));
+                    rebinds.push(Rebind::Clone {
+                        pattern,
+                        source,
+                        span: typed.ty.span(),
+                    });
+                }
+            },
+        }
+    }
+    rebinds
+}
+
+impl StepModel {
+    pub(crate) fn build(args: TokenStream, item: TokenStream) -> syn::Result<StepModel> {
+        let mut errors = Errors::default();
+        let item: ItemFn = match syn::parse2::<syn::Item>(item) {
+            Ok(syn::Item::Fn(item)) => item,
+            Ok(other) => {
+                return Err(syn::Error::new(
+                    first_token_span(&other),
+                    "#[pipeline_step] can only be applied to functions and methods with a body",
+                ));
+            }
+            Err(error) => return Err(error),
+        };
+        let args = Args::parse(args, &mut errors).unwrap_or_else(|error| {
+            errors.push_error(error);
+            Args::default()
+        });
+        if let Some(constness) = &item.sig.constness {
+            errors.push(
+                constness.span,
+                "#[pipeline_step] cannot instrument a `const fn`: telemetry runs at run time",
+            );
+        }
+        if let Some(variadic) = &item.sig.variadic {
+            errors.push(variadic.span(), "#[pipeline_step] cannot instrument a variadic function");
+        }
+
+        let params = param_names(&item);
+        for skipped in &args.skip {
+            if !params.contains(&skipped.to_string()) {
+                errors.push(
+                    skipped.span(),
+                    format!(
+                        "`skip({skipped})` names no parameter of `{}`: parameters are {}",
+                        item.sig.ident,
+                        list_or_none(&params)
+                    ),
+                );
+            }
+        }
+        let fields = check_fields(&args, &params, &mut errors);
+
+        let body = classify_body(&item);
+        let value_type = match (&body, &item.sig.output) {
+            (Body::AsyncBlock { .. }, ReturnType::Type(_, ty)) => future_output(ty).cloned(),
+            (Body::AsyncBlock { .. }, ReturnType::Default) => None,
+            (_, ReturnType::Type(_, ty)) => Some((**ty).clone()),
+            (_, ReturnType::Default) => Some(syn::parse_quote!(())),
+        };
+        let returns_result = value_type.as_ref().is_some_and(is_result);
+        let output = value_type.filter(|ty| !contains_impl_trait(ty));
+
+        let mut item = item;
+        let retry = args.retries.map(|(span, retries)| {
+            if !returns_result {
+                errors.push(
+                    span,
+                    "`retries` needs the function to return `Result`: only an `Err` is retried",
+                );
+            }
+            Retry {
+                retries,
+                backoff: args.backoff.map_or(Backoff::Exponential, |(_, b)| b),
+                backoff_ms: args.backoff_ms.map_or(100, |(_, ms)| ms),
+            }
+        });
+        let rebinds = if retry.is_some() {
+            let boxed = matches!(body, Body::AsyncBlock { boxed: true, .. });
+            plan_rebinds(&mut item, boxed, &mut errors)
+        } else {
+            Vec::new()
+        };
+        errors.finish()?;
+
+        Ok(StepModel {
+            krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::flujo)),
+            name: args
+                .name
+                .map_or_else(|| item.sig.ident.unraw_string(), |lit| lit.value()),
+            function: item.sig.ident.unraw_string(),
+            fields,
+            retry,
+            body,
+            output,
+            returns_result,
+            rebinds,
+            item,
+        })
+    }
+}
+
+trait UnrawString {
+    fn unraw_string(&self) -> String;
+}
+
+impl UnrawString for Ident {
+    fn unraw_string(&self) -> String {
+        syn::ext::IdentExt::unraw(self).to_string()
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn first_token_span(item: &syn::Item) -> Span {
+    item.to_token_stream()
+        .into_iter()
+        .find(|token| !matches!(token, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'))
+        .map_or_else(Span::call_site, |token| token.span())
+}
+
+/// Resolves `fields(...)`: shorthands become parameter reads, skipped parameters stay out.
+fn check_fields(args: &Args, params: &[String], errors: &mut Errors) -> Vec<Field> {
+    let is_skipped = |name: &str| {
+        args.skip_all.is_some() || args.skip.iter().any(|skipped| skipped == name)
+    };
+    let mut keys: Vec<&str> = Vec::new();
+    let mut fields = Vec::new();
+    for field in &args.fields {
+        if keys.contains(&field.key.as_str()) {
+            errors.push(field.key_span, format!("duplicate field `{}`", field.key));
+            continue;
+        }
+        keys.push(&field.key);
+        let value = match &field.value {
+            None => {
+                if !params.contains(&field.key) {
+                    errors.push(
+                        field.key_span,
+                        format!(
+                            "`{0}` is not a parameter: record a value with `{0} = <expression>`",
+                            field.key
+                        ),
+                    );
+                    continue;
+                }
+                let ident = Ident::new(&field.key, field.key_span);
+                FieldValue::Value(syn::parse_quote!(#ident))
+            }
+            Some((sigil, expr)) => match sigil {
+                FieldSigil::Value => FieldValue::Value(expr.clone()),
+                FieldSigil::Display => FieldValue::Display(expr.clone()),
+                FieldSigil::Debug => FieldValue::Debug(expr.clone()),
+            },
+        };
+        let recorded = match &value {
+            FieldValue::Value(e) | FieldValue::Display(e) | FieldValue::Debug(e) => e,
+        };
+        if let Expr::Path(path) = recorded
+            && let Some(ident) = path.path.get_ident()
+            && params.contains(&ident.to_string())
+            && is_skipped(&ident.to_string())
+        {
+            errors.push(
+                ident.span(),
+                format!(
+                    "`{ident}` is skipped, so it cannot be recorded as field `{}`: \
+                     remove it from `skip`/`skip_all` or from `fields`",
+                    field.key
+                ),
+            );
+            continue;
+        }
+        fields.push(Field {
+            key: field.key.clone(),
+            value,
+        });
+    }
+    fields
+}

@@ -1,0 +1,191 @@
+//! Span attribute values and the conversions `fields(...)` relies on.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// The value of a span attribute, typed as OpenTelemetry types it: integers stay integers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttributeValue {
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer (OpenTelemetry's only integer type).
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A string; static strings are kept without allocating.
+    String(Cow<'static, str>),
+}
+
+impl AttributeValue {
+    /// The string, if this is a string value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            AttributeValue::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is an integer value.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            AttributeValue::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The float, if this is a float value.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            AttributeValue::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is a boolean value.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            AttributeValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AttributeValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttributeValue::Bool(b) => b.fmt(f),
+            AttributeValue::Int(i) => i.fmt(f),
+            AttributeValue::Float(x) => x.fmt(f),
+            AttributeValue::String(s) => s.fmt(f),
+        }
+    }
+}
+
+impl PartialEq<&str> for AttributeValue {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == Some(*other)
+    }
+}
+
+impl PartialEq<i64> for AttributeValue {
+    fn eq(&self, other: &i64) -> bool {
+        self.as_i64() == Some(*other)
+    }
+}
+
+impl PartialEq<bool> for AttributeValue {
+    fn eq(&self, other: &bool) -> bool {
+        self.as_bool() == Some(*other)
+    }
+}
+
+/// A value that `#[pipeline_step(fields(key = value))]` can record as a span attribute.
+///
+/// Implemented for integers, floats, `bool`, strings, references to those and `Option`s of
+/// them (`None` records nothing). For any other type write `key = %value` to record its
+/// `Display` output or `key = ?value` for its `Debug` output.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be recorded as a span attribute",
+    label = "not an integer, float, bool or string",
+    note = "write `key = %value` to record its `Display` output, or `key = ?value` for `Debug`"
+)]
+pub trait IntoAttributeValue {
+    /// Converts into an attribute value; `None` means "record nothing".
+    fn into_attribute_value(self) -> Option<AttributeValue>;
+}
+
+macro_rules! int_attribute {
+    ($($t:ty),*) => {$(
+        impl IntoAttributeValue for $t {
+            fn into_attribute_value(self) -> Option<AttributeValue> {
+                Some(AttributeValue::Int(i64::from(self)))
+            }
+        }
+    )*};
+}
+int_attribute!(i8, i16, i32, i64, u8, u16, u32);
+
+macro_rules! wide_int_attribute {
+    ($($t:ty),*) => {$(
+        impl IntoAttributeValue for $t {
+            fn into_attribute_value(self) -> Option<AttributeValue> {
+                // OpenTelemetry integers are i64: a larger value keeps its exact digits as a string.
+                Some(match i64::try_from(self) {
+                    Ok(v) => AttributeValue::Int(v),
+                    Err(_) => AttributeValue::String(Cow::Owned(self.to_string())),
+                })
+            }
+        }
+    )*};
+}
+wide_int_attribute!(u64, usize, isize, i128, u128);
+
+impl IntoAttributeValue for f64 {
+    fn into_attribute_value(self) -> Option<AttributeValue> {
+        Some(AttributeValue::Float(self))
+    }
+}
+
+impl IntoAttributeValue for f32 {
+    fn into_attribute_value(self) -> Option<AttributeValue> {
+        Some(AttributeValue::Float(f64::from(self)))
+    }
+}
+
+impl IntoAttributeValue for bool {
+    fn into_attribute_value(self) -> Option<AttributeValue> {
+        Some(AttributeValue::Bool(self))
+    }
+}
+
+impl IntoAttributeValue for &str {
+    fn into_attribute_value(self) -> Option<AttributeValue> {
+        Some(AttributeValue::String(Cow::Owned(self.to_owned())))
+    }
+}
+
+impl IntoAttributeValue for String {
+    fn into_attribute_value(self) -> Option<AttributeValue> {
+        Some(AttributeValue::String(Cow::Owned(self)))
+    }
+}
+
+impl IntoAttributeValue for Cow<'static, str> {
+    fn into_attribute_value(self) -> Option<AttributeValue> {
+        Some(AttributeValue::String(self))
+    }
+}
+
+impl IntoAttributeValue for AttributeValue {
+    fn into_attribute_value(self) -> Option<AttributeValue> {
+        Some(self)
+    }
+}
+
+impl<T: IntoAttributeValue> IntoAttributeValue for Option<T> {
+    fn into_attribute_value(self) -> Option<AttributeValue> {
+        self.and_then(IntoAttributeValue::into_attribute_value)
+    }
+}
+
+impl<T: IntoAttributeValue + Clone> IntoAttributeValue for &T {
+    fn into_attribute_value(self) -> Option<AttributeValue> {
+        self.clone().into_attribute_value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_stay_integers_and_oversized_ones_keep_their_digits() {
+        assert_eq!(7u32.into_attribute_value(), Some(AttributeValue::Int(7)));
+        assert_eq!(
+            u64::MAX.into_attribute_value(),
+            Some(AttributeValue::String(Cow::Owned(u64::MAX.to_string())))
+        );
+        assert_eq!(None::<i32>.into_attribute_value(), None);
+        assert_eq!((&"x".to_string()).into_attribute_value().unwrap(), "x");
+    }
+}

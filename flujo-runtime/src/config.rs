@@ -1,0 +1,566 @@
+//! Telemetry settings: defaults, overridden by the environment, overridden by code.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Errors from [`crate::init_telemetry`] and configuration; each names what is wrong and
+/// what is accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// An environment variable has a value flujo cannot use.
+    #[error("environment variable {variable}={value:?} is invalid: expected {expected}")]
+    InvalidEnvVar {
+        /// The variable's name.
+        variable: &'static str,
+        /// Its value (secrets are shown as `<redacted>`).
+        value: String,
+        /// What it accepts.
+        expected: &'static str,
+    },
+    /// A field of [`TelemetryConfig`] has a value flujo cannot use.
+    #[error("telemetry setting `{field}` = {value} is invalid: expected {expected}")]
+    InvalidSetting {
+        /// The field's name.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// What it accepts.
+        expected: &'static str,
+    },
+    /// A setting asks for an exporter this build of flujo does not include.
+    #[error(
+        "{setting} needs flujo's `{feature}` feature, which this build does not have: \
+         enable it in Cargo.toml with `flujo = {{ version = \"0.1\", features = [\"{feature}\"] }}`"
+    )]
+    FeatureNotEnabled {
+        /// The setting that asked for it, as the user wrote it.
+        setting: String,
+        /// The Cargo feature to enable.
+        feature: &'static str,
+    },
+    /// `init_telemetry` was called while an earlier [`crate::TelemetryGuard`] is alive.
+    #[error(
+        "telemetry is already initialised: call init_telemetry once and keep its TelemetryGuard \
+         alive (dropping the guard shuts telemetry down; a new init_telemetry may follow)"
+    )]
+    AlreadyInitialized,
+}
+
+/// Log output when no exporter takes logs: human-readable text or one JSON object per line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable text on stderr.
+    #[default]
+    Text,
+    /// JSON lines on stderr (`timestamp`, `level`, `event`, fields, `trace_id`, ...).
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Settings for [`crate::init_telemetry_with`]. Every field left `None` falls back to the
+/// environment, then to the default; a field set here wins over the environment.
+///
+/// Both a struct literal and the builder methods work:
+///
+/// ```
+/// use flujo::TelemetryConfig;
+///
+/// let literal = TelemetryConfig {
+///     service_name: Some("my-app".into()),
+///     sampling_rate: Some(0.1),
+///     ..Default::default()
+/// };
+/// let built = TelemetryConfig::builder().service_name("my-app").sampling_rate(0.1);
+/// assert_eq!(literal.service_name, built.service_name);
+/// ```
+#[derive(Clone, Default, PartialEq)]
+pub struct TelemetryConfig {
+    /// `service.name` of exported telemetry. Env: `OTEL_SERVICE_NAME`. Default `flujo`.
+    pub service_name: Option<String>,
+    /// Deployment environment (`production`, ...). Env: `FLUJO_ENVIRONMENT`. Default `development`.
+    pub environment: Option<String>,
+    /// `service.version`. Env: `FLUJO_SERVICE_VERSION`.
+    pub version: Option<String>,
+    /// Fraction of traces recorded, in `0.0..=1.0` (head sampling at the root; metrics are
+    /// never sampled). Env: `OTEL_TRACES_SAMPLER_ARG`. Default 1.0.
+    pub sampling_rate: Option<f64>,
+    /// Export spans and logs to Logfire (feature `logfire`). Env: `TELEMETRY_EXPORT_ENABLED`.
+    pub export_telemetry: Option<bool>,
+    /// Export to an OTLP endpoint (feature `otlp`). Env: `OTLP_EXPORT_ENABLED`.
+    pub export_otlp: Option<bool>,
+    /// OTLP endpoint URL. Env: `OTLP_ENDPOINT`, then `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub otlp_endpoint: Option<String>,
+    /// Expose Prometheus metrics (feature `prometheus`). Env: `PROMETHEUS_EXPORT_ENABLED`.
+    pub export_prometheus: Option<bool>,
+    /// Log format when logs go to stderr. Env: `FLUJO_LOG_FORMAT` (`text` | `json`).
+    pub log_format: Option<LogFormat>,
+    /// Logfire write token. Env: `LOGFIRE_API_KEY`. Never printed.
+    pub logfire_api_key: Option<String>,
+    /// How often the export worker drains recorded spans. Env: `OTEL_BSP_SCHEDULE_DELAY`
+    /// (milliseconds). Default 100 ms.
+    pub flush_interval: Option<Duration>,
+    /// How long dropping the guard may wait for the last export. Env:
+    /// `FLUJO_SHUTDOWN_TIMEOUT_MS`. Default 5 s.
+    pub shutdown_timeout: Option<Duration>,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {
+        impl TelemetryConfig {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $field(mut self, value: impl Into<$ty>) -> Self {
+                    self.$field = Some(value.into());
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Sets [`TelemetryConfig::service_name`].
+    service_name: String;
+    /// Sets [`TelemetryConfig::environment`].
+    environment: String;
+    /// Sets [`TelemetryConfig::version`].
+    version: String;
+    /// Sets [`TelemetryConfig::sampling_rate`].
+    sampling_rate: f64;
+    /// Sets [`TelemetryConfig::export_telemetry`].
+    export_telemetry: bool;
+    /// Sets [`TelemetryConfig::export_otlp`].
+    export_otlp: bool;
+    /// Sets [`TelemetryConfig::otlp_endpoint`].
+    otlp_endpoint: String;
+    /// Sets [`TelemetryConfig::export_prometheus`].
+    export_prometheus: bool;
+    /// Sets [`TelemetryConfig::log_format`].
+    log_format: LogFormat;
+    /// Sets [`TelemetryConfig::logfire_api_key`].
+    logfire_api_key: String;
+    /// Sets [`TelemetryConfig::flush_interval`].
+    flush_interval: Duration;
+    /// Sets [`TelemetryConfig::shutdown_timeout`].
+    shutdown_timeout: Duration;
+}
+
+impl fmt::Debug for TelemetryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryConfig")
+            .field("service_name", &self.service_name)
+            .field("environment", &self.environment)
+            .field("version", &self.version)
+            .field("sampling_rate", &self.sampling_rate)
+            .field("export_telemetry", &self.export_telemetry)
+            .field("export_otlp", &self.export_otlp)
+            .field("otlp_endpoint", &self.otlp_endpoint)
+            .field("export_prometheus", &self.export_prometheus)
+            .field("log_format", &self.log_format)
+            .field("logfire_api_key", &self.logfire_api_key.as_ref().map(|_| REDACTED))
+            .field("flush_interval", &self.flush_interval)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+const REDACTED: &str = "<redacted>";
+
+/// The settings in force after defaults, environment and code were combined and validated.
+#[derive(Clone, PartialEq)]
+pub struct TelemetrySettings {
+    /// `service.name`.
+    pub service_name: String,
+    /// Deployment environment.
+    pub environment: String,
+    /// `service.version`, if known.
+    pub version: Option<String>,
+    /// Head-sampling ratio in `0.0..=1.0`.
+    pub sampling_rate: f64,
+    /// Logfire export on.
+    pub export_telemetry: bool,
+    /// OTLP export on.
+    pub export_otlp: bool,
+    /// OTLP endpoint, validated as an `http(s)://` URL.
+    pub otlp_endpoint: Option<String>,
+    /// Prometheus export on.
+    pub export_prometheus: bool,
+    /// Log format on stderr.
+    pub log_format: LogFormat,
+    /// The `RUST_LOG` filter in force (default `info`).
+    pub log_filter: String,
+    /// Logfire token, if any. Never printed.
+    pub logfire_api_key: Option<String>,
+    /// Export worker interval.
+    pub flush_interval: Duration,
+    /// Longest wait for the final export on shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for TelemetrySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetrySettings")
+            .field("service_name", &self.service_name)
+            .field("environment", &self.environment)
+            .field("version", &self.version)
+            .field("sampling_rate", &self.sampling_rate)
+            .field("export_telemetry", &self.export_telemetry)
+            .field("export_otlp", &self.export_otlp)
+            .field("otlp_endpoint", &self.otlp_endpoint)
+            .field("export_prometheus", &self.export_prometheus)
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .field("logfire_api_key", &self.logfire_api_key.as_ref().map(|_| REDACTED))
+            .field("flush_interval", &self.flush_interval)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+const BOOL_VALUES: &str = "one of true, false, 1, 0, yes, no, on, off";
+const RATE_VALUES: &str = "a number from 0.0 to 1.0";
+const URL_VALUES: &str = "an http:// or https:// URL with a host, such as http://localhost:4317";
+const FORMAT_VALUES: &str = "text or json";
+const MILLIS_VALUES: &str = "a whole number of milliseconds";
+const FILTER_VALUES: &str = "a tracing filter such as `info` or `warn,my_app=debug`";
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn valid_rate(rate: f64) -> bool {
+    (0.0..=1.0).contains(&rate)
+}
+
+fn valid_endpoint(endpoint: &str) -> bool {
+    endpoint
+        .parse::<http::Uri>()
+        .ok()
+        .is_some_and(|uri| {
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.host().is_some_and(|host| !host.is_empty())
+        })
+}
+
+/// Reads one environment variable: unset and empty both mean "not set".
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, variable: &str) -> Option<String> {
+        (self.0)(variable).filter(|value| !value.trim().is_empty())
+    }
+
+    fn parse<T>(
+        &self,
+        variable: &'static str,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, TelemetryError> {
+        self.get(variable)
+            .map(|value| {
+                parse(&value).ok_or(TelemetryError::InvalidEnvVar {
+                    variable,
+                    value,
+                    expected,
+                })
+            })
+            .transpose()
+    }
+}
+
+impl TelemetryConfig {
+    /// An empty configuration to fill in with the builder methods.
+    pub fn builder() -> TelemetryConfig {
+        TelemetryConfig::default()
+    }
+
+    /// Combines this configuration with the process environment and validates the result.
+    pub fn resolve(&self) -> Result<TelemetrySettings, TelemetryError> {
+        self.resolve_from(|variable| std::env::var(variable).ok())
+    }
+
+    /// Like [`TelemetryConfig::resolve`], with `env` standing in for the environment.
+    ///
+    /// ```
+    /// use flujo::{TelemetryConfig, TelemetryError};
+    ///
+    /// let err = TelemetryConfig::default()
+    ///     .resolve_from(|var| (var == "TELEMETRY_EXPORT_ENABLED").then(|| "maybe".to_string()))
+    ///     .unwrap_err();
+    /// assert!(matches!(err, TelemetryError::InvalidEnvVar { variable: "TELEMETRY_EXPORT_ENABLED", .. }));
+    /// ```
+    pub fn resolve_from(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<TelemetrySettings, TelemetryError> {
+        let env = Env(env);
+
+        let sampling_rate = match self.sampling_rate {
+            Some(rate) if valid_rate(rate) => rate,
+            Some(rate) => {
+                return Err(TelemetryError::InvalidSetting {
+                    field: "sampling_rate",
+                    value: rate.to_string(),
+                    expected: RATE_VALUES,
+                });
+            }
+            None => env
+                .parse("OTEL_TRACES_SAMPLER_ARG", RATE_VALUES, |v| {
+                    v.trim().parse::<f64>().ok().filter(|r| valid_rate(*r))
+                })?
+                .unwrap_or(1.0),
+        };
+
+        let otlp_endpoint = match &self.otlp_endpoint {
+            Some(endpoint) if valid_endpoint(endpoint) => Some(endpoint.clone()),
+            Some(endpoint) => {
+                return Err(TelemetryError::InvalidSetting {
+                    field: "otlp_endpoint",
+                    value: format!("{endpoint:?}"),
+                    expected: URL_VALUES,
+                });
+            }
+            None => {
+                let valid = |v: &str| valid_endpoint(v.trim()).then(|| v.trim().to_owned());
+                match env.parse("OTLP_ENDPOINT", URL_VALUES, valid)? {
+                    Some(endpoint) => Some(endpoint),
+                    None => env.parse("OTEL_EXPORTER_OTLP_ENDPOINT", URL_VALUES, valid)?,
+                }
+            }
+        };
+
+        let flag = |explicit: Option<bool>, variable: &'static str| match explicit {
+            Some(value) => Ok(value),
+            None => Ok(env.parse(variable, BOOL_VALUES, parse_bool)?.unwrap_or(false)),
+        };
+        let export_telemetry = flag(self.export_telemetry, "TELEMETRY_EXPORT_ENABLED")?;
+        let export_otlp = flag(self.export_otlp, "OTLP_EXPORT_ENABLED")?;
+        let export_prometheus = flag(self.export_prometheus, "PROMETHEUS_EXPORT_ENABLED")?;
+
+        let millis = |explicit: Option<Duration>, variable: &'static str, default: u64| {
+            Ok::<_, TelemetryError>(match explicit {
+                Some(duration) => duration,
+                None => Duration::from_millis(
+                    env.parse(variable, MILLIS_VALUES, |v| v.trim().parse::<u64>().ok())?
+                        .unwrap_or(default),
+                ),
+            })
+        };
+
+        let log_filter = match env.get("RUST_LOG") {
+            Some(filter) => {
+                if tracing_subscriber::EnvFilter::try_new(&filter).is_err() {
+                    return Err(TelemetryError::InvalidEnvVar {
+                        variable: "RUST_LOG",
+                        value: filter,
+                        expected: FILTER_VALUES,
+                    });
+                }
+                filter
+            }
+            None => "info".to_owned(),
+        };
+
+        let settings = TelemetrySettings {
+            service_name: self
+                .service_name
+                .clone()
+                .or_else(|| env.get("OTEL_SERVICE_NAME"))
+                .unwrap_or_else(|| "flujo".to_owned()),
+            environment: self
+                .environment
+                .clone()
+                .or_else(|| env.get("FLUJO_ENVIRONMENT"))
+                .unwrap_or_else(|| "development".to_owned()),
+            version: self
+                .version
+                .clone()
+                .or_else(|| env.get("FLUJO_SERVICE_VERSION")),
+            sampling_rate,
+            export_telemetry,
+            export_otlp,
+            otlp_endpoint,
+            export_prometheus,
+            log_format: match self.log_format {
+                Some(format) => format,
+                None => env
+                    .parse("FLUJO_LOG_FORMAT", FORMAT_VALUES, |v| v.parse().ok())?
+                    .unwrap_or_default(),
+            },
+            log_filter,
+            logfire_api_key: self
+                .logfire_api_key
+                .clone()
+                .or_else(|| env.get("LOGFIRE_API_KEY")),
+            flush_interval: millis(self.flush_interval, "OTEL_BSP_SCHEDULE_DELAY", 100)?,
+            shutdown_timeout: millis(self.shutdown_timeout, "FLUJO_SHUTDOWN_TIMEOUT_MS", 5000)?,
+        };
+        self.check_features(&settings)?;
+        Ok(settings)
+    }
+
+    /// An exporter asked for by a setting must be compiled in.
+    fn check_features(&self, settings: &TelemetrySettings) -> Result<(), TelemetryError> {
+        let wanted = [
+            (settings.export_otlp, self.export_otlp, "export_otlp", "OTLP_EXPORT_ENABLED", "otlp", cfg!(feature = "otlp")),
+            (settings.export_prometheus, self.export_prometheus, "export_prometheus", "PROMETHEUS_EXPORT_ENABLED", "prometheus", cfg!(feature = "prometheus")),
+            (settings.export_telemetry, self.export_telemetry, "export_telemetry", "TELEMETRY_EXPORT_ENABLED", "logfire", cfg!(feature = "logfire")),
+        ];
+        for (on, explicit, field, variable, feature, built) in wanted {
+            if on && !built {
+                let setting = if explicit.is_some() {
+                    format!("`{field} = true`")
+                } else {
+                    format!("{variable}=true")
+                };
+                return Err(TelemetryError::FeatureNotEnabled { setting, feature });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn defaults_apply_without_environment() {
+        let settings = TelemetryConfig::default().resolve_from(env(&[])).unwrap();
+        assert_eq!(settings.service_name, "flujo");
+        assert_eq!(settings.sampling_rate, 1.0);
+        assert!(!settings.export_otlp);
+        assert_eq!(settings.log_format, LogFormat::Text);
+        assert_eq!(settings.flush_interval, Duration::from_millis(100));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn environment_fills_in_and_code_wins() {
+        let vars = env(&[
+            ("OTEL_SERVICE_NAME", "from-env"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+            ("FLUJO_LOG_FORMAT", "JSON"),
+        ]);
+        let settings = TelemetryConfig::default().resolve_from(&vars).unwrap();
+        assert_eq!(settings.service_name, "from-env");
+        assert_eq!(settings.sampling_rate, 0.25);
+        assert_eq!(settings.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+        assert_eq!(settings.log_format, LogFormat::Json);
+
+        let explicit = TelemetryConfig::builder()
+            .service_name("from-code")
+            .sampling_rate(0.5)
+            .log_format(LogFormat::Text)
+            .resolve_from(&vars)
+            .unwrap();
+        assert_eq!(explicit.service_name, "from-code");
+        assert_eq!(explicit.sampling_rate, 0.5);
+        assert_eq!(explicit.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flujo_endpoint_variable_wins_over_the_standard_one() {
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("OTLP_ENDPOINT", "https://collector:4318"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://other:4317"),
+            ]))
+            .unwrap();
+        assert_eq!(settings.otlp_endpoint.as_deref(), Some("https://collector:4318"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_the_value_and_what_is_accepted() {
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("TELEMETRY_EXPORT_ENABLED", "maybe")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable TELEMETRY_EXPORT_ENABLED=\"maybe\" is invalid: \
+             expected one of true, false, 1, 0, yes, no, on, off"
+        );
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("OTLP_ENDPOINT", "collector:4317")]))
+            .unwrap_err();
+        assert!(matches!(err, TelemetryError::InvalidEnvVar { variable: "OTLP_ENDPOINT", .. }));
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("OTEL_TRACES_SAMPLER_ARG", "2")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("a number from 0.0 to 1.0"));
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("RUST_LOG", "info,[[")]))
+            .unwrap_err();
+        assert!(matches!(err, TelemetryError::InvalidEnvVar { variable: "RUST_LOG", .. }));
+    }
+
+    #[test]
+    fn bad_explicit_settings_name_the_field() {
+        let err = TelemetryConfig::builder()
+            .sampling_rate(1.5)
+            .resolve_from(env(&[]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "telemetry setting `sampling_rate` = 1.5 is invalid: expected a number from 0.0 to 1.0"
+        );
+        let err = TelemetryConfig::builder()
+            .otlp_endpoint("not a url")
+            .resolve_from(env(&[]))
+            .unwrap_err();
+        assert!(matches!(err, TelemetryError::InvalidSetting { field: "otlp_endpoint", .. }));
+        assert!(TelemetryConfig::builder().sampling_rate(f64::NAN).resolve_from(env(&[])).is_err());
+    }
+
+    #[cfg(not(feature = "otlp"))]
+    #[test]
+    fn an_exporter_that_is_not_compiled_in_names_its_feature() {
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("OTLP_EXPORT_ENABLED", "true")]))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TelemetryError::FeatureNotEnabled {
+                setting: "OTLP_EXPORT_ENABLED=true".to_owned(),
+                feature: "otlp"
+            }
+        );
+        assert!(err.to_string().contains("features = [\"otlp\"]"));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = TelemetryConfig::builder().logfire_api_key("sk-secret-token");
+        assert!(!format!("{config:?}").contains("sk-secret"));
+        let settings = config.resolve_from(env(&[])).unwrap();
+        assert!(!format!("{settings:?}").contains("sk-secret"));
+    }
+}

@@ -1,0 +1,299 @@
+//! flujo's `metrics` recorder: atomic counters and fixed-bucket histograms.
+//!
+//! Steps reach metrics through the `metrics` facade with handles registered once per call
+//! site, so a hot-path update is an atomic add. The recorder installed here keeps every value
+//! in bounded memory (histograms have fixed buckets, so nobody scraping never grows them) and
+//! is what [`crate::testing::Capture`] and the exporters read. When the application installed
+//! its own `metrics` recorder first, flujo's metrics go to that one instead.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
+
+use metrics::{
+    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
+
+/// Buckets for step and pipeline durations, in seconds: from sub-millisecond tool calls to
+/// multi-minute model calls.
+pub(crate) const DURATION_SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0,
+];
+
+/// `gen_ai.client.operation.duration` buckets given by the OpenTelemetry GenAI conventions.
+pub(crate) const GEN_AI_DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+/// `gen_ai.client.token.usage` buckets given by the OpenTelemetry GenAI conventions.
+pub(crate) const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
+    4194304.0, 16777216.0, 67108864.0,
+];
+
+/// Prometheus' default buckets, for histograms flujo does not define itself.
+const DEFAULT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub(crate) fn buckets_for(name: &str) -> &'static [f64] {
+    if name == "gen_ai.client.token.usage" || name == "gen_ai_client_token_usage" {
+        GEN_AI_TOKEN_BUCKETS
+    } else if name.starts_with("gen_ai") && name.contains("duration") {
+        GEN_AI_DURATION_BUCKETS
+    } else if name.ends_with("_seconds") {
+        DURATION_SECONDS_BUCKETS
+    } else {
+        DEFAULT_BUCKETS
+    }
+}
+
+/// A histogram with fixed upper bounds (`le` semantics) and a `+Inf` bucket.
+pub(crate) struct BucketHistogram {
+    bounds: &'static [f64],
+    counts: Box<[AtomicU64]>,
+    count: AtomicU64,
+    sum_bits: AtomicU64,
+}
+
+impl BucketHistogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        BucketHistogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_bits: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn sum(&self) -> f64 {
+        f64::from_bits(self.sum_bits.load(Ordering::Relaxed))
+    }
+}
+
+impl HistogramFn for BucketHistogram {
+    fn record(&self, value: f64) {
+        if value.is_nan() {
+            return;
+        }
+        let bucket = self.bounds.partition_point(|bound| *bound < value);
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        // f64 has no atomic add: a CAS loop, uncontended in practice (one per call site).
+        let _ = self
+            .sum_bits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + value).to_bits())
+            });
+    }
+}
+
+/// Every metric the recorder has registered. Registration takes a write lock, once per
+/// handle; updates go through the handles and never touch these maps.
+#[derive(Default)]
+pub(crate) struct Store {
+    counters: RwLock<HashMap<Key, Arc<AtomicU64>>>,
+    gauges: RwLock<HashMap<Key, Arc<AtomicU64>>>,
+    histograms: RwLock<HashMap<Key, Arc<BucketHistogram>>>,
+    descriptions: RwLock<HashMap<String, (Option<Unit>, SharedString)>>,
+}
+
+fn get_or_insert<V>(map: &RwLock<HashMap<Key, Arc<V>>>, key: &Key, make: impl FnOnce() -> V) -> Arc<V> {
+    if let Some(found) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+        return Arc::clone(found);
+    }
+    let mut map = map.write().unwrap_or_else(|e| e.into_inner());
+    Arc::clone(map.entry(key.clone()).or_insert_with(|| Arc::new(make())))
+}
+
+fn labels_match(key: &Key, labels: &[(&str, &str)]) -> bool {
+    key.labels().len() == labels.len()
+        && labels
+            .iter()
+            .all(|(k, v)| key.labels().any(|l| l.key() == *k && l.value() == *v))
+}
+
+fn find<V>(map: &RwLock<HashMap<Key, Arc<V>>>, name: &str, labels: &[(&str, &str)]) -> Option<Arc<V>> {
+    map.read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(key, _)| key.name() == name && labels_match(key, labels))
+        .map(|(_, value)| Arc::clone(value))
+}
+
+impl Store {
+    pub(crate) fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        find(&self.counters, name, labels).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> (u64, f64) {
+        find(&self.histograms, name, labels).map_or((0, 0.0), |h| (h.count(), h.sum()))
+    }
+
+    /// Counter values and histogram counts/sums, keyed by metric key: a baseline to diff against.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let counters = self
+            .counters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+            .collect();
+        let histograms = self
+            .histograms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, h)| (k.clone(), (h.count(), h.sum())))
+            .collect();
+        Snapshot {
+            counters,
+            histograms,
+        }
+    }
+}
+
+/// Metric values at one instant.
+#[derive(Default)]
+pub(crate) struct Snapshot {
+    counters: HashMap<Key, u64>,
+    histograms: HashMap<Key, (u64, f64)>,
+}
+
+impl Snapshot {
+    pub(crate) fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.counters
+            .iter()
+            .find(|(key, _)| key.name() == name && labels_match(key, labels))
+            .map_or(0, |(_, v)| *v)
+    }
+
+    pub(crate) fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> (u64, f64) {
+        self.histograms
+            .iter()
+            .find(|(key, _)| key.name() == name && labels_match(key, labels))
+            .map_or((0, 0.0), |(_, v)| *v)
+    }
+}
+
+/// The `metrics::Recorder` flujo installs.
+pub(crate) struct FlujoRecorder {
+    pub(crate) store: Store,
+}
+
+impl Recorder for FlujoRecorder {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.describe(key, unit, description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.describe(key, unit, description);
+    }
+
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.describe(key, unit, description);
+    }
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(get_or_insert(&self.store.counters, key, || AtomicU64::new(0)))
+    }
+
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(get_or_insert(&self.store.gauges, key, || {
+            AtomicU64::new(0f64.to_bits())
+        }))
+    }
+
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(get_or_insert(&self.store.histograms, key, || {
+            BucketHistogram::new(buckets_for(key.name()))
+        }))
+    }
+}
+
+impl FlujoRecorder {
+    fn describe(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.store
+            .descriptions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.as_str().to_owned(), (unit, description));
+    }
+}
+
+pub(crate) static RECORDER: LazyLock<FlujoRecorder> = LazyLock::new(|| FlujoRecorder {
+    store: Store::default(),
+});
+
+static INSTALLED: OnceLock<bool> = OnceLock::new();
+
+/// Installs flujo's recorder as the global `metrics` recorder, once per process. Returns
+/// whether flujo's recorder is the installed one (false: the application installed its own).
+pub(crate) fn install() -> bool {
+    *INSTALLED.get_or_init(|| {
+        let ours = metrics::set_global_recorder(&*RECORDER).is_ok();
+        if !ours {
+            tracing::warn!(
+                "another `metrics` recorder is installed: flujo's metrics go to it, and \
+                 flujo::testing::Capture cannot read them"
+            );
+        }
+        describe_metrics();
+        ours
+    })
+}
+
+fn describe_metrics() {
+    metrics::describe_counter!(
+        "flujo_step_calls_total",
+        Unit::Count,
+        "Calls of #[pipeline_step] functions, by step and final status (ok, error, cancelled)"
+    );
+    metrics::describe_histogram!(
+        "flujo_step_duration_seconds",
+        Unit::Seconds,
+        "Wall-clock duration of step calls including retries, by step and final status"
+    );
+    metrics::describe_counter!(
+        "flujo_step_retries_total",
+        Unit::Count,
+        "Retries of failed step attempts, by step"
+    );
+    metrics::describe_counter!(
+        "flujo_telemetry_spans_dropped_total",
+        Unit::Count,
+        "Spans dropped before export, by reason"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_use_le_semantics_and_ignore_nan() {
+        let h = BucketHistogram::new(&[1.0, 2.0]);
+        for v in [0.5, 1.0, 1.5, 3.0, f64::NAN] {
+            h.record(v);
+        }
+        let counts: Vec<u64> = h.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        assert_eq!(counts, vec![2, 1, 1]);
+        assert_eq!(h.count(), 4);
+        assert_eq!(h.sum(), 6.0);
+    }
+
+    #[test]
+    fn bucket_choice_follows_names() {
+        assert_eq!(buckets_for("flujo_step_duration_seconds"), DURATION_SECONDS_BUCKETS);
+        assert_eq!(buckets_for("gen_ai.client.token.usage"), GEN_AI_TOKEN_BUCKETS);
+        assert_eq!(
+            buckets_for("gen_ai.client.operation.duration"),
+            GEN_AI_DURATION_BUCKETS
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! Span identity and the two shapes of a finished span: the compact record the hot path
+//! writes, and the owned [`FinishedSpan`] that exporters and tests read.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::attribute::AttributeValue;
+use crate::clock;
+
+/// A 128-bit W3C trace id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceId(pub u128);
+
+/// A 64-bit W3C span id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpanId(pub u64);
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({self})")
+    }
+}
+
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpanId({self})")
+    }
+}
+
+/// The outcome of a span, as OpenTelemetry's span status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpanStatus {
+    /// Not set: the work neither succeeded nor failed (for example a future dropped early).
+    Unset,
+    /// The work succeeded.
+    Ok,
+    /// The work failed; `message` is the error's `Display` output.
+    Error {
+        /// Why it failed.
+        message: String,
+    },
+}
+
+impl SpanStatus {
+    /// Whether this is [`SpanStatus::Error`].
+    pub fn is_error(&self) -> bool {
+        matches!(self, SpanStatus::Error { .. })
+    }
+}
+
+/// Static description of an instrumented function, one per call site.
+#[derive(Debug)]
+pub struct StepMeta {
+    /// Step name (`name = "..."`, or the function's name).
+    pub name: &'static str,
+    /// The function's own name (`code.function`).
+    pub function: &'static str,
+    /// The module path of the function (`code.namespace`).
+    pub namespace: &'static str,
+}
+
+/// Why a span ended without `Ok`: kept as a small enum so that the hot path stores no strings.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Outcome {
+    Ok,
+    Error {
+        error_type: &'static str,
+        message: String,
+    },
+    Panicked,
+    Cancelled,
+}
+
+/// What the hot path writes: static names, integer ids, raw clock readings.
+/// Everything else is derived on the export worker.
+pub(crate) struct SpanRecord {
+    pub name: Cow<'static, str>,
+    pub step: Option<&'static StepMeta>,
+    pub trace_id: u128,
+    pub span_id: u64,
+    pub parent_span_id: u64,
+    pub start: quanta::Instant,
+    pub end: quanta::Instant,
+    pub outcome: Outcome,
+    pub attempts: u32,
+    pub attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+}
+
+/// A finished span, as exporters and [`crate::testing::Capture`] see it.
+#[derive(Clone, Debug)]
+pub struct FinishedSpan {
+    /// Span name: the step name for steps.
+    pub name: Cow<'static, str>,
+    /// The trace this span belongs to.
+    pub trace_id: TraceId,
+    /// This span's id.
+    pub span_id: SpanId,
+    /// The enclosing span, `None` for a root span.
+    pub parent_span_id: Option<SpanId>,
+    /// Wall-clock start.
+    pub start_time: SystemTime,
+    /// Wall-clock end.
+    pub end_time: SystemTime,
+    /// Outcome.
+    pub status: SpanStatus,
+    /// Attributes, including the `flujo.*`, `code.*` and `error.type` ones.
+    pub attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+}
+
+impl FinishedSpan {
+    /// The value of attribute `key`, if the span has it.
+    pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, value)| value)
+    }
+
+    /// How long the span lasted.
+    pub fn duration(&self) -> Duration {
+        self.end_time
+            .duration_since(self.start_time)
+            .unwrap_or_default()
+    }
+}
+
+impl From<SpanRecord> for FinishedSpan {
+    fn from(record: SpanRecord) -> Self {
+        let mut attributes = Vec::with_capacity(record.attributes.len() + 6);
+        if let Some(step) = record.step {
+            attributes.push((Cow::Borrowed("flujo.step.name"), str_value(step.name)));
+            attributes.push((
+                Cow::Borrowed("flujo.step.attempts"),
+                AttributeValue::Int(i64::from(record.attempts)),
+            ));
+            attributes.push((Cow::Borrowed("code.function"), str_value(step.function)));
+            attributes.push((Cow::Borrowed("code.namespace"), str_value(step.namespace)));
+        }
+        let status = match record.outcome {
+            Outcome::Ok => SpanStatus::Ok,
+            Outcome::Error {
+                error_type,
+                message,
+            } => {
+                attributes.push((Cow::Borrowed("error.type"), str_value(error_type)));
+                SpanStatus::Error { message }
+            }
+            Outcome::Panicked => {
+                attributes.push((Cow::Borrowed("error.type"), str_value("panic")));
+                SpanStatus::Error {
+                    message: "the step panicked".to_owned(),
+                }
+            }
+            Outcome::Cancelled => {
+                attributes.push((
+                    Cow::Borrowed("flujo.step.cancelled"),
+                    AttributeValue::Bool(true),
+                ));
+                SpanStatus::Unset
+            }
+        };
+        attributes.extend(record.attributes);
+        FinishedSpan {
+            name: record.name,
+            trace_id: TraceId(record.trace_id),
+            span_id: SpanId(record.span_id),
+            parent_span_id: (record.parent_span_id != 0).then_some(SpanId(record.parent_span_id)),
+            start_time: clock::to_system_time(record.start),
+            end_time: clock::to_system_time(record.end),
+            status,
+            attributes,
+        }
+    }
+}
+
+fn str_value(s: &'static str) -> AttributeValue {
+    AttributeValue::String(Cow::Borrowed(s))
+}

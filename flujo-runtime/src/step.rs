@@ -1,0 +1,397 @@
+//! What `#[pipeline_step]` expands to: a static [`Step`] per call site and a [`StepCall`]
+//! per call that times the call, keeps the span context, counts attempts and records the
+//! span and metrics when it ends.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{Counter, Histogram};
+
+use crate::attribute::{AttributeValue, IntoAttributeValue};
+use crate::clock;
+use crate::context::{ContextScope, SpanContext};
+use crate::export;
+use crate::span::{Outcome, SpanRecord, StepMeta};
+use crate::telemetry::{self, SPANS};
+
+/// How a step waits between attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    /// The same delay before every retry.
+    Fixed,
+    /// The delay doubles with every retry.
+    Exponential,
+}
+
+/// Longest wait between two attempts, whatever the backoff says.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// How often and how patiently a step re-runs its body after an `Err`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    retries: u32,
+    backoff: Backoff,
+    delay_ms: u64,
+}
+
+impl RetryPolicy {
+    /// One attempt, no retries.
+    pub const NONE: RetryPolicy = RetryPolicy {
+        retries: 0,
+        backoff: Backoff::Fixed,
+        delay_ms: 0,
+    };
+
+    /// Up to `retries` more attempts; the n-th retry waits `delay_ms` (fixed) or
+    /// `delay_ms * 2^(n-1)` (exponential), at most 60 s.
+    pub const fn new(retries: u32, backoff: Backoff, delay_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            retries,
+            backoff,
+            delay_ms,
+        }
+    }
+
+    /// The number of retries after the first attempt.
+    pub const fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The wait before retry number `retry` (1-based).
+    pub fn delay_before(&self, retry: u32) -> Duration {
+        let ms = match self.backoff {
+            Backoff::Fixed => self.delay_ms,
+            Backoff::Exponential => self
+                .delay_ms
+                .saturating_mul(1u64.checked_shl(retry.saturating_sub(1)).unwrap_or(u64::MAX)),
+        };
+        Duration::from_millis(ms).min(MAX_RETRY_DELAY)
+    }
+}
+
+/// Metric handles of one step, registered on its first call with telemetry on.
+struct StepMetrics {
+    calls: [Counter; 3],
+    durations: [Histogram; 3],
+    retries: Counter,
+}
+
+/// Index into [`StepMetrics`] arrays, and the `status` label.
+const STATUSES: [&str; 3] = ["ok", "error", "cancelled"];
+
+impl StepMetrics {
+    fn register(step: &'static str) -> StepMetrics {
+        StepMetrics {
+            calls: STATUSES.map(|status| {
+                metrics::counter!("flujo_step_calls_total", "step" => step, "status" => status)
+            }),
+            durations: STATUSES.map(|status| {
+                metrics::histogram!("flujo_step_duration_seconds", "step" => step, "status" => status)
+            }),
+            retries: metrics::counter!("flujo_step_retries_total", "step" => step),
+        }
+    }
+}
+
+/// One instrumented function: its names, retry policy and cached metric handles.
+/// `#[pipeline_step]` puts one in a `static` next to the function.
+pub struct Step {
+    meta: StepMeta,
+    retry: RetryPolicy,
+    metrics: OnceLock<StepMetrics>,
+}
+
+impl Step {
+    /// Describes a step; `namespace` is the function's `module_path!()`.
+    pub const fn new(
+        name: &'static str,
+        function: &'static str,
+        namespace: &'static str,
+        retry: RetryPolicy,
+    ) -> Step {
+        Step {
+            meta: StepMeta {
+                name,
+                function,
+                namespace,
+            },
+            retry,
+            metrics: OnceLock::new(),
+        }
+    }
+
+    /// The step's name.
+    pub fn name(&self) -> &'static str {
+        self.meta.name
+    }
+
+    fn metrics(&'static self) -> &'static StepMetrics {
+        self.metrics
+            .get_or_init(|| StepMetrics::register(self.meta.name))
+    }
+}
+
+/// The error type of a step returning `Result`: recorded through `Display`.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` of a `#[pipeline_step]` function must implement `Display`",
+    label = "flujo records this error's message on the span and in the failure log",
+    note = "implement `std::fmt::Display` for `{Self}`, or return an error type that has it"
+)]
+pub trait StepError {
+    /// The message recorded for this error.
+    fn message(&self) -> String;
+}
+
+impl<E: fmt::Display + ?Sized> StepError for E {
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// One call of a step, from entry to its last attempt. Dropping it unfinished (a panic
+/// unwinding, a future dropped before completion) still records the span.
+pub struct StepCall {
+    step: &'static Step,
+    /// Telemetry state when the call began; 0 means this call records nothing.
+    state: u8,
+    context: SpanContext,
+    parent_span_id: u64,
+    start: Option<quanta::Instant>,
+    attempts: u32,
+    attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+    finished: bool,
+    /// Synchronous steps make their span current on this thread until they end.
+    _scope: Option<ContextScope>,
+}
+
+impl StepCall {
+    /// Begins a synchronous call: its span becomes current on this thread until the call ends.
+    #[inline]
+    pub fn enter(step: &'static Step) -> StepCall {
+        match telemetry::state() {
+            0 => StepCall::off(step),
+            state => {
+                let mut call = StepCall::begin(step, state);
+                call._scope = Some(call.context.enter());
+                call
+            }
+        }
+    }
+
+    /// Begins an asynchronous call: the span is made current by [`StepCall::context`]'s
+    /// [`SpanContext::instrument`] around each attempt, on whatever thread polls it.
+    #[inline]
+    pub fn start(step: &'static Step) -> StepCall {
+        match telemetry::state() {
+            0 => StepCall::off(step),
+            state => StepCall::begin(step, state),
+        }
+    }
+
+    fn off(step: &'static Step) -> StepCall {
+        StepCall {
+            step,
+            state: 0,
+            context: SpanContext::NONE,
+            parent_span_id: 0,
+            start: None,
+            attempts: 0,
+            attributes: Vec::new(),
+            finished: false,
+            _scope: None,
+        }
+    }
+
+    fn begin(step: &'static Step, state: u8) -> StepCall {
+        let parent = SpanContext::current();
+        StepCall {
+            step,
+            state,
+            context: parent.child(),
+            parent_span_id: parent.raw_span_id(),
+            start: Some(clock::now()),
+            attempts: 0,
+            attributes: Vec::new(),
+            finished: false,
+            _scope: None,
+        }
+    }
+
+    /// This call's span context.
+    pub fn context(&self) -> SpanContext {
+        self.context
+    }
+
+    /// Whether this call records a span (telemetry on and the trace sampled): field
+    /// expressions are only evaluated when it does.
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        self.state & SPANS != 0 && self.context.is_sampled()
+    }
+
+    /// Records a `fields(key = value)` attribute.
+    pub fn record(&mut self, key: &'static str, value: impl IntoAttributeValue) {
+        if let Some(value) = value.into_attribute_value() {
+            self.attributes.push((Cow::Borrowed(key), value));
+        }
+    }
+
+    /// Records a `fields(key = %value)` attribute.
+    pub fn record_display(&mut self, key: &'static str, value: &dyn fmt::Display) {
+        self.record(key, value.to_string());
+    }
+
+    /// Records a `fields(key = ?value)` attribute.
+    pub fn record_debug(&mut self, key: &'static str, value: &dyn fmt::Debug) {
+        self.record(key, format!("{value:?}"));
+    }
+
+    /// Ends a call whose function does not return `Result`: it succeeded.
+    pub fn finish_ok(&mut self) {
+        self.attempts = 1;
+        self.end(Outcome::Ok);
+    }
+
+    /// Ends a call of a `Result` function without retries.
+    pub fn finish_result<T, E: StepError>(&mut self, result: &Result<T, E>) {
+        self.attempts = 1;
+        self.end_with(result);
+    }
+
+    /// Ends one attempt of a `Result` function with retries: `Continue(delay)` asks the
+    /// caller to wait `delay` and run the body again; `Break(result)` is the final result.
+    pub fn next_attempt<T, E: StepError>(
+        &mut self,
+        result: Result<T, E>,
+    ) -> ControlFlow<Result<T, E>, Duration> {
+        self.attempts += 1;
+        let retry = self.attempts - 1;
+        match &result {
+            Err(error) if retry < self.step.retry.retries => {
+                let delay = self.step.retry.delay_before(retry + 1);
+                tracing::warn!(
+                    step = self.step.meta.name,
+                    attempt = self.attempts,
+                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    error = %error.message(),
+                    "step attempt failed; retrying"
+                );
+                if self.state != 0 {
+                    self.step.metrics().retries.increment(1);
+                }
+                ControlFlow::Continue(delay)
+            }
+            _ => {
+                self.end_with(&result);
+                ControlFlow::Break(result)
+            }
+        }
+    }
+
+    fn end_with<T, E: StepError>(&mut self, result: &Result<T, E>) {
+        match result {
+            Ok(_) => self.end(Outcome::Ok),
+            Err(error) => {
+                let message = error.message();
+                let error_type = std::any::type_name::<E>();
+                tracing::error!(
+                    step = self.step.meta.name,
+                    attempts = self.attempts,
+                    error.r#type = error_type,
+                    error = %message,
+                    "step failed"
+                );
+                self.end(Outcome::Error {
+                    error_type,
+                    message,
+                });
+            }
+        }
+    }
+
+    fn end(&mut self, outcome: Outcome) {
+        self.finished = true;
+        let Some(start) = self.start else {
+            return;
+        };
+        let end = clock::now();
+        let metrics = self.step.metrics();
+        let status = match outcome {
+            Outcome::Ok => 0,
+            Outcome::Error { .. } | Outcome::Panicked => 1,
+            Outcome::Cancelled => 2,
+        };
+        metrics.calls[status].increment(1);
+        metrics.durations[status].record(end.duration_since(start).as_secs_f64());
+        if self.is_recording() {
+            export::submit(SpanRecord {
+                name: Cow::Borrowed(self.step.meta.name),
+                step: Some(&self.step.meta),
+                trace_id: self.context.raw_trace_id(),
+                span_id: self.context.raw_span_id(),
+                parent_span_id: self.parent_span_id,
+                start,
+                end,
+                outcome,
+                attempts: self.attempts,
+                attributes: std::mem::take(&mut self.attributes),
+            });
+        }
+    }
+}
+
+impl Drop for StepCall {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let outcome = if std::thread::panicking() {
+            tracing::error!(step = self.step.meta.name, "step panicked");
+            Outcome::Panicked
+        } else {
+            Outcome::Cancelled
+        };
+        self.attempts = self.attempts.max(1);
+        self.end(outcome);
+    }
+}
+
+/// Asserts, with a readable error, that a by-value argument of a retrying step is `Clone`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` must implement `Clone` to be passed by value to a step with `retries`",
+    label = "every attempt gets its own clone of this argument",
+    note = "take this argument by reference, derive or implement `Clone` for `{Self}`, or remove `retries`"
+)]
+pub trait RetryArgument {
+    /// A fresh copy for the next attempt.
+    fn clone_for_attempt(&self) -> Self;
+}
+
+impl<T: Clone> RetryArgument for T {
+    fn clone_for_attempt(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Waits `delay` between attempts of an async step without needing a particular runtime.
+pub fn retry_delay(delay: Duration) -> futures_timer::Delay {
+    futures_timer::Delay::new(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_backoff_doubles_and_is_capped() {
+        let policy = RetryPolicy::new(40, Backoff::Exponential, 100);
+        assert_eq!(policy.delay_before(1), Duration::from_millis(100));
+        assert_eq!(policy.delay_before(3), Duration::from_millis(400));
+        assert_eq!(policy.delay_before(39), MAX_RETRY_DELAY);
+        let fixed = RetryPolicy::new(3, Backoff::Fixed, 25);
+        assert_eq!(fixed.delay_before(3), Duration::from_millis(25));
+    }
+}

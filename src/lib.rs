@@ -32,9 +32,9 @@
 pub use flujo_macros::pipeline_step;
 #[doc(inline)]
 pub use flujo_runtime::{
-    AttributeValue, FinishedSpan, IntoAttributeValue, LogFormat, SpanContext, SpanId,
-    SpanStatus, TelemetryConfig, TelemetryError, TelemetryGuard, TelemetrySettings, TraceId,
-    WithContext, dropped_spans, init_telemetry, init_telemetry_with, logfire, testing,
+    AttributeValue, FinishedSpan, LogFormat, SpanContext, SpanId, SpanStatus, TelemetryConfig,
+    TelemetryError, TelemetryGuard, TelemetrySettings, ToAttributeValue, TraceId, WithContext,
+    dropped_spans, init_telemetry, init_telemetry_with, logfire, testing,
 };
 
 #[doc(hidden)]

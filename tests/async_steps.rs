@@ -53,20 +53,30 @@ async fn parents_survive_awaits_and_worker_threads_under_concurrency() {
     assert_eq!(answers.len(), 50);
     for root in answers {
         assert_eq!(root.parent_span_id, None);
-        let request = root.attribute("request").and_then(AttributeValue::as_i64).unwrap();
+        let request = root
+            .attribute("request")
+            .and_then(AttributeValue::as_i64)
+            .unwrap();
         let children: Vec<_> = spans
             .iter()
             .filter(|s| s.parent_span_id == Some(root.span_id))
             .collect();
         let mut names: Vec<_> = children.iter().map(|s| s.name.as_ref()).collect();
         names.sort();
-        assert_eq!(names, ["retrieve", "summarise"], "children of answer #{request}");
+        assert_eq!(
+            names,
+            ["retrieve", "summarise"],
+            "children of answer #{request}"
+        );
         assert!(children.iter().all(|c| c.trace_id == root.trace_id));
     }
     let traces: std::collections::HashSet<_> = spans.iter().map(|s| s.trace_id).collect();
     assert_eq!(traces.len(), 50, "every concurrent run is its own trace");
     assert_eq!(
-        capture.counter("flujo_step_calls_total", &[("step", "retrieve"), ("status", "ok")]),
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "retrieve"), ("status", "ok")]
+        ),
         50
     );
 }
@@ -88,11 +98,20 @@ async fn async_retries_wait_without_blocking_and_children_nest_under_the_retryin
     assert_eq!(flaky("x".into()).await.unwrap(), "doc about x");
     let span = &capture.spans_named("flaky")[0];
     assert_eq!(span.status, SpanStatus::Ok);
-    assert_eq!(span.attribute("flujo.step.attempts"), Some(&AttributeValue::Int(2)));
-    assert!(span.duration() >= Duration::from_millis(2), "the backoff was waited");
+    assert_eq!(
+        span.attribute("flujo.step.attempts"),
+        Some(&AttributeValue::Int(2))
+    );
+    assert!(
+        span.duration() >= Duration::from_millis(2),
+        "the backoff was waited"
+    );
     let child = &capture.spans_named("retrieve")[0];
     assert_eq!(child.parent_span_id, Some(span.span_id));
-    assert_eq!(capture.counter("flujo_step_retries_total", &[("step", "flaky")]), 1);
+    assert_eq!(
+        capture.counter("flujo_step_retries_total", &[("step", "flaky")]),
+        1
+    );
 }
 
 #[async_trait::async_trait]
@@ -133,7 +152,10 @@ async fn async_trait_methods_are_instrumented_as_futures() {
     let completes = capture.spans_named("stub.complete");
     assert_eq!(completes.len(), 2);
     assert_eq!(completes[0].attribute("model").unwrap(), &"stub-1");
-    assert_eq!(completes[0].attribute("code.function").unwrap(), &"complete");
+    assert_eq!(
+        completes[0].attribute("code.function").unwrap(),
+        &"complete"
+    );
     assert!(completes[1].status.is_error());
     let retrieves = capture.spans_named("retrieve");
     assert_eq!(retrieves[0].parent_span_id, Some(completes[0].span_id));
@@ -152,7 +174,10 @@ async fn a_future_dropped_before_completion_is_recorded_as_cancelled() {
     assert!(timed_out.is_err());
     let span = &capture.spans_named("never_finishes")[0];
     assert_eq!(span.status, SpanStatus::Unset);
-    assert_eq!(span.attribute("flujo.step.cancelled"), Some(&AttributeValue::Bool(true)));
+    assert_eq!(
+        span.attribute("flujo.step.cancelled"),
+        Some(&AttributeValue::Bool(true))
+    );
     assert_eq!(
         capture.counter(
             "flujo_step_calls_total",
@@ -174,5 +199,9 @@ async fn futures_join_branches_share_the_parent() {
     let parent = &capture.spans_named("both")[0];
     let children = capture.spans_named("retrieve");
     assert_eq!(children.len(), 2);
-    assert!(children.iter().all(|c| c.parent_span_id == Some(parent.span_id)));
+    assert!(
+        children
+            .iter()
+            .all(|c| c.parent_span_id == Some(parent.span_id))
+    );
 }

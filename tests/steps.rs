@@ -39,7 +39,10 @@ fn a_call_records_one_span_with_step_attributes_and_metrics() {
     assert_eq!(span.status, SpanStatus::Ok);
     assert_eq!(span.parent_span_id, None);
     assert_eq!(span.attribute("flujo.step.name").unwrap(), &"tokenize");
-    assert_eq!(span.attribute("flujo.step.attempts"), Some(&AttributeValue::Int(1)));
+    assert_eq!(
+        span.attribute("flujo.step.attempts"),
+        Some(&AttributeValue::Int(1))
+    );
     assert_eq!(span.attribute("code.function").unwrap(), &"tokenize");
     assert_eq!(span.attribute("code.namespace").unwrap(), &"steps");
     assert!(span.end_time >= span.start_time);
@@ -48,9 +51,15 @@ fn a_call_records_one_span_with_step_attributes_and_metrics() {
 
     let labels = [("step", "tokenize"), ("status", "ok")];
     assert_eq!(capture.counter("flujo_step_calls_total", &labels), 1);
-    assert_eq!(capture.histogram_count("flujo_step_duration_seconds", &labels), 1);
+    assert_eq!(
+        capture.histogram_count("flujo_step_duration_seconds", &labels),
+        1
+    );
     assert!(capture.histogram_sum("flujo_step_duration_seconds", &labels) >= 0.0);
-    assert_eq!(capture.counter("flujo_step_retries_total", &[("step", "tokenize")]), 0);
+    assert_eq!(
+        capture.counter("flujo_step_retries_total", &[("step", "tokenize")]),
+        0
+    );
 }
 
 #[test]
@@ -105,11 +114,17 @@ fn errors_mark_the_span_and_count_as_error() {
         &"core::num::error::ParseIntError"
     );
     assert_eq!(
-        capture.counter("flujo_step_calls_total", &[("step", "parse_score"), ("status", "error")]),
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "parse_score"), ("status", "error")]
+        ),
         1
     );
     assert_eq!(
-        capture.counter("flujo_step_calls_total", &[("step", "parse_score"), ("status", "ok")]),
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "parse_score"), ("status", "ok")]
+        ),
         1
     );
 }
@@ -136,10 +151,19 @@ fn retries_rerun_the_body_with_a_fresh_clone_and_count() {
 
     let span = &capture.spans_named("flaky_model")[0];
     assert_eq!(span.status, SpanStatus::Ok);
-    assert_eq!(span.attribute("flujo.step.attempts"), Some(&AttributeValue::Int(3)));
-    assert_eq!(capture.counter("flujo_step_retries_total", &[("step", "flaky_model")]), 2);
     assert_eq!(
-        capture.counter("flujo_step_calls_total", &[("step", "flaky_model"), ("status", "ok")]),
+        span.attribute("flujo.step.attempts"),
+        Some(&AttributeValue::Int(3))
+    );
+    assert_eq!(
+        capture.counter("flujo_step_retries_total", &[("step", "flaky_model")]),
+        2
+    );
+    assert_eq!(
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "flaky_model"), ("status", "ok")]
+        ),
         1
     );
 }
@@ -154,9 +178,15 @@ fn exhausted_retries_return_the_last_error() {
 
     let span = &capture.spans_named("flaky_model")[0];
     assert!(span.status.is_error());
-    assert_eq!(span.attribute("flujo.step.attempts"), Some(&AttributeValue::Int(4)));
+    assert_eq!(
+        span.attribute("flujo.step.attempts"),
+        Some(&AttributeValue::Int(4))
+    );
     assert_eq!(span.attribute("error.type").unwrap(), &"steps::ModelError");
-    assert_eq!(capture.counter("flujo_step_retries_total", &[("step", "flaky_model")]), 3);
+    assert_eq!(
+        capture.counter("flujo_step_retries_total", &[("step", "flaky_model")]),
+        3
+    );
 }
 
 #[derive(Debug)]
@@ -273,12 +303,22 @@ fn methods_generics_and_impl_trait_returns_are_instrumented() {
         .collect();
     assert_eq!(
         names,
-        ["describe", "bump", "length_score", "longest", "shout", "into_model"]
+        [
+            "describe",
+            "bump",
+            "length_score",
+            "longest",
+            "shout",
+            "into_model"
+        ]
     );
     let describe = &capture.spans_named("describe")[0];
     assert_eq!(describe.attribute("model").unwrap(), &"stub");
     let bump = &capture.spans_named("bump")[0];
-    assert_eq!(bump.attribute("flujo.step.attempts"), Some(&AttributeValue::Int(2)));
+    assert_eq!(
+        bump.attribute("flujo.step.attempts"),
+        Some(&AttributeValue::Int(2))
+    );
 }
 
 #[pipeline_step]
@@ -298,7 +338,10 @@ fn a_panic_marks_the_span_as_error_and_keeps_unwinding() {
     assert!(span.status.is_error());
     assert_eq!(span.attribute("error.type").unwrap(), &"panic");
     assert_eq!(
-        capture.counter("flujo_step_calls_total", &[("step", "explode"), ("status", "error")]),
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "explode"), ("status", "error")]
+        ),
         1
     );
     // The context was restored during unwinding: the next call is a root again.
@@ -314,7 +357,9 @@ fn plain_threads_keep_parents_through_an_explicit_context() {
     fn fan_out() -> usize {
         let context = flujo::SpanContext::current();
         let handles: Vec<_> = (0..4)
-            .map(|i| std::thread::spawn(move || context.in_scope(|| tokenize(&"w ".repeat(i)).len())))
+            .map(|i| {
+                std::thread::spawn(move || context.in_scope(|| tokenize(&"w ".repeat(i)).len()))
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     }

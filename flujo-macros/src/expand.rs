@@ -1,8 +1,9 @@
 //! Code generation: a `static` step description and a handful of calls into
 //! `<crate>::__private`, wrapped around the user's own block (tokens and spans untouched).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{AttrStyle, Block};
 
 use crate::model::{Backoff, Body, FieldValue, Rebind, StepModel};
@@ -84,8 +85,18 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         }
     };
 
+    // Spanned on the function's value type: an error type without `Display` is reported there.
+    let value_span = model
+        .output
+        .as_ref()
+        .map_or_else(Span::call_site, |ty| ty.span());
+    let next_attempt = quote_spanned!(value_span=> __flujo_call.next_attempt(__flujo_result));
+    let finish_result = quote_spanned!(value_span=> __flujo_call.finish_result(&__flujo_result));
     let attempts = if model.retry.is_some() {
-        let rebinds = model.rebinds.iter().map(|rebind| rebind_argument(&private, rebind));
+        let rebinds = model
+            .rebinds
+            .iter()
+            .map(|rebind| rebind_argument(&private, rebind));
         let wait = if is_async {
             quote!(#private::retry_delay(__flujo_delay).await)
         } else {
@@ -95,7 +106,7 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
             loop {
                 #(#rebinds)*
                 #attempt
-                match __flujo_call.next_attempt(__flujo_result) {
+                match #next_attempt {
                     ::core::ops::ControlFlow::Break(__flujo_result) => break __flujo_result,
                     ::core::ops::ControlFlow::Continue(__flujo_delay) => #wait,
                 }
@@ -104,7 +115,7 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
     } else if model.returns_result {
         quote! {
             #attempt
-            __flujo_call.finish_result(&__flujo_result);
+            #finish_result;
             __flujo_result
         }
     } else {
@@ -130,10 +141,17 @@ fn record_fields(model: &StepModel) -> TokenStream {
     }
     let records = model.fields.iter().map(|field| {
         let key = &field.key;
+        // Spanned on the value: a type that cannot be recorded is reported there.
         match &field.value {
-            FieldValue::Value(expr) => quote!(__flujo_call.record(#key, #expr);),
-            FieldValue::Display(expr) => quote!(__flujo_call.record_display(#key, &#expr);),
-            FieldValue::Debug(expr) => quote!(__flujo_call.record_debug(#key, &#expr);),
+            FieldValue::Value(expr) => {
+                quote_spanned!(expr.span()=> __flujo_call.record(#key, &#expr);)
+            }
+            FieldValue::Display(expr) => {
+                quote_spanned!(expr.span()=> __flujo_call.record_display(#key, &#expr);)
+            }
+            FieldValue::Debug(expr) => {
+                quote_spanned!(expr.span()=> __flujo_call.record_debug(#key, &#expr);)
+            }
         }
     });
     quote! {
@@ -151,7 +169,8 @@ fn rebind_argument(private: &TokenStream, rebind: &Rebind) -> TokenStream {
             span,
         } => {
             // Spanned on the argument so that a missing `Clone` is reported there.
-            let clone = quote_spanned!(*span=> #private::RetryArgument::clone_for_attempt(&#source));
+            let clone =
+                quote_spanned!(*span=> #private::RetryArgument::clone_for_attempt(&#source));
             quote!(let #pattern = #clone;)
         }
         Rebind::Reborrow(ident) => quote!(let #ident = &mut *#ident;),

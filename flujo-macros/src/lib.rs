@@ -14,7 +14,10 @@ pub fn pipeline_step(args: TokenStream, item: TokenStream) -> TokenStream {
     pipeline_step_impl(args.into(), item.into()).into()
 }
 
-fn pipeline_step_impl(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+fn pipeline_step_impl(
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
     match model::StepModel::build(args, item.clone()) {
         Ok(model) => expand::expand(model),
         // The original item is kept so that a bad attribute does not also make every use

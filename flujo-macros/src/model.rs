@@ -251,10 +251,7 @@ impl Args {
                 match str_literal(&expr).map(|lit| lit.value()).as_deref() {
                     Some("fixed") => self.backoff = Some((span, Backoff::Fixed)),
                     Some("exponential") => self.backoff = Some((span, Backoff::Exponential)),
-                    _ => errors.push(
-                        expr.span(),
-                        shape_error("\"fixed\" or \"exponential\""),
-                    ),
+                    _ => errors.push(expr.span(), shape_error("\"fixed\" or \"exponential\"")),
                 }
             }
             ("backoff_ms", RawValue::Expr(expr)) => match int_literal::<u64>(&expr) {
@@ -272,8 +269,14 @@ impl Args {
                 shape_error("a path, e.g. `crate = my_facade::flujo`"),
             ),
             ("skip_all", _) => errors.push(span, "`skip_all` takes no value: write `skip_all`"),
-            ("skip", _) => errors.push(span, shape_error("a list of parameters, e.g. `skip(prompt)`")),
-            ("fields", _) => errors.push(span, shape_error("a list, e.g. `fields(user_id, model = %self.model)`")),
+            ("skip", _) => errors.push(
+                span,
+                shape_error("a list of parameters, e.g. `skip(prompt)`"),
+            ),
+            ("fields", _) => errors.push(
+                span,
+                shape_error("a list, e.g. `fields(user_id, model = %self.model)`"),
+            ),
             _ => errors.push(span, shape_error("a value: write `key = value`")),
         }
     }
@@ -462,7 +465,10 @@ impl StepModel {
             );
         }
         if let Some(variadic) = &item.sig.variadic {
-            errors.push(variadic.span(), "#[pipeline_step] cannot instrument a variadic function");
+            errors.push(
+                variadic.span(),
+                "#[pipeline_step] cannot instrument a variadic function",
+            );
         }
 
         let params = param_names(&item);
@@ -560,9 +566,8 @@ fn first_token_span(item: &syn::Item) -> Span {
 
 /// Resolves `fields(...)`: shorthands become parameter reads, skipped parameters stay out.
 fn check_fields(args: &Args, params: &[String], errors: &mut Errors) -> Vec<Field> {
-    let is_skipped = |name: &str| {
-        args.skip_all.is_some() || args.skip.iter().any(|skipped| skipped == name)
-    };
+    let is_skipped =
+        |name: &str| args.skip_all.is_some() || args.skip.iter().any(|skipped| skipped == name);
     let mut keys: Vec<&str> = Vec::new();
     let mut fields = Vec::new();
     for field in &args.fields {

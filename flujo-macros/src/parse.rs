@@ -77,6 +77,12 @@ pub(crate) struct FieldArg {
 
 impl Parse for FieldArg {
     fn parse(input: ParseStream) -> syn::Result<Self> {
+        if !(input.peek(LitStr) || input.peek(Ident::peek_any)) {
+            return Err(input.error(
+                "expected a field: `name`, `name = value`, `name = %value`, `name = ?value` \
+                 or `\"dotted.name\" = value`",
+            ));
+        }
         let (key, key_span) = if input.peek(LitStr) {
             let lit: LitStr = input.parse()?;
             (lit.value(), lit.span())

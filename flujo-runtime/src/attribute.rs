@@ -89,16 +89,16 @@ impl PartialEq<bool> for AttributeValue {
     label = "not an integer, float, bool or string",
     note = "write `key = %value` to record its `Display` output, or `key = ?value` for `Debug`"
 )]
-pub trait IntoAttributeValue {
+pub trait ToAttributeValue {
     /// Converts into an attribute value; `None` means "record nothing".
-    fn into_attribute_value(self) -> Option<AttributeValue>;
+    fn to_attribute_value(&self) -> Option<AttributeValue>;
 }
 
 macro_rules! int_attribute {
     ($($t:ty),*) => {$(
-        impl IntoAttributeValue for $t {
-            fn into_attribute_value(self) -> Option<AttributeValue> {
-                Some(AttributeValue::Int(i64::from(self)))
+        impl ToAttributeValue for $t {
+            fn to_attribute_value(&self) -> Option<AttributeValue> {
+                Some(AttributeValue::Int(i64::from(*self)))
             }
         }
     )*};
@@ -107,10 +107,10 @@ int_attribute!(i8, i16, i32, i64, u8, u16, u32);
 
 macro_rules! wide_int_attribute {
     ($($t:ty),*) => {$(
-        impl IntoAttributeValue for $t {
-            fn into_attribute_value(self) -> Option<AttributeValue> {
+        impl ToAttributeValue for $t {
+            fn to_attribute_value(&self) -> Option<AttributeValue> {
                 // OpenTelemetry integers are i64: a larger value keeps its exact digits as a string.
-                Some(match i64::try_from(self) {
+                Some(match i64::try_from(*self) {
                     Ok(v) => AttributeValue::Int(v),
                     Err(_) => AttributeValue::String(Cow::Owned(self.to_string())),
                 })
@@ -120,57 +120,57 @@ macro_rules! wide_int_attribute {
 }
 wide_int_attribute!(u64, usize, isize, i128, u128);
 
-impl IntoAttributeValue for f64 {
-    fn into_attribute_value(self) -> Option<AttributeValue> {
-        Some(AttributeValue::Float(self))
+impl ToAttributeValue for f64 {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        Some(AttributeValue::Float(*self))
     }
 }
 
-impl IntoAttributeValue for f32 {
-    fn into_attribute_value(self) -> Option<AttributeValue> {
-        Some(AttributeValue::Float(f64::from(self)))
+impl ToAttributeValue for f32 {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        Some(AttributeValue::Float(f64::from(*self)))
     }
 }
 
-impl IntoAttributeValue for bool {
-    fn into_attribute_value(self) -> Option<AttributeValue> {
-        Some(AttributeValue::Bool(self))
+impl ToAttributeValue for bool {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        Some(AttributeValue::Bool(*self))
     }
 }
 
-impl IntoAttributeValue for &str {
-    fn into_attribute_value(self) -> Option<AttributeValue> {
+impl ToAttributeValue for str {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
         Some(AttributeValue::String(Cow::Owned(self.to_owned())))
     }
 }
 
-impl IntoAttributeValue for String {
-    fn into_attribute_value(self) -> Option<AttributeValue> {
-        Some(AttributeValue::String(Cow::Owned(self)))
+impl ToAttributeValue for String {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        self.as_str().to_attribute_value()
     }
 }
 
-impl IntoAttributeValue for Cow<'static, str> {
-    fn into_attribute_value(self) -> Option<AttributeValue> {
-        Some(AttributeValue::String(self))
+impl ToAttributeValue for Cow<'_, str> {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        self.as_ref().to_attribute_value()
     }
 }
 
-impl IntoAttributeValue for AttributeValue {
-    fn into_attribute_value(self) -> Option<AttributeValue> {
-        Some(self)
+impl ToAttributeValue for AttributeValue {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        Some(self.clone())
     }
 }
 
-impl<T: IntoAttributeValue> IntoAttributeValue for Option<T> {
-    fn into_attribute_value(self) -> Option<AttributeValue> {
-        self.and_then(IntoAttributeValue::into_attribute_value)
+impl<T: ToAttributeValue> ToAttributeValue for Option<T> {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        self.as_ref().and_then(ToAttributeValue::to_attribute_value)
     }
 }
 
-impl<T: IntoAttributeValue + Clone> IntoAttributeValue for &T {
-    fn into_attribute_value(self) -> Option<AttributeValue> {
-        self.clone().into_attribute_value()
+impl<T: ToAttributeValue + ?Sized> ToAttributeValue for &T {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        (**self).to_attribute_value()
     }
 }
 
@@ -180,12 +180,12 @@ mod tests {
 
     #[test]
     fn integers_stay_integers_and_oversized_ones_keep_their_digits() {
-        assert_eq!(7u32.into_attribute_value(), Some(AttributeValue::Int(7)));
+        assert_eq!(7u32.to_attribute_value(), Some(AttributeValue::Int(7)));
         assert_eq!(
-            u64::MAX.into_attribute_value(),
+            u64::MAX.to_attribute_value(),
             Some(AttributeValue::String(Cow::Owned(u64::MAX.to_string())))
         );
-        assert_eq!(None::<i32>.into_attribute_value(), None);
-        assert_eq!((&"x".to_string()).into_attribute_value().unwrap(), "x");
+        assert_eq!(None::<i32>.to_attribute_value(), None);
+        assert_eq!((&&"x".to_string()).to_attribute_value().unwrap(), "x");
     }
 }

@@ -171,7 +171,10 @@ impl fmt::Debug for TelemetryConfig {
             .field("otlp_endpoint", &self.otlp_endpoint)
             .field("export_prometheus", &self.export_prometheus)
             .field("log_format", &self.log_format)
-            .field("logfire_api_key", &self.logfire_api_key.as_ref().map(|_| REDACTED))
+            .field(
+                "logfire_api_key",
+                &self.logfire_api_key.as_ref().map(|_| REDACTED),
+            )
             .field("flush_interval", &self.flush_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
@@ -224,7 +227,10 @@ impl fmt::Debug for TelemetrySettings {
             .field("export_prometheus", &self.export_prometheus)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
-            .field("logfire_api_key", &self.logfire_api_key.as_ref().map(|_| REDACTED))
+            .field(
+                "logfire_api_key",
+                &self.logfire_api_key.as_ref().map(|_| REDACTED),
+            )
             .field("flush_interval", &self.flush_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
@@ -251,13 +257,10 @@ fn valid_rate(rate: f64) -> bool {
 }
 
 fn valid_endpoint(endpoint: &str) -> bool {
-    endpoint
-        .parse::<http::Uri>()
-        .ok()
-        .is_some_and(|uri| {
-            matches!(uri.scheme_str(), Some("http" | "https"))
-                && uri.host().is_some_and(|host| !host.is_empty())
-        })
+    endpoint.parse::<http::Uri>().ok().is_some_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|host| !host.is_empty())
+    })
 }
 
 /// Reads one environment variable: unset and empty both mean "not set".
@@ -349,7 +352,9 @@ impl TelemetryConfig {
 
         let flag = |explicit: Option<bool>, variable: &'static str| match explicit {
             Some(value) => Ok(value),
-            None => Ok(env.parse(variable, BOOL_VALUES, parse_bool)?.unwrap_or(false)),
+            None => Ok(env
+                .parse(variable, BOOL_VALUES, parse_bool)?
+                .unwrap_or(false)),
         };
         let export_telemetry = flag(self.export_telemetry, "TELEMETRY_EXPORT_ENABLED")?;
         let export_otlp = flag(self.export_otlp, "OTLP_EXPORT_ENABLED")?;
@@ -420,9 +425,30 @@ impl TelemetryConfig {
     /// An exporter asked for by a setting must be compiled in.
     fn check_features(&self, settings: &TelemetrySettings) -> Result<(), TelemetryError> {
         let wanted = [
-            (settings.export_otlp, self.export_otlp, "export_otlp", "OTLP_EXPORT_ENABLED", "otlp", cfg!(feature = "otlp")),
-            (settings.export_prometheus, self.export_prometheus, "export_prometheus", "PROMETHEUS_EXPORT_ENABLED", "prometheus", cfg!(feature = "prometheus")),
-            (settings.export_telemetry, self.export_telemetry, "export_telemetry", "TELEMETRY_EXPORT_ENABLED", "logfire", cfg!(feature = "logfire")),
+            (
+                settings.export_otlp,
+                self.export_otlp,
+                "export_otlp",
+                "OTLP_EXPORT_ENABLED",
+                "otlp",
+                cfg!(feature = "otlp"),
+            ),
+            (
+                settings.export_prometheus,
+                self.export_prometheus,
+                "export_prometheus",
+                "PROMETHEUS_EXPORT_ENABLED",
+                "prometheus",
+                cfg!(feature = "prometheus"),
+            ),
+            (
+                settings.export_telemetry,
+                self.export_telemetry,
+                "export_telemetry",
+                "TELEMETRY_EXPORT_ENABLED",
+                "logfire",
+                cfg!(feature = "logfire"),
+            ),
         ];
         for (on, explicit, field, variable, feature, built) in wanted {
             if on && !built {
@@ -473,7 +499,10 @@ mod tests {
         let settings = TelemetryConfig::default().resolve_from(&vars).unwrap();
         assert_eq!(settings.service_name, "from-env");
         assert_eq!(settings.sampling_rate, 0.25);
-        assert_eq!(settings.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+        assert_eq!(
+            settings.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4317")
+        );
         assert_eq!(settings.log_format, LogFormat::Json);
 
         let explicit = TelemetryConfig::builder()
@@ -495,7 +524,10 @@ mod tests {
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://other:4317"),
             ]))
             .unwrap();
-        assert_eq!(settings.otlp_endpoint.as_deref(), Some("https://collector:4318"));
+        assert_eq!(
+            settings.otlp_endpoint.as_deref(),
+            Some("https://collector:4318")
+        );
     }
 
     #[test]
@@ -511,7 +543,13 @@ mod tests {
         let err = TelemetryConfig::default()
             .resolve_from(env(&[("OTLP_ENDPOINT", "collector:4317")]))
             .unwrap_err();
-        assert!(matches!(err, TelemetryError::InvalidEnvVar { variable: "OTLP_ENDPOINT", .. }));
+        assert!(matches!(
+            err,
+            TelemetryError::InvalidEnvVar {
+                variable: "OTLP_ENDPOINT",
+                ..
+            }
+        ));
         let err = TelemetryConfig::default()
             .resolve_from(env(&[("OTEL_TRACES_SAMPLER_ARG", "2")]))
             .unwrap_err();
@@ -519,7 +557,13 @@ mod tests {
         let err = TelemetryConfig::default()
             .resolve_from(env(&[("RUST_LOG", "info,[[")]))
             .unwrap_err();
-        assert!(matches!(err, TelemetryError::InvalidEnvVar { variable: "RUST_LOG", .. }));
+        assert!(matches!(
+            err,
+            TelemetryError::InvalidEnvVar {
+                variable: "RUST_LOG",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -536,8 +580,19 @@ mod tests {
             .otlp_endpoint("not a url")
             .resolve_from(env(&[]))
             .unwrap_err();
-        assert!(matches!(err, TelemetryError::InvalidSetting { field: "otlp_endpoint", .. }));
-        assert!(TelemetryConfig::builder().sampling_rate(f64::NAN).resolve_from(env(&[])).is_err());
+        assert!(matches!(
+            err,
+            TelemetryError::InvalidSetting {
+                field: "otlp_endpoint",
+                ..
+            }
+        ));
+        assert!(
+            TelemetryConfig::builder()
+                .sampling_rate(f64::NAN)
+                .resolve_from(env(&[]))
+                .is_err()
+        );
     }
 
     #[cfg(not(feature = "otlp"))]

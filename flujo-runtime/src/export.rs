@@ -16,10 +16,12 @@ use crossbeam_queue::ArrayQueue;
 use crate::span::{FinishedSpan, SpanRecord};
 use crate::telemetry;
 
-/// Spans one thread can hold before the worker drains them.
-const THREAD_QUEUE_CAPACITY: usize = 1024;
-/// Past this many queued spans the recording thread wakes the worker early.
-const WAKE_THRESHOLD: usize = THREAD_QUEUE_CAPACITY / 2;
+/// Spans one thread can hold before the worker drains them (a record is 160 bytes, so a
+/// thread that records spans holds about 330 KiB).
+const THREAD_QUEUE_CAPACITY: usize = 2048;
+/// Past this many queued spans the recording thread wakes the worker early, leaving the rest
+/// of the queue as slack for the time the worker takes to be scheduled.
+const WAKE_THRESHOLD: usize = THREAD_QUEUE_CAPACITY / 8;
 
 /// Receives finished spans on the export worker.
 pub(crate) trait SpanSink: Send {
@@ -117,7 +119,9 @@ pub(crate) fn has_sinks() -> bool {
 }
 
 pub(crate) fn set_flush_interval(interval: Duration) {
-    let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
+    let ms = u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     COLLECTOR.flush_interval_ms.store(ms, Ordering::Relaxed);
 }
 

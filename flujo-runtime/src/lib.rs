@@ -16,7 +16,7 @@ mod step;
 mod telemetry;
 pub mod testing;
 
-pub use attribute::{AttributeValue, IntoAttributeValue};
+pub use attribute::{AttributeValue, ToAttributeValue};
 pub use config::{LogFormat, TelemetryConfig, TelemetryError, TelemetrySettings};
 pub use context::{SpanContext, WithContext};
 pub use span::{FinishedSpan, SpanId, SpanStatus, TraceId};

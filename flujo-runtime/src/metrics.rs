@@ -28,8 +28,8 @@ pub(crate) const GEN_AI_DURATION_BUCKETS: &[f64] = &[
 
 /// `gen_ai.client.token.usage` buckets given by the OpenTelemetry GenAI conventions.
 pub(crate) const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
-    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
-    4194304.0, 16777216.0, 67108864.0,
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
 ];
 
 /// Prometheus' default buckets, for histograms flujo does not define itself.
@@ -103,7 +103,11 @@ pub(crate) struct Store {
     descriptions: RwLock<HashMap<String, (Option<Unit>, SharedString)>>,
 }
 
-fn get_or_insert<V>(map: &RwLock<HashMap<Key, Arc<V>>>, key: &Key, make: impl FnOnce() -> V) -> Arc<V> {
+fn get_or_insert<V>(
+    map: &RwLock<HashMap<Key, Arc<V>>>,
+    key: &Key,
+    make: impl FnOnce() -> V,
+) -> Arc<V> {
     if let Some(found) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
         return Arc::clone(found);
     }
@@ -118,7 +122,11 @@ fn labels_match(key: &Key, labels: &[(&str, &str)]) -> bool {
             .all(|(k, v)| key.labels().any(|l| l.key() == *k && l.value() == *v))
 }
 
-fn find<V>(map: &RwLock<HashMap<Key, Arc<V>>>, name: &str, labels: &[(&str, &str)]) -> Option<Arc<V>> {
+fn find<V>(
+    map: &RwLock<HashMap<Key, Arc<V>>>,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<Arc<V>> {
     map.read()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
@@ -200,7 +208,9 @@ impl Recorder for FlujoRecorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(get_or_insert(&self.store.counters, key, || AtomicU64::new(0)))
+        Counter::from_arc(get_or_insert(&self.store.counters, key, || {
+            AtomicU64::new(0)
+        }))
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
@@ -289,8 +299,14 @@ mod tests {
 
     #[test]
     fn bucket_choice_follows_names() {
-        assert_eq!(buckets_for("flujo_step_duration_seconds"), DURATION_SECONDS_BUCKETS);
-        assert_eq!(buckets_for("gen_ai.client.token.usage"), GEN_AI_TOKEN_BUCKETS);
+        assert_eq!(
+            buckets_for("flujo_step_duration_seconds"),
+            DURATION_SECONDS_BUCKETS
+        );
+        assert_eq!(
+            buckets_for("gen_ai.client.token.usage"),
+            GEN_AI_TOKEN_BUCKETS
+        );
         assert_eq!(
             buckets_for("gen_ai.client.operation.duration"),
             GEN_AI_DURATION_BUCKETS

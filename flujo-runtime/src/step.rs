@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Histogram};
 
-use crate::attribute::{AttributeValue, IntoAttributeValue};
+use crate::attribute::{AttributeValue, ToAttributeValue};
 use crate::clock;
 use crate::context::{ContextScope, SpanContext};
 use crate::export;
@@ -64,9 +64,10 @@ impl RetryPolicy {
     pub fn delay_before(&self, retry: u32) -> Duration {
         let ms = match self.backoff {
             Backoff::Fixed => self.delay_ms,
-            Backoff::Exponential => self
-                .delay_ms
-                .saturating_mul(1u64.checked_shl(retry.saturating_sub(1)).unwrap_or(u64::MAX)),
+            Backoff::Exponential => self.delay_ms.saturating_mul(
+                1u64.checked_shl(retry.saturating_sub(1))
+                    .unwrap_or(u64::MAX),
+            ),
         };
         Duration::from_millis(ms).min(MAX_RETRY_DELAY)
     }
@@ -233,20 +234,27 @@ impl StepCall {
     }
 
     /// Records a `fields(key = value)` attribute.
-    pub fn record(&mut self, key: &'static str, value: impl IntoAttributeValue) {
-        if let Some(value) = value.into_attribute_value() {
-            self.attributes.push((Cow::Borrowed(key), value));
+    pub fn record<V: ToAttributeValue + ?Sized>(&mut self, key: &'static str, value: &V) {
+        if let Some(value) = value.to_attribute_value() {
+            self.push_attribute(key, value);
         }
     }
 
     /// Records a `fields(key = %value)` attribute.
     pub fn record_display(&mut self, key: &'static str, value: &dyn fmt::Display) {
-        self.record(key, value.to_string());
+        self.push_attribute(key, AttributeValue::String(Cow::Owned(value.to_string())));
     }
 
     /// Records a `fields(key = ?value)` attribute.
     pub fn record_debug(&mut self, key: &'static str, value: &dyn fmt::Debug) {
-        self.record(key, format!("{value:?}"));
+        self.push_attribute(
+            key,
+            AttributeValue::String(Cow::Owned(format!("{value:?}"))),
+        );
+    }
+
+    fn push_attribute(&mut self, key: &'static str, value: AttributeValue) {
+        self.attributes.push((Cow::Borrowed(key), value));
     }
 
     /// Ends a call whose function does not return `Result`: it succeeded.

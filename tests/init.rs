@@ -1,0 +1,137 @@
+//! `init_telemetry` lifecycle and head sampling. Telemetry is process-wide, so these tests
+//! take turns through one lock.
+
+use std::sync::Mutex;
+
+use flujo::testing::Capture;
+use flujo::{TelemetryConfig, TelemetryError, init_telemetry_with, pipeline_step};
+
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[pipeline_step]
+fn root_step(i: u64) -> u64 {
+    child_step(i) + 1
+}
+
+#[pipeline_step]
+fn child_step(i: u64) -> u64 {
+    i * 2
+}
+
+#[test]
+fn a_second_init_is_an_error_until_the_guard_is_dropped() {
+    let _turn = turn();
+    let guard = init_telemetry_with(TelemetryConfig::builder().service_name("init-test"))
+        .expect("first init succeeds");
+    assert_eq!(guard.settings().service_name, "init-test");
+    let second = init_telemetry_with(TelemetryConfig::default()).unwrap_err();
+    assert_eq!(second, TelemetryError::AlreadyInitialized);
+    assert!(second.to_string().contains("keep its TelemetryGuard alive"));
+    drop(guard);
+    let again = init_telemetry_with(TelemetryConfig::default()).expect("re-init after drop");
+    drop(again);
+}
+
+#[test]
+fn invalid_settings_are_rejected_before_anything_starts() {
+    let _turn = turn();
+    let err = init_telemetry_with(TelemetryConfig::builder().sampling_rate(1.5)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "telemetry setting `sampling_rate` = 1.5 is invalid: expected a number from 0.0 to 1.0"
+    );
+    // Nothing was left half-initialised.
+    drop(init_telemetry_with(TelemetryConfig::default()).expect("init still possible"));
+}
+
+#[test]
+fn dropping_the_guard_flushes_buffered_spans() {
+    let _turn = turn();
+    let capture = Capture::start();
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder().flush_interval(std::time::Duration::from_secs(3600)),
+    )
+    .unwrap();
+    root_step(1);
+    drop(guard);
+    // The worker's timer is an hour away: only the guard's flush can have delivered these.
+    assert_eq!(capture.spans_named("root_step").len(), 1);
+}
+
+#[test]
+fn sampling_at_zero_records_no_spans_but_every_metric() {
+    let _turn = turn();
+    let capture = Capture::start();
+    let guard = init_telemetry_with(TelemetryConfig::builder().sampling_rate(0.0)).unwrap();
+    for i in 0..200 {
+        root_step(i);
+    }
+    assert!(capture.finished_spans().is_empty());
+    assert_eq!(
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "child_step"), ("status", "ok")]
+        ),
+        200
+    );
+    drop(guard);
+}
+
+#[test]
+fn sampling_at_half_keeps_whole_traces_in_the_expected_proportion() {
+    let _turn = turn();
+    let capture = Capture::start();
+    let guard = init_telemetry_with(TelemetryConfig::builder().sampling_rate(0.5)).unwrap();
+    const N: u64 = 4000;
+    let dropped_before = flujo::dropped_spans();
+    for i in 0..N {
+        root_step(i);
+        if i % 500 == 0 {
+            // Drain between bursts: this test is about sampling, not about queue overflow.
+            capture.finished_spans();
+        }
+    }
+    assert_eq!(flujo::dropped_spans(), dropped_before);
+    let roots = capture.spans_named("root_step");
+    let children = capture.spans_named("child_step");
+    // Binomial(4000, 0.5): sd ~ 31.6; six sd either side fails about once in 10^9 runs.
+    assert!(
+        (1810..=2190).contains(&roots.len()),
+        "sampled {} of {N}",
+        roots.len()
+    );
+    // Parent-based: a child is recorded exactly when its root is.
+    assert_eq!(children.len(), roots.len());
+    for child in &children {
+        assert!(
+            roots
+                .iter()
+                .any(|r| Some(r.span_id) == child.parent_span_id)
+        );
+    }
+    assert_eq!(
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "root_step"), ("status", "ok")]
+        ),
+        N
+    );
+    drop(guard);
+}
+
+#[test]
+fn sampling_at_one_records_everything() {
+    let _turn = turn();
+    let capture = Capture::start();
+    let guard = init_telemetry_with(TelemetryConfig::builder().sampling_rate(1.0)).unwrap();
+    for i in 0..300 {
+        root_step(i);
+    }
+    assert_eq!(capture.spans_named("root_step").len(), 300);
+    assert_eq!(capture.spans_named("child_step").len(), 300);
+    drop(guard);
+}

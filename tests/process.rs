@@ -1,0 +1,268 @@
+//! Scenarios that need a fresh process: environment variables read by `init_telemetry`, and
+//! the stderr log subscriber it installs. The test binary re-runs itself as the child.
+
+use std::fmt;
+use std::process::Command;
+
+use flujo::{logfire, pipeline_step};
+
+const CHILD: &str = "FLUJO_TEST_CHILD";
+
+#[derive(Debug)]
+struct ModelError;
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("rate limited")
+    }
+}
+
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[pipeline_step(retries = 1, backoff = "fixed", backoff_ms = 5)]
+fn flaky() -> Result<u32, ModelError> {
+    if CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+        return Err(ModelError);
+    }
+    logfire::info!(inside = true, "inside the step");
+    Ok(1)
+}
+
+#[pipeline_step]
+fn broken() -> Result<(), ModelError> {
+    Err(ModelError)
+}
+
+/// What the child does: initialise from the environment, emit the log lines under test.
+fn child(scenario: &str) {
+    match flujo::init_telemetry() {
+        Err(error) => println!("init error: {error}"),
+        Ok(guard) => {
+            if scenario == "settings" {
+                println!("{:?}", guard.settings());
+                return;
+            }
+            logfire::info!(
+                event = "pipeline_start",
+                pipeline = "default",
+                models = "gpt-4,gpt-3.5-turbo",
+                duration_ms = 1500,
+                "starting"
+            );
+            logfire::debug!("debug detail");
+            let _ = flaky();
+            let _ = broken();
+            drop(guard);
+        }
+    }
+}
+
+struct Output {
+    stdout: String,
+    stderr: String,
+}
+
+fn run_child(scenario: &str, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
+    for var in [
+        "RUST_LOG",
+        "FLUJO_LOG_FORMAT",
+        "TELEMETRY_EXPORT_ENABLED",
+        "OTLP_EXPORT_ENABLED",
+        "OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_SERVICE_NAME",
+        "OTEL_TRACES_SAMPLER_ARG",
+        "LOGFIRE_API_KEY",
+        "PROMETHEUS_EXPORT_ENABLED",
+    ] {
+        command.env_remove(var);
+    }
+    command.env(CHILD, scenario).envs(env.iter().copied());
+    let output = command.output().expect("child process runs");
+    assert!(
+        output.status.success(),
+        "child {scenario} failed: {output:?}"
+    );
+    Output {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn json_logs_have_the_guides_fields_and_the_step_context() {
+    let out = run_child("logs", &[("FLUJO_LOG_FORMAT", "json")]);
+    let lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+
+    let start = lines
+        .iter()
+        .find(|l| l["event"] == "pipeline_start")
+        .expect("pipeline_start");
+    assert_eq!(start["level"], "INFO");
+    assert_eq!(start["pipeline"], "default");
+    assert_eq!(start["models"], "gpt-4,gpt-3.5-turbo");
+    assert_eq!(start["duration_ms"], 1500);
+    assert_eq!(start["message"], "starting");
+    assert!(start["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        !lines.iter().any(|l| l["event"] == "debug detail"),
+        "RUST_LOG defaults to info"
+    );
+
+    let retry = lines
+        .iter()
+        .find(|l| l["level"] == "WARN")
+        .expect("a WARN per retry");
+    assert_eq!(retry["event"], "step attempt failed; retrying");
+    assert_eq!(retry["step"], "flaky");
+    assert_eq!(retry["attempt"], 1);
+    assert_eq!(retry["delay_ms"], 5);
+    assert_eq!(retry["error"], "rate limited");
+    assert_eq!(
+        retry["trace_id"].as_str().unwrap().len(),
+        32,
+        "logs carry the step's trace"
+    );
+
+    let inside = lines
+        .iter()
+        .find(|l| l["event"] == "inside the step")
+        .unwrap();
+    assert_eq!(inside["span_id"], retry["span_id"], "same step, same span");
+
+    let failure = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR")
+        .expect("an ERROR on failure");
+    assert_eq!(failure["event"], "step failed");
+    assert_eq!(failure["step"], "broken");
+    assert_eq!(failure["attempts"], 1);
+    assert_eq!(failure["error.type"], "process::ModelError");
+}
+
+fn text_logs_are_readable_and_respect_rust_log() {
+    let out = run_child("logs", &[("RUST_LOG", "warn")]);
+    assert!(out.stderr.contains("WARN"), "{}", out.stderr);
+    assert!(out.stderr.contains("step attempt failed; retrying"));
+    assert!(out.stderr.contains("ERROR"));
+    assert!(out.stderr.contains("step failed"));
+    assert!(
+        !out.stderr.contains("pipeline_start"),
+        "INFO is filtered out by RUST_LOG=warn"
+    );
+    assert!(!out.stderr.trim_start().starts_with('{'), "text, not JSON");
+}
+
+fn a_bad_variable_is_an_error_naming_it_and_the_accepted_values() {
+    let out = run_child("logs", &[("TELEMETRY_EXPORT_ENABLED", "maybe")]);
+    assert_eq!(
+        out.stdout.trim(),
+        "init error: environment variable TELEMETRY_EXPORT_ENABLED=\"maybe\" is invalid: \
+         expected one of true, false, 1, 0, yes, no, on, off"
+    );
+    let out = run_child("logs", &[("OTLP_ENDPOINT", "collector:4317")]);
+    assert!(
+        out.stdout.contains("OTLP_ENDPOINT=\"collector:4317\""),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("http:// or https:// URL"));
+    let out = run_child("logs", &[("RUST_LOG", "info,[[")]);
+    assert!(
+        out.stdout.contains("RUST_LOG=\"info,[[\""),
+        "{}",
+        out.stdout
+    );
+    let out = run_child("logs", &[("FLUJO_LOG_FORMAT", "yaml")]);
+    assert!(
+        out.stdout.contains("expected text or json"),
+        "{}",
+        out.stdout
+    );
+}
+
+fn an_exporter_that_is_not_compiled_in_names_the_feature() {
+    if cfg!(feature = "otlp") {
+        return;
+    }
+    let out = run_child("logs", &[("OTLP_EXPORT_ENABLED", "true")]);
+    assert!(
+        out.stdout
+            .contains("OTLP_EXPORT_ENABLED=true needs flujo's `otlp` feature"),
+        "{}",
+        out.stdout
+    );
+}
+
+fn standard_otel_variables_are_read() {
+    let out = run_child(
+        "settings",
+        &[
+            ("OTEL_SERVICE_NAME", "checkout"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+            ("LOGFIRE_API_KEY", "lf-secret-value"),
+        ],
+    );
+    assert!(
+        out.stdout.contains("service_name: \"checkout\""),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("sampling_rate: 0.25"));
+    assert!(
+        out.stdout
+            .contains("otlp_endpoint: Some(\"http://127.0.0.1:4317\")")
+    );
+    assert!(
+        !out.stdout.contains("lf-secret-value"),
+        "the token is never printed"
+    );
+}
+
+fn main() {
+    if let Ok(scenario) = std::env::var(CHILD) {
+        child(&scenario);
+        return;
+    }
+    let tests: [(&str, fn()); 5] = [
+        (
+            "json_logs_have_the_guides_fields_and_the_step_context",
+            json_logs_have_the_guides_fields_and_the_step_context,
+        ),
+        (
+            "text_logs_are_readable_and_respect_rust_log",
+            text_logs_are_readable_and_respect_rust_log,
+        ),
+        (
+            "a_bad_variable_is_an_error_naming_it_and_the_accepted_values",
+            a_bad_variable_is_an_error_naming_it_and_the_accepted_values,
+        ),
+        (
+            "an_exporter_that_is_not_compiled_in_names_the_feature",
+            an_exporter_that_is_not_compiled_in_names_the_feature,
+        ),
+        (
+            "standard_otel_variables_are_read",
+            standard_otel_variables_are_read,
+        ),
+    ];
+    let mut failed = 0;
+    for (name, test) in tests {
+        let ok = std::panic::catch_unwind(test).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        failed += usize::from(!ok);
+    }
+    println!(
+        "\ntest result: {}. {} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out",
+        if failed == 0 { "ok" } else { "FAILED" },
+        tests.len() - failed
+    );
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,6 @@
+#[flujo::pipeline_step(backoff = "fixed", backoff_ms = 10)]
+fn call() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[flujo::pipeline_step(crate = "flujo")]
+fn call() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[flujo::pipeline_step(name = "a", name = "b")]
+fn plan() {}
+
+fn main() {}

@@ -1,0 +1,9 @@
+#[derive(Debug)]
+struct Opaque;
+
+#[flujo::pipeline_step]
+fn call() -> Result<(), Opaque> {
+    Err(Opaque)
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[flujo::pipeline_step(fields(= 3))]
+fn call() {}
+
+fn main() {}

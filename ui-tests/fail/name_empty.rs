@@ -1,0 +1,4 @@
+#[flujo::pipeline_step(name = "  ")]
+fn plan() {}
+
+fn main() {}

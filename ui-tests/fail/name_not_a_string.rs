@@ -1,0 +1,4 @@
+#[flujo::pipeline_step(name = plan)]
+fn plan() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[flujo::pipeline_step]
+struct Plan {
+    steps: Vec<String>,
+}
+
+fn main() {}

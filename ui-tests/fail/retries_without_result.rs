@@ -1,0 +1,6 @@
+#[flujo::pipeline_step(retries = 2)]
+fn call() -> String {
+    String::new()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[flujo::pipeline_step(skip(promt))]
+fn call(prompt: &str, model: &str) -> usize {
+    prompt.len() + model.len()
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[flujo::pipeline_step(nmae = "plan")]
+fn plan() {}
+
+#[flujo::pipeline_step(verbose)]
+fn draft() {}
+
+fn main() {}

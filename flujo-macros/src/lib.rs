@@ -28,3 +28,6 @@ fn pipeline_step_impl(
         }
     }
 }
+
+#[cfg(test)]
+mod expansion_snapshots;

@@ -31,11 +31,4 @@
 #[doc(inline)]
 pub use flujo_macros::pipeline_step;
 #[doc(inline)]
-pub use flujo_runtime::{
-    AttributeValue, FinishedSpan, LogFormat, SpanContext, SpanId, SpanStatus, TelemetryConfig,
-    TelemetryError, TelemetryGuard, TelemetrySettings, ToAttributeValue, TraceId, WithContext,
-    dropped_spans, init_telemetry, init_telemetry_with, logfire, testing,
-};
-
-#[doc(hidden)]
-pub use flujo_runtime::__private;
+pub use flujo_runtime::*;

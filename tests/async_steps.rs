@@ -53,10 +53,7 @@ async fn parents_survive_awaits_and_worker_threads_under_concurrency() {
     assert_eq!(answers.len(), 50);
     for root in answers {
         assert_eq!(root.parent_span_id, None);
-        let request = root
-            .attribute("request")
-            .and_then(AttributeValue::as_i64)
-            .unwrap();
+        let request = root.attribute("request").and_then(|v| v.as_i64()).unwrap();
         let children: Vec<_> = spans
             .iter()
             .filter(|s| s.parent_span_id == Some(root.span_id))
@@ -100,7 +97,7 @@ async fn async_retries_wait_without_blocking_and_children_nest_under_the_retryin
     assert_eq!(span.status, SpanStatus::Ok);
     assert_eq!(
         span.attribute("flujo.step.attempts"),
-        Some(&AttributeValue::Int(2))
+        Some(AttributeValue::Int(2))
     );
     assert!(
         span.duration() >= Duration::from_millis(2),
@@ -151,11 +148,8 @@ async fn async_trait_methods_are_instrumented_as_futures() {
 
     let completes = capture.spans_named("stub.complete");
     assert_eq!(completes.len(), 2);
-    assert_eq!(completes[0].attribute("model").unwrap(), &"stub-1");
-    assert_eq!(
-        completes[0].attribute("code.function").unwrap(),
-        &"complete"
-    );
+    assert_eq!(completes[0].attribute("model").unwrap(), "stub-1");
+    assert_eq!(completes[0].attribute("code.function").unwrap(), "complete");
     assert!(completes[1].status.is_error());
     let retrieves = capture.spans_named("retrieve");
     assert_eq!(retrieves[0].parent_span_id, Some(completes[0].span_id));
@@ -176,7 +170,7 @@ async fn a_future_dropped_before_completion_is_recorded_as_cancelled() {
     assert_eq!(span.status, SpanStatus::Unset);
     assert_eq!(
         span.attribute("flujo.step.cancelled"),
-        Some(&AttributeValue::Bool(true))
+        Some(AttributeValue::Bool(true))
     );
     assert_eq!(
         capture.counter(

@@ -135,3 +135,35 @@ fn sampling_at_one_records_everything() {
     assert_eq!(capture.spans_named("child_step").len(), 300);
     drop(guard);
 }
+
+#[derive(Clone, Default)]
+struct Collect(std::sync::Arc<Mutex<Vec<String>>>);
+
+impl flujo::SpanExporter for Collect {
+    fn export(&mut self, spans: &[flujo::FinishedSpan]) {
+        let mut names = self.0.lock().unwrap();
+        names.extend(spans.iter().map(|s| s.name.to_string()));
+    }
+}
+
+#[test]
+fn a_registered_exporter_receives_spans_until_the_guard_drops() {
+    let _turn = turn();
+    let collected = Collect::default();
+    let mut guard = init_telemetry_with(TelemetryConfig::default()).unwrap();
+    root_step(1);
+    guard.add_span_exporter(collected.clone());
+    root_step(2);
+    drop(guard);
+    // Spans before registration were not recorded for it; the guard's drop flushed the rest.
+    assert_eq!(*collected.0.lock().unwrap(), ["child_step", "root_step"]);
+    root_step(3);
+    let guard = init_telemetry_with(TelemetryConfig::default()).unwrap();
+    root_step(4);
+    drop(guard);
+    assert_eq!(
+        collected.0.lock().unwrap().len(),
+        2,
+        "removed with its guard"
+    );
+}

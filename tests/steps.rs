@@ -38,16 +38,16 @@ fn a_call_records_one_span_with_step_attributes_and_metrics() {
     assert_eq!(span.name, "tokenize");
     assert_eq!(span.status, SpanStatus::Ok);
     assert_eq!(span.parent_span_id, None);
-    assert_eq!(span.attribute("flujo.step.name").unwrap(), &"tokenize");
+    assert_eq!(span.attribute("flujo.step.name").unwrap(), "tokenize");
     assert_eq!(
         span.attribute("flujo.step.attempts"),
-        Some(&AttributeValue::Int(1))
+        Some(AttributeValue::Int(1))
     );
-    assert_eq!(span.attribute("code.function").unwrap(), &"tokenize");
-    assert_eq!(span.attribute("code.namespace").unwrap(), &"steps");
+    assert_eq!(span.attribute("code.function").unwrap(), "tokenize");
+    assert_eq!(span.attribute("code.namespace").unwrap(), "steps");
     assert!(span.end_time >= span.start_time);
     // Arguments are never recorded unless named in `fields(...)`.
-    assert!(!span.attributes.iter().any(|(_, v)| v == &"a b c"));
+    assert!(!span.attributes().any(|(_, v)| v == "a b c"));
 
     let labels = [("step", "tokenize"), ("status", "ok")];
     assert_eq!(capture.counter("flujo_step_calls_total", &labels), 1);
@@ -69,7 +69,7 @@ fn nested_steps_are_children_in_one_trace() {
     let spans = capture.finished_spans();
     let outer = spans.iter().find(|s| s.name == "count_words").unwrap();
     let inner = spans.iter().find(|s| s.name == "tokenize").unwrap();
-    assert_eq!(outer.attribute("code.function").unwrap(), &"count");
+    assert_eq!(outer.attribute("code.function").unwrap(), "count");
     assert_eq!(inner.parent_span_id, Some(outer.span_id));
     assert_eq!(inner.trace_id, outer.trace_id);
     assert_ne!(inner.span_id, outer.span_id);
@@ -111,7 +111,7 @@ fn errors_mark_the_span_and_count_as_error() {
     );
     assert_eq!(
         spans[1].attribute("error.type").unwrap(),
-        &"core::num::error::ParseIntError"
+        "core::num::error::ParseIntError"
     );
     assert_eq!(
         capture.counter(
@@ -153,7 +153,7 @@ fn retries_rerun_the_body_with_a_fresh_clone_and_count() {
     assert_eq!(span.status, SpanStatus::Ok);
     assert_eq!(
         span.attribute("flujo.step.attempts"),
-        Some(&AttributeValue::Int(3))
+        Some(AttributeValue::Int(3))
     );
     assert_eq!(
         capture.counter("flujo_step_retries_total", &[("step", "flaky_model")]),
@@ -180,9 +180,9 @@ fn exhausted_retries_return_the_last_error() {
     assert!(span.status.is_error());
     assert_eq!(
         span.attribute("flujo.step.attempts"),
-        Some(&AttributeValue::Int(4))
+        Some(AttributeValue::Int(4))
     );
-    assert_eq!(span.attribute("error.type").unwrap(), &"steps::ModelError");
+    assert_eq!(span.attribute("error.type").unwrap(), "steps::ModelError");
     assert_eq!(
         capture.counter("flujo_step_retries_total", &[("step", "flaky_model")]),
         3
@@ -220,14 +220,14 @@ fn fields_are_recorded_with_their_types() {
     };
     search(&query, "gpt-4o");
     let span = &capture.spans_named("search")[0];
-    assert_eq!(span.attribute("user_id"), Some(&AttributeValue::Int(42)));
-    assert_eq!(span.attribute("text_len"), Some(&AttributeValue::Int(13)));
-    assert_eq!(span.attribute("kind").unwrap(), &"search");
-    assert_eq!(span.attribute("debug").unwrap(), &"Search");
-    assert_eq!(span.attribute("model").unwrap(), &"gpt-4o");
-    assert_eq!(span.attribute("gen_ai.request.model").unwrap(), &"gpt-4o");
+    assert_eq!(span.attribute("user_id"), Some(AttributeValue::Int(42)));
+    assert_eq!(span.attribute("text_len"), Some(AttributeValue::Int(13)));
+    assert_eq!(span.attribute("kind").unwrap(), "search");
+    assert_eq!(span.attribute("debug").unwrap(), "Search");
+    assert_eq!(span.attribute("model").unwrap(), "gpt-4o");
+    assert_eq!(span.attribute("gen_ai.request.model").unwrap(), "gpt-4o");
     assert_eq!(span.attribute("missing"), None);
-    assert!(!span.attributes.iter().any(|(_, v)| v == &"secret prompt"));
+    assert!(!span.attributes().any(|(_, v)| v == "secret prompt"));
 }
 
 struct Agent {
@@ -313,11 +313,11 @@ fn methods_generics_and_impl_trait_returns_are_instrumented() {
         ]
     );
     let describe = &capture.spans_named("describe")[0];
-    assert_eq!(describe.attribute("model").unwrap(), &"stub");
+    assert_eq!(describe.attribute("model").unwrap(), "stub");
     let bump = &capture.spans_named("bump")[0];
     assert_eq!(
         bump.attribute("flujo.step.attempts"),
-        Some(&AttributeValue::Int(2))
+        Some(AttributeValue::Int(2))
     );
 }
 
@@ -336,7 +336,7 @@ fn a_panic_marks_the_span_as_error_and_keeps_unwinding() {
     assert!(result.is_err(), "the panic must propagate");
     let span = &capture.spans_named("explode")[0];
     assert!(span.status.is_error());
-    assert_eq!(span.attribute("error.type").unwrap(), &"panic");
+    assert_eq!(span.attribute("error.type").unwrap(), "panic");
     assert_eq!(
         capture.counter(
             "flujo_step_calls_total",

@@ -23,8 +23,30 @@ const THREAD_QUEUE_CAPACITY: usize = 2048;
 /// of the queue as slack for the time the worker takes to be scheduled.
 const WAKE_THRESHOLD: usize = THREAD_QUEUE_CAPACITY / 8;
 
-/// Receives finished spans on the export worker.
-pub(crate) trait SpanSink: Send {
+/// Receives finished spans, in batches, on flujo's export worker thread.
+///
+/// Register one with [`crate::TelemetryGuard::add_span_exporter`]. `export` runs off the
+/// application's threads, so it may take its time, but while it runs the next batch waits:
+/// an exporter that talks to the network should hand the batch on rather than block.
+///
+/// ```
+/// use flujo::{FinishedSpan, SpanExporter};
+///
+/// struct PrintNames;
+///
+/// impl SpanExporter for PrintNames {
+///     fn export(&mut self, spans: &[FinishedSpan]) {
+///         for span in spans {
+///             println!("{} took {:?}", span.name, span.duration());
+///         }
+///     }
+/// }
+///
+/// let mut telemetry = flujo::init_telemetry().unwrap();
+/// telemetry.add_span_exporter(PrintNames);
+/// ```
+pub trait SpanExporter: Send {
+    /// Receives a batch of finished spans.
     fn export(&mut self, spans: &[FinishedSpan]);
 }
 
@@ -36,7 +58,7 @@ struct ThreadQueue {
 
 struct Collector {
     queues: Mutex<Vec<Arc<ThreadQueue>>>,
-    sinks: Mutex<Vec<(SinkId, Box<dyn SpanSink>)>>,
+    sinks: Mutex<Vec<(SinkId, Box<dyn SpanExporter>)>>,
     next_sink_id: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_reported: AtomicU64,
@@ -104,7 +126,7 @@ fn wake_worker() {
     }
 }
 
-pub(crate) fn add_sink(sink: Box<dyn SpanSink>) -> SinkId {
+pub(crate) fn add_sink(sink: Box<dyn SpanExporter>) -> SinkId {
     let id = COLLECTOR.next_sink_id.fetch_add(1, Ordering::Relaxed);
     lock(&COLLECTOR.sinks).push((id, sink));
     id

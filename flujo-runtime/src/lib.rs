@@ -19,6 +19,7 @@ pub mod testing;
 pub use attribute::{AttributeValue, ToAttributeValue};
 pub use config::{LogFormat, TelemetryConfig, TelemetryError, TelemetrySettings};
 pub use context::{SpanContext, WithContext};
+pub use export::SpanExporter;
 pub use span::{FinishedSpan, SpanId, SpanStatus, TraceId};
 pub use telemetry::{TelemetryGuard, init_telemetry, init_telemetry_with};
 

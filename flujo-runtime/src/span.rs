@@ -100,6 +100,9 @@ pub(crate) struct SpanRecord {
 }
 
 /// A finished span, as exporters and [`crate::testing::Capture`] see it.
+///
+/// The standard attributes (`flujo.step.*`, `code.*`, `error.type`) are derived from the
+/// span's static description when read, so handing a span to the exporters allocates nothing.
 #[derive(Clone, Debug)]
 pub struct FinishedSpan {
     /// Span name: the step name for steps.
@@ -116,17 +119,43 @@ pub struct FinishedSpan {
     pub end_time: SystemTime,
     /// Outcome.
     pub status: SpanStatus,
-    /// Attributes, including the `flujo.*`, `code.*` and `error.type` ones.
-    pub attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+    step: Option<&'static StepMeta>,
+    attempts: u32,
+    error_type: Option<&'static str>,
+    cancelled: bool,
+    fields: Vec<(Cow<'static, str>, AttributeValue)>,
 }
 
 impl FinishedSpan {
     /// The value of attribute `key`, if the span has it.
-    pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
+    pub fn attribute(&self, key: &str) -> Option<AttributeValue> {
+        self.attributes()
+            .find(|(k, _)| *k == key)
             .map(|(_, value)| value)
+    }
+
+    /// Every attribute: the standard ones first, then those from `fields(...)`.
+    pub fn attributes(&self) -> impl Iterator<Item = (&str, AttributeValue)> + '_ {
+        let step = self.step.into_iter().flat_map(move |step| {
+            [
+                ("flujo.step.name", str_value(step.name)),
+                (
+                    "flujo.step.attempts",
+                    AttributeValue::Int(i64::from(self.attempts)),
+                ),
+                ("code.function", str_value(step.function)),
+                ("code.namespace", str_value(step.namespace)),
+            ]
+        });
+        let error = self
+            .error_type
+            .map(|error_type| ("error.type", str_value(error_type)));
+        let cancelled = self
+            .cancelled
+            .then_some(("flujo.step.cancelled", AttributeValue::Bool(true)));
+        step.chain(error)
+            .chain(cancelled)
+            .chain(self.fields.iter().map(|(k, v)| (k.as_ref(), v.clone())))
     }
 
     /// How long the span lasted.
@@ -139,40 +168,21 @@ impl FinishedSpan {
 
 impl From<SpanRecord> for FinishedSpan {
     fn from(record: SpanRecord) -> Self {
-        let mut attributes = Vec::with_capacity(record.attributes.len() + 6);
-        if let Some(step) = record.step {
-            attributes.push((Cow::Borrowed("flujo.step.name"), str_value(step.name)));
-            attributes.push((
-                Cow::Borrowed("flujo.step.attempts"),
-                AttributeValue::Int(i64::from(record.attempts)),
-            ));
-            attributes.push((Cow::Borrowed("code.function"), str_value(step.function)));
-            attributes.push((Cow::Borrowed("code.namespace"), str_value(step.namespace)));
-        }
-        let status = match record.outcome {
-            Outcome::Ok => SpanStatus::Ok,
+        let (status, error_type, cancelled) = match record.outcome {
+            Outcome::Ok => (SpanStatus::Ok, None, false),
             Outcome::Error {
                 error_type,
                 message,
-            } => {
-                attributes.push((Cow::Borrowed("error.type"), str_value(error_type)));
-                SpanStatus::Error { message }
-            }
-            Outcome::Panicked => {
-                attributes.push((Cow::Borrowed("error.type"), str_value("panic")));
+            } => (SpanStatus::Error { message }, Some(error_type), false),
+            Outcome::Panicked => (
                 SpanStatus::Error {
                     message: "the step panicked".to_owned(),
-                }
-            }
-            Outcome::Cancelled => {
-                attributes.push((
-                    Cow::Borrowed("flujo.step.cancelled"),
-                    AttributeValue::Bool(true),
-                ));
-                SpanStatus::Unset
-            }
+                },
+                Some("panic"),
+                false,
+            ),
+            Outcome::Cancelled => (SpanStatus::Unset, None, true),
         };
-        attributes.extend(record.attributes);
         FinishedSpan {
             name: record.name,
             trace_id: TraceId(record.trace_id),
@@ -181,7 +191,11 @@ impl From<SpanRecord> for FinishedSpan {
             start_time: clock::to_system_time(record.start),
             end_time: clock::to_system_time(record.end),
             status,
-            attributes,
+            step: record.step,
+            attempts: record.attempts,
+            error_type,
+            cancelled,
+            fields: record.attributes,
         }
     }
 }

@@ -281,6 +281,7 @@ impl StepCall {
             Err(error) if retry < self.step.retry.retries => {
                 let delay = self.step.retry.delay_before(retry + 1);
                 tracing::warn!(
+                    target: "flujo",
                     step = self.step.meta.name,
                     attempt = self.attempts,
                     delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -306,6 +307,7 @@ impl StepCall {
                 let message = error.message();
                 let error_type = std::any::type_name::<E>();
                 tracing::error!(
+                    target: "flujo",
                     step = self.step.meta.name,
                     attempts = self.attempts,
                     error.r#type = error_type,
@@ -357,7 +359,7 @@ impl Drop for StepCall {
             return;
         }
         let outcome = if std::thread::panicking() {
-            tracing::error!(step = self.step.meta.name, "step panicked");
+            tracing::error!(target: "flujo", step = self.step.meta.name, "step panicked");
             Outcome::Panicked
         } else {
             Outcome::Cancelled

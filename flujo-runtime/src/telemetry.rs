@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use crate::config::{TelemetryConfig, TelemetryError, TelemetrySettings};
-use crate::{clock, export, log, metrics};
+use crate::export::{self, SpanExporter};
+use crate::{clock, log, metrics};
 
 /// Steps record metrics.
 pub(crate) const METRICS: u8 = 1;
@@ -96,6 +97,7 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
     Ok(TelemetryGuard {
         settings,
         logs_installed,
+        exporters: Vec::new(),
     })
 }
 
@@ -106,6 +108,7 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
 pub struct TelemetryGuard {
     settings: TelemetrySettings,
     logs_installed: bool,
+    exporters: Vec<export::SinkId>,
 }
 
 impl TelemetryGuard {
@@ -119,6 +122,14 @@ impl TelemetryGuard {
     pub fn logs_installed(&self) -> bool {
         self.logs_installed
     }
+
+    /// Sends every finished span to `exporter` (on the export worker) until this guard is
+    /// dropped. Spans are only recorded while at least one exporter (or a test capture)
+    /// wants them; metrics are recorded regardless.
+    pub fn add_span_exporter(&mut self, exporter: impl SpanExporter + 'static) {
+        self.exporters.push(export::add_sink(Box::new(exporter)));
+        refresh_state();
+    }
 }
 
 impl Drop for TelemetryGuard {
@@ -128,6 +139,9 @@ impl Drop for TelemetryGuard {
                 timeout_ms = self.settings.shutdown_timeout.as_millis() as u64,
                 "flujo telemetry shutdown timed out; spans still queued were not exported"
             );
+        }
+        for exporter in self.exporters.drain(..) {
+            export::remove_sink(exporter);
         }
         set_sampling_rate(1.0);
         INITIALIZED.store(false, Ordering::SeqCst);

@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::export::{self, SinkId, SpanSink};
+use crate::export::{self, SinkId, SpanExporter};
 use crate::metrics::{self, Snapshot};
 use crate::span::FinishedSpan;
 use crate::telemetry;
@@ -52,7 +52,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct CaptureSink(Arc<Mutex<Vec<FinishedSpan>>>);
 
-impl SpanSink for CaptureSink {
+impl SpanExporter for CaptureSink {
     fn export(&mut self, spans: &[FinishedSpan]) {
         lock(&self.0).extend_from_slice(spans);
     }
@@ -172,5 +172,111 @@ impl Drop for Capture {
         telemetry::set_capture_active(false);
         *lock(&CAPTURE_LOCK.taken) = false;
         CAPTURE_LOCK.released.notify_one();
+    }
+}
+
+/// The error a [`StubModel`] returns while it is told to fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StubError {
+    /// The model that failed.
+    pub model: &'static str,
+    /// Which call failed (1-based).
+    pub call: u32,
+}
+
+impl std::fmt::Display for StubError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: rate limited (429) on call {}",
+            self.model, self.call
+        )
+    }
+}
+
+impl std::error::Error for StubError {}
+
+/// A deterministic, offline stand-in for an LLM provider: the same prompt always gets the
+/// same completion, it can be told to fail its first calls (to exercise retries), and it
+/// takes a fixed latency. Examples and tests use it instead of a real API and key.
+///
+/// ```
+/// use flujo::testing::StubModel;
+///
+/// let model = StubModel::new("stub-gpt").failing_first(1);
+/// assert!(model.complete("hello").is_err());
+/// assert_eq!(model.complete("hello").unwrap(), model.complete("hello").unwrap());
+/// ```
+#[derive(Debug)]
+pub struct StubModel {
+    name: &'static str,
+    failures: u32,
+    latency: Duration,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+impl StubModel {
+    /// A stub named `name` that never fails and answers at once.
+    pub fn new(name: &'static str) -> StubModel {
+        StubModel {
+            name,
+            failures: 0,
+            latency: Duration::ZERO,
+            calls: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// Fails the first `calls` calls with a [`StubError`].
+    #[must_use]
+    pub fn failing_first(mut self, calls: u32) -> StubModel {
+        self.failures = calls;
+        self
+    }
+
+    /// Takes `latency` per call (a sleep, or a timer in [`StubModel::complete_async`]).
+    #[must_use]
+    pub fn with_latency(mut self, latency: Duration) -> StubModel {
+        self.latency = latency;
+        self
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// How many calls the stub received.
+    pub fn calls(&self) -> u32 {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Completes `prompt` after the configured latency.
+    pub fn complete(&self, prompt: &str) -> Result<String, StubError> {
+        std::thread::sleep(self.latency);
+        self.respond(prompt)
+    }
+
+    /// Completes `prompt` after the configured latency, without blocking the executor.
+    pub async fn complete_async(&self, prompt: &str) -> Result<String, StubError> {
+        futures_timer::Delay::new(self.latency).await;
+        self.respond(prompt)
+    }
+
+    fn respond(&self, prompt: &str) -> Result<String, StubError> {
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if call <= self.failures {
+            return Err(StubError {
+                model: self.name,
+                call,
+            });
+        }
+        let words: Vec<&str> = prompt.split_whitespace().collect();
+        let gist = words.iter().take(8).copied().collect::<Vec<_>>().join(" ");
+        Ok(format!(
+            "[{}] {} ({} words considered)",
+            self.name,
+            gist,
+            words.len()
+        ))
     }
 }

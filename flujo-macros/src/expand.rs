@@ -129,7 +129,8 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
     quote! {
         static __FLUJO_STEP: #private::Step =
             #private::Step::new(#name, #function, ::core::module_path!(), #retry_policy);
-        let mut __flujo_call = #private::StepCall::#begin(&__FLUJO_STEP);
+        let mut __flujo_call = #private::StepCall::new(&__FLUJO_STEP);
+        __flujo_call.#begin();
         #fields
         #attempts
     }

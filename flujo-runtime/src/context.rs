@@ -32,8 +32,43 @@ pub struct SpanContext {
     sampled: bool,
 }
 
+/// Per-thread state of the hot path, in one thread-local so that starting a span costs one
+/// thread-local access: the current context and the id generator.
+struct ThreadContext {
+    current: Cell<SpanContext>,
+    rng: Cell<u64>,
+}
+
+impl ThreadContext {
+    /// wyrand: fast, good enough for ids (not for secrets), seeded per thread.
+    fn next_u64(&self) -> u64 {
+        let mut state = self.rng.get();
+        if state == 0 {
+            state = fastrand::u64(1..);
+        }
+        state = state.wrapping_add(0xa076_1d64_78bd_642f);
+        self.rng.set(state);
+        let product = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
+        ((product >> 64) as u64) ^ (product as u64)
+    }
+
+    fn nonzero_u64(&self) -> u64 {
+        loop {
+            let value = self.next_u64();
+            if value != 0 {
+                return value;
+            }
+        }
+    }
+}
+
 thread_local! {
-    static CURRENT: Cell<SpanContext> = const { Cell::new(SpanContext::NONE) };
+    static THREAD: ThreadContext = const {
+        ThreadContext {
+            current: Cell::new(SpanContext::NONE),
+            rng: Cell::new(0),
+        }
+    };
 }
 
 impl SpanContext {
@@ -46,7 +81,9 @@ impl SpanContext {
 
     /// The context of the step or pipeline running on this thread (or in this future).
     pub fn current() -> SpanContext {
-        CURRENT.try_with(Cell::get).unwrap_or(SpanContext::NONE)
+        THREAD
+            .try_with(|thread| thread.current.get())
+            .unwrap_or(SpanContext::NONE)
     }
 
     /// The trace id, `None` outside any span.
@@ -78,19 +115,32 @@ impl SpanContext {
         }
     }
 
-    /// A new child of this context (or a new root when this is [`SpanContext::NONE`]).
-    pub(crate) fn child(self) -> SpanContext {
-        let span_id = nonzero_u64();
-        if self.trace_id == 0 {
-            let trace_id = (u128::from(nonzero_u64()) << 64) | u128::from(fastrand::u64(..));
-            SpanContext {
-                trace_id,
-                span_id,
-                sampled: telemetry::sample_root(trace_id),
-            }
-        } else {
-            SpanContext { span_id, ..self }
-        }
+    /// Starts a span under the current context (a new trace when there is none): returns
+    /// the parent and the new span's context, which becomes current if `make_current`.
+    #[inline]
+    pub(crate) fn start_child(make_current: bool) -> (SpanContext, SpanContext) {
+        THREAD
+            .try_with(|thread| {
+                let parent = thread.current.get();
+                let span_id = thread.nonzero_u64();
+                let child = if parent.trace_id == 0 {
+                    let trace_id =
+                        (u128::from(thread.nonzero_u64()) << 64) | u128::from(thread.next_u64());
+                    SpanContext {
+                        trace_id,
+                        span_id,
+                        sampled: telemetry::sample_root(trace_id),
+                    }
+                } else {
+                    SpanContext { span_id, ..parent }
+                };
+                if make_current {
+                    thread.current.set(child);
+                }
+                (parent, child)
+            })
+            // Thread-locals are gone only while the thread exits: record nothing then.
+            .unwrap_or((SpanContext::NONE, SpanContext::NONE))
     }
 
     pub(crate) fn raw_trace_id(&self) -> u128 {
@@ -103,15 +153,11 @@ impl SpanContext {
 
     /// Makes this context current until the returned scope is dropped.
     pub(crate) fn enter(self) -> ContextScope {
-        let previous = CURRENT
-            .try_with(|current| current.replace(self))
+        let previous = THREAD
+            .try_with(|thread| thread.current.replace(self))
             .unwrap_or(SpanContext::NONE);
         ContextScope { previous }
     }
-}
-
-fn nonzero_u64() -> u64 {
-    fastrand::u64(1..)
 }
 
 /// Restores the previous context when dropped, including during unwinding.
@@ -119,9 +165,16 @@ pub(crate) struct ContextScope {
     previous: SpanContext,
 }
 
+impl ContextScope {
+    /// The scope of a context made current by [`SpanContext::start_child`].
+    pub(crate) fn restoring(previous: SpanContext) -> ContextScope {
+        ContextScope { previous }
+    }
+}
+
 impl Drop for ContextScope {
     fn drop(&mut self) {
-        let _ = CURRENT.try_with(|current| current.set(self.previous));
+        let _ = THREAD.try_with(|thread| thread.current.set(self.previous));
     }
 }
 

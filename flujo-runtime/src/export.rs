@@ -1,27 +1,30 @@
 //! From the hot path to the sinks: per-thread bounded queues, one background worker.
 //!
-//! A finished span is pushed onto its thread's lock-free bounded queue (`ArrayQueue`); that
-//! is all the calling thread pays. The `flujo-export` worker drains every thread's queue on a
-//! timer (or sooner when a queue passes half full, or when a flush is requested), turns the
-//! compact records into [`FinishedSpan`]s and hands them to the sinks. A full queue drops the
-//! span and counts it: the application never blocks on telemetry.
+//! A finished span is pushed onto its thread's own single-producer ring buffer (`rtrb`:
+//! wait-free, one release store per push, no compare-and-swap); that is all the calling
+//! thread pays. The `flujo-export` worker drains every thread's ring on a timer (sooner after
+//! every few hundred pushes, or when a flush is requested), turns the compact records into
+//! [`FinishedSpan`]s and hands them to the exporters. A full ring drops the span and counts
+//! it: the application never blocks on telemetry.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::sync::{Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
+use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::span::{FinishedSpan, SpanRecord};
+use crate::step::StepMetricsBatch;
 use crate::telemetry;
 
-/// Spans one thread can hold before the worker drains them (a record is 160 bytes, so a
-/// thread that records spans holds about 330 KiB).
-const THREAD_QUEUE_CAPACITY: usize = 2048;
-/// Past this many queued spans the recording thread wakes the worker early, leaving the rest
-/// of the queue as slack for the time the worker takes to be scheduled.
-const WAKE_THRESHOLD: usize = THREAD_QUEUE_CAPACITY / 8;
+/// Spans one thread can hold before the worker drains them (a record is 112 bytes, so a
+/// thread that records spans holds about 450 KiB).
+const THREAD_QUEUE_CAPACITY: usize = 4096;
+/// Every this many pushes the recording thread wakes the worker, leaving the rest of the ring
+/// as slack for the time the worker takes to be scheduled.
+const WAKE_EVERY: u32 = 512;
 
 /// Receives finished spans, in batches, on flujo's export worker thread.
 ///
@@ -52,13 +55,17 @@ pub trait SpanExporter: Send {
 
 pub(crate) type SinkId = u64;
 
-struct ThreadQueue {
-    spans: ArrayQueue<SpanRecord>,
+/// The exporters, and the batch buffer they are handed (reused so that draining allocates
+/// only when a batch is larger than any before).
+#[derive(Default)]
+struct Sinks {
+    exporters: Vec<(SinkId, Box<dyn SpanExporter>)>,
+    batch: Vec<FinishedSpan>,
 }
 
 struct Collector {
-    queues: Mutex<Vec<Arc<ThreadQueue>>>,
-    sinks: Mutex<Vec<(SinkId, Box<dyn SpanExporter>)>>,
+    queues: Mutex<Vec<Consumer<SpanRecord>>>,
+    sinks: Mutex<Sinks>,
     next_sink_id: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_reported: AtomicU64,
@@ -70,7 +77,7 @@ struct Collector {
 
 static COLLECTOR: LazyLock<Collector> = LazyLock::new(|| Collector {
     queues: Mutex::new(Vec::new()),
-    sinks: Mutex::new(Vec::new()),
+    sinks: Mutex::new(Sinks::default()),
     next_sink_id: AtomicU64::new(1),
     dropped_queue_full: AtomicU64::new(0),
     dropped_reported: AtomicU64::new(0),
@@ -82,8 +89,14 @@ static COLLECTOR: LazyLock<Collector> = LazyLock::new(|| Collector {
 
 static WORKER: OnceLock<Option<Thread>> = OnceLock::new();
 
+/// This thread's end of its ring.
+struct LocalQueue {
+    producer: Producer<SpanRecord>,
+    pushed: u32,
+}
+
 thread_local! {
-    static LOCAL_QUEUE: Arc<ThreadQueue> = register_thread();
+    static LOCAL_QUEUE: RefCell<LocalQueue> = RefCell::new(register_thread());
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,27 +104,44 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn register_thread() -> Arc<ThreadQueue> {
-    let queue = Arc::new(ThreadQueue {
-        spans: ArrayQueue::new(THREAD_QUEUE_CAPACITY),
-    });
-    lock(&COLLECTOR.queues).push(Arc::clone(&queue));
-    queue
+fn register_thread() -> LocalQueue {
+    let (producer, consumer) = RingBuffer::new(THREAD_QUEUE_CAPACITY);
+    lock(&COLLECTOR.queues).push(consumer);
+    LocalQueue {
+        producer,
+        pushed: 0,
+    }
 }
 
-/// Queues a finished span for export; never blocks, never allocates.
-pub(crate) fn submit(record: SpanRecord) {
-    let queued = LOCAL_QUEUE.try_with(|queue| match queue.spans.push(record) {
-        Ok(()) => {
-            if queue.spans.len() == WAKE_THRESHOLD {
-                wake_worker();
+/// Queues a finished call for the worker; never blocks, never allocates. Gives the record
+/// back when this thread's ring is full (or the thread is exiting), counting the dropped span.
+#[inline]
+pub(crate) fn submit(record: SpanRecord) -> Result<(), SpanRecord> {
+    let mut slot = Some(record);
+    let _ = LOCAL_QUEUE.try_with(|local| {
+        let mut local = local.borrow_mut();
+        let Some(record) = slot.take() else {
+            return;
+        };
+        match local.producer.push(record) {
+            Ok(()) => {
+                local.pushed = local.pushed.wrapping_add(1);
+                if local.pushed % WAKE_EVERY == 0 {
+                    wake_worker();
+                }
             }
-            true
+            Err(rtrb::PushError::Full(record)) => slot = Some(record),
         }
-        Err(_) => false,
     });
-    if queued != Ok(true) {
-        COLLECTOR.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+    // `slot` still holds the record when the ring was full or the thread-local was gone.
+    match slot {
+        None => Ok(()),
+        Some(record) => {
+            if record.exported {
+                COLLECTOR.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(record)
+        }
     }
 }
 
@@ -128,16 +158,18 @@ fn wake_worker() {
 
 pub(crate) fn add_sink(sink: Box<dyn SpanExporter>) -> SinkId {
     let id = COLLECTOR.next_sink_id.fetch_add(1, Ordering::Relaxed);
-    lock(&COLLECTOR.sinks).push((id, sink));
+    lock(&COLLECTOR.sinks).exporters.push((id, sink));
     id
 }
 
 pub(crate) fn remove_sink(id: SinkId) {
-    lock(&COLLECTOR.sinks).retain(|(sink_id, _)| *sink_id != id);
+    lock(&COLLECTOR.sinks)
+        .exporters
+        .retain(|(sink_id, _)| *sink_id != id);
 }
 
 pub(crate) fn has_sinks() -> bool {
-    !lock(&COLLECTOR.sinks).is_empty()
+    !lock(&COLLECTOR.sinks).exporters.is_empty()
 }
 
 pub(crate) fn set_flush_interval(interval: Duration) {
@@ -147,27 +179,39 @@ pub(crate) fn set_flush_interval(interval: Duration) {
     COLLECTOR.flush_interval_ms.store(ms, Ordering::Relaxed);
 }
 
-/// Drains every thread's queue into the sinks, on the calling thread.
+/// Largest batch buffer kept between drains; a larger one is released after use.
+const KEPT_BATCH_CAPACITY: usize = 16 * 1024;
+
+/// Drains every thread's ring into the exporters, on the calling thread.
 fn drain_into_sinks() {
     let mut sinks = lock(&COLLECTOR.sinks);
-    let mut records = Vec::new();
+    let Sinks { exporters, batch } = &mut *sinks;
     {
         let mut queues = lock(&COLLECTOR.queues);
-        for queue in queues.iter() {
-            while let Some(record) = queue.spans.pop() {
-                records.push(record);
+        let export = !exporters.is_empty();
+        let mut metrics = StepMetricsBatch::default();
+        for queue in queues.iter_mut() {
+            if let Ok(chunk) = queue.read_chunk(queue.slots()) {
+                for record in chunk {
+                    metrics.add(&record);
+                    if export && record.exported {
+                        batch.push(FinishedSpan::from(record));
+                    }
+                }
             }
         }
-        // A queue only this list still holds belongs to a thread that has exited.
-        queues.retain(|queue| Arc::strong_count(queue) > 1 || !queue.spans.is_empty());
+        // The producer of an abandoned ring belonged to a thread that has exited.
+        queues.retain(|queue| !queue.is_abandoned() || !queue.is_empty());
     }
     report_drops();
-    if records.is_empty() || sinks.is_empty() {
-        return;
+    if !batch.is_empty() {
+        for (_, exporter) in exporters.iter_mut() {
+            exporter.export(batch);
+        }
     }
-    let spans: Vec<FinishedSpan> = records.into_iter().map(FinishedSpan::from).collect();
-    for (_, sink) in sinks.iter_mut() {
-        sink.export(&spans);
+    batch.clear();
+    if batch.capacity() > KEPT_BATCH_CAPACITY {
+        *batch = Vec::new();
     }
 }
 

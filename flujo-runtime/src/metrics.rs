@@ -49,30 +49,55 @@ pub(crate) fn buckets_for(name: &str) -> &'static [f64] {
     }
 }
 
+/// How a histogram keeps the sum of its values.
+enum Sum {
+    /// Durations and token counts are never negative: their sum is kept as an integer number
+    /// of `1/scale` units (nanoseconds, tokens), one `fetch_add` per value.
+    Scaled { scale: f64, units: AtomicU64 },
+    /// Anything else: an `f64`, updated with a compare-and-swap loop.
+    Float(AtomicU64),
+}
+
 /// A histogram with fixed upper bounds (`le` semantics) and a `+Inf` bucket.
 pub(crate) struct BucketHistogram {
     bounds: &'static [f64],
     counts: Box<[AtomicU64]>,
-    count: AtomicU64,
-    sum_bits: AtomicU64,
+    sum: Sum,
 }
 
 impl BucketHistogram {
     fn new(bounds: &'static [f64]) -> Self {
+        let sum = if bounds == DURATION_SECONDS_BUCKETS || bounds == GEN_AI_DURATION_BUCKETS {
+            Sum::Scaled {
+                scale: 1e9,
+                units: AtomicU64::new(0),
+            }
+        } else if bounds == GEN_AI_TOKEN_BUCKETS {
+            Sum::Scaled {
+                scale: 1.0,
+                units: AtomicU64::new(0),
+            }
+        } else {
+            Sum::Float(AtomicU64::new(0f64.to_bits()))
+        };
         BucketHistogram {
             bounds,
             counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_bits: AtomicU64::new(0f64.to_bits()),
+            sum,
         }
     }
 
+    /// The number of values recorded: the sum of the buckets, so that recording a value
+    /// touches one counter less.
     pub(crate) fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
     pub(crate) fn sum(&self) -> f64 {
-        f64::from_bits(self.sum_bits.load(Ordering::Relaxed))
+        match &self.sum {
+            Sum::Scaled { scale, units } => units.load(Ordering::Relaxed) as f64 / scale,
+            Sum::Float(bits) => f64::from_bits(bits.load(Ordering::Relaxed)),
+        }
     }
 }
 
@@ -83,13 +108,18 @@ impl HistogramFn for BucketHistogram {
         }
         let bucket = self.bounds.partition_point(|bound| *bound < value);
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        // f64 has no atomic add: a CAS loop, uncontended in practice (one per call site).
-        let _ = self
-            .sum_bits
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + value).to_bits())
-            });
+        match &self.sum {
+            // Rounded to the nearest unit without a libm call; a negative value (which
+            // durations and token counts never are) saturates to 0.
+            Sum::Scaled { scale, units } => {
+                units.fetch_add((value * scale + 0.5) as u64, Ordering::Relaxed);
+            }
+            Sum::Float(bits) => {
+                let _ = bits.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                    Some((f64::from_bits(bits) + value).to_bits())
+                });
+            }
+        }
     }
 }
 
@@ -295,6 +325,11 @@ mod tests {
         assert_eq!(counts, vec![2, 1, 1]);
         assert_eq!(h.count(), 4);
         assert_eq!(h.sum(), 6.0);
+
+        let durations = BucketHistogram::new(DURATION_SECONDS_BUCKETS);
+        durations.record(0.25);
+        durations.record(1.5e-6);
+        assert_eq!(durations.sum(), 0.2500015);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::attribute::AttributeValue;
 use crate::clock;
+use crate::step::Step;
 
 /// A 128-bit W3C trace id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,28 +73,33 @@ pub struct StepMeta {
     pub namespace: &'static str,
 }
 
-/// Why a span ended without `Ok`: kept as a small enum so that the hot path stores no strings.
-#[derive(Clone, Debug, PartialEq)]
+/// How a span ended. The error details are boxed: they exist only on the error path, and
+/// keeping them out of line keeps every record small.
+#[derive(Debug)]
 pub(crate) enum Outcome {
     Ok,
-    Error {
-        error_type: &'static str,
-        message: String,
-    },
+    Error(Box<ErrorDetails>),
     Panicked,
     Cancelled,
 }
 
-/// What the hot path writes: static names, integer ids, raw clock readings.
-/// Everything else is derived on the export worker.
+#[derive(Debug)]
+pub(crate) struct ErrorDetails {
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+/// What the hot path writes: the call site, integer ids, raw clock readings (112 bytes).
+/// Everything else, including the step metrics, is derived on the export worker.
 pub(crate) struct SpanRecord {
-    pub name: Cow<'static, str>,
-    pub step: Option<&'static StepMeta>,
+    pub step: &'static Step,
+    /// Whether the span is exported; unsampled calls still send a record for their metrics.
+    pub exported: bool,
     pub trace_id: u128,
     pub span_id: u64,
     pub parent_span_id: u64,
-    pub start: quanta::Instant,
-    pub end: quanta::Instant,
+    pub start: u64,
+    pub end: u64,
     pub outcome: Outcome,
     pub attempts: u32,
     pub attributes: Vec<(Cow<'static, str>, AttributeValue)>,
@@ -113,12 +119,11 @@ pub struct FinishedSpan {
     pub span_id: SpanId,
     /// The enclosing span, `None` for a root span.
     pub parent_span_id: Option<SpanId>,
-    /// Wall-clock start.
-    pub start_time: SystemTime,
-    /// Wall-clock end.
-    pub end_time: SystemTime,
     /// Outcome.
     pub status: SpanStatus,
+    /// Raw clock readings, turned into wall-clock time when read: draining stays cheap.
+    start: u64,
+    end: u64,
     step: Option<&'static StepMeta>,
     attempts: u32,
     error_type: Option<&'static str>,
@@ -158,11 +163,19 @@ impl FinishedSpan {
             .chain(self.fields.iter().map(|(k, v)| (k.as_ref(), v.clone())))
     }
 
+    /// Wall-clock start.
+    pub fn start_time(&self) -> SystemTime {
+        clock::to_system_time(self.start)
+    }
+
+    /// Wall-clock end.
+    pub fn end_time(&self) -> SystemTime {
+        clock::to_system_time(self.end)
+    }
+
     /// How long the span lasted.
     pub fn duration(&self) -> Duration {
-        self.end_time
-            .duration_since(self.start_time)
-            .unwrap_or_default()
+        clock::elapsed(self.start, self.end)
     }
 }
 
@@ -170,10 +183,13 @@ impl From<SpanRecord> for FinishedSpan {
     fn from(record: SpanRecord) -> Self {
         let (status, error_type, cancelled) = match record.outcome {
             Outcome::Ok => (SpanStatus::Ok, None, false),
-            Outcome::Error {
-                error_type,
-                message,
-            } => (SpanStatus::Error { message }, Some(error_type), false),
+            Outcome::Error(details) => {
+                let ErrorDetails {
+                    error_type,
+                    message,
+                } = *details;
+                (SpanStatus::Error { message }, Some(error_type), false)
+            }
             Outcome::Panicked => (
                 SpanStatus::Error {
                     message: "the step panicked".to_owned(),
@@ -184,14 +200,14 @@ impl From<SpanRecord> for FinishedSpan {
             Outcome::Cancelled => (SpanStatus::Unset, None, true),
         };
         FinishedSpan {
-            name: record.name,
+            name: Cow::Borrowed(record.step.meta().name),
             trace_id: TraceId(record.trace_id),
             span_id: SpanId(record.span_id),
             parent_span_id: (record.parent_span_id != 0).then_some(SpanId(record.parent_span_id)),
-            start_time: clock::to_system_time(record.start),
-            end_time: clock::to_system_time(record.end),
+            start: record.start,
+            end: record.end,
             status,
-            step: record.step,
+            step: Some(record.step.meta()),
             attempts: record.attempts,
             error_type,
             cancelled,

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::attribute::{AttributeValue, ToAttributeValue};
 use crate::clock;
 use crate::context::{ContextScope, SpanContext};
 use crate::export;
-use crate::span::{Outcome, SpanRecord, StepMeta};
+use crate::span::{ErrorDetails, Outcome, SpanRecord, StepMeta};
 use crate::telemetry::{self, SPANS};
 
 /// How a step waits between attempts.
@@ -129,7 +130,11 @@ impl Step {
         self.meta.name
     }
 
-    fn metrics(&'static self) -> &'static StepMetrics {
+    pub(crate) fn meta(&self) -> &StepMeta {
+        &self.meta
+    }
+
+    fn metrics(&self) -> &StepMetrics {
         self.metrics
             .get_or_init(|| StepMetrics::register(self.meta.name))
     }
@@ -156,81 +161,87 @@ impl<E: fmt::Display + ?Sized> StepError for E {
 /// unwinding, a future dropped before completion) still records the span.
 pub struct StepCall {
     step: &'static Step,
-    /// Telemetry state when the call began; 0 means this call records nothing.
+    attempts: u32,
+    finished: bool,
+    /// `None` while telemetry is off: the call then records nothing and costs a branch.
+    /// `ManuallyDrop` because [`StepCall`]'s own `Drop` always takes it out: the field then
+    /// needs no drop glue, which keeps the telemetry-off path free of calls.
+    active: ManuallyDrop<Option<ActiveCall>>,
+}
+
+/// What a call records when telemetry is on.
+struct ActiveCall {
+    /// Telemetry state when the call began.
     state: u8,
     context: SpanContext,
     parent_span_id: u64,
-    start: Option<quanta::Instant>,
-    attempts: u32,
+    start: u64,
     attributes: Vec<(Cow<'static, str>, AttributeValue)>,
-    finished: bool,
     /// Synchronous steps make their span current on this thread until they end.
     _scope: Option<ContextScope>,
 }
 
 impl StepCall {
+    /// A call that has not begun; [`StepCall::enter`] or [`StepCall::start`] begins it.
+    /// (Two steps so that the call is built where it lives: returning it from a function
+    /// that also activates it would copy it.)
+    #[inline]
+    pub const fn new(step: &'static Step) -> StepCall {
+        StepCall {
+            step,
+            attempts: 0,
+            finished: false,
+            active: ManuallyDrop::new(None),
+        }
+    }
+
     /// Begins a synchronous call: its span becomes current on this thread until the call ends.
     #[inline]
-    pub fn enter(step: &'static Step) -> StepCall {
-        match telemetry::state() {
-            0 => StepCall::off(step),
-            state => {
-                let mut call = StepCall::begin(step, state);
-                call._scope = Some(call.context.enter());
-                call
-            }
+    pub fn enter(&mut self) {
+        let state = telemetry::state();
+        if state != 0 {
+            self.activate(state, true);
         }
     }
 
     /// Begins an asynchronous call: the span is made current by [`StepCall::context`]'s
     /// [`SpanContext::instrument`] around each attempt, on whatever thread polls it.
     #[inline]
-    pub fn start(step: &'static Step) -> StepCall {
-        match telemetry::state() {
-            0 => StepCall::off(step),
-            state => StepCall::begin(step, state),
+    pub fn start(&mut self) {
+        let state = telemetry::state();
+        if state != 0 {
+            self.activate(state, false);
         }
     }
 
-    fn off(step: &'static Step) -> StepCall {
-        StepCall {
-            step,
-            state: 0,
-            context: SpanContext::NONE,
-            parent_span_id: 0,
-            start: None,
-            attempts: 0,
-            attributes: Vec::new(),
-            finished: false,
-            _scope: None,
-        }
-    }
-
-    fn begin(step: &'static Step, state: u8) -> StepCall {
-        let parent = SpanContext::current();
-        StepCall {
-            step,
+    /// Out of line, so that the telemetry-off path stays a load and a branch.
+    #[inline(never)]
+    fn activate(&mut self, state: u8, make_current: bool) {
+        let (parent, context) = SpanContext::start_child(make_current);
+        // Assigning a `ManuallyDrop` drops nothing: the `None` written by `begin` has no data.
+        self.active = ManuallyDrop::new(Some(ActiveCall {
             state,
-            context: parent.child(),
+            context,
             parent_span_id: parent.raw_span_id(),
-            start: Some(clock::now()),
-            attempts: 0,
+            start: clock::now(),
             attributes: Vec::new(),
-            finished: false,
-            _scope: None,
-        }
+            _scope: make_current.then(|| ContextScope::restoring(parent)),
+        }));
     }
 
-    /// This call's span context.
+    /// This call's span context ([`SpanContext::NONE`] while telemetry is off).
+    #[inline]
     pub fn context(&self) -> SpanContext {
-        self.context
+        self.active
+            .as_ref()
+            .map_or(SpanContext::NONE, |active| active.context)
     }
 
     /// Whether this call records a span (telemetry on and the trace sampled): field
     /// expressions are only evaluated when it does.
     #[inline]
     pub fn is_recording(&self) -> bool {
-        self.state & SPANS != 0 && self.context.is_sampled()
+        self.active.as_ref().is_some_and(ActiveCall::is_recording)
     }
 
     /// Records a `fields(key = value)` attribute.
@@ -254,19 +265,31 @@ impl StepCall {
     }
 
     fn push_attribute(&mut self, key: &'static str, value: AttributeValue) {
-        self.attributes.push((Cow::Borrowed(key), value));
+        if let Some(active) = &mut *self.active {
+            active.attributes.push((Cow::Borrowed(key), value));
+        }
     }
 
     /// Ends a call whose function does not return `Result`: it succeeded.
+    #[inline]
     pub fn finish_ok(&mut self) {
         self.attempts = 1;
-        self.end(Outcome::Ok);
+        self.finished = true;
+        if self.active.is_some() {
+            self.end(Outcome::Ok);
+        }
     }
 
     /// Ends a call of a `Result` function without retries.
+    #[inline]
     pub fn finish_result<T, E: StepError>(&mut self, result: &Result<T, E>) {
         self.attempts = 1;
-        self.end_with(result);
+        self.finished = true;
+        match result {
+            Ok(_) if self.active.is_none() => {}
+            Ok(_) => self.end(Outcome::Ok),
+            Err(error) => self.fail(error),
+        }
     }
 
     /// Ends one attempt of a `Result` function with retries: `Continue(delay)` asks the
@@ -288,76 +311,61 @@ impl StepCall {
                     error = %error.message(),
                     "step attempt failed; retrying"
                 );
-                if self.state != 0 {
+                if self.active.is_some() {
                     self.step.metrics().retries.increment(1);
                 }
-                ControlFlow::Continue(delay)
+                return ControlFlow::Continue(delay);
             }
-            _ => {
-                self.end_with(&result);
-                ControlFlow::Break(result)
-            }
+            Err(error) => self.fail(error),
+            Ok(_) => self.end(Outcome::Ok),
         }
+        self.finished = true;
+        ControlFlow::Break(result)
     }
 
-    fn end_with<T, E: StepError>(&mut self, result: &Result<T, E>) {
-        match result {
-            Ok(_) => self.end(Outcome::Ok),
-            Err(error) => {
-                let message = error.message();
-                let error_type = std::any::type_name::<E>();
-                tracing::error!(
-                    target: "flujo",
-                    step = self.step.meta.name,
-                    attempts = self.attempts,
-                    error.r#type = error_type,
-                    error = %message,
-                    "step failed"
-                );
-                self.end(Outcome::Error {
-                    error_type,
-                    message,
-                });
-            }
-        }
+    fn fail<E: StepError>(&mut self, error: &E) {
+        let message = error.message();
+        let error_type = std::any::type_name::<E>();
+        tracing::error!(
+            target: "flujo",
+            step = self.step.meta.name,
+            attempts = self.attempts,
+            error.r#type = error_type,
+            error = %message,
+            "step failed"
+        );
+        self.end(Outcome::Error(Box::new(ErrorDetails {
+            error_type,
+            message,
+        })));
     }
 
     fn end(&mut self, outcome: Outcome) {
         self.finished = true;
-        let Some(start) = self.start else {
+        let Some(active) = self.active.take() else {
             return;
         };
-        let end = clock::now();
-        let metrics = self.step.metrics();
-        let status = match outcome {
-            Outcome::Ok => 0,
-            Outcome::Error { .. } | Outcome::Panicked => 1,
-            Outcome::Cancelled => 2,
+        let record = SpanRecord {
+            step: self.step,
+            exported: active.is_recording(),
+            trace_id: active.context.raw_trace_id(),
+            span_id: active.context.raw_span_id(),
+            parent_span_id: active.parent_span_id,
+            start: active.start,
+            end: clock::now(),
+            outcome,
+            attempts: self.attempts,
+            attributes: active.attributes,
         };
-        metrics.calls[status].increment(1);
-        metrics.durations[status].record(end.duration_since(start).as_secs_f64());
-        if self.is_recording() {
-            export::submit(SpanRecord {
-                name: Cow::Borrowed(self.step.meta.name),
-                step: Some(&self.step.meta),
-                trace_id: self.context.raw_trace_id(),
-                span_id: self.context.raw_span_id(),
-                parent_span_id: self.parent_span_id,
-                start,
-                end,
-                outcome,
-                attempts: self.attempts,
-                attributes: std::mem::take(&mut self.attributes),
-            });
+        // The worker applies the step metrics when it drains the record. When the record
+        // cannot be queued they are applied here: metrics are never lost.
+        if let Err(record) = export::submit(record) {
+            StepMetricsBatch::default().add(&record);
         }
     }
-}
 
-impl Drop for StepCall {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
+    #[cold]
+    fn end_unfinished(&mut self) {
         let outcome = if std::thread::panicking() {
             tracing::error!(target: "flujo", step = self.step.meta.name, "step panicked");
             Outcome::Panicked
@@ -366,6 +374,65 @@ impl Drop for StepCall {
         };
         self.attempts = self.attempts.max(1);
         self.end(outcome);
+    }
+}
+
+/// Applies `flujo_step_calls_total` and `flujo_step_duration_seconds` for finished calls.
+/// Consecutive calls of the same step and status (the common case in a drained batch) update
+/// the call counter once.
+#[derive(Default)]
+pub(crate) struct StepMetricsBatch {
+    pending: Option<(&'static Step, usize, u64)>,
+}
+
+impl StepMetricsBatch {
+    pub(crate) fn add(&mut self, record: &SpanRecord) {
+        let status = match record.outcome {
+            Outcome::Ok => 0,
+            Outcome::Error(_) | Outcome::Panicked => 1,
+            Outcome::Cancelled => 2,
+        };
+        let metrics = record.step.metrics();
+        metrics.durations[status].record(clock::elapsed(record.start, record.end).as_secs_f64());
+        match &mut self.pending {
+            Some((step, pending_status, count))
+                if std::ptr::eq(*step, record.step) && *pending_status == status =>
+            {
+                *count += 1;
+            }
+            _ => {
+                self.apply();
+                self.pending = Some((record.step, status, 1));
+            }
+        }
+    }
+
+    pub(crate) fn apply(&mut self) {
+        if let Some((step, status, count)) = self.pending.take() {
+            step.metrics().calls[status].increment(count);
+        }
+    }
+}
+
+impl Drop for StepMetricsBatch {
+    fn drop(&mut self) {
+        self.apply();
+    }
+}
+
+impl ActiveCall {
+    fn is_recording(&self) -> bool {
+        self.state & SPANS != 0 && self.context.is_sampled()
+    }
+}
+
+impl Drop for StepCall {
+    #[inline]
+    fn drop(&mut self) {
+        // Every path that sets `finished` has taken `active` out through `end`.
+        if !self.finished {
+            self.end_unfinished();
+        }
     }
 }
 

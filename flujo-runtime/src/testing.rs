@@ -106,12 +106,14 @@ impl Capture {
 
     /// How much counter `name` with exactly these labels grew during the capture.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        export::flush(FLUSH_TIMEOUT);
         let now = metrics::RECORDER.store.counter(name, labels);
         now.saturating_sub(self.baseline.counter(name, labels))
     }
 
     /// How many values histogram `name` with exactly these labels received during the capture.
     pub fn histogram_count(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        export::flush(FLUSH_TIMEOUT);
         let (now, _) = metrics::RECORDER.store.histogram(name, labels);
         now.saturating_sub(self.baseline.histogram(name, labels).0)
     }
@@ -119,6 +121,7 @@ impl Capture {
     /// The sum of the values histogram `name` with exactly these labels received during the
     /// capture.
     pub fn histogram_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        export::flush(FLUSH_TIMEOUT);
         let (_, now) = metrics::RECORDER.store.histogram(name, labels);
         now - self.baseline.histogram(name, labels).1
     }
@@ -127,7 +130,7 @@ impl Capture {
     /// and duration: handy for printing.
     pub fn span_tree(&self) -> String {
         let mut spans = self.finished_spans();
-        spans.sort_by_key(|span| span.start_time);
+        spans.sort_by_key(FinishedSpan::start_time);
         let mut out = String::new();
         let known = |id| spans.iter().any(|span| Some(span.span_id) == id);
         for root in spans.iter().filter(|span| !known(span.parent_span_id)) {

@@ -40,6 +40,20 @@ pub enum TelemetryError {
         /// The Cargo feature to enable.
         feature: &'static str,
     },
+    /// A setting asks for an exporter that this version of flujo does not implement yet
+    /// (its Cargo feature is reserved for it).
+    #[error(
+        "{setting} asks for {exporter} export, which this version of flujo does not implement \
+         yet: unset it (the `{feature}` feature is reserved for that exporter)"
+    )]
+    ExporterUnavailable {
+        /// The setting that asked for it, as the user wrote it.
+        setting: String,
+        /// The exporter.
+        exporter: &'static str,
+        /// Its reserved Cargo feature.
+        feature: &'static str,
+    },
     /// `init_telemetry` was called while an earlier [`crate::TelemetryGuard`] is alive.
     #[error(
         "telemetry is already initialised: call init_telemetry once and keep its TelemetryGuard \
@@ -424,43 +438,65 @@ impl TelemetryConfig {
 
     /// An exporter asked for by a setting must be compiled in.
     fn check_features(&self, settings: &TelemetrySettings) -> Result<(), TelemetryError> {
+        struct Wanted {
+            on: bool,
+            explicit: bool,
+            field: &'static str,
+            variable: &'static str,
+            exporter: &'static str,
+            feature: &'static str,
+            built: bool,
+        }
         let wanted = [
-            (
-                settings.export_otlp,
-                self.export_otlp,
-                "export_otlp",
-                "OTLP_EXPORT_ENABLED",
-                "otlp",
-                cfg!(feature = "otlp"),
-            ),
-            (
-                settings.export_prometheus,
-                self.export_prometheus,
-                "export_prometheus",
-                "PROMETHEUS_EXPORT_ENABLED",
-                "prometheus",
-                cfg!(feature = "prometheus"),
-            ),
-            (
-                settings.export_telemetry,
-                self.export_telemetry,
-                "export_telemetry",
-                "TELEMETRY_EXPORT_ENABLED",
-                "logfire",
-                cfg!(feature = "logfire"),
-            ),
+            Wanted {
+                on: settings.export_otlp,
+                explicit: self.export_otlp.is_some(),
+                field: "export_otlp",
+                variable: "OTLP_EXPORT_ENABLED",
+                exporter: "OTLP",
+                feature: "otlp",
+                built: cfg!(feature = "otlp"),
+            },
+            Wanted {
+                on: settings.export_prometheus,
+                explicit: self.export_prometheus.is_some(),
+                field: "export_prometheus",
+                variable: "PROMETHEUS_EXPORT_ENABLED",
+                exporter: "Prometheus",
+                feature: "prometheus",
+                built: cfg!(feature = "prometheus"),
+            },
+            Wanted {
+                on: settings.export_telemetry,
+                explicit: self.export_telemetry.is_some(),
+                field: "export_telemetry",
+                variable: "TELEMETRY_EXPORT_ENABLED",
+                exporter: "Logfire",
+                feature: "logfire",
+                built: cfg!(feature = "logfire"),
+            },
         ];
-        for (on, explicit, field, variable, feature, built) in wanted {
-            if on && !built {
-                let setting = if explicit.is_some() {
-                    format!("`{field} = true`")
+        match wanted.into_iter().find(|wanted| wanted.on) {
+            None => Ok(()),
+            Some(wanted) => {
+                let setting = if wanted.explicit {
+                    format!("`{} = true`", wanted.field)
                 } else {
-                    format!("{variable}=true")
+                    format!("{}=true", wanted.variable)
                 };
-                return Err(TelemetryError::FeatureNotEnabled { setting, feature });
+                let feature = wanted.feature;
+                if !wanted.built {
+                    return Err(TelemetryError::FeatureNotEnabled { setting, feature });
+                }
+                // The exporters behind these features are not implemented yet: refuse the
+                // setting rather than accept it and silently export nothing.
+                Err(TelemetryError::ExporterUnavailable {
+                    setting,
+                    exporter: wanted.exporter,
+                    feature,
+                })
             }
         }
-        Ok(())
     }
 }
 
@@ -593,6 +629,22 @@ mod tests {
                 .resolve_from(env(&[]))
                 .is_err()
         );
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn an_exporter_that_is_not_implemented_is_refused_not_ignored() {
+        let err = TelemetryConfig::builder()
+            .export_otlp(true)
+            .resolve_from(env(&[]))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            TelemetryError::ExporterUnavailable {
+                feature: "otlp",
+                ..
+            }
+        ));
     }
 
     #[cfg(not(feature = "otlp"))]

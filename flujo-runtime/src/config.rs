@@ -100,7 +100,7 @@ impl FromStr for LogFormat {
 /// let built = TelemetryConfig::builder().service_name("my-app").sampling_rate(0.1);
 /// assert_eq!(literal.service_name, built.service_name);
 /// ```
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TelemetryConfig {
     /// `service.name` of exported telemetry. Env: `OTEL_SERVICE_NAME`. Default `flujo`.
     pub service_name: Option<String>,
@@ -122,7 +122,7 @@ pub struct TelemetryConfig {
     /// Log format when logs go to stderr. Env: `FLUJO_LOG_FORMAT` (`text` | `json`).
     pub log_format: Option<LogFormat>,
     /// Logfire write token. Env: `LOGFIRE_API_KEY`. Never printed.
-    pub logfire_api_key: Option<String>,
+    pub logfire_api_key: Option<Secret>,
     /// How often the export worker drains recorded spans. Env: `OTEL_BSP_SCHEDULE_DELAY`
     /// (milliseconds). Default 100 ms.
     pub flush_interval: Option<Duration>,
@@ -166,39 +166,51 @@ setters! {
     /// Sets [`TelemetryConfig::log_format`].
     log_format: LogFormat;
     /// Sets [`TelemetryConfig::logfire_api_key`].
-    logfire_api_key: String;
+    logfire_api_key: Secret;
     /// Sets [`TelemetryConfig::flush_interval`].
     flush_interval: Duration;
     /// Sets [`TelemetryConfig::shutdown_timeout`].
     shutdown_timeout: Duration;
 }
 
-impl fmt::Debug for TelemetryConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TelemetryConfig")
-            .field("service_name", &self.service_name)
-            .field("environment", &self.environment)
-            .field("version", &self.version)
-            .field("sampling_rate", &self.sampling_rate)
-            .field("export_telemetry", &self.export_telemetry)
-            .field("export_otlp", &self.export_otlp)
-            .field("otlp_endpoint", &self.otlp_endpoint)
-            .field("export_prometheus", &self.export_prometheus)
-            .field("log_format", &self.log_format)
-            .field(
-                "logfire_api_key",
-                &self.logfire_api_key.as_ref().map(|_| REDACTED),
-            )
-            .field("flush_interval", &self.flush_interval)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .finish()
+/// A secret such as an API token: its `Debug` and `Display` print `<redacted>`, so it cannot
+/// leak through logs, error messages or `{:?}` of the settings that hold it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
-const REDACTED: &str = "<redacted>";
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Secret {
+        Secret(secret)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(secret: &str) -> Secret {
+        Secret(secret.to_owned())
+    }
+}
 
 /// The settings in force after defaults, environment and code were combined and validated.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TelemetrySettings {
     /// `service.name`.
     pub service_name: String,
@@ -221,34 +233,11 @@ pub struct TelemetrySettings {
     /// The `RUST_LOG` filter in force (default `info`).
     pub log_filter: String,
     /// Logfire token, if any. Never printed.
-    pub logfire_api_key: Option<String>,
+    pub logfire_api_key: Option<Secret>,
     /// Export worker interval.
     pub flush_interval: Duration,
     /// Longest wait for the final export on shutdown.
     pub shutdown_timeout: Duration,
-}
-
-impl fmt::Debug for TelemetrySettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TelemetrySettings")
-            .field("service_name", &self.service_name)
-            .field("environment", &self.environment)
-            .field("version", &self.version)
-            .field("sampling_rate", &self.sampling_rate)
-            .field("export_telemetry", &self.export_telemetry)
-            .field("export_otlp", &self.export_otlp)
-            .field("otlp_endpoint", &self.otlp_endpoint)
-            .field("export_prometheus", &self.export_prometheus)
-            .field("log_format", &self.log_format)
-            .field("log_filter", &self.log_filter)
-            .field(
-                "logfire_api_key",
-                &self.logfire_api_key.as_ref().map(|_| REDACTED),
-            )
-            .field("flush_interval", &self.flush_interval)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .finish()
-    }
 }
 
 const BOOL_VALUES: &str = "one of true, false, 1, 0, yes, no, on, off";
@@ -428,7 +417,7 @@ impl TelemetryConfig {
             logfire_api_key: self
                 .logfire_api_key
                 .clone()
-                .or_else(|| env.get("LOGFIRE_API_KEY")),
+                .or_else(|| env.get("LOGFIRE_API_KEY").map(Secret::from)),
             flush_interval: millis(self.flush_interval, "OTEL_BSP_SCHEDULE_DELAY", 100)?,
             shutdown_timeout: millis(self.shutdown_timeout, "FLUJO_SHUTDOWN_TIMEOUT_MS", 5000)?,
         };
@@ -669,5 +658,8 @@ mod tests {
         assert!(!format!("{config:?}").contains("sk-secret"));
         let settings = config.resolve_from(env(&[])).unwrap();
         assert!(!format!("{settings:?}").contains("sk-secret"));
+        let key = settings.logfire_api_key.unwrap();
+        assert_eq!(key.expose(), "sk-secret-token");
+        assert_eq!(key.to_string(), "<redacted>");
     }
 }

@@ -17,7 +17,7 @@ mod telemetry;
 pub mod testing;
 
 pub use attribute::{AttributeValue, ToAttributeValue};
-pub use config::{LogFormat, TelemetryConfig, TelemetryError, TelemetrySettings};
+pub use config::{LogFormat, Secret, TelemetryConfig, TelemetryError, TelemetrySettings};
 pub use context::{SpanContext, WithContext};
 pub use export::SpanExporter;
 pub use span::{FinishedSpan, SpanId, SpanStatus, TraceId};

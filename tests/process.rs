@@ -75,6 +75,13 @@ fn run_child(scenario: &str, env: &[(&str, &str)]) -> Output {
         "OTEL_TRACES_SAMPLER_ARG",
         "LOGFIRE_API_KEY",
         "PROMETHEUS_EXPORT_ENABLED",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY",
     ] {
         command.env_remove(var);
     }

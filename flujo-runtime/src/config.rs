@@ -54,6 +54,14 @@ pub enum TelemetryError {
         /// Its reserved Cargo feature.
         feature: &'static str,
     },
+    /// An exporter could not be started (for example, the OS refused a thread).
+    #[error("could not start the {exporter} exporter: {reason}")]
+    ExporterStart {
+        /// The exporter.
+        exporter: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
     /// `init_telemetry` was called while an earlier [`crate::TelemetryGuard`] is alive.
     #[error(
         "telemetry is already initialised: call init_telemetry once and keep its TelemetryGuard \
@@ -79,6 +87,28 @@ impl FromStr for LogFormat {
         match s.trim().to_ascii_lowercase().as_str() {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (default port 4317).
+    #[default]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (default port 4318, path `/v1/traces`).
+    HttpProtobuf,
+}
+
+impl FromStr for OtlpProtocol {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "grpc" => Ok(OtlpProtocol::Grpc),
+            "http/protobuf" | "http" => Ok(OtlpProtocol::HttpProtobuf),
             _ => Err(()),
         }
     }
@@ -117,6 +147,20 @@ pub struct TelemetryConfig {
     pub export_otlp: Option<bool>,
     /// OTLP endpoint URL. Env: `OTLP_ENDPOINT`, then `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub otlp_endpoint: Option<String>,
+    /// OTLP transport. Env: `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` | `http/protobuf`).
+    pub otlp_protocol: Option<OtlpProtocol>,
+    /// Extra OTLP request headers (e.g. authorization); values are secrets.
+    /// Env: `OTEL_EXPORTER_OTLP_HEADERS` (`key=value,key2=value2`, values URL-encoded).
+    pub otlp_headers: Option<Vec<(String, Secret)>>,
+    /// Compress OTLP requests with gzip. Env: `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` | `none`).
+    pub otlp_gzip: Option<bool>,
+    /// Time limit of one OTLP export request. Env: `OTEL_EXPORTER_OTLP_TIMEOUT` (ms). Default 10 s.
+    pub otlp_timeout: Option<Duration>,
+    /// Spans that may wait for export before new ones are dropped (and counted).
+    /// Env: `OTEL_BSP_MAX_QUEUE_SIZE`. Default 2048.
+    pub max_queue_size: Option<usize>,
+    /// Spans per export request. Env: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. Default 512.
+    pub max_export_batch_size: Option<usize>,
     /// Expose Prometheus metrics (feature `prometheus`). Env: `PROMETHEUS_EXPORT_ENABLED`.
     pub export_prometheus: Option<bool>,
     /// Log format when logs go to stderr. Env: `FLUJO_LOG_FORMAT` (`text` | `json`).
@@ -131,47 +175,63 @@ pub struct TelemetryConfig {
     pub shutdown_timeout: Option<Duration>,
 }
 
-macro_rules! setters {
-    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {
+macro_rules! setter {
+    ($(#[$doc:meta])* $field:ident: into $ty:ty) => {
         impl TelemetryConfig {
-            $(
-                $(#[$doc])*
-                #[must_use]
-                pub fn $field(mut self, value: impl Into<$ty>) -> Self {
-                    self.$field = Some(value.into());
-                    self
-                }
-            )*
+            $(#[$doc])*
+            #[must_use]
+            pub fn $field(mut self, value: impl Into<$ty>) -> Self {
+                self.$field = Some(value.into());
+                self
+            }
+        }
+    };
+    ($(#[$doc:meta])* $field:ident: $ty:ty) => {
+        impl TelemetryConfig {
+            $(#[$doc])*
+            #[must_use]
+            pub fn $field(mut self, value: $ty) -> Self {
+                self.$field = Some(value);
+                self
+            }
         }
     };
 }
 
-setters! {
-    /// Sets [`TelemetryConfig::service_name`].
-    service_name: String;
-    /// Sets [`TelemetryConfig::environment`].
-    environment: String;
-    /// Sets [`TelemetryConfig::version`].
-    version: String;
-    /// Sets [`TelemetryConfig::sampling_rate`].
-    sampling_rate: f64;
-    /// Sets [`TelemetryConfig::export_telemetry`].
-    export_telemetry: bool;
-    /// Sets [`TelemetryConfig::export_otlp`].
-    export_otlp: bool;
-    /// Sets [`TelemetryConfig::otlp_endpoint`].
-    otlp_endpoint: String;
-    /// Sets [`TelemetryConfig::export_prometheus`].
-    export_prometheus: bool;
-    /// Sets [`TelemetryConfig::log_format`].
-    log_format: LogFormat;
-    /// Sets [`TelemetryConfig::logfire_api_key`].
-    logfire_api_key: Secret;
-    /// Sets [`TelemetryConfig::flush_interval`].
-    flush_interval: Duration;
-    /// Sets [`TelemetryConfig::shutdown_timeout`].
-    shutdown_timeout: Duration;
-}
+setter!(/// Sets [`TelemetryConfig::service_name`].
+    service_name: into String);
+setter!(/// Sets [`TelemetryConfig::environment`].
+    environment: into String);
+setter!(/// Sets [`TelemetryConfig::version`].
+    version: into String);
+setter!(/// Sets [`TelemetryConfig::sampling_rate`].
+    sampling_rate: f64);
+setter!(/// Sets [`TelemetryConfig::export_telemetry`].
+    export_telemetry: bool);
+setter!(/// Sets [`TelemetryConfig::export_otlp`].
+    export_otlp: bool);
+setter!(/// Sets [`TelemetryConfig::otlp_endpoint`].
+    otlp_endpoint: into String);
+setter!(/// Sets [`TelemetryConfig::otlp_protocol`].
+    otlp_protocol: OtlpProtocol);
+setter!(/// Sets [`TelemetryConfig::otlp_gzip`].
+    otlp_gzip: bool);
+setter!(/// Sets [`TelemetryConfig::otlp_timeout`].
+    otlp_timeout: Duration);
+setter!(/// Sets [`TelemetryConfig::max_queue_size`].
+    max_queue_size: usize);
+setter!(/// Sets [`TelemetryConfig::max_export_batch_size`].
+    max_export_batch_size: usize);
+setter!(/// Sets [`TelemetryConfig::export_prometheus`].
+    export_prometheus: bool);
+setter!(/// Sets [`TelemetryConfig::log_format`].
+    log_format: LogFormat);
+setter!(/// Sets [`TelemetryConfig::logfire_api_key`].
+    logfire_api_key: into Secret);
+setter!(/// Sets [`TelemetryConfig::flush_interval`].
+    flush_interval: Duration);
+setter!(/// Sets [`TelemetryConfig::shutdown_timeout`].
+    shutdown_timeout: Duration);
 
 /// A secret such as an API token: its `Debug` and `Display` print `<redacted>`, so it cannot
 /// leak through logs, error messages or `{:?}` of the settings that hold it.
@@ -226,6 +286,18 @@ pub struct TelemetrySettings {
     pub export_otlp: bool,
     /// OTLP endpoint, validated as an `http(s)://` URL.
     pub otlp_endpoint: Option<String>,
+    /// OTLP transport.
+    pub otlp_protocol: OtlpProtocol,
+    /// Extra OTLP request headers.
+    pub otlp_headers: Vec<(String, Secret)>,
+    /// gzip compression of OTLP requests.
+    pub otlp_gzip: bool,
+    /// Time limit of one OTLP export request.
+    pub otlp_timeout: Duration,
+    /// Spans that may wait for export.
+    pub max_queue_size: usize,
+    /// Spans per export request.
+    pub max_export_batch_size: usize,
     /// Prometheus export on.
     pub export_prometheus: bool,
     /// Log format on stderr.
@@ -246,6 +318,44 @@ const URL_VALUES: &str = "an http:// or https:// URL with a host, such as http:/
 const FORMAT_VALUES: &str = "text or json";
 const MILLIS_VALUES: &str = "a whole number of milliseconds";
 const FILTER_VALUES: &str = "a tracing filter such as `info` or `warn,my_app=debug`";
+const PROTOCOL_VALUES: &str = "grpc or http/protobuf";
+const COMPRESSION_VALUES: &str = "gzip or none";
+const HEADERS_VALUES: &str = "comma-separated key=value pairs, e.g. authorization=Bearer%20token";
+const COUNT_VALUES: &str = "a whole number greater than 0";
+
+/// `key=value,key2=value2` with URL-encoded values, as the OpenTelemetry spec defines it.
+fn parse_headers(value: &str) -> Option<Vec<(String, Secret)>> {
+    value
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            let key = key.trim();
+            if key.is_empty() {
+                return None;
+            }
+            Some((key.to_owned(), Secret::from(percent_decode(value.trim())?)))
+        })
+        .collect()
+}
+
+fn percent_decode(value: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.bytes();
+    while let Some(byte) = rest.next() {
+        if byte == b'%' {
+            let hex = [rest.next()?, rest.next()?];
+            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            bytes.push(byte);
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+fn positive_count(value: &str) -> Option<usize> {
+    value.trim().parse::<usize>().ok().filter(|n| *n > 0)
+}
 
 fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -296,6 +406,15 @@ impl TelemetryConfig {
     /// An empty configuration to fill in with the builder methods.
     pub fn builder() -> TelemetryConfig {
         TelemetryConfig::default()
+    }
+
+    /// Adds an OTLP request header (e.g. `authorization`); the value is kept as a [`Secret`].
+    #[must_use]
+    pub fn otlp_header(mut self, key: impl Into<String>, value: impl Into<Secret>) -> Self {
+        self.otlp_headers
+            .get_or_insert_with(Vec::new)
+            .push((key.into(), value.into()));
+        self
     }
 
     /// Combines this configuration with the process environment and validates the result.
@@ -387,6 +506,33 @@ impl TelemetryConfig {
             None => "info".to_owned(),
         };
 
+        let count =
+            |explicit: Option<usize>, field: &'static str, variable: &'static str, default| {
+                match explicit {
+                    Some(0) => Err(TelemetryError::InvalidSetting {
+                        field,
+                        value: "0".to_owned(),
+                        expected: COUNT_VALUES,
+                    }),
+                    Some(n) => Ok(n),
+                    None => Ok(env
+                        .parse(variable, COUNT_VALUES, positive_count)?
+                        .unwrap_or(default)),
+                }
+            };
+        let max_queue_size = count(
+            self.max_queue_size,
+            "max_queue_size",
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            2048,
+        )?;
+        let max_export_batch_size = count(
+            self.max_export_batch_size,
+            "max_export_batch_size",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            512,
+        )?;
+
         let settings = TelemetrySettings {
             service_name: self
                 .service_name
@@ -406,6 +552,37 @@ impl TelemetryConfig {
             export_telemetry,
             export_otlp,
             otlp_endpoint,
+            otlp_protocol: match self.otlp_protocol {
+                Some(protocol) => protocol,
+                None => env
+                    .parse("OTEL_EXPORTER_OTLP_PROTOCOL", PROTOCOL_VALUES, |v| {
+                        v.parse().ok()
+                    })?
+                    .unwrap_or_default(),
+            },
+            otlp_headers: match &self.otlp_headers {
+                Some(headers) => headers.clone(),
+                None => env
+                    .parse("OTEL_EXPORTER_OTLP_HEADERS", HEADERS_VALUES, parse_headers)?
+                    .unwrap_or_default(),
+            },
+            otlp_gzip: match self.otlp_gzip {
+                Some(gzip) => gzip,
+                None => env
+                    .parse(
+                        "OTEL_EXPORTER_OTLP_COMPRESSION",
+                        COMPRESSION_VALUES,
+                        |v| match v.trim().to_ascii_lowercase().as_str() {
+                            "gzip" => Some(true),
+                            "none" => Some(false),
+                            _ => None,
+                        },
+                    )?
+                    .unwrap_or(false),
+            },
+            otlp_timeout: millis(self.otlp_timeout, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000)?,
+            max_queue_size,
+            max_export_batch_size,
             export_prometheus,
             log_format: match self.log_format {
                 Some(format) => format,
@@ -435,6 +612,7 @@ impl TelemetryConfig {
             exporter: &'static str,
             feature: &'static str,
             built: bool,
+            implemented: bool,
         }
         let wanted = [
             Wanted {
@@ -445,6 +623,7 @@ impl TelemetryConfig {
                 exporter: "OTLP",
                 feature: "otlp",
                 built: cfg!(feature = "otlp"),
+                implemented: true,
             },
             Wanted {
                 on: settings.export_prometheus,
@@ -454,6 +633,7 @@ impl TelemetryConfig {
                 exporter: "Prometheus",
                 feature: "prometheus",
                 built: cfg!(feature = "prometheus"),
+                implemented: false,
             },
             Wanted {
                 on: settings.export_telemetry,
@@ -463,9 +643,13 @@ impl TelemetryConfig {
                 exporter: "Logfire",
                 feature: "logfire",
                 built: cfg!(feature = "logfire"),
+                implemented: false,
             },
         ];
-        match wanted.into_iter().find(|wanted| wanted.on) {
+        match wanted
+            .into_iter()
+            .find(|wanted| wanted.on && !(wanted.built && wanted.implemented))
+        {
             None => Ok(()),
             Some(wanted) => {
                 let setting = if wanted.explicit {
@@ -620,20 +804,79 @@ mod tests {
         );
     }
 
-    #[cfg(feature = "otlp")]
+    #[cfg(feature = "prometheus")]
     #[test]
     fn an_exporter_that_is_not_implemented_is_refused_not_ignored() {
         let err = TelemetryConfig::builder()
-            .export_otlp(true)
+            .export_prometheus(true)
             .resolve_from(env(&[]))
             .unwrap_err();
         assert!(matches!(
             err,
             TelemetryError::ExporterUnavailable {
-                feature: "otlp",
+                feature: "prometheus",
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn otlp_transport_settings_come_from_the_standard_variables() {
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "authorization=Bearer%20abc,x-team=ml",
+                ),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ]))
+            .unwrap();
+        assert_eq!(settings.otlp_protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(settings.otlp_headers[0].0, "authorization");
+        assert_eq!(settings.otlp_headers[0].1.expose(), "Bearer abc");
+        assert_eq!(settings.otlp_headers[1].1.expose(), "ml");
+        assert!(settings.otlp_gzip);
+        assert_eq!(settings.max_queue_size, 100);
+        assert_eq!(settings.max_export_batch_size, 10);
+        assert_eq!(settings.otlp_timeout, Duration::from_millis(2500));
+        assert!(
+            !format!("{settings:?}").contains("Bearer"),
+            "header values are secrets"
+        );
+
+        for (variable, value) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zip"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+        ] {
+            let vars = [(variable, value)];
+            let err = TelemetryConfig::default()
+                .resolve_from(|name| {
+                    vars.iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| (*v).to_owned())
+                })
+                .unwrap_err();
+            assert!(
+                matches!(&err, TelemetryError::InvalidEnvVar { variable: v, .. } if *v == variable),
+                "{err}"
+            );
+        }
+        let explicit = TelemetryConfig::builder()
+            .otlp_header("authorization", "Bearer xyz")
+            .resolve_from(env(&[("OTEL_EXPORTER_OTLP_HEADERS", "a=b")]))
+            .unwrap();
+        assert_eq!(
+            explicit.otlp_headers.len(),
+            1,
+            "code wins over the environment"
+        );
+        assert_eq!(explicit.otlp_headers[0].1.expose(), "Bearer xyz");
     }
 
     #[cfg(not(feature = "otlp"))]

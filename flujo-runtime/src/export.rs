@@ -51,6 +51,12 @@ const WAKE_EVERY: u32 = 512;
 pub trait SpanExporter: Send {
     /// Receives a batch of finished spans.
     fn export(&mut self, spans: &[FinishedSpan]);
+
+    /// Called once when telemetry shuts down, after the last batch: finish sending within
+    /// `timeout`. The default does nothing.
+    fn shutdown(&mut self, timeout: Duration) {
+        let _ = timeout;
+    }
 }
 
 pub(crate) type SinkId = u64;
@@ -162,10 +168,13 @@ pub(crate) fn add_sink(sink: Box<dyn SpanExporter>) -> SinkId {
     id
 }
 
-pub(crate) fn remove_sink(id: SinkId) {
-    lock(&COLLECTOR.sinks)
+pub(crate) fn remove_sink(id: SinkId) -> Option<Box<dyn SpanExporter>> {
+    let mut sinks = lock(&COLLECTOR.sinks);
+    let index = sinks
         .exporters
-        .retain(|(sink_id, _)| *sink_id != id);
+        .iter()
+        .position(|(sink_id, _)| *sink_id == id)?;
+    Some(sinks.exporters.remove(index).1)
 }
 
 pub(crate) fn has_sinks() -> bool {

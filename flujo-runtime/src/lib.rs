@@ -11,13 +11,17 @@ mod export;
 mod log;
 pub mod logfire;
 mod metrics;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod span;
 mod step;
 mod telemetry;
 pub mod testing;
 
 pub use attribute::{AttributeValue, ToAttributeValue};
-pub use config::{LogFormat, Secret, TelemetryConfig, TelemetryError, TelemetrySettings};
+pub use config::{
+    LogFormat, OtlpProtocol, Secret, TelemetryConfig, TelemetryError, TelemetrySettings,
+};
 pub use context::{SpanContext, WithContext};
 pub use export::SpanExporter;
 pub use span::{FinishedSpan, SpanId, SpanStatus, TraceId};

@@ -89,16 +89,23 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
     {
         return Err(TelemetryError::AlreadyInitialized);
     }
-    let logs_installed = log::install(settings.log_format, &settings.log_filter);
-    metrics::install();
-    set_sampling_rate(settings.sampling_rate);
-    export::set_flush_interval(settings.flush_interval);
-    refresh_state();
-    Ok(TelemetryGuard {
+    let mut guard = TelemetryGuard {
         settings,
-        logs_installed,
+        logs_installed: false,
         exporters: Vec::new(),
-    })
+    };
+    #[cfg(feature = "otlp")]
+    if guard.settings.export_otlp {
+        // On error the guard is dropped, which undoes the initialisation.
+        let exporter = crate::otlp::OtlpExporter::start(&guard.settings)?;
+        guard.exporters.push(export::add_sink(Box::new(exporter)));
+    }
+    guard.logs_installed = log::install(guard.settings.log_format, &guard.settings.log_filter);
+    metrics::install();
+    set_sampling_rate(guard.settings.sampling_rate);
+    export::set_flush_interval(guard.settings.flush_interval);
+    refresh_state();
+    Ok(guard)
 }
 
 /// Keeps telemetry running; dropping it flushes buffered spans (waiting at most the
@@ -134,14 +141,18 @@ impl TelemetryGuard {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + self.settings.shutdown_timeout;
         if !export::flush(self.settings.shutdown_timeout) {
             tracing::warn!(
+                target: "flujo",
                 timeout_ms = self.settings.shutdown_timeout.as_millis() as u64,
                 "flujo telemetry shutdown timed out; spans still queued were not exported"
             );
         }
         for exporter in self.exporters.drain(..) {
-            export::remove_sink(exporter);
+            if let Some(mut exporter) = export::remove_sink(exporter) {
+                exporter.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
+            }
         }
         set_sampling_rate(1.0);
         INITIALIZED.store(false, Ordering::SeqCst);

@@ -1,0 +1,271 @@
+//! OTLP span export (feature `otlp`), through the official `opentelemetry-otlp` exporters.
+//!
+//! The export worker converts each batch of finished spans into `SpanData` and hands it to a
+//! bounded queue; the `flujo-otlp` thread, which owns a small current-thread tokio runtime,
+//! sends the batches over gRPC or HTTP/protobuf with the exporter's retry policy. A slow or
+//! absent collector fills the queue, and further batches are dropped and counted: neither the
+//! application nor the export worker ever waits on the network.
+
+use std::borrow::Cow;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
+use opentelemetry::{InstrumentationScope, KeyValue, Value};
+use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+use opentelemetry_otlp::{
+    Compression, Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
+
+use crate::attribute::AttributeValue;
+use crate::config::{OtlpProtocol, TelemetryError, TelemetrySettings};
+use crate::export::SpanExporter;
+use crate::span::{FinishedSpan, SpanStatus};
+
+/// Sends finished spans to an OTLP endpoint; see the module docs.
+pub(crate) struct OtlpExporter {
+    queue: Option<SyncSender<Vec<SpanData>>>,
+    batch_size: usize,
+    scope: InstrumentationScope,
+    finished: Receiver<()>,
+}
+
+fn endpoint(settings: &TelemetrySettings) -> String {
+    let base = settings
+        .otlp_endpoint
+        .clone()
+        .unwrap_or_else(|| match settings.otlp_protocol {
+            OtlpProtocol::Grpc => "http://localhost:4317".to_owned(),
+            OtlpProtocol::HttpProtobuf => "http://localhost:4318".to_owned(),
+        });
+    match settings.otlp_protocol {
+        OtlpProtocol::Grpc => base,
+        // A base URL gets the traces path, as the OTLP spec asks of OTEL_EXPORTER_OTLP_ENDPOINT.
+        OtlpProtocol::HttpProtobuf => match base.parse::<http::Uri>() {
+            Ok(uri) if matches!(uri.path(), "" | "/") => {
+                format!("{}/v1/traces", base.trim_end_matches('/'))
+            }
+            _ => base,
+        },
+    }
+}
+
+fn resource(settings: &TelemetrySettings) -> Resource {
+    let mut attributes = vec![KeyValue::new(
+        "deployment.environment.name",
+        settings.environment.clone(),
+    )];
+    if let Some(version) = &settings.version {
+        attributes.push(KeyValue::new("service.version", version.clone()));
+    }
+    Resource::builder()
+        .with_service_name(settings.service_name.clone())
+        .with_attributes(attributes)
+        .build()
+}
+
+/// The configured headers, checked: a header the transport cannot carry is an error, not a
+/// silently missing authorization.
+fn header_map(settings: &TelemetrySettings) -> Result<http::HeaderMap, String> {
+    let mut headers = http::HeaderMap::new();
+    for (key, value) in &settings.otlp_headers {
+        let name = http::HeaderName::from_bytes(key.as_bytes())
+            .map_err(|_| format!("OTLP header name `{key}` is not a valid HTTP header name"))?;
+        let value = http::HeaderValue::from_str(value.expose()).map_err(|_| {
+            format!("the value of OTLP header `{key}` is not a valid HTTP header value")
+        })?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+fn build_exporter(
+    settings: &TelemetrySettings,
+) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    let endpoint = endpoint(settings);
+    let headers = header_map(settings)?;
+    let built = match settings.otlp_protocol {
+        OtlpProtocol::Grpc => {
+            let metadata = MetadataMap::from_headers(headers);
+            let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .with_timeout(settings.otlp_timeout)
+                .with_protocol(Protocol::Grpc)
+                .with_metadata(metadata);
+            if settings.otlp_gzip {
+                builder = builder.with_compression(Compression::Gzip);
+            }
+            builder.build()
+        }
+        OtlpProtocol::HttpProtobuf => {
+            let headers = settings
+                .otlp_headers
+                .iter()
+                .map(|(key, value)| (key.clone(), value.expose().to_owned()))
+                .collect();
+            let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(endpoint)
+                .with_timeout(settings.otlp_timeout)
+                .with_protocol(Protocol::HttpBinary)
+                .with_headers(headers);
+            if settings.otlp_gzip {
+                builder = builder.with_compression(Compression::Gzip);
+            }
+            builder.build()
+        }
+    };
+    built.map_err(|error| error.to_string())
+}
+
+impl OtlpExporter {
+    /// Builds the exporter and starts the `flujo-otlp` thread.
+    pub(crate) fn start(settings: &TelemetrySettings) -> Result<OtlpExporter, TelemetryError> {
+        let start_error = |reason: String| TelemetryError::ExporterStart {
+            exporter: "OTLP",
+            reason,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| start_error(error.to_string()))?;
+        // tonic's lazy channel needs the runtime's reactor while it is built.
+        let mut exporter = {
+            let _runtime = runtime.enter();
+            build_exporter(settings).map_err(start_error)?
+        };
+        exporter.set_resource(&resource(settings));
+
+        let batch_size = settings.max_export_batch_size;
+        let queued_batches = settings.max_queue_size.div_ceil(batch_size).max(1);
+        let (queue, batches) = mpsc::sync_channel(queued_batches);
+        let (finished_tx, finished) = mpsc::channel();
+        thread::Builder::new()
+            .name("flujo-otlp".to_owned())
+            .spawn(move || {
+                send_batches(&runtime, &mut exporter, &batches);
+                let _ = exporter.shutdown();
+                let _ = finished_tx.send(());
+            })
+            .map_err(|error| start_error(error.to_string()))?;
+        Ok(OtlpExporter {
+            queue: Some(queue),
+            batch_size,
+            scope: InstrumentationScope::builder("flujo")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+            finished,
+        })
+    }
+}
+
+fn send_batches(
+    runtime: &tokio::runtime::Runtime,
+    exporter: &mut opentelemetry_otlp::SpanExporter,
+    batches: &Receiver<Vec<SpanData>>,
+) {
+    let mut failing = false;
+    while let Ok(batch) = batches.recv() {
+        let spans = batch.len() as u64;
+        match runtime.block_on(exporter.export(batch)) {
+            Ok(()) => {
+                metrics::counter!("flujo_telemetry_spans_exported_total").increment(spans);
+                if failing {
+                    tracing::info!(target: "flujo", "OTLP export recovered");
+                    failing = false;
+                }
+            }
+            Err(error) => {
+                metrics::counter!("flujo_telemetry_export_errors_total").increment(1);
+                metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_failed")
+                    .increment(spans);
+                // One line per outage, not one per batch.
+                if !failing {
+                    tracing::warn!(target: "flujo", %error, "OTLP export failed; spans are dropped and counted until it recovers");
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+impl SpanExporter for OtlpExporter {
+    fn export(&mut self, spans: &[FinishedSpan]) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        for chunk in spans.chunks(self.batch_size) {
+            let batch: Vec<SpanData> = chunk
+                .iter()
+                .map(|span| span_data(span, &self.scope))
+                .collect();
+            if let Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) =
+                queue.try_send(batch)
+            {
+                metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_queue_full")
+                    .increment(batch.len() as u64);
+            }
+        }
+    }
+
+    fn shutdown(&mut self, timeout: Duration) {
+        // Closing the queue lets the thread send what is queued, then stop.
+        drop(self.queue.take());
+        let deadline = Instant::now() + timeout;
+        if let Err(RecvTimeoutError::Timeout) = self
+            .finished
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            tracing::warn!(
+                target: "flujo",
+                timeout_ms = timeout.as_millis() as u64,
+                "OTLP export did not finish before the shutdown timeout; the rest is dropped"
+            );
+        }
+    }
+}
+
+fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
+    SpanData {
+        span_context: SpanContext::new(
+            span.trace_id.0.into(),
+            span.span_id.0.into(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ),
+        parent_span_id: span.parent_span_id.map_or(0, |id| id.0).into(),
+        parent_span_is_remote: false,
+        span_kind: SpanKind::Internal,
+        name: span.name.clone(),
+        start_time: span.start_time(),
+        end_time: span.end_time(),
+        attributes: span
+            .attributes()
+            .map(|(key, value)| KeyValue::new(key.to_owned(), otel_value(value)))
+            .collect(),
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: match &span.status {
+            SpanStatus::Unset => Status::Unset,
+            SpanStatus::Ok => Status::Ok,
+            SpanStatus::Error { message } => Status::error(message.clone()),
+        },
+        instrumentation_scope: scope.clone(),
+    }
+}
+
+fn otel_value(value: AttributeValue) -> Value {
+    match value {
+        AttributeValue::Bool(b) => Value::Bool(b),
+        AttributeValue::Int(i) => Value::I64(i),
+        AttributeValue::Float(f) => Value::F64(f),
+        AttributeValue::String(Cow::Borrowed(s)) => Value::from(s),
+        AttributeValue::String(Cow::Owned(s)) => Value::from(s),
+    }
+}

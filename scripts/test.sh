@@ -18,7 +18,20 @@ if ldd "$FLUJO_ROTEL" | grep -q "not found"; then
 fi
 export FLUJO_ROTEL="$PWD/$FLUJO_ROTEL"
 
+# Prometheus server and promtool: Debian's package, unpacked into .backends/ (not installed
+# system-wide, so no daemon is started).
+if [ ! -x .backends/prometheus/usr/bin/prometheus ]; then
+  mkdir -p .backends/deb
+  if ! (cd .backends/deb && apt-get download prometheus >/dev/null 2>&1); then
+    apt-get update -q >/dev/null
+    (cd .backends/deb && apt-get download prometheus >/dev/null)
+  fi
+  dpkg -x .backends/deb/prometheus_*.deb .backends/prometheus
+fi
+export FLUJO_PROMETHEUS="$PWD/.backends/prometheus/usr/bin/prometheus"
+export FLUJO_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
+
 cargo test --workspace --locked
-# The export build: OTLP exporter unit tests and the tests against rotel.
-cargo test --locked --features otlp -p flujo-runtime --lib
-cargo test --locked --features otlp --test otlp_export
+# The export build: exporter unit tests and the tests against rotel and Prometheus.
+cargo test --locked --features otlp,prometheus -p flujo-runtime
+cargo test --locked --features otlp,prometheus --test otlp_export --test prometheus_export

@@ -62,6 +62,14 @@ pub enum TelemetryError {
         /// What went wrong.
         reason: String,
     },
+    /// The Prometheus endpoint could not listen.
+    #[error("could not serve Prometheus metrics on {address}: {reason}")]
+    PrometheusServer {
+        /// The address asked for.
+        address: std::net::SocketAddr,
+        /// What went wrong (e.g. address in use).
+        reason: String,
+    },
     /// `init_telemetry` was called while an earlier [`crate::TelemetryGuard`] is alive.
     #[error(
         "telemetry is already initialised: call init_telemetry once and keep its TelemetryGuard \
@@ -633,7 +641,7 @@ impl TelemetryConfig {
                 exporter: "Prometheus",
                 feature: "prometheus",
                 built: cfg!(feature = "prometheus"),
-                implemented: false,
+                implemented: true,
             },
             Wanted {
                 on: settings.export_telemetry,
@@ -804,17 +812,17 @@ mod tests {
         );
     }
 
-    #[cfg(feature = "prometheus")]
+    #[cfg(feature = "logfire")]
     #[test]
     fn an_exporter_that_is_not_implemented_is_refused_not_ignored() {
         let err = TelemetryConfig::builder()
-            .export_prometheus(true)
+            .export_telemetry(true)
             .resolve_from(env(&[]))
             .unwrap_err();
         assert!(matches!(
             err,
             TelemetryError::ExporterUnavailable {
-                feature: "prometheus",
+                feature: "logfire",
                 ..
             }
         ));

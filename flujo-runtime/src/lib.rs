@@ -13,6 +13,8 @@ pub mod logfire;
 mod metrics;
 #[cfg(feature = "otlp")]
 mod otlp;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod span;
 mod step;
 mod telemetry;
@@ -24,6 +26,8 @@ pub use config::{
 };
 pub use context::{SpanContext, WithContext};
 pub use export::SpanExporter;
+#[cfg(feature = "prometheus")]
+pub use prometheus::{PrometheusServer, start_prometheus_server, start_prometheus_server_on};
 pub use span::{FinishedSpan, SpanId, SpanStatus, TraceId};
 pub use telemetry::{TelemetryGuard, init_telemetry, init_telemetry_with};
 

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 
 use metrics::{
-    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
 };
 
 /// Buckets for step and pipeline durations, in seconds: from sub-millisecond tool calls to
@@ -33,7 +34,7 @@ pub(crate) const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
 ];
 
 /// Prometheus' default buckets, for histograms flujo does not define itself.
-const DEFAULT_BUCKETS: &[f64] = &[
+pub(crate) const DEFAULT_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
@@ -123,14 +124,114 @@ impl HistogramFn for BucketHistogram {
     }
 }
 
+/// A second recorder that sees every metric too (the Prometheus exporter's), attached at most
+/// once per process. Handles registered before it was attached reach it on their next update.
+static DOWNSTREAM: OnceLock<Box<dyn Recorder + Send + Sync>> = OnceLock::new();
+
+const DOWNSTREAM_METADATA: Metadata<'static> = Metadata::new("flujo", metrics::Level::INFO, None);
+
+/// A metric kept in flujo's store and, once a downstream recorder is attached, in that one.
+pub(crate) struct Fanout<T, H> {
+    pub(crate) local: T,
+    key: Key,
+    downstream: OnceLock<H>,
+}
+
+impl<T, H> Fanout<T, H> {
+    fn new(key: &Key, local: T) -> Self {
+        Fanout {
+            local,
+            key: key.clone(),
+            downstream: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    fn downstream(&self, register: impl FnOnce(&dyn Recorder, &Key) -> H) -> Option<&H> {
+        let recorder = DOWNSTREAM.get()?;
+        Some(
+            self.downstream
+                .get_or_init(|| register(&**recorder, &self.key)),
+        )
+    }
+}
+
+type FanCounter = Fanout<AtomicU64, Counter>;
+type FanGauge = Fanout<AtomicU64, Gauge>;
+type FanHistogram = Fanout<BucketHistogram, Histogram>;
+
+impl CounterFn for FanCounter {
+    fn increment(&self, value: u64) {
+        self.local.fetch_add(value, Ordering::Relaxed);
+        if let Some(counter) = self.downstream(|r, k| r.register_counter(k, &DOWNSTREAM_METADATA)) {
+            counter.increment(value);
+        }
+    }
+
+    fn absolute(&self, value: u64) {
+        self.local.fetch_max(value, Ordering::Relaxed);
+        if let Some(counter) = self.downstream(|r, k| r.register_counter(k, &DOWNSTREAM_METADATA)) {
+            counter.absolute(value);
+        }
+    }
+}
+
+impl GaugeFn for FanGauge {
+    fn increment(&self, value: f64) {
+        GaugeFn::increment(&self.local, value);
+        if let Some(gauge) = self.downstream(|r, k| r.register_gauge(k, &DOWNSTREAM_METADATA)) {
+            gauge.increment(value);
+        }
+    }
+
+    fn decrement(&self, value: f64) {
+        GaugeFn::decrement(&self.local, value);
+        if let Some(gauge) = self.downstream(|r, k| r.register_gauge(k, &DOWNSTREAM_METADATA)) {
+            gauge.decrement(value);
+        }
+    }
+
+    fn set(&self, value: f64) {
+        GaugeFn::set(&self.local, value);
+        if let Some(gauge) = self.downstream(|r, k| r.register_gauge(k, &DOWNSTREAM_METADATA)) {
+            gauge.set(value);
+        }
+    }
+}
+
+impl HistogramFn for FanHistogram {
+    fn record(&self, value: f64) {
+        self.local.record(value);
+        if let Some(histogram) =
+            self.downstream(|r, k| r.register_histogram(k, &DOWNSTREAM_METADATA))
+        {
+            histogram.record(value);
+        }
+    }
+}
+
 /// Every metric the recorder has registered. Registration takes a write lock, once per
 /// handle; updates go through the handles and never touch these maps.
 #[derive(Default)]
 pub(crate) struct Store {
-    counters: RwLock<HashMap<Key, Arc<AtomicU64>>>,
-    gauges: RwLock<HashMap<Key, Arc<AtomicU64>>>,
-    histograms: RwLock<HashMap<Key, Arc<BucketHistogram>>>,
-    descriptions: RwLock<HashMap<String, (Option<Unit>, SharedString)>>,
+    counters: RwLock<HashMap<Key, Arc<FanCounter>>>,
+    gauges: RwLock<HashMap<Key, Arc<FanGauge>>>,
+    histograms: RwLock<HashMap<Key, Arc<FanHistogram>>>,
+    descriptions: RwLock<HashMap<String, Description>>,
+}
+
+#[derive(Clone)]
+struct Description {
+    kind: MetricKind,
+    unit: Option<Unit>,
+    text: SharedString,
+}
+
+#[derive(Clone, Copy)]
+enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
 }
 
 fn get_or_insert<V>(
@@ -166,11 +267,11 @@ fn find<V>(
 
 impl Store {
     pub(crate) fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        find(&self.counters, name, labels).map_or(0, |c| c.load(Ordering::Relaxed))
+        find(&self.counters, name, labels).map_or(0, |c| c.local.load(Ordering::Relaxed))
     }
 
     pub(crate) fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> (u64, f64) {
-        find(&self.histograms, name, labels).map_or((0, 0.0), |h| (h.count(), h.sum()))
+        find(&self.histograms, name, labels).map_or((0, 0.0), |h| (h.local.count(), h.local.sum()))
     }
 
     /// Counter values and histogram counts/sums, keyed by metric key: a baseline to diff against.
@@ -180,14 +281,14 @@ impl Store {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+            .map(|(k, v)| (k.clone(), v.local.load(Ordering::Relaxed)))
             .collect();
         let histograms = self
             .histograms
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|(k, h)| (k.clone(), (h.count(), h.sum())))
+            .map(|(k, h)| (k.clone(), (h.local.count(), h.local.sum())))
             .collect();
         Snapshot {
             counters,
@@ -226,44 +327,78 @@ pub(crate) struct FlujoRecorder {
 
 impl Recorder for FlujoRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.describe(key, unit, description);
+        self.describe(MetricKind::Counter, key, unit, description);
     }
 
     fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.describe(key, unit, description);
+        self.describe(MetricKind::Gauge, key, unit, description);
     }
 
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.describe(key, unit, description);
+        self.describe(MetricKind::Histogram, key, unit, description);
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
         Counter::from_arc(get_or_insert(&self.store.counters, key, || {
-            AtomicU64::new(0)
+            Fanout::new(key, AtomicU64::new(0))
         }))
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
         Gauge::from_arc(get_or_insert(&self.store.gauges, key, || {
-            AtomicU64::new(0f64.to_bits())
+            Fanout::new(key, AtomicU64::new(0f64.to_bits()))
         }))
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         Histogram::from_arc(get_or_insert(&self.store.histograms, key, || {
-            BucketHistogram::new(buckets_for(key.name()))
+            Fanout::new(key, BucketHistogram::new(buckets_for(key.name())))
         }))
     }
 }
 
 impl FlujoRecorder {
-    fn describe(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+    fn describe(&self, kind: MetricKind, key: KeyName, unit: Option<Unit>, text: SharedString) {
+        let description = Description { kind, unit, text };
+        if let Some(downstream) = DOWNSTREAM.get() {
+            describe_on(&**downstream, key.clone(), &description);
+        }
         self.store
             .descriptions
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.as_str().to_owned(), (unit, description));
+            .insert(key.as_str().to_owned(), description);
     }
+}
+
+fn describe_on(recorder: &dyn Recorder, key: KeyName, description: &Description) {
+    let Description { kind, unit, text } = description.clone();
+    match kind {
+        MetricKind::Counter => recorder.describe_counter(key, unit, text),
+        MetricKind::Gauge => recorder.describe_gauge(key, unit, text),
+        MetricKind::Histogram => recorder.describe_histogram(key, unit, text),
+    }
+}
+
+/// Attaches `recorder` (once per process) so that it sees every flujo metric, including the
+/// descriptions registered before it. Returns false when one was attached already.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+pub(crate) fn attach_downstream(recorder: Box<dyn Recorder + Send + Sync>) -> bool {
+    install();
+    if DOWNSTREAM.set(recorder).is_err() {
+        return false;
+    }
+    if let Some(downstream) = DOWNSTREAM.get() {
+        let descriptions = RECORDER
+            .store
+            .descriptions
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        for (name, description) in descriptions.iter() {
+            describe_on(&**downstream, KeyName::from(name.clone()), description);
+        }
+    }
+    true
 }
 
 pub(crate) static RECORDER: LazyLock<FlujoRecorder> = LazyLock::new(|| FlujoRecorder {
@@ -307,7 +442,17 @@ fn describe_metrics() {
     metrics::describe_counter!(
         "flujo_telemetry_spans_dropped_total",
         Unit::Count,
-        "Spans dropped before export, by reason"
+        "Spans dropped before export, by reason (queue_full, export_queue_full, export_failed)"
+    );
+    metrics::describe_counter!(
+        "flujo_telemetry_spans_exported_total",
+        Unit::Count,
+        "Spans an exporter delivered"
+    );
+    metrics::describe_counter!(
+        "flujo_telemetry_export_errors_total",
+        Unit::Count,
+        "Export requests that failed after the exporter's retries"
     );
 }
 

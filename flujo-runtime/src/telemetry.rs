@@ -100,6 +100,10 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
         let exporter = crate::otlp::OtlpExporter::start(&guard.settings)?;
         guard.exporters.push(export::add_sink(Box::new(exporter)));
     }
+    #[cfg(feature = "prometheus")]
+    if guard.settings.export_prometheus {
+        crate::prometheus::attach()?;
+    }
     guard.logs_installed = log::install(guard.settings.log_format, &guard.settings.log_filter);
     metrics::install();
     set_sampling_rate(guard.settings.sampling_rate);

@@ -1,0 +1,266 @@
+//! Prometheus export checked by the real Prometheus tools: `promtool check metrics` lints the
+//! exposition, and a Prometheus server scrapes the app and answers PromQL over its HTTP API.
+//! Needs the `prometheus` feature and Debian's prometheus package, which `scripts/test.sh`
+//! unpacks into `.backends/`; a missing tool is a failure, never a skip.
+#![cfg(feature = "prometheus")]
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flujo::{TelemetryConfig, TelemetryError, pipeline_step};
+
+fn tool(variable: &str, name: &str) -> PathBuf {
+    let path = std::env::var_os(variable).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".backends/prometheus/usr/bin").join(name)
+    });
+    assert!(
+        path.exists(),
+        "{name} is not installed at {}: run `bash scripts/test.sh`, which unpacks it",
+        path.display()
+    );
+    path
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and the body.
+fn http_get(address: SocketAddr, path_and_query: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connects");
+    write!(stream, "GET {path_and_query} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+        .expect("request sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    // tiny_http answers with chunked encoding for large bodies: undo it.
+    if response.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return (status, dechunk(&body));
+    }
+    (status, body)
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    out
+}
+
+#[derive(Debug)]
+struct Flaky;
+
+impl fmt::Display for Flaky {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("flaky")
+    }
+}
+
+#[pipeline_step]
+fn scraped_ok(x: u32) -> u32 {
+    x + 1
+}
+
+#[pipeline_step]
+fn exposed_ok(x: u32) -> u32 {
+    x * 2
+}
+
+#[pipeline_step]
+fn exposed_error() -> Result<(), Flaky> {
+    Err(Flaky)
+}
+
+static RETRY_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[pipeline_step(retries = 2, backoff = "fixed", backoff_ms = 1)]
+fn scraped_retry() -> Result<(), Flaky> {
+    if RETRY_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 0 {
+        return Err(Flaky);
+    }
+    Ok(())
+}
+
+/// Telemetry with Prometheus export on, for the whole test binary.
+fn telemetry() -> &'static flujo::TelemetryGuard {
+    static GUARD: std::sync::OnceLock<flujo::TelemetryGuard> = std::sync::OnceLock::new();
+    GUARD.get_or_init(|| {
+        flujo::init_telemetry_with(TelemetryConfig::builder().export_prometheus(true))
+            .expect("telemetry with Prometheus export starts")
+    })
+}
+
+#[test]
+fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
+    telemetry();
+    for i in 0..5 {
+        exposed_ok(i);
+    }
+    let _ = exposed_error();
+    let server = flujo::start_prometheus_server(0).expect("serves on a free port");
+    assert_eq!(server.local_addr().ip().to_string(), "127.0.0.1", "loopback by default");
+    assert_ne!(server.local_addr().port(), 0, "the real port is reported");
+
+    let (status, text) = http_get(server.local_addr(), "/metrics");
+    assert_eq!(status, 200);
+    assert!(text.contains("# HELP flujo_step_calls_total "), "{text}");
+    assert!(text.contains("# TYPE flujo_step_calls_total counter"));
+    assert!(text.contains("# TYPE flujo_step_duration_seconds histogram"), "histograms, not summaries");
+    assert!(text.contains("flujo_step_duration_seconds_bucket{step=\"exposed_ok\",status=\"ok\",le=\"0.0005\"}"));
+    assert!(text.contains("flujo_step_calls_total{step=\"exposed_ok\",status=\"ok\"} 5"), "{text}");
+    assert!(text.contains("flujo_step_calls_total{step=\"exposed_error\",status=\"error\"} 1"));
+    assert_eq!(http_get(server.local_addr(), "/other").0, 404);
+
+    let mut promtool = Command::new(tool("FLUJO_PROMTOOL", "promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    server.shutdown();
+}
+
+#[test]
+fn a_busy_address_is_an_error_naming_it() {
+    telemetry();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = flujo::start_prometheus_server(port).unwrap_err();
+    assert!(matches!(err, TelemetryError::PrometheusServer { .. }));
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+struct PrometheusServer {
+    child: Child,
+    address: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl PrometheusServer {
+    fn start(target: SocketAddr) -> PrometheusServer {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("flujo-prometheus-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+                 scrape_configs:\n  - job_name: app\n    static_configs: [{{targets: [\"{target}\"]}}]\n"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(tool("FLUJO_PROMETHEUS", "prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={address}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus starts");
+        PrometheusServer { child, address, dir }
+    }
+
+    fn api(&self, path_and_query: &str) -> Option<serde_json::Value> {
+        let stream_ok = TcpStream::connect(self.address).is_ok();
+        if !stream_ok {
+            return None;
+        }
+        let (status, body) = http_get(self.address, path_and_query);
+        (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+    }
+
+    /// Polls until `check` accepts an answer of the API (never a fixed sleep), at most 60 s.
+    fn wait_for(&self, path_and_query: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(answer) = self.api(path_and_query).filter(|a| check(a)) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus never answered {path_and_query} as expected; last: {:?}\nlog:\n{}",
+                self.api(path_and_query),
+                std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn query_value(answer: &serde_json::Value) -> Option<f64> {
+    answer["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_prometheus_server_scrapes_step_counts_that_promql_returns() {
+    telemetry();
+    let app = flujo::start_prometheus_server(0).expect("serves");
+    for i in 0..7 {
+        scraped_ok(i);
+    }
+    for _ in 0..3 {
+        scraped_retry().expect("the retry succeeds");
+    }
+    let prometheus = PrometheusServer::start(app.local_addr());
+    prometheus.wait_for("/api/v1/targets", |answer| {
+        answer["data"]["activeTargets"][0]["health"] == "up"
+    });
+    let encode = |query: &str| {
+        query
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let query = |promql: &str| format!("/api/v1/query?query={}", encode(promql));
+
+    let ok = prometheus.wait_for(
+        &query("flujo_step_calls_total{step=\"scraped_ok\",status=\"ok\"}"),
+        |answer| query_value(answer) == Some(7.0),
+    );
+    assert_eq!(query_value(&ok), Some(7.0));
+    let retries = prometheus.wait_for(&query("flujo_step_retries_total{step=\"scraped_retry\"}"), |answer| {
+        query_value(answer) == Some(3.0)
+    });
+    assert_eq!(query_value(&retries), Some(3.0));
+    let durations = prometheus.wait_for(
+        &query("flujo_step_duration_seconds_count{step=\"scraped_retry\",status=\"ok\"}"),
+        |answer| query_value(answer) == Some(3.0),
+    );
+    assert_eq!(query_value(&durations), Some(3.0));
+    app.shutdown();
+}

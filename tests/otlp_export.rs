@@ -355,3 +355,41 @@ fn without_a_collector_calls_succeed_and_failed_exports_are_counted() {
         "metrics are complete whatever happens to export"
     );
 }
+
+/// Starting, exporting and shutting down from inside the application's own tokio runtime
+/// (both flavours) neither deadlocks nor panics, and the spans still arrive.
+async fn export_from_async_main(flavor: &str) {
+    let rotel = Rotel::start();
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder()
+            .service_name(format!("otlp-tokio-{flavor}"))
+            .export_otlp(true)
+            .otlp_endpoint(format!("http://127.0.0.1:{}", rotel.grpc)),
+    )
+    .expect("telemetry starts inside a tokio runtime");
+    #[pipeline_step]
+    async fn fetch(i: u32) -> u32 {
+        tokio::task::yield_now().await;
+        i * 2
+    }
+    let sum: u32 = futures::future::join_all((0..4).map(fetch))
+        .await
+        .into_iter()
+        .sum();
+    assert_eq!(sum, 12);
+    drop(guard); // blocks briefly on flujo's own threads, never on this runtime
+    let spans = parse_spans(&rotel.wait_for_spans(4));
+    assert_eq!(spans.iter().filter(|s| s.name == "fetch").count(), 4);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn works_from_a_current_thread_tokio_runtime() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    export_from_async_main("current").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_from_a_multi_thread_tokio_runtime() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    export_from_async_main("multi").await;
+}

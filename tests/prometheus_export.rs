@@ -14,9 +14,13 @@ use std::time::{Duration, Instant};
 use flujo::{TelemetryConfig, TelemetryError, pipeline_step};
 
 fn tool(variable: &str, name: &str) -> PathBuf {
-    let path = std::env::var_os(variable).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".backends/prometheus/usr/bin").join(name)
-    });
+    let path = std::env::var_os(variable)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(".backends/prometheus/usr/bin")
+                .join(name)
+        });
     assert!(
         path.exists(),
         "{name} is not installed at {}: run `bash scripts/test.sh`, which unpacks it",
@@ -28,8 +32,11 @@ fn tool(variable: &str, name: &str) -> PathBuf {
 /// A plain HTTP/1.1 GET; returns the status code and the body.
 fn http_get(address: SocketAddr, path_and_query: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(address).expect("connects");
-    write!(stream, "GET {path_and_query} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
-        .expect("request sent");
+    write!(
+        stream,
+        "GET {path_and_query} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request sent");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response read");
     let status = response
@@ -37,9 +44,15 @@ fn http_get(address: SocketAddr, path_and_query: &str) -> (u16, String) {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     // tiny_http answers with chunked encoding for large bodies: undo it.
-    if response.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if response
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         return (status, dechunk(&body));
     }
     (status, body)
@@ -110,16 +123,28 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
     }
     let _ = exposed_error();
     let server = flujo::start_prometheus_server(0).expect("serves on a free port");
-    assert_eq!(server.local_addr().ip().to_string(), "127.0.0.1", "loopback by default");
+    assert_eq!(
+        server.local_addr().ip().to_string(),
+        "127.0.0.1",
+        "loopback by default"
+    );
     assert_ne!(server.local_addr().port(), 0, "the real port is reported");
 
     let (status, text) = http_get(server.local_addr(), "/metrics");
     assert_eq!(status, 200);
     assert!(text.contains("# HELP flujo_step_calls_total "), "{text}");
     assert!(text.contains("# TYPE flujo_step_calls_total counter"));
-    assert!(text.contains("# TYPE flujo_step_duration_seconds histogram"), "histograms, not summaries");
-    assert!(text.contains("flujo_step_duration_seconds_bucket{step=\"exposed_ok\",status=\"ok\",le=\"0.0005\"}"));
-    assert!(text.contains("flujo_step_calls_total{step=\"exposed_ok\",status=\"ok\"} 5"), "{text}");
+    assert!(
+        text.contains("# TYPE flujo_step_duration_seconds histogram"),
+        "histograms, not summaries"
+    );
+    assert!(text.contains(
+        "flujo_step_duration_seconds_bucket{step=\"exposed_ok\",status=\"ok\",le=\"0.0005\"}"
+    ));
+    assert!(
+        text.contains("flujo_step_calls_total{step=\"exposed_ok\",status=\"ok\"} 5"),
+        "{text}"
+    );
     assert!(text.contains("flujo_step_calls_total{step=\"exposed_error\",status=\"error\"} 1"));
     assert_eq!(http_get(server.local_addr(), "/other").0, 404);
 
@@ -130,7 +155,12 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool runs");
-    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let checked = promtool.wait_with_output().unwrap();
     assert!(
         checked.status.success(),
@@ -148,7 +178,10 @@ fn a_busy_address_is_an_error_naming_it() {
     let port = taken.local_addr().unwrap().port();
     let err = flujo::start_prometheus_server(port).unwrap_err();
     assert!(matches!(err, TelemetryError::PrometheusServer { .. }));
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
 }
 
 struct PrometheusServer {
@@ -167,8 +200,13 @@ impl Drop for PrometheusServer {
 
 impl PrometheusServer {
     fn start(target: SocketAddr) -> PrometheusServer {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!("flujo-prometheus-{}-{port}", std::process::id()));
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("flujo-prometheus-{}-{port}", std::process::id()));
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let config = dir.join("prometheus.yml");
         std::fs::write(
@@ -183,13 +221,20 @@ impl PrometheusServer {
         let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(tool("FLUJO_PROMETHEUS", "prometheus"))
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address={address}"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("prometheus starts");
-        PrometheusServer { child, address, dir }
+        PrometheusServer {
+            child,
+            address,
+            dir,
+        }
     }
 
     fn api(&self, path_and_query: &str) -> Option<serde_json::Value> {
@@ -198,11 +243,17 @@ impl PrometheusServer {
             return None;
         }
         let (status, body) = http_get(self.address, path_and_query);
-        (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+        (status == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
     }
 
     /// Polls until `check` accepts an answer of the API (never a fixed sleep), at most 60 s.
-    fn wait_for(&self, path_and_query: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    fn wait_for(
+        &self,
+        path_and_query: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(answer) = self.api(path_and_query).filter(|a| check(a)) {
@@ -220,7 +271,10 @@ impl PrometheusServer {
 }
 
 fn query_value(answer: &serde_json::Value) -> Option<f64> {
-    answer["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    answer["data"]["result"][0]["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
 }
 
 #[test]
@@ -253,9 +307,10 @@ fn a_prometheus_server_scrapes_step_counts_that_promql_returns() {
         |answer| query_value(answer) == Some(7.0),
     );
     assert_eq!(query_value(&ok), Some(7.0));
-    let retries = prometheus.wait_for(&query("flujo_step_retries_total{step=\"scraped_retry\"}"), |answer| {
-        query_value(answer) == Some(3.0)
-    });
+    let retries = prometheus.wait_for(
+        &query("flujo_step_retries_total{step=\"scraped_retry\"}"),
+        |answer| query_value(answer) == Some(3.0),
+    );
     assert_eq!(query_value(&retries), Some(3.0));
     let durations = prometheus.wait_for(
         &query("flujo_step_duration_seconds_count{step=\"scraped_retry\",status=\"ok\"}"),

@@ -2,7 +2,9 @@
 //!
 //! The export worker converts each batch of finished spans into `SpanData` and hands it to a
 //! bounded queue; the `flujo-otlp` thread, which owns a small current-thread tokio runtime,
-//! sends the batches over gRPC or HTTP/protobuf with the exporter's retry policy. A slow or
+//! sends the batches over gRPC or HTTP/protobuf. Transient failures (gRPC UNAVAILABLE, HTTP
+//! 429/502/503/504) are retried up to 3 times with exponential backoff and jitter
+//! (100 ms .. 1.6 s, honouring a server's retry-after). A slow or
 //! absent collector fills the queue, and further batches are dropped and counted: neither the
 //! application nor the export worker ever waits on the network.
 
@@ -15,7 +17,7 @@ use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::{
-    Compression, Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig,
+    Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
@@ -95,7 +97,8 @@ fn build_exporter(
                 .with_endpoint(endpoint)
                 .with_timeout(settings.otlp_timeout)
                 .with_protocol(Protocol::Grpc)
-                .with_metadata(metadata);
+                .with_metadata(metadata)
+                .with_retry_policy(RetryPolicy::recommended());
             if settings.otlp_gzip {
                 builder = builder.with_compression(Compression::Gzip);
             }
@@ -112,7 +115,8 @@ fn build_exporter(
                 .with_endpoint(endpoint)
                 .with_timeout(settings.otlp_timeout)
                 .with_protocol(Protocol::HttpBinary)
-                .with_headers(headers);
+                .with_headers(headers)
+                .with_retry_policy(RetryPolicy::recommended());
             if settings.otlp_gzip {
                 builder = builder.with_compression(Compression::Gzip);
             }
@@ -123,35 +127,56 @@ fn build_exporter(
 }
 
 impl OtlpExporter {
-    /// Builds the exporter and starts the `flujo-otlp` thread.
+    /// Starts the `flujo-otlp` thread, which builds the exporter and reports back. The tokio
+    /// runtime lives and dies on that thread, so starting and stopping are safe from inside
+    /// an application's own async runtime.
     pub(crate) fn start(settings: &TelemetrySettings) -> Result<OtlpExporter, TelemetryError> {
         let start_error = |reason: String| TelemetryError::ExporterStart {
             exporter: "OTLP",
             reason,
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| start_error(error.to_string()))?;
-        // tonic's lazy channel needs the runtime's reactor while it is built.
-        let mut exporter = {
-            let _runtime = runtime.enter();
-            build_exporter(settings).map_err(start_error)?
-        };
-        exporter.set_resource(&resource(settings));
-
         let batch_size = settings.max_export_batch_size;
         let queued_batches = settings.max_queue_size.div_ceil(batch_size).max(1);
         let (queue, batches) = mpsc::sync_channel(queued_batches);
         let (finished_tx, finished) = mpsc::channel();
+        let (built_tx, built) = mpsc::channel();
+        let thread_settings = settings.clone();
         thread::Builder::new()
             .name("flujo-otlp".to_owned())
             .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = built_tx.send(Err(error.to_string()));
+                        return;
+                    }
+                };
+                // tonic's lazy channel needs the runtime's reactor while it is built.
+                let exporter = {
+                    let _runtime = runtime.enter();
+                    build_exporter(&thread_settings)
+                };
+                let mut exporter = match exporter {
+                    Ok(exporter) => exporter,
+                    Err(error) => {
+                        let _ = built_tx.send(Err(error));
+                        return;
+                    }
+                };
+                exporter.set_resource(&resource(&thread_settings));
+                let _ = built_tx.send(Ok(()));
                 send_batches(&runtime, &mut exporter, &batches);
                 let _ = exporter.shutdown();
                 let _ = finished_tx.send(());
             })
             .map_err(|error| start_error(error.to_string()))?;
+        built
+            .recv()
+            .map_err(|_| start_error("the export thread stopped while starting".to_owned()))?
+            .map_err(start_error)?;
         Ok(OtlpExporter {
             queue: Some(queue),
             batch_size,

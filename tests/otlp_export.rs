@@ -382,14 +382,23 @@ async fn export_from_async_main(flavor: &str) {
     assert_eq!(spans.iter().filter(|s| s.name == "fetch").count(), 4);
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn works_from_a_current_thread_tokio_runtime() {
+#[test]
+fn works_from_a_current_thread_tokio_runtime() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    export_from_async_main("current").await;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(export_from_async_main("current"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn works_from_a_multi_thread_tokio_runtime() {
+#[test]
+fn works_from_a_multi_thread_tokio_runtime() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    export_from_async_main("multi").await;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(export_from_async_main("multi"));
 }

@@ -167,3 +167,82 @@ fn a_registered_exporter_receives_spans_until_the_guard_drops() {
         "removed with its guard"
     );
 }
+
+#[test]
+fn a_remote_traceparent_is_continued_and_its_sampling_decision_wins() {
+    let _turn = turn();
+    let capture = Capture::start();
+    let guard = init_telemetry_with(TelemetryConfig::builder().sampling_rate(0.0)).unwrap();
+    let sampled = flujo::SpanContext::from_traceparent(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )
+    .unwrap();
+    sampled.in_scope(|| root_step(1));
+    let unsampled = flujo::SpanContext::from_traceparent(
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+    )
+    .unwrap();
+    drop(guard);
+    let guard = init_telemetry_with(TelemetryConfig::builder().sampling_rate(1.0)).unwrap();
+    unsampled.in_scope(|| root_step(2));
+
+    let roots = capture.spans_named("root_step");
+    assert_eq!(
+        roots.len(),
+        1,
+        "sampled remote trace recorded at rate 0; unsampled one not at rate 1"
+    );
+    assert_eq!(
+        roots[0].trace_id.to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(
+        roots[0].parent_span_id.unwrap().to_string(),
+        "00f067aa0ba902b7"
+    );
+    assert_eq!(
+        capture.spans_named("child_step")[0].parent_span_id,
+        Some(roots[0].span_id)
+    );
+    assert_eq!(
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "root_step"), ("status", "ok")]
+        ),
+        2,
+        "metrics count both"
+    );
+    drop(guard);
+}
+
+#[test]
+fn a_step_can_hand_its_trace_to_another_service() {
+    let _turn = turn();
+    let capture = Capture::start();
+    #[pipeline_step]
+    fn outgoing() -> String {
+        flujo::SpanContext::current()
+            .traceparent()
+            .expect("inside a step")
+    }
+    let header = outgoing();
+    let span = &capture.spans_named("outgoing")[0];
+    assert_eq!(header, format!("00-{}-{}-01", span.trace_id, span.span_id));
+    assert_eq!(flujo::SpanContext::NONE.traceparent(), None);
+    for bad in [
+        "",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+    ] {
+        let err = flujo::SpanContext::from_traceparent(bad).unwrap_err();
+        assert!(
+            matches!(err, TelemetryError::InvalidTraceparent { .. }),
+            "{bad}: {err}"
+        );
+        assert!(err.to_string().contains("invalid traceparent"));
+    }
+}

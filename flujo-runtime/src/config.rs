@@ -70,6 +70,14 @@ pub enum TelemetryError {
         /// What went wrong (e.g. address in use).
         reason: String,
     },
+    /// A W3C `traceparent` header could not be parsed.
+    #[error("invalid traceparent {value:?}: {reason}")]
+    InvalidTraceparent {
+        /// The header value.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// `init_telemetry` was called while an earlier [`crate::TelemetryGuard`] is alive.
     #[error(
         "telemetry is already initialised: call init_telemetry once and keep its TelemetryGuard \

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::config::TelemetryError;
 use crate::span::{SpanId, TraceId};
 use crate::telemetry;
 
@@ -99,6 +100,82 @@ impl SpanContext {
     /// Whether spans of this trace are recorded (head sampling, decided at the root).
     pub fn is_sampled(&self) -> bool {
         self.sampled
+    }
+
+    /// Continues a trace started elsewhere, from a W3C `traceparent` header
+    /// (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`). Steps run in
+    /// [`SpanContext::in_scope`] of the result join that trace as children of the remote span,
+    /// and follow its sampling decision (the `sampled` flag), whatever the local rate.
+    ///
+    /// ```
+    /// use flujo::SpanContext;
+    ///
+    /// let remote = SpanContext::from_traceparent(
+    ///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    /// )?;
+    /// assert!(remote.is_sampled());
+    /// assert_eq!(remote.traceparent().unwrap(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    /// # Ok::<(), flujo::TelemetryError>(())
+    /// ```
+    pub fn from_traceparent(header: &str) -> Result<SpanContext, TelemetryError> {
+        let invalid = |reason: &'static str| TelemetryError::InvalidTraceparent {
+            value: header.to_owned(),
+            reason,
+        };
+        let mut parts = header.trim().split('-');
+        let (Some(version), Some(trace_id), Some(span_id), Some(flags)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid("expected version-traceid-spanid-flags"));
+        };
+        fn hex(field: &str, len: usize) -> Option<&str> {
+            (field.len() == len
+                && field
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .then_some(field)
+        }
+        let version =
+            hex(version, 2).ok_or(invalid("the version is not 2 lowercase hex digits"))?;
+        // Version 00 has exactly four fields; later versions may append more.
+        if version == "ff" || (version == "00" && parts.next().is_some()) {
+            return Err(invalid(
+                "unsupported version or extra fields for version 00",
+            ));
+        }
+        let trace_id = hex(trace_id, 32)
+            .and_then(|t| u128::from_str_radix(t, 16).ok())
+            .filter(|t| *t != 0)
+            .ok_or(invalid(
+                "the trace id is not 32 lowercase hex digits, or is all zeros",
+            ))?;
+        let span_id = hex(span_id, 16)
+            .and_then(|s| u64::from_str_radix(s, 16).ok())
+            .filter(|s| *s != 0)
+            .ok_or(invalid(
+                "the span id is not 16 lowercase hex digits, or is all zeros",
+            ))?;
+        let flags = hex(flags, 2)
+            .and_then(|f| u8::from_str_radix(f, 16).ok())
+            .ok_or(invalid("the flags are not 2 lowercase hex digits"))?;
+        Ok(SpanContext {
+            trace_id,
+            span_id,
+            sampled: flags & 1 == 1,
+        })
+    }
+
+    /// This context as a W3C `traceparent` header, to continue the trace in another service;
+    /// `None` outside any span.
+    pub fn traceparent(&self) -> Option<String> {
+        (self.trace_id != 0 && self.span_id != 0).then(|| {
+            format!(
+                "00-{:032x}-{:016x}-{:02x}",
+                self.trace_id,
+                self.span_id,
+                u8::from(self.sampled)
+            )
+        })
     }
 
     /// Runs `f` with this context current, then restores the previous one.

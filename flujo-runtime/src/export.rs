@@ -125,7 +125,10 @@ fn register_thread() -> LocalQueue {
 pub(crate) fn submit(record: SpanRecord) -> Result<(), SpanRecord> {
     let mut slot = Some(record);
     let _ = LOCAL_QUEUE.try_with(|local| {
-        let mut local = local.borrow_mut();
+        // Never re-entered today; a busy ring would count as full rather than panic.
+        let Ok(mut local) = local.try_borrow_mut() else {
+            return;
+        };
         let Some(record) = slot.take() else {
             return;
         };
@@ -139,7 +142,7 @@ pub(crate) fn submit(record: SpanRecord) -> Result<(), SpanRecord> {
             Err(rtrb::PushError::Full(record)) => slot = Some(record),
         }
     });
-    // `slot` still holds the record when the ring was full or the thread-local was gone.
+    // `slot` still holds the record when the ring was full or busy, or the thread-local gone.
     match slot {
         None => Ok(()),
         Some(record) => {

@@ -28,6 +28,19 @@ if [ ! -x .backends/prometheus/usr/bin/prometheus ]; then
   fi
   dpkg -x .backends/deb/prometheus_*.deb .backends/prometheus
 fi
+# socat terminates TLS in front of rotel for the https/TLS tests (Debian's socat and the
+# libwrap it links, unpacked into .backends/); openssl makes the test certificates.
+if [ ! -x .backends/socat/usr/bin/socat ]; then
+  mkdir -p .backends/deb
+  if ! (cd .backends/deb && apt-get download socat libwrap0 >/dev/null 2>&1); then
+    apt-get update -q >/dev/null
+    (cd .backends/deb && apt-get download socat libwrap0 >/dev/null)
+  fi
+  for package in .backends/deb/socat_*.deb .backends/deb/libwrap0_*.deb; do
+    dpkg -x "$package" .backends/socat
+  done
+fi
+command -v openssl >/dev/null || apt-get install -y --no-install-recommends openssl >/dev/null
 export FLUJO_PROMETHEUS="$PWD/.backends/prometheus/usr/bin/prometheus"
 export FLUJO_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
 

@@ -206,19 +206,21 @@ fn parse_spans(output: &str) -> Vec<ReceivedSpan> {
 }
 
 /// Runs two pipeline calls (one failing) with OTLP export to rotel and checks what arrived.
-fn export_run(protocol: OtlpProtocol, port_of: fn(&Rotel) -> u16, service: &str) {
+/// `connect` points the configuration at the collector (directly or through a TLS front) and
+/// returns whatever must stay alive while exporting.
+fn export_run<Front>(
+    service: &str,
+    connect: impl FnOnce(&Rotel, TelemetryConfig) -> (TelemetryConfig, Front),
+) {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let rotel = Rotel::start();
-    let guard = init_telemetry_with(
-        TelemetryConfig::builder()
-            .service_name(service)
-            .version("1.2.3")
-            .environment("test")
-            .export_otlp(true)
-            .otlp_protocol(protocol)
-            .otlp_endpoint(format!("http://127.0.0.1:{}", port_of(&rotel))),
-    )
-    .expect("telemetry with OTLP export starts");
+    let config = TelemetryConfig::builder()
+        .service_name(service)
+        .version("1.2.3")
+        .environment("test")
+        .export_otlp(true);
+    let (config, _front) = connect(&rotel, config);
+    let guard = init_telemetry_with(config).expect("telemetry with OTLP export starts");
     answer("why?").expect("first run succeeds");
     answer("reject this").expect_err("second run fails");
     drop(guard); // flushes, then waits for the last export
@@ -296,16 +298,183 @@ fn export_run(protocol: OtlpProtocol, port_of: fn(&Rotel) -> u16, service: &str)
 
 #[test]
 fn spans_arrive_over_grpc() {
-    export_run(OtlpProtocol::Grpc, |rotel| rotel.grpc, "otlp-grpc-test");
+    export_run("otlp-grpc-test", |rotel, config| {
+        let endpoint = format!("http://127.0.0.1:{}", rotel.grpc);
+        (
+            config
+                .otlp_protocol(OtlpProtocol::Grpc)
+                .otlp_endpoint(endpoint),
+            (),
+        )
+    });
 }
 
 #[test]
 fn spans_arrive_over_http_protobuf() {
-    export_run(
-        OtlpProtocol::HttpProtobuf,
-        |rotel| rotel.http,
-        "otlp-http-test",
-    );
+    export_run("otlp-http-test", |rotel, config| {
+        let endpoint = format!("http://127.0.0.1:{}", rotel.http);
+        (
+            config
+                .otlp_protocol(OtlpProtocol::HttpProtobuf)
+                .otlp_endpoint(endpoint),
+            (),
+        )
+    });
+}
+
+/// socat terminating TLS in front of a rotel port, with a certificate signed by a throwaway
+/// CA made with the openssl command-line tool.
+struct TlsFront {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl TlsFront {
+    fn start(target: u16) -> TlsFront {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("flujo-tls-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=flujo test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ]);
+
+        let backends = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".backends/socat");
+        let socat = std::env::var_os("FLUJO_SOCAT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| backends.join("usr/bin/socat"));
+        assert!(
+            socat.exists(),
+            "socat is not installed at {}: run `bash scripts/test.sh`",
+            socat.display()
+        );
+        let child = Command::new(&socat)
+            .env("LD_LIBRARY_PATH", backends.join("usr/lib/x86_64-linux-gnu"))
+            .arg(format!(
+                "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+                dir.join("server.pem").display(),
+                dir.join("server.key").display()
+            ))
+            .arg(format!("TCP:127.0.0.1:{target}"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("socat starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "socat did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsFront { child, port, dir }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn spans_arrive_over_https_with_a_private_ca() {
+    export_run("otlp-https-test", |rotel, config| {
+        let front = TlsFront::start(rotel.http);
+        let config = config
+            .otlp_protocol(OtlpProtocol::HttpProtobuf)
+            .otlp_endpoint(format!("https://127.0.0.1:{}", front.port))
+            .otlp_certificate(front.ca());
+        (config, front)
+    });
+}
+
+#[test]
+fn spans_arrive_over_grpc_with_tls() {
+    export_run("otlp-grpcs-test", |rotel, config| {
+        let front = TlsFront::start(rotel.grpc);
+        let config = config
+            .otlp_protocol(OtlpProtocol::Grpc)
+            .otlp_endpoint(format!("https://127.0.0.1:{}", front.port))
+            .otlp_certificate(front.ca());
+        (config, front)
+    });
+}
+
+#[test]
+fn a_missing_ca_file_is_an_error_naming_it() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let err = init_telemetry_with(
+        TelemetryConfig::builder()
+            .export_otlp(true)
+            .otlp_endpoint("https://127.0.0.1:4318")
+            .otlp_protocol(OtlpProtocol::HttpProtobuf)
+            .otlp_certificate("/nonexistent/ca.pem"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    assert!(err.to_string().contains("OTLP"), "{err}");
 }
 
 #[test]

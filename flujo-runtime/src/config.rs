@@ -170,6 +170,9 @@ pub struct TelemetryConfig {
     pub otlp_headers: Option<Vec<(String, Secret)>>,
     /// Compress OTLP requests with gzip. Env: `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` | `none`).
     pub otlp_gzip: Option<bool>,
+    /// A PEM file of CA certificates trusted (besides the built-in roots) for `https://`
+    /// endpoints. Env: `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+    pub otlp_certificate: Option<std::path::PathBuf>,
     /// Time limit of one OTLP export request. Env: `OTEL_EXPORTER_OTLP_TIMEOUT` (ms). Default 10 s.
     pub otlp_timeout: Option<Duration>,
     /// Spans that may wait for export before new ones are dropped (and counted).
@@ -232,6 +235,8 @@ setter!(/// Sets [`TelemetryConfig::otlp_protocol`].
     otlp_protocol: OtlpProtocol);
 setter!(/// Sets [`TelemetryConfig::otlp_gzip`].
     otlp_gzip: bool);
+setter!(/// Sets [`TelemetryConfig::otlp_certificate`].
+    otlp_certificate: into std::path::PathBuf);
 setter!(/// Sets [`TelemetryConfig::otlp_timeout`].
     otlp_timeout: Duration);
 setter!(/// Sets [`TelemetryConfig::max_queue_size`].
@@ -308,6 +313,8 @@ pub struct TelemetrySettings {
     pub otlp_headers: Vec<(String, Secret)>,
     /// gzip compression of OTLP requests.
     pub otlp_gzip: bool,
+    /// Extra CA certificates (PEM file) for `https://` endpoints.
+    pub otlp_certificate: Option<std::path::PathBuf>,
     /// Time limit of one OTLP export request.
     pub otlp_timeout: Duration,
     /// Spans that may wait for export.
@@ -596,6 +603,10 @@ impl TelemetryConfig {
                     )?
                     .unwrap_or(false),
             },
+            otlp_certificate: self
+                .otlp_certificate
+                .clone()
+                .or_else(|| env.get("OTEL_EXPORTER_OTLP_CERTIFICATE").map(Into::into)),
             otlp_timeout: millis(self.otlp_timeout, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000)?,
             max_queue_size,
             max_export_batch_size,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
 use opentelemetry_otlp::{
     Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
@@ -84,14 +85,33 @@ fn header_map(settings: &TelemetrySettings) -> Result<http::HeaderMap, String> {
     Ok(headers)
 }
 
+/// The extra CA certificates of `otlp_certificate`, read once: a missing or unreadable file
+/// is an error naming it.
+fn ca_pem(settings: &TelemetrySettings) -> Result<Option<Vec<u8>>, String> {
+    settings
+        .otlp_certificate
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path).map_err(|error| {
+                format!(
+                    "cannot read the OTLP CA certificate file {}: {error}",
+                    path.display()
+                )
+            })
+        })
+        .transpose()
+}
+
 fn build_exporter(
     settings: &TelemetrySettings,
 ) -> Result<opentelemetry_otlp::SpanExporter, String> {
     let endpoint = endpoint(settings);
     let headers = header_map(settings)?;
+    let ca_pem = ca_pem(settings)?;
     let built = match settings.otlp_protocol {
         OtlpProtocol::Grpc => {
             let metadata = MetadataMap::from_headers(headers);
+            let https = endpoint.starts_with("https://");
             let mut builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(endpoint)
@@ -99,6 +119,17 @@ fn build_exporter(
                 .with_protocol(Protocol::Grpc)
                 .with_metadata(metadata)
                 .with_retry_policy(RetryPolicy::recommended());
+            if https {
+                // OTLP/gRPC is HTTP/2 by definition: also talk to TLS terminators (load
+                // balancers, proxies) that do not negotiate it through ALPN.
+                let mut tls = ClientTlsConfig::new()
+                    .with_enabled_roots()
+                    .assume_http2(true);
+                if let Some(pem) = &ca_pem {
+                    tls = tls.ca_certificate(Certificate::from_pem(pem));
+                }
+                builder = builder.with_tls_config(tls);
+            }
             if settings.otlp_gzip {
                 builder = builder.with_compression(Compression::Gzip);
             }
@@ -110,8 +141,19 @@ fn build_exporter(
                 .iter()
                 .map(|(key, value)| (key.clone(), value.expose().to_owned()))
                 .collect();
+            let mut client = reqwest::Client::builder().timeout(settings.otlp_timeout);
+            if let Some(pem) = &ca_pem {
+                let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
+                    format!("the OTLP CA certificate file holds no valid PEM certificate: {error}")
+                })?;
+                client = client.tls_certs_merge(certificates);
+            }
+            let client = client
+                .build()
+                .map_err(|error| format!("cannot build the OTLP HTTP client: {error}"))?;
             let mut builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
+                .with_http_client(client)
                 .with_endpoint(endpoint)
                 .with_timeout(settings.otlp_timeout)
                 .with_protocol(Protocol::HttpBinary)

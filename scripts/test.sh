@@ -46,5 +46,6 @@ export FLUJO_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
 
 cargo test --workspace --locked
 # The export build: exporter unit tests and the tests against rotel and Prometheus.
-cargo test --locked --features otlp,prometheus -p flujo-runtime
-cargo test --locked --features otlp,prometheus --test otlp_export --test prometheus_export
+cargo test --locked --features otlp,prometheus,logfire -p flujo-runtime
+cargo test --locked --features otlp,prometheus,logfire \
+  --test otlp_export --test prometheus_export --test logfire_export

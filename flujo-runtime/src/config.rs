@@ -40,20 +40,6 @@ pub enum TelemetryError {
         /// The Cargo feature to enable.
         feature: &'static str,
     },
-    /// A setting asks for an exporter that this version of flujo does not implement yet
-    /// (its Cargo feature is reserved for it).
-    #[error(
-        "{setting} asks for {exporter} export, which this version of flujo does not implement \
-         yet: unset it (the `{feature}` feature is reserved for that exporter)"
-    )]
-    ExporterUnavailable {
-        /// The setting that asked for it, as the user wrote it.
-        setting: String,
-        /// The exporter.
-        exporter: &'static str,
-        /// Its reserved Cargo feature.
-        feature: &'static str,
-    },
     /// An exporter could not be started (for example, the OS refused a thread).
     #[error("could not start the {exporter} exporter: {reason}")]
     ExporterStart {
@@ -77,6 +63,14 @@ pub enum TelemetryError {
         value: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A setting needs another one that is missing.
+    #[error("{setting} needs {needs}")]
+    MissingSetting {
+        /// The setting, as the user wrote it.
+        setting: &'static str,
+        /// What it needs.
+        needs: &'static str,
     },
     /// `init_telemetry` was called while an earlier [`crate::TelemetryGuard`] is alive.
     #[error(
@@ -157,7 +151,8 @@ pub struct TelemetryConfig {
     /// Fraction of traces recorded, in `0.0..=1.0` (head sampling at the root; metrics are
     /// never sampled). Env: `OTEL_TRACES_SAMPLER_ARG`. Default 1.0.
     pub sampling_rate: Option<f64>,
-    /// Export spans and logs to Logfire (feature `logfire`). Env: `TELEMETRY_EXPORT_ENABLED`.
+    /// Export spans and logs to Logfire (feature `logfire`; needs a write token).
+    /// Env: `TELEMETRY_EXPORT_ENABLED`.
     pub export_telemetry: Option<bool>,
     /// Export to an OTLP endpoint (feature `otlp`). Env: `OTLP_EXPORT_ENABLED`.
     pub export_otlp: Option<bool>,
@@ -186,6 +181,9 @@ pub struct TelemetryConfig {
     pub log_format: Option<LogFormat>,
     /// Logfire write token. Env: `LOGFIRE_API_KEY`. Never printed.
     pub logfire_api_key: Option<Secret>,
+    /// Logfire's OTLP base URL. Env: `LOGFIRE_BASE_URL`. Default: from the token's region
+    /// (`https://logfire-us.pydantic.dev` or `https://logfire-eu.pydantic.dev`).
+    pub logfire_base_url: Option<String>,
     /// How often the export worker drains recorded spans. Env: `OTEL_BSP_SCHEDULE_DELAY`
     /// (milliseconds). Default 100 ms.
     pub flush_interval: Option<Duration>,
@@ -249,6 +247,8 @@ setter!(/// Sets [`TelemetryConfig::log_format`].
     log_format: LogFormat);
 setter!(/// Sets [`TelemetryConfig::logfire_api_key`].
     logfire_api_key: into Secret);
+setter!(/// Sets [`TelemetryConfig::logfire_base_url`].
+    logfire_base_url: into String);
 setter!(/// Sets [`TelemetryConfig::flush_interval`].
     flush_interval: Duration);
 setter!(/// Sets [`TelemetryConfig::shutdown_timeout`].
@@ -329,6 +329,8 @@ pub struct TelemetrySettings {
     pub log_filter: String,
     /// Logfire token, if any. Never printed.
     pub logfire_api_key: Option<Secret>,
+    /// Logfire's base URL, when set explicitly.
+    pub logfire_base_url: Option<String>,
     /// Export worker interval.
     pub flush_interval: Duration,
     /// Longest wait for the final export on shutdown.
@@ -621,11 +623,35 @@ impl TelemetryConfig {
             logfire_api_key: self
                 .logfire_api_key
                 .clone()
-                .or_else(|| env.get("LOGFIRE_API_KEY").map(Secret::from)),
+                .or_else(|| env.get("LOGFIRE_API_KEY").map(Secret::from))
+                .or_else(|| env.get("LOGFIRE_TOKEN").map(Secret::from)),
+            logfire_base_url: match &self.logfire_base_url {
+                Some(url) if valid_endpoint(url) => Some(url.clone()),
+                Some(url) => {
+                    return Err(TelemetryError::InvalidSetting {
+                        field: "logfire_base_url",
+                        value: format!("{url:?}"),
+                        expected: URL_VALUES,
+                    });
+                }
+                None => env.parse("LOGFIRE_BASE_URL", URL_VALUES, |v| {
+                    valid_endpoint(v.trim()).then(|| v.trim().to_owned())
+                })?,
+            },
             flush_interval: millis(self.flush_interval, "OTEL_BSP_SCHEDULE_DELAY", 100)?,
             shutdown_timeout: millis(self.shutdown_timeout, "FLUJO_SHUTDOWN_TIMEOUT_MS", 5000)?,
         };
         self.check_features(&settings)?;
+        if settings.export_telemetry && settings.logfire_api_key.is_none() {
+            return Err(TelemetryError::MissingSetting {
+                setting: if self.export_telemetry.is_some() {
+                    "`export_telemetry = true`"
+                } else {
+                    "TELEMETRY_EXPORT_ENABLED=true"
+                },
+                needs: "a Logfire write token: set LOGFIRE_API_KEY (or LOGFIRE_TOKEN), or `logfire_api_key`",
+            });
+        }
         Ok(settings)
     }
 
@@ -636,10 +662,8 @@ impl TelemetryConfig {
             explicit: bool,
             field: &'static str,
             variable: &'static str,
-            exporter: &'static str,
             feature: &'static str,
             built: bool,
-            implemented: bool,
         }
         let wanted = [
             Wanted {
@@ -647,36 +671,27 @@ impl TelemetryConfig {
                 explicit: self.export_otlp.is_some(),
                 field: "export_otlp",
                 variable: "OTLP_EXPORT_ENABLED",
-                exporter: "OTLP",
                 feature: "otlp",
                 built: cfg!(feature = "otlp"),
-                implemented: true,
             },
             Wanted {
                 on: settings.export_prometheus,
                 explicit: self.export_prometheus.is_some(),
                 field: "export_prometheus",
                 variable: "PROMETHEUS_EXPORT_ENABLED",
-                exporter: "Prometheus",
                 feature: "prometheus",
                 built: cfg!(feature = "prometheus"),
-                implemented: true,
             },
             Wanted {
                 on: settings.export_telemetry,
                 explicit: self.export_telemetry.is_some(),
                 field: "export_telemetry",
                 variable: "TELEMETRY_EXPORT_ENABLED",
-                exporter: "Logfire",
                 feature: "logfire",
                 built: cfg!(feature = "logfire"),
-                implemented: false,
             },
         ];
-        match wanted
-            .into_iter()
-            .find(|wanted| wanted.on && !(wanted.built && wanted.implemented))
-        {
+        match wanted.into_iter().find(|wanted| wanted.on && !wanted.built) {
             None => Ok(()),
             Some(wanted) => {
                 let setting = if wanted.explicit {
@@ -684,16 +699,9 @@ impl TelemetryConfig {
                 } else {
                     format!("{}=true", wanted.variable)
                 };
-                let feature = wanted.feature;
-                if !wanted.built {
-                    return Err(TelemetryError::FeatureNotEnabled { setting, feature });
-                }
-                // The exporters behind these features are not implemented yet: refuse the
-                // setting rather than accept it and silently export nothing.
-                Err(TelemetryError::ExporterUnavailable {
+                Err(TelemetryError::FeatureNotEnabled {
                     setting,
-                    exporter: wanted.exporter,
-                    feature,
+                    feature: wanted.feature,
                 })
             }
         }
@@ -833,18 +841,30 @@ mod tests {
 
     #[cfg(feature = "logfire")]
     #[test]
-    fn an_exporter_that_is_not_implemented_is_refused_not_ignored() {
-        let err = TelemetryConfig::builder()
-            .export_telemetry(true)
-            .resolve_from(env(&[]))
+    fn logfire_export_needs_a_token_and_reads_logfires_own_variables() {
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("TELEMETRY_EXPORT_ENABLED", "true")]))
             .unwrap_err();
-        assert!(matches!(
-            err,
-            TelemetryError::ExporterUnavailable {
-                feature: "logfire",
-                ..
-            }
-        ));
+        assert!(
+            err.to_string()
+                .contains("LOGFIRE_API_KEY (or LOGFIRE_TOKEN)"),
+            "{err}"
+        );
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("TELEMETRY_EXPORT_ENABLED", "true"),
+                ("LOGFIRE_TOKEN", "pylf_v1_eu_secret"),
+                ("LOGFIRE_BASE_URL", "http://127.0.0.1:9999"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            settings.logfire_api_key.unwrap().expose(),
+            "pylf_v1_eu_secret"
+        );
+        assert_eq!(
+            settings.logfire_base_url.as_deref(),
+            Some("http://127.0.0.1:9999")
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@ mod context;
 mod export;
 mod log;
 pub mod logfire;
+#[cfg(feature = "logfire")]
+mod logfire_export;
 mod metrics;
 #[cfg(feature = "otlp")]
 mod otlp;

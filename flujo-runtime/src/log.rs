@@ -10,19 +10,22 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
+use tracing_subscriber::registry::{LookupSpan, Registry};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 use crate::context::SpanContext;
 
-/// Installs the stderr subscriber; returns false when the application already installed a
-/// global `tracing` subscriber (flujo's logs then go to that one).
-pub(crate) fn install(format: LogFormat, filter: &str) -> bool {
+/// A layer that also receives every event the filter lets through (Logfire's log bridge).
+pub(crate) type ExtraLayer = Box<dyn Layer<Layered<EnvFilter, Registry>> + Send + Sync>;
+
+/// Installs the stderr subscriber (plus `extra`); returns false when the application already
+/// installed a global `tracing` subscriber (flujo's logs then go to that one).
+pub(crate) fn install(format: LogFormat, filter: &str, extra: Option<ExtraLayer>) -> bool {
     // The filter was validated while resolving the settings.
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(filter).with(extra);
     let installed = match format {
         LogFormat::Text => registry
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))

@@ -56,7 +56,7 @@ fn endpoint(settings: &TelemetrySettings) -> String {
     }
 }
 
-fn resource(settings: &TelemetrySettings) -> Resource {
+pub(crate) fn resource(settings: &TelemetrySettings) -> Resource {
     let mut attributes = vec![KeyValue::new(
         "deployment.environment.name",
         settings.environment.clone(),

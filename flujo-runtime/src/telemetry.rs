@@ -93,7 +93,22 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
         settings,
         logs_installed: false,
         exporters: Vec::new(),
+        #[cfg(feature = "logfire")]
+        logfire_logs: None,
     };
+    #[allow(unused_mut)]
+    let mut extra_log_layer: Option<log::ExtraLayer> = None;
+    #[cfg(feature = "logfire")]
+    if guard.settings.export_telemetry
+        && let Some(token) = guard.settings.logfire_api_key.clone()
+    {
+        let spans = crate::logfire_export::span_settings(&guard.settings, &token);
+        let exporter = crate::otlp::OtlpExporter::start(&spans)?;
+        guard.exporters.push(export::add_sink(Box::new(exporter)));
+        let (logs, bridge) = crate::logfire_export::LogfireLogs::start(&guard.settings, &token)?;
+        guard.logfire_logs = Some(logs);
+        extra_log_layer = Some(Box::new(bridge));
+    }
     #[cfg(feature = "otlp")]
     if guard.settings.export_otlp {
         // On error the guard is dropped, which undoes the initialisation.
@@ -104,7 +119,11 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
     if guard.settings.export_prometheus {
         crate::prometheus::attach()?;
     }
-    guard.logs_installed = log::install(guard.settings.log_format, &guard.settings.log_filter);
+    guard.logs_installed = log::install(
+        guard.settings.log_format,
+        &guard.settings.log_filter,
+        extra_log_layer,
+    );
     metrics::install();
     set_sampling_rate(guard.settings.sampling_rate);
     export::set_flush_interval(guard.settings.flush_interval);
@@ -120,6 +139,8 @@ pub struct TelemetryGuard {
     settings: TelemetrySettings,
     logs_installed: bool,
     exporters: Vec<export::SinkId>,
+    #[cfg(feature = "logfire")]
+    logfire_logs: Option<crate::logfire_export::LogfireLogs>,
 }
 
 impl TelemetryGuard {
@@ -157,6 +178,10 @@ impl Drop for TelemetryGuard {
             if let Some(mut exporter) = export::remove_sink(exporter) {
                 exporter.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
             }
+        }
+        #[cfg(feature = "logfire")]
+        if let Some(mut logs) = self.logfire_logs.take() {
+            logs.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
         }
         set_sampling_rate(1.0);
         INITIALIZED.store(false, Ordering::SeqCst);

@@ -1,0 +1,354 @@
+//! Real receivers for the export tests: rotel (an OpenTelemetry collector), and socat as a
+//! TLS front or a transparent proxy that logs the requests it forwards.
+#![allow(dead_code)] // each test binary uses a part
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+/// A rotel collector on free loopback ports, logging every span it receives to a file.
+pub struct Rotel {
+    child: Child,
+    pub grpc: u16,
+    pub http: u16,
+    log: PathBuf,
+}
+
+impl Rotel {
+    pub fn start() -> Rotel {
+        Rotel::start_logging(&["traces"])
+    }
+
+    /// Starts rotel dumping the given signals (`traces`, `logs`, `metrics`) to its log.
+    pub fn start_logging(signals: &[&str]) -> Rotel {
+        let binary = std::env::var_os("FLUJO_ROTEL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join(".backends/venv/lib/python3.11/site-packages/rotel/rotel-agent")
+            });
+        assert!(
+            binary.exists(),
+            "rotel is not installed at {}: run `bash scripts/test.sh`, which installs it",
+            binary.display()
+        );
+        let (grpc, http) = (free_port(), free_port());
+        let log =
+            std::env::temp_dir().join(format!("flujo-rotel-{}-{grpc}.log", std::process::id()));
+        let out = std::fs::File::create(&log).expect("rotel log file");
+        let child = Command::new(&binary)
+            .args([
+                "start",
+                "--otlp-grpc-endpoint",
+                &format!("127.0.0.1:{grpc}"),
+            ])
+            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
+            .args(["--exporter", "blackhole"])
+            .args(signals.iter().flat_map(|signal| ["--debug-log", signal]))
+            .args(["--debug-log-verbosity", "detailed", "--disable-batching"])
+            .stdout(out.try_clone().expect("log handle"))
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("rotel starts");
+        let rotel = Rotel {
+            child,
+            grpc,
+            http,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while [grpc, http]
+            .iter()
+            .any(|port| TcpStream::connect(("127.0.0.1", *port)).is_err())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "rotel did not listen: {}",
+                rotel.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        rotel
+    }
+
+    pub fn output(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.log) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// Waits until rotel has logged `spans` spans, returning its output.
+    pub fn wait_for_spans(&self, spans: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let output = self.output();
+            if output.matches("Span #").count() >= spans || Instant::now() > deadline {
+                return output;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Rotel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// One span as rotel printed it.
+#[derive(Debug, Default)]
+pub struct ReceivedSpan {
+    pub trace_id: String,
+    pub parent_id: String,
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub status_message: String,
+    pub attributes: Vec<(String, String)>,
+    /// Resource attributes of the batch the span came in.
+    pub resource: Vec<(String, String)>,
+}
+
+impl ReceivedSpan {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses rotel's `--debug-log-verbosity detailed` dump.
+pub fn parse_spans(output: &str) -> Vec<ReceivedSpan> {
+    let mut spans: Vec<ReceivedSpan> = Vec::new();
+    let mut resource: Vec<(String, String)> = Vec::new();
+    let mut in_resource = false;
+    for line in output.lines() {
+        let line = line.trim();
+        if line.starts_with("ResourceSpans #") {
+            resource.clear();
+        } else if line == "Resource attributes:" {
+            in_resource = true;
+        } else if line.starts_with("Span #") {
+            in_resource = false;
+            spans.push(ReceivedSpan {
+                resource: resource.clone(),
+                ..ReceivedSpan::default()
+            });
+        } else if let Some(attribute) = line.strip_prefix("-> ") {
+            let (key, value) = attribute.split_once(": ").unwrap_or((attribute, ""));
+            let pair = (key.to_owned(), value.to_owned());
+            match (in_resource, spans.last_mut()) {
+                (true, _) => resource.push(pair),
+                (false, Some(span)) => span.attributes.push(pair),
+                (false, None) => {}
+            }
+        } else if let (Some((key, value)), Some(span)) = (line.split_once(" : "), spans.last_mut())
+        {
+            let value = value.trim().to_owned();
+            match key.trim() {
+                "Trace ID" => span.trace_id = value,
+                "Parent ID" => span.parent_id = value,
+                "ID" => span.id = value,
+                "Name" => span.name = value,
+                "Status code" => span.status = value,
+                "Status message" => span.status_message = value,
+                _ => {}
+            }
+        }
+    }
+    spans
+}
+
+/// socat terminating TLS in front of a rotel port, with a certificate signed by a throwaway
+/// CA made with the openssl command-line tool.
+pub struct TlsFront {
+    child: Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl TlsFront {
+    pub fn start(target: u16) -> TlsFront {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("flujo-tls-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=flujo test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ]);
+
+        let backends = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".backends/socat");
+        let socat = std::env::var_os("FLUJO_SOCAT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| backends.join("usr/bin/socat"));
+        assert!(
+            socat.exists(),
+            "socat is not installed at {}: run `bash scripts/test.sh`",
+            socat.display()
+        );
+        let child = Command::new(&socat)
+            .env("LD_LIBRARY_PATH", backends.join("usr/lib/x86_64-linux-gnu"))
+            .arg(format!(
+                "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+                dir.join("server.pem").display(),
+                dir.join("server.key").display()
+            ))
+            .arg(format!("TCP:127.0.0.1:{target}"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("socat starts");
+        wait_listening(port, "socat");
+        TlsFront { child, port, dir }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A command running Debian's socat as unpacked into `.backends/` by `scripts/test.sh`.
+fn socat() -> Command {
+    let backends = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".backends/socat");
+    let binary = std::env::var_os("FLUJO_SOCAT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| backends.join("usr/bin/socat"));
+    assert!(
+        binary.exists(),
+        "socat is not installed at {}: run `bash scripts/test.sh`",
+        binary.display()
+    );
+    let mut command = Command::new(binary);
+    command
+        .env("LD_LIBRARY_PATH", backends.join("usr/lib/x86_64-linux-gnu"))
+        .stdin(Stdio::null());
+    command
+}
+
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// socat forwarding plain TCP to a rotel port and logging every byte it forwards (`-v`):
+/// shows the request headers a receiver does not print.
+pub struct WireLog {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl WireLog {
+    pub fn start(target: u16) -> WireLog {
+        let port = free_port();
+        let log =
+            std::env::temp_dir().join(format!("flujo-wire-{}-{port}.log", std::process::id()));
+        let file = std::fs::File::create(&log).expect("wire log file");
+        let child = socat()
+            .arg("-v")
+            .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
+            .arg(format!("TCP:127.0.0.1:{target}"))
+            .stderr(file)
+            .spawn()
+            .expect("socat starts");
+        wait_listening(port, "socat");
+        WireLog { child, port, log }
+    }
+
+    pub fn text(&self) -> String {
+        std::fs::read(&self.log)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for WireLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}

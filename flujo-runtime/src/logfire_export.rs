@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{
     BatchLogProcessor, LogBatch, LogExporter, SdkLogger, SdkLoggerProvider,
@@ -22,7 +21,7 @@ use tracing_subscriber::layer::{self, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{OtlpProtocol, Secret, TelemetryError, TelemetrySettings};
-use crate::otlp;
+use crate::otlp::{self, Signal, Transport};
 
 /// Logfire's regional endpoints, chosen from the token (`pylf_v1_<region>_...`).
 fn base_url(settings: &TelemetrySettings, token: &Secret) -> String {
@@ -37,12 +36,13 @@ fn base_url(settings: &TelemetrySettings, token: &Secret) -> String {
     .to_owned()
 }
 
-/// The settings of the OTLP span exporter that sends to Logfire.
-pub(crate) fn span_settings(settings: &TelemetrySettings, token: &Secret) -> TelemetrySettings {
+/// The OTLP settings of the exporters that send to Logfire.
+pub(crate) fn otlp_settings(settings: &TelemetrySettings, token: &Secret) -> TelemetrySettings {
     let mut logfire = settings.clone();
     logfire.otlp_protocol = OtlpProtocol::HttpProtobuf;
-    logfire.otlp_endpoint = Some(format!("{}/v1/traces", base_url(settings, token)));
+    logfire.otlp_endpoint = Some(base_url(settings, token));
     logfire.otlp_headers = vec![("authorization".to_owned(), token.clone())];
+    logfire.otlp_gzip = false;
     logfire
 }
 
@@ -125,26 +125,19 @@ impl LogfireLogs {
             .enable_all()
             .build()
             .map_err(|error| start_error(error.to_string()))?;
-        let client = reqwest::Client::builder()
-            .timeout(settings.otlp_timeout)
-            .build()
-            .map_err(|error| start_error(error.to_string()))?;
-        let exporter = {
+        let logfire = otlp_settings(settings, token);
+        let exporter = Transport::new(&logfire, Signal::Logs).and_then(|transport| {
             let _runtime = runtime.enter();
-            opentelemetry_otlp::LogExporter::builder()
-                .with_http()
-                .with_http_client(client)
-                .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(format!("{}/v1/logs", base_url(settings, token)))
-                .with_timeout(settings.otlp_timeout)
-                .with_headers([("authorization".to_owned(), token.expose().to_owned())].into())
+            transport
+                .http(opentelemetry_otlp::LogExporter::builder().with_http())?
                 .build()
-        };
+                .map_err(|error| error.to_string())
+        });
         let exporter = match exporter {
             Ok(exporter) => exporter,
             Err(error) => {
                 runtime.shutdown_background();
-                return Err(start_error(error.to_string()));
+                return Err(start_error(error));
             }
         };
         let provider = SdkLoggerProvider::builder()

@@ -36,7 +36,26 @@ pub(crate) struct OtlpExporter {
     finished: Receiver<()>,
 }
 
-fn endpoint(settings: &TelemetrySettings) -> String {
+/// An OTLP signal, which decides the path of an HTTP endpoint.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
+    #[cfg_attr(not(feature = "logfire"), allow(dead_code))]
+    Logs,
+}
+
+impl Signal {
+    fn path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+            Signal::Logs => "/v1/logs",
+        }
+    }
+}
+
+fn endpoint(settings: &TelemetrySettings, signal: Signal) -> String {
     let base = settings
         .otlp_endpoint
         .clone()
@@ -46,10 +65,11 @@ fn endpoint(settings: &TelemetrySettings) -> String {
         });
     match settings.otlp_protocol {
         OtlpProtocol::Grpc => base,
-        // A base URL gets the traces path, as the OTLP spec asks of OTEL_EXPORTER_OTLP_ENDPOINT.
+        // A base URL gets the signal's path, as the OTLP spec asks of
+        // OTEL_EXPORTER_OTLP_ENDPOINT.
         OtlpProtocol::HttpProtobuf => match base.parse::<http::Uri>() {
             Ok(uri) if matches!(uri.path(), "" | "/") => {
-                format!("{}/v1/traces", base.trim_end_matches('/'))
+                format!("{}{}", base.trim_end_matches('/'), signal.path())
             }
             _ => base,
         },
@@ -102,70 +122,96 @@ fn ca_pem(settings: &TelemetrySettings) -> Result<Option<Vec<u8>>, String> {
         .transpose()
 }
 
+/// The transport settings every OTLP exporter shares (endpoint, headers, TLS, timeout,
+/// compression, retries), checked once and applied to any signal's exporter builder.
+pub(crate) struct Transport {
+    endpoint: String,
+    headers: http::HeaderMap,
+    ca_pem: Option<Vec<u8>>,
+    timeout: Duration,
+    gzip: bool,
+}
+
+impl Transport {
+    pub(crate) fn new(settings: &TelemetrySettings, signal: Signal) -> Result<Transport, String> {
+        Ok(Transport {
+            endpoint: endpoint(settings, signal),
+            headers: header_map(settings)?,
+            ca_pem: ca_pem(settings)?,
+            timeout: settings.otlp_timeout,
+            gzip: settings.otlp_gzip,
+        })
+    }
+
+    /// Configures a gRPC exporter builder.
+    pub(crate) fn grpc<B: WithExportConfig + WithTonicConfig>(&self, builder: B) -> B {
+        let mut builder = builder
+            .with_endpoint(self.endpoint.clone())
+            .with_timeout(self.timeout)
+            .with_protocol(Protocol::Grpc)
+            .with_metadata(MetadataMap::from_headers(self.headers.clone()))
+            .with_retry_policy(RetryPolicy::recommended());
+        if self.endpoint.starts_with("https://") {
+            // OTLP/gRPC is HTTP/2 by definition: also talk to TLS terminators (load
+            // balancers, proxies) that do not negotiate it through ALPN.
+            let mut tls = ClientTlsConfig::new()
+                .with_enabled_roots()
+                .assume_http2(true);
+            if let Some(pem) = &self.ca_pem {
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            builder = builder.with_tls_config(tls);
+        }
+        if self.gzip {
+            builder = builder.with_compression(Compression::Gzip);
+        }
+        builder
+    }
+
+    /// Configures an HTTP/protobuf exporter builder.
+    pub(crate) fn http<B: WithExportConfig + WithHttpConfig>(
+        &self,
+        builder: B,
+    ) -> Result<B, String> {
+        let mut client = reqwest::Client::builder().timeout(self.timeout);
+        if let Some(pem) = &self.ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
+                format!("the OTLP CA certificate file holds no valid PEM certificate: {error}")
+            })?;
+            client = client.tls_certs_merge(certificates);
+        }
+        let client = client
+            .build()
+            .map_err(|error| format!("cannot build the OTLP HTTP client: {error}"))?;
+        let headers = self
+            .headers
+            .iter()
+            .filter_map(|(key, value)| Some((key.to_string(), value.to_str().ok()?.to_owned())))
+            .collect();
+        let mut builder = builder
+            .with_http_client(client)
+            .with_endpoint(self.endpoint.clone())
+            .with_timeout(self.timeout)
+            .with_protocol(Protocol::HttpBinary)
+            .with_headers(headers)
+            .with_retry_policy(RetryPolicy::recommended());
+        if self.gzip {
+            builder = builder.with_compression(Compression::Gzip);
+        }
+        Ok(builder)
+    }
+}
+
 fn build_exporter(
     settings: &TelemetrySettings,
 ) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    let endpoint = endpoint(settings);
-    let headers = header_map(settings)?;
-    let ca_pem = ca_pem(settings)?;
-    let built = match settings.otlp_protocol {
-        OtlpProtocol::Grpc => {
-            let metadata = MetadataMap::from_headers(headers);
-            let https = endpoint.starts_with("https://");
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(settings.otlp_timeout)
-                .with_protocol(Protocol::Grpc)
-                .with_metadata(metadata)
-                .with_retry_policy(RetryPolicy::recommended());
-            if https {
-                // OTLP/gRPC is HTTP/2 by definition: also talk to TLS terminators (load
-                // balancers, proxies) that do not negotiate it through ALPN.
-                let mut tls = ClientTlsConfig::new()
-                    .with_enabled_roots()
-                    .assume_http2(true);
-                if let Some(pem) = &ca_pem {
-                    tls = tls.ca_certificate(Certificate::from_pem(pem));
-                }
-                builder = builder.with_tls_config(tls);
-            }
-            if settings.otlp_gzip {
-                builder = builder.with_compression(Compression::Gzip);
-            }
-            builder.build()
-        }
-        OtlpProtocol::HttpProtobuf => {
-            let headers = settings
-                .otlp_headers
-                .iter()
-                .map(|(key, value)| (key.clone(), value.expose().to_owned()))
-                .collect();
-            let mut client = reqwest::Client::builder().timeout(settings.otlp_timeout);
-            if let Some(pem) = &ca_pem {
-                let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
-                    format!("the OTLP CA certificate file holds no valid PEM certificate: {error}")
-                })?;
-                client = client.tls_certs_merge(certificates);
-            }
-            let client = client
-                .build()
-                .map_err(|error| format!("cannot build the OTLP HTTP client: {error}"))?;
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_http_client(client)
-                .with_endpoint(endpoint)
-                .with_timeout(settings.otlp_timeout)
-                .with_protocol(Protocol::HttpBinary)
-                .with_headers(headers)
-                .with_retry_policy(RetryPolicy::recommended());
-            if settings.otlp_gzip {
-                builder = builder.with_compression(Compression::Gzip);
-            }
-            builder.build()
-        }
-    };
-    built.map_err(|error| error.to_string())
+    let transport = Transport::new(settings, Signal::Traces)?;
+    let builder = opentelemetry_otlp::SpanExporter::builder();
+    match settings.otlp_protocol {
+        OtlpProtocol::Grpc => transport.grpc(builder.with_tonic()).build(),
+        OtlpProtocol::HttpProtobuf => transport.http(builder.with_http())?.build(),
+    }
+    .map_err(|error| error.to_string())
 }
 
 impl OtlpExporter {

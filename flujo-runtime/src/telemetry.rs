@@ -102,7 +102,7 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
     if guard.settings.export_telemetry
         && let Some(token) = guard.settings.logfire_api_key.clone()
     {
-        let spans = crate::logfire_export::span_settings(&guard.settings, &token);
+        let spans = crate::logfire_export::otlp_settings(&guard.settings, &token);
         let exporter = crate::otlp::OtlpExporter::start(&spans)?;
         guard.exporters.push(export::add_sink(Box::new(exporter)));
         let (logs, bridge) = crate::logfire_export::LogfireLogs::start(&guard.settings, &token)?;

@@ -294,3 +294,69 @@ fn works_from_a_multi_thread_tokio_runtime() {
         .unwrap()
         .block_on(export_from_async_main("multi"));
 }
+
+#[test]
+fn metrics_are_pushed_over_otlp_with_the_prometheus_names() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let rotel = Rotel::start_logging(&["metrics"]);
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder()
+            .service_name("otlp-metrics-test")
+            .export_otlp_metrics(true)
+            .metrics_export_interval(Duration::from_millis(200))
+            .otlp_endpoint(format!("http://127.0.0.1:{}", rotel.grpc)),
+    )
+    .expect("telemetry with OTLP metrics starts");
+    for question in ["a", "b", "c"] {
+        draft(question);
+    }
+    let _ = review("reject");
+    drop(guard); // pushes the last values
+    let output = rotel.output();
+
+    // The last push of a metric holds its final cumulative values.
+    let last_block = |name: &str| -> String {
+        let marker = format!("-> Name: {name}\n");
+        let start = output
+            .rfind(&marker)
+            .unwrap_or_else(|| panic!("{name} was pushed:\n{output}"));
+        let rest = &output[start + marker.len()..];
+        rest[..rest.find("-> Name: ").unwrap_or(rest.len())].to_owned()
+    };
+    // Attribute order varies between pushes: find the data point that has both.
+    let point = |block: &str, step: &str, status: &str| -> String {
+        block
+            .split("DataPoints #")
+            .find(|point| {
+                point.contains(&format!("-> step: Str({step})\n"))
+                    && point.contains(&format!("-> status: Str({status})\n"))
+            })
+            .unwrap_or_else(|| panic!("no {step}/{status} data point in {block}"))
+            .to_owned()
+    };
+
+    let calls = last_block("flujo_step_calls_total");
+    assert!(
+        calls.contains("DataType: Sum") && calls.contains("IsMonotonic: true"),
+        "{calls}"
+    );
+    assert!(point(&calls, "draft", "ok").contains("Value: 3"), "{calls}");
+    assert!(
+        point(&calls, "review", "error").contains("Value: 1"),
+        "{calls}"
+    );
+
+    let durations = last_block("flujo_step_duration_seconds");
+    assert!(
+        durations.contains("DataType: Histogram"),
+        "histograms, not summaries: {durations}"
+    );
+    assert!(durations.contains("-> Unit: s"), "{durations}");
+    let draft_durations = point(&durations, "draft", "ok");
+    assert!(draft_durations.contains("Count: 3"), "{draft_durations}");
+    assert!(
+        draft_durations.contains("ExplicitBounds #0: 0.0005"),
+        "the same buckets as Prometheus"
+    );
+    assert!(output.contains("-> service.name: Str(otlp-metrics-test)"));
+}

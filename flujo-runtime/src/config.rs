@@ -175,6 +175,11 @@ pub struct TelemetryConfig {
     pub max_queue_size: Option<usize>,
     /// Spans per export request. Env: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. Default 512.
     pub max_export_batch_size: Option<usize>,
+    /// Push metrics over OTLP too (feature `otlp`), to the OTLP endpoint.
+    /// Env: `OTEL_METRICS_EXPORTER` (`otlp` | `none`).
+    pub export_otlp_metrics: Option<bool>,
+    /// How often metrics are pushed. Env: `OTEL_METRIC_EXPORT_INTERVAL` (ms). Default 60 s.
+    pub metrics_export_interval: Option<Duration>,
     /// Expose Prometheus metrics (feature `prometheus`). Env: `PROMETHEUS_EXPORT_ENABLED`.
     pub export_prometheus: Option<bool>,
     /// Log format when logs go to stderr. Env: `FLUJO_LOG_FORMAT` (`text` | `json`).
@@ -241,6 +246,10 @@ setter!(/// Sets [`TelemetryConfig::max_queue_size`].
     max_queue_size: usize);
 setter!(/// Sets [`TelemetryConfig::max_export_batch_size`].
     max_export_batch_size: usize);
+setter!(/// Sets [`TelemetryConfig::export_otlp_metrics`].
+    export_otlp_metrics: bool);
+setter!(/// Sets [`TelemetryConfig::metrics_export_interval`].
+    metrics_export_interval: Duration);
 setter!(/// Sets [`TelemetryConfig::export_prometheus`].
     export_prometheus: bool);
 setter!(/// Sets [`TelemetryConfig::log_format`].
@@ -321,6 +330,10 @@ pub struct TelemetrySettings {
     pub max_queue_size: usize,
     /// Spans per export request.
     pub max_export_batch_size: usize,
+    /// OTLP metrics push on.
+    pub export_otlp_metrics: bool,
+    /// Interval of the OTLP metrics push.
+    pub metrics_export_interval: Duration,
     /// Prometheus export on.
     pub export_prometheus: bool,
     /// Log format on stderr.
@@ -612,6 +625,23 @@ impl TelemetryConfig {
             otlp_timeout: millis(self.otlp_timeout, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000)?,
             max_queue_size,
             max_export_batch_size,
+            export_otlp_metrics: match self.export_otlp_metrics {
+                Some(on) => on,
+                None => env
+                    .parse("OTEL_METRICS_EXPORTER", "otlp or none", |v| {
+                        match v.trim().to_ascii_lowercase().as_str() {
+                            "otlp" => Some(true),
+                            "none" => Some(false),
+                            _ => None,
+                        }
+                    })?
+                    .unwrap_or(false),
+            },
+            metrics_export_interval: millis(
+                self.metrics_export_interval,
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                60_000,
+            )?,
             export_prometheus,
             log_format: match self.log_format {
                 Some(format) => format,
@@ -661,7 +691,7 @@ impl TelemetryConfig {
             on: bool,
             explicit: bool,
             field: &'static str,
-            variable: &'static str,
+            env_setting: &'static str,
             feature: &'static str,
             built: bool,
         }
@@ -670,7 +700,15 @@ impl TelemetryConfig {
                 on: settings.export_otlp,
                 explicit: self.export_otlp.is_some(),
                 field: "export_otlp",
-                variable: "OTLP_EXPORT_ENABLED",
+                env_setting: "OTLP_EXPORT_ENABLED=true",
+                feature: "otlp",
+                built: cfg!(feature = "otlp"),
+            },
+            Wanted {
+                on: settings.export_otlp_metrics,
+                explicit: self.export_otlp_metrics.is_some(),
+                field: "export_otlp_metrics",
+                env_setting: "OTEL_METRICS_EXPORTER=otlp",
                 feature: "otlp",
                 built: cfg!(feature = "otlp"),
             },
@@ -678,7 +716,7 @@ impl TelemetryConfig {
                 on: settings.export_prometheus,
                 explicit: self.export_prometheus.is_some(),
                 field: "export_prometheus",
-                variable: "PROMETHEUS_EXPORT_ENABLED",
+                env_setting: "PROMETHEUS_EXPORT_ENABLED=true",
                 feature: "prometheus",
                 built: cfg!(feature = "prometheus"),
             },
@@ -686,7 +724,7 @@ impl TelemetryConfig {
                 on: settings.export_telemetry,
                 explicit: self.export_telemetry.is_some(),
                 field: "export_telemetry",
-                variable: "TELEMETRY_EXPORT_ENABLED",
+                env_setting: "TELEMETRY_EXPORT_ENABLED=true",
                 feature: "logfire",
                 built: cfg!(feature = "logfire"),
             },
@@ -697,7 +735,7 @@ impl TelemetryConfig {
                 let setting = if wanted.explicit {
                     format!("`{} = true`", wanted.field)
                 } else {
-                    format!("{}=true", wanted.variable)
+                    wanted.env_setting.to_owned()
                 };
                 Err(TelemetryError::FeatureNotEnabled {
                     setting,

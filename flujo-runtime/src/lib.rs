@@ -15,6 +15,8 @@ mod logfire_export;
 mod metrics;
 #[cfg(feature = "otlp")]
 mod otlp;
+#[cfg(feature = "otlp")]
+mod otlp_metrics;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod span;

@@ -124,17 +124,25 @@ impl HistogramFn for BucketHistogram {
     }
 }
 
-/// A second recorder that sees every metric too (the Prometheus exporter's), attached at most
-/// once per process. Handles registered before it was attached reach it on their next update.
-static DOWNSTREAM: OnceLock<Box<dyn Recorder + Send + Sync>> = OnceLock::new();
+/// Other recorders that see every flujo metric too, each attached at most once per process.
+/// Handles registered before one was attached reach it on their next update.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(any(feature = "prometheus", feature = "otlp")), allow(dead_code))]
+pub(crate) enum Downstream {
+    Prometheus = 0,
+    Otlp = 1,
+}
+
+static DOWNSTREAM: [OnceLock<Box<dyn Recorder + Send + Sync>>; 2] =
+    [OnceLock::new(), OnceLock::new()];
 
 const DOWNSTREAM_METADATA: Metadata<'static> = Metadata::new("flujo", metrics::Level::INFO, None);
 
-/// A metric kept in flujo's store and, once a downstream recorder is attached, in that one.
+/// A metric kept in flujo's store and in every downstream recorder attached.
 pub(crate) struct Fanout<T, H> {
     pub(crate) local: T,
     key: Key,
-    downstream: OnceLock<H>,
+    downstream: [OnceLock<H>; 2],
 }
 
 impl<T, H> Fanout<T, H> {
@@ -142,17 +150,18 @@ impl<T, H> Fanout<T, H> {
         Fanout {
             local,
             key: key.clone(),
-            downstream: OnceLock::new(),
+            downstream: [OnceLock::new(), OnceLock::new()],
         }
     }
 
+    /// Applies `update` to this metric's handle in every attached downstream recorder.
     #[inline]
-    fn downstream(&self, register: impl FnOnce(&dyn Recorder, &Key) -> H) -> Option<&H> {
-        let recorder = DOWNSTREAM.get()?;
-        Some(
-            self.downstream
-                .get_or_init(|| register(&**recorder, &self.key)),
-        )
+    fn each_downstream(&self, register: impl Fn(&dyn Recorder, &Key) -> H, update: impl Fn(&H)) {
+        for (handle, recorder) in self.downstream.iter().zip(&DOWNSTREAM) {
+            if let Some(recorder) = recorder.get() {
+                update(handle.get_or_init(|| register(&**recorder, &self.key)));
+            }
+        }
     }
 }
 
@@ -160,53 +169,51 @@ type FanCounter = Fanout<AtomicU64, Counter>;
 type FanGauge = Fanout<AtomicU64, Gauge>;
 type FanHistogram = Fanout<BucketHistogram, Histogram>;
 
+fn counter_of(recorder: &dyn Recorder, key: &Key) -> Counter {
+    recorder.register_counter(key, &DOWNSTREAM_METADATA)
+}
+
+fn gauge_of(recorder: &dyn Recorder, key: &Key) -> Gauge {
+    recorder.register_gauge(key, &DOWNSTREAM_METADATA)
+}
+
+fn histogram_of(recorder: &dyn Recorder, key: &Key) -> Histogram {
+    recorder.register_histogram(key, &DOWNSTREAM_METADATA)
+}
+
 impl CounterFn for FanCounter {
     fn increment(&self, value: u64) {
         self.local.fetch_add(value, Ordering::Relaxed);
-        if let Some(counter) = self.downstream(|r, k| r.register_counter(k, &DOWNSTREAM_METADATA)) {
-            counter.increment(value);
-        }
+        self.each_downstream(counter_of, |counter| counter.increment(value));
     }
 
     fn absolute(&self, value: u64) {
         self.local.fetch_max(value, Ordering::Relaxed);
-        if let Some(counter) = self.downstream(|r, k| r.register_counter(k, &DOWNSTREAM_METADATA)) {
-            counter.absolute(value);
-        }
+        self.each_downstream(counter_of, |counter| counter.absolute(value));
     }
 }
 
 impl GaugeFn for FanGauge {
     fn increment(&self, value: f64) {
         GaugeFn::increment(&self.local, value);
-        if let Some(gauge) = self.downstream(|r, k| r.register_gauge(k, &DOWNSTREAM_METADATA)) {
-            gauge.increment(value);
-        }
+        self.each_downstream(gauge_of, |gauge| gauge.increment(value));
     }
 
     fn decrement(&self, value: f64) {
         GaugeFn::decrement(&self.local, value);
-        if let Some(gauge) = self.downstream(|r, k| r.register_gauge(k, &DOWNSTREAM_METADATA)) {
-            gauge.decrement(value);
-        }
+        self.each_downstream(gauge_of, |gauge| gauge.decrement(value));
     }
 
     fn set(&self, value: f64) {
         GaugeFn::set(&self.local, value);
-        if let Some(gauge) = self.downstream(|r, k| r.register_gauge(k, &DOWNSTREAM_METADATA)) {
-            gauge.set(value);
-        }
+        self.each_downstream(gauge_of, |gauge| gauge.set(value));
     }
 }
 
 impl HistogramFn for FanHistogram {
     fn record(&self, value: f64) {
         self.local.record(value);
-        if let Some(histogram) =
-            self.downstream(|r, k| r.register_histogram(k, &DOWNSTREAM_METADATA))
-        {
-            histogram.record(value);
-        }
+        self.each_downstream(histogram_of, |histogram| histogram.record(value));
     }
 }
 
@@ -360,7 +367,7 @@ impl Recorder for FlujoRecorder {
 impl FlujoRecorder {
     fn describe(&self, kind: MetricKind, key: KeyName, unit: Option<Unit>, text: SharedString) {
         let description = Description { kind, unit, text };
-        if let Some(downstream) = DOWNSTREAM.get() {
+        for downstream in DOWNSTREAM.iter().filter_map(OnceLock::get) {
             describe_on(&**downstream, key.clone(), &description);
         }
         self.store
@@ -380,15 +387,19 @@ fn describe_on(recorder: &dyn Recorder, key: KeyName, description: &Description)
     }
 }
 
-/// Attaches `recorder` (once per process) so that it sees every flujo metric, including the
-/// descriptions registered before it. Returns false when one was attached already.
-#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
-pub(crate) fn attach_downstream(recorder: Box<dyn Recorder + Send + Sync>) -> bool {
+/// Attaches `recorder` in `slot` (once per process) so that it sees every flujo metric,
+/// including the descriptions registered before it. Returns false when the slot was taken.
+#[cfg_attr(not(any(feature = "prometheus", feature = "otlp")), allow(dead_code))]
+pub(crate) fn attach_downstream(
+    slot: Downstream,
+    recorder: Box<dyn Recorder + Send + Sync>,
+) -> bool {
     install();
-    if DOWNSTREAM.set(recorder).is_err() {
+    let slot = &DOWNSTREAM[slot as usize];
+    if slot.set(recorder).is_err() {
         return false;
     }
-    if let Some(downstream) = DOWNSTREAM.get() {
+    if let Some(downstream) = slot.get() {
         let descriptions = RECORDER
             .store
             .descriptions

@@ -50,7 +50,7 @@ pub(crate) fn attach() -> Result<&'static PrometheusHandle, TelemetryError> {
                 .map_err(|error| error.to_string())?
                 .build_recorder();
             let handle = recorder.handle();
-            metrics::attach_downstream(Box::new(recorder));
+            metrics::attach_downstream(metrics::Downstream::Prometheus, Box::new(recorder));
             let upkeep = handle.clone();
             thread::Builder::new()
                 .name("flujo-prometheus-upkeep".to_owned())

@@ -95,7 +95,13 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
         exporters: Vec::new(),
         #[cfg(feature = "logfire")]
         logfire_logs: None,
+        #[cfg(feature = "otlp")]
+        otlp_metrics: None,
     };
+    #[cfg(feature = "otlp")]
+    if guard.settings.export_otlp_metrics {
+        guard.otlp_metrics = Some(crate::otlp_metrics::OtlpMetrics::start(&guard.settings)?);
+    }
     #[allow(unused_mut)]
     let mut extra_log_layer: Option<log::ExtraLayer> = None;
     #[cfg(feature = "logfire")]
@@ -141,6 +147,8 @@ pub struct TelemetryGuard {
     exporters: Vec<export::SinkId>,
     #[cfg(feature = "logfire")]
     logfire_logs: Option<crate::logfire_export::LogfireLogs>,
+    #[cfg(feature = "otlp")]
+    otlp_metrics: Option<crate::otlp_metrics::OtlpMetrics>,
 }
 
 impl TelemetryGuard {
@@ -182,6 +190,10 @@ impl Drop for TelemetryGuard {
         #[cfg(feature = "logfire")]
         if let Some(mut logs) = self.logfire_logs.take() {
             logs.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(mut metrics) = self.otlp_metrics.take() {
+            metrics.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
         }
         set_sampling_rate(1.0);
         INITIALIZED.store(false, Ordering::SeqCst);

@@ -162,6 +162,23 @@ fn spans_arrive_over_http_protobuf() {
 }
 
 #[test]
+fn spans_arrive_gzip_compressed_with_headers() {
+    export_run("otlp-gzip-test", |rotel, config| {
+        let endpoint = format!("http://127.0.0.1:{}", rotel.http);
+        let config = config
+            .otlp_protocol(OtlpProtocol::HttpProtobuf)
+            .otlp_endpoint(endpoint)
+            .otlp_gzip(true)
+            .otlp_header("x-tenant", "ml-team");
+        (config, ())
+    });
+    export_run("otlp-grpc-gzip-test", |rotel, config| {
+        let endpoint = format!("http://127.0.0.1:{}", rotel.grpc);
+        (config.otlp_endpoint(endpoint).otlp_gzip(true), ())
+    });
+}
+
+#[test]
 fn spans_arrive_over_https_with_a_private_ca() {
     export_run("otlp-https-test", |rotel, config| {
         let front = TlsFront::start(rotel.http);

@@ -199,3 +199,62 @@ async fn futures_join_branches_share_the_parent() {
             .all(|c| c.parent_span_id == Some(parent.span_id))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_tasks_blocking_work_and_select_branches_keep_their_parent() {
+    use flujo::StepFutureExt;
+
+    let capture = Capture::start();
+    #[pipeline_step]
+    async fn orchestrate() -> usize {
+        // A spawned task keeps the step as parent when asked to...
+        let kept = tokio::spawn(retrieve("spawned".into()).in_current_step());
+        // ...blocking work through an explicit context...
+        let context = flujo::SpanContext::current();
+        let blocking = tokio::task::spawn_blocking(move || {
+            context.in_scope(|| futures::executor::block_on(retrieve("blocking".into())))
+        });
+        // ...and both branches of a select! share it.
+        let raced = tokio::select! {
+            docs = retrieve("left".into()) => docs,
+            docs = async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                retrieve("right".into()).await
+            } => docs,
+        };
+        kept.await.unwrap().len() + blocking.await.unwrap().len() + raced.len()
+    }
+    #[pipeline_step]
+    async fn detached() -> usize {
+        // Without the extension a spawned task starts a trace of its own.
+        tokio::spawn(retrieve("detached".into()))
+            .await
+            .unwrap()
+            .len()
+    }
+
+    assert_eq!(orchestrate().await, 3);
+    assert_eq!(detached().await, 1);
+
+    let spans = capture.finished_spans();
+    let parent = spans.iter().find(|s| s.name == "orchestrate").unwrap();
+    let children: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "retrieve" && s.parent_span_id == Some(parent.span_id))
+        .collect();
+    assert_eq!(
+        children.len(),
+        3,
+        "spawned, blocking and the winning select! branch"
+    );
+    assert!(children.iter().all(|c| c.trace_id == parent.trace_id));
+    // The losing select! branch never started its step: it was dropped before its first poll.
+    let detached_parent = spans.iter().find(|s| s.name == "detached").unwrap();
+    let orphan: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "retrieve" && s.trace_id != parent.trace_id)
+        .collect();
+    assert_eq!(orphan.len(), 1);
+    assert_eq!(orphan[0].parent_span_id, None);
+    assert_ne!(orphan[0].trace_id, detached_parent.trace_id);
+}

@@ -237,6 +237,29 @@ impl SpanContext {
     }
 }
 
+/// Keeps the current step as the parent of a future that runs elsewhere (a spawned task):
+///
+/// ```
+/// use flujo::StepFutureExt;
+///
+/// # async fn child() {}
+/// # async fn demo() {
+/// // inside a step:
+/// let handle = tokio::spawn(child().in_current_step());
+/// # handle.await.unwrap();
+/// # }
+/// ```
+///
+/// Without it a spawned task starts outside any step, and its steps begin new traces.
+pub trait StepFutureExt: Future + Sized {
+    /// Wraps this future so that the step current now is current whenever it is polled.
+    fn in_current_step(self) -> WithContext<Self> {
+        SpanContext::current().instrument(self)
+    }
+}
+
+impl<F: Future> StepFutureExt for F {}
+
 /// Restores the previous context when dropped, including during unwinding.
 pub(crate) struct ContextScope {
     previous: SpanContext,

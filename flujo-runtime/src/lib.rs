@@ -28,7 +28,7 @@ pub use attribute::{AttributeValue, ToAttributeValue};
 pub use config::{
     LogFormat, OtlpProtocol, Secret, TelemetryConfig, TelemetryError, TelemetrySettings,
 };
-pub use context::{SpanContext, WithContext};
+pub use context::{SpanContext, StepFutureExt, WithContext};
 pub use export::SpanExporter;
 #[cfg(feature = "prometheus")]
 pub use prometheus::{PrometheusServer, start_prometheus_server, start_prometheus_server_on};

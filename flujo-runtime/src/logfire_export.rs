@@ -21,7 +21,7 @@ use tracing_subscriber::layer::{self, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{OtlpProtocol, Secret, TelemetryError, TelemetrySettings};
-use crate::otlp::{self, Signal, Transport};
+use crate::otlp::{self, ExportRuntime, Signal, Transport};
 
 /// Logfire's regional endpoints, chosen from the token (`pylf_v1_<region>_...`).
 fn base_url(settings: &TelemetrySettings, token: &Secret) -> String {
@@ -85,7 +85,8 @@ where
 #[derive(Debug)]
 pub(crate) struct LogfireLogs {
     provider: SdkLoggerProvider,
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Declared after the provider: it must outlive the provider's last export.
+    _runtime: ExportRuntime,
 }
 
 /// Runs the OTLP log exporter on flujo's runtime: the SDK's batch processor calls it from a
@@ -119,32 +120,24 @@ impl LogfireLogs {
             exporter: "Logfire",
             reason,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("flujo-logfire")
-            .enable_all()
-            .build()
-            .map_err(|error| start_error(error.to_string()))?;
+        let runtime = ExportRuntime::new("flujo-logfire").map_err(start_error)?;
         let logfire = otlp_settings(settings, token);
-        let exporter = Transport::new(&logfire, Signal::Logs).and_then(|transport| {
-            let _runtime = runtime.enter();
-            transport
-                .http(opentelemetry_otlp::LogExporter::builder().with_http())?
-                .build()
-                .map_err(|error| error.to_string())
-        });
-        let exporter = match exporter {
-            Ok(exporter) => exporter,
-            Err(error) => {
-                runtime.shutdown_background();
-                return Err(start_error(error));
-            }
-        };
+        let exporter = runtime
+            .build(|| {
+                Transport::new(&logfire, Signal::Logs)?
+                    .http(opentelemetry_otlp::LogExporter::builder().with_http())?
+                    .build()
+                    .map_err(|error| error.to_string())
+            })
+            .map_err(start_error)?;
+        let handle = runtime
+            .handle()
+            .ok_or_else(|| start_error("the export runtime stopped".to_owned()))?;
         let provider = SdkLoggerProvider::builder()
             .with_resource(otlp::resource(settings))
             .with_log_processor(
                 BatchLogProcessor::builder(OnRuntime {
-                    handle: runtime.handle().clone(),
+                    handle,
                     inner: exporter,
                 })
                 .build(),
@@ -154,7 +147,7 @@ impl LogfireLogs {
         Ok((
             LogfireLogs {
                 provider,
-                runtime: Some(runtime),
+                _runtime: runtime,
             },
             bridge,
         ))
@@ -164,10 +157,6 @@ impl LogfireLogs {
     pub(crate) fn shutdown(&mut self, timeout: Duration) {
         if let Err(error) = self.provider.shutdown_with_timeout(timeout) {
             tracing::warn!(target: "flujo", %error, "Logfire log export did not finish on shutdown");
-        }
-        // Dropping a runtime from inside an async context panics; this never blocks.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
         }
     }
 }

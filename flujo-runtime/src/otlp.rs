@@ -28,6 +28,47 @@ use crate::config::{OtlpProtocol, TelemetryError, TelemetrySettings};
 use crate::export::SpanExporter;
 use crate::span::{FinishedSpan, SpanStatus};
 
+/// A one-worker tokio runtime for exporters that the OpenTelemetry SDK drives from plain
+/// threads (its log and metric processors). It is never dropped in place: dropping a runtime
+/// inside an application's async context would panic, so it shuts down in the background.
+pub(crate) struct ExportRuntime(Option<tokio::runtime::Runtime>);
+
+impl ExportRuntime {
+    pub(crate) fn new(thread_name: &str) -> Result<ExportRuntime, String> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(thread_name)
+            .enable_all()
+            .build()
+            .map(|runtime| ExportRuntime(Some(runtime)))
+            .map_err(|error| error.to_string())
+    }
+
+    /// Runs `build` inside the runtime (exporter builders need its reactor).
+    pub(crate) fn build<T>(&self, build: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+        let _entered = self.0.as_ref().map(tokio::runtime::Runtime::enter);
+        build()
+    }
+
+    pub(crate) fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|runtime| runtime.handle().clone())
+    }
+}
+
+impl Drop for ExportRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for ExportRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExportRuntime")
+    }
+}
+
 /// Sends finished spans to an OTLP endpoint; see the module docs.
 pub(crate) struct OtlpExporter {
     queue: Option<SyncSender<Vec<SpanData>>>,

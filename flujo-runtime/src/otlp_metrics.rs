@@ -23,7 +23,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 
 use crate::config::{OtlpProtocol, TelemetryError, TelemetrySettings};
 use crate::metrics::{self as flujo_metrics, Downstream, buckets_for};
-use crate::otlp::{self, Signal, Transport};
+use crate::otlp::{self, ExportRuntime, Signal, Transport};
 
 /// Maps `metrics` handles onto OpenTelemetry instruments, one instrument per metric name.
 struct OtelRecorder {
@@ -224,7 +224,8 @@ impl PushMetricExporter for OnRuntime {
 #[derive(Debug)]
 pub(crate) struct OtlpMetrics {
     provider: SdkMeterProvider,
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Declared after the provider: it must outlive the provider's last export.
+    _runtime: ExportRuntime,
 }
 
 impl OtlpMetrics {
@@ -234,30 +235,23 @@ impl OtlpMetrics {
             exporter: "OTLP metrics",
             reason,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("flujo-otlp-metrics")
-            .enable_all()
-            .build()
-            .map_err(|error| start_error(error.to_string()))?;
-        let exporter = Transport::new(settings, Signal::Metrics).and_then(|transport| {
-            let _runtime = runtime.enter();
-            let builder = opentelemetry_otlp::MetricExporter::builder();
-            match settings.otlp_protocol {
-                OtlpProtocol::Grpc => transport.grpc(builder.with_tonic()).build(),
-                OtlpProtocol::HttpProtobuf => transport.http(builder.with_http())?.build(),
-            }
-            .map_err(|error| error.to_string())
-        });
-        let exporter = match exporter {
-            Ok(exporter) => exporter,
-            Err(error) => {
-                runtime.shutdown_background();
-                return Err(start_error(error));
-            }
-        };
+        let runtime = ExportRuntime::new("flujo-otlp-metrics").map_err(start_error)?;
+        let exporter = runtime
+            .build(|| {
+                let transport = Transport::new(settings, Signal::Metrics)?;
+                let builder = opentelemetry_otlp::MetricExporter::builder();
+                match settings.otlp_protocol {
+                    OtlpProtocol::Grpc => transport.grpc(builder.with_tonic()).build(),
+                    OtlpProtocol::HttpProtobuf => transport.http(builder.with_http())?.build(),
+                }
+                .map_err(|error| error.to_string())
+            })
+            .map_err(start_error)?;
+        let handle = runtime
+            .handle()
+            .ok_or_else(|| start_error("the export runtime stopped".to_owned()))?;
         let reader = PeriodicReader::builder(OnRuntime {
-            handle: runtime.handle().clone(),
+            handle,
             inner: exporter,
         })
         .with_interval(settings.metrics_export_interval)
@@ -272,14 +266,13 @@ impl OtlpMetrics {
         };
         if !flujo_metrics::attach_downstream(Downstream::Otlp, Box::new(recorder)) {
             let _ = provider.shutdown();
-            runtime.shutdown_background();
             return Err(start_error(
                 "OTLP metrics push can start once per process, and it already ran".to_owned(),
             ));
         }
         Ok(OtlpMetrics {
             provider,
-            runtime: Some(runtime),
+            _runtime: runtime,
         })
     }
 
@@ -287,10 +280,6 @@ impl OtlpMetrics {
     pub(crate) fn shutdown(&mut self, timeout: Duration) {
         if let Err(error) = self.provider.shutdown_with_timeout(timeout) {
             tracing::warn!(target: "flujo", %error, "OTLP metrics push did not finish on shutdown");
-        }
-        // Dropping a runtime from inside an async context panics; this never blocks.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
         }
     }
 }

@@ -28,7 +28,11 @@ pub(crate) fn install(format: LogFormat, filter: &str, extra: Option<ExtraLayer>
     let registry = tracing_subscriber::registry().with(filter).with(extra);
     let installed = match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(TextLines)
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
@@ -39,6 +43,33 @@ pub(crate) fn install(format: LogFormat, filter: &str, extra: Option<ExtraLayer>
             .try_init(),
     };
     installed.is_ok()
+}
+
+/// One readable line per event: timestamp, level, target, message and fields, then the
+/// `trace_id`/`span_id` of the flujo step the event was logged in.
+pub(crate) struct TextLines;
+
+impl<S, N> FormatEvent<S, N> for TextLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        SystemTime.format_time(&mut writer)?;
+        let metadata = event.metadata();
+        write!(writer, " {:>5} {}: ", metadata.level(), metadata.target())?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        let context = SpanContext::current();
+        if let (Some(trace_id), Some(span_id)) = (context.trace_id(), context.span_id()) {
+            write!(writer, " trace_id={trace_id} span_id={span_id}")?;
+        }
+        writeln!(writer)
+    }
 }
 
 /// One JSON object per event: `timestamp`, `level`, `target`, `event` (the message), the

@@ -2,6 +2,7 @@
 //! per line, filtered by `RUST_LOG`. Events carry the flujo span they were emitted in.
 
 use std::fmt;
+use std::io::IsTerminal;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -31,6 +32,8 @@ pub(crate) fn install(format: LogFormat, filter: &str, extra: Option<ExtraLayer>
             .with(
                 tracing_subscriber::fmt::layer()
                     .event_format(TextLines)
+                    // Colour for people at a terminal, never escape codes in log files.
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_writer(std::io::stderr),
             )
             .try_init(),

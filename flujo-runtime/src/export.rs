@@ -244,7 +244,9 @@ pub(crate) fn ensure_worker() {
             .name("flujo-export".to_owned())
             .spawn(worker_loop)
             .map(|handle| handle.thread().clone())
-            .map_err(|error| tracing::warn!(%error, "flujo could not start its export worker"))
+            .map_err(|error| {
+                tracing::warn!(target: "flujo", %error, "flujo could not start its export worker")
+            })
             .ok()
     });
     wake_worker();

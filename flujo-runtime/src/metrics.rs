@@ -260,27 +260,7 @@ fn labels_match(key: &Key, labels: &[(&str, &str)]) -> bool {
             .all(|(k, v)| key.labels().any(|l| l.key() == *k && l.value() == *v))
 }
 
-fn find<V>(
-    map: &RwLock<HashMap<Key, Arc<V>>>,
-    name: &str,
-    labels: &[(&str, &str)],
-) -> Option<Arc<V>> {
-    map.read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .find(|(key, _)| key.name() == name && labels_match(key, labels))
-        .map(|(_, value)| Arc::clone(value))
-}
-
 impl Store {
-    pub(crate) fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        find(&self.counters, name, labels).map_or(0, |c| c.local.load(Ordering::Relaxed))
-    }
-
-    pub(crate) fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> (u64, f64) {
-        find(&self.histograms, name, labels).map_or((0, 0.0), |h| (h.local.count(), h.local.sum()))
-    }
-
     /// Counter values and histogram counts/sums, keyed by metric key: a baseline to diff against.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let counters = self

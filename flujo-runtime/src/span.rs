@@ -105,6 +105,9 @@ pub(crate) struct SpanRecord {
     pub attributes: Vec<(Cow<'static, str>, AttributeValue)>,
 }
 
+// The per-thread rings are sized from this (see `export.rs`): keep records small.
+const _: () = assert!(std::mem::size_of::<SpanRecord>() <= 112);
+
 /// A finished span, as exporters and [`crate::testing::Capture`] see it.
 ///
 /// The standard attributes (`flujo.step.*`, `code.*`, `error.type`) are derived from the

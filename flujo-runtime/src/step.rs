@@ -56,11 +56,6 @@ impl RetryPolicy {
         }
     }
 
-    /// The number of retries after the first attempt.
-    pub const fn retries(&self) -> u32 {
-        self.retries
-    }
-
     /// The wait before retry number `retry` (1-based).
     pub fn delay_before(&self, retry: u32) -> Duration {
         let ms = match self.backoff {
@@ -123,11 +118,6 @@ impl Step {
             retry,
             metrics: OnceLock::new(),
         }
-    }
-
-    /// The step's name.
-    pub fn name(&self) -> &'static str {
-        self.meta.name
     }
 
     pub(crate) fn meta(&self) -> &StepMeta {
@@ -218,7 +208,7 @@ impl StepCall {
     #[inline(never)]
     fn activate(&mut self, state: u8, make_current: bool) {
         let (parent, context) = SpanContext::start_child(make_current);
-        // Assigning a `ManuallyDrop` drops nothing: the `None` written by `begin` has no data.
+        // Assigning a `ManuallyDrop` drops nothing: the `None` written by `new` has no data.
         self.active = ManuallyDrop::new(Some(ActiveCall {
             state,
             context,
@@ -316,10 +306,10 @@ impl StepCall {
                 }
                 return ControlFlow::Continue(delay);
             }
+            // Both end the call (and set `finished`).
             Err(error) => self.fail(error),
             Ok(_) => self.end(Outcome::Ok),
         }
-        self.finished = true;
         ControlFlow::Break(result)
     }
 

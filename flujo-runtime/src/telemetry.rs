@@ -15,7 +15,7 @@ pub(crate) const SPANS: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(0);
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 static CAPTURE_ACTIVE: AtomicBool = AtomicBool::new(false);
-/// A root trace is sampled when the low 64 bits of its id are at most this.
+/// A root trace is sampled when the low 64 bits of its id are below this (`u64::MAX`: all).
 static SAMPLE_THRESHOLD: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// What steps record right now; 0 when telemetry is off. One relaxed load on the hot path.
@@ -175,6 +175,7 @@ impl TelemetryGuard {
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         let deadline = std::time::Instant::now() + self.settings.shutdown_timeout;
+        let remaining = || deadline.saturating_duration_since(std::time::Instant::now());
         if !export::flush(self.settings.shutdown_timeout) {
             tracing::warn!(
                 target: "flujo",
@@ -184,16 +185,16 @@ impl Drop for TelemetryGuard {
         }
         for exporter in self.exporters.drain(..) {
             if let Some(mut exporter) = export::remove_sink(exporter) {
-                exporter.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
+                exporter.shutdown(remaining());
             }
         }
         #[cfg(feature = "logfire")]
         if let Some(mut logs) = self.logfire_logs.take() {
-            logs.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
+            logs.shutdown(remaining());
         }
         #[cfg(feature = "otlp")]
         if let Some(mut metrics) = self.otlp_metrics.take() {
-            metrics.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
+            metrics.shutdown(remaining());
         }
         set_sampling_rate(1.0);
         INITIALIZED.store(false, Ordering::SeqCst);

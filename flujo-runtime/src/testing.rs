@@ -107,14 +107,14 @@ impl Capture {
     /// How much counter `name` with exactly these labels grew during the capture.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
         export::flush(FLUSH_TIMEOUT);
-        let now = metrics::RECORDER.store.counter(name, labels);
+        let now = metrics::RECORDER.store.snapshot().counter(name, labels);
         now.saturating_sub(self.baseline.counter(name, labels))
     }
 
     /// How many values histogram `name` with exactly these labels received during the capture.
     pub fn histogram_count(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
         export::flush(FLUSH_TIMEOUT);
-        let (now, _) = metrics::RECORDER.store.histogram(name, labels);
+        let (now, _) = metrics::RECORDER.store.snapshot().histogram(name, labels);
         now.saturating_sub(self.baseline.histogram(name, labels).0)
     }
 
@@ -122,7 +122,7 @@ impl Capture {
     /// capture.
     pub fn histogram_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         export::flush(FLUSH_TIMEOUT);
-        let (_, now) = metrics::RECORDER.store.histogram(name, labels);
+        let (_, now) = metrics::RECORDER.store.snapshot().histogram(name, labels);
         now - self.baseline.histogram(name, labels).1
     }
 

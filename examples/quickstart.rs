@@ -2,12 +2,14 @@
 //!
 //! Run it with `cargo run --example quickstart`: no network, no API key. The drafting model
 //! fails its first call, so the `draft` step retries once (you will see the WARN log line).
-//! At the end the example prints the span tree and the step metrics it recorded.
+//! Every step calls a (stub) model through `#[track_cost]`: the stub reports realistic usage,
+//! including a cached system prompt, and the calls are priced with flujo's built-in prices.
+//! At the end the example prints the span tree, the step metrics and the cost report.
 
 use std::time::Duration;
 
-use flujo::pipeline_step;
-use flujo::testing::{Capture, StubError, StubModel};
+use flujo::testing::{Capture, StubCompletion, StubError, StubModel};
+use flujo::{UsageLimitExceeded, UsageLimits, pipeline_step, track_cost};
 
 struct Models {
     planner: StubModel,
@@ -15,52 +17,75 @@ struct Models {
     reviewer: StubModel,
 }
 
-#[pipeline_step(fields(question_len = question.len(), model = models.planner.name()))]
-fn plan(models: &Models, question: &str) -> Result<String, StubError> {
-    models
+/// What can go wrong in the pipeline: the model fails, or the run's budget is spent.
+#[derive(Debug, thiserror::Error)]
+enum PipelineError {
+    #[error(transparent)]
+    Model(#[from] StubError),
+    #[error(transparent)]
+    Budget(#[from] UsageLimitExceeded),
+}
+
+#[pipeline_step(fields(question_len = question.len()))]
+#[track_cost(model = models.planner.name())]
+fn plan(models: &Models, question: &str) -> Result<StubCompletion, PipelineError> {
+    Ok(models
         .planner
-        .complete(&format!("Plan an answer to: {question}"))
+        .chat(&format!("Plan an answer to: {question}"))?)
 }
 
-#[pipeline_step(retries = 2, backoff = "exponential", backoff_ms = 20, fields(model = models.writer.name()))]
-fn draft(models: &Models, plan: &str) -> Result<String, StubError> {
-    models
+#[pipeline_step(retries = 2, backoff = "exponential", backoff_ms = 20)]
+#[track_cost(model = models.writer.name())]
+fn draft(models: &Models, plan: &str) -> Result<StubCompletion, PipelineError> {
+    Ok(models
         .writer
-        .complete(&format!("Write a draft following: {plan}"))
+        .chat(&format!("Write a draft following: {plan}"))?)
 }
 
-#[pipeline_step(fields(model = models.reviewer.name()))]
-fn review(models: &Models, draft: &str) -> Result<String, StubError> {
-    models
+#[pipeline_step]
+#[track_cost(model = models.reviewer.name())]
+fn review(models: &Models, draft: &str) -> Result<StubCompletion, PipelineError> {
+    Ok(models
         .reviewer
-        .complete(&format!("Review and tighten: {draft}"))
+        .chat(&format!("Review and tighten: {draft}"))?)
 }
 
 #[pipeline_step(name = "answer_question")]
-fn answer(models: &Models, question: &str) -> Result<String, StubError> {
+fn answer(models: &Models, question: &str) -> Result<String, PipelineError> {
     let plan = plan(models, question)?;
-    let draft = draft(models, &plan)?;
-    review(models, &draft)
+    let draft = draft(models, &plan.text)?;
+    Ok(review(models, &draft.text)?.text)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Reads TELEMETRY_EXPORT_ENABLED, OTEL_SERVICE_NAME, RUST_LOG, ... from the environment.
+    // Reads TELEMETRY_EXPORT_ENABLED, OTEL_SERVICE_NAME, RUST_LOG, FLUJO_COST_LEDGER, ... from
+    // the environment.
     let _telemetry = flujo::init_telemetry()?;
     // Keep finished spans and metric values in memory so that we can print them below.
     let capture = Capture::start();
 
     let models = Models {
-        planner: StubModel::new("stub-planner").with_latency(Duration::from_millis(15)),
-        writer: StubModel::new("stub-writer")
+        planner: StubModel::new("gpt-4o-mini").with_latency(Duration::from_millis(15)),
+        writer: StubModel::new("claude-sonnet-4-5")
             .with_latency(Duration::from_millis(40))
             .failing_first(1),
-        reviewer: StubModel::new("stub-reviewer").with_latency(Duration::from_millis(25)),
+        reviewer: StubModel::new("gpt-4.1").with_latency(Duration::from_millis(25)),
     };
 
-    let result = answer(&models, "Why is the sky blue at noon but red at sunset?")?;
-    println!("answer: {result}\n");
+    // Each run may spend at most 5 cents; a call that would start after that is refused.
+    let limits = UsageLimits {
+        total_cost_usd_limit: Some(0.05),
+        ..Default::default()
+    };
+    for question in [
+        "Why is the sky blue at noon but red at sunset?",
+        "Why is the sea blue?",
+    ] {
+        let result = limits.run(|| answer(&models, question))?;
+        println!("answer: {result}");
+    }
 
-    println!("span tree:");
+    println!("\nspan tree:");
     print!("{}", capture.span_tree());
 
     println!("\nmetrics:");
@@ -76,5 +101,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             capture.counter("flujo_step_retries_total", &[("step", step)]),
         );
     }
+
+    // As the guide's `get_cost_report(start_date=..., end_date=...)`; here, today's costs.
+    let today = flujo::utc_today();
+    let report = flujo::get_cost_report(today, today)?;
+    println!("\n{report}");
+    println!("exact total: {:.6}", report.total_cost);
     Ok(())
 }

@@ -45,7 +45,8 @@ export FLUJO_PROMETHEUS="$PWD/.backends/prometheus/usr/bin/prometheus"
 export FLUJO_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
 
 cargo test --workspace --locked
-# The export build: exporter unit tests and the tests against rotel and Prometheus.
-cargo test --locked --features otlp,prometheus,logfire -p flujo-runtime
+# The export build: exporter unit tests, the durable ledger and async-openai usage, and the
+# tests against rotel and Prometheus.
+cargo test --locked --features otlp,prometheus,logfire,sqlite,async-openai -p flujo-runtime
 cargo test --locked --features otlp,prometheus,logfire \
   --test otlp_export --test prometheus_export --test logfire_export

@@ -31,4 +31,6 @@
 #[doc(inline)]
 pub use flujo_macros::pipeline_step;
 #[doc(inline)]
+pub use flujo_macros::track_cost;
+#[doc(inline)]
 pub use flujo_runtime::*;

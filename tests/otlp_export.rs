@@ -26,9 +26,24 @@ impl fmt::Display for ReviewError {
     }
 }
 
-#[pipeline_step(fields(question_len = question.len(), "gen_ai.request.model" = "stub-1"))]
-fn draft(question: &str) -> String {
-    format!("draft for {question}")
+struct Draft {
+    text: String,
+    usage: flujo::TokenUsage,
+}
+
+impl flujo::ReportsUsage for Draft {
+    fn token_usage(&self) -> Option<flujo::TokenUsage> {
+        Some(self.usage)
+    }
+}
+
+#[pipeline_step(fields(question_len = question.len(), "flujo.prompt.kind" = "question"))]
+#[flujo::track_cost(model = "gpt-4o-mini")]
+fn draft(question: &str) -> Draft {
+    Draft {
+        text: format!("draft for {question}"),
+        usage: flujo::TokenUsage::new(1_200, 80).with_cache_read(1_024),
+    }
 }
 
 #[pipeline_step]
@@ -41,7 +56,7 @@ fn review(draft: &str) -> Result<String, ReviewError> {
 
 #[pipeline_step(name = "answer_question")]
 fn answer(question: &str) -> Result<String, ReviewError> {
-    review(&draft(question))
+    review(&draft(question).text)
 }
 
 /// Runs two pipeline calls (one failing) with OTLP export to rotel and checks what arrived.
@@ -63,9 +78,9 @@ fn export_run<Front>(
     answer("why?").expect("first run succeeds");
     answer("reject this").expect_err("second run fails");
     drop(guard); // flushes, then waits for the last export
-    let output = rotel.wait_for_spans(6);
+    let output = rotel.wait_for_spans(8);
     let spans = parse_spans(&output);
-    assert_eq!(spans.len(), 6, "rotel received:\n{output}");
+    assert_eq!(spans.len(), 8, "rotel received:\n{output}");
 
     let roots: Vec<&ReceivedSpan> = spans
         .iter()
@@ -113,7 +128,29 @@ fn export_run<Front>(
         Some("Int(4)"),
         "integers stay integers"
     );
-    assert_eq!(draft.attribute("gen_ai.request.model"), Some("Str(stub-1)"));
+    assert_eq!(draft.attribute("flujo.prompt.kind"), Some("Str(question)"));
+    let model_call = spans
+        .iter()
+        .find(|s| s.name == "chat gpt-4o-mini" && s.parent_id == draft.id)
+        .expect("the model call is a child of its step");
+    assert_eq!(model_call.trace_id, draft.trace_id);
+    for (key, value) in [
+        ("gen_ai.operation.name", "Str(chat)"),
+        ("gen_ai.provider.name", "Str(openai)"),
+        ("gen_ai.request.model", "Str(gpt-4o-mini)"),
+        ("gen_ai.usage.input_tokens", "Int(1200)"),
+        ("gen_ai.usage.output_tokens", "Int(80)"),
+        ("gen_ai.usage.cache_read.input_tokens", "Int(1024)"),
+        ("gen_ai.usage.cost.currency", "Str(USD)"),
+    ] {
+        assert_eq!(model_call.attribute(key), Some(value), "{key}");
+    }
+    assert!(
+        model_call
+            .attribute("gen_ai.usage.cost.amount")
+            .is_some_and(|v| v.starts_with("Double(")),
+        "{model_call:?}"
+    );
 
     for span in &spans {
         let resource = |key: &str| {
@@ -234,7 +271,7 @@ fn without_a_collector_calls_succeed_and_failed_exports_are_counted() {
     .expect("telemetry starts even though no collector listens");
     for i in 0..500 {
         assert_eq!(
-            draft(&"x".repeat(i % 7)).len(),
+            draft(&"x".repeat(i % 7)).text.len(),
             10 + i % 7,
             "the step's result is untouched"
         );

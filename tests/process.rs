@@ -4,7 +4,8 @@
 use std::fmt;
 use std::process::Command;
 
-use flujo::{logfire, pipeline_step};
+use flujo::testing::Capture;
+use flujo::{TokenUsage, UsageLimitExceeded, logfire, pipeline_step, track_cost};
 
 const CHILD: &str = "FLUJO_TEST_CHILD";
 
@@ -33,6 +34,55 @@ fn broken() -> Result<(), ModelError> {
     Err(ModelError)
 }
 
+#[track_cost(model = "gpt-4o-mini")]
+fn known_model() -> Result<TokenUsage, UsageLimitExceeded> {
+    Ok(TokenUsage::new(1_000, 100))
+}
+
+#[track_cost(model = "acme-x", unpriced)]
+fn acme_model() -> Result<TokenUsage, UsageLimitExceeded> {
+    Ok(TokenUsage::new(1_000_000, 0))
+}
+
+/// Model calls under the settings of the environment; prints what was recorded.
+fn cost_scenario() {
+    let capture = Capture::start();
+    for _ in 0..10 {
+        known_model().expect("a priced model is never refused");
+    }
+    match acme_model() {
+        Ok(_) => println!("acme called"),
+        Err(refusal) => println!("acme refused: {refusal}"),
+    }
+    let labels = [("model", "gpt-4o-mini"), ("provider", "openai")];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut labels = labels.to_vec();
+        labels.push(extra);
+        labels
+    };
+    let records = capture.cost_records();
+    println!(
+        "spans={} requests={} input_tokens={} cost_nanos={} records={} acme_cost={:?} acme_prices={:?}",
+        capture.spans_named("chat gpt-4o-mini").len(),
+        capture.counter("flujo_model_requests_total", &with(("status", "ok"))),
+        capture.counter("flujo_tokens_total", &with(("token_type", "input"))),
+        capture
+            .cost_usd(
+                &with(("pipeline", ""))
+                    .into_iter()
+                    .chain([("step", "")])
+                    .collect::<Vec<_>>()
+            )
+            .nanos(),
+        records.len(),
+        records.iter().find(|r| r.model == "acme-x").map(|r| r.cost),
+        records
+            .iter()
+            .find(|r| r.model == "acme-x")
+            .map(|r| r.price_version.clone()),
+    );
+}
+
 /// What the child does: initialise from the environment, emit the log lines under test.
 fn child(scenario: &str) {
     match flujo::init_telemetry() {
@@ -40,6 +90,10 @@ fn child(scenario: &str) {
         Ok(guard) => {
             if scenario == "settings" {
                 println!("{:?}", guard.settings());
+                return;
+            }
+            if scenario == "cost" {
+                cost_scenario();
                 return;
             }
             logfire::info!(
@@ -82,6 +136,10 @@ fn run_child(scenario: &str, env: &[(&str, &str)]) -> Output {
         "OTEL_BSP_MAX_QUEUE_SIZE",
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
         "OTEL_BSP_SCHEDULE_DELAY",
+        "FLUJO_PRICING_FILE",
+        "FLUJO_PRICING_STRICT",
+        "FLUJO_COST_LEDGER",
+        "FLUJO_DAILY_COST_LIMIT_USD",
     ] {
         command.env_remove(var);
     }
@@ -231,12 +289,102 @@ fn standard_otel_variables_are_read() {
     );
 }
 
+fn cost_metrics_and_records_are_never_sampled() {
+    let out = run_child("cost", &[("OTEL_TRACES_SAMPLER_ARG", "0.0")]);
+    // 10 calls of 1_000 input * $0.15/M + 100 output * $0.60/M = 210 µ$ each.
+    assert!(
+        out.stdout
+            .contains("spans=0 requests=10 input_tokens=10000 cost_nanos=2100000 records=11"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("acme called"), "not strict by default");
+    assert!(
+        out.stdout.contains("acme_cost=Some(None)"),
+        "unpriced, not $0: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("model `acme-x` has no price"),
+        "one WARN for the unpriced model: {}",
+        out.stderr
+    );
+}
+
+fn pricing_settings_come_from_the_environment() {
+    let out = run_child("cost", &[("FLUJO_PRICING_STRICT", "true")]);
+    assert!(
+        out.stdout.contains(
+            "acme refused: model `acme-x` has no price and strict pricing is on (FLUJO_PRICING_STRICT)"
+        ),
+        "{}",
+        out.stdout
+    );
+
+    let dir = std::env::temp_dir().join(format!("flujo-prices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("acme.toml");
+    std::fs::write(
+        &good,
+        "version = \"acme-7\"\n[[model]]\nname = \"acme-x\"\ninput = 0.25\noutput = 1\n",
+    )
+    .unwrap();
+    let out = run_child(
+        "cost",
+        &[
+            ("FLUJO_PRICING_FILE", good.to_str().unwrap()),
+            ("FLUJO_PRICING_STRICT", "true"),
+        ],
+    );
+    assert!(out.stdout.contains("acme called"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("acme_cost=Some(Some(Usd($0.250000000)))"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("+acme.toml@acme-7"), "{}", out.stdout);
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[model]]\nname = \"acme-x\"\ninput = \"cheap\"\noutput = 1\n",
+    )
+    .unwrap();
+    let out = run_child("cost", &[("FLUJO_PRICING_FILE", bad.to_str().unwrap())]);
+    assert!(
+        out.stdout.contains(&format!(
+            "init error: price file {}, line 3: field `input`",
+            bad.display()
+        )),
+        "{}",
+        out.stdout
+    );
+    let out = run_child("cost", &[("FLUJO_DAILY_COST_LIMIT_USD", "lots")]);
+    assert!(
+        out.stdout.contains(
+            "environment variable FLUJO_DAILY_COST_LIMIT_USD=\"lots\" is invalid: expected a non-negative amount of USD"
+        ),
+        "{}",
+        out.stdout
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn main() {
     if let Ok(scenario) = std::env::var(CHILD) {
         child(&scenario);
         return;
     }
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 7] = [
+        (
+            "cost_metrics_and_records_are_never_sampled",
+            cost_metrics_and_records_are_never_sampled,
+        ),
+        (
+            "pricing_settings_come_from_the_environment",
+            pricing_settings_come_from_the_environment,
+        ),
         (
             "json_logs_have_the_guides_fields_and_the_step_context",
             json_logs_have_the_guides_fields_and_the_step_context,

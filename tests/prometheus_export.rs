@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flujo::{TelemetryConfig, TelemetryError, pipeline_step};
+use flujo::{TelemetryConfig, TelemetryError, TokenUsage, pipeline_step, track_cost};
 
 fn tool(variable: &str, name: &str) -> PathBuf {
     let path = std::env::var_os(variable)
@@ -106,6 +106,19 @@ fn scraped_retry() -> Result<(), Flaky> {
     Ok(())
 }
 
+/// 10_000 input tokens (4_000 of them cached) and 500 output tokens of gpt-4o:
+/// 6_000 * $2.50/M + 4_000 * $1.25/M + 500 * $10/M = $0.025 per call.
+#[pipeline_step(name = "scraped_model_step")]
+#[track_cost(model = "gpt-4o", provider = "openai")]
+fn scraped_model_call() -> Result<TokenUsage, anyhow::Error> {
+    Ok(TokenUsage::new(10_000, 500).with_cache_read(4_000))
+}
+
+#[track_cost(model = "gpt-4o-mini")]
+fn exposed_model_call() -> TokenUsage {
+    TokenUsage::new(100, 10)
+}
+
 /// Telemetry with Prometheus export on, for the whole test binary.
 fn telemetry() -> &'static flujo::TelemetryGuard {
     static GUARD: std::sync::OnceLock<flujo::TelemetryGuard> = std::sync::OnceLock::new();
@@ -122,6 +135,7 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
         exposed_ok(i);
     }
     let _ = exposed_error();
+    exposed_model_call();
     let server = flujo::start_prometheus_server(0).expect("serves on a free port");
     assert_eq!(
         server.local_addr().ip().to_string(),
@@ -146,6 +160,24 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
         "{text}"
     );
     assert!(text.contains("flujo_step_calls_total{step=\"exposed_error\",status=\"error\"} 1"));
+    for family in [
+        "# TYPE flujo_tokens_total counter",
+        "# TYPE flujo_model_requests_total counter",
+        "# TYPE flujo_cost_usd_total counter",
+        "# HELP flujo_cost_usd_total Cost of priced model calls in USD",
+        "# TYPE gen_ai_client_token_usage histogram",
+        "# TYPE gen_ai_client_operation_duration_seconds histogram",
+    ] {
+        assert!(text.contains(family), "{family} missing:\n{text}");
+    }
+    assert!(
+        text.contains("gen_ai_client_token_usage_bucket{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4o-mini\",gen_ai_token_type=\"input\",le=\"67108864\"}"),
+        "the GenAI token buckets:\n{text}"
+    );
+    assert!(
+        text.contains("flujo_cost_usd_total{model=\"gpt-4o-mini\",provider=\"openai\",pipeline=\"\",step=\"\"} 0.000021000"),
+        "the cost in USD, exactly:\n{text}"
+    );
     assert_eq!(http_get(server.local_addr(), "/other").0, 404);
 
     let mut promtool = Command::new(tool("FLUJO_PROMTOOL", "promtool"))
@@ -287,6 +319,9 @@ fn a_prometheus_server_scrapes_step_counts_that_promql_returns() {
     for _ in 0..3 {
         scraped_retry().expect("the retry succeeds");
     }
+    for _ in 0..4 {
+        scraped_model_call().expect("the model call succeeds");
+    }
     let prometheus = PrometheusServer::start(app.local_addr());
     prometheus.wait_for("/api/v1/targets", |answer| {
         answer["data"]["activeTargets"][0]["health"] == "up"
@@ -317,5 +352,44 @@ fn a_prometheus_server_scrapes_step_counts_that_promql_returns() {
         |answer| query_value(answer) == Some(3.0),
     );
     assert_eq!(query_value(&durations), Some(3.0));
+
+    let model = "model=\"gpt-4o\",provider=\"openai\"";
+    for (token_type, expected) in [
+        ("input", 40_000.0),
+        ("cache_read_input", 16_000.0),
+        ("output", 2_000.0),
+    ] {
+        let tokens = prometheus.wait_for(
+            &query(&format!(
+                "flujo_tokens_total{{{model},token_type=\"{token_type}\"}}"
+            )),
+            |answer| query_value(answer) == Some(expected),
+        );
+        assert_eq!(query_value(&tokens), Some(expected), "{token_type}");
+    }
+    let cost = prometheus.wait_for(
+        &query(&format!(
+            "flujo_cost_usd_total{{{model},step=\"scraped_model_step\"}}"
+        )),
+        |answer| query_value(answer) == Some(0.1),
+    );
+    assert_eq!(query_value(&cost), Some(0.1), "4 calls at $0.025");
+    let requests = prometheus.wait_for(
+        &query(&format!(
+            "flujo_model_requests_total{{{model},status=\"ok\"}}"
+        )),
+        |answer| query_value(answer) == Some(4.0),
+    );
+    assert_eq!(query_value(&requests), Some(4.0));
+    let token_histogram = prometheus.wait_for(
+        &query("sum(gen_ai_client_token_usage_sum{gen_ai_request_model=\"gpt-4o\",gen_ai_token_type=\"output\"})"),
+        |answer| query_value(answer) == Some(2_000.0),
+    );
+    assert_eq!(query_value(&token_histogram), Some(2_000.0));
+    let durations = prometheus.wait_for(
+        &query("gen_ai_client_operation_duration_seconds_count{gen_ai_request_model=\"gpt-4o\"}"),
+        |answer| query_value(answer) == Some(4.0),
+    );
+    assert_eq!(query_value(&durations), Some(4.0));
     app.shutdown();
 }

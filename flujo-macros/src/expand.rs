@@ -4,12 +4,38 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{AttrStyle, Block};
+use syn::{AttrStyle, Block, ItemFn};
 
+use crate::cost_expand;
 use crate::model::{Backoff, Body, FieldValue, Rebind, StepModel};
 
 pub(crate) fn expand(model: StepModel) -> TokenStream {
-    let StepModel { item, body, .. } = &model;
+    wrap_body(&model.item, &model.body, |block, is_async| {
+        match &model.cost {
+            // With `#[track_cost]` on the same function, the model call runs inside the step.
+            Some((path, cost)) => {
+                let tracked = cost_expand::instrument(cost, block, is_async);
+                let instrumented = instrument(&model, &syn::parse_quote!({ #tracked }), is_async);
+                // The attribute was consumed here: refer to its path so that the user's
+                // `use flujo::track_cost` does not look unused.
+                quote! {
+                    #[allow(unused_imports)]
+                    use #path as _;
+                    #instrumented
+                }
+            }
+            None => instrument(&model, block, is_async),
+        }
+    })
+}
+
+/// `item` with its block replaced: `instrument(block, is_async)` gives the statements that
+/// replace the block that produces the function's value.
+pub(crate) fn wrap_body(
+    item: &ItemFn,
+    body: &Body,
+    instrument: impl Fn(&Block, bool) -> TokenStream,
+) -> TokenStream {
     let (outer, inner): (Vec<_>, Vec<_>) = item
         .attrs
         .iter()
@@ -18,11 +44,11 @@ pub(crate) fn expand(model: StepModel) -> TokenStream {
     let sig = &item.sig;
     let new_body = match body {
         Body::Sync(block) => {
-            let instrumented = instrument(&model, block, false);
+            let instrumented = instrument(block, false);
             quote!({ #(#inner)* #instrumented })
         }
         Body::AsyncFn(block) => {
-            let instrumented = instrument(&model, block, true);
+            let instrumented = instrument(block, true);
             quote!({ #(#inner)* #instrumented })
         }
         Body::AsyncBlock {
@@ -30,7 +56,7 @@ pub(crate) fn expand(model: StepModel) -> TokenStream {
             inner: block,
             boxed,
         } => {
-            let instrumented = instrument(&model, block, true);
+            let instrumented = instrument(block, true);
             let future = quote!(async move { #instrumented });
             let future = if *boxed {
                 quote!(::std::boxed::Box::pin(#future))

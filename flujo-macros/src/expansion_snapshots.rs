@@ -1,4 +1,4 @@
-//! What `#[pipeline_step]` generates for representative functions, pretty-printed. A change
+//! What `#[pipeline_step]` and `#[track_cost]` generate for representative functions, pretty-printed. A change
 //! in generated code shows up here as a snapshot diff in review (`cargo insta review`).
 
 use quote::quote;
@@ -7,6 +7,54 @@ fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> Str
     let tokens = crate::pipeline_step_impl(args, item);
     let file = syn::parse2::<syn::File>(tokens).expect("expansion is valid Rust");
     prettyplease::unparse(&file)
+}
+
+fn expand_cost(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> String {
+    let tokens = crate::track_cost_impl(args, item);
+    let file = syn::parse2::<syn::File>(tokens).expect("expansion is valid Rust");
+    prettyplease::unparse(&file)
+}
+
+#[test]
+fn cost_sync_result_literal_model() {
+    insta::assert_snapshot!(expand_cost(
+        quote!(model = "gpt-4o-mini", provider = "openai"),
+        quote! {
+            fn ask(client: &Client, prompt: &str) -> Result<Completion, ClientError> {
+                client.complete(prompt)
+            }
+        }
+    ));
+}
+
+#[test]
+fn cost_async_runtime_model_with_usage_fn() {
+    insta::assert_snapshot!(expand_cost(
+        quote!(
+            model = self.model.as_str(),
+            operation = "embeddings",
+            usage = usage_of
+        ),
+        quote! {
+            async fn embed(&self, texts: &[String]) -> Vec<Vec<f32>> {
+                self.client.embed(texts).await
+            }
+        }
+    ));
+}
+
+#[test]
+fn cost_inside_a_step() {
+    // `#[track_cost]` under `#[pipeline_step]`: the model call runs inside each attempt.
+    insta::assert_snapshot!(expand(
+        quote!(name = "draft", retries = 2),
+        quote! {
+            #[track_cost(model = "claude-sonnet-4-5")]
+            async fn draft(&self, outline: &str) -> Result<Completion, ClientError> {
+                self.client.complete(outline).await
+            }
+        }
+    ));
 }
 
 #[test]

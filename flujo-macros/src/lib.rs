@@ -1,6 +1,8 @@
 //! Attribute macros of flujo. Use them through the `flujo` crate (`flujo::pipeline_step`),
 //! which documents them in full.
 
+mod cost_expand;
+mod cost_model;
 mod expand;
 mod model;
 mod parse;
@@ -22,6 +24,52 @@ fn pipeline_step_impl(
         Ok(model) => expand::expand(model),
         // The original item is kept so that a bad attribute does not also make every use
         // of the function an error.
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote::quote!(#error #item)
+        }
+    }
+}
+
+/// Tracks the cost of a model call: a model-call span with the GenAI attributes, token and
+/// cost metrics, a cost record in the ledger, and the run's usage limits. See the `flujo`
+/// crate documentation and README for the argument reference.
+#[proc_macro_attribute]
+pub fn track_cost(args: TokenStream, item: TokenStream) -> TokenStream {
+    track_cost_impl(args.into(), item.into()).into()
+}
+
+fn track_cost_impl(
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let mut errors = model::Errors::default();
+    let built =
+        model::parse_function(item.clone(), "track_cost", &mut errors).map(|mut function| {
+            let step = model::take_attribute(&mut function, "pipeline_step");
+            let cost = cost_model::CostModel::build(args.clone(), &function, &mut errors);
+            (function, step, cost)
+        });
+    let result = built.and_then(|built| errors.finish().map(|()| built));
+    match result {
+        // `#[pipeline_step]` below: hand both to it, so that the step span is the parent
+        // whichever attribute comes first.
+        Ok((function, Some((step_path, step_args)), Some(cost))) => {
+            let krate = &cost.krate;
+            quote::quote! {
+                #[#step_path(#step_args)]
+                #[#krate::track_cost(#args)]
+                #function
+            }
+        }
+        Ok((function, None, Some(cost))) => {
+            let shape = model::FnShape::of(&function);
+            expand::wrap_body(&function, &shape.body, |block, is_async| {
+                cost_expand::instrument(&cost, block, is_async)
+            })
+        }
+        // A missing model was pushed to `errors`, so this is the `Err` arm's case too.
+        Ok((_, _, None)) => item,
         Err(error) => {
             let error = error.to_compile_error();
             quote::quote!(#error #item)

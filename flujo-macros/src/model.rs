@@ -9,6 +9,7 @@ use syn::{
     PathArguments, ReturnType, Stmt, Type, TypeParamBound,
 };
 
+use crate::cost_model::CostModel;
 use crate::parse::{self, FieldArg, FieldSigil, RawArg, RawArgs, RawValue};
 
 /// Collects errors so that one expansion reports all of them.
@@ -104,6 +105,9 @@ pub(crate) struct StepModel {
     pub output: Option<Type>,
     pub returns_result: bool,
     pub rebinds: Vec<Rebind>,
+    /// `#[track_cost]` on the same function, in either order: its model call runs inside
+    /// the step (a child span), and each retry attempt is a model call of its own.
+    pub cost: Option<(syn::Path, CostModel)>,
     /// The function with its body taken out (and, with retries, arguments renamed).
     pub item: ItemFn,
 }
@@ -121,7 +125,7 @@ struct Args {
     backoff_ms: Option<(Span, u64)>,
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -138,10 +142,32 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn unknown_argument(key: &Ident) -> syn::Error {
+/// Calls `accept` for each argument of `raw` named in `known`, once per name, in the order
+/// written (so that errors come out in source order); unknown and repeated ones are reported.
+pub(crate) fn accept_known_arguments(
+    raw: Vec<RawArg>,
+    known: &[&str],
+    errors: &mut Errors,
+    mut accept: impl FnMut(&Ident, &str, RawValue, &mut Errors),
+) {
+    let mut seen: Vec<String> = Vec::new();
+    for RawArg { key, value } in raw {
+        let name = key.to_string();
+        if !known.contains(&name.as_str()) {
+            errors.push_error(unknown_argument(&key, known));
+        } else if seen.contains(&name) {
+            errors.push(key.span(), format!("duplicate argument `{name}`"));
+        } else {
+            accept(&key, &name, value, errors);
+            seen.push(name);
+        }
+    }
+}
+
+fn unknown_argument(key: &Ident, arguments: &[&str]) -> syn::Error {
     let name = key.to_string();
-    let known = ARGUMENTS.join(", ");
-    let message = match ARGUMENTS
+    let known = arguments.join(", ");
+    let message = match arguments
         .iter()
         .min_by_key(|known| edit_distance(&name, known))
         .filter(|known| edit_distance(&name, known) <= 2)
@@ -164,7 +190,7 @@ where
     }
 }
 
-fn str_literal(expr: &Expr) -> Option<&LitStr> {
+pub(crate) fn str_literal(expr: &Expr) -> Option<&LitStr> {
     match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
@@ -177,20 +203,9 @@ impl Args {
     fn parse(tokens: TokenStream, errors: &mut Errors) -> syn::Result<Args> {
         let RawArgs(raw) = syn::parse2(tokens)?;
         let mut args = Args::default();
-        let mut seen: Vec<String> = Vec::new();
-        for RawArg { key, value } in raw {
-            let name = key.to_string();
-            if !ARGUMENTS.contains(&name.as_str()) {
-                errors.push_error(unknown_argument(&key));
-                continue;
-            }
-            if seen.contains(&name) {
-                errors.push(key.span(), format!("duplicate argument `{name}`"));
-                continue;
-            }
-            seen.push(name.clone());
-            args.accept(&key, &name, value, errors);
-        }
+        accept_known_arguments(raw, ARGUMENTS, errors, |key, name, value, errors| {
+            args.accept(key, name, value, errors)
+        });
         if let (Some(all), Some(first)) = (args.skip_all, args.skip.first()) {
             errors.push(
                 all,
@@ -441,35 +456,90 @@ fn plan_rebinds(item: &mut ItemFn, boxed_async: bool, errors: &mut Errors) -> Ve
     rebinds
 }
 
+/// Removes the first attribute named `name` (by its last path segment, so `track_cost` and
+/// `flujo::track_cost` both match) and returns its path as written and its arguments.
+pub(crate) fn take_attribute(item: &mut ItemFn, name: &str) -> Option<(syn::Path, TokenStream)> {
+    let index = item.attrs.iter().position(|attr| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == name)
+    })?;
+    let attr = item.attrs.remove(index);
+    let path = attr.path().clone();
+    Some(match attr.meta {
+        syn::Meta::List(list) => (path, list.tokens),
+        _ => (path, TokenStream::new()),
+    })
+}
+
+/// Parses the annotated item: a function with a body, not `const`, not variadic.
+pub(crate) fn parse_function(
+    item: TokenStream,
+    attribute: &str,
+    errors: &mut Errors,
+) -> syn::Result<ItemFn> {
+    let item: ItemFn = match syn::parse2::<syn::Item>(item)? {
+        syn::Item::Fn(item) => item,
+        other => {
+            return Err(syn::Error::new(
+                first_token_span(&other),
+                format!("#[{attribute}] can only be applied to functions and methods with a body"),
+            ));
+        }
+    };
+    if let Some(constness) = &item.sig.constness {
+        errors.push(
+            constness.span,
+            format!("#[{attribute}] cannot instrument a `const fn`: telemetry runs at run time"),
+        );
+    }
+    if let Some(variadic) = &item.sig.variadic {
+        errors.push(
+            variadic.span(),
+            format!("#[{attribute}] cannot instrument a variadic function"),
+        );
+    }
+    Ok(item)
+}
+
+/// Where a function's value comes from and what type it has.
+pub(crate) struct FnShape {
+    pub body: Body,
+    /// The value type, when it can be written in a type annotation.
+    pub output: Option<Type>,
+    pub returns_result: bool,
+}
+
+impl FnShape {
+    pub(crate) fn of(item: &ItemFn) -> FnShape {
+        let body = classify_body(item);
+        let value_type = match (&body, &item.sig.output) {
+            (Body::AsyncBlock { .. }, ReturnType::Type(_, ty)) => future_output(ty).cloned(),
+            (Body::AsyncBlock { .. }, ReturnType::Default) => None,
+            (_, ReturnType::Type(_, ty)) => Some((**ty).clone()),
+            (_, ReturnType::Default) => Some(syn::parse_quote!(())),
+        };
+        let returns_result = value_type.as_ref().is_some_and(is_result);
+        FnShape {
+            body,
+            output: value_type.filter(|ty| !contains_impl_trait(ty)),
+            returns_result,
+        }
+    }
+}
+
 impl StepModel {
     pub(crate) fn build(args: TokenStream, item: TokenStream) -> syn::Result<StepModel> {
         let mut errors = Errors::default();
-        let item: ItemFn = match syn::parse2::<syn::Item>(item) {
-            Ok(syn::Item::Fn(item)) => item,
-            Ok(other) => {
-                return Err(syn::Error::new(
-                    first_token_span(&other),
-                    "#[pipeline_step] can only be applied to functions and methods with a body",
-                ));
-            }
-            Err(error) => return Err(error),
-        };
+        let mut item = parse_function(item, "pipeline_step", &mut errors)?;
+        let cost = take_attribute(&mut item, "track_cost").and_then(|(path, args)| {
+            CostModel::build(args, &item, &mut errors).map(|model| (path, model))
+        });
         let args = Args::parse(args, &mut errors).unwrap_or_else(|error| {
             errors.push_error(error);
             Args::default()
         });
-        if let Some(constness) = &item.sig.constness {
-            errors.push(
-                constness.span,
-                "#[pipeline_step] cannot instrument a `const fn`: telemetry runs at run time",
-            );
-        }
-        if let Some(variadic) = &item.sig.variadic {
-            errors.push(
-                variadic.span(),
-                "#[pipeline_step] cannot instrument a variadic function",
-            );
-        }
 
         let params = param_names(&item);
         for skipped in &args.skip {
@@ -486,17 +556,12 @@ impl StepModel {
         }
         let fields = check_fields(&args, &params, &mut errors);
 
-        let body = classify_body(&item);
-        let value_type = match (&body, &item.sig.output) {
-            (Body::AsyncBlock { .. }, ReturnType::Type(_, ty)) => future_output(ty).cloned(),
-            (Body::AsyncBlock { .. }, ReturnType::Default) => None,
-            (_, ReturnType::Type(_, ty)) => Some((**ty).clone()),
-            (_, ReturnType::Default) => Some(syn::parse_quote!(())),
-        };
-        let returns_result = value_type.as_ref().is_some_and(is_result);
-        let output = value_type.filter(|ty| !contains_impl_trait(ty));
+        let FnShape {
+            body,
+            output,
+            returns_result,
+        } = FnShape::of(&item);
 
-        let mut item = item;
         let retry = args.retries.map(|(span, retries)| {
             if !returns_result {
                 errors.push(
@@ -530,12 +595,13 @@ impl StepModel {
             output,
             returns_result,
             rebinds,
+            cost,
             item,
         })
     }
 }
 
-trait UnrawString {
+pub(crate) trait UnrawString {
     fn unraw_string(&self) -> String;
 }
 

@@ -78,6 +78,12 @@ pub enum TelemetryError {
          alive (dropping the guard shuts telemetry down; a new init_telemetry may follow)"
     )]
     AlreadyInitialized,
+    /// The price file (or a price) cannot be used.
+    #[error(transparent)]
+    Pricing(#[from] flujo_pricing::PricingError),
+    /// The cost ledger cannot be opened.
+    #[error(transparent)]
+    CostLedger(#[from] crate::CostError),
 }
 
 /// Log output when no exporter takes logs: human-readable text or one JSON object per line.
@@ -195,6 +201,18 @@ pub struct TelemetryConfig {
     /// How long dropping the guard may wait for the last export. Env:
     /// `FLUJO_SHUTDOWN_TIMEOUT_MS`. Default 5 s.
     pub shutdown_timeout: Option<Duration>,
+    /// A TOML price file layered over the built-in prices (same format as the built-in
+    /// table, see the README). Env: `FLUJO_PRICING_FILE`.
+    pub pricing_file: Option<std::path::PathBuf>,
+    /// Refuse calls of models without a price ([`crate::Limit::UnpricedModel`]) instead of
+    /// recording them as unpriced. Env: `FLUJO_PRICING_STRICT`. Default false.
+    pub strict_pricing: Option<bool>,
+    /// A SQLite file that keeps cost records across restarts (feature `sqlite`). Env:
+    /// `FLUJO_COST_LEDGER`. Default: records kept in memory.
+    pub cost_ledger: Option<std::path::PathBuf>,
+    /// Most USD the ledger may record per UTC day; calls after that are refused with
+    /// [`crate::Limit::DailyCost`]. Env: `FLUJO_DAILY_COST_LIMIT_USD` (e.g. `25.00`).
+    pub daily_cost_limit_usd: Option<f64>,
 }
 
 macro_rules! setter {
@@ -262,6 +280,14 @@ setter!(/// Sets [`TelemetryConfig::flush_interval`].
     flush_interval: Duration);
 setter!(/// Sets [`TelemetryConfig::shutdown_timeout`].
     shutdown_timeout: Duration);
+setter!(/// Sets [`TelemetryConfig::pricing_file`].
+    pricing_file: into std::path::PathBuf);
+setter!(/// Sets [`TelemetryConfig::strict_pricing`].
+    strict_pricing: bool);
+setter!(/// Sets [`TelemetryConfig::cost_ledger`].
+    cost_ledger: into std::path::PathBuf);
+setter!(/// Sets [`TelemetryConfig::daily_cost_limit_usd`].
+    daily_cost_limit_usd: f64);
 
 /// A secret such as an API token: its `Debug` and `Display` print `<redacted>`, so it cannot
 /// leak through logs, error messages or `{:?}` of the settings that hold it.
@@ -348,6 +374,14 @@ pub struct TelemetrySettings {
     pub flush_interval: Duration,
     /// Longest wait for the final export on shutdown.
     pub shutdown_timeout: Duration,
+    /// Price file over the built-in prices.
+    pub pricing_file: Option<std::path::PathBuf>,
+    /// Unpriced models are refused.
+    pub strict_pricing: bool,
+    /// Durable cost ledger.
+    pub cost_ledger: Option<std::path::PathBuf>,
+    /// Daily cost limit of the ledger.
+    pub daily_cost_limit: Option<flujo_pricing::Usd>,
 }
 
 const BOOL_VALUES: &str = "one of true, false, 1, 0, yes, no, on, off";
@@ -360,6 +394,7 @@ const PROTOCOL_VALUES: &str = "grpc or http/protobuf";
 const COMPRESSION_VALUES: &str = "gzip or none";
 const HEADERS_VALUES: &str = "comma-separated key=value pairs, e.g. authorization=Bearer%20token";
 const COUNT_VALUES: &str = "a whole number greater than 0";
+const USD_VALUES: &str = "a non-negative amount of USD, e.g. 25.00";
 
 /// `key=value,key2=value2` with URL-encoded values, as the OpenTelemetry spec defines it.
 fn parse_headers(value: &str) -> Option<Vec<(String, Secret)>> {
@@ -511,7 +546,7 @@ impl TelemetryConfig {
         };
 
         let flag = |explicit: Option<bool>, variable: &'static str| match explicit {
-            Some(value) => Ok(value),
+            Some(value) => Ok::<bool, TelemetryError>(value),
             None => Ok(env
                 .parse(variable, BOOL_VALUES, parse_bool)?
                 .unwrap_or(false)),
@@ -670,6 +705,27 @@ impl TelemetryConfig {
             },
             flush_interval: millis(self.flush_interval, "OTEL_BSP_SCHEDULE_DELAY", 100)?,
             shutdown_timeout: millis(self.shutdown_timeout, "FLUJO_SHUTDOWN_TIMEOUT_MS", 5000)?,
+            pricing_file: self
+                .pricing_file
+                .clone()
+                .or_else(|| env.get("FLUJO_PRICING_FILE").map(Into::into)),
+            strict_pricing: flag(self.strict_pricing, "FLUJO_PRICING_STRICT")?,
+            cost_ledger: self
+                .cost_ledger
+                .clone()
+                .or_else(|| env.get("FLUJO_COST_LEDGER").map(Into::into)),
+            daily_cost_limit: match self.daily_cost_limit_usd {
+                Some(usd) => Some(flujo_pricing::Usd::from_dollars(usd).ok_or_else(|| {
+                    TelemetryError::InvalidSetting {
+                        field: "daily_cost_limit_usd",
+                        value: usd.to_string(),
+                        expected: USD_VALUES,
+                    }
+                })?),
+                None => env.parse("FLUJO_DAILY_COST_LIMIT_USD", USD_VALUES, |v| {
+                    flujo_pricing::Usd::parse(v).ok()
+                })?,
+            },
         };
         self.check_features(&settings)?;
         if settings.export_telemetry && settings.logfire_api_key.is_none() {
@@ -729,6 +785,18 @@ impl TelemetryConfig {
                 built: cfg!(feature = "logfire"),
             },
         ];
+        if let Some(ledger) = &settings.cost_ledger
+            && !cfg!(feature = "sqlite")
+        {
+            return Err(TelemetryError::FeatureNotEnabled {
+                setting: if self.cost_ledger.is_some() {
+                    format!("`cost_ledger = {ledger:?}`")
+                } else {
+                    format!("FLUJO_COST_LEDGER={}", ledger.display())
+                },
+                feature: "sqlite",
+            });
+        }
         match wanted.into_iter().find(|wanted| wanted.on && !wanted.built) {
             None => Ok(()),
             Some(wanted) => {

@@ -6,7 +6,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use crate::config::TelemetryError;
+use crate::run::{self, RunScope};
 use crate::span::{SpanId, TraceId};
 use crate::telemetry;
 
@@ -31,6 +34,9 @@ pub struct SpanContext {
     trace_id: u128,
     span_id: u64,
     sampled: bool,
+    /// The innermost `#[pipeline_step]` of this span (itself, or the step a model call runs
+    /// in): cost records name it.
+    step: Option<&'static str>,
 }
 
 /// Per-thread state of the hot path, in one thread-local so that starting a span costs one
@@ -78,6 +84,7 @@ impl SpanContext {
         trace_id: 0,
         span_id: 0,
         sampled: false,
+        step: None,
     };
 
     /// The context of the step or pipeline running on this thread (or in this future).
@@ -162,6 +169,7 @@ impl SpanContext {
             trace_id,
             span_id,
             sampled: flags & 1 == 1,
+            step: None,
         })
     }
 
@@ -186,16 +194,17 @@ impl SpanContext {
 
     /// Wraps `future` so that this context is current whenever it is polled.
     pub fn instrument<F: Future>(self, future: F) -> WithContext<F> {
-        WithContext {
-            context: self,
-            future,
-        }
+        WithContext::with_run(self, None, future)
     }
 
     /// Starts a span under the current context (a new trace when there is none): returns
     /// the parent and the new span's context, which becomes current if `make_current`.
+    /// `step` names the step the new span is (`None`: it runs in its parent's step).
     #[inline]
-    pub(crate) fn start_child(make_current: bool) -> (SpanContext, SpanContext) {
+    pub(crate) fn start_child(
+        make_current: bool,
+        step: Option<&'static str>,
+    ) -> (SpanContext, SpanContext) {
         THREAD
             .try_with(|thread| {
                 let parent = thread.current.get();
@@ -207,9 +216,14 @@ impl SpanContext {
                         trace_id,
                         span_id,
                         sampled: telemetry::sample_root(trace_id),
+                        step,
                     }
                 } else {
-                    SpanContext { span_id, ..parent }
+                    SpanContext {
+                        span_id,
+                        step: step.or(parent.step),
+                        ..parent
+                    }
                 };
                 if make_current {
                     thread.current.set(child);
@@ -226,6 +240,11 @@ impl SpanContext {
 
     pub(crate) fn raw_span_id(&self) -> u64 {
         self.span_id
+    }
+
+    /// The innermost step this context runs in.
+    pub(crate) fn step(&self) -> Option<&'static str> {
+        self.step
     }
 
     /// Makes this context current until the returned scope is dropped.
@@ -250,11 +269,13 @@ impl SpanContext {
 /// # }
 /// ```
 ///
-/// Without it a spawned task starts outside any step, and its steps begin new traces.
+/// Without it a spawned task starts outside any step, and its steps begin new traces. The
+/// task also keeps the run it was spawned in (its usage limits, see [`crate::UsageLimits`]).
 pub trait StepFutureExt: Future + Sized {
-    /// Wraps this future so that the step current now is current whenever it is polled.
+    /// Wraps this future so that the step and the run current now are current whenever it
+    /// is polled.
     fn in_current_step(self) -> WithContext<Self> {
-        SpanContext::current().instrument(self)
+        WithContext::with_run(SpanContext::current(), run::current(), self)
     }
 }
 
@@ -282,8 +303,20 @@ pin_project_lite::pin_project! {
     /// A future that runs with a [`SpanContext`] current; see [`SpanContext::instrument`].
     pub struct WithContext<F> {
         context: SpanContext,
+        // Moved into the thread's current run for each poll and back out after it.
+        run: Option<Arc<RunScope>>,
         #[pin]
         future: F,
+    }
+}
+
+impl<F> WithContext<F> {
+    pub(crate) fn with_run(context: SpanContext, run: Option<Arc<RunScope>>, future: F) -> Self {
+        WithContext {
+            context,
+            run,
+            future,
+        }
     }
 }
 
@@ -293,6 +326,10 @@ impl<F: Future> Future for WithContext<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _scope = this.context.enter();
+        if this.run.is_none() {
+            return this.future.poll(cx);
+        }
+        let _run = run::RunSwap::enter(this.run);
         this.future.poll(cx)
     }
 }

@@ -4,34 +4,54 @@
 #![warn(missing_docs)]
 
 mod attribute;
+mod budget;
 mod clock;
 mod config;
 mod context;
+mod cost;
 mod export;
+mod ledger;
+#[cfg(feature = "sqlite")]
+mod ledger_sqlite;
 mod log;
 pub mod logfire;
 #[cfg(feature = "logfire")]
 mod logfire_export;
 mod metrics;
+#[cfg(feature = "async-openai")]
+mod openai_usage;
 #[cfg(feature = "otlp")]
 mod otlp;
 #[cfg(feature = "otlp")]
 mod otlp_metrics;
 #[cfg(feature = "prometheus")]
 mod prometheus;
+mod report;
+mod run;
 mod span;
 mod step;
 mod telemetry;
 pub mod testing;
 
 pub use attribute::{AttributeValue, ToAttributeValue};
+pub use budget::{Limit, UsageLimitExceeded, UsageLimits};
 pub use config::{
     LogFormat, OtlpProtocol, Secret, TelemetryConfig, TelemetryError, TelemetrySettings,
 };
 pub use context::{SpanContext, StepFutureExt, WithContext};
+pub use cost::{Operation, ReportsUsage, set_model_price};
 pub use export::SpanExporter;
+pub use flujo_pricing::{
+    Date, ModelPrice, PerMillionTokens, PriceTable, PricingError, Rates, TokenUsage, Usd,
+};
+pub use ledger::CostRecord;
 #[cfg(feature = "prometheus")]
 pub use prometheus::{PrometheusServer, start_prometheus_server, start_prometheus_server_on};
+#[cfg(feature = "sqlite")]
+pub use report::CostLedger;
+pub use report::{
+    CostError, CostGroup, CostReport, GroupBy, ReportDate, get_cost_report, utc_today,
+};
 pub use span::{FinishedSpan, SpanId, SpanStatus, TraceId};
 pub use telemetry::{TelemetryGuard, init_telemetry, init_telemetry_with};
 
@@ -44,6 +64,10 @@ pub fn dropped_spans() -> u64 {
 /// What generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cost::{
+        FromUsageLimitExceeded, IntoTokenUsage, ModelCall, ModelCallSite, ModelName, Operation,
+        model_name,
+    };
     pub use crate::step::{
         Backoff, RetryArgument, RetryPolicy, Step, StepCall, StepError, retry_delay,
     };

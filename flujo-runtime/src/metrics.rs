@@ -33,6 +33,14 @@ pub(crate) const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
     16777216.0, 67108864.0,
 ];
 
+/// The cost counter. Its value is kept exactly, in nano-dollars; exporters show it in USD
+/// (Prometheus through [`render_usd_counters`], OTLP as a float counter).
+pub(crate) const COST_USD_TOTAL: &str = "flujo_cost_usd_total";
+
+/// USD per unit of a counter kept in nano-dollars.
+#[cfg(feature = "otlp")]
+pub(crate) const USD_PER_NANO: f64 = 1e-9;
+
 /// Prometheus' default buckets, for histograms flujo does not define itself.
 pub(crate) const DEFAULT_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -143,6 +151,9 @@ pub(crate) struct Fanout<T, H> {
     pub(crate) local: T,
     key: Key,
     downstream: [OnceLock<H>; 2],
+    /// The cost counter is rendered for Prometheus by flujo (in USD, from the exact value),
+    /// not by the Prometheus recorder, which only knows integer counters.
+    skip_prometheus: bool,
 }
 
 impl<T, H> Fanout<T, H> {
@@ -151,13 +162,15 @@ impl<T, H> Fanout<T, H> {
             local,
             key: key.clone(),
             downstream: [OnceLock::new(), OnceLock::new()],
+            skip_prometheus: key.name() == COST_USD_TOTAL,
         }
     }
 
     /// Applies `update` to this metric's handle in every attached downstream recorder.
     #[inline]
     fn each_downstream(&self, register: impl Fn(&dyn Recorder, &Key) -> H, update: impl Fn(&H)) {
-        for (handle, recorder) in self.downstream.iter().zip(&DOWNSTREAM) {
+        let skip = usize::from(self.skip_prometheus && Downstream::Prometheus as usize == 0);
+        for (handle, recorder) in self.downstream.iter().zip(&DOWNSTREAM).skip(skip) {
             if let Some(recorder) = recorder.get() {
                 update(handle.get_or_init(|| register(&**recorder, &self.key)));
             }
@@ -282,6 +295,57 @@ impl Store {
             histograms,
         }
     }
+}
+
+/// Appends the nano-dollar counters to a Prometheus text exposition, in USD.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+pub(crate) fn render_usd_counters(out: &mut String) {
+    use std::fmt::Write as _;
+    let counters = RECORDER
+        .store
+        .counters
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut series: Vec<(String, u64)> = counters
+        .iter()
+        .filter(|(key, _)| key.name() == COST_USD_TOTAL)
+        .map(|(key, counter)| {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}=\"{}\"", l.key(), escape_label(l.value())))
+                .collect();
+            (labels.join(","), counter.local.load(Ordering::Relaxed))
+        })
+        .collect();
+    if series.is_empty() {
+        return;
+    }
+    series.sort();
+    let help = RECORDER
+        .store
+        .descriptions
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(COST_USD_TOTAL)
+        .map(|d| d.text.to_string())
+        .unwrap_or_default();
+    let _ = writeln!(out, "# HELP {COST_USD_TOTAL} {help}");
+    let _ = writeln!(out, "# TYPE {COST_USD_TOTAL} counter");
+    for (labels, nanos) in series {
+        let _ = writeln!(
+            out,
+            "{COST_USD_TOTAL}{{{labels}}} {}.{:09}",
+            nanos / 1_000_000_000,
+            nanos % 1_000_000_000
+        );
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Metric values at one instant.
@@ -429,6 +493,44 @@ fn describe_metrics() {
         "flujo_step_retries_total",
         Unit::Count,
         "Retries of failed step attempts, by step"
+    );
+    metrics::describe_counter!(
+        "flujo_model_requests_total",
+        Unit::Count,
+        "Calls of #[track_cost] functions, by model, provider and status (ok, error, cancelled)"
+    );
+    metrics::describe_counter!(
+        "flujo_tokens_total",
+        Unit::Count,
+        "Tokens used by model calls, by model, provider and token_type (input, output, \
+         cache_read_input, cache_write_input, reasoning_output; cached are part of input, \
+         reasoning part of output)"
+    );
+    metrics::describe_counter!(
+        COST_USD_TOTAL,
+        "Cost of priced model calls in USD (exact to the nano-dollar), by model, provider, \
+         pipeline and step"
+    );
+    metrics::describe_counter!(
+        "flujo_unpriced_calls_total",
+        Unit::Count,
+        "Model calls whose model has no price (their cost is unknown, not zero), by model"
+    );
+    metrics::describe_counter!(
+        "flujo_budget_exceeded_total",
+        Unit::Count,
+        "Model calls refused by a usage limit, by limit (total_cost, total_tokens, daily_cost, \
+         unpriced_model)"
+    );
+    metrics::describe_histogram!(
+        "gen_ai.client.token.usage",
+        Unit::Count,
+        "Tokens used per model call, by gen_ai.token.type (input, output)"
+    );
+    metrics::describe_histogram!(
+        "gen_ai.client.operation.duration",
+        Unit::Seconds,
+        "Duration of model calls"
     );
     metrics::describe_counter!(
         "flujo_telemetry_spans_dropped_total",

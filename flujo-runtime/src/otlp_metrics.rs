@@ -67,6 +67,23 @@ impl OtelRecorder {
     }
 }
 
+/// The cost counter, kept in nano-dollars by flujo, pushed in USD.
+struct OtelUsdCounter {
+    counter: opentelemetry::metrics::Counter<f64>,
+    attributes: Vec<KeyValue>,
+}
+
+impl CounterFn for OtelUsdCounter {
+    fn increment(&self, nanos: u64) {
+        self.counter
+            .add(nanos as f64 * flujo_metrics::USD_PER_NANO, &self.attributes);
+    }
+
+    fn absolute(&self, _: u64) {
+        // flujo only ever increments the cost counter.
+    }
+}
+
 struct OtelCounter {
     counter: opentelemetry::metrics::Counter<u64>,
     attributes: Vec<KeyValue>,
@@ -148,6 +165,18 @@ impl Recorder for OtelRecorder {
     // and happens once per handle.
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
         let (unit, description) = self.description(key.name());
+        if key.name() == flujo_metrics::COST_USD_TOTAL {
+            let counter = self
+                .meter
+                .f64_counter(key.name().to_owned())
+                .with_description(description)
+                .with_unit("USD")
+                .build();
+            return Counter::from_arc(Arc::new(OtelUsdCounter {
+                counter,
+                attributes: attributes(key),
+            }));
+        }
         let mut builder = self
             .meter
             .u64_counter(key.name().to_owned())

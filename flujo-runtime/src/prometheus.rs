@@ -29,7 +29,10 @@ static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 pub(crate) fn attach() -> Result<&'static PrometheusHandle, TelemetryError> {
     HANDLE
         .get_or_init(|| {
+            // Unit suffixes as Prometheus names them: `gen_ai.client.operation.duration`
+            // (seconds) is served as `gen_ai_client_operation_duration_seconds`.
             let recorder = PrometheusBuilder::new()
+                .with_recommended_naming(true)
                 .set_buckets_for_metric(
                     Matcher::Full("gen_ai.client.token.usage".into()),
                     GEN_AI_TOKEN_BUCKETS,
@@ -140,7 +143,9 @@ pub fn start_prometheus_server_on(address: SocketAddr) -> Result<PrometheusServe
                             &b"text/plain; version=0.0.4; charset=utf-8"[..],
                         )
                         .expect("a valid static header");
-                        tiny_http::Response::from_string(handle.render()).with_header(content_type)
+                        let mut body = handle.render();
+                        metrics::render_usd_counters(&mut body);
+                        tiny_http::Response::from_string(body).with_header(content_type)
                     } else {
                         tiny_http::Response::from_string("flujo serves metrics at /metrics\n")
                             .with_status_code(404)

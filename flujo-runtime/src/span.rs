@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::attribute::AttributeValue;
 use crate::clock;
+use crate::cost::ModelCallRecord;
 use crate::step::Step;
 
 /// A 128-bit W3C trace id.
@@ -103,6 +104,8 @@ pub(crate) struct SpanRecord {
     pub outcome: Outcome,
     pub attempts: u32,
     pub attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+    /// What a `#[track_cost]` call adds: model, usage, cost.
+    pub model_call: Option<Box<ModelCallRecord>>,
 }
 
 // The per-thread rings are sized from this (see `export.rs`): keep records small.
@@ -132,6 +135,7 @@ pub struct FinishedSpan {
     error_type: Option<&'static str>,
     cancelled: bool,
     fields: Vec<(Cow<'static, str>, AttributeValue)>,
+    model_call: Option<Box<ModelCallRecord>>,
 }
 
 impl FinishedSpan {
@@ -144,24 +148,34 @@ impl FinishedSpan {
 
     /// Every attribute: the standard ones first, then those from `fields(...)`.
     pub fn attributes(&self) -> impl Iterator<Item = (&str, AttributeValue)> + '_ {
+        // A model call's span carries the `gen_ai.*` attributes instead of the step's.
+        let is_step = self.model_call.is_none();
         let step = self.step.into_iter().flat_map(move |step| {
-            [
+            let step_attributes = [
                 ("flujo.step.name", str_value(step.name)),
                 (
                     "flujo.step.attempts",
                     AttributeValue::Int(i64::from(self.attempts)),
                 ),
+            ];
+            let code = [
                 ("code.function", str_value(step.function)),
                 ("code.namespace", str_value(step.namespace)),
-            ]
+            ];
+            step_attributes
+                .into_iter()
+                .filter(move |_| is_step)
+                .chain(code)
         });
+        let model_call = self.model_call.iter().flat_map(|call| call.attributes());
         let error = self
             .error_type
             .map(|error_type| ("error.type", str_value(error_type)));
         let cancelled = self
             .cancelled
             .then_some(("flujo.step.cancelled", AttributeValue::Bool(true)));
-        step.chain(error)
+        step.chain(model_call)
+            .chain(error)
             .chain(cancelled)
             .chain(self.fields.iter().map(|(k, v)| (k.as_ref(), v.clone())))
     }
@@ -202,8 +216,12 @@ impl From<SpanRecord> for FinishedSpan {
             ),
             Outcome::Cancelled => (SpanStatus::Unset, None, true),
         };
+        let name = match &record.model_call {
+            Some(call) => Cow::Owned(call.span_name()),
+            None => Cow::Borrowed(record.step.meta().name),
+        };
         FinishedSpan {
-            name: Cow::Borrowed(record.step.meta().name),
+            name,
             trace_id: TraceId(record.trace_id),
             span_id: SpanId(record.span_id),
             parent_span_id: (record.parent_span_id != 0).then_some(SpanId(record.parent_span_id)),
@@ -215,6 +233,7 @@ impl From<SpanRecord> for FinishedSpan {
             error_type,
             cancelled,
             fields: record.attributes,
+            model_call: record.model_call,
         }
     }
 }

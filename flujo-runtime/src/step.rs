@@ -12,11 +12,12 @@ use std::time::Duration;
 use metrics::{Counter, Histogram};
 
 use crate::attribute::{AttributeValue, ToAttributeValue};
-use crate::clock;
 use crate::context::{ContextScope, SpanContext};
+use crate::cost::{self, ModelCallRecord};
 use crate::export;
 use crate::span::{ErrorDetails, Outcome, SpanRecord, StepMeta};
 use crate::telemetry::{self, SPANS};
+use crate::{budget, clock};
 
 /// How a step waits between attempts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +99,9 @@ impl StepMetrics {
 pub struct Step {
     meta: StepMeta,
     retry: RetryPolicy,
+    /// A `#[track_cost]` model call rather than a step: its span and metrics are the model
+    /// call's (see `cost.rs`), and it is not a step that cost records are attributed to.
+    model_call: bool,
     metrics: OnceLock<StepMetrics>,
 }
 
@@ -116,8 +120,32 @@ impl Step {
                 namespace,
             },
             retry,
+            model_call: false,
             metrics: OnceLock::new(),
         }
+    }
+
+    /// Describes the span of a `#[track_cost]` function (named after its operation).
+    pub(crate) const fn model_call(
+        operation: &'static str,
+        function: &'static str,
+        namespace: &'static str,
+    ) -> Step {
+        Step {
+            meta: StepMeta {
+                name: operation,
+                function,
+                namespace,
+            },
+            retry: RetryPolicy::NONE,
+            model_call: true,
+            metrics: OnceLock::new(),
+        }
+    }
+
+    /// The step name its calls run in; `None` for a model call.
+    pub(crate) fn step_name(&self) -> Option<&'static str> {
+        (!self.model_call).then_some(self.meta.name)
     }
 
     pub(crate) fn meta(&self) -> &StepMeta {
@@ -207,7 +235,7 @@ impl StepCall {
     /// Out of line, so that the telemetry-off path stays a load and a branch.
     #[inline(never)]
     fn activate(&mut self, state: u8, make_current: bool) {
-        let (parent, context) = SpanContext::start_child(make_current);
+        let (parent, context) = SpanContext::start_child(make_current, self.step.step_name());
         // Assigning a `ManuallyDrop` drops nothing: the `None` written by `new` has no data.
         self.active = ManuallyDrop::new(Some(ActiveCall {
             state,
@@ -266,7 +294,7 @@ impl StepCall {
         self.attempts = 1;
         self.finished = true;
         if self.active.is_some() {
-            self.end(Outcome::Ok);
+            self.end(Outcome::Ok, None);
         }
     }
 
@@ -277,7 +305,7 @@ impl StepCall {
         self.finished = true;
         match result {
             Ok(_) if self.active.is_none() => {}
-            Ok(_) => self.end(Outcome::Ok),
+            Ok(_) => self.end(Outcome::Ok, None),
             Err(error) => self.fail(error),
         }
     }
@@ -291,7 +319,7 @@ impl StepCall {
         self.attempts += 1;
         let retry = self.attempts - 1;
         match &result {
-            Err(error) if retry < self.step.retry.retries => {
+            Err(error) if retry < self.step.retry.retries && !budget::exhausted() => {
                 let delay = self.step.retry.delay_before(retry + 1);
                 tracing::warn!(
                     target: "flujo",
@@ -308,31 +336,49 @@ impl StepCall {
             }
             // Both end the call (and set `finished`).
             Err(error) => self.fail(error),
-            Ok(_) => self.end(Outcome::Ok),
+            Ok(_) => self.end(Outcome::Ok, None),
         }
         ControlFlow::Break(result)
     }
 
     fn fail<E: StepError>(&mut self, error: &E) {
-        let message = error.message();
-        let error_type = std::any::type_name::<E>();
+        let details = error_details(error);
         tracing::error!(
             target: "flujo",
             step = self.step.meta.name,
             attempts = self.attempts,
-            error.r#type = error_type,
-            error = %message,
+            error.r#type = details.error_type,
+            error = %details.message,
             "step failed"
         );
-        self.end(Outcome::Error(Box::new(ErrorDetails {
-            error_type,
-            message,
-        })));
+        self.end(Outcome::Error(details), None);
     }
 
-    fn end(&mut self, outcome: Outcome) {
+    /// Ends a model call that failed (logged at WARN: the step that made it logs its own
+    /// failure if the error ends it).
+    pub(crate) fn fail_model_call<E: StepError>(&mut self, error: &E, call: Box<ModelCallRecord>) {
+        self.attempts = 1;
+        let details = error_details(error);
+        tracing::warn!(
+            target: "flujo",
+            model = %call.model,
+            error.r#type = details.error_type,
+            error = %details.message,
+            "model call failed"
+        );
+        self.end(Outcome::Error(details), Some(call));
+    }
+
+    /// Ends a model call with `outcome`.
+    pub(crate) fn end_model_call(&mut self, outcome: Outcome, call: Box<ModelCallRecord>) {
+        self.attempts = 1;
+        self.end(outcome, Some(call));
+    }
+
+    fn end(&mut self, outcome: Outcome, model_call: Option<Box<ModelCallRecord>>) {
         self.finished = true;
         let Some(active) = self.active.take() else {
+            // Telemetry is off: nothing is recorded (a model call has already charged its run).
             return;
         };
         let record = SpanRecord {
@@ -346,6 +392,7 @@ impl StepCall {
             outcome,
             attempts: self.attempts,
             attributes: active.attributes,
+            model_call,
         };
         // The worker applies the step metrics when it drains the record. When the record
         // cannot be queued they are applied here: metrics are never lost.
@@ -363,8 +410,15 @@ impl StepCall {
             Outcome::Cancelled
         };
         self.attempts = self.attempts.max(1);
-        self.end(outcome);
+        self.end(outcome, None);
     }
+}
+
+fn error_details<E: StepError>(error: &E) -> Box<ErrorDetails> {
+    Box::new(ErrorDetails {
+        error_type: std::any::type_name::<E>(),
+        message: error.message(),
+    })
 }
 
 /// Applies `flujo_step_calls_total` and `flujo_step_duration_seconds` for finished calls.
@@ -377,6 +431,10 @@ pub(crate) struct StepMetricsBatch {
 
 impl StepMetricsBatch {
     pub(crate) fn add(&mut self, record: &SpanRecord) {
+        if let Some(call) = &record.model_call {
+            cost::apply(record, call);
+            return;
+        }
         let status = match record.outcome {
             Outcome::Ok => 0,
             Outcome::Error(_) | Outcome::Panicked => 1,

@@ -7,6 +7,10 @@ use crate::config::{TelemetryConfig, TelemetryError, TelemetrySettings};
 use crate::export::{self, SpanExporter};
 use crate::{clock, log, metrics};
 
+/// The least a shutdown waits for the cost ledger to commit, whatever the export timeout:
+/// cost records are not dropped because spans took long to export.
+const LEDGER_MIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Steps record metrics.
 pub(crate) const METRICS: u8 = 1;
 /// Steps record spans (some sink wants them).
@@ -92,12 +96,22 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
     let mut guard = TelemetryGuard {
         settings,
         logs_installed: false,
+        durable_ledger: false,
         exporters: Vec::new(),
         #[cfg(feature = "logfire")]
         logfire_logs: None,
         #[cfg(feature = "otlp")]
         otlp_metrics: None,
     };
+    crate::cost::configure(
+        guard.settings.pricing_file.as_deref(),
+        guard.settings.strict_pricing,
+    )?;
+    crate::ledger::set_daily_limit(guard.settings.daily_cost_limit);
+    if let Some(path) = &guard.settings.cost_ledger {
+        crate::ledger::open_durable(path.clone())?;
+        guard.durable_ledger = true;
+    }
     #[cfg(feature = "otlp")]
     if guard.settings.export_otlp_metrics {
         guard.otlp_metrics = Some(crate::otlp_metrics::OtlpMetrics::start(&guard.settings)?);
@@ -144,6 +158,7 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
 pub struct TelemetryGuard {
     settings: TelemetrySettings,
     logs_installed: bool,
+    durable_ledger: bool,
     exporters: Vec<export::SinkId>,
     #[cfg(feature = "logfire")]
     logfire_logs: Option<crate::logfire_export::LogfireLogs>,
@@ -183,6 +198,11 @@ impl Drop for TelemetryGuard {
                 "flujo telemetry shutdown timed out; spans still queued were not exported"
             );
         }
+        // The flush above handed every cost record to the ledger: commit them.
+        if self.durable_ledger && !crate::ledger::close_durable(remaining().max(LEDGER_MIN_WAIT)) {
+            tracing::error!(target: "flujo", "cost records were not all committed to the ledger at shutdown");
+        }
+        crate::ledger::set_daily_limit(None);
         for exporter in self.exporters.drain(..) {
             if let Some(mut exporter) = export::remove_sink(exporter) {
                 exporter.shutdown(remaining());

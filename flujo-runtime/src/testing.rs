@@ -28,8 +28,14 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use flujo_pricing::{TokenUsage, Usd};
+
+use crate::cost::ReportsUsage;
+
 use crate::export::{self, SinkId, SpanExporter};
+use crate::ledger::{self, CostRecord};
 use crate::metrics::{self, Snapshot};
+use crate::report::CostReport;
 use crate::span::FinishedSpan;
 use crate::telemetry;
 
@@ -82,6 +88,7 @@ impl Capture {
         export::flush(FLUSH_TIMEOUT);
         let spans = Arc::new(Mutex::new(Vec::new()));
         let sink = export::add_sink(Box::new(CaptureSink(Arc::clone(&spans))));
+        ledger::capture(true);
         telemetry::set_capture_active(true);
         Capture {
             sink,
@@ -124,6 +131,23 @@ impl Capture {
         export::flush(FLUSH_TIMEOUT);
         let (_, now) = metrics::RECORDER.store.snapshot().histogram(name, labels);
         now - self.baseline.histogram(name, labels).1
+    }
+
+    /// The cost records of the model calls that ended during the capture, oldest first.
+    pub fn cost_records(&self) -> Vec<CostRecord> {
+        export::flush(FLUSH_TIMEOUT);
+        ledger::captured()
+    }
+
+    /// The cost report of the model calls that ended during the capture.
+    pub fn cost_report(&self) -> CostReport {
+        CostReport::from_records(&self.cost_records())
+    }
+
+    /// The exact USD total of the cost counter `flujo_cost_usd_total` with exactly these
+    /// labels during the capture (the counter keeps nano-dollars).
+    pub fn cost_usd(&self, labels: &[(&str, &str)]) -> Usd {
+        Usd::from_nanos(self.counter(metrics::COST_USD_TOTAL, labels))
     }
 
     /// The finished spans as an indented tree, children under their parents, with status
@@ -172,6 +196,7 @@ impl Drop for Capture {
     fn drop(&mut self) {
         export::flush(FLUSH_TIMEOUT);
         export::remove_sink(self.sink);
+        ledger::capture(false);
         telemetry::set_capture_active(false);
         *lock(&CAPTURE_LOCK.taken) = false;
         CAPTURE_LOCK.released.notify_one();
@@ -265,6 +290,42 @@ impl StubModel {
         self.respond(prompt)
     }
 
+    /// Answers `prompt` like a chat API, with realistic usage: a 1,200-token system prompt
+    /// the provider caches (the first call writes 1,024 tokens to the cache, later calls
+    /// read them), the prompt's words, and an answer of a few dozen tokens.
+    pub fn chat(&self, prompt: &str) -> Result<StubCompletion, StubError> {
+        std::thread::sleep(self.latency);
+        self.respond_with_usage(prompt)
+    }
+
+    /// [`StubModel::chat`] without blocking the executor.
+    pub async fn chat_async(&self, prompt: &str) -> Result<StubCompletion, StubError> {
+        futures_timer::Delay::new(self.latency).await;
+        self.respond_with_usage(prompt)
+    }
+
+    fn respond_with_usage(&self, prompt: &str) -> Result<StubCompletion, StubError> {
+        const SYSTEM_PROMPT_TOKENS: u64 = 1_200;
+        const CACHED_PREFIX_TOKENS: u64 = 1_024;
+        let text = self.respond(prompt)?;
+        let first_call = self.calls() == self.failures + 1;
+        let prompt_tokens = (prompt.split_whitespace().count() as u64 * 4).div_ceil(3);
+        let usage = TokenUsage::new(
+            SYSTEM_PROMPT_TOKENS + prompt_tokens,
+            (text.split_whitespace().count() as u64 * 4).div_ceil(3),
+        );
+        let usage = if first_call {
+            usage.with_cache_write(CACHED_PREFIX_TOKENS)
+        } else {
+            usage.with_cache_read(CACHED_PREFIX_TOKENS)
+        };
+        Ok(StubCompletion {
+            text,
+            usage,
+            model: self.name,
+        })
+    }
+
     fn respond(&self, prompt: &str) -> Result<String, StubError> {
         let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if call <= self.failures {
@@ -281,5 +342,26 @@ impl StubModel {
             gist,
             words.len()
         ))
+    }
+}
+
+/// A [`StubModel::chat`] answer: the text and the usage a provider would report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StubCompletion {
+    /// The answer.
+    pub text: String,
+    /// Tokens used, cached ones included in the input.
+    pub usage: TokenUsage,
+    /// The model that answered.
+    pub model: &'static str,
+}
+
+impl ReportsUsage for StubCompletion {
+    fn token_usage(&self) -> Option<TokenUsage> {
+        Some(self.usage)
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        Some(self.model)
     }
 }

@@ -1,0 +1,222 @@
+//! `flujo cost --ledger PATH --from DATE --to DATE [--group-by ...] [--format ...]`: the cost
+//! of the model calls a flujo application recorded in its durable ledger
+//! (`FLUJO_COST_LEDGER`), grouped by model, step, pipeline, day or month.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use flujo_runtime::{CostGroup, CostLedger, CostReport, GroupBy};
+
+#[derive(Parser)]
+#[command(name = "flujo", version, about = "flujo's command-line tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Cost report over a date range (UTC days, inclusive) of a cost ledger.
+    Cost {
+        /// The SQLite cost ledger (the application's FLUJO_COST_LEDGER).
+        #[arg(long)]
+        ledger: PathBuf,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        to: String,
+        /// How to group the calls.
+        #[arg(long, value_enum, default_value_t = Group::Model)]
+        group_by: Group,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Group {
+    Model,
+    Step,
+    Pipeline,
+    Day,
+    Month,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+fn main() -> ExitCode {
+    let Command::Cost {
+        ledger,
+        from,
+        to,
+        group_by,
+        format,
+    } = Cli::parse().command;
+    let report = CostLedger::open(&ledger).and_then(|ledger| ledger.report(&from, &to));
+    match report {
+        Ok(report) => {
+            print!("{}", render(&report, group_by, format));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("flujo cost: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn group_by(group: Group) -> GroupBy {
+    match group {
+        Group::Model => GroupBy::Model,
+        Group::Step => GroupBy::Step,
+        Group::Pipeline => GroupBy::Pipeline,
+        Group::Day => GroupBy::Day,
+        Group::Month => GroupBy::Month,
+    }
+}
+
+fn header(group: Group) -> &'static str {
+    match group {
+        Group::Model => "model",
+        Group::Step => "step",
+        Group::Pipeline => "pipeline",
+        Group::Day => "day",
+        Group::Month => "month",
+    }
+}
+
+fn render(report: &CostReport, group: Group, format: Format) -> String {
+    let rows = report.groups(group_by(group));
+    let key = header(group);
+    let mut out = String::new();
+    match format {
+        Format::Table => {
+            let width = rows
+                .keys()
+                .map(String::len)
+                .chain([key.len(), 5])
+                .max()
+                .unwrap_or(5);
+            let _ = writeln!(
+                out,
+                "{key:<width$}  {:>8}  {:>12}  {:>12}  {:>12}  {:>12}",
+                "requests", "input", "cached", "output", "cost"
+            );
+            for (name, row) in rows {
+                let _ = writeln!(out, "{name:<width$}  {}", table_cells(row));
+            }
+            let total = CostGroup {
+                requests: report.requests,
+                unpriced_requests: report.unpriced_requests.values().sum(),
+                tokens: report
+                    .tokens_by_model
+                    .values()
+                    .copied()
+                    .fold(Default::default(), |a, b| a + b),
+                cost: report.total_cost,
+            };
+            let _ = writeln!(out, "{:<width$}  {}", "total", table_cells(&total));
+            let unpriced: u64 = report.unpriced_requests.values().sum();
+            if unpriced > 0 {
+                let _ = writeln!(
+                    out,
+                    "{unpriced} request(s) had no price and are not in the cost (models: {})",
+                    report
+                        .unpriced_requests
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        Format::Csv => {
+            let _ = writeln!(
+                out,
+                "{key},requests,unpriced_requests,input_tokens,cache_read_input_tokens,cache_write_input_tokens,output_tokens,reasoning_output_tokens,cost_usd"
+            );
+            for (name, row) in rows {
+                let t = row.tokens;
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{}",
+                    csv_field(name),
+                    row.requests,
+                    row.unpriced_requests,
+                    t.input,
+                    t.cache_read_input,
+                    t.cache_write_input,
+                    t.output,
+                    t.reasoning_output,
+                    exact(row)
+                );
+            }
+        }
+        Format::Json => {
+            let groups: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(name, row)| {
+                    serde_json::json!({
+                        key: name,
+                        "requests": row.requests,
+                        "unpriced_requests": row.unpriced_requests,
+                        "input_tokens": row.tokens.input,
+                        "cache_read_input_tokens": row.tokens.cache_read_input,
+                        "cache_write_input_tokens": row.tokens.cache_write_input,
+                        "output_tokens": row.tokens.output,
+                        "reasoning_output_tokens": row.tokens.reasoning_output,
+                        "cost_usd": exact(row),
+                        "cost_nano_usd": row.cost.nanos(),
+                    })
+                })
+                .collect();
+            let document = serde_json::json!({
+                "from": report.start_date.map(|d| d.to_string()),
+                "to": report.end_date.map(|d| d.to_string()),
+                "group_by": key,
+                "total_cost_usd": format!("{:.9}", report.total_cost).trim_start_matches('$'),
+                "total_cost_nano_usd": report.total_cost.nanos(),
+                "requests": report.requests,
+                "groups": groups,
+            });
+            let _ = writeln!(out, "{document:#}");
+        }
+    }
+    out
+}
+
+fn table_cells(row: &CostGroup) -> String {
+    format!(
+        "{:>8}  {:>12}  {:>12}  {:>12}  {:>12}",
+        row.requests,
+        row.tokens.input,
+        row.tokens.cache_read_input,
+        row.tokens.output,
+        row.cost.to_string()
+    )
+}
+
+/// The exact cost as a decimal string (machine formats keep every nano-dollar).
+fn exact(row: &CostGroup) -> String {
+    format!("{:.9}", row.cost)
+        .trim_start_matches('$')
+        .to_owned()
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}

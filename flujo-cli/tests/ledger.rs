@@ -1,0 +1,213 @@
+//! The durable cost ledger across restarts, its daily limit, and the `flujo cost` CLI on it.
+
+use std::path::Path;
+use std::process::Command;
+
+use flujo::{
+    Limit, TelemetryConfig, TokenUsage, UsageLimitExceeded, Usd, pipeline_step, track_cost,
+};
+
+#[track_cost(model = "gpt-4o-mini")]
+fn mini(tokens: u64) -> Result<TokenUsage, UsageLimitExceeded> {
+    Ok(TokenUsage::new(tokens, tokens / 2).with_cache_read(tokens / 4))
+}
+
+#[pipeline_step(name = "summarise")]
+#[track_cost(model = "claude-haiku-4-5")]
+fn haiku(tokens: u64) -> Result<TokenUsage, UsageLimitExceeded> {
+    Ok(TokenUsage::anthropic(tokens, 0, 0, 100))
+}
+
+fn run_process(ledger: &Path, daily_limit: Option<f64>, work: impl FnOnce()) {
+    let mut config = TelemetryConfig::builder().cost_ledger(ledger);
+    if let Some(limit) = daily_limit {
+        config = config.daily_cost_limit_usd(limit);
+    }
+    let guard = flujo::init_telemetry_with(config).expect("telemetry starts");
+    work();
+    // Dropping the guard commits every record and closes the file.
+    drop(guard);
+}
+
+fn flujo_cost(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_flujo"))
+        .arg("cost")
+        .args(args)
+        .output()
+        .expect("the flujo binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_ledger_survives_restarts_and_the_cli_reports_it() {
+    let dir = std::env::temp_dir().join(format!("flujo-ledger-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ledger = dir.join("costs.sqlite");
+    let _ = std::fs::remove_file(&ledger);
+
+    run_process(&ledger, None, || {
+        for _ in 0..100 {
+            mini(1_000).unwrap();
+        }
+    });
+    run_process(&ledger, None, || {
+        for _ in 0..10 {
+            haiku(50_000).unwrap();
+        }
+        let report = flujo::get_cost_report("2000-01-01", "2100-12-31").unwrap();
+        assert_eq!(report.requests, 110, "the report reads the durable ledger");
+    });
+
+    // mini: 100 * (750 * 0.15 + 250 * 0.075 + 500 * 0.6) µ$ = 100 * 431.25 µ$ = $0.043125
+    // haiku: 10 * (50_000 * 1 + 100 * 5) µ$ = $0.505
+    let opened = flujo::CostLedger::open(&ledger).unwrap();
+    let report = opened.report("2000-01-01", "2100-12-31").unwrap();
+    assert_eq!(
+        report.cost_by_model["gpt-4o-mini"],
+        Usd::parse("0.043125").unwrap()
+    );
+    assert_eq!(
+        report.cost_by_model["claude-haiku-4-5"],
+        Usd::parse("0.505").unwrap()
+    );
+    assert_eq!(report.total_cost, Usd::parse("0.548125").unwrap());
+    assert_eq!(
+        report.cost_by_step["summarise"],
+        Usd::parse("0.505").unwrap()
+    );
+    assert_eq!(
+        report.cost_by_step["(none)"],
+        Usd::parse("0.043125").unwrap()
+    );
+    let records = opened.records("2000-01-01", "2100-12-31").unwrap();
+    assert_eq!(records.len(), 110);
+    assert_eq!(
+        records.iter().filter_map(|r| r.cost).sum::<Usd>(),
+        report.total_cost
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.price_version.starts_with("builtin-"))
+    );
+    let today = report.by_day.keys().next().copied().unwrap();
+    assert_eq!(report.by_month.len(), 1);
+
+    // A third start with a daily limit below today's spending refuses at once: the limit
+    // counts what earlier processes spent today.
+    run_process(&ledger, Some(0.5), || match mini(10) {
+        Err(UsageLimitExceeded {
+            limit: Limit::DailyCost { spent, .. },
+        }) => assert_eq!(spent, Usd::parse("0.548125").unwrap()),
+        other => panic!("expected the daily limit, got {other:?}"),
+    });
+
+    let path = ledger.to_str().unwrap();
+    let (ok, table, stderr) = flujo_cost(&[
+        "--ledger",
+        path,
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-12-31",
+    ]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("model") && lines[0].contains("cost"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("claude-haiku-4-5") && lines[1].ends_with("$0.51"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("gpt-4o-mini")
+            && lines[2].contains(" 100 ")
+            && lines[2].ends_with("$0.04"),
+        "{table}"
+    );
+    assert!(
+        lines[3].starts_with("total") && lines[3].ends_with("$0.55"),
+        "{table}"
+    );
+
+    let (ok, csv, _) = flujo_cost(&[
+        "--ledger",
+        path,
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-12-31",
+        "--group-by",
+        "step",
+        "--format",
+        "csv",
+    ]);
+    assert!(ok);
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "step,requests,unpriced_requests,input_tokens,cache_read_input_tokens,cache_write_input_tokens,output_tokens,reasoning_output_tokens,cost_usd",
+            "(none),100,0,100000,25000,0,50000,0,0.043125000",
+            "summarise,10,0,500000,0,0,1000,0,0.505000000",
+        ]
+    );
+
+    let (ok, json, _) = flujo_cost(&[
+        "--ledger",
+        path,
+        "--from",
+        &today.to_string(),
+        "--to",
+        &today.to_string(),
+        "--group-by",
+        "day",
+        "--format",
+        "json",
+    ]);
+    assert!(ok);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["total_cost_nano_usd"], 548_125_000);
+    assert_eq!(json["groups"][0]["day"], today.to_string());
+    assert_eq!(json["groups"][0]["requests"], 110);
+
+    for (ledger, from, group_by, expected) in [
+        (
+            path,
+            "2024-13-01",
+            "model",
+            "invalid start_date \"2024-13-01\": expected a date as YYYY-MM-DD",
+        ),
+        (
+            "/nonexistent/costs.sqlite",
+            "2024-01-01",
+            "model",
+            "cost ledger /nonexistent/costs.sqlite",
+        ),
+        (
+            path,
+            "2024-01-01",
+            "colour",
+            "possible values: model, step, pipeline, day, month",
+        ),
+    ] {
+        let (ok, _, stderr) = flujo_cost(&[
+            "--ledger",
+            ledger,
+            "--from",
+            from,
+            "--to",
+            "2024-12-31",
+            "--group-by",
+            group_by,
+        ]);
+        assert!(!ok, "{ledger} {from} {group_by} should fail");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,110 @@
+//! Code generation of `#[track_cost]`: a `static` model-call site and calls into
+//! `<crate>::__private` around the function's block.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::Block;
+use syn::spanned::Spanned;
+
+use crate::cost_model::{CostModel, ModelArg};
+
+/// The statements that replace `block` (the body of a fn, or of its `async move` block).
+pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> TokenStream {
+    let krate = &model.krate;
+    let private = quote!(#krate::__private);
+    let operation = &model.operation;
+    let provider = match &model.provider {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let function = &model.function;
+    let model_name = match &model.model {
+        ModelArg::Literal(lit) => quote!(::std::borrow::Cow::Borrowed(#lit)),
+        ModelArg::Expr(expr) => quote_spanned!(expr.span()=> #private::model_name(&(#expr))),
+    };
+    let value_span = model.value_span;
+    let begin = if model.returns_result {
+        let method = if is_async {
+            quote!(start)
+        } else {
+            quote!(enter)
+        };
+        // Every token on the error type, so that a missing `From` is reported there.
+        let error_private = respan(quote!(#krate::__private), model.error_span);
+        let refusal = quote_spanned!(model.error_span=>
+            #error_private::FromUsageLimitExceeded::from_usage_limit_exceeded(__flujo_refusal));
+        quote! {
+            if let ::core::result::Result::Err(__flujo_refusal) = __flujo_model_call.#method(#model_name) {
+                return ::core::result::Result::Err(#refusal);
+            }
+        }
+    } else {
+        quote!(__flujo_model_call.enter_unrefusable(#model_name, #is_async);)
+    };
+    let call = if is_async {
+        let annotation = model.output.as_ref().map(|ty| quote!(: #ty));
+        quote! {
+            #[allow(clippy::let_unit_value)]
+            let __flujo_value #annotation = __flujo_model_call.context().instrument(async #block).await;
+        }
+    } else {
+        let annotation = model.output.as_ref().map(|ty| quote!(-> #ty));
+        quote! {
+            #[allow(clippy::redundant_closure_call)]
+            let __flujo_value = (|| #annotation #block)();
+        }
+    };
+    // Through a closure, so that the usage function may take a deref of the value
+    // (`&[T]` for a `Vec<T>`, `&str` for a `String`).
+    let finish = match (&model.usage, model.returns_result) {
+        (None, true) => {
+            quote_spanned!(value_span=> __flujo_model_call.finish_result(&__flujo_value))
+        }
+        (None, false) => quote_spanned!(value_span=> __flujo_model_call.finish(&__flujo_value)),
+        (Some(usage), true) => {
+            quote_spanned!(usage.span()=> __flujo_model_call.finish_result_with(&__flujo_value, |__flujo_v| #usage(__flujo_v)))
+        }
+        (Some(usage), false) => {
+            quote_spanned!(usage.span()=> __flujo_model_call.finish_with(&__flujo_value, |__flujo_v| #usage(__flujo_v)))
+        }
+    };
+    let warning = model.unpriced_warning.as_ref().map(|(span, note)| {
+        let name = format_ident!("flujo_model_has_no_price", span = *span);
+        quote_spanned! {*span=>
+            const _: () = {
+                #[deprecated(note = #note)]
+                #[allow(non_upper_case_globals)]
+                const #name: () = ();
+                #name
+            };
+        }
+    });
+    quote! {
+        #warning
+        static __FLUJO_MODEL_CALL: #private::ModelCallSite = #private::ModelCallSite::new(
+            #private::Operation::#operation, #provider, #function, ::core::module_path!());
+        let mut __flujo_model_call = #private::ModelCall::new(&__FLUJO_MODEL_CALL);
+        #begin
+        #call
+        #finish;
+        __flujo_value
+    }
+}
+
+/// `tokens` with every span replaced by `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}

@@ -1,0 +1,15 @@
+//! Model prices, token usage and exact money for [flujo](https://docs.rs/flujo)'s cost
+//! tracking. Use it through the `flujo` crate, which re-exports these types.
+
+#![warn(missing_docs)]
+
+mod money;
+mod names;
+mod table;
+mod usage;
+
+pub use money::{PerMillionTokens, PricingError, Usd};
+pub use names::{infer_provider, name_candidates};
+pub use table::{BUILTIN_PRICES_TOML, ModelPrice, PriceTable, PriceTier, Priced, Rates};
+pub use time::Date;
+pub use usage::TokenUsage;

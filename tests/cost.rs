@@ -1,0 +1,415 @@
+//! `#[track_cost]` through the public API: span attributes, metrics, exact totals, cached
+//! token pricing, unknown models, budgets, and the span structure with `#[pipeline_step]`.
+
+use flujo::testing::{Capture, StubModel};
+use flujo::{
+    AttributeValue, Limit, ModelPrice, ReportsUsage, SpanStatus, TokenUsage, UsageLimitExceeded,
+    UsageLimits, Usd, pipeline_step, track_cost,
+};
+
+#[derive(Debug, Clone)]
+struct Reply {
+    usage: TokenUsage,
+    model: Option<&'static str>,
+}
+
+impl ReportsUsage for Reply {
+    fn token_usage(&self) -> Option<TokenUsage> {
+        Some(self.usage)
+    }
+    fn response_model(&self) -> Option<&str> {
+        self.model
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    #[error("provider said no")]
+    Provider,
+    #[error(transparent)]
+    Budget(#[from] UsageLimitExceeded),
+}
+
+#[track_cost(model = "gpt-4o-2024-08-06", provider = "openai")]
+fn openai_call(usage: TokenUsage) -> Result<Reply, CallError> {
+    Ok(Reply {
+        usage,
+        model: Some("gpt-4o-2024-08-06"),
+    })
+}
+
+fn int(span: &flujo::FinishedSpan, key: &str) -> i64 {
+    span.attribute(key)
+        .and_then(|v| v.as_i64())
+        .unwrap_or_else(|| panic!("{key} missing or not an integer on {}", span.name))
+}
+
+#[test]
+fn model_call_span_has_the_genai_attributes_as_integers() {
+    let capture = Capture::start();
+    let usage = TokenUsage::new(12_000, 800)
+        .with_cache_read(10_000)
+        .with_reasoning(300);
+    openai_call(usage).unwrap();
+    let spans = capture.spans_named("chat gpt-4o-2024-08-06");
+    assert_eq!(spans.len(), 1, "{}", capture.span_tree());
+    let span = &spans[0];
+    let text = |key| match span.attribute(key) {
+        Some(AttributeValue::String(s)) => s.into_owned(),
+        other => panic!("{key}: {other:?}"),
+    };
+    assert_eq!(text("gen_ai.operation.name"), "chat");
+    assert_eq!(text("gen_ai.provider.name"), "openai");
+    assert_eq!(text("gen_ai.system"), "openai");
+    assert_eq!(text("gen_ai.request.model"), "gpt-4o-2024-08-06");
+    assert_eq!(text("gen_ai.response.model"), "gpt-4o-2024-08-06");
+    assert_eq!(text("gen_ai.usage.cost.currency"), "USD");
+    assert_eq!(int(span, "gen_ai.usage.input_tokens"), 12_000);
+    assert_eq!(int(span, "gen_ai.usage.output_tokens"), 800);
+    assert_eq!(int(span, "gen_ai.usage.cache_read.input_tokens"), 10_000);
+    assert_eq!(int(span, "gen_ai.usage.cache_creation.input_tokens"), 0);
+    assert_eq!(int(span, "gen_ai.usage.reasoning.output_tokens"), 300);
+    // 2_000 uncached * $2.50/M + 10_000 cached * $1.25/M + 800 * $10/M = $0.0255
+    let cost = span
+        .attribute("gen_ai.usage.cost.amount")
+        .and_then(|v| v.as_f64())
+        .unwrap();
+    assert!((cost - 0.0255).abs() < 1e-12, "{cost}");
+    assert_eq!(
+        span.attribute("operation.cost").and_then(|v| v.as_f64()),
+        Some(cost)
+    );
+    assert_eq!(span.status, SpanStatus::Ok);
+}
+
+#[test]
+fn cached_tokens_are_priced_at_the_cache_price_and_counted_once() {
+    let capture = Capture::start();
+    openai_call(TokenUsage::new(1_000_000, 0).with_cache_read(1_000_000)).unwrap();
+    openai_call(TokenUsage::new(1_000_000, 0)).unwrap();
+    let records = capture.cost_records();
+    let costs: Vec<Usd> = records.iter().map(|r| r.cost.unwrap()).collect();
+    assert_eq!(
+        costs,
+        [Usd::parse("1.25").unwrap(), Usd::parse("2.50").unwrap()]
+    );
+    let labels = [("model", "gpt-4o-2024-08-06"), ("provider", "openai")];
+    let tokens = |token_type| {
+        let mut with_type = labels.to_vec();
+        with_type.push(("token_type", token_type));
+        capture.counter("flujo_tokens_total", &with_type)
+    };
+    assert_eq!(tokens("input"), 2_000_000);
+    assert_eq!(tokens("cache_read_input"), 1_000_000);
+    assert_eq!(tokens("output"), 0);
+}
+
+#[test]
+fn totals_are_the_exact_sum_of_the_records() {
+    let capture = Capture::start();
+    // $0.15/M input: 7 tokens cost 1.05 micro-dollars; a float sum of 1000 of them drifts.
+    for _ in 0..1000 {
+        cheap_call().unwrap();
+    }
+    let report = capture.cost_report();
+    let sum: Usd = capture.cost_records().iter().filter_map(|r| r.cost).sum();
+    assert_eq!(report.total_cost, sum);
+    assert_eq!(report.total_cost, Usd::from_nanos(1_050_000));
+    assert_eq!(
+        report.cost_by_model["gpt-4o-mini"],
+        Usd::from_nanos(1_050_000)
+    );
+    assert_eq!(report.requests, 1000);
+    assert_eq!(
+        capture.cost_usd(&[
+            ("model", "gpt-4o-mini"),
+            ("provider", "openai"),
+            ("pipeline", ""),
+            ("step", "")
+        ]),
+        Usd::from_nanos(1_050_000)
+    );
+    assert_eq!(
+        capture.counter(
+            "flujo_model_requests_total",
+            &[
+                ("model", "gpt-4o-mini"),
+                ("provider", "openai"),
+                ("status", "ok")
+            ]
+        ),
+        1000
+    );
+    assert_eq!(
+        capture.histogram_count(
+            "gen_ai.client.token.usage",
+            &[
+                ("gen_ai.operation.name", "chat"),
+                ("gen_ai.provider.name", "openai"),
+                ("gen_ai.request.model", "gpt-4o-mini"),
+                ("gen_ai.token.type", "input"),
+            ]
+        ),
+        1000
+    );
+}
+
+#[track_cost(model = "gpt-4o-mini")]
+fn cheap_call() -> Result<TokenUsage, CallError> {
+    Ok(TokenUsage::new(7, 0))
+}
+
+#[track_cost(model = "acme-unreleased-9000", provider = "acme", unpriced)]
+fn unknown_model_call() -> Result<TokenUsage, CallError> {
+    Ok(TokenUsage::new(100, 10))
+}
+
+#[test]
+fn an_unknown_model_is_unpriced_never_free() {
+    let capture = Capture::start();
+    unknown_model_call().unwrap();
+    unknown_model_call().unwrap();
+    let records = capture.cost_records();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.cost.is_none()));
+    let report = capture.cost_report();
+    assert_eq!(report.unpriced_requests["acme-unreleased-9000"], 2);
+    assert!(!report.cost_by_model.contains_key("acme-unreleased-9000"));
+    assert_eq!(
+        capture.counter(
+            "flujo_unpriced_calls_total",
+            &[("model", "acme-unreleased-9000")]
+        ),
+        2
+    );
+    let span = &capture.spans_named("chat acme-unreleased-9000")[0];
+    assert_eq!(
+        span.attribute("flujo.cost.unpriced")
+            .and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    assert!(span.attribute("gen_ai.usage.cost.amount").is_none());
+}
+
+struct Client {
+    model: String,
+}
+
+impl Client {
+    #[track_cost(model = self.model.as_str(), operation = "embeddings", usage = embedding_usage)]
+    fn embed(&self, texts: &[&str]) -> Vec<Vec<f32>> {
+        texts.iter().map(|t| vec![t.len() as f32]).collect()
+    }
+}
+
+fn embedding_usage(vectors: &[Vec<f32>]) -> TokenUsage {
+    TokenUsage::new(vectors.len() as u64 * 1_000_000, 0)
+}
+
+#[test]
+fn runtime_model_names_and_usage_functions_work_on_methods() {
+    let capture = Capture::start();
+    flujo::set_model_price(
+        ModelPrice::new("acme-embed", 0.02, 0.0)
+            .unwrap()
+            .with_provider("acme"),
+    );
+    let client = Client {
+        model: "acme-embed".to_owned(),
+    };
+    assert_eq!(client.embed(&["a", "bc"]).len(), 2);
+    let span = &capture.spans_named("embeddings acme-embed")[0];
+    assert_eq!(int(span, "gen_ai.usage.input_tokens"), 2_000_000);
+    let record = &capture.cost_records()[0];
+    assert_eq!(record.provider, "acme");
+    assert_eq!(record.operation, "embeddings");
+    assert_eq!(record.cost, Some(Usd::parse("0.04").unwrap()));
+    assert!(
+        record.price_version.ends_with("+code"),
+        "{}",
+        record.price_version
+    );
+}
+
+#[pipeline_step(name = "answer")]
+#[track_cost(model = "claude-sonnet-4-5")]
+fn step_then_cost(
+    model: &StubModel,
+    question: &str,
+) -> Result<flujo::testing::StubCompletion, CallError> {
+    model.chat(question).map_err(|_| CallError::Provider)
+}
+
+#[track_cost(model = "claude-sonnet-4-5")]
+#[pipeline_step(name = "answer-reversed")]
+fn cost_then_step(
+    model: &StubModel,
+    question: &str,
+) -> Result<flujo::testing::StubCompletion, CallError> {
+    model.chat(question).map_err(|_| CallError::Provider)
+}
+
+#[test]
+fn with_pipeline_step_the_model_call_is_a_child_of_the_step_in_either_order() {
+    let capture = Capture::start();
+    let model = StubModel::new("claude-sonnet-4-5");
+    step_then_cost(&model, "why is the sky blue").unwrap();
+    cost_then_step(&model, "why is the sea blue").unwrap();
+    for step in ["answer", "answer-reversed"] {
+        let step_span = &capture.spans_named(step)[0];
+        let calls: Vec<_> = capture
+            .spans_named("chat claude-sonnet-4-5")
+            .into_iter()
+            .filter(|span| span.parent_span_id == Some(step_span.span_id))
+            .collect();
+        assert_eq!(calls.len(), 1, "{}", capture.span_tree());
+        assert!(step_span.attribute("gen_ai.request.model").is_none());
+    }
+    let records = capture.cost_records();
+    let steps: Vec<_> = records.iter().map(|r| r.step.as_deref()).collect();
+    assert_eq!(steps, [Some("answer"), Some("answer-reversed")]);
+    // The first call wrote the cached prefix, the second read it.
+    assert_eq!(records[0].usage.cache_write_input, 1024);
+    assert_eq!(records[1].usage.cache_read_input, 1024);
+    assert!(records[1].cost < records[0].cost);
+}
+
+#[pipeline_step(retries = 2, backoff = "fixed", backoff_ms = 1)]
+#[track_cost(model = "gpt-4o-mini")]
+fn flaky(model: &StubModel) -> Result<flujo::testing::StubCompletion, CallError> {
+    model.chat("hello there").map_err(|_| CallError::Provider)
+}
+
+#[test]
+fn every_attempt_of_a_retried_step_is_its_own_model_call() {
+    let capture = Capture::start();
+    let model = StubModel::new("gpt-4o-mini").failing_first(2);
+    flaky(&model).unwrap();
+    let calls = capture.spans_named("chat gpt-4o-mini");
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls.iter().filter(|s| s.status.is_error()).count(), 2);
+    assert_eq!(
+        capture.counter(
+            "flujo_model_requests_total",
+            &[
+                ("model", "gpt-4o-mini"),
+                ("provider", "openai"),
+                ("status", "error")
+            ]
+        ),
+        2
+    );
+    assert_eq!(
+        capture.cost_records().len(),
+        1,
+        "failed attempts report no usage"
+    );
+}
+
+#[test]
+fn usage_limits_refuse_calls_once_reached() {
+    let capture = Capture::start();
+    let limits = UsageLimits {
+        total_tokens_limit: Some(1_500),
+        ..Default::default()
+    };
+    let outcomes: Vec<_> = limits.run(|| {
+        (0..3)
+            .map(|_| openai_call(TokenUsage::new(700, 100)))
+            .collect()
+    });
+    assert!(outcomes[0].is_ok() && outcomes[1].is_ok());
+    match &outcomes[2] {
+        Err(CallError::Budget(UsageLimitExceeded {
+            limit:
+                Limit::TotalTokens {
+                    limit: 1_500,
+                    used: 1_600,
+                },
+        })) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        capture.counter("flujo_budget_exceeded_total", &[("limit", "total_tokens")]),
+        1
+    );
+    // Outside the run there is no limit.
+    assert!(openai_call(TokenUsage::new(700, 100)).is_ok());
+
+    let cost_limit = UsageLimits {
+        total_cost_usd_limit: Some(0.01),
+        ..Default::default()
+    };
+    let refused = cost_limit.run(|| {
+        // $0.0025 + 1000 output * $10/M = $0.0125 > $0.01
+        openai_call(TokenUsage::new(1_000, 1_000)).unwrap();
+        openai_call(TokenUsage::new(1, 1)).unwrap_err()
+    });
+    assert!(
+        refused.to_string().contains("total_cost_usd_limit"),
+        "{refused}"
+    );
+}
+
+#[pipeline_step(retries = 3, backoff = "fixed", backoff_ms = 1)]
+fn budgeted_step() -> Result<Reply, CallError> {
+    openai_call(TokenUsage::new(2_000, 0))
+}
+
+#[test]
+fn a_refused_call_is_not_retried() {
+    let capture = Capture::start();
+    let limits = UsageLimits {
+        total_tokens_limit: Some(1_000),
+        ..Default::default()
+    };
+    limits.run(|| {
+        budgeted_step().unwrap();
+        assert!(matches!(budgeted_step(), Err(CallError::Budget(_))));
+    });
+    let spans = capture.spans_named("budgeted_step");
+    assert_eq!(int(&spans[1], "flujo.step.attempts"), 1);
+}
+
+#[track_cost(model = "gpt-4o-mini")]
+async fn async_call(
+    model: &StubModel,
+    prompt: &str,
+) -> Result<flujo::testing::StubCompletion, CallError> {
+    model
+        .chat_async(prompt)
+        .await
+        .map_err(|_| CallError::Provider)
+}
+
+#[test]
+fn async_calls_share_their_run_budget_across_spawned_tasks() {
+    use flujo::StepFutureExt;
+    let capture = Capture::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let limits = UsageLimits {
+        total_tokens_limit: Some(5_000),
+        ..Default::default()
+    };
+    let model = std::sync::Arc::new(StubModel::new("gpt-4o-mini"));
+    let results = runtime.block_on(limits.run_async(async move {
+        let mut results = Vec::new();
+        for i in 0..6 {
+            let model = model.clone();
+            let task = tokio::spawn(
+                async move { async_call(&model, &format!("question {i}")).await.is_ok() }
+                    .in_current_step(),
+            );
+            results.push(task.await.unwrap());
+        }
+        results
+    }));
+    // Each call uses 1,211 tokens: after four (4,844) the fifth still starts under 5,000;
+    // after it (6,055) the run is refused.
+    assert_eq!(results, [true, true, true, true, true, false]);
+    assert_eq!(capture.cost_records().len(), 5);
+}

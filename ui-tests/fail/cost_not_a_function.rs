@@ -1,0 +1,4 @@
+#[flujo::track_cost(model = "gpt-4o")]
+struct Client;
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[flujo::track_cost(model = "gpt-4o")]
+fn ask(prompt: &str) {
+    println!("{prompt}");
+}
+
+fn main() {}

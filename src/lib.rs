@@ -29,6 +29,8 @@
 //! ```
 
 #[doc(inline)]
+pub use flujo_macros::pipeline;
+#[doc(inline)]
 pub use flujo_macros::pipeline_step;
 #[doc(inline)]
 pub use flujo_macros::track_cost;

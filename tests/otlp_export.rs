@@ -414,3 +414,63 @@ fn metrics_are_pushed_over_otlp_with_the_prometheus_names() {
     );
     assert!(output.contains("-> service.name: Str(otlp-metrics-test)"));
 }
+
+impl std::error::Error for ReviewError {}
+
+static HOOK_ATTEMPTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[pipeline_step(retries = 1, backoff = "fixed", backoff_ms = 1)]
+fn hooked_step(question: String) -> Result<String, ReviewError> {
+    if HOOK_ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+        return Err(ReviewError);
+    }
+    Ok(question)
+}
+
+flujo::pipeline! {
+    #[pipeline(version = "3.0.0")]
+    pipeline hooked(question: String) -> String {
+        hooked_step?
+    }
+}
+
+#[test]
+fn the_otlp_hook_sends_the_runs_of_its_runner() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let rotel = Rotel::start();
+    // Telemetry without an exporter of its own: only the hook exports.
+    let guard = init_telemetry_with(TelemetryConfig::builder().service_name("hook-test"))
+        .expect("telemetry starts");
+    let hook = flujo::OpenTelemetryHook::otlp(&format!("http://127.0.0.1:{}", rotel.grpc))
+        .expect("the hook starts its exporter");
+    let runner = flujo::Flujo::new(hooked).with_hook(hook);
+    let result = runner.run("hello".to_owned());
+    assert_eq!(result.output.unwrap(), "hello");
+    // A run without the hook is not sent.
+    let _ = answer("not exported");
+    drop(runner); // flushes the hook's exporter
+    drop(guard);
+    let output = rotel.wait_for_spans(2);
+    let spans = parse_spans(&output);
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "only the hooked run: {names:?}");
+    let root = spans
+        .iter()
+        .find(|s| s.name == "invoke_workflow hooked")
+        .unwrap();
+    let step = spans.iter().find(|s| s.name == "hooked_step").unwrap();
+    assert_eq!(step.parent_id, root.id);
+    assert_eq!(
+        root.attribute("flujo.request_id").map(|v| v.to_owned()),
+        Some(format!("Str({})", result.request_id))
+    );
+    assert_eq!(root.attribute("flujo.pipeline.version"), Some("Str(3.0.0)"));
+    assert_eq!(
+        root.attribute("gen_ai.operation.name"),
+        Some("Str(invoke_workflow)")
+    );
+    assert!(
+        output.contains("flujo.retry"),
+        "the retry arrives as a span event:\n{output}"
+    );
+}

@@ -44,6 +44,18 @@ fn acme_model() -> Result<TokenUsage, UsageLimitExceeded> {
     Ok(TokenUsage::new(1_000_000, 0))
 }
 
+#[pipeline_step]
+fn double(n: u32) -> u32 {
+    logfire::info!(n, "doubling");
+    n * 2
+}
+
+flujo::pipeline! {
+    pipeline logged(n: u32) -> u32 {
+        double >> double
+    }
+}
+
 /// Model calls under the settings of the environment; prints what was recorded.
 fn cost_scenario() {
     let capture = Capture::start();
@@ -94,6 +106,17 @@ fn child(scenario: &str) {
             }
             if scenario == "cost" {
                 cost_scenario();
+                return;
+            }
+            if scenario == "pipeline" {
+                let result = flujo::Flujo::new(logged).run_with(
+                    7,
+                    flujo::RunOptions {
+                        request_id: Some("req-7".to_owned()),
+                        ..Default::default()
+                    },
+                );
+                println!("output={:?}", result.output.map_err(|e| e.to_string()));
                 return;
             }
             logfire::info!(
@@ -371,12 +394,42 @@ fn pricing_settings_come_from_the_environment() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+fn pipeline_runs_put_request_id_and_pipeline_on_every_log_line() {
+    let out = run_child("pipeline", &[("FLUJO_LOG_FORMAT", "json")]);
+    assert!(out.stdout.contains("output=Ok(28)"), "{}", out.stdout);
+    let lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|line: &serde_json::Value| line["event"] == "doubling")
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    for line in &lines {
+        assert_eq!(line["request_id"], "req-7");
+        assert_eq!(line["pipeline"], "logged");
+        assert!(line["trace_id"].is_string());
+    }
+    let out = run_child("pipeline", &[]);
+    assert!(
+        out.stderr
+            .lines()
+            .filter(|line| line.contains("doubling"))
+            .all(|line| line.contains(" request_id=req-7 pipeline=logged")),
+        "{}",
+        out.stderr
+    );
+}
+
 fn main() {
     if let Ok(scenario) = std::env::var(CHILD) {
         child(&scenario);
         return;
     }
-    let tests: [(&str, fn()); 7] = [
+    let tests: [(&str, fn()); 8] = [
+        (
+            "pipeline_runs_put_request_id_and_pipeline_on_every_log_line",
+            pipeline_runs_put_request_id_and_pipeline_on_every_log_line,
+        ),
         (
             "cost_metrics_and_records_are_never_sampled",
             cost_metrics_and_records_are_never_sampled,

@@ -55,17 +55,20 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         }
     };
     // Through a closure, so that the usage function may take a deref of the value
-    // (`&[T]` for a `Vec<T>`, `&str` for a `String`).
+    // (`&[T]` for a `Vec<T>`, `&str` for a `String`); the closure has call-site spans, so
+    // that lints see generated code.
     let finish = match (&model.usage, model.returns_result) {
         (None, true) => {
             quote_spanned!(value_span=> __flujo_model_call.finish_result(&__flujo_value))
         }
         (None, false) => quote_spanned!(value_span=> __flujo_model_call.finish(&__flujo_value)),
         (Some(usage), true) => {
-            quote_spanned!(usage.span()=> __flujo_model_call.finish_result_with(&__flujo_value, |__flujo_v| #usage(__flujo_v)))
+            let closure = quote!(|__flujo_v| #usage(__flujo_v));
+            quote_spanned!(usage.span()=> __flujo_model_call.finish_result_with(&__flujo_value, #closure))
         }
         (Some(usage), false) => {
-            quote_spanned!(usage.span()=> __flujo_model_call.finish_with(&__flujo_value, |__flujo_v| #usage(__flujo_v)))
+            let closure = quote!(|__flujo_v| #usage(__flujo_v));
+            quote_spanned!(usage.span()=> __flujo_model_call.finish_with(&__flujo_value, #closure))
         }
     };
     let warning = model.unpriced_warning.as_ref().map(|(span, note)| {

@@ -116,6 +116,26 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         .output
         .as_ref()
         .map_or_else(Span::call_site, |ty| ty.span());
+    // A validator turns a rejected `Ok` into an `Err` before the attempt is judged.
+    let attempt = match &model.validate {
+        Some(validator) => {
+            let name = validator
+                .segments
+                .last()
+                .map(|segment| segment.ident.to_string())
+                .unwrap_or_default();
+            // The closure lets the validator take a deref of the value (`&str` for a
+            // `String`); built with call-site spans, so that lints see generated code.
+            let closure = quote!(|__flujo_v| #validator(__flujo_v));
+            let check = quote_spanned!(validator.span()=>
+                __flujo_call.validate(__flujo_result, #name, #closure));
+            quote! {
+                #attempt
+                let __flujo_result = #check;
+            }
+        }
+        None => attempt,
+    };
     let next_attempt = quote_spanned!(value_span=> __flujo_call.next_attempt(__flujo_result));
     let finish_result = quote_spanned!(value_span=> __flujo_call.finish_result(&__flujo_result));
     let attempts = if model.retry.is_some() {

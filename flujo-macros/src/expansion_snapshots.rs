@@ -1,4 +1,4 @@
-//! What `#[pipeline_step]` and `#[track_cost]` generate for representative functions, pretty-printed. A change
+//! What `#[pipeline_step]`, `#[track_cost]` and `pipeline!` generate for representative functions, pretty-printed. A change
 //! in generated code shows up here as a snapshot diff in review (`cargo insta review`).
 
 use quote::quote;
@@ -52,6 +52,31 @@ fn cost_inside_a_step() {
             #[track_cost(model = "claude-sonnet-4-5")]
             async fn draft(&self, outline: &str) -> Result<Completion, ClientError> {
                 self.client.complete(outline).await
+            }
+        }
+    ));
+}
+
+#[test]
+fn pipeline_with_context_and_version() {
+    let tokens = crate::pipeline_impl(quote! {
+        /// Answers a question.
+        #[pipeline(version = "1.0.0")]
+        pub pipeline answer(models: &Models, question: String) -> Review {
+            plan? >> draft.await? >> review
+        }
+    });
+    let file = syn::parse2::<syn::File>(tokens).expect("expansion is valid Rust");
+    insta::assert_snapshot!(prettyplease::unparse(&file));
+}
+
+#[test]
+fn step_with_validator() {
+    insta::assert_snapshot!(expand(
+        quote!(retries = 2, validate = cites_sources),
+        quote! {
+            fn summarise(text: &str) -> Result<String, SummaryError> {
+                summarise_text(text)
             }
         }
     ));

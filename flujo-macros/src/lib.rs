@@ -6,6 +6,8 @@ mod cost_model;
 mod expand;
 mod model;
 mod parse;
+mod pipeline_expand;
+mod pipeline_model;
 
 use proc_macro::TokenStream;
 
@@ -74,6 +76,20 @@ fn track_cost_impl(
             let error = error.to_compile_error();
             quote::quote!(#error #item)
         }
+    }
+}
+
+/// Declares pipelines from `#[pipeline_step]` functions; see the `flujo` crate documentation
+/// and README.
+#[proc_macro]
+pub fn pipeline(input: TokenStream) -> TokenStream {
+    pipeline_impl(input.into()).into()
+}
+
+fn pipeline_impl(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    match syn::parse2::<pipeline_model::Pipelines>(input) {
+        Ok(pipelines) => pipelines.0.iter().map(pipeline_expand::expand).collect(),
+        Err(error) => error.to_compile_error(),
     }
 }
 

@@ -41,6 +41,7 @@ const ARGUMENTS: &[&str] = &[
     "retries",
     "backoff",
     "backoff_ms",
+    "validate",
     "crate",
 ];
 
@@ -105,6 +106,8 @@ pub(crate) struct StepModel {
     pub output: Option<Type>,
     pub returns_result: bool,
     pub rebinds: Vec<Rebind>,
+    /// `validate = path`: checks each attempt's `Ok` value.
+    pub validate: Option<syn::Path>,
     /// `#[track_cost]` on the same function, in either order: its model call runs inside
     /// the step (a child span), and each retry attempt is a model call of its own.
     pub cost: Option<(syn::Path, CostModel)>,
@@ -123,6 +126,7 @@ struct Args {
     retries: Option<(Span, u32)>,
     backoff: Option<(Span, Backoff)>,
     backoff_ms: Option<(Span, u64)>,
+    validate: Option<syn::Path>,
 }
 
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
@@ -279,6 +283,13 @@ impl Args {
             ("crate", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
                 self.krate = Some(path.path)
             }
+            ("validate", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
+                self.validate = Some(path.path)
+            }
+            ("validate", RawValue::Expr(expr)) => errors.push(
+                expr.span(),
+                shape_error("the path of a function `fn(&T) -> Result<(), impl Display>`, e.g. `validate = cites_sources`"),
+            ),
             ("crate", RawValue::Expr(expr)) => errors.push(
                 expr.span(),
                 shape_error("a path, e.g. `crate = my_facade::flujo`"),
@@ -575,6 +586,14 @@ impl StepModel {
                 backoff_ms: args.backoff_ms.map_or(100, |(_, ms)| ms),
             }
         });
+        if let Some(validate) = &args.validate
+            && !returns_result
+        {
+            errors.push(
+                validate.span(),
+                "`validate` needs the function to return `Result`: a rejected output becomes its `Err`",
+            );
+        }
         let rebinds = if retry.is_some() {
             let boxed = matches!(body, Body::AsyncBlock { boxed: true, .. });
             plan_rebinds(&mut item, boxed, &mut errors)
@@ -595,6 +614,7 @@ impl StepModel {
             output,
             returns_result,
             rebinds,
+            validate: args.validate,
             cost,
             item,
         })

@@ -61,7 +61,13 @@ impl UsageLimits {
     fn scope(self) -> Arc<RunScope> {
         Arc::new(RunScope {
             budget: Some(Budget::new(self)),
+            ..RunScope::default()
         })
+    }
+
+    /// The budget a pipeline run under these limits starts with.
+    pub(crate) fn budget(self) -> Budget {
+        Budget::new(self)
     }
 }
 

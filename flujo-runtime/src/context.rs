@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::config::TelemetryError;
 use crate::run::{self, RunScope};
+use crate::span::StepMeta;
 use crate::span::{SpanId, TraceId};
 use crate::telemetry;
 
@@ -31,12 +32,14 @@ use crate::telemetry;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SpanContext {
-    trace_id: u128,
+    /// High and low words: two `u64`s rather than a `u128` keep the context 8-byte aligned
+    /// and 40 bytes, which the hot path copies on every step call.
+    trace_id: [u64; 2],
     span_id: u64,
     sampled: bool,
     /// The innermost `#[pipeline_step]` of this span (itself, or the step a model call runs
     /// in): cost records name it.
-    step: Option<&'static str>,
+    step: Option<&'static StepMeta>,
 }
 
 /// Per-thread state of the hot path, in one thread-local so that starting a span costs one
@@ -81,7 +84,7 @@ thread_local! {
 impl SpanContext {
     /// No span: work started here begins a new trace.
     pub const NONE: SpanContext = SpanContext {
-        trace_id: 0,
+        trace_id: [0, 0],
         span_id: 0,
         sampled: false,
         step: None,
@@ -96,7 +99,8 @@ impl SpanContext {
 
     /// The trace id, `None` outside any span.
     pub fn trace_id(&self) -> Option<TraceId> {
-        (self.trace_id != 0).then_some(TraceId(self.trace_id))
+        let trace_id = self.raw_trace_id();
+        (trace_id != 0).then_some(TraceId(trace_id))
     }
 
     /// The span id, `None` outside any span.
@@ -166,7 +170,7 @@ impl SpanContext {
             .and_then(|f| u8::from_str_radix(f, 16).ok())
             .ok_or(invalid("the flags are not 2 lowercase hex digits"))?;
         Ok(SpanContext {
-            trace_id,
+            trace_id: split(trace_id),
             span_id,
             sampled: flags & 1 == 1,
             step: None,
@@ -176,10 +180,10 @@ impl SpanContext {
     /// This context as a W3C `traceparent` header, to continue the trace in another service;
     /// `None` outside any span.
     pub fn traceparent(&self) -> Option<String> {
-        (self.trace_id != 0 && self.span_id != 0).then(|| {
+        (self.raw_trace_id() != 0 && self.span_id != 0).then(|| {
             format!(
                 "00-{:032x}-{:016x}-{:02x}",
-                self.trace_id,
+                self.raw_trace_id(),
                 self.span_id,
                 u8::from(self.sampled)
             )
@@ -203,17 +207,17 @@ impl SpanContext {
     #[inline]
     pub(crate) fn start_child(
         make_current: bool,
-        step: Option<&'static str>,
+        step: Option<&'static StepMeta>,
     ) -> (SpanContext, SpanContext) {
         THREAD
             .try_with(|thread| {
                 let parent = thread.current.get();
                 let span_id = thread.nonzero_u64();
-                let child = if parent.trace_id == 0 {
+                let child = if parent.trace_id == [0, 0] {
                     let trace_id =
                         (u128::from(thread.nonzero_u64()) << 64) | u128::from(thread.next_u64());
                     SpanContext {
-                        trace_id,
+                        trace_id: split(trace_id),
                         span_id,
                         sampled: telemetry::sample_root(trace_id),
                         step,
@@ -235,7 +239,7 @@ impl SpanContext {
     }
 
     pub(crate) fn raw_trace_id(&self) -> u128 {
-        self.trace_id
+        (u128::from(self.trace_id[0]) << 64) | u128::from(self.trace_id[1])
     }
 
     pub(crate) fn raw_span_id(&self) -> u64 {
@@ -244,7 +248,22 @@ impl SpanContext {
 
     /// The innermost step this context runs in.
     pub(crate) fn step(&self) -> Option<&'static str> {
-        self.step
+        self.step.map(|step| step.name)
+    }
+
+    /// A new span under this one: same trace, sampling and step, a fresh span id.
+    pub(crate) fn child(&self) -> SpanContext {
+        let span_id = THREAD
+            .try_with(ThreadContext::nonzero_u64)
+            .unwrap_or_else(|_| fastrand::u64(1..));
+        SpanContext { span_id, ..*self }
+    }
+
+    /// Makes this context current and returns the one it replaced.
+    pub(crate) fn make_current(self) -> SpanContext {
+        THREAD
+            .try_with(|thread| thread.current.replace(self))
+            .unwrap_or(SpanContext::NONE)
     }
 
     /// Makes this context current until the returned scope is dropped.
@@ -281,6 +300,50 @@ pub trait StepFutureExt: Future + Sized {
 
 impl<F: Future> StepFutureExt for F {}
 
+/// The current step *and* run (its request id, pipeline and usage limits), to carry to a
+/// plain thread or a blocking task, where neither follows by itself:
+///
+/// ```
+/// let here = flujo::ContextHandle::current();
+/// std::thread::spawn(move || here.in_scope(|| {
+///     // steps here are children of the current step, in the current run
+/// }))
+/// .join()
+/// .unwrap();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ContextHandle {
+    span: SpanContext,
+    run: Option<Arc<RunScope>>,
+}
+
+impl ContextHandle {
+    /// The step and run current here.
+    pub fn current() -> ContextHandle {
+        ContextHandle {
+            span: SpanContext::current(),
+            run: run::current(),
+        }
+    }
+
+    /// The span part of it.
+    pub fn span_context(&self) -> SpanContext {
+        self.span
+    }
+
+    /// Runs `f` with this step and run current, then restores what was current.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let mut run = self.run.clone();
+        let _run = run::RunSwap::enter(&mut run);
+        self.span.in_scope(f)
+    }
+
+    /// Wraps `future` so that this step and run are current whenever it is polled.
+    pub fn instrument<F: Future>(&self, future: F) -> WithContext<F> {
+        WithContext::with_run(self.span, self.run.clone(), future)
+    }
+}
+
 /// Restores the previous context when dropped, including during unwinding.
 pub(crate) struct ContextScope {
     previous: SpanContext,
@@ -309,6 +372,13 @@ pin_project_lite::pin_project! {
         future: F,
     }
 }
+
+fn split(trace_id: u128) -> [u64; 2] {
+    [(trace_id >> 64) as u64, trace_id as u64]
+}
+
+// Copied on every step call.
+const _: () = assert!(std::mem::size_of::<SpanContext>() <= 40);
 
 impl<F> WithContext<F> {
     pub(crate) fn with_run(context: SpanContext, run: Option<Arc<RunScope>>, future: F) -> Self {

@@ -286,6 +286,9 @@ impl ModelCall {
                     .increment(1);
                 let refusal = UsageLimitExceeded { limit };
                 tracing::warn!(target: "flujo", model = %self.model, "{refusal}");
+                if let Some(run) = &self.run {
+                    *run.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusal.clone());
+                }
                 Err(refusal)
             }
         }
@@ -338,7 +341,7 @@ impl ModelCall {
 
     /// Prices the call and charges the run, here on the calling thread so that the next
     /// call of the run sees what this one used.
-    fn details(&mut self, report: Option<UsageReport>) -> Box<ModelCallRecord> {
+    fn details(&mut self, report: Option<UsageReport>) -> ModelCallRecord {
         let pricing = pricing();
         let timestamp = SystemTime::now();
         let usage = report.as_ref().and_then(|r| r.usage);
@@ -348,9 +351,13 @@ impl ModelCall {
                 .price(&self.model, &usage, utc_date(timestamp))
                 .map(|priced| priced.cost)
         });
+        let step = self.context().step();
         if let Some(usage) = &usage {
-            if let Some(budget) = self.run.as_deref().and_then(|run| run.budget.as_ref()) {
-                budget.add(usage, cost);
+            if let Some(run) = self.run.as_deref() {
+                if let Some(budget) = &run.budget {
+                    budget.add(usage, cost);
+                }
+                run::note_usage(run, *usage, cost);
             }
             if let Some(cost) = cost {
                 ledger::add_to_today(timestamp, cost);
@@ -363,7 +370,7 @@ impl ModelCall {
                 .provider_of(&self.model)
                 .map_or(Cow::Borrowed("unknown"), Cow::Owned),
         };
-        Box::new(ModelCallRecord {
+        ModelCallRecord {
             operation: self.site.operation,
             model: std::mem::take(&mut self.model),
             provider,
@@ -371,9 +378,11 @@ impl ModelCall {
             usage,
             cost,
             price_version: Arc::clone(&pricing.version),
-            step: self.context().step(),
+            step,
+            pipeline: self.run.as_deref().and_then(|run| run.pipeline),
+            request_id: self.run.as_deref().and_then(|run| run.request_id.clone()),
             timestamp,
-        })
+        }
     }
 }
 
@@ -399,7 +408,7 @@ impl UsageReport {
     }
 }
 
-/// What a model call adds to its span record (boxed: most records are step calls).
+/// What a model call adds to its span record (in its boxed extras: most records are steps).
 #[derive(Clone, Debug)]
 pub(crate) struct ModelCallRecord {
     pub operation: Operation,
@@ -411,6 +420,8 @@ pub(crate) struct ModelCallRecord {
     pub cost: Option<Usd>,
     pub price_version: Arc<str>,
     pub step: Option<&'static str>,
+    pub pipeline: Option<&'static str>,
+    pub request_id: Option<Arc<str>>,
     pub timestamp: SystemTime,
 }
 
@@ -536,12 +547,12 @@ pub(crate) fn apply(record: &SpanRecord, call: &ModelCallRecord) {
             "model" => model.clone(), "provider" => provider.clone(), "token_type" => token_type)
         .increment(tokens);
     }
-    let pipeline = String::new();
+    let pipeline = call.pipeline.unwrap_or("");
     let step = call.step.unwrap_or("");
     match call.cost {
         Some(cost) => metrics::counter!(crate::metrics::COST_USD_TOTAL,
             "model" => model.clone(), "provider" => provider.clone(),
-            "pipeline" => pipeline.clone(), "step" => step)
+            "pipeline" => pipeline, "step" => step)
         .increment(cost.nanos()),
         None => {
             metrics::counter!("flujo_unpriced_calls_total", "model" => model.clone()).increment(1);
@@ -550,9 +561,9 @@ pub(crate) fn apply(record: &SpanRecord, call: &ModelCallRecord) {
     }
     ledger::accept(CostRecord {
         timestamp: call.timestamp,
-        request_id: None,
+        request_id: call.request_id.as_deref().map(str::to_owned),
         trace_id: (record.trace_id != 0).then_some(TraceId(record.trace_id)),
-        pipeline: None,
+        pipeline: call.pipeline.map(str::to_owned),
         step: call.step.map(str::to_owned),
         model,
         provider,

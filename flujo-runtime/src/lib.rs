@@ -4,12 +4,14 @@
 #![warn(missing_docs)]
 
 mod attribute;
+mod bridge;
 mod budget;
 mod clock;
 mod config;
 mod context;
 mod cost;
 mod export;
+mod hooks;
 mod ledger;
 #[cfg(feature = "sqlite")]
 mod ledger_sqlite;
@@ -24,8 +26,10 @@ mod openai_usage;
 mod otlp;
 #[cfg(feature = "otlp")]
 mod otlp_metrics;
+mod pipeline;
 #[cfg(feature = "prometheus")]
 mod prometheus;
+pub mod quality;
 mod report;
 mod run;
 mod span;
@@ -34,25 +38,31 @@ mod telemetry;
 pub mod testing;
 
 pub use attribute::{AttributeValue, ToAttributeValue};
+pub use bridge::{TracingBridge, tracing_layer};
 pub use budget::{Limit, UsageLimitExceeded, UsageLimits};
 pub use config::{
     LogFormat, OtlpProtocol, Secret, TelemetryConfig, TelemetryError, TelemetrySettings,
 };
-pub use context::{SpanContext, StepFutureExt, WithContext};
+pub use context::{ContextHandle, SpanContext, StepFutureExt, WithContext};
 pub use cost::{Operation, ReportsUsage, set_model_price};
 pub use export::SpanExporter;
 pub use flujo_pricing::{
     Date, ModelPrice, PerMillionTokens, PriceTable, PricingError, Rates, TokenUsage, Usd,
 };
+pub use hooks::{Hook, OpenTelemetryHook, RunInfo};
 pub use ledger::CostRecord;
+pub use pipeline::{
+    Flujo, Pipeline, PipelineError, PipelineInfo, PipelineResult, RunOptions, StepResult,
+};
 #[cfg(feature = "prometheus")]
 pub use prometheus::{PrometheusServer, start_prometheus_server, start_prometheus_server_on};
+pub use quality::ValidationError;
 #[cfg(feature = "sqlite")]
 pub use report::CostLedger;
 pub use report::{
     CostError, CostGroup, CostReport, GroupBy, ReportDate, get_cost_report, utc_today,
 };
-pub use span::{FinishedSpan, SpanId, SpanStatus, TraceId};
+pub use span::{FinishedSpan, SpanEvent, SpanId, SpanStatus, TraceId};
 pub use telemetry::{TelemetryGuard, init_telemetry, init_telemetry_with};
 
 /// Spans dropped because a thread's span queue was full (the export worker fell behind),
@@ -68,6 +78,8 @@ pub mod __private {
         FromUsageLimitExceeded, IntoTokenUsage, ModelCall, ModelCallSite, ModelName, Operation,
         model_name,
     };
+    pub use crate::pipeline::{IntoStepSource, RunState, Stage};
+    pub use crate::quality::FromValidationError;
     pub use crate::step::{
         Backoff, RetryArgument, RetryPolicy, Step, StepCall, StepError, retry_delay,
     };

@@ -41,6 +41,9 @@ pub(crate) const COST_USD_TOTAL: &str = "flujo_cost_usd_total";
 #[cfg(feature = "otlp")]
 pub(crate) const USD_PER_NANO: f64 = 1e-9;
 
+/// `flujo_score` buckets: scores from 0.0 to 1.0 in tenths.
+pub(crate) const SCORE_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
 /// Prometheus' default buckets, for histograms flujo does not define itself.
 pub(crate) const DEFAULT_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -53,6 +56,8 @@ pub(crate) fn buckets_for(name: &str) -> &'static [f64] {
         GEN_AI_DURATION_BUCKETS
     } else if name.ends_with("_seconds") {
         DURATION_SECONDS_BUCKETS
+    } else if name == "flujo_score" {
+        SCORE_BUCKETS
     } else {
         DEFAULT_BUCKETS
     }
@@ -531,6 +536,35 @@ fn describe_metrics() {
         "gen_ai.client.operation.duration",
         Unit::Seconds,
         "Duration of model calls"
+    );
+    metrics::describe_counter!(
+        "flujo_pipeline_runs_total",
+        Unit::Count,
+        "Runs of pipelines, by pipeline and status (ok, error, cancelled)"
+    );
+    metrics::describe_histogram!(
+        "flujo_pipeline_duration_seconds",
+        Unit::Seconds,
+        "Wall-clock duration of pipeline runs, by pipeline and status"
+    );
+    metrics::describe_counter!(
+        "flujo_hook_panics_total",
+        Unit::Count,
+        "Hook calls that panicked (the run continued), by hook and phase"
+    );
+    metrics::describe_counter!(
+        "flujo_checklist_items_total",
+        Unit::Count,
+        "Checklist items evaluated, by checklist and result (pass, fail)"
+    );
+    metrics::describe_histogram!(
+        "flujo_score",
+        "Quality scores recorded with flujo::quality::record_score, by name"
+    );
+    metrics::describe_counter!(
+        "flujo_validations_total",
+        Unit::Count,
+        "Validations of step outputs, by step, validator and result (pass, fail)"
     );
     metrics::describe_counter!(
         "flujo_telemetry_spans_dropped_total",

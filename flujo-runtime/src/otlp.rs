@@ -403,7 +403,7 @@ fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
             .map(|(key, value)| KeyValue::new(key.to_owned(), otel_value(value)))
             .collect(),
         dropped_attributes_count: 0,
-        events: SpanEvents::default(),
+        events: span_events(span),
         links: SpanLinks::default(),
         status: match &span.status {
             SpanStatus::Unset => Status::Unset,
@@ -412,6 +412,23 @@ fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
         },
         instrumentation_scope: scope.clone(),
     }
+}
+
+fn span_events(span: &FinishedSpan) -> SpanEvents {
+    let mut events = SpanEvents::default();
+    events.events = span
+        .events()
+        .iter()
+        .map(|event| {
+            let attributes = event
+                .attributes
+                .iter()
+                .map(|(key, value)| KeyValue::new(key.clone(), otel_value(value.clone())))
+                .collect();
+            opentelemetry::trace::Event::new(event.name.clone(), event.time(), attributes, 0)
+        })
+        .collect();
+    events
 }
 
 fn otel_value(value: AttributeValue) -> Value {

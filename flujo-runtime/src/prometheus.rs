@@ -49,6 +49,12 @@ pub(crate) fn attach() -> Result<&'static PrometheusHandle, TelemetryError> {
                         DURATION_SECONDS_BUCKETS,
                     )
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("flujo_score".into()),
+                        metrics::SCORE_BUCKETS,
+                    )
+                })
                 .and_then(|b| b.set_buckets(metrics::DEFAULT_BUCKETS))
                 .map_err(|error| error.to_string())?
                 .build_recorder();

@@ -63,8 +63,21 @@ impl SpanStatus {
     }
 }
 
+/// What a call site records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// A `#[pipeline_step]` function.
+    Step,
+    /// A `#[track_cost]` model call.
+    ModelCall,
+    /// The root span of a pipeline run.
+    Pipeline,
+    /// A `tracing` span bridged by [`crate::tracing_layer`].
+    Bridged,
+}
+
 /// Static description of an instrumented function, one per call site.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct StepMeta {
     /// Step name (`name = "..."`, or the function's name).
     pub name: &'static str,
@@ -72,6 +85,8 @@ pub struct StepMeta {
     pub function: &'static str,
     /// The module path of the function (`code.namespace`).
     pub namespace: &'static str,
+    /// What the call site records.
+    pub kind: StepKind,
 }
 
 /// How a span ended. The error details are boxed: they exist only on the error path, and
@@ -104,8 +119,57 @@ pub(crate) struct SpanRecord {
     pub outcome: Outcome,
     pub attempts: u32,
     pub attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+    /// What only some spans have (a model call's usage, events, a name of their own).
+    pub extras: Option<Box<SpanExtras>>,
+}
+
+/// The rarer parts of a span, kept out of line so that every record stays small.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SpanExtras {
     /// What a `#[track_cost]` call adds: model, usage, cost.
-    pub model_call: Option<Box<ModelCallRecord>>,
+    pub model_call: Option<ModelCallRecord>,
+    /// Events in the span (retries, bridged `tracing` events).
+    pub events: Vec<SpanEvent>,
+    /// A name other than the call site's (bridged `tracing` spans).
+    pub name: Option<Cow<'static, str>>,
+}
+
+/// Something that happened during a span, at one instant (an OpenTelemetry span event).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanEvent {
+    /// Event name, e.g. `flujo.retry`.
+    pub name: Cow<'static, str>,
+    /// Raw clock reading.
+    pub(crate) at: u64,
+    /// Event attributes.
+    pub attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+}
+
+impl SpanEvent {
+    /// An event named `name` happening now.
+    pub(crate) fn now(
+        name: impl Into<Cow<'static, str>>,
+        attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+    ) -> SpanEvent {
+        SpanEvent {
+            name: name.into(),
+            at: clock::now(),
+            attributes,
+        }
+    }
+
+    /// When it happened.
+    pub fn time(&self) -> SystemTime {
+        clock::to_system_time(self.at)
+    }
+
+    /// The value of attribute `key`, if the event has it.
+    pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, value)| value)
+    }
 }
 
 // The per-thread rings are sized from this (see `export.rs`): keep records small.
@@ -135,7 +199,7 @@ pub struct FinishedSpan {
     error_type: Option<&'static str>,
     cancelled: bool,
     fields: Vec<(Cow<'static, str>, AttributeValue)>,
-    model_call: Option<Box<ModelCallRecord>>,
+    extras: Option<Box<SpanExtras>>,
 }
 
 impl FinishedSpan {
@@ -148,8 +212,8 @@ impl FinishedSpan {
 
     /// Every attribute: the standard ones first, then those from `fields(...)`.
     pub fn attributes(&self) -> impl Iterator<Item = (&str, AttributeValue)> + '_ {
-        // A model call's span carries the `gen_ai.*` attributes instead of the step's.
-        let is_step = self.model_call.is_none();
+        // Only step spans carry the `flujo.step.*` attributes; a model call carries `gen_ai.*`.
+        let is_step = self.step.is_some_and(|meta| meta.kind == StepKind::Step);
         let step = self.step.into_iter().flat_map(move |step| {
             let step_attributes = [
                 ("flujo.step.name", str_value(step.name)),
@@ -167,7 +231,11 @@ impl FinishedSpan {
                 .filter(move |_| is_step)
                 .chain(code)
         });
-        let model_call = self.model_call.iter().flat_map(|call| call.attributes());
+        let model_call = self
+            .extras
+            .iter()
+            .filter_map(|extras| extras.model_call.as_ref())
+            .flat_map(|call| call.attributes());
         let error = self
             .error_type
             .map(|error_type| ("error.type", str_value(error_type)));
@@ -178,6 +246,13 @@ impl FinishedSpan {
             .chain(error)
             .chain(cancelled)
             .chain(self.fields.iter().map(|(k, v)| (k.as_ref(), v.clone())))
+    }
+
+    /// The span's events (for example `flujo.retry` before each retry), in order.
+    pub fn events(&self) -> &[SpanEvent] {
+        self.extras
+            .as_ref()
+            .map_or(&[][..], |extras| &extras.events)
     }
 
     /// Wall-clock start.
@@ -216,9 +291,14 @@ impl From<SpanRecord> for FinishedSpan {
             ),
             Outcome::Cancelled => (SpanStatus::Unset, None, true),
         };
-        let name = match &record.model_call {
-            Some(call) => Cow::Owned(call.span_name()),
-            None => Cow::Borrowed(record.step.meta().name),
+        let extras = record.extras.as_deref();
+        let name = match (
+            extras.and_then(|e| e.name.clone()),
+            extras.and_then(|e| e.model_call.as_ref()),
+        ) {
+            (Some(name), _) => name,
+            (None, Some(call)) => Cow::Owned(call.span_name()),
+            (None, None) => Cow::Borrowed(record.step.meta().name),
         };
         FinishedSpan {
             name,
@@ -233,11 +313,52 @@ impl From<SpanRecord> for FinishedSpan {
             error_type,
             cancelled,
             fields: record.attributes,
-            model_call: record.model_call,
+            extras: record.extras,
         }
     }
 }
 
 fn str_value(s: &'static str) -> AttributeValue {
     AttributeValue::String(Cow::Borrowed(s))
+}
+
+/// `spans` as an indented tree, children under their parents, with status, attempts and
+/// duration.
+pub(crate) fn render_tree(mut spans: Vec<FinishedSpan>) -> String {
+    spans.sort_by_key(FinishedSpan::start_time);
+    let mut out = String::new();
+    let known = |id| spans.iter().any(|span| Some(span.span_id) == id);
+    for root in spans.iter().filter(|span| !known(span.parent_span_id)) {
+        write_subtree(&mut out, &spans, root, 0);
+    }
+    out
+}
+
+fn write_subtree(out: &mut String, spans: &[FinishedSpan], span: &FinishedSpan, depth: usize) {
+    use std::fmt::Write as _;
+    let status = match &span.status {
+        SpanStatus::Ok => "ok".to_owned(),
+        SpanStatus::Unset => "unset".to_owned(),
+        SpanStatus::Error { message } => format!("error: {message}"),
+    };
+    let attempts = span
+        .attribute("flujo.step.attempts")
+        .and_then(|a| a.as_i64())
+        .filter(|attempts| *attempts > 1)
+        .map(|attempts| format!(", {attempts} attempts"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{:indent$}{} [{status}{attempts}] {:.3} ms",
+        "",
+        span.name,
+        span.duration().as_secs_f64() * 1e3,
+        indent = depth * 2
+    );
+    for child in spans
+        .iter()
+        .filter(|child| child.parent_span_id == Some(span.span_id))
+    {
+        write_subtree(out, spans, child, depth + 1);
+    }
 }

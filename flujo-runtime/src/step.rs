@@ -15,9 +15,10 @@ use crate::attribute::{AttributeValue, ToAttributeValue};
 use crate::context::{ContextScope, SpanContext};
 use crate::cost::{self, ModelCallRecord};
 use crate::export;
-use crate::span::{ErrorDetails, Outcome, SpanRecord, StepMeta};
+use crate::quality::{self, FromValidationError, ValidationError};
+use crate::span::{ErrorDetails, Outcome, SpanEvent, SpanExtras, SpanRecord, StepKind, StepMeta};
 use crate::telemetry::{self, SPANS};
-use crate::{budget, clock};
+use crate::{budget, clock, run};
 
 /// How a step waits between attempts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,15 +82,28 @@ struct StepMetrics {
 const STATUSES: [&str; 3] = ["ok", "error", "cancelled"];
 
 impl StepMetrics {
-    fn register(step: &'static str) -> StepMetrics {
+    fn register(meta: &StepMeta, pipeline_name: &'static str) -> StepMetrics {
+        // A pipeline run's root span counts as a run of the pipeline.
+        let (calls, durations, label, value) = match meta.kind {
+            StepKind::Pipeline => (
+                "flujo_pipeline_runs_total",
+                "flujo_pipeline_duration_seconds",
+                "pipeline",
+                pipeline_name,
+            ),
+            _ => (
+                "flujo_step_calls_total",
+                "flujo_step_duration_seconds",
+                "step",
+                meta.name,
+            ),
+        };
         StepMetrics {
-            calls: STATUSES.map(|status| {
-                metrics::counter!("flujo_step_calls_total", "step" => step, "status" => status)
-            }),
-            durations: STATUSES.map(|status| {
-                metrics::histogram!("flujo_step_duration_seconds", "step" => step, "status" => status)
-            }),
-            retries: metrics::counter!("flujo_step_retries_total", "step" => step),
+            calls: STATUSES
+                .map(|status| metrics::counter!(calls, label => value, "status" => status)),
+            durations: STATUSES
+                .map(|status| metrics::histogram!(durations, label => value, "status" => status)),
+            retries: metrics::counter!("flujo_step_retries_total", "step" => meta.name),
         }
     }
 }
@@ -99,10 +113,18 @@ impl StepMetrics {
 pub struct Step {
     meta: StepMeta,
     retry: RetryPolicy,
-    /// A `#[track_cost]` model call rather than a step: its span and metrics are the model
-    /// call's (see `cost.rs`), and it is not a step that cost records are attributed to.
-    model_call: bool,
+    /// For a pipeline's root span: the pipeline's name (its metrics label).
+    pipeline: &'static str,
     metrics: OnceLock<StepMetrics>,
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Step")
+            .field("meta", &self.meta)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Step {
@@ -118,9 +140,45 @@ impl Step {
                 name,
                 function,
                 namespace,
+                kind: StepKind::Step,
             },
             retry,
-            model_call: false,
+            pipeline: "",
+            metrics: OnceLock::new(),
+        }
+    }
+
+    /// Describes the root span of a pipeline's runs: `span_name` is
+    /// `invoke_workflow {pipeline}`.
+    pub const fn pipeline(
+        span_name: &'static str,
+        pipeline: &'static str,
+        namespace: &'static str,
+    ) -> Step {
+        Step {
+            meta: StepMeta {
+                name: span_name,
+                function: pipeline,
+                namespace,
+                kind: StepKind::Pipeline,
+            },
+            retry: RetryPolicy::NONE,
+            pipeline,
+            metrics: OnceLock::new(),
+        }
+    }
+
+    /// Describes spans bridged from `tracing` (each named after its own `tracing` span).
+    pub(crate) const fn bridged() -> Step {
+        Step {
+            meta: StepMeta {
+                name: "tracing",
+                function: "",
+                namespace: "",
+                kind: StepKind::Bridged,
+            },
+            retry: RetryPolicy::NONE,
+            pipeline: "",
             metrics: OnceLock::new(),
         }
     }
@@ -136,16 +194,17 @@ impl Step {
                 name: operation,
                 function,
                 namespace,
+                kind: StepKind::ModelCall,
             },
             retry: RetryPolicy::NONE,
-            model_call: true,
+            pipeline: "",
             metrics: OnceLock::new(),
         }
     }
 
-    /// The step name its calls run in; `None` for a model call.
-    pub(crate) fn step_name(&self) -> Option<&'static str> {
-        (!self.model_call).then_some(self.meta.name)
+    /// The step its calls run in, when it is a `#[pipeline_step]`.
+    pub(crate) fn step_name(&'static self) -> Option<&'static StepMeta> {
+        (self.meta.kind == StepKind::Step).then_some(&self.meta)
     }
 
     pub(crate) fn meta(&self) -> &StepMeta {
@@ -154,7 +213,7 @@ impl Step {
 
     fn metrics(&self) -> &StepMetrics {
         self.metrics
-            .get_or_init(|| StepMetrics::register(self.meta.name))
+            .get_or_init(|| StepMetrics::register(&self.meta, self.pipeline))
     }
 }
 
@@ -195,6 +254,8 @@ struct ActiveCall {
     parent_span_id: u64,
     start: u64,
     attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+    /// Events and a model call's details, allocated only for spans that have them.
+    extras: Option<Box<SpanExtras>>,
     /// Synchronous steps make their span current on this thread until they end.
     _scope: Option<ContextScope>,
 }
@@ -243,6 +304,7 @@ impl StepCall {
             parent_span_id: parent.raw_span_id(),
             start: clock::now(),
             attributes: Vec::new(),
+            extras: None,
             _scope: make_current.then(|| ContextScope::restoring(parent)),
         }));
     }
@@ -282,10 +344,59 @@ impl StepCall {
         );
     }
 
-    fn push_attribute(&mut self, key: &'static str, value: AttributeValue) {
+    pub(crate) fn push_attribute(&mut self, key: &'static str, value: AttributeValue) {
         if let Some(active) = &mut *self.active {
             active.attributes.push((Cow::Borrowed(key), value));
         }
+    }
+
+    /// Adds an event to the span, if it is recorded.
+    fn push_event(&mut self, event: impl FnOnce() -> SpanEvent) {
+        if let Some(active) = self.active.as_mut().filter(|a| a.is_recording()) {
+            active.extras.get_or_insert_default().events.push(event());
+        }
+    }
+
+    /// Checks an attempt's `Ok` value with `#[pipeline_step(validate = check)]`: a rejected
+    /// value becomes an error (a [`ValidationError`] converted into `E`), so the step retries
+    /// or fails as for any error. Counted in `flujo_validations_total`.
+    pub fn validate<T, E: FromValidationError, V: fmt::Display>(
+        &mut self,
+        result: Result<T, E>,
+        validator: &'static str,
+        check: impl FnOnce(&T) -> Result<(), V>,
+    ) -> Result<T, E> {
+        let Ok(value) = result else {
+            return result;
+        };
+        let step = self.step.meta.name;
+        let verdict = check(&value);
+        quality::record_validation(step, validator, verdict.is_ok());
+        let feedback = match verdict {
+            Ok(()) => return Ok(value),
+            Err(feedback) => feedback.to_string(),
+        };
+        run::note_feedback(&feedback);
+        self.push_event(|| {
+            SpanEvent::now(
+                "flujo.validation",
+                vec![
+                    (
+                        "flujo.validator".into(),
+                        AttributeValue::String(validator.into()),
+                    ),
+                    (
+                        "flujo.validation.feedback".into(),
+                        AttributeValue::String(feedback.clone().into()),
+                    ),
+                ],
+            )
+        });
+        Err(E::from_validation_error(ValidationError {
+            step,
+            validator,
+            feedback,
+        }))
     }
 
     /// Ends a call whose function does not return `Result`: it succeeded.
@@ -321,17 +432,39 @@ impl StepCall {
         match &result {
             Err(error) if retry < self.step.retry.retries && !budget::exhausted() => {
                 let delay = self.step.retry.delay_before(retry + 1);
+                let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                let message = error.message();
                 tracing::warn!(
                     target: "flujo",
                     step = self.step.meta.name,
                     attempt = self.attempts,
-                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    error = %error.message(),
+                    delay_ms,
+                    error = %message,
                     "step attempt failed; retrying"
                 );
+                let attempt = i64::from(self.attempts);
+                let error_type = std::any::type_name::<E>();
+                self.push_event(|| {
+                    SpanEvent::now(
+                        "flujo.retry",
+                        vec![
+                            ("flujo.retry.attempt".into(), AttributeValue::Int(attempt)),
+                            ("flujo.retry.delay_ms".into(), AttributeValue::Int(delay_ms)),
+                            (
+                                "error.type".into(),
+                                AttributeValue::String(error_type.into()),
+                            ),
+                            (
+                                "flujo.retry.error".into(),
+                                AttributeValue::String(message.into()),
+                            ),
+                        ],
+                    )
+                });
                 if self.active.is_some() {
                     self.step.metrics().retries.increment(1);
                 }
+                run::note_retry();
                 return ControlFlow::Continue(delay);
             }
             // Both end the call (and set `finished`).
@@ -356,7 +489,7 @@ impl StepCall {
 
     /// Ends a model call that failed (logged at WARN: the step that made it logs its own
     /// failure if the error ends it).
-    pub(crate) fn fail_model_call<E: StepError>(&mut self, error: &E, call: Box<ModelCallRecord>) {
+    pub(crate) fn fail_model_call<E: StepError>(&mut self, error: &E, call: ModelCallRecord) {
         self.attempts = 1;
         let details = error_details(error);
         tracing::warn!(
@@ -370,12 +503,18 @@ impl StepCall {
     }
 
     /// Ends a model call with `outcome`.
-    pub(crate) fn end_model_call(&mut self, outcome: Outcome, call: Box<ModelCallRecord>) {
+    pub(crate) fn end_model_call(&mut self, outcome: Outcome, call: ModelCallRecord) {
         self.attempts = 1;
         self.end(outcome, Some(call));
     }
 
-    fn end(&mut self, outcome: Outcome, model_call: Option<Box<ModelCallRecord>>) {
+    /// Ends a call with `outcome` (for the pipeline runner's root span).
+    pub(crate) fn end_with(&mut self, outcome: Outcome) {
+        self.attempts = 1;
+        self.end(outcome, None);
+    }
+
+    fn end(&mut self, outcome: Outcome, model_call: Option<ModelCallRecord>) {
         self.finished = true;
         let Some(active) = self.active.take() else {
             // Telemetry is off: nothing is recorded (a model call has already charged its run).
@@ -392,7 +531,7 @@ impl StepCall {
             outcome,
             attempts: self.attempts,
             attributes: active.attributes,
-            model_call,
+            extras: extras_of(active.extras, model_call, active.context.raw_span_id()),
         };
         // The worker applies the step metrics when it drains the record. When the record
         // cannot be queued they are applied here: metrics are never lost.
@@ -414,6 +553,25 @@ impl StepCall {
     }
 }
 
+/// The extras of a finished span: its own, a model call's, and events that `tracing` logged
+/// inside it (when the bridge is on).
+fn extras_of(
+    extras: Option<Box<SpanExtras>>,
+    model_call: Option<ModelCallRecord>,
+    span_id: u64,
+) -> Option<Box<SpanExtras>> {
+    let bridged = crate::bridge::take_events(span_id);
+    if model_call.is_none() && bridged.is_empty() {
+        return extras;
+    }
+    let mut extras = extras.unwrap_or_default();
+    if model_call.is_some() {
+        extras.model_call = model_call;
+    }
+    extras.events.extend(bridged);
+    Some(extras)
+}
+
 fn error_details<E: StepError>(error: &E) -> Box<ErrorDetails> {
     Box::new(ErrorDetails {
         error_type: std::any::type_name::<E>(),
@@ -431,8 +589,11 @@ pub(crate) struct StepMetricsBatch {
 
 impl StepMetricsBatch {
     pub(crate) fn add(&mut self, record: &SpanRecord) {
-        if let Some(call) = &record.model_call {
+        if let Some(call) = record.extras.as_ref().and_then(|e| e.model_call.as_ref()) {
             cost::apply(record, call);
+            return;
+        }
+        if record.step.meta.kind == StepKind::Bridged {
             return;
         }
         let status = match record.outcome {

@@ -24,7 +24,6 @@
 //! spans or counts. (Work that runs concurrently *without* a capture of its own can still
 //! show up in one: give every test that runs steps its own capture.)
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -153,42 +152,7 @@ impl Capture {
     /// The finished spans as an indented tree, children under their parents, with status
     /// and duration: handy for printing.
     pub fn span_tree(&self) -> String {
-        let mut spans = self.finished_spans();
-        spans.sort_by_key(FinishedSpan::start_time);
-        let mut out = String::new();
-        let known = |id| spans.iter().any(|span| Some(span.span_id) == id);
-        for root in spans.iter().filter(|span| !known(span.parent_span_id)) {
-            write_subtree(&mut out, &spans, root, 0);
-        }
-        out
-    }
-}
-
-fn write_subtree(out: &mut String, spans: &[FinishedSpan], span: &FinishedSpan, depth: usize) {
-    let status = match &span.status {
-        crate::SpanStatus::Ok => "ok".to_owned(),
-        crate::SpanStatus::Unset => "unset".to_owned(),
-        crate::SpanStatus::Error { message } => format!("error: {message}"),
-    };
-    let attempts = span
-        .attribute("flujo.step.attempts")
-        .and_then(|a| a.as_i64())
-        .filter(|attempts| *attempts > 1)
-        .map(|attempts| format!(", {attempts} attempts"))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "{:indent$}{} [{status}{attempts}] {:.3} ms",
-        "",
-        span.name,
-        span.duration().as_secs_f64() * 1e3,
-        indent = depth * 2
-    );
-    for child in spans
-        .iter()
-        .filter(|child| child.parent_span_id == Some(span.span_id))
-    {
-        write_subtree(out, spans, child, depth + 1);
+        crate::span::render_tree(self.finished_spans())
     }
 }
 

@@ -1,0 +1,154 @@
+//! A review pipeline declared with `pipeline!`, run by `Flujo` with a hook, a validator, a
+//! retry and a checklist, against flujo's offline stub models.
+//!
+//! Run it with `cargo run --example pipeline`: no network, no API key. The drafting model
+//! rate-limits its first call and its second draft fails the validator, so `draft` takes
+//! three attempts; the console hook prints each run's span tree.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use flujo::testing::{StubCompletion, StubError, StubModel};
+use flujo::{
+    Flujo, Hook, OpenTelemetryHook, RunInfo, StepResult, UsageLimitExceeded, UsageLimits,
+    ValidationError, pipeline, pipeline_step, quality, track_cost,
+};
+
+/// The models the steps call.
+struct Models {
+    planner: StubModel,
+    writer: StubModel,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Model(#[from] StubError),
+    #[error(transparent)]
+    Budget(#[from] UsageLimitExceeded),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+#[derive(Clone)]
+struct Outline(String);
+struct Draft(String);
+struct Review {
+    text: String,
+    checklist: quality::ChecklistResult,
+}
+
+#[pipeline_step]
+#[track_cost(model = models.planner.name())]
+fn plan_call(models: &Models, question: &str) -> Result<StubCompletion, StepError> {
+    Ok(models
+        .planner
+        .chat(&format!("Outline an answer to: {question}"))?)
+}
+
+#[pipeline_step]
+fn plan(models: &Models, question: String) -> Result<Outline, StepError> {
+    Ok(Outline(plan_call(models, &question)?.text))
+}
+
+static DRAFTS: AtomicU32 = AtomicU32::new(0);
+
+/// The validator: a draft must mention its outline (the second draft "forgets" it).
+fn follows_the_outline(draft: &Draft) -> Result<(), String> {
+    if draft.0.contains("Draft from") {
+        Ok(())
+    } else {
+        Err("the draft does not follow the outline".to_owned())
+    }
+}
+
+#[pipeline_step(retries = 3, backoff = "fixed", backoff_ms = 10, validate = follows_the_outline)]
+async fn draft(models: &Models, outline: Outline) -> Result<Draft, StepError> {
+    let completion = models
+        .writer
+        .chat_async(&format!("Draft from {}", outline.0))
+        .await?;
+    let text = if DRAFTS.fetch_add(1, Ordering::SeqCst) == 0 {
+        "an off-topic draft".to_owned()
+    } else {
+        completion.text
+    };
+    Ok(Draft(text))
+}
+
+#[pipeline_step]
+fn review(models: &Models, draft: Draft) -> Review {
+    let _ = models;
+    let checklist = quality::record_checklist(
+        "draft_review",
+        &[
+            ("mentions the outline", draft.0.contains("Draft from")),
+            ("under 100 words", draft.0.split_whitespace().count() < 100),
+            ("cites a source", draft.0.contains("http")),
+        ],
+    );
+    quality::record_score("review_pass_rate", checklist.pass_rate());
+    Review {
+        text: draft.0,
+        checklist,
+    }
+}
+
+pipeline! {
+    /// Answers a question: outline, draft (validated, retried), review.
+    #[pipeline(version = "1.0.0")]
+    pipeline answer(models: &Models, question: String) -> Review {
+        plan? >> draft.await? >> review
+    }
+}
+
+/// A hook of your own: one line per step.
+struct StepLog;
+
+impl Hook for StepLog {
+    fn post_step(&self, run: &RunInfo, step: &StepResult) {
+        println!(
+            "  [{}] {} ok in {:?}, {} attempt(s), {} tokens, {:.6}",
+            &run.request_id[..8],
+            step.name,
+            step.latency,
+            step.attempts,
+            step.tokens.total(),
+            step.cost
+        );
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _telemetry = flujo::init_telemetry()?;
+    let models = Models {
+        planner: StubModel::new("gpt-4o-mini").with_latency(Duration::from_millis(10)),
+        writer: StubModel::new("claude-sonnet-4-5")
+            .with_latency(Duration::from_millis(20))
+            .failing_first(1),
+    };
+    let flujo = Flujo::new(answer::new(models))
+        .with_hook(StepLog)
+        .with_hook(OpenTelemetryHook::console())
+        .with_usage_limits(UsageLimits {
+            total_cost_usd_limit: Some(0.10),
+            ..Default::default()
+        });
+
+    let result = flujo.run("Why is the sky blue?".to_owned());
+    let review = result.output?;
+    println!(
+        "\nrequest {} (trace {:?}): {} steps, {} tokens, {:.6}",
+        result.request_id,
+        result.trace_id,
+        result.step_history.len(),
+        result.total_tokens.total(),
+        result.total_cost
+    );
+    println!(
+        "review: {:.0}% of the checklist passed; answer: {}",
+        review.checklist.pass_rate() * 100.0,
+        review.text
+    );
+    Ok(())
+}

@@ -1,0 +1,609 @@
+//! `pipeline!` and the `Flujo` runner through the public API: span tree and parents under
+//! concurrency, failure status, hooks, validators and retries as span events, usage limits,
+//! remote parents, quality metrics and the `tracing` bridge.
+
+use std::sync::{Arc, Mutex};
+
+use flujo::testing::Capture;
+use flujo::{
+    AttributeValue, Flujo, Hook, PipelineError, RunInfo, RunOptions, SpanContext, SpanStatus,
+    StepResult, TokenUsage, UsageLimitExceeded, UsageLimits, ValidationError, pipeline,
+    pipeline_step, quality, track_cost,
+};
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("the reviewer rejected {0:?}")]
+    Rejected(String),
+    #[error(transparent)]
+    Budget(#[from] UsageLimitExceeded),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+#[pipeline_step]
+fn tokenize(text: String) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+#[pipeline_step]
+async fn shout(words: Vec<String>) -> Vec<String> {
+    futures_timer_delay().await;
+    words.iter().map(|w| w.to_uppercase()).collect()
+}
+
+/// Suspends once, so that the step really is asynchronous (and works on any executor).
+async fn futures_timer_delay() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+#[pipeline_step]
+fn join(words: Vec<String>) -> Result<String, Failure> {
+    let text = words.join(" ");
+    if text.contains("REJECT") {
+        return Err(Failure::Rejected(text));
+    }
+    Ok(text)
+}
+
+pipeline! {
+    /// Shouts a sentence back.
+    #[pipeline(version = "2.1.0")]
+    pub pipeline shouting(text: String) -> String {
+        tokenize >> shout.await >> join?
+    }
+}
+
+fn text(span: &flujo::FinishedSpan, key: &str) -> String {
+    match span.attribute(key) {
+        Some(AttributeValue::String(value)) => value.into_owned(),
+        other => panic!("{key} on {}: {other:?}", span.name),
+    }
+}
+
+#[test]
+fn concurrent_runs_keep_their_own_trees_and_request_ids() {
+    let capture = Capture::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    let flujo = Arc::new(Flujo::new(shouting));
+    let results = runtime.block_on(async {
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let flujo = Arc::clone(&flujo);
+                tokio::spawn(async move { flujo.run_async(format!("hello number {i}")).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        results
+    });
+    let spans = capture.finished_spans();
+    let mut request_ids = std::collections::HashSet::new();
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(
+            result.output.as_ref().unwrap(),
+            &format!("HELLO NUMBER {i}")
+        );
+        assert!(
+            request_ids.insert(result.request_id.clone()),
+            "request ids are unique"
+        );
+        let trace_id = result.trace_id.expect("a recorded run has a trace");
+        let trace: Vec<_> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
+        assert_eq!(trace.len(), 4, "{}", capture.span_tree());
+        let root = trace
+            .iter()
+            .find(|s| s.name == "invoke_workflow shouting")
+            .unwrap();
+        assert_eq!(root.parent_span_id, None);
+        assert_eq!(text(root, "flujo.request_id"), result.request_id);
+        assert_eq!(text(root, "gen_ai.operation.name"), "invoke_workflow");
+        assert_eq!(text(root, "gen_ai.workflow.name"), "shouting");
+        assert_eq!(text(root, "flujo.pipeline.version"), "2.1.0");
+        assert_eq!(
+            text(root, "flujo.pipeline.description"),
+            "Shouts a sentence back."
+        );
+        for step in ["tokenize", "shout", "join"] {
+            let span = trace.iter().find(|s| s.name == step).unwrap();
+            assert_eq!(
+                span.parent_span_id,
+                Some(root.span_id),
+                "{step} under its own run"
+            );
+        }
+        let history: Vec<_> = result
+            .step_history
+            .iter()
+            .map(|s| (s.name, s.success))
+            .collect();
+        assert_eq!(
+            history,
+            [("tokenize", true), ("shout", true), ("join", true)]
+        );
+    }
+    assert_eq!(
+        capture.counter(
+            "flujo_pipeline_runs_total",
+            &[("pipeline", "shouting"), ("status", "ok")]
+        ),
+        40
+    );
+    assert_eq!(
+        capture.histogram_count(
+            "flujo_pipeline_duration_seconds",
+            &[("pipeline", "shouting"), ("status", "ok")]
+        ),
+        40
+    );
+}
+
+#[test]
+fn a_failed_run_has_an_error_root_and_keeps_the_failing_step_and_error() {
+    let capture = Capture::start();
+    let result = Flujo::new(shouting).run("please reject this".to_owned());
+    let error: PipelineError = result.output.unwrap_err();
+    assert_eq!(error.step(), "join");
+    assert!(matches!(
+        error.downcast_ref::<Failure>(),
+        Some(Failure::Rejected(_))
+    ));
+    assert_eq!(
+        error.to_string(),
+        "step `join` failed: the reviewer rejected \"PLEASE REJECT THIS\""
+    );
+    let root = &capture.spans_named("invoke_workflow shouting")[0];
+    assert!(
+        matches!(&root.status, SpanStatus::Error { message } if message.contains("step `join` failed"))
+    );
+    assert_eq!(text(root, "error.type"), std::any::type_name::<Failure>());
+    assert_eq!(result.step_history.last().map(|s| s.success), Some(false));
+    assert_eq!(
+        result
+            .step_history
+            .last()
+            .and_then(|s| s.feedback.clone())
+            .as_deref(),
+        Some("the reviewer rejected \"PLEASE REJECT THIS\"")
+    );
+    assert_eq!(
+        capture.counter(
+            "flujo_pipeline_runs_total",
+            &[("pipeline", "shouting"), ("status", "error")]
+        ),
+        1
+    );
+}
+
+#[test]
+fn a_run_continues_a_remote_trace() {
+    let capture = Capture::start();
+    let remote =
+        SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .unwrap();
+    let result = Flujo::new(shouting).run_with(
+        "hi".to_owned(),
+        RunOptions {
+            request_id: Some("req-42".to_owned()),
+            parent: Some(remote),
+        },
+    );
+    assert_eq!(result.request_id, "req-42");
+    assert_eq!(result.trace_id, remote.trace_id());
+    let root = &capture.spans_named("invoke_workflow shouting")[0];
+    assert_eq!(root.parent_span_id, remote.span_id());
+}
+
+/// Records what it is called with; panics in `post_step` of `join` when told to.
+#[derive(Clone, Default)]
+struct Recorder {
+    calls: Arc<Mutex<Vec<String>>>,
+    panic_on_post_step: bool,
+}
+
+impl Hook for Recorder {
+    fn pre_run(&self, run: &RunInfo) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("pre_run {}", run.pipeline));
+    }
+    fn pre_step(&self, _: &RunInfo, step: &str) {
+        self.calls.lock().unwrap().push(format!("pre_step {step}"));
+    }
+    fn post_step(&self, _: &RunInfo, step: &StepResult) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("post_step {}", step.name));
+        if self.panic_on_post_step {
+            panic!("a broken hook");
+        }
+    }
+    fn on_step_failure(&self, _: &RunInfo, step: &StepResult, error: &PipelineError) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("on_step_failure {} {}", step.name, error.step()));
+    }
+    fn post_run(&self, _: &RunInfo, steps: &[StepResult], error: Option<&PipelineError>) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("post_run {} {}", steps.len(), error.is_some()));
+    }
+}
+
+#[test]
+fn hooks_are_called_in_order_and_a_panicking_hook_does_not_break_the_run() {
+    let capture = Capture::start();
+    let recorder = Recorder::default();
+    let broken = Recorder {
+        panic_on_post_step: true,
+        ..Recorder::default()
+    };
+    let flujo = Flujo::new(shouting)
+        .with_hook(broken)
+        .with_hook(recorder.clone());
+    assert!(flujo.run("ok".to_owned()).output.is_ok());
+    assert!(flujo.run("reject".to_owned()).output.is_err());
+    assert_eq!(
+        recorder.calls.lock().unwrap().clone(),
+        [
+            "pre_run shouting",
+            "pre_step tokenize",
+            "post_step tokenize",
+            "pre_step shout",
+            "post_step shout",
+            "pre_step join",
+            "post_step join",
+            "post_run 3 false",
+            "pre_run shouting",
+            "pre_step tokenize",
+            "post_step tokenize",
+            "pre_step shout",
+            "post_step shout",
+            "pre_step join",
+            "on_step_failure join join",
+            "post_run 3 true",
+        ]
+    );
+    assert_eq!(
+        capture.counter(
+            "flujo_hook_panics_total",
+            &[
+                ("hook", std::any::type_name::<Recorder>()),
+                ("phase", "post_step")
+            ]
+        ),
+        5,
+        "three successful steps in the first run, two in the second"
+    );
+}
+
+static ATTEMPTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn long_enough(text: &str) -> Result<(), String> {
+    if text.len() >= 10 {
+        Ok(())
+    } else {
+        Err(format!("{} characters, want 10", text.len()))
+    }
+}
+
+#[pipeline_step(retries = 3, backoff = "fixed", backoff_ms = 1, validate = long_enough)]
+fn grow(seed: String) -> Result<String, Failure> {
+    let attempt = ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) as usize;
+    Ok(format!("{seed}{}", "+".repeat(attempt * 4)))
+}
+
+pipeline! {
+    pipeline growing(seed: String) -> String {
+        grow?
+    }
+}
+
+#[test]
+fn a_rejected_output_is_retried_and_each_retry_is_a_span_event() {
+    let capture = Capture::start();
+    ATTEMPTS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let result = Flujo::new(growing).run("seed".to_owned());
+    assert_eq!(result.output.unwrap(), "seed++++++++");
+    let step = &result.step_history[0];
+    assert_eq!(step.attempts, 3);
+    assert_eq!(step.feedback.as_deref(), Some("8 characters, want 10"));
+    let span = &capture.spans_named("grow")[0];
+    let retries: Vec<_> = span
+        .events()
+        .iter()
+        .filter(|e| e.name == "flujo.retry")
+        .collect();
+    assert_eq!(retries.len(), 2);
+    assert_eq!(
+        retries[1]
+            .attribute("flujo.retry.attempt")
+            .and_then(|v| v.as_i64()),
+        Some(2)
+    );
+    assert_eq!(
+        retries[1]
+            .attribute("flujo.retry.delay_ms")
+            .and_then(|v| v.as_i64()),
+        Some(1)
+    );
+    assert_eq!(
+        retries[0]
+            .attribute("flujo.retry.error")
+            .and_then(|v| v.as_str()),
+        Some("validator `long_enough` rejected the output of step `grow`: 4 characters, want 10")
+    );
+    assert_eq!(
+        span.events()
+            .iter()
+            .filter(|e| e.name == "flujo.validation")
+            .count(),
+        2
+    );
+    let validations = |result| {
+        capture.counter(
+            "flujo_validations_total",
+            &[
+                ("step", "grow"),
+                ("validator", "long_enough"),
+                ("result", result),
+            ],
+        )
+    };
+    assert_eq!((validations("fail"), validations("pass")), (2, 1));
+    assert_eq!(
+        capture.counter("flujo_step_retries_total", &[("step", "grow")]),
+        2
+    );
+}
+
+#[track_cost(model = "gpt-4o-mini")]
+fn ask(tokens: u64) -> Result<TokenUsage, Failure> {
+    Ok(TokenUsage::new(tokens, tokens))
+}
+
+#[pipeline_step]
+fn first_call(budget_tokens: u64) -> Result<u64, Failure> {
+    ask(budget_tokens)?;
+    Ok(budget_tokens)
+}
+
+#[pipeline_step]
+fn second_call(budget_tokens: u64) -> Result<u64, Failure> {
+    ask(budget_tokens)?;
+    Ok(budget_tokens)
+}
+
+pipeline! {
+    pipeline two_calls(tokens: u64) -> u64 {
+        first_call? >> second_call?
+    }
+}
+
+#[test]
+fn step_history_has_tokens_and_cost_and_limits_stop_the_run() {
+    let _capture = Capture::start();
+    let result = Flujo::new(two_calls).run(1_000_000);
+    // 1M input at $0.15/M + 1M output at $0.60/M per call
+    assert_eq!(result.step_history[0].tokens.total(), 2_000_000);
+    assert_eq!(
+        result.step_history[0].cost,
+        flujo::Usd::parse("0.75").unwrap()
+    );
+    assert_eq!(result.total_cost, flujo::Usd::parse("1.50").unwrap());
+    assert_eq!(result.total_tokens.input, 2_000_000);
+
+    let limited = Flujo::new(two_calls).with_usage_limits(UsageLimits {
+        total_cost_usd_limit: Some(0.5),
+        ..Default::default()
+    });
+    let result = limited.run(1_000_000);
+    let error = result.output.unwrap_err();
+    assert_eq!(error.step(), "second_call");
+    assert!(matches!(
+        error.usage_limit_exceeded(),
+        Some(UsageLimitExceeded {
+            limit: flujo::Limit::TotalCost { .. }
+        })
+    ));
+    assert_eq!(result.step_history.len(), 2);
+}
+
+#[test]
+fn quality_metrics_count_checklists_scores_and_pass_rates() {
+    let capture = Capture::start();
+    let first =
+        quality::record_checklist("tests_checklist", &[("a", true), ("b", false), ("c", true)]);
+    assert_eq!((first.passed, first.total), (2, 3));
+    quality::record_checklist("tests_checklist", &[("a", true)]);
+    assert_eq!(
+        capture.counter(
+            "flujo_checklist_items_total",
+            &[("checklist", "tests_checklist"), ("result", "pass")]
+        ),
+        3
+    );
+    assert_eq!(quality::checklist_pass_rate("tests_checklist"), Some(0.75));
+    quality::record_score("tests_faithfulness", 0.5);
+    quality::record_score("tests_faithfulness", 0.75);
+    assert_eq!(
+        capture.histogram_count("flujo_score", &[("name", "tests_faithfulness")]),
+        2
+    );
+    assert_eq!(
+        capture.histogram_sum("flujo_score", &[("name", "tests_faithfulness")]),
+        1.25
+    );
+}
+
+#[tracing::instrument]
+fn library_helper(n: u32) -> u32 {
+    tracing::info!(n, "helping");
+    n * 2
+}
+
+#[pipeline_step]
+fn calls_a_library(n: u32) -> u32 {
+    tracing::warn!(n, "about to call the library");
+    library_helper(n)
+}
+
+#[test]
+fn tracing_spans_and_events_inside_a_step_join_its_trace() {
+    use tracing_subscriber::prelude::*;
+    let capture = Capture::start();
+    let subscriber = tracing_subscriber::registry().with(flujo::tracing_layer());
+    tracing::subscriber::with_default(subscriber, || {
+        assert_eq!(calls_a_library(21), 42);
+    });
+    let step = &capture.spans_named("calls_a_library")[0];
+    let helper = &capture.spans_named("library_helper")[0];
+    assert_eq!(helper.parent_span_id, Some(step.span_id));
+    assert_eq!(helper.trace_id, step.trace_id);
+    assert_eq!(helper.attribute("n").and_then(|v| v.as_i64()), Some(21));
+    assert_eq!(helper.events()[0].name, "helping");
+    let warning = &step.events()[0];
+    assert_eq!(warning.name, "about to call the library");
+    assert_eq!(
+        warning.attribute("level").and_then(|v| v.as_str()),
+        Some("WARN")
+    );
+}
+
+#[test]
+fn the_otlp_hook_checks_its_endpoint() {
+    let error = flujo::OpenTelemetryHook::otlp("collector:4317").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "telemetry setting `OpenTelemetryHook::otlp endpoint` = \"collector:4317\" is invalid: \
+         expected an http:// or https:// URL with a host, such as http://localhost:4317"
+    );
+    #[cfg(not(feature = "otlp"))]
+    assert!(matches!(
+        flujo::OpenTelemetryHook::otlp("http://127.0.0.1:4317"),
+        Err(flujo::TelemetryError::FeatureNotEnabled {
+            feature: "otlp",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn the_console_hook_prints_each_run() {
+    // Printing goes to stderr; this checks that following a run does not disturb it.
+    let capture = Capture::start();
+    let flujo = Flujo::new(shouting).with_hook(flujo::OpenTelemetryHook::console());
+    assert_eq!(
+        flujo.run("quiet please".to_owned()).output.unwrap(),
+        "QUIET PLEASE"
+    );
+    assert_eq!(capture.spans_named("invoke_workflow shouting").len(), 1);
+}
+
+#[pipeline_step]
+fn leaf(label: &'static str) -> Option<String> {
+    flujo::ContextHandle::current()
+        .span_context()
+        .trace_id()
+        .map(|trace| format!("{label}:{trace}"))
+}
+
+#[pipeline_step]
+async fn async_leaf(label: &'static str) -> Option<String> {
+    futures_timer_delay().await;
+    leaf(label)
+}
+
+/// Fans out to a plain thread, a blocking task and two joined branches.
+#[pipeline_step]
+async fn fan_out(n: u32) -> Vec<String> {
+    let here = flujo::ContextHandle::current();
+    let thread = std::thread::spawn({
+        let here = here.clone();
+        move || here.in_scope(|| leaf("thread"))
+    });
+    let blocking = tokio::task::spawn_blocking({
+        let here = here.clone();
+        move || here.in_scope(|| leaf("blocking"))
+    });
+    let (a, b) = futures::join!(async_leaf("join-a"), async_leaf("join-b"));
+    let spawned = tokio::spawn(flujo::StepFutureExt::in_current_step(async_leaf("spawned")));
+    let mut labels = vec![
+        thread.join().unwrap(),
+        blocking.await.unwrap(),
+        a,
+        b,
+        spawned.await.unwrap(),
+    ];
+    labels.push(Some(n.to_string()));
+    labels.into_iter().flatten().collect()
+}
+
+pipeline! {
+    pipeline fanning(n: u32) -> Vec<String> {
+        fan_out.await
+    }
+}
+
+#[test]
+fn parents_and_runs_follow_threads_blocking_tasks_joins_and_spawns() {
+    let capture = Capture::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(Flujo::new(fanning).run_async(1));
+    let labels = result.output.unwrap();
+    let trace = result.trace_id.unwrap();
+    assert_eq!(labels.len(), 6, "{labels:?}");
+    for label in &labels[..5] {
+        assert!(
+            label.ends_with(&trace.to_string()),
+            "{label} in the run's trace"
+        );
+    }
+    let fan_out = &capture.spans_named("fan_out")[0];
+    let leaves = capture.spans_named("leaf");
+    assert_eq!(leaves.len(), 5);
+    let async_leaves = capture.spans_named("async_leaf");
+    assert_eq!(async_leaves.len(), 3);
+    for span in leaves.iter().filter(|leaf| {
+        !async_leaves
+            .iter()
+            .any(|a| Some(a.span_id) == leaf.parent_span_id)
+    }) {
+        assert_eq!(
+            span.parent_span_id,
+            Some(fan_out.span_id),
+            "thread and blocking leaves"
+        );
+    }
+    for span in &async_leaves {
+        assert_eq!(
+            span.parent_span_id,
+            Some(fan_out.span_id),
+            "joined and spawned branches"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+#[flujo::pipeline_step]
+fn count(text: String) -> usize {
+    text.len()
+}
+
+flujo::pipeline! {
+    pipeline counting(text: String) -> String {
+        count
+    }
+}
+
+fn main() {}

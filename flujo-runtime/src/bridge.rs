@@ -31,6 +31,11 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Events logged directly inside flujo steps, by the step's span id, until the step ends.
 static STEP_EVENTS: LazyLock<Mutex<HashMap<u64, Vec<SpanEvent>>>> = LazyLock::new(Mutex::default);
 
+/// Steps with bridged events waiting for the step to end, at most.
+const MAX_PENDING_STEPS: usize = 4096;
+/// Bridged events kept per span, at most (a chatty loop inside one step stays bounded).
+const MAX_EVENTS_PER_SPAN: usize = 128;
+
 thread_local! {
     /// Contexts replaced by entering bridged spans on this thread, innermost last.
     static ENTERED: RefCell<Vec<SpanContext>> = const { RefCell::new(Vec::new()) };
@@ -220,17 +225,23 @@ where
             if is_error {
                 bridged.failed = Some(name.clone());
             }
-            bridged.events.push(SpanEvent::now(name, attributes));
+            if bridged.events.len() < MAX_EVENTS_PER_SPAN {
+                bridged.events.push(SpanEvent::now(name, attributes));
+            }
             return;
         }
         let current = SpanContext::current();
         if let Some(span_id) = current.span_id().filter(|_| current.is_sampled()) {
-            STEP_EVENTS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(span_id.0)
-                .or_default()
-                .push(SpanEvent::now(name, attributes));
+            let mut pending = STEP_EVENTS.lock().unwrap_or_else(|e| e.into_inner());
+            // Events logged for a step after it ended are never collected: keep the map
+            // bounded rather than let such events accumulate.
+            if pending.len() >= MAX_PENDING_STEPS && !pending.contains_key(&span_id.0) {
+                return;
+            }
+            let events = pending.entry(span_id.0).or_default();
+            if events.len() < MAX_EVENTS_PER_SPAN {
+                events.push(SpanEvent::now(name, attributes));
+            }
         }
     }
 

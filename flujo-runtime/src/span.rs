@@ -226,10 +226,12 @@ impl FinishedSpan {
                 ("code.function", str_value(step.function)),
                 ("code.namespace", str_value(step.namespace)),
             ];
+            // Bridged `tracing` spans have no function of their own.
+            let has_code = !step.function.is_empty();
             step_attributes
                 .into_iter()
                 .filter(move |_| is_step)
-                .chain(code)
+                .chain(code.into_iter().filter(move |_| has_code))
         });
         let model_call = self
             .extras

@@ -482,7 +482,10 @@ fn tracing_spans_and_events_inside_a_step_join_its_trace() {
     assert_eq!(helper.trace_id, step.trace_id);
     assert_eq!(helper.attribute("n").and_then(|v| v.as_i64()), Some(21));
     assert_eq!(helper.events()[0].name, "helping");
-    assert!(helper.attribute("code.function").is_none(), "no empty code.* attributes");
+    assert!(
+        helper.attribute("code.function").is_none(),
+        "no empty code.* attributes"
+    );
     let warning = &step.events()[0];
     assert_eq!(warning.name, "about to call the library");
     assert_eq!(

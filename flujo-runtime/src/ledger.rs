@@ -108,9 +108,13 @@ pub(crate) fn open_durable(path: PathBuf) -> Result<(), crate::CostError> {
     Ok(())
 }
 
+/// Without the `sqlite` feature (which the configuration checks first, naming the feature).
 #[cfg(not(feature = "sqlite"))]
-pub(crate) fn open_durable(_: PathBuf) -> Result<(), crate::CostError> {
-    unreachable!("config refuses FLUJO_COST_LEDGER without the `sqlite` feature")
+pub(crate) fn open_durable(path: PathBuf) -> Result<(), crate::CostError> {
+    Err(crate::CostError::Ledger {
+        path: path.display().to_string(),
+        reason: "this build has no `sqlite` feature".to_owned(),
+    })
 }
 
 /// Commits everything accepted and goes back to the in-memory ledger; waits at most

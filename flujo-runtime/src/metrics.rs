@@ -174,8 +174,10 @@ impl<T, H> Fanout<T, H> {
     /// Applies `update` to this metric's handle in every attached downstream recorder.
     #[inline]
     fn each_downstream(&self, register: impl Fn(&dyn Recorder, &Key) -> H, update: impl Fn(&H)) {
-        let skip = usize::from(self.skip_prometheus && Downstream::Prometheus as usize == 0);
-        for (handle, recorder) in self.downstream.iter().zip(&DOWNSTREAM).skip(skip) {
+        for (slot, (handle, recorder)) in self.downstream.iter().zip(&DOWNSTREAM).enumerate() {
+            if self.skip_prometheus && slot == Downstream::Prometheus as usize {
+                continue;
+            }
             if let Some(recorder) = recorder.get() {
                 update(handle.get_or_init(|| register(&**recorder, &self.key)));
             }

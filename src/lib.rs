@@ -27,6 +27,69 @@
 //! let _telemetry = flujo::init_telemetry().expect("valid telemetry settings");
 //! assert_eq!(summarise("First. Second.").unwrap(), "First");
 //! ```
+//!
+//! ## Cost tracking
+//!
+//! [`#[track_cost]`](track_cost) on the function that calls a model records a
+//! `{operation} {model}` span with the GenAI attributes, token and cost metrics and a cost
+//! record priced exactly from flujo's dated price table; [`get_cost_report`] sums them up.
+//!
+//! ```
+//! use flujo::testing::{Capture, StubCompletion, StubError, StubModel};
+//! use flujo::{UsageLimitExceeded, track_cost};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum AskError {
+//!     #[error(transparent)]
+//!     Model(#[from] StubError),
+//!     #[error(transparent)]
+//!     Budget(#[from] UsageLimitExceeded),
+//! }
+//!
+//! #[track_cost(model = "gpt-4o-mini")]
+//! fn ask(model: &StubModel, question: &str) -> Result<StubCompletion, AskError> {
+//!     Ok(model.chat(question)?)
+//! }
+//!
+//! let capture = Capture::start();
+//! let model = StubModel::new("gpt-4o-mini");
+//! ask(&model, "Why is the sky blue?")?;
+//! let record = &capture.cost_records()[0];
+//! assert_eq!(record.usage.cache_write_input, 1024);
+//! assert!(record.cost.is_some());
+//! assert_eq!(capture.spans_named("chat gpt-4o-mini").len(), 1);
+//! # Ok::<(), AskError>(())
+//! ```
+//!
+//! ## Pipelines
+//!
+//! [`pipeline!`](pipeline) declares a typed pipeline from steps; [`Flujo`] runs it with a
+//! request id, a root span `invoke_workflow {name}`, hooks and usage limits.
+//!
+//! ```
+//! use flujo::{Flujo, pipeline, pipeline_step};
+//!
+//! #[pipeline_step]
+//! fn words(text: String) -> Vec<String> {
+//!     text.split_whitespace().map(str::to_owned).collect()
+//! }
+//!
+//! #[pipeline_step]
+//! fn count(words: Vec<String>) -> Result<usize, std::num::TryFromIntError> {
+//!     Ok(words.len())
+//! }
+//!
+//! pipeline! {
+//!     /// Counts the words of a text.
+//!     pub pipeline word_count(text: String) -> usize {
+//!         words >> count?
+//!     }
+//! }
+//!
+//! let result = Flujo::new(word_count).run("one two three".to_owned());
+//! assert_eq!(result.output.unwrap(), 3);
+//! assert_eq!(result.step_history.len(), 2);
+//! ```
 
 #[doc(inline)]
 pub use flujo_macros::pipeline;

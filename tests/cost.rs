@@ -413,3 +413,38 @@ fn async_calls_share_their_run_budget_across_spawned_tasks() {
     assert_eq!(results, [true, true, true, true, true, false]);
     assert_eq!(capture.cost_records().len(), 5);
 }
+
+#[track_cost(model = "acme-ledger-model", provider = "acme", unpriced)]
+fn ledger_call(priced: bool) -> Result<TokenUsage, CallError> {
+    let _ = priced;
+    Ok(TokenUsage::new(1_000, 10))
+}
+
+#[test]
+fn the_in_memory_ledger_reports_every_call_exactly() {
+    let _capture = Capture::start();
+    flujo::set_model_price(ModelPrice::new("acme-ledger-model", 0.3, 1.2).unwrap());
+    for _ in 0..2_500 {
+        ledger_call(true).unwrap();
+    }
+    let today = flujo::utc_today();
+    let report = flujo::get_cost_report(today, today).unwrap();
+    // 2_500 * (1_000 * $0.30/M + 10 * $1.20/M) = 2_500 * 312 µ$ = $0.78
+    assert_eq!(
+        report.cost_by_model["acme-ledger-model"],
+        Usd::parse("0.78").unwrap()
+    );
+    assert_eq!(
+        report.groups(flujo::GroupBy::Model)["acme-ledger-model"].requests,
+        2_500
+    );
+    assert_eq!(report.start_date, Some(today));
+    let recent = flujo::recent_cost_records();
+    assert!(
+        recent
+            .iter()
+            .filter(|r| r.model == "acme-ledger-model")
+            .count()
+            >= 2_500
+    );
+}

@@ -5,18 +5,17 @@
 //! ledger.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::fmt;
-use std::path::Path;
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::SystemTime;
 
-use flujo_pricing::{Date, ModelPrice, PriceTable, PricingError, TokenUsage, Usd};
+use flujo_pricing::{TokenUsage, Usd};
 
 use crate::attribute::AttributeValue;
 use crate::budget::{Limit, UsageLimitExceeded};
 use crate::context::SpanContext;
 use crate::ledger::{self, CostRecord};
+use crate::pricing::{self, utc_date};
 use crate::run::{self, RunScope};
 use crate::span::{Outcome, SpanRecord};
 use crate::step::{Step, StepCall, StepError};
@@ -272,11 +271,10 @@ impl ModelCall {
             .and_then(|budget| budget.check().err())
             .or_else(ledger::daily_limit_reached)
             .or_else(|| {
-                let pricing = pricing();
-                (pricing.strict && !pricing.table.knows(&self.model)).then(|| {
-                    Limit::UnpricedModel {
-                        model: self.model.to_string(),
-                    }
+                let unpriced = pricing::strict()
+                    && !pricing::resolve(&self.model, utc_date(SystemTime::now())).is_priced();
+                unpriced.then(|| Limit::UnpricedModel {
+                    model: self.model.to_string(),
                 })
             });
         match refused {
@@ -342,15 +340,10 @@ impl ModelCall {
     /// Prices the call and charges the run, here on the calling thread so that the next
     /// call of the run sees what this one used.
     fn details(&mut self, report: Option<UsageReport>) -> ModelCallRecord {
-        let pricing = pricing();
         let timestamp = SystemTime::now();
+        let resolved = pricing::resolve(&self.model, utc_date(timestamp));
         let usage = report.as_ref().and_then(|r| r.usage);
-        let cost = usage.and_then(|usage| {
-            pricing
-                .table
-                .price(&self.model, &usage, utc_date(timestamp))
-                .map(|priced| priced.cost)
-        });
+        let cost = usage.and_then(|usage| resolved.cost(&usage));
         let step = self.context().step();
         if let Some(usage) = &usage {
             if let Some(run) = self.run.as_deref() {
@@ -363,13 +356,7 @@ impl ModelCall {
                 ledger::add_to_today(timestamp, cost);
             }
         }
-        let provider = match self.site.provider {
-            Some(provider) => Cow::Borrowed(provider),
-            None => pricing
-                .table
-                .provider_of(&self.model)
-                .map_or(Cow::Borrowed("unknown"), Cow::Owned),
-        };
+        let provider = self.site.provider.unwrap_or(resolved.provider);
         ModelCallRecord {
             operation: self.site.operation,
             model: std::mem::take(&mut self.model),
@@ -377,7 +364,7 @@ impl ModelCall {
             response_model: report.and_then(|r| r.response_model),
             usage,
             cost,
-            price_version: Arc::clone(&pricing.version),
+            price_version: resolved.version,
             step,
             pipeline: self.run.as_deref().and_then(|run| run.pipeline),
             request_id: self.run.as_deref().and_then(|run| run.request_id.clone()),
@@ -413,7 +400,7 @@ impl UsageReport {
 pub(crate) struct ModelCallRecord {
     pub operation: Operation,
     pub model: Cow<'static, str>,
-    pub provider: Cow<'static, str>,
+    pub provider: &'static str,
     pub response_model: Option<String>,
     pub usage: Option<TokenUsage>,
     /// `None`: no usage reported, or the model has no price.
@@ -445,8 +432,14 @@ impl ModelCallRecord {
                 "gen_ai.operation.name",
                 AttributeValue::String(Cow::Borrowed(self.operation.as_str())),
             ),
-            ("gen_ai.provider.name", text(&self.provider)),
-            ("gen_ai.system", text(&self.provider)),
+            (
+                "gen_ai.provider.name",
+                AttributeValue::String(Cow::Borrowed(self.provider)),
+            ),
+            (
+                "gen_ai.system",
+                AttributeValue::String(Cow::Borrowed(self.provider)),
+            ),
             ("gen_ai.request.model", text(&self.model)),
         ];
         if let Some(model) = &self.response_model {
@@ -494,69 +487,41 @@ impl ModelCallRecord {
 /// Applies a finished model call (on the export worker, or on the calling thread when its
 /// queue was full): the model metrics, then the cost record into the ledger.
 pub(crate) fn apply(record: &SpanRecord, call: &ModelCallRecord) {
-    let model = call.model.to_string();
-    let provider = call.provider.to_string();
+    let metrics = CallMetrics::of(call);
     let status = match record.outcome {
-        Outcome::Ok => "ok",
-        Outcome::Error(_) | Outcome::Panicked => "error",
-        Outcome::Cancelled => "cancelled",
+        Outcome::Ok => 0,
+        Outcome::Error(_) | Outcome::Panicked => 1,
+        Outcome::Cancelled => 2,
     };
-    metrics::counter!("flujo_model_requests_total",
-        "model" => model.clone(), "provider" => provider.clone(), "status" => status)
-    .increment(1);
-    let operation = call.operation.as_str();
-    let genai_labels = |extra: Option<(&'static str, &'static str)>| {
-        let mut labels = vec![
-            metrics::Label::new("gen_ai.operation.name", operation),
-            metrics::Label::new("gen_ai.provider.name", provider.clone()),
-            metrics::Label::new("gen_ai.request.model", model.clone()),
-        ];
-        if let Some((key, value)) = extra {
-            labels.push(metrics::Label::new(key, value));
+    metrics.requests[status].increment(1);
+    let duration = clock::elapsed(record.start, record.end).as_secs_f64();
+    match &record.outcome {
+        Outcome::Error(details) => {
+            CallMetrics::failed_duration(call, details.error_type).record(duration)
         }
-        labels
-    };
-    let error_type = match &record.outcome {
-        Outcome::Error(details) => Some(("error.type", details.error_type)),
-        Outcome::Panicked => Some(("error.type", "panic")),
-        _ => None,
-    };
-    metrics::histogram!("gen_ai.client.operation.duration", genai_labels(error_type))
-        .record(clock::elapsed(record.start, record.end).as_secs_f64());
+        Outcome::Panicked => CallMetrics::failed_duration(call, "panic").record(duration),
+        _ => metrics.duration.record(duration),
+    }
     let Some(usage) = call.usage else {
         return;
     };
-    metrics::histogram!(
-        "gen_ai.client.token.usage",
-        genai_labels(Some(("gen_ai.token.type", "input")))
-    )
-    .record(usage.input as f64);
-    metrics::histogram!(
-        "gen_ai.client.token.usage",
-        genai_labels(Some(("gen_ai.token.type", "output")))
-    )
-    .record(usage.output as f64);
-    for (token_type, tokens) in [
-        ("input", usage.input),
-        ("output", usage.output),
-        ("cache_read_input", usage.cache_read_input),
-        ("cache_write_input", usage.cache_write_input),
-        ("reasoning_output", usage.reasoning_output),
-    ] {
-        metrics::counter!("flujo_tokens_total",
-            "model" => model.clone(), "provider" => provider.clone(), "token_type" => token_type)
-        .increment(tokens);
+    metrics.token_usage[0].record(usage.input as f64);
+    metrics.token_usage[1].record(usage.output as f64);
+    let tokens = [
+        usage.input,
+        usage.output,
+        usage.cache_read_input,
+        usage.cache_write_input,
+        usage.reasoning_output,
+    ];
+    for (counter, tokens) in metrics.tokens.iter().zip(tokens) {
+        counter.increment(tokens);
     }
-    let pipeline = call.pipeline.unwrap_or("");
-    let step = call.step.unwrap_or("");
     match call.cost {
-        Some(cost) => metrics::counter!(crate::metrics::COST_USD_TOTAL,
-            "model" => model.clone(), "provider" => provider.clone(),
-            "pipeline" => pipeline, "step" => step)
-        .increment(cost.nanos()),
+        Some(cost) => metrics.cost.increment(cost.nanos()),
         None => {
-            metrics::counter!("flujo_unpriced_calls_total", "model" => model.clone()).increment(1);
-            warn_unpriced_once(&model);
+            metrics.unpriced.increment(1);
+            warn_unpriced_once(&call.model);
         }
     }
     ledger::accept(CostRecord {
@@ -565,13 +530,113 @@ pub(crate) fn apply(record: &SpanRecord, call: &ModelCallRecord) {
         trace_id: (record.trace_id != 0).then_some(TraceId(record.trace_id)),
         pipeline: call.pipeline.map(str::to_owned),
         step: call.step.map(str::to_owned),
-        model,
-        provider,
-        operation: operation.to_owned(),
+        model: call.model.to_string(),
+        provider: call.provider.to_owned(),
+        operation: call.operation.as_str().to_owned(),
         usage,
         cost: call.cost,
         price_version: call.price_version.to_string(),
     });
+}
+
+/// The `flujo_tokens_total` token types, in the order [`CallMetrics::tokens`] keeps them.
+const TOKEN_TYPES: [&str; 5] = [
+    "input",
+    "output",
+    "cache_read_input",
+    "cache_write_input",
+    "reasoning_output",
+];
+
+/// The metric handles of one (operation, model, provider, pipeline, step): registered on
+/// its first call, then reused, so applying a call is a few atomic adds.
+struct CallMetrics {
+    requests: [metrics::Counter; 3],
+    duration: metrics::Histogram,
+    token_usage: [metrics::Histogram; 2],
+    tokens: [metrics::Counter; 5],
+    cost: metrics::Counter,
+    unpriced: metrics::Counter,
+}
+
+type CallKey = (
+    &'static str,
+    Cow<'static, str>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// Distinct label sets kept, at most; past that, handles are registered per call.
+const CACHED_CALL_METRICS: usize = 4096;
+
+impl CallMetrics {
+    fn of(call: &ModelCallRecord) -> Arc<CallMetrics> {
+        static CACHE: LazyLock<Mutex<HashMap<CallKey, Arc<CallMetrics>>>> =
+            LazyLock::new(Mutex::default);
+        let key: CallKey = (
+            call.operation.as_str(),
+            call.model.clone(),
+            call.provider,
+            call.pipeline.unwrap_or(""),
+            call.step.unwrap_or(""),
+        );
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = cache.get(&key) {
+            return Arc::clone(found);
+        }
+        let metrics = Arc::new(CallMetrics::register(&key));
+        if cache.len() < CACHED_CALL_METRICS {
+            cache.insert(key, Arc::clone(&metrics));
+        }
+        metrics
+    }
+
+    fn register(key: &CallKey) -> CallMetrics {
+        let (operation, model, provider, pipeline, step) = key.clone();
+        let model = model.into_owned();
+        let genai = |extra: Option<(&'static str, &'static str)>| {
+            let mut labels = vec![
+                metrics::Label::new("gen_ai.operation.name", operation),
+                metrics::Label::new("gen_ai.provider.name", provider),
+                metrics::Label::new("gen_ai.request.model", model.clone()),
+            ];
+            labels.extend(extra.map(|(key, value)| metrics::Label::new(key, value)));
+            labels
+        };
+        CallMetrics {
+            requests: ["ok", "error", "cancelled"].map(|status| {
+                metrics::counter!("flujo_model_requests_total",
+                    "model" => model.clone(), "provider" => provider, "status" => status)
+            }),
+            duration: metrics::histogram!("gen_ai.client.operation.duration", genai(None)),
+            token_usage: ["input", "output"].map(|token_type| {
+                metrics::histogram!(
+                    "gen_ai.client.token.usage",
+                    genai(Some(("gen_ai.token.type", token_type)))
+                )
+            }),
+            tokens: TOKEN_TYPES.map(|token_type| {
+                metrics::counter!("flujo_tokens_total",
+                    "model" => model.clone(), "provider" => provider, "token_type" => token_type)
+            }),
+            cost: metrics::counter!(crate::metrics::COST_USD_TOTAL,
+                "model" => model.clone(), "provider" => provider,
+                "pipeline" => pipeline, "step" => step),
+            unpriced: metrics::counter!("flujo_unpriced_calls_total", "model" => model.clone()),
+        }
+    }
+
+    /// The duration of a failed call, labelled with its `error.type` (rare: not cached).
+    fn failed_duration(call: &ModelCallRecord, error_type: &'static str) -> metrics::Histogram {
+        metrics::histogram!(
+            "gen_ai.client.operation.duration",
+            "gen_ai.operation.name" => call.operation.as_str(),
+            "gen_ai.provider.name" => call.provider,
+            "gen_ai.request.model" => call.model.to_string(),
+            "error.type" => error_type
+        )
+    }
 }
 
 fn warn_unpriced_once(model: &str) {
@@ -588,77 +653,4 @@ fn warn_unpriced_once(model: &str) {
              to a price file (FLUJO_PRICING_FILE) or with flujo::set_model_price"
         );
     }
-}
-
-/// The prices in force and whether an unpriced model is refused.
-pub(crate) struct Pricing {
-    pub(crate) table: PriceTable,
-    pub(crate) version: Arc<str>,
-    pub(crate) strict: bool,
-}
-
-impl fmt::Debug for Pricing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pricing")
-            .field("version", &self.version)
-            .field("strict", &self.strict)
-            .finish()
-    }
-}
-
-static PRICING: LazyLock<RwLock<Arc<Pricing>>> =
-    LazyLock::new(|| RwLock::new(Arc::new(pricing_from(PriceTable::builtin(), false))));
-
-fn pricing_from(table: PriceTable, strict: bool) -> Pricing {
-    Pricing {
-        version: Arc::from(table.version()),
-        table,
-        strict,
-    }
-}
-
-/// The prices in force. A read lock held for a pointer copy: model calls take milliseconds
-/// to seconds, and prices change only at init or by [`set_model_price`].
-pub(crate) fn pricing() -> Arc<Pricing> {
-    Arc::clone(&PRICING.read().unwrap_or_else(|e| e.into_inner()))
-}
-
-fn update_pricing(
-    update: impl FnOnce(&Pricing) -> Result<Pricing, PricingError>,
-) -> Result<(), PricingError> {
-    let mut current = PRICING.write().unwrap_or_else(|e| e.into_inner());
-    *current = Arc::new(update(&current)?);
-    Ok(())
-}
-
-/// Loads the price file (on top of the built-in table) and the strict setting at init.
-pub(crate) fn configure(file: Option<&Path>, strict: bool) -> Result<(), PricingError> {
-    update_pricing(|_| {
-        let mut table = PriceTable::builtin();
-        if let Some(file) = file {
-            table.merge_file(file)?;
-        }
-        Ok(pricing_from(table, strict))
-    })
-}
-
-/// Adds or replaces a model's price for this process, on top of the built-in table and any
-/// price file. Calls priced afterwards use it.
-///
-/// ```
-/// let price = flujo::ModelPrice::new("acme-llm", 0.5, 1.5)?.with_provider("acme");
-/// flujo::set_model_price(price);
-/// # Ok::<(), flujo::PricingError>(())
-/// ```
-pub fn set_model_price(price: ModelPrice) {
-    let _ = update_pricing(|current| {
-        let mut table = current.table.clone();
-        table.insert(price);
-        Ok(pricing_from(table, current.strict))
-    });
-}
-
-/// The UTC calendar date of `time`.
-pub(crate) fn utc_date(time: SystemTime) -> Date {
-    time::OffsetDateTime::from(time).date()
 }

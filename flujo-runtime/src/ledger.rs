@@ -4,6 +4,7 @@
 //! worker waits on the disk. Nothing accepted is dropped: the writer's queue is unbounded
 //! and shutdown waits for it.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -13,7 +14,8 @@ use flujo_pricing::{Date, TokenUsage, Usd};
 
 use crate::TraceId;
 use crate::budget::Limit;
-use crate::cost::utc_date;
+use crate::pricing::utc_date;
+use crate::report::{CostGroup, CostReport};
 
 /// One priced (or unpriced) model call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,12 +49,60 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 enum Store {
-    Memory(Vec<CostRecord>),
+    Memory(MemoryLedger),
     #[cfg(feature = "sqlite")]
     Sqlite(crate::ledger_sqlite::Writer),
 }
 
-static STORE: Mutex<Store> = Mutex::new(Store::Memory(Vec::new()));
+/// The in-memory ledger: exact totals per day, model, step and pipeline (bounded by how many
+/// of those there are, not by how many calls), and the most recent records.
+struct MemoryLedger {
+    totals: BTreeMap<TotalsKey, CostGroup>,
+    recent: VecDeque<CostRecord>,
+}
+
+type TotalsKey = (Date, String, Option<String>, Option<String>);
+
+/// Individual records the in-memory ledger keeps (reports use the totals, which keep all).
+const RECENT_RECORDS: usize = 10_000;
+
+impl MemoryLedger {
+    const fn new() -> MemoryLedger {
+        MemoryLedger {
+            totals: BTreeMap::new(),
+            recent: VecDeque::new(),
+        }
+    }
+
+    fn add(&mut self, record: CostRecord) {
+        let key = (
+            utc_date(record.timestamp),
+            record.model.clone(),
+            record.step.clone(),
+            record.pipeline.clone(),
+        );
+        self.totals
+            .entry(key)
+            .or_default()
+            .merge(&CostGroup::of(&record));
+        if self.recent.len() == RECENT_RECORDS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(record);
+    }
+
+    fn report(&self, start: Date, end: Date) -> CostReport {
+        let mut report = CostReport::default();
+        for ((day, model, step, pipeline), group) in &self.totals {
+            if (start..=end).contains(day) {
+                report.add_group(*day, model, step.as_deref(), pipeline.as_deref(), group);
+            }
+        }
+        report
+    }
+}
+
+static STORE: Mutex<Store> = Mutex::new(Store::Memory(MemoryLedger::new()));
 
 /// The records of a live `testing::Capture`, besides the ledger.
 static CAPTURED: Mutex<Option<Vec<CostRecord>>> = Mutex::new(None);
@@ -73,24 +123,37 @@ pub(crate) fn accept(record: CostRecord) {
         captured.push(record.clone());
     }
     match &mut *lock(&STORE) {
-        Store::Memory(records) => records.push(record),
+        Store::Memory(ledger) => ledger.add(record),
         #[cfg(feature = "sqlite")]
         Store::Sqlite(writer) => writer.send(record),
     }
 }
 
-/// The records of `start..=end` (UTC days) in the process ledger, oldest first.
-pub(crate) fn records_between(start: Date, end: Date) -> Result<Vec<CostRecord>, crate::CostError> {
+/// The report of `start..=end` (UTC days) of the process ledger.
+pub(crate) fn report_between(start: Date, end: Date) -> Result<CostReport, crate::CostError> {
     match &*lock(&STORE) {
-        Store::Memory(records) => Ok(records
-            .iter()
-            .filter(|r| (start..=end).contains(&utc_date(r.timestamp)))
-            .cloned()
-            .collect()),
+        Store::Memory(ledger) => Ok(ledger.report(start, end)),
         #[cfg(feature = "sqlite")]
         Store::Sqlite(writer) => {
             writer.sync(SYNC_TIMEOUT);
-            crate::ledger_sqlite::read_between(writer.path(), start, end)
+            let records = crate::ledger_sqlite::read_between(writer.path(), start, end)?;
+            Ok(CostReport::from_records(&records))
+        }
+    }
+}
+
+/// The most recent cost records of this process, oldest first: the last 10,000 with the
+/// in-memory ledger (whose reports still cover every call), or today's with a durable
+/// ledger (read any range with `CostLedger`).
+pub fn recent_cost_records() -> Vec<CostRecord> {
+    crate::export::flush(Duration::from_secs(10));
+    match &*lock(&STORE) {
+        Store::Memory(ledger) => ledger.recent.iter().cloned().collect(),
+        #[cfg(feature = "sqlite")]
+        Store::Sqlite(writer) => {
+            writer.sync(SYNC_TIMEOUT);
+            let today = utc_date(SystemTime::now());
+            crate::ledger_sqlite::read_between(writer.path(), today, today).unwrap_or_default()
         }
     }
 }
@@ -121,10 +184,10 @@ pub(crate) fn open_durable(path: PathBuf) -> Result<(), crate::CostError> {
 /// `timeout`. Returns false if records were still uncommitted then.
 #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
 pub(crate) fn close_durable(timeout: Duration) -> bool {
-    let store = std::mem::replace(&mut *lock(&STORE), Store::Memory(Vec::new()));
+    let store = std::mem::replace(&mut *lock(&STORE), Store::Memory(MemoryLedger::new()));
     match store {
-        Store::Memory(records) => {
-            *lock(&STORE) = Store::Memory(records);
+        Store::Memory(ledger) => {
+            *lock(&STORE) = Store::Memory(ledger);
             true
         }
         #[cfg(feature = "sqlite")]

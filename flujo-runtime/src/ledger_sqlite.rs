@@ -11,8 +11,8 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use crate::CostError;
 use crate::TraceId;
-use crate::cost::utc_date;
 use crate::ledger::CostRecord;
+use crate::pricing::utc_date;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS cost_records (

@@ -27,6 +27,7 @@ mod otlp;
 #[cfg(feature = "otlp")]
 mod otlp_metrics;
 mod pipeline;
+mod pricing;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 pub mod quality;
@@ -44,16 +45,17 @@ pub use config::{
     LogFormat, OtlpProtocol, Secret, TelemetryConfig, TelemetryError, TelemetrySettings,
 };
 pub use context::{ContextHandle, SpanContext, StepFutureExt, WithContext};
-pub use cost::{Operation, ReportsUsage, set_model_price};
+pub use cost::{Operation, ReportsUsage};
 pub use export::SpanExporter;
 pub use flujo_pricing::{
     Date, ModelPrice, PerMillionTokens, PriceTable, PricingError, Rates, TokenUsage, Usd,
 };
 pub use hooks::{Hook, OpenTelemetryHook, RunInfo};
-pub use ledger::CostRecord;
+pub use ledger::{CostRecord, recent_cost_records};
 pub use pipeline::{
     Flujo, Pipeline, PipelineError, PipelineInfo, PipelineResult, RunOptions, StepResult,
 };
+pub use pricing::set_model_price;
 #[cfg(feature = "prometheus")]
 pub use prometheus::{PrometheusServer, start_prometheus_server, start_prometheus_server_on};
 pub use quality::ValidationError;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use flujo_pricing::{Date, TokenUsage, Usd};
 
-use crate::cost::utc_date;
 use crate::ledger::{self, CostRecord};
+use crate::pricing::utc_date;
 
 /// Errors from cost reports and the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,13 +97,21 @@ pub struct CostGroup {
 }
 
 impl CostGroup {
-    fn add(&mut self, record: &CostRecord) {
-        self.requests += 1;
-        self.tokens += record.usage;
-        match record.cost {
-            Some(cost) => self.cost += cost,
-            None => self.unpriced_requests += 1,
+    /// One call.
+    pub(crate) fn of(record: &CostRecord) -> CostGroup {
+        CostGroup {
+            requests: 1,
+            unpriced_requests: u64::from(record.cost.is_none()),
+            tokens: record.usage,
+            cost: record.cost.unwrap_or(Usd::ZERO),
         }
+    }
+
+    pub(crate) fn merge(&mut self, other: &CostGroup) {
+        self.requests += other.requests;
+        self.unpriced_requests += other.unpriced_requests;
+        self.tokens += other.tokens;
+        self.cost += other.cost;
     }
 }
 
@@ -164,43 +172,52 @@ impl CostReport {
     }
 
     fn add(&mut self, record: &CostRecord) {
-        let day = utc_date(record.timestamp);
+        let group = CostGroup::of(record);
+        self.add_group(
+            utc_date(record.timestamp),
+            &record.model,
+            record.step.as_deref(),
+            record.pipeline.as_deref(),
+            &group,
+        );
+    }
+
+    /// Adds the calls of `group`, all of one day, model, step and pipeline.
+    pub(crate) fn add_group(
+        &mut self,
+        day: Date,
+        model: &str,
+        step: Option<&str>,
+        pipeline: Option<&str>,
+        group: &CostGroup,
+    ) {
+        let step = step.unwrap_or(NONE);
+        let pipeline = pipeline.unwrap_or(NONE);
         let keys = [
-            record.model.clone(),
-            record.step.clone().unwrap_or_else(|| NONE.to_owned()),
-            record.pipeline.clone().unwrap_or_else(|| NONE.to_owned()),
+            model.to_owned(),
+            step.to_owned(),
+            pipeline.to_owned(),
             day.to_string(),
             month_of(day),
         ];
         for (groups, key) in self.groups.iter_mut().zip(keys) {
-            groups.entry(key).or_default().add(record);
+            groups.entry(key).or_default().merge(group);
         }
-        self.requests += 1;
-        *self
-            .tokens_by_model
-            .entry(record.model.clone())
-            .or_default() += record.usage;
-        match record.cost {
-            Some(cost) => {
-                self.total_cost += cost;
-                *self.cost_by_model.entry(record.model.clone()).or_default() += cost;
-                *self
-                    .cost_by_step
-                    .entry(record.step.clone().unwrap_or_else(|| NONE.to_owned()))
-                    .or_default() += cost;
-                *self
-                    .cost_by_pipeline
-                    .entry(record.pipeline.clone().unwrap_or_else(|| NONE.to_owned()))
-                    .or_default() += cost;
-                *self.by_day.entry(day).or_default() += cost;
-                *self.by_month.entry(month_of(day)).or_default() += cost;
-            }
-            None => {
-                *self
-                    .unpriced_requests
-                    .entry(record.model.clone())
-                    .or_default() += 1
-            }
+        self.requests += group.requests;
+        *self.tokens_by_model.entry(model.to_owned()).or_default() += group.tokens;
+        if group.requests > group.unpriced_requests {
+            self.total_cost += group.cost;
+            *self.cost_by_model.entry(model.to_owned()).or_default() += group.cost;
+            *self.cost_by_step.entry(step.to_owned()).or_default() += group.cost;
+            *self
+                .cost_by_pipeline
+                .entry(pipeline.to_owned())
+                .or_default() += group.cost;
+            *self.by_day.entry(day).or_default() += group.cost;
+            *self.by_month.entry(month_of(day)).or_default() += group.cost;
+        }
+        if group.unpriced_requests > 0 {
+            *self.unpriced_requests.entry(model.to_owned()).or_default() += group.unpriced_requests;
         }
     }
 
@@ -263,8 +280,8 @@ fn range(start: &impl ReportDate, end: &impl ReportDate) -> Result<(Date, Date),
     Ok((start, end))
 }
 
-fn report_over(start: Date, end: Date, records: &[CostRecord]) -> CostReport {
-    let mut report = CostReport::from_records(records);
+/// `report`, saying which days it covers.
+fn dated(mut report: CostReport, start: Date, end: Date) -> CostReport {
     report.start_date = Some(start);
     report.end_date = Some(end);
     report
@@ -290,8 +307,7 @@ pub fn get_cost_report(
     let (start, end) = range(&start_date, &end_date)?;
     // Records still queued for the export worker belong in the report.
     crate::export::flush(std::time::Duration::from_secs(10));
-    let records = ledger::records_between(start, end)?;
-    Ok(report_over(start, end, &records))
+    Ok(dated(ledger::report_between(start, end)?, start, end))
 }
 
 /// A durable ledger file opened for reading (feature `sqlite`), e.g. by the `flujo cost` CLI
@@ -330,6 +346,6 @@ impl CostLedger {
     ) -> Result<CostReport, CostError> {
         let (start, end) = range(&start_date, &end_date)?;
         let records = crate::ledger_sqlite::read_between(&self.path, start, end)?;
-        Ok(report_over(start, end, &records))
+        Ok(dated(CostReport::from_records(&records), start, end))
     }
 }

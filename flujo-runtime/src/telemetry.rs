@@ -103,7 +103,7 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
         #[cfg(feature = "otlp")]
         otlp_metrics: None,
     };
-    crate::cost::configure(
+    crate::pricing::configure(
         guard.settings.pricing_file.as_deref(),
         guard.settings.strict_pricing,
     )?;

@@ -12,9 +12,11 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use flujo::{Flujo, TokenUsage, pipeline, pipeline_step, track_cost};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter as OtelSpanExporter};
 use tracing_subscriber::layer::SubscriberExt;
+
+#[path = "support/discard.rs"]
+mod discard;
+use discard::{DiscardSpans, peer_provider};
 
 /// Stands in for the provider's answer: usage that varies a little per call.
 #[inline(never)]
@@ -89,24 +91,6 @@ fn plain_three(x: u64) -> u64 {
     (black_box(x + 1) * 2) ^ 0x5A
 }
 
-struct DiscardSpans;
-
-impl flujo::SpanExporter for DiscardSpans {
-    fn export(&mut self, spans: &[flujo::FinishedSpan]) {
-        black_box(spans.len());
-    }
-}
-
-#[derive(Debug)]
-struct DiscardOtel;
-
-impl OtelSpanExporter for DiscardOtel {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        black_box(batch.len());
-        std::future::ready(Ok(()))
-    }
-}
-
 fn model_and_pipeline(c: &mut Criterion) {
     let mut telemetry = flujo::init_telemetry_with(
         flujo::TelemetryConfig::builder().flush_interval(std::time::Duration::from_millis(10)),
@@ -128,9 +112,7 @@ fn model_and_pipeline(c: &mut Criterion) {
             flujo_call(x)
         })
     });
-    let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(DiscardOtel)
-        .build();
+    let provider = peer_provider();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
     tracing::subscriber::with_default(subscriber, || {

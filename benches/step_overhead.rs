@@ -10,9 +10,11 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter as OtelSpanExporter};
 use tracing_subscriber::layer::SubscriberExt;
+
+#[path = "support/discard.rs"]
+mod discard;
+use discard::{DiscardSpans, peer_provider};
 
 /// Stands in for the step's real work: a few nanoseconds the optimiser cannot remove.
 #[inline(never)]
@@ -43,26 +45,6 @@ fn peer_step(x: u64) -> u64 {
     metrics::histogram!("peer_step_duration_seconds", "step" => "peer_step", "status" => "ok")
         .record(start.elapsed().as_secs_f64());
     result
-}
-
-/// flujo's exporter side of the comparison: receives every batch and drops it.
-struct DiscardSpans;
-
-impl flujo::SpanExporter for DiscardSpans {
-    fn export(&mut self, spans: &[flujo::FinishedSpan]) {
-        black_box(spans.len());
-    }
-}
-
-/// The peer's exporter: the OpenTelemetry SDK's batch processor feeds it, it drops.
-#[derive(Debug)]
-struct DiscardOtel;
-
-impl OtelSpanExporter for DiscardOtel {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        black_box(batch.len());
-        std::future::ready(Ok(()))
-    }
 }
 
 fn step_call(c: &mut Criterion) {
@@ -98,9 +80,7 @@ fn step_call(c: &mut Criterion) {
         flujo::dropped_spans() - dropped_before
     );
 
-    let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(DiscardOtel)
-        .build();
+    let provider = peer_provider();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
     tracing::subscriber::with_default(subscriber, || {

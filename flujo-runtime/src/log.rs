@@ -72,14 +72,9 @@ where
         if let (Some(trace_id), Some(span_id)) = (context.trace_id(), context.span_id()) {
             write!(writer, " trace_id={trace_id} span_id={span_id}")?;
         }
-        run::with_current(|run| {
-            match run.and_then(|run| run.request_id.as_ref().zip(run.pipeline)) {
-                Some((request_id, pipeline)) => {
-                    write!(writer, " request_id={request_id} pipeline={pipeline}")
-                }
-                None => Ok(()),
-            }
-        })?;
+        if let Some((request_id, pipeline)) = run::current_labels() {
+            write!(writer, " request_id={request_id} pipeline={pipeline}")?;
+        }
         writeln!(writer)
     }
 }
@@ -129,14 +124,10 @@ pub(crate) fn json_object(event: &Event<'_>) -> Map<String, Value> {
         object.insert("trace_id".into(), Value::String(trace_id.to_string()));
         object.insert("span_id".into(), Value::String(span_id.to_string()));
     }
-    run::with_current(|run| {
-        if let Some((request_id, pipeline)) =
-            run.and_then(|run| run.request_id.as_ref().zip(run.pipeline))
-        {
-            object.insert("request_id".into(), Value::String(request_id.to_string()));
-            object.insert("pipeline".into(), Value::String(pipeline.to_owned()));
-        }
-    });
+    if let Some((request_id, pipeline)) = run::current_labels() {
+        object.insert("request_id".into(), Value::String(request_id.to_string()));
+        object.insert("pipeline".into(), Value::String(pipeline.to_owned()));
+    }
     object
 }
 

@@ -101,6 +101,12 @@ pub(crate) fn current() -> Option<Arc<RunScope>> {
         .flatten()
 }
 
+/// The request id and pipeline of the pipeline run current on this thread (log lines carry
+/// them).
+pub(crate) fn current_labels() -> Option<(Arc<str>, &'static str)> {
+    with_current(|run| run.and_then(|run| run.request_id.clone().zip(run.pipeline)))
+}
+
 /// Runs `f` with the current run (without cloning it).
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&RunScope>) -> R) -> R {
     let mut f = Some(f);

@@ -1,0 +1,34 @@
+//! The exporters both benchmarks compare against: each receives every batch and drops it, so
+//! the figures measure recording, not exporting.
+
+use std::hint::black_box;
+
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter as OtelSpanExporter};
+
+/// flujo's exporter side of the comparison.
+pub struct DiscardSpans;
+
+impl flujo::SpanExporter for DiscardSpans {
+    fn export(&mut self, spans: &[flujo::FinishedSpan]) {
+        black_box(spans.len());
+    }
+}
+
+/// The peer's exporter: the OpenTelemetry SDK's batch processor feeds it, it drops.
+#[derive(Debug)]
+pub struct DiscardOtel;
+
+impl OtelSpanExporter for DiscardOtel {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        black_box(batch.len());
+        std::future::ready(Ok(()))
+    }
+}
+
+/// The peer's tracer provider: the SDK batch processor in front of [`DiscardOtel`].
+pub fn peer_provider() -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_batch_exporter(DiscardOtel)
+        .build()
+}

@@ -143,7 +143,7 @@ fn model_and_pipeline(c: &mut Criterion) {
     group.finish();
     eprintln!(
         "flujo spans dropped (queue full): {}",
-        flujo::dropped_spans()
+        flujo::export::dropped_spans()
     );
     drop(telemetry);
 }

@@ -68,7 +68,7 @@ fn step_call(c: &mut Criterion) {
     )
     .expect("telemetry starts");
     telemetry.add_span_exporter(DiscardSpans);
-    let dropped_before = flujo::dropped_spans();
+    let dropped_before = flujo::export::dropped_spans();
     group.bench_function("flujo_enabled", |b| {
         b.iter(|| {
             x += 1;
@@ -77,7 +77,7 @@ fn step_call(c: &mut Criterion) {
     });
     eprintln!(
         "flujo spans dropped (queue full) during flujo_enabled: {}",
-        flujo::dropped_spans() - dropped_before
+        flujo::export::dropped_spans() - dropped_before
     );
 
     let provider = peer_provider();

@@ -8,11 +8,11 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use flujo::export::OpenTelemetryHook;
+use flujo::pipeline::{Hook, RunInfo, StepResult};
+use flujo::quality::{self, ValidationError};
 use flujo::testing::{StubCompletion, StubError, StubModel};
-use flujo::{
-    Flujo, Hook, OpenTelemetryHook, RunInfo, StepResult, UsageLimitExceeded, UsageLimits,
-    ValidationError, pipeline, pipeline_step, quality, track_cost,
-};
+use flujo::{Flujo, UsageLimitExceeded, UsageLimits, Usd, pipeline, pipeline_step, track_cost};
 
 /// The models the steps call.
 struct Models {
@@ -130,10 +130,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let flujo = Flujo::new(answer::new(models))
         .with_hook(StepLog)
         .with_hook(OpenTelemetryHook::console())
-        .with_usage_limits(UsageLimits {
-            total_cost_usd_limit: Some(0.10),
-            ..Default::default()
-        });
+        .with_usage_limits(UsageLimits::new().total_cost_usd_limit(Usd::from_nanos(100_000_000)));
 
     let result = flujo.run("Why is the sky blue?".to_owned());
     let review = result.output?;

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use flujo::testing::{Capture, StubCompletion, StubError, StubModel};
-use flujo::{UsageLimitExceeded, UsageLimits, pipeline_step, track_cost};
+use flujo::{UsageLimitExceeded, UsageLimits, Usd, pipeline_step, track_cost};
 
 struct Models {
     planner: StubModel,
@@ -73,10 +73,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // Each run may spend at most 5 cents; a call that would start after that is refused.
-    let limits = UsageLimits {
-        total_cost_usd_limit: Some(0.05),
-        ..Default::default()
-    };
+    // Five cents: money is `Usd` (exact nano-dollars) in every API, never a float.
+    let limits = UsageLimits::new().total_cost_usd_limit(Usd::from_nanos(50_000_000));
     for question in [
         "Why is the sky blue at noon but red at sunset?",
         "Why is the sea blue?",
@@ -103,8 +101,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // As the guide's `get_cost_report(start_date=..., end_date=...)`; here, today's costs.
-    let today = flujo::utc_today();
-    let report = flujo::get_cost_report(today, today)?;
+    let today = flujo::cost::utc_today();
+    let report = flujo::cost::get_cost_report(today, today)?;
     println!("\n{report}");
     println!("exact total: {:.6}", report.total_cost);
     Ok(())

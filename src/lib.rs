@@ -5,6 +5,12 @@
 //! span (parent links across `.await` and threads), step metrics, retry counts and logs.
 //! See the README for the full guide.
 //!
+//! The root holds what nearly every program names: the macros, [`init_telemetry`] and its
+//! guard, [`TelemetryConfig`], [`SpanContext`] and [`StepFutureExt`], the usage and money
+//! types, [`UsageLimits`], and the [`Flujo`] runner with [`Pipeline`]. Everything else lives in
+//! named modules: [`config`], [`context`], [`cost`], [`export`], [`pipeline`](mod@pipeline), [`quality`],
+//! [`testing`], [`logfire`]; [`prelude`] imports the common set at once.
+//!
 //! ```
 //! use flujo::pipeline_step;
 //!
@@ -32,7 +38,7 @@
 //!
 //! [`#[track_cost]`](track_cost) on the function that calls a model records a
 //! `{operation} {model}` span with the GenAI attributes, token and cost metrics and a cost
-//! record priced exactly from flujo's dated price table; [`get_cost_report`] sums them up.
+//! record priced exactly from flujo's dated price table; [`cost::get_cost_report`] sums them up.
 //!
 //! ```
 //! use flujo::testing::{Capture, StubCompletion, StubError, StubModel};
@@ -63,7 +69,7 @@
 //!
 //! ## Pipelines
 //!
-//! [`pipeline!`](pipeline) declares a typed pipeline from steps; [`Flujo`] runs it with a
+//! [`pipeline!`](macro@pipeline) declares a typed pipeline from steps; [`Flujo`] runs it with a
 //! request id, a root span `invoke_workflow {name}`, hooks and usage limits.
 //!
 //! ```
@@ -91,6 +97,8 @@
 //! assert_eq!(result.step_history.len(), 2);
 //! ```
 
+#![forbid(unsafe_code)]
+
 #[doc(inline)]
 pub use flujo_macros::pipeline;
 #[doc(inline)]
@@ -99,3 +107,14 @@ pub use flujo_macros::pipeline_step;
 pub use flujo_macros::track_cost;
 #[doc(inline)]
 pub use flujo_runtime::*;
+
+/// What most programs use: `use flujo::prelude::*;`.
+pub mod prelude {
+    pub use crate::cost::ReportsUsage;
+    pub use crate::pipeline::{Hook, PipelineResult, RunOptions};
+    pub use crate::{
+        ContextHandle, Flujo, Pipeline, SpanContext, StepFutureExt, TelemetryConfig,
+        TelemetryError, TokenUsage, UsageLimitExceeded, UsageLimits, Usd, init_telemetry,
+        init_telemetry_with, pipeline, pipeline_step, track_cost,
+    };
+}

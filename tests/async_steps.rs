@@ -4,8 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use flujo::export::{AttributeValue, SpanStatus};
+use flujo::pipeline_step;
 use flujo::testing::Capture;
-use flujo::{AttributeValue, SpanStatus, pipeline_step};
 
 #[derive(Debug, Clone, PartialEq)]
 struct ModelError(&'static str);

@@ -1,11 +1,10 @@
 //! `#[track_cost]` through the public API: span attributes, metrics, exact totals, cached
 //! token pricing, unknown models, budgets, and the span structure with `#[pipeline_step]`.
 
+use flujo::cost::{Limit, ModelPrice, ReportsUsage};
+use flujo::export::{AttributeValue, SpanStatus};
 use flujo::testing::{Capture, StubModel};
-use flujo::{
-    AttributeValue, Limit, ModelPrice, ReportsUsage, SpanStatus, TokenUsage, UsageLimitExceeded,
-    UsageLimits, Usd, pipeline_step, track_cost,
-};
+use flujo::{TokenUsage, UsageLimitExceeded, UsageLimits, Usd, pipeline_step, track_cost};
 
 #[derive(Debug, Clone)]
 struct Reply {
@@ -38,7 +37,7 @@ fn openai_call(usage: TokenUsage) -> Result<Reply, CallError> {
     })
 }
 
-fn int(span: &flujo::FinishedSpan, key: &str) -> i64 {
+fn int(span: &flujo::export::FinishedSpan, key: &str) -> i64 {
     span.attribute(key)
         .and_then(|v| v.as_i64())
         .unwrap_or_else(|| panic!("{key} missing or not an integer on {}", span.name))
@@ -209,7 +208,7 @@ fn embedding_usage(vectors: &[Vec<f32>]) -> TokenUsage {
 #[test]
 fn runtime_model_names_and_usage_functions_work_on_methods() {
     let capture = Capture::start();
-    flujo::set_model_price(
+    flujo::cost::set_model_price(
         ModelPrice::new("acme-embed", 0.02, 0.0)
             .unwrap()
             .with_provider("acme"),
@@ -309,10 +308,7 @@ fn every_attempt_of_a_retried_step_is_its_own_model_call() {
 #[test]
 fn usage_limits_refuse_calls_once_reached() {
     let capture = Capture::start();
-    let limits = UsageLimits {
-        total_tokens_limit: Some(1_500),
-        ..Default::default()
-    };
+    let limits = UsageLimits::new().total_tokens_limit(1_500);
     let outcomes: Vec<_> = limits.run(|| {
         (0..3)
             .map(|_| openai_call(TokenUsage::new(700, 100)))
@@ -336,10 +332,7 @@ fn usage_limits_refuse_calls_once_reached() {
     // Outside the run there is no limit.
     assert!(openai_call(TokenUsage::new(700, 100)).is_ok());
 
-    let cost_limit = UsageLimits {
-        total_cost_usd_limit: Some(0.01),
-        ..Default::default()
-    };
+    let cost_limit = UsageLimits::new().total_cost_usd_limit(Usd::parse("0.01").unwrap());
     let refused = cost_limit.run(|| {
         // $0.0025 + 1000 output * $10/M = $0.0125 > $0.01
         openai_call(TokenUsage::new(1_000, 1_000)).unwrap();
@@ -359,10 +352,7 @@ fn budgeted_step() -> Result<Reply, CallError> {
 #[test]
 fn a_refused_call_is_not_retried() {
     let capture = Capture::start();
-    let limits = UsageLimits {
-        total_tokens_limit: Some(1_000),
-        ..Default::default()
-    };
+    let limits = UsageLimits::new().total_tokens_limit(1_000);
     limits.run(|| {
         budgeted_step().unwrap();
         assert!(matches!(budgeted_step(), Err(CallError::Budget(_))));
@@ -391,10 +381,7 @@ fn async_calls_share_their_run_budget_across_spawned_tasks() {
         .enable_time()
         .build()
         .unwrap();
-    let limits = UsageLimits {
-        total_tokens_limit: Some(5_000),
-        ..Default::default()
-    };
+    let limits = UsageLimits::new().total_tokens_limit(5_000);
     let model = std::sync::Arc::new(StubModel::new("gpt-4o-mini"));
     let results = runtime.block_on(limits.run_async(async move {
         let mut results = Vec::new();
@@ -423,23 +410,23 @@ fn ledger_call(priced: bool) -> Result<TokenUsage, CallError> {
 #[test]
 fn the_in_memory_ledger_reports_every_call_exactly() {
     let _capture = Capture::start();
-    flujo::set_model_price(ModelPrice::new("acme-ledger-model", 0.3, 1.2).unwrap());
+    flujo::cost::set_model_price(ModelPrice::new("acme-ledger-model", 0.3, 1.2).unwrap());
     for _ in 0..2_500 {
         ledger_call(true).unwrap();
     }
-    let today = flujo::utc_today();
-    let report = flujo::get_cost_report(today, today).unwrap();
+    let today = flujo::cost::utc_today();
+    let report = flujo::cost::get_cost_report(today, today).unwrap();
     // 2_500 * (1_000 * $0.30/M + 10 * $1.20/M) = 2_500 * 312 µ$ = $0.78
     assert_eq!(
         report.cost_by_model["acme-ledger-model"],
         Usd::parse("0.78").unwrap()
     );
     assert_eq!(
-        report.groups(flujo::GroupBy::Model)["acme-ledger-model"].requests,
+        report.groups(flujo::cost::GroupBy::Model)["acme-ledger-model"].requests,
         2_500
     );
     assert_eq!(report.start_date, Some(today));
-    let recent = flujo::recent_cost_records();
+    let recent = flujo::cost::recent_cost_records();
     assert!(
         recent
             .iter()

@@ -11,8 +11,9 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use flujo::config::OtlpProtocol;
 use flujo::testing::Capture;
-use flujo::{OtlpProtocol, TelemetryConfig, init_telemetry_with, pipeline_step};
+use flujo::{TelemetryConfig, init_telemetry_with, pipeline_step};
 
 /// Telemetry is process-wide: the scenarios take turns.
 static TURN: Mutex<()> = Mutex::new(());
@@ -31,7 +32,7 @@ struct Draft {
     usage: flujo::TokenUsage,
 }
 
-impl flujo::ReportsUsage for Draft {
+impl flujo::cost::ReportsUsage for Draft {
     fn token_usage(&self) -> Option<flujo::TokenUsage> {
         Some(self.usage)
     }
@@ -441,7 +442,7 @@ fn the_otlp_hook_sends_the_runs_of_its_runner() {
     // Telemetry without an exporter of its own: only the hook exports.
     let guard = init_telemetry_with(TelemetryConfig::builder().service_name("hook-test"))
         .expect("telemetry starts");
-    let hook = flujo::OpenTelemetryHook::otlp(&format!("http://127.0.0.1:{}", rotel.grpc))
+    let hook = flujo::export::OpenTelemetryHook::otlp(&format!("http://127.0.0.1:{}", rotel.grpc))
         .expect("the hook starts its exporter");
     let runner = flujo::Flujo::new(hooked).with_hook(hook);
     let result = runner.run("hello".to_owned());

@@ -4,11 +4,13 @@
 
 use std::sync::{Arc, Mutex};
 
+use flujo::export::{AttributeValue, SpanStatus};
+use flujo::pipeline::{Hook, PipelineError, RunInfo, RunOptions, StepResult};
+use flujo::quality::{self, ValidationError};
 use flujo::testing::Capture;
 use flujo::{
-    AttributeValue, Flujo, Hook, PipelineError, RunInfo, RunOptions, SpanContext, SpanStatus,
-    StepResult, TokenUsage, UsageLimitExceeded, UsageLimits, ValidationError, pipeline,
-    pipeline_step, quality, track_cost,
+    Flujo, SpanContext, TokenUsage, UsageLimitExceeded, UsageLimits, Usd, pipeline, pipeline_step,
+    track_cost,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +66,7 @@ pipeline! {
     }
 }
 
-fn text(span: &flujo::FinishedSpan, key: &str) -> String {
+fn text(span: &flujo::export::FinishedSpan, key: &str) -> String {
     match span.attribute(key) {
         Some(AttributeValue::String(value)) => value.into_owned(),
         other => panic!("{key} on {}: {other:?}", span.name),
@@ -199,10 +201,7 @@ fn a_run_continues_a_remote_trace() {
             .unwrap();
     let result = Flujo::new(shouting).run_with(
         "hi".to_owned(),
-        RunOptions {
-            request_id: Some("req-42".to_owned()),
-            parent: Some(remote),
-        },
+        RunOptions::new().request_id("req-42").parent(remote),
     );
     assert_eq!(result.request_id, "req-42");
     assert_eq!(result.trace_id, remote.trace_id());
@@ -413,17 +412,15 @@ fn step_history_has_tokens_and_cost_and_limits_stop_the_run() {
     assert_eq!(result.total_cost, flujo::Usd::parse("1.50").unwrap());
     assert_eq!(result.total_tokens.input, 2_000_000);
 
-    let limited = Flujo::new(two_calls).with_usage_limits(UsageLimits {
-        total_cost_usd_limit: Some(0.5),
-        ..Default::default()
-    });
+    let limited = Flujo::new(two_calls)
+        .with_usage_limits(UsageLimits::new().total_cost_usd_limit(Usd::parse("0.5").unwrap()));
     let result = limited.run(1_000_000);
     let error = result.output.unwrap_err();
     assert_eq!(error.step(), "second_call");
     assert!(matches!(
         error.usage_limit_exceeded(),
         Some(UsageLimitExceeded {
-            limit: flujo::Limit::TotalCost { .. }
+            limit: flujo::cost::Limit::TotalCost { .. }
         })
     ));
     assert_eq!(result.step_history.len(), 2);
@@ -472,7 +469,7 @@ fn calls_a_library(n: u32) -> u32 {
 fn tracing_spans_and_events_inside_a_step_join_its_trace() {
     use tracing_subscriber::prelude::*;
     let capture = Capture::start();
-    let subscriber = tracing_subscriber::registry().with(flujo::tracing_layer());
+    let subscriber = tracing_subscriber::registry().with(flujo::export::tracing_layer());
     tracing::subscriber::with_default(subscriber, || {
         assert_eq!(calls_a_library(21), 42);
     });
@@ -496,7 +493,7 @@ fn tracing_spans_and_events_inside_a_step_join_its_trace() {
 
 #[test]
 fn the_otlp_hook_checks_its_endpoint() {
-    let error = flujo::OpenTelemetryHook::otlp("collector:4317").unwrap_err();
+    let error = flujo::export::OpenTelemetryHook::otlp("collector:4317").unwrap_err();
     assert_eq!(
         error.to_string(),
         "telemetry setting `OpenTelemetryHook::otlp endpoint` = \"collector:4317\" is invalid: \
@@ -504,7 +501,7 @@ fn the_otlp_hook_checks_its_endpoint() {
     );
     #[cfg(not(feature = "otlp"))]
     assert!(matches!(
-        flujo::OpenTelemetryHook::otlp("http://127.0.0.1:4317"),
+        flujo::export::OpenTelemetryHook::otlp("http://127.0.0.1:4317"),
         Err(flujo::TelemetryError::FeatureNotEnabled {
             feature: "otlp",
             ..
@@ -516,7 +513,7 @@ fn the_otlp_hook_checks_its_endpoint() {
 fn the_console_hook_prints_each_run() {
     // Printing goes to stderr; this checks that following a run does not disturb it.
     let capture = Capture::start();
-    let flujo = Flujo::new(shouting).with_hook(flujo::OpenTelemetryHook::console());
+    let flujo = Flujo::new(shouting).with_hook(flujo::export::OpenTelemetryHook::console());
     assert_eq!(
         flujo.run("quiet please".to_owned()).output.unwrap(),
         "QUIET PLEASE"

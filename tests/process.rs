@@ -96,7 +96,18 @@ fn cost_scenario() {
 }
 
 /// What the child does: initialise from the environment, emit the log lines under test.
+/// The README's `main`, returning the error.
+fn readme_main() -> Result<(), flujo::TelemetryError> {
+    let _telemetry = flujo::init_telemetry()?;
+    Ok(())
+}
+
 fn child(scenario: &str) {
+    if scenario == "main_error" {
+        // What the standard library does with the `Result` a `main` returns.
+        let _ = std::process::Termination::report(readme_main());
+        return;
+    }
     match flujo::init_telemetry() {
         Err(error) => println!("init error: {error}"),
         Ok(guard) => {
@@ -109,13 +120,8 @@ fn child(scenario: &str) {
                 return;
             }
             if scenario == "pipeline" {
-                let result = flujo::Flujo::new(logged).run_with(
-                    7,
-                    flujo::RunOptions {
-                        request_id: Some("req-7".to_owned()),
-                        ..Default::default()
-                    },
-                );
+                let result = flujo::Flujo::new(logged)
+                    .run_with(7, flujo::pipeline::RunOptions::new().request_id("req-7"));
                 println!("output={:?}", result.output.map_err(|e| e.to_string()));
                 return;
             }
@@ -246,6 +252,13 @@ fn text_logs_are_readable_and_respect_rust_log() {
 }
 
 fn a_bad_variable_is_an_error_naming_it_and_the_accepted_values() {
+    let out = run_child("main_error", &[("OTEL_TRACES_SAMPLER_ARG", "2")]);
+    assert_eq!(
+        out.stderr.trim(),
+        "Error: environment variable OTEL_TRACES_SAMPLER_ARG=\"2\" is invalid: expected a \
+         number from 0.0 to 1.0",
+        "a main returning the error prints its message"
+    );
     let out = run_child("logs", &[("TELEMETRY_EXPORT_ENABLED", "maybe")]);
     assert_eq!(
         out.stdout.trim(),

@@ -136,7 +136,7 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
     }
     let _ = exposed_error();
     exposed_model_call();
-    let server = flujo::start_prometheus_server(0).expect("serves on a free port");
+    let server = flujo::export::start_prometheus_server(0).expect("serves on a free port");
     assert_eq!(
         server.local_addr().ip().to_string(),
         "127.0.0.1",
@@ -208,7 +208,7 @@ fn a_busy_address_is_an_error_naming_it() {
     telemetry();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let err = flujo::start_prometheus_server(port).unwrap_err();
+    let err = flujo::export::start_prometheus_server(port).unwrap_err();
     assert!(matches!(err, TelemetryError::PrometheusServer { .. }));
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}")),
@@ -312,7 +312,7 @@ fn query_value(answer: &serde_json::Value) -> Option<f64> {
 #[test]
 fn a_prometheus_server_scrapes_step_counts_that_promql_returns() {
     telemetry();
-    let app = flujo::start_prometheus_server(0).expect("serves");
+    let app = flujo::export::start_prometheus_server(0).expect("serves");
     for i in 0..7 {
         scraped_ok(i);
     }

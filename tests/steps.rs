@@ -3,8 +3,9 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use flujo::export::{AttributeValue, SpanStatus};
+use flujo::pipeline_step;
 use flujo::testing::Capture;
-use flujo::{AttributeValue, SpanStatus, pipeline_step};
 
 #[derive(Debug, Clone, PartialEq)]
 struct ModelError(String);

@@ -9,8 +9,8 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter as Otel
 /// flujo's exporter side of the comparison.
 pub struct DiscardSpans;
 
-impl flujo::SpanExporter for DiscardSpans {
-    fn export(&mut self, spans: &[flujo::FinishedSpan]) {
+impl flujo::export::SpanExporter for DiscardSpans {
+    fn export(&mut self, spans: &[flujo::export::FinishedSpan]) {
         black_box(spans.len());
     }
 }

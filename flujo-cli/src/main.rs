@@ -2,12 +2,14 @@
 //! of the model calls a flujo application recorded in its durable ledger
 //! (`FLUJO_COST_LEDGER`), grouped by model, step, pipeline, day or month.
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flujo_runtime::{CostGroup, CostLedger, CostReport, GroupBy};
+use flujo_runtime::cost::{CostGroup, CostLedger, CostReport, GroupBy};
 
 #[derive(Parser)]
 #[command(name = "flujo", version, about = "flujo's command-line tools")]
@@ -115,17 +117,12 @@ fn render(report: &CostReport, group: Group, format: Format) -> String {
             for (name, row) in rows {
                 let _ = writeln!(out, "{name:<width$}  {}", table_cells(row));
             }
-            let total = CostGroup {
-                requests: report.requests,
-                unpriced_requests: report.unpriced_requests.values().sum(),
-                tokens: report
-                    .tokens_by_model
-                    .values()
-                    .copied()
-                    .fold(Default::default(), |a, b| a + b),
-                cost: report.total_cost,
-            };
-            let _ = writeln!(out, "{:<width$}  {}", "total", table_cells(&total));
+            let _ = writeln!(
+                out,
+                "{:<width$}  {}",
+                "total",
+                table_cells(&report.totals())
+            );
             let unpriced: u64 = report.unpriced_requests.values().sum();
             if unpriced > 0 {
                 let _ = writeln!(

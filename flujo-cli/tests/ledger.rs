@@ -3,9 +3,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use flujo::{
-    Limit, TelemetryConfig, TokenUsage, UsageLimitExceeded, Usd, pipeline_step, track_cost,
-};
+use flujo::cost::Limit;
+use flujo::{TelemetryConfig, TokenUsage, UsageLimitExceeded, Usd, pipeline_step, track_cost};
 
 #[track_cost(model = "gpt-4o-mini")]
 fn mini(tokens: u64) -> Result<TokenUsage, UsageLimitExceeded> {
@@ -18,7 +17,7 @@ fn haiku(tokens: u64) -> Result<TokenUsage, UsageLimitExceeded> {
     Ok(TokenUsage::anthropic(tokens, 0, 0, 100))
 }
 
-fn run_process(ledger: &Path, daily_limit: Option<f64>, work: impl FnOnce()) {
+fn run_process(ledger: &Path, daily_limit: Option<Usd>, work: impl FnOnce()) {
     let mut config = TelemetryConfig::builder().cost_ledger(ledger);
     if let Some(limit) = daily_limit {
         config = config.daily_cost_limit_usd(limit);
@@ -58,13 +57,13 @@ fn the_ledger_survives_restarts_and_the_cli_reports_it() {
         for _ in 0..10 {
             haiku(50_000).unwrap();
         }
-        let report = flujo::get_cost_report("2000-01-01", "2100-12-31").unwrap();
+        let report = flujo::cost::get_cost_report("2000-01-01", "2100-12-31").unwrap();
         assert_eq!(report.requests, 110, "the report reads the durable ledger");
     });
 
     // mini: 100 * (750 * 0.15 + 250 * 0.075 + 500 * 0.6) µ$ = 100 * 431.25 µ$ = $0.043125
     // haiku: 10 * (50_000 * 1 + 100 * 5) µ$ = $0.505
-    let opened = flujo::CostLedger::open(&ledger).unwrap();
+    let opened = flujo::cost::CostLedger::open(&ledger).unwrap();
     let report = opened.report("2000-01-01", "2100-12-31").unwrap();
     assert_eq!(
         report.cost_by_model["gpt-4o-mini"],
@@ -99,11 +98,13 @@ fn the_ledger_survives_restarts_and_the_cli_reports_it() {
 
     // A third start with a daily limit below today's spending refuses at once: the limit
     // counts what earlier processes spent today.
-    run_process(&ledger, Some(0.5), || match mini(10) {
-        Err(UsageLimitExceeded {
-            limit: Limit::DailyCost { spent, .. },
-        }) => assert_eq!(spent, Usd::parse("0.548125").unwrap()),
-        other => panic!("expected the daily limit, got {other:?}"),
+    run_process(&ledger, Some(Usd::parse("0.5").unwrap()), || {
+        match mini(10) {
+            Err(UsageLimitExceeded {
+                limit: Limit::DailyCost { spent, .. },
+            }) => assert_eq!(spent, Usd::parse("0.548125").unwrap()),
+            other => panic!("expected the daily limit, got {other:?}"),
+        }
     });
 
     let path = ledger.to_str().unwrap();

@@ -36,7 +36,7 @@ pub(crate) struct CostModel {
     pub krate: syn::Path,
     pub model: ModelArg,
     pub provider: Option<LitStr>,
-    /// The `flujo::Operation` variant.
+    /// The `flujo::cost::Operation` variant.
     pub operation: Ident,
     pub usage: Option<syn::Path>,
     /// A literal model the price table does not know, and why that is worth a warning.
@@ -180,7 +180,7 @@ impl CostModel {
                 format!(
                     "#[track_cost] reads the token usage from the value `{}` returns, but it \
                      returns nothing: return the model's response (a type implementing \
-                     `flujo::ReportsUsage`)",
+                     `flujo::cost::ReportsUsage`)",
                     item.sig.ident
                 ),
             );

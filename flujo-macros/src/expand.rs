@@ -128,7 +128,7 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
             // `String`); built with call-site spans, so that lints see generated code.
             let closure = quote!(|__flujo_v| #validator(__flujo_v));
             let check = quote_spanned!(validator.span()=>
-                __flujo_call.validate(__flujo_result, #name, #closure));
+                #private::validate_attempt(&mut __flujo_call, __flujo_result, #name, #closure));
             quote! {
                 #attempt
                 let __flujo_result = #check;

@@ -81,16 +81,16 @@ pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
             type Input = #input;
             type Output = #output;
 
-            fn info(&self) -> &'static #krate::PipelineInfo {
+            fn info(&self) -> &'static #private::PipelineInfo {
                 static __FLUJO_ROOT: #private::Step =
                     #private::Step::pipeline(#span_name, #name_str, ::core::module_path!());
-                static __FLUJO_PIPELINE: #krate::PipelineInfo = #krate::PipelineInfo {
-                    name: #name_str,
-                    version: #version,
-                    description: #description,
-                    steps: &[#(#step_names),*],
-                    root: &__FLUJO_ROOT,
-                };
+                static __FLUJO_PIPELINE: #private::PipelineInfo = #private::PipelineInfo::new(
+                    #name_str,
+                    #version,
+                    #description,
+                    &[#(#step_names),*],
+                    &__FLUJO_ROOT,
+                );
                 &__FLUJO_PIPELINE
             }
 
@@ -100,7 +100,7 @@ pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
                 __flujo_run: &'a #private::RunState<'_>,
                 input: #input,
             ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<#output, #krate::PipelineError>,
+                Output = ::core::result::Result<#output, #private::PipelineError>,
             > + 'a {
                 async move {
                     #context_binding

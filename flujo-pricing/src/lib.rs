@@ -2,6 +2,7 @@
 //! tracking. Use it through the `flujo` crate, which re-exports these types.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod money;
 mod names;

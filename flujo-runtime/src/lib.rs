@@ -1,89 +1,96 @@
 //! The runtime of [flujo](https://docs.rs/flujo): what `#[pipeline_step]` expands to calls
 //! into this crate. Depend on `flujo` rather than on this crate directly.
+//!
+//! The crate is layers that only look down (a test checks every `use crate::` line):
+//!
+//! | layer | what | imports |
+//! |---|---|---|
+//! | `core` | clock, ids, attributes, call sites, span record, span context, on/off state | nothing of flujo |
+//! | `collect` | per-thread rings, export worker, flush, bridged events, observers and exporters | `core` |
+//! | `metrics` | recorder, histograms, step metrics | `core`, `collect` |
+//! | `run` | run scope, context handle, usage limits | `core` |
+//! | `step` | the step call object and retry policy | `core`, `collect`, `run` |
+//! | `cost` | usage, model calls, pricing, budgets, ledger, reports | `core`, `collect`, `metrics`, `run`, `step` |
+//! | `config` | settings, `Secret`, `TelemetryError` | `core`, `cost` (error types) |
+//! | `pipeline` | `Pipeline`, runner, hooks, quality | `core`, `metrics`, `run`, `step` |
+//! | `sinks` | OTLP, Prometheus, Logfire | `core`, `collect`, `metrics`, `config` |
+//! | `bridge` | `tracing` layer, stderr logs, `logfire` macros | `core`, `collect`, `run`, `config` |
+//! | `runtime` | init, guard, lifecycle, `OpenTelemetryHook` | everything (the composition root) |
+//! | `testing` | `Capture`, `StubModel` | anything |
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
-mod attribute;
 mod bridge;
-mod budget;
-mod clock;
-mod config;
-mod context;
-mod cost;
-mod export;
-mod hooks;
-mod ledger;
-#[cfg(feature = "sqlite")]
-mod ledger_sqlite;
-mod log;
-pub mod logfire;
-#[cfg(feature = "logfire")]
-mod logfire_export;
+mod collect;
+pub mod config;
+mod core;
+pub mod cost;
 mod metrics;
-#[cfg(feature = "async-openai")]
-mod openai_usage;
-#[cfg(feature = "otlp")]
-mod otlp;
-#[cfg(feature = "otlp")]
-mod otlp_metrics;
-mod pipeline;
-mod pricing;
-#[cfg(feature = "prometheus")]
-mod prometheus;
-pub mod quality;
-mod report;
+pub mod pipeline;
 mod run;
-mod span;
+mod runtime;
+mod sinks;
 mod step;
-mod telemetry;
 pub mod testing;
 
-pub use attribute::{AttributeValue, ToAttributeValue};
-pub use bridge::{TracingBridge, tracing_layer};
-pub use budget::{Limit, UsageLimitExceeded, UsageLimits};
-pub use config::{
-    LogFormat, OtlpProtocol, Secret, TelemetryConfig, TelemetryError, TelemetrySettings,
-};
-pub use context::{ContextHandle, SpanContext, StepFutureExt, WithContext};
-pub use cost::{Operation, ReportsUsage};
-pub use export::SpanExporter;
-pub use flujo_pricing::{
-    Date, ModelPrice, PerMillionTokens, PriceTable, PricingError, Rates, TokenUsage, Usd,
-};
-pub use hooks::{Hook, OpenTelemetryHook, RunInfo};
-pub use ledger::{CostRecord, recent_cost_records};
-pub use pipeline::{
-    Flujo, Pipeline, PipelineError, PipelineInfo, PipelineResult, RunOptions, StepResult,
-};
-pub use pricing::set_model_price;
-#[cfg(feature = "prometheus")]
-pub use prometheus::{PrometheusServer, start_prometheus_server, start_prometheus_server_on};
-pub use quality::ValidationError;
-#[cfg(feature = "sqlite")]
-pub use report::CostLedger;
-pub use report::{
-    CostError, CostGroup, CostReport, GroupBy, ReportDate, get_cost_report, utc_today,
-};
-pub use span::{FinishedSpan, SpanEvent, SpanId, SpanStatus, TraceId};
-pub use telemetry::{TelemetryGuard, init_telemetry, init_telemetry_with};
+pub use crate::config::error::TelemetryError;
+pub use crate::config::settings::TelemetryConfig;
+pub use crate::core::context::SpanContext;
+pub use crate::pipeline::runner::{Flujo, Pipeline};
+pub use crate::run::handle::{ContextHandle, StepFutureExt};
+pub use crate::run::limits::{UsageLimitExceeded, UsageLimits};
+pub use crate::runtime::{TelemetryGuard, init_telemetry, init_telemetry_with};
+pub use flujo_pricing::{TokenUsage, Usd};
 
-/// Spans dropped because a thread's span queue was full (the export worker fell behind),
-/// since the process started. Also exported as `flujo_telemetry_spans_dropped_total`.
-pub fn dropped_spans() -> u64 {
-    export::dropped_spans()
+/// The future wrappers that carry a span (and a run) across `.await` points, and the error of
+/// a `traceparent` header.
+pub mod context {
+    pub use crate::core::context::{SpanContext, TraceparentError, WithSpan};
+    pub use crate::run::handle::{ContextHandle, StepFutureExt, WithContext};
 }
+
+/// What exporters see and the exporters flujo ships: `SpanExporter`, finished spans, the
+/// `tracing` bridge, `OpenTelemetryHook`, Prometheus, and the delivery counters.
+pub mod export {
+    pub use crate::bridge::layer::{TracingBridge, tracing_layer};
+    pub use crate::collect::finished::{FinishedSpan, SpanStatus};
+    pub use crate::collect::sink::SpanExporter;
+    pub use crate::collect::worker::{dropped_spans, late_records};
+    pub use crate::core::attribute::{AttributeValue, ToAttributeValue};
+    pub use crate::core::ids::{SpanId, TraceId};
+    pub use crate::core::record::SpanEvent;
+    pub use crate::runtime::otel_hook::OpenTelemetryHook;
+    #[cfg(feature = "prometheus")]
+    pub use crate::sinks::prometheus::{
+        PrometheusServer, start_prometheus_server, start_prometheus_server_on,
+    };
+}
+
+/// Quality metrics of the guide: checklists, scores, validators.
+pub mod quality {
+    pub use crate::pipeline::quality::{
+        ChecklistResult, FromValidationError, ValidationError, checklist_pass_rate,
+        record_checklist, record_score, record_validation, validate,
+    };
+}
+
+pub use crate::bridge::logfire;
 
 /// What generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cost::{
-        FromUsageLimitExceeded, IntoTokenUsage, ModelCall, ModelCallSite, ModelName, Operation,
-        model_name,
+    pub use crate::collect::ring::allocated_ring_slots;
+    pub use crate::core::record::Operation;
+    pub use crate::cost::model_call::{
+        FromUsageLimitExceeded, ModelCall, ModelCallSite, ModelName, model_name,
     };
-    pub use crate::pipeline::{IntoStepSource, RunState, Stage};
-    pub use crate::quality::FromValidationError;
-    pub use crate::step::{
-        Backoff, RetryArgument, RetryPolicy, Step, StepCall, StepError, retry_delay,
+    pub use crate::cost::usage::IntoTokenUsage;
+    pub use crate::pipeline::quality::{FromValidationError, validate_attempt};
+    pub use crate::pipeline::runner::{
+        IntoStepSource, Pipeline, PipelineError, PipelineInfo, RunState, Stage,
     };
+    pub use crate::step::call::{Step, StepCall, StepError};
+    pub use crate::step::retry::{Backoff, RetryArgument, RetryPolicy, retry_delay};
     pub use tracing;
 }

@@ -24,32 +24,23 @@
 //! spans or counts. (Work that runs concurrently *without* a capture of its own can still
 //! show up in one: give every test that runs steps its own capture.)
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use flujo_pricing::{TokenUsage, Usd};
 
-use crate::cost::ReportsUsage;
-
-use crate::export::{self, SinkId, SpanExporter};
-use crate::ledger::{self, CostRecord};
-use crate::metrics::{self, Snapshot};
-use crate::report::CostReport;
-use crate::span::FinishedSpan;
-use crate::telemetry;
+use crate::collect::finished::FinishedSpan;
+use crate::collect::sink::{self, SinkId, SpanExporter};
+use crate::collect::{tree, worker};
+use crate::cost::ledger::{self, CostRecord};
+use crate::cost::report::CostReport;
+use crate::cost::usage::ReportsUsage;
+use crate::metrics::describe::COST_USD_TOTAL;
+use crate::metrics::recorder::{RECORDER, Snapshot};
+use crate::runtime;
 
 /// How long reading spans waits for the export worker before giving up.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
-
-struct CaptureLock {
-    taken: Mutex<bool>,
-    released: Condvar,
-}
-
-static CAPTURE_LOCK: CaptureLock = CaptureLock {
-    taken: Mutex::new(false),
-    released: Condvar::new(),
-};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -72,34 +63,25 @@ pub struct Capture {
 
 impl Capture {
     /// Starts capturing, switching recording on if telemetry was not initialised. Waits for
-    /// any other live capture to end first.
+    /// another thread's live capture to end first.
+    ///
+    /// # Panics
+    /// When this thread already has a live capture: waiting for it would never end.
     pub fn start() -> Capture {
-        {
-            let taken = lock(&CAPTURE_LOCK.taken);
-            let mut taken = CAPTURE_LOCK
-                .released
-                .wait_while(taken, |taken| *taken)
-                .unwrap_or_else(|e| e.into_inner());
-            *taken = true;
-        }
-        metrics::install();
-        // Spans that ended before this capture belong to whoever was listening then.
-        export::flush(FLUSH_TIMEOUT);
         let spans = Arc::new(Mutex::new(Vec::new()));
-        let sink = export::add_sink(Box::new(CaptureSink(Arc::clone(&spans))));
-        ledger::capture(true);
-        telemetry::set_capture_active(true);
+        let sink_spans = Arc::clone(&spans);
+        let sink = runtime::begin_capture(|| sink::add_sink(Box::new(CaptureSink(sink_spans))));
         Capture {
             sink,
             spans,
-            baseline: metrics::RECORDER.store.snapshot(),
+            baseline: RECORDER.store.snapshot(),
         }
     }
 
     /// Every span that finished since the capture started, in the order the export worker
     /// received them.
     pub fn finished_spans(&self) -> Vec<FinishedSpan> {
-        export::flush(FLUSH_TIMEOUT);
+        worker::flush(FLUSH_TIMEOUT);
         lock(&self.spans).clone()
     }
 
@@ -112,29 +94,29 @@ impl Capture {
 
     /// How much counter `name` with exactly these labels grew during the capture.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        export::flush(FLUSH_TIMEOUT);
-        let now = metrics::RECORDER.store.snapshot().counter(name, labels);
+        worker::flush(FLUSH_TIMEOUT);
+        let now = RECORDER.store.snapshot().counter(name, labels);
         now.saturating_sub(self.baseline.counter(name, labels))
     }
 
     /// How many values histogram `name` with exactly these labels received during the capture.
     pub fn histogram_count(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        export::flush(FLUSH_TIMEOUT);
-        let (now, _) = metrics::RECORDER.store.snapshot().histogram(name, labels);
+        worker::flush(FLUSH_TIMEOUT);
+        let (now, _) = RECORDER.store.snapshot().histogram(name, labels);
         now.saturating_sub(self.baseline.histogram(name, labels).0)
     }
 
     /// The sum of the values histogram `name` with exactly these labels received during the
     /// capture.
     pub fn histogram_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        export::flush(FLUSH_TIMEOUT);
-        let (_, now) = metrics::RECORDER.store.snapshot().histogram(name, labels);
+        worker::flush(FLUSH_TIMEOUT);
+        let (_, now) = RECORDER.store.snapshot().histogram(name, labels);
         now - self.baseline.histogram(name, labels).1
     }
 
     /// The cost records of the model calls that ended during the capture, oldest first.
     pub fn cost_records(&self) -> Vec<CostRecord> {
-        export::flush(FLUSH_TIMEOUT);
+        worker::flush(FLUSH_TIMEOUT);
         ledger::captured()
     }
 
@@ -146,24 +128,19 @@ impl Capture {
     /// The exact USD total of the cost counter `flujo_cost_usd_total` with exactly these
     /// labels during the capture (the counter keeps nano-dollars).
     pub fn cost_usd(&self, labels: &[(&str, &str)]) -> Usd {
-        Usd::from_nanos(self.counter(metrics::COST_USD_TOTAL, labels))
+        Usd::from_nanos(self.counter(COST_USD_TOTAL, labels))
     }
 
     /// The finished spans as an indented tree, children under their parents, with status
     /// and duration: handy for printing.
     pub fn span_tree(&self) -> String {
-        crate::span::render_tree(self.finished_spans())
+        tree::render_tree(self.finished_spans())
     }
 }
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        export::flush(FLUSH_TIMEOUT);
-        export::remove_sink(self.sink);
-        ledger::capture(false);
-        telemetry::set_capture_active(false);
-        *lock(&CAPTURE_LOCK.taken) = false;
-        CAPTURE_LOCK.released.notify_one();
+        runtime::end_capture(self.sink);
     }
 }
 

@@ -3,8 +3,9 @@
 
 use async_openai::types::chat::CreateChatCompletionResponse;
 use async_openai::types::embeddings::CreateEmbeddingResponse;
+use flujo::cost::ReportsUsage;
 use flujo::testing::Capture;
-use flujo::{ReportsUsage, TokenUsage, Usd, track_cost};
+use flujo::{TokenUsage, Usd, track_cost};
 
 fn chat_response() -> CreateChatCompletionResponse {
     serde_json::from_str(include_str!("recorded/chat_completion_o4_mini.json")).unwrap()

@@ -2,7 +2,8 @@
 
 use std::future::Future;
 
-use flujo::{ReportsUsage, TokenUsage, UsageLimitExceeded, pipeline_step, track_cost};
+use flujo::cost::ReportsUsage;
+use flujo::{TokenUsage, UsageLimitExceeded, pipeline_step, track_cost};
 
 #[derive(Debug)]
 struct Reply(u64);

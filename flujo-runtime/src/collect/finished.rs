@@ -1,0 +1,255 @@
+//! The owned shape of a finished span that exporters and tests read, derived on the worker
+//! from a record: standard attributes (`flujo.step.*`, `code.*`, the `gen_ai.*` of a model
+//! call) come from the call site and the model-call details when read, so handing a span to
+//! the exporters allocates nothing.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+
+use crate::core::attribute::AttributeValue;
+use crate::core::clock::{self, Anchor};
+use crate::core::ids::{SpanId, TraceId};
+use crate::core::record::{
+    ErrorDetails, ModelCallRecord, Outcome, SpanEvent, SpanExtras, SpanRecord,
+};
+use crate::core::site::{CallSite, SiteKind};
+
+/// The outcome of a span, as OpenTelemetry's span status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpanStatus {
+    /// Not set: the work neither succeeded nor failed (for example a future dropped early).
+    Unset,
+    /// The work succeeded.
+    Ok,
+    /// The work failed; `message` is the error's `Display` output.
+    Error {
+        /// Why it failed.
+        message: String,
+    },
+}
+
+impl SpanStatus {
+    /// Whether this is [`SpanStatus::Error`].
+    pub fn is_error(&self) -> bool {
+        matches!(self, SpanStatus::Error { .. })
+    }
+}
+
+/// A finished span, as exporters and [`crate::testing::Capture`] see it.
+///
+/// The standard attributes (`flujo.step.*`, `code.*`, `error.type`) are derived from the
+/// span's static description when read, so handing a span to the exporters allocates nothing.
+#[derive(Clone, Debug)]
+pub struct FinishedSpan {
+    /// Span name: the step name for steps.
+    pub name: Cow<'static, str>,
+    /// The trace this span belongs to.
+    pub trace_id: TraceId,
+    /// This span's id.
+    pub span_id: SpanId,
+    /// The enclosing span, `None` for a root span.
+    pub parent_span_id: Option<SpanId>,
+    /// Outcome.
+    pub status: SpanStatus,
+    /// Raw clock readings, turned into wall-clock time with the anchor of the drain that
+    /// delivered the span.
+    start: u64,
+    end: u64,
+    anchor: Anchor,
+    site: &'static CallSite,
+    attempts: u32,
+    error_type: Option<&'static str>,
+    cancelled: bool,
+    fields: Vec<(Cow<'static, str>, AttributeValue)>,
+    extras: Option<Box<SpanExtras>>,
+}
+
+impl FinishedSpan {
+    /// The value of attribute `key`, if the span has it.
+    pub fn attribute(&self, key: &str) -> Option<AttributeValue> {
+        self.attributes()
+            .find(|(k, _)| *k == key)
+            .map(|(_, value)| value)
+    }
+
+    /// Every attribute: the standard ones first, then those from `fields(...)`.
+    pub fn attributes(&self) -> impl Iterator<Item = (&str, AttributeValue)> + '_ {
+        // Only step spans carry the `flujo.step.*` attributes; a model call carries `gen_ai.*`.
+        let is_step = self.site.kind == SiteKind::Step;
+        let step = std::iter::once(self.site).flat_map(move |step| {
+            let step_attributes = [
+                ("flujo.step.name", str_value(step.name)),
+                (
+                    "flujo.step.attempts",
+                    AttributeValue::Int(i64::from(self.attempts)),
+                ),
+            ];
+            let code = [
+                ("code.function", str_value(step.function)),
+                ("code.namespace", str_value(step.namespace)),
+            ];
+            // Bridged `tracing` spans have no function of their own.
+            let has_code = !step.function.is_empty();
+            step_attributes
+                .into_iter()
+                .filter(move |_| is_step)
+                .chain(code.into_iter().filter(move |_| has_code))
+        });
+        let model_call = self
+            .extras
+            .iter()
+            .filter_map(|extras| extras.model_call.as_ref())
+            .flat_map(|call| model_call_attributes(call));
+        let error = self
+            .error_type
+            .map(|error_type| ("error.type", str_value(error_type)));
+        let cancelled = self
+            .cancelled
+            .then_some(("flujo.step.cancelled", AttributeValue::Bool(true)));
+        step.chain(model_call)
+            .chain(error)
+            .chain(cancelled)
+            .chain(self.fields.iter().map(|(k, v)| (k.as_ref(), v.clone())))
+    }
+
+    /// The span's events (for example `flujo.retry` before each retry), in order.
+    pub fn events(&self) -> &[SpanEvent] {
+        self.extras
+            .as_ref()
+            .map_or(&[][..], |extras| &extras.events)
+    }
+
+    /// Wall-clock start.
+    pub fn start_time(&self) -> SystemTime {
+        self.anchor.to_system_time(self.start)
+    }
+
+    /// Wall-clock end.
+    pub fn end_time(&self) -> SystemTime {
+        self.anchor.to_system_time(self.end)
+    }
+
+    /// How long the span lasted.
+    pub fn duration(&self) -> Duration {
+        clock::elapsed(self.start, self.end)
+    }
+}
+
+impl FinishedSpan {
+    /// The exported shape of `record`, its times fixed with `anchor`.
+    pub(crate) fn from_record(record: SpanRecord, anchor: &Anchor) -> FinishedSpan {
+        let (status, error_type, cancelled) = match record.outcome {
+            Outcome::Ok => (SpanStatus::Ok, None, false),
+            Outcome::Error(details) => {
+                let ErrorDetails {
+                    error_type,
+                    message,
+                } = *details;
+                (SpanStatus::Error { message }, Some(error_type), false)
+            }
+            Outcome::Panicked => (
+                SpanStatus::Error {
+                    message: "the step panicked".to_owned(),
+                },
+                Some("panic"),
+                false,
+            ),
+            Outcome::Cancelled => (SpanStatus::Unset, None, true),
+        };
+        let mut extras = record.extras;
+        if let Some(extras) = &mut extras {
+            for event in &mut extras.events {
+                event.anchor_with(anchor);
+            }
+        }
+        let extras_ref = extras.as_deref();
+        let name = match (
+            extras_ref.and_then(|e| e.name.clone()),
+            extras_ref.and_then(|e| e.model_call.as_ref()),
+        ) {
+            (Some(name), _) => name,
+            (None, Some(call)) => Cow::Owned(call.span_name()),
+            (None, None) => Cow::Borrowed(record.site.name),
+        };
+        FinishedSpan {
+            name,
+            trace_id: TraceId(record.trace_id),
+            span_id: SpanId(record.span_id),
+            parent_span_id: (record.parent_span_id != 0).then_some(SpanId(record.parent_span_id)),
+            start: record.start,
+            end: record.end,
+            anchor: *anchor,
+            status,
+            site: record.site,
+            attempts: record.attempts,
+            error_type,
+            cancelled,
+            fields: record.attributes,
+            extras,
+        }
+    }
+}
+
+fn str_value(s: &'static str) -> AttributeValue {
+    AttributeValue::String(Cow::Borrowed(s))
+}
+
+/// The `gen_ai.*` attributes of a model call's span.
+fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, AttributeValue)> {
+    let text = |s: &str| AttributeValue::String(Cow::Owned(s.to_owned()));
+    let int = |n: u64| AttributeValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let mut attributes = vec![
+        (
+            "gen_ai.operation.name",
+            AttributeValue::String(Cow::Borrowed(call.operation.as_str())),
+        ),
+        (
+            "gen_ai.provider.name",
+            AttributeValue::String(Cow::Borrowed(call.provider)),
+        ),
+        (
+            "gen_ai.system",
+            AttributeValue::String(Cow::Borrowed(call.provider)),
+        ),
+        ("gen_ai.request.model", text(&call.model)),
+    ];
+    if let Some(model) = &call.response_model {
+        attributes.push(("gen_ai.response.model", text(model)));
+    }
+    if let Some(usage) = &call.usage {
+        attributes.extend([
+            ("gen_ai.usage.input_tokens", int(usage.input)),
+            ("gen_ai.usage.output_tokens", int(usage.output)),
+            (
+                "gen_ai.usage.cache_read.input_tokens",
+                int(usage.cache_read_input),
+            ),
+            (
+                "gen_ai.usage.cache_creation.input_tokens",
+                int(usage.cache_write_input),
+            ),
+            (
+                "gen_ai.usage.reasoning.output_tokens",
+                int(usage.reasoning_output),
+            ),
+        ]);
+    }
+    if let Some(cost) = call.cost {
+        attributes.extend([
+            (
+                "gen_ai.usage.cost.amount",
+                AttributeValue::Float(cost.as_f64()),
+            ),
+            (
+                "gen_ai.usage.cost.currency",
+                AttributeValue::String(Cow::Borrowed("USD")),
+            ),
+            ("operation.cost", AttributeValue::Float(cost.as_f64())),
+        ]);
+    }
+    if call.is_unpriced() {
+        attributes.push(("flujo.cost.unpriced", AttributeValue::Bool(true)));
+    }
+    attributes.push(("flujo.cost.price_version", text(&call.price_version)));
+    attributes
+}

@@ -1,0 +1,18 @@
+//! Collection: per-thread rings, the export worker and flush, pending bridged events, and
+//! the two kinds of receivers of drained records: observers (metrics, cost) and span
+//! exporters. Imports `core` only.
+
+pub(crate) mod bridged;
+pub(crate) mod finished;
+pub(crate) mod ring;
+pub(crate) mod sink;
+pub(crate) mod tree;
+mod wake;
+pub(crate) mod worker;
+
+use std::sync::{Mutex, MutexGuard};
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while a lock was held leaves plain data behind: keep using it.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

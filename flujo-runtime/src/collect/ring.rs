@@ -1,0 +1,150 @@
+//! Per-thread rings: a finished call's record is pushed onto its thread's own
+//! single-producer ring (`rtrb`: wait-free, one release store per push, no compare-and-swap);
+//! that is all the calling thread pays.
+//!
+//! A ring starts small and is replaced by one twice its size whenever it fills, up to
+//! [`MAX_RING_CAPACITY`]: a pool of hundreds of threads that each record a few spans costs a
+//! few MiB, not hundreds. A ring that is full at its largest wakes the worker and hands the
+//! record back to the caller.
+
+use std::cell::RefCell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use super::lock;
+use super::wake::wake;
+use crate::core::record::SpanRecord;
+
+/// Slots of a thread's first ring (a record is 112 bytes: 28 KiB).
+pub(crate) const FIRST_RING_CAPACITY: usize = 256;
+/// Slots of a thread's largest ring (448 KiB).
+pub(crate) const MAX_RING_CAPACITY: usize = 4096;
+/// Every this many pushes the recording thread wakes the worker, leaving the rest of the ring
+/// as slack for the time the worker takes to be scheduled.
+const WAKE_EVERY: u32 = 256;
+
+/// The consumer ends of every thread's rings. Taken by a thread once per ring it allocates,
+/// and by the worker for as long as it takes to move records out (never while it applies
+/// them).
+pub(crate) static RINGS: Mutex<Vec<Consumer<SpanRecord>>> = Mutex::new(Vec::new());
+
+/// Exported spans dropped because a thread's ring was full at its largest.
+pub(crate) static DROPPED_RING_FULL: AtomicU64 = AtomicU64::new(0);
+
+/// This thread's end of its ring (allocated on the first push).
+struct LocalRing {
+    producer: Option<Producer<SpanRecord>>,
+    pushed: u32,
+}
+
+thread_local! {
+    static LOCAL: RefCell<LocalRing> = const {
+        RefCell::new(LocalRing { producer: None, pushed: 0 })
+    };
+}
+
+fn new_ring(capacity: usize) -> Producer<SpanRecord> {
+    let (producer, consumer) = RingBuffer::new(capacity);
+    lock(&RINGS).push(consumer);
+    producer
+}
+
+impl LocalRing {
+    /// Pushes `record`, growing the ring when it is full and not yet at its largest. Gives the
+    /// record back when it cannot be queued.
+    fn push(&mut self, record: SpanRecord) -> Result<(), SpanRecord> {
+        let producer = self
+            .producer
+            .get_or_insert_with(|| new_ring(FIRST_RING_CAPACITY));
+        let record = match producer.push(record) {
+            Ok(()) => return self.pushed_one(),
+            Err(rtrb::PushError::Full(record)) => record,
+        };
+        let capacity = producer.buffer().capacity();
+        if capacity >= MAX_RING_CAPACITY {
+            wake();
+            return Err(record);
+        }
+        // The old ring's consumer stays registered until the worker has emptied it.
+        let mut bigger = new_ring(capacity * 2);
+        let pushed = bigger.push(record);
+        self.producer = Some(bigger);
+        wake();
+        pushed.map_err(|rtrb::PushError::Full(record)| record)
+    }
+
+    fn pushed_one(&mut self) -> Result<(), SpanRecord> {
+        self.pushed = self.pushed.wrapping_add(1);
+        if self.pushed % WAKE_EVERY == 0 {
+            wake();
+        }
+        Ok(())
+    }
+}
+
+/// Queues a finished call for the worker; never blocks. Gives the record back when this
+/// thread's ring is full (or the thread is exiting); an exported span is then counted as
+/// dropped.
+#[inline]
+pub(crate) fn submit(record: SpanRecord) -> Result<(), SpanRecord> {
+    let mut slot = Some(record);
+    let _ = LOCAL.try_with(|local| {
+        // Never re-entered; a busy ring counts as full rather than panic.
+        let Ok(mut local) = local.try_borrow_mut() else {
+            return;
+        };
+        if let Some(record) = slot.take() {
+            slot = local.push(record).err();
+        }
+    });
+    match slot {
+        None => Ok(()),
+        Some(record) => {
+            if record.exported {
+                DROPPED_RING_FULL.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(record)
+        }
+    }
+}
+
+/// Moves every queued record into `out`, holding the ring lock only for the moves, and
+/// forgets the rings of threads that have exited (or outgrown them) once they are empty.
+pub(crate) fn drain_into(out: &mut Vec<SpanRecord>) {
+    let mut rings = lock(&RINGS);
+    for ring in rings.iter_mut() {
+        if let Ok(chunk) = ring.read_chunk(ring.slots()) {
+            out.extend(chunk);
+        }
+    }
+    rings.retain(|ring| !ring.is_abandoned() || !ring.is_empty());
+}
+
+/// What is still queued, without taking it: exported spans and model calls.
+pub(crate) fn queued() -> (u64, u64) {
+    let mut rings = lock(&RINGS);
+    let (mut spans, mut model_calls) = (0, 0);
+    for ring in rings.iter_mut() {
+        let Ok(chunk) = ring.read_chunk(ring.slots()) else {
+            continue;
+        };
+        let (first, second) = chunk.as_slices();
+        for record in first.iter().chain(second) {
+            spans += u64::from(record.exported);
+            model_calls += u64::from(record.model_call().is_some());
+        }
+        // Dropped without `commit`: the records stay queued.
+    }
+    (spans, model_calls)
+}
+
+/// Slots allocated in every ring, for tests of the memory bound.
+#[doc(hidden)]
+pub fn allocated_ring_slots() -> usize {
+    lock(&RINGS)
+        .iter()
+        .map(|ring| ring.buffer().capacity())
+        .sum()
+}

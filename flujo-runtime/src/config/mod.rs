@@ -1,0 +1,12 @@
+//! Settings from defaults, the environment and code; `Secret`; the configuration's error.
+//!
+//! (Layer `config`: imports `core`, for the `traceparent` error, and `cost`, for the
+//! ledger's error.)
+
+pub(crate) mod error;
+pub(crate) mod secret;
+pub(crate) mod settings;
+
+pub use self::error::TelemetryError;
+pub use self::secret::Secret;
+pub use self::settings::{LogFormat, OtlpProtocol, TelemetryConfig, TelemetrySettings};

@@ -1,0 +1,939 @@
+//! Telemetry settings: defaults, overridden by the environment, overridden by code.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use flujo_pricing::Usd;
+
+use super::error::TelemetryError;
+use super::secret::Secret;
+
+/// Log output when no exporter takes logs: human-readable text or one JSON object per line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable text on stderr.
+    #[default]
+    Text,
+    /// JSON lines on stderr (`timestamp`, `level`, `event`, fields, `trace_id`, ...).
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (default port 4317).
+    #[default]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (default port 4318, path `/v1/traces`).
+    HttpProtobuf,
+}
+
+impl FromStr for OtlpProtocol {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "grpc" => Ok(OtlpProtocol::Grpc),
+            "http/protobuf" | "http" => Ok(OtlpProtocol::HttpProtobuf),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Settings for [`init_telemetry_with`](crate::init_telemetry_with). Every field left `None` falls back to the
+/// environment, then to the default; a field set here wins over the environment.
+///
+/// Build it with the setters (the struct grows with every release, so it has no public
+/// literal):
+///
+/// ```
+/// use flujo::TelemetryConfig;
+///
+/// let config = TelemetryConfig::builder().service_name("my-app").sampling_rate(0.1);
+/// assert_eq!(config.service_name.as_deref(), Some("my-app"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct TelemetryConfig {
+    /// `service.name` of exported telemetry. Env: `OTEL_SERVICE_NAME`. Default `flujo`.
+    pub service_name: Option<String>,
+    /// Deployment environment (`production`, ...). Env: `FLUJO_ENVIRONMENT`. Default `development`.
+    pub environment: Option<String>,
+    /// `service.version`. Env: `FLUJO_SERVICE_VERSION`.
+    pub version: Option<String>,
+    /// Fraction of traces recorded, in `0.0..=1.0` (head sampling at the root; metrics are
+    /// never sampled). Env: `OTEL_TRACES_SAMPLER_ARG`. Default 1.0.
+    pub sampling_rate: Option<f64>,
+    /// Export spans and logs to Logfire (feature `logfire`; needs a write token).
+    /// Env: `TELEMETRY_EXPORT_ENABLED`.
+    pub export_telemetry: Option<bool>,
+    /// Export to an OTLP endpoint (feature `otlp`). Env: `OTLP_EXPORT_ENABLED`.
+    pub export_otlp: Option<bool>,
+    /// OTLP endpoint URL. Env: `OTLP_ENDPOINT`, then `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub otlp_endpoint: Option<String>,
+    /// OTLP transport. Env: `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` | `http/protobuf`).
+    pub otlp_protocol: Option<OtlpProtocol>,
+    /// Extra OTLP request headers (e.g. authorization); values are secrets.
+    /// Env: `OTEL_EXPORTER_OTLP_HEADERS` (`key=value,key2=value2`, values URL-encoded).
+    pub otlp_headers: Option<Vec<(String, Secret)>>,
+    /// Compress OTLP requests with gzip. Env: `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` | `none`).
+    pub otlp_gzip: Option<bool>,
+    /// A PEM file of CA certificates trusted (besides the built-in roots) for `https://`
+    /// endpoints. Env: `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+    pub otlp_certificate: Option<std::path::PathBuf>,
+    /// Time limit of one OTLP export request. Env: `OTEL_EXPORTER_OTLP_TIMEOUT` (ms). Default 10 s.
+    pub otlp_timeout: Option<Duration>,
+    /// Spans that may wait for export before new ones are dropped (and counted).
+    /// Env: `OTEL_BSP_MAX_QUEUE_SIZE`. Default 2048.
+    pub max_queue_size: Option<usize>,
+    /// Spans per export request. Env: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`. Default 512.
+    pub max_export_batch_size: Option<usize>,
+    /// Push metrics over OTLP too (feature `otlp`), to the OTLP endpoint.
+    /// Env: `OTEL_METRICS_EXPORTER` (`otlp` | `none`).
+    pub export_otlp_metrics: Option<bool>,
+    /// How often metrics are pushed. Env: `OTEL_METRIC_EXPORT_INTERVAL` (ms). Default 60 s.
+    pub metrics_export_interval: Option<Duration>,
+    /// Expose Prometheus metrics (feature `prometheus`). Env: `PROMETHEUS_EXPORT_ENABLED`.
+    pub export_prometheus: Option<bool>,
+    /// Log format when logs go to stderr. Env: `FLUJO_LOG_FORMAT` (`text` | `json`).
+    pub log_format: Option<LogFormat>,
+    /// Logfire write token. Env: `LOGFIRE_API_KEY`. Never printed.
+    pub logfire_api_key: Option<Secret>,
+    /// Logfire's OTLP base URL. Env: `LOGFIRE_BASE_URL`. Default: from the token's region
+    /// (`https://logfire-us.pydantic.dev` or `https://logfire-eu.pydantic.dev`).
+    pub logfire_base_url: Option<String>,
+    /// How often the export worker drains recorded spans. Env: `OTEL_BSP_SCHEDULE_DELAY`
+    /// (milliseconds). Default 100 ms.
+    pub flush_interval: Option<Duration>,
+    /// How long dropping the guard may wait for the last export. Env:
+    /// `FLUJO_SHUTDOWN_TIMEOUT_MS`. Default 5 s.
+    pub shutdown_timeout: Option<Duration>,
+    /// A TOML price file layered over the built-in prices (same format as the built-in
+    /// table, see the README). Env: `FLUJO_PRICING_FILE`.
+    pub pricing_file: Option<std::path::PathBuf>,
+    /// Refuse calls of models without a price ([`Limit::UnpricedModel`](crate::cost::Limit::UnpricedModel)) instead of
+    /// recording them as unpriced. Env: `FLUJO_PRICING_STRICT`. Default false.
+    pub strict_pricing: Option<bool>,
+    /// A SQLite file that keeps cost records across restarts (feature `sqlite`). Env:
+    /// `FLUJO_COST_LEDGER`. Default: records kept in memory.
+    pub cost_ledger: Option<std::path::PathBuf>,
+    /// Most USD the ledger may record per UTC day; calls after that are refused with
+    /// [`Limit::DailyCost`](crate::cost::Limit::DailyCost). Env: `FLUJO_DAILY_COST_LIMIT_USD` (e.g. `25.00`).
+    pub daily_cost_limit_usd: Option<Usd>,
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $field:ident: into $ty:ty) => {
+        impl TelemetryConfig {
+            $(#[$doc])*
+            #[must_use]
+            pub fn $field(mut self, value: impl Into<$ty>) -> Self {
+                self.$field = Some(value.into());
+                self
+            }
+        }
+    };
+    ($(#[$doc:meta])* $field:ident: $ty:ty) => {
+        impl TelemetryConfig {
+            $(#[$doc])*
+            #[must_use]
+            pub fn $field(mut self, value: $ty) -> Self {
+                self.$field = Some(value);
+                self
+            }
+        }
+    };
+}
+
+setter!(/// Sets [`TelemetryConfig::service_name`].
+    service_name: into String);
+setter!(/// Sets [`TelemetryConfig::environment`].
+    environment: into String);
+setter!(/// Sets [`TelemetryConfig::version`].
+    version: into String);
+setter!(/// Sets [`TelemetryConfig::sampling_rate`].
+    sampling_rate: f64);
+setter!(/// Sets [`TelemetryConfig::export_telemetry`].
+    export_telemetry: bool);
+setter!(/// Sets [`TelemetryConfig::export_otlp`].
+    export_otlp: bool);
+setter!(/// Sets [`TelemetryConfig::otlp_endpoint`].
+    otlp_endpoint: into String);
+setter!(/// Sets [`TelemetryConfig::otlp_protocol`].
+    otlp_protocol: OtlpProtocol);
+setter!(/// Sets [`TelemetryConfig::otlp_gzip`].
+    otlp_gzip: bool);
+setter!(/// Sets [`TelemetryConfig::otlp_certificate`].
+    otlp_certificate: into std::path::PathBuf);
+setter!(/// Sets [`TelemetryConfig::otlp_timeout`].
+    otlp_timeout: Duration);
+setter!(/// Sets [`TelemetryConfig::max_queue_size`].
+    max_queue_size: usize);
+setter!(/// Sets [`TelemetryConfig::max_export_batch_size`].
+    max_export_batch_size: usize);
+setter!(/// Sets [`TelemetryConfig::export_otlp_metrics`].
+    export_otlp_metrics: bool);
+setter!(/// Sets [`TelemetryConfig::metrics_export_interval`].
+    metrics_export_interval: Duration);
+setter!(/// Sets [`TelemetryConfig::export_prometheus`].
+    export_prometheus: bool);
+setter!(/// Sets [`TelemetryConfig::log_format`].
+    log_format: LogFormat);
+setter!(/// Sets [`TelemetryConfig::logfire_api_key`].
+    logfire_api_key: into Secret);
+setter!(/// Sets [`TelemetryConfig::logfire_base_url`].
+    logfire_base_url: into String);
+setter!(/// Sets [`TelemetryConfig::flush_interval`].
+    flush_interval: Duration);
+setter!(/// Sets [`TelemetryConfig::shutdown_timeout`].
+    shutdown_timeout: Duration);
+setter!(/// Sets [`TelemetryConfig::pricing_file`].
+    pricing_file: into std::path::PathBuf);
+setter!(/// Sets [`TelemetryConfig::strict_pricing`].
+    strict_pricing: bool);
+setter!(/// Sets [`TelemetryConfig::cost_ledger`].
+    cost_ledger: into std::path::PathBuf);
+setter!(/// Sets [`TelemetryConfig::daily_cost_limit_usd`].
+    daily_cost_limit_usd: Usd);
+
+/// The settings in force after defaults, environment and code were combined and validated.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct TelemetrySettings {
+    /// `service.name`.
+    pub service_name: String,
+    /// Deployment environment.
+    pub environment: String,
+    /// `service.version`, if known.
+    pub version: Option<String>,
+    /// Head-sampling ratio in `0.0..=1.0`.
+    pub sampling_rate: f64,
+    /// Logfire export on.
+    pub export_telemetry: bool,
+    /// OTLP export on.
+    pub export_otlp: bool,
+    /// OTLP endpoint, validated as an `http(s)://` URL.
+    pub otlp_endpoint: Option<String>,
+    /// OTLP transport.
+    pub otlp_protocol: OtlpProtocol,
+    /// Extra OTLP request headers.
+    pub otlp_headers: Vec<(String, Secret)>,
+    /// gzip compression of OTLP requests.
+    pub otlp_gzip: bool,
+    /// Extra CA certificates (PEM file) for `https://` endpoints.
+    pub otlp_certificate: Option<std::path::PathBuf>,
+    /// Time limit of one OTLP export request.
+    pub otlp_timeout: Duration,
+    /// Spans that may wait for export.
+    pub max_queue_size: usize,
+    /// Spans per export request.
+    pub max_export_batch_size: usize,
+    /// OTLP metrics push on.
+    pub export_otlp_metrics: bool,
+    /// Interval of the OTLP metrics push.
+    pub metrics_export_interval: Duration,
+    /// Prometheus export on.
+    pub export_prometheus: bool,
+    /// Log format on stderr.
+    pub log_format: LogFormat,
+    /// The `RUST_LOG` filter in force (default `info`).
+    pub log_filter: String,
+    /// Logfire token, if any. Never printed.
+    pub logfire_api_key: Option<Secret>,
+    /// Logfire's base URL, when set explicitly.
+    pub logfire_base_url: Option<String>,
+    /// Export worker interval.
+    pub flush_interval: Duration,
+    /// Longest wait for the final export on shutdown.
+    pub shutdown_timeout: Duration,
+    /// Price file over the built-in prices.
+    pub pricing_file: Option<std::path::PathBuf>,
+    /// Unpriced models are refused.
+    pub strict_pricing: bool,
+    /// Durable cost ledger.
+    pub cost_ledger: Option<std::path::PathBuf>,
+    /// Daily cost limit of the ledger.
+    pub daily_cost_limit: Option<Usd>,
+}
+
+const BOOL_VALUES: &str = "one of true, false, 1, 0, yes, no, on, off";
+const RATE_VALUES: &str = "a number from 0.0 to 1.0";
+const URL_VALUES: &str = "an http:// or https:// URL with a host, such as http://localhost:4317";
+const FORMAT_VALUES: &str = "text or json";
+const MILLIS_VALUES: &str = "a whole number of milliseconds";
+const FILTER_VALUES: &str = "a tracing filter such as `info` or `warn,my_app=debug`";
+const PROTOCOL_VALUES: &str = "grpc or http/protobuf";
+const COMPRESSION_VALUES: &str = "gzip or none";
+const HEADERS_VALUES: &str = "comma-separated key=value pairs, e.g. authorization=Bearer%20token";
+const COUNT_VALUES: &str = "a whole number greater than 0";
+const USD_VALUES: &str = "a non-negative amount of USD, e.g. 25.00";
+
+/// `key=value,key2=value2` with URL-encoded values, as the OpenTelemetry spec defines it.
+fn parse_headers(value: &str) -> Option<Vec<(String, Secret)>> {
+    value
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            let key = key.trim();
+            if key.is_empty() {
+                return None;
+            }
+            Some((key.to_owned(), Secret::from(percent_decode(value.trim())?)))
+        })
+        .collect()
+}
+
+fn percent_decode(value: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.bytes();
+    while let Some(byte) = rest.next() {
+        if byte == b'%' {
+            let hex = [rest.next()?, rest.next()?];
+            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            bytes.push(byte);
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+fn positive_count(value: &str) -> Option<usize> {
+    value.trim().parse::<usize>().ok().filter(|n| *n > 0)
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn valid_rate(rate: f64) -> bool {
+    (0.0..=1.0).contains(&rate)
+}
+
+fn valid_endpoint(endpoint: &str) -> bool {
+    endpoint.parse::<http::Uri>().ok().is_some_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|host| !host.is_empty())
+    })
+}
+
+/// Reads one environment variable: unset and empty both mean "not set".
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, variable: &str) -> Option<String> {
+        (self.0)(variable).filter(|value| !value.trim().is_empty())
+    }
+
+    fn parse<T>(
+        &self,
+        variable: &'static str,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, TelemetryError> {
+        self.get(variable)
+            .map(|value| {
+                parse(&value).ok_or(TelemetryError::InvalidEnvVar {
+                    variable,
+                    value,
+                    expected,
+                })
+            })
+            .transpose()
+    }
+}
+
+impl TelemetryConfig {
+    /// An empty configuration to fill in with the builder methods.
+    pub fn builder() -> TelemetryConfig {
+        TelemetryConfig::default()
+    }
+
+    /// Adds an OTLP request header (e.g. `authorization`); the value is kept as a [`Secret`].
+    #[must_use]
+    pub fn otlp_header(mut self, key: impl Into<String>, value: impl Into<Secret>) -> Self {
+        self.otlp_headers
+            .get_or_insert_with(Vec::new)
+            .push((key.into(), value.into()));
+        self
+    }
+
+    /// Combines this configuration with the process environment and validates the result.
+    pub fn resolve(&self) -> Result<TelemetrySettings, TelemetryError> {
+        self.resolve_from(|variable| std::env::var(variable).ok())
+    }
+
+    /// Like [`TelemetryConfig::resolve`], with `env` standing in for the environment.
+    ///
+    /// ```
+    /// use flujo::{TelemetryConfig, TelemetryError};
+    ///
+    /// let err = TelemetryConfig::default()
+    ///     .resolve_from(|var| (var == "TELEMETRY_EXPORT_ENABLED").then(|| "maybe".to_string()))
+    ///     .unwrap_err();
+    /// assert!(matches!(err, TelemetryError::InvalidEnvVar { variable: "TELEMETRY_EXPORT_ENABLED", .. }));
+    /// ```
+    pub fn resolve_from(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<TelemetrySettings, TelemetryError> {
+        let env = Env(env);
+
+        let sampling_rate = match self.sampling_rate {
+            Some(rate) if valid_rate(rate) => rate,
+            Some(rate) => {
+                return Err(TelemetryError::InvalidSetting {
+                    field: "sampling_rate",
+                    value: rate.to_string(),
+                    expected: RATE_VALUES,
+                });
+            }
+            None => env
+                .parse("OTEL_TRACES_SAMPLER_ARG", RATE_VALUES, |v| {
+                    v.trim().parse::<f64>().ok().filter(|r| valid_rate(*r))
+                })?
+                .unwrap_or(1.0),
+        };
+
+        let otlp_endpoint = match &self.otlp_endpoint {
+            Some(endpoint) if valid_endpoint(endpoint) => Some(endpoint.clone()),
+            Some(endpoint) => {
+                return Err(TelemetryError::InvalidSetting {
+                    field: "otlp_endpoint",
+                    value: format!("{endpoint:?}"),
+                    expected: URL_VALUES,
+                });
+            }
+            None => {
+                let valid = |v: &str| valid_endpoint(v.trim()).then(|| v.trim().to_owned());
+                match env.parse("OTLP_ENDPOINT", URL_VALUES, valid)? {
+                    Some(endpoint) => Some(endpoint),
+                    None => env.parse("OTEL_EXPORTER_OTLP_ENDPOINT", URL_VALUES, valid)?,
+                }
+            }
+        };
+
+        let flag = |explicit: Option<bool>, variable: &'static str| match explicit {
+            Some(value) => Ok::<bool, TelemetryError>(value),
+            None => Ok(env
+                .parse(variable, BOOL_VALUES, parse_bool)?
+                .unwrap_or(false)),
+        };
+        let export_telemetry = flag(self.export_telemetry, "TELEMETRY_EXPORT_ENABLED")?;
+        let export_otlp = flag(self.export_otlp, "OTLP_EXPORT_ENABLED")?;
+        let export_prometheus = flag(self.export_prometheus, "PROMETHEUS_EXPORT_ENABLED")?;
+
+        let millis = |explicit: Option<Duration>, variable: &'static str, default: u64| {
+            Ok::<_, TelemetryError>(match explicit {
+                Some(duration) => duration,
+                None => Duration::from_millis(
+                    env.parse(variable, MILLIS_VALUES, |v| v.trim().parse::<u64>().ok())?
+                        .unwrap_or(default),
+                ),
+            })
+        };
+
+        let log_filter = match env.get("RUST_LOG") {
+            Some(filter) => {
+                if tracing_subscriber::EnvFilter::try_new(&filter).is_err() {
+                    return Err(TelemetryError::InvalidEnvVar {
+                        variable: "RUST_LOG",
+                        value: filter,
+                        expected: FILTER_VALUES,
+                    });
+                }
+                filter
+            }
+            None => "info".to_owned(),
+        };
+
+        let count =
+            |explicit: Option<usize>, field: &'static str, variable: &'static str, default| {
+                match explicit {
+                    Some(0) => Err(TelemetryError::InvalidSetting {
+                        field,
+                        value: "0".to_owned(),
+                        expected: COUNT_VALUES,
+                    }),
+                    Some(n) => Ok(n),
+                    None => Ok(env
+                        .parse(variable, COUNT_VALUES, positive_count)?
+                        .unwrap_or(default)),
+                }
+            };
+        let max_queue_size = count(
+            self.max_queue_size,
+            "max_queue_size",
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            2048,
+        )?;
+        let max_export_batch_size = count(
+            self.max_export_batch_size,
+            "max_export_batch_size",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            512,
+        )?;
+
+        let settings = TelemetrySettings {
+            service_name: self
+                .service_name
+                .clone()
+                .or_else(|| env.get("OTEL_SERVICE_NAME"))
+                .unwrap_or_else(|| "flujo".to_owned()),
+            environment: self
+                .environment
+                .clone()
+                .or_else(|| env.get("FLUJO_ENVIRONMENT"))
+                .unwrap_or_else(|| "development".to_owned()),
+            version: self
+                .version
+                .clone()
+                .or_else(|| env.get("FLUJO_SERVICE_VERSION")),
+            sampling_rate,
+            export_telemetry,
+            export_otlp,
+            otlp_endpoint,
+            otlp_protocol: match self.otlp_protocol {
+                Some(protocol) => protocol,
+                None => env
+                    .parse("OTEL_EXPORTER_OTLP_PROTOCOL", PROTOCOL_VALUES, |v| {
+                        v.parse().ok()
+                    })?
+                    .unwrap_or_default(),
+            },
+            otlp_headers: match &self.otlp_headers {
+                Some(headers) => headers.clone(),
+                None => env
+                    .parse("OTEL_EXPORTER_OTLP_HEADERS", HEADERS_VALUES, parse_headers)?
+                    .unwrap_or_default(),
+            },
+            otlp_gzip: match self.otlp_gzip {
+                Some(gzip) => gzip,
+                None => env
+                    .parse(
+                        "OTEL_EXPORTER_OTLP_COMPRESSION",
+                        COMPRESSION_VALUES,
+                        |v| match v.trim().to_ascii_lowercase().as_str() {
+                            "gzip" => Some(true),
+                            "none" => Some(false),
+                            _ => None,
+                        },
+                    )?
+                    .unwrap_or(false),
+            },
+            otlp_certificate: self
+                .otlp_certificate
+                .clone()
+                .or_else(|| env.get("OTEL_EXPORTER_OTLP_CERTIFICATE").map(Into::into)),
+            otlp_timeout: millis(self.otlp_timeout, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000)?,
+            max_queue_size,
+            max_export_batch_size,
+            export_otlp_metrics: match self.export_otlp_metrics {
+                Some(on) => on,
+                None => env
+                    .parse("OTEL_METRICS_EXPORTER", "otlp or none", |v| {
+                        match v.trim().to_ascii_lowercase().as_str() {
+                            "otlp" => Some(true),
+                            "none" => Some(false),
+                            _ => None,
+                        }
+                    })?
+                    .unwrap_or(false),
+            },
+            metrics_export_interval: millis(
+                self.metrics_export_interval,
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                60_000,
+            )?,
+            export_prometheus,
+            log_format: match self.log_format {
+                Some(format) => format,
+                None => env
+                    .parse("FLUJO_LOG_FORMAT", FORMAT_VALUES, |v| v.parse().ok())?
+                    .unwrap_or_default(),
+            },
+            log_filter,
+            logfire_api_key: self
+                .logfire_api_key
+                .clone()
+                .or_else(|| env.get("LOGFIRE_API_KEY").map(Secret::from))
+                .or_else(|| env.get("LOGFIRE_TOKEN").map(Secret::from)),
+            logfire_base_url: match &self.logfire_base_url {
+                Some(url) if valid_endpoint(url) => Some(url.clone()),
+                Some(url) => {
+                    return Err(TelemetryError::InvalidSetting {
+                        field: "logfire_base_url",
+                        value: format!("{url:?}"),
+                        expected: URL_VALUES,
+                    });
+                }
+                None => env.parse("LOGFIRE_BASE_URL", URL_VALUES, |v| {
+                    valid_endpoint(v.trim()).then(|| v.trim().to_owned())
+                })?,
+            },
+            flush_interval: millis(self.flush_interval, "OTEL_BSP_SCHEDULE_DELAY", 100)?,
+            shutdown_timeout: millis(self.shutdown_timeout, "FLUJO_SHUTDOWN_TIMEOUT_MS", 5000)?,
+            pricing_file: self
+                .pricing_file
+                .clone()
+                .or_else(|| env.get("FLUJO_PRICING_FILE").map(Into::into)),
+            strict_pricing: flag(self.strict_pricing, "FLUJO_PRICING_STRICT")?,
+            cost_ledger: self
+                .cost_ledger
+                .clone()
+                .or_else(|| env.get("FLUJO_COST_LEDGER").map(Into::into)),
+            daily_cost_limit: match self.daily_cost_limit_usd {
+                Some(limit) => Some(limit),
+                None => env.parse("FLUJO_DAILY_COST_LIMIT_USD", USD_VALUES, |v| {
+                    Usd::parse(v).ok()
+                })?,
+            },
+        };
+        self.check_features(&settings)?;
+        if settings.export_telemetry && settings.logfire_api_key.is_none() {
+            return Err(TelemetryError::MissingSetting {
+                setting: if self.export_telemetry.is_some() {
+                    "`export_telemetry = true`"
+                } else {
+                    "TELEMETRY_EXPORT_ENABLED=true"
+                },
+                needs: "a Logfire write token: set LOGFIRE_API_KEY (or LOGFIRE_TOKEN), or `logfire_api_key`",
+            });
+        }
+        Ok(settings)
+    }
+
+    /// An exporter asked for by a setting must be compiled in.
+    fn check_features(&self, settings: &TelemetrySettings) -> Result<(), TelemetryError> {
+        struct Wanted {
+            on: bool,
+            explicit: bool,
+            field: &'static str,
+            env_setting: &'static str,
+            feature: &'static str,
+            built: bool,
+        }
+        let wanted = [
+            Wanted {
+                on: settings.export_otlp,
+                explicit: self.export_otlp.is_some(),
+                field: "export_otlp",
+                env_setting: "OTLP_EXPORT_ENABLED=true",
+                feature: "otlp",
+                built: cfg!(feature = "otlp"),
+            },
+            Wanted {
+                on: settings.export_otlp_metrics,
+                explicit: self.export_otlp_metrics.is_some(),
+                field: "export_otlp_metrics",
+                env_setting: "OTEL_METRICS_EXPORTER=otlp",
+                feature: "otlp",
+                built: cfg!(feature = "otlp"),
+            },
+            Wanted {
+                on: settings.export_prometheus,
+                explicit: self.export_prometheus.is_some(),
+                field: "export_prometheus",
+                env_setting: "PROMETHEUS_EXPORT_ENABLED=true",
+                feature: "prometheus",
+                built: cfg!(feature = "prometheus"),
+            },
+            Wanted {
+                on: settings.export_telemetry,
+                explicit: self.export_telemetry.is_some(),
+                field: "export_telemetry",
+                env_setting: "TELEMETRY_EXPORT_ENABLED=true",
+                feature: "logfire",
+                built: cfg!(feature = "logfire"),
+            },
+        ];
+        if let Some(ledger) = &settings.cost_ledger
+            && !cfg!(feature = "sqlite")
+        {
+            return Err(TelemetryError::FeatureNotEnabled {
+                setting: if self.cost_ledger.is_some() {
+                    format!("`cost_ledger = {ledger:?}`")
+                } else {
+                    format!("FLUJO_COST_LEDGER={}", ledger.display())
+                },
+                feature: "sqlite",
+            });
+        }
+        match wanted.into_iter().find(|wanted| wanted.on && !wanted.built) {
+            None => Ok(()),
+            Some(wanted) => {
+                let setting = if wanted.explicit {
+                    format!("`{} = true`", wanted.field)
+                } else {
+                    wanted.env_setting.to_owned()
+                };
+                Err(TelemetryError::FeatureNotEnabled {
+                    setting,
+                    feature: wanted.feature,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn defaults_apply_without_environment() {
+        let settings = TelemetryConfig::default().resolve_from(env(&[])).unwrap();
+        assert_eq!(settings.service_name, "flujo");
+        assert_eq!(settings.sampling_rate, 1.0);
+        assert!(!settings.export_otlp);
+        assert_eq!(settings.log_format, LogFormat::Text);
+        assert_eq!(settings.flush_interval, Duration::from_millis(100));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn environment_fills_in_and_code_wins() {
+        let vars = env(&[
+            ("OTEL_SERVICE_NAME", "from-env"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+            ("FLUJO_LOG_FORMAT", "JSON"),
+        ]);
+        let settings = TelemetryConfig::default().resolve_from(&vars).unwrap();
+        assert_eq!(settings.service_name, "from-env");
+        assert_eq!(settings.sampling_rate, 0.25);
+        assert_eq!(
+            settings.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4317")
+        );
+        assert_eq!(settings.log_format, LogFormat::Json);
+
+        let explicit = TelemetryConfig::builder()
+            .service_name("from-code")
+            .sampling_rate(0.5)
+            .log_format(LogFormat::Text)
+            .resolve_from(&vars)
+            .unwrap();
+        assert_eq!(explicit.service_name, "from-code");
+        assert_eq!(explicit.sampling_rate, 0.5);
+        assert_eq!(explicit.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flujo_endpoint_variable_wins_over_the_standard_one() {
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("OTLP_ENDPOINT", "https://collector:4318"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://other:4317"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            settings.otlp_endpoint.as_deref(),
+            Some("https://collector:4318")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_the_value_and_what_is_accepted() {
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("TELEMETRY_EXPORT_ENABLED", "maybe")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable TELEMETRY_EXPORT_ENABLED=\"maybe\" is invalid: \
+             expected one of true, false, 1, 0, yes, no, on, off"
+        );
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("OTLP_ENDPOINT", "collector:4317")]))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            TelemetryError::InvalidEnvVar {
+                variable: "OTLP_ENDPOINT",
+                ..
+            }
+        ));
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("OTEL_TRACES_SAMPLER_ARG", "2")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("a number from 0.0 to 1.0"));
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("RUST_LOG", "info,[[")]))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            TelemetryError::InvalidEnvVar {
+                variable: "RUST_LOG",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_explicit_settings_name_the_field() {
+        let err = TelemetryConfig::builder()
+            .sampling_rate(1.5)
+            .resolve_from(env(&[]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "telemetry setting `sampling_rate` = 1.5 is invalid: expected a number from 0.0 to 1.0"
+        );
+        let err = TelemetryConfig::builder()
+            .otlp_endpoint("not a url")
+            .resolve_from(env(&[]))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            TelemetryError::InvalidSetting {
+                field: "otlp_endpoint",
+                ..
+            }
+        ));
+        assert!(
+            TelemetryConfig::builder()
+                .sampling_rate(f64::NAN)
+                .resolve_from(env(&[]))
+                .is_err()
+        );
+    }
+
+    #[cfg(feature = "logfire")]
+    #[test]
+    fn logfire_export_needs_a_token_and_reads_logfires_own_variables() {
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("TELEMETRY_EXPORT_ENABLED", "true")]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("LOGFIRE_API_KEY (or LOGFIRE_TOKEN)"),
+            "{err}"
+        );
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("TELEMETRY_EXPORT_ENABLED", "true"),
+                ("LOGFIRE_TOKEN", "pylf_v1_eu_secret"),
+                ("LOGFIRE_BASE_URL", "http://127.0.0.1:9999"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            settings.logfire_api_key.unwrap().expose(),
+            "pylf_v1_eu_secret"
+        );
+        assert_eq!(
+            settings.logfire_base_url.as_deref(),
+            Some("http://127.0.0.1:9999")
+        );
+    }
+
+    #[test]
+    fn otlp_transport_settings_come_from_the_standard_variables() {
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "authorization=Bearer%20abc,x-team=ml",
+                ),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ]))
+            .unwrap();
+        assert_eq!(settings.otlp_protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(settings.otlp_headers[0].0, "authorization");
+        assert_eq!(settings.otlp_headers[0].1.expose(), "Bearer abc");
+        assert_eq!(settings.otlp_headers[1].1.expose(), "ml");
+        assert!(settings.otlp_gzip);
+        assert_eq!(settings.max_queue_size, 100);
+        assert_eq!(settings.max_export_batch_size, 10);
+        assert_eq!(settings.otlp_timeout, Duration::from_millis(2500));
+        assert!(
+            !format!("{settings:?}").contains("Bearer"),
+            "header values are secrets"
+        );
+
+        for (variable, value) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zip"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+        ] {
+            let vars = [(variable, value)];
+            let err = TelemetryConfig::default()
+                .resolve_from(|name| {
+                    vars.iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| (*v).to_owned())
+                })
+                .unwrap_err();
+            assert!(
+                matches!(&err, TelemetryError::InvalidEnvVar { variable: v, .. } if *v == variable),
+                "{err}"
+            );
+        }
+        let explicit = TelemetryConfig::builder()
+            .otlp_header("authorization", "Bearer xyz")
+            .resolve_from(env(&[("OTEL_EXPORTER_OTLP_HEADERS", "a=b")]))
+            .unwrap();
+        assert_eq!(
+            explicit.otlp_headers.len(),
+            1,
+            "code wins over the environment"
+        );
+        assert_eq!(explicit.otlp_headers[0].1.expose(), "Bearer xyz");
+    }
+
+    #[cfg(not(feature = "otlp"))]
+    #[test]
+    fn an_exporter_that_is_not_compiled_in_names_its_feature() {
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("OTLP_EXPORT_ENABLED", "true")]))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            TelemetryError::FeatureNotEnabled {
+                setting: "OTLP_EXPORT_ENABLED=true".to_owned(),
+                feature: "otlp"
+            }
+        );
+        assert!(err.to_string().contains("features = [\"otlp\"]"));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = TelemetryConfig::builder().logfire_api_key("sk-secret-token");
+        assert!(!format!("{config:?}").contains("sk-secret"));
+        let settings = config.resolve_from(env(&[])).unwrap();
+        assert!(!format!("{settings:?}").contains("sk-secret"));
+        let key = settings.logfire_api_key.unwrap();
+        assert_eq!(key.expose(), "sk-secret-token");
+        assert_eq!(key.to_string(), "<redacted>");
+    }
+}

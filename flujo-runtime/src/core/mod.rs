@@ -1,0 +1,11 @@
+//! The hot-path core: clock, ids, attribute values, call-site descriptors, the span record,
+//! the span context and `traceparent`, the on/off state and the sampler. It imports nothing
+//! of flujo; every other layer builds on it.
+
+pub(crate) mod attribute;
+pub(crate) mod clock;
+pub(crate) mod context;
+pub(crate) mod ids;
+pub(crate) mod record;
+pub(crate) mod site;
+pub(crate) mod state;

@@ -1,0 +1,82 @@
+//! Static descriptions of instrumented call sites: one per `#[pipeline_step]` function,
+//! `#[track_cost]` function, pipeline root and the `tracing` bridge.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::OnceLock;
+
+/// What a call site records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SiteKind {
+    /// A `#[pipeline_step]` function.
+    Step,
+    /// A `#[track_cost]` model call.
+    ModelCall,
+    /// The root span of a pipeline run.
+    Pipeline,
+    /// A `tracing` span bridged into flujo's traces.
+    Bridged,
+}
+
+/// Static description of an instrumented function, one per call site, living in a `static`
+/// next to the function.
+pub struct CallSite {
+    /// Step name (`name = "..."`, or the function's name); the operation for a model call;
+    /// `invoke_workflow {pipeline}` for a pipeline root.
+    pub name: &'static str,
+    /// The function's own name (`code.function`); the pipeline's name for a pipeline root.
+    pub function: &'static str,
+    /// The module path of the function (`code.namespace`).
+    pub namespace: &'static str,
+    /// What the call site records.
+    pub kind: SiteKind,
+    /// Filled once by the layer that derives metrics from this site's records (its metric
+    /// handles), so that the worker finds them from the record without a lookup.
+    cache: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl CallSite {
+    /// Describes a call site.
+    pub const fn new(
+        name: &'static str,
+        function: &'static str,
+        namespace: &'static str,
+        kind: SiteKind,
+    ) -> CallSite {
+        CallSite {
+            name,
+            function,
+            namespace,
+            kind,
+            cache: OnceLock::new(),
+        }
+    }
+
+    /// The value cached for this site, made by `init` on first use. `None` only if a value
+    /// of another type was cached first (one layer owns the cache, so never in practice).
+    pub fn cached<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Option<&T> {
+        self.cache
+            .get_or_init(|| Box::new(init()))
+            .downcast_ref::<T>()
+    }
+}
+
+impl fmt::Debug for CallSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallSite")
+            .field("name", &self.name)
+            .field("function", &self.function)
+            .field("namespace", &self.namespace)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Call sites are statics: two are the same site when they are the same static.
+impl PartialEq for CallSite {
+    fn eq(&self, other: &CallSite) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for CallSite {}

@@ -1,0 +1,192 @@
+//! Finished model calls, as the worker applies them: `flujo_model_requests_total`, the
+//! GenAI duration and token histograms, `flujo_tokens_total`, the exact cost counter,
+//! unpriced calls, and the cost record into the ledger.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use super::ledger::{self, CostRecord};
+use crate::collect::sink::Observer;
+use crate::core::clock;
+use crate::core::ids::TraceId;
+use crate::core::record::{ModelCallRecord, Outcome, STATUSES, SpanRecord};
+use crate::metrics::describe::COST_USD_TOTAL;
+
+/// The observer that applies finished model calls: the model metrics, then the cost record
+/// into the ledger.
+pub(crate) struct CostObserver;
+
+impl Observer for CostObserver {
+    fn observe(&self, records: &[SpanRecord]) {
+        for record in records {
+            if let Some(call) = record.model_call() {
+                apply(record, call);
+            }
+        }
+    }
+}
+
+fn apply(record: &SpanRecord, call: &ModelCallRecord) {
+    let metrics = CallMetrics::of(call);
+    metrics.requests[record.outcome.status_index()].increment(1);
+    let duration = clock::elapsed(record.start, record.end).as_secs_f64();
+    match &record.outcome {
+        Outcome::Error(details) => {
+            CallMetrics::failed_duration(call, details.error_type).record(duration)
+        }
+        Outcome::Panicked => CallMetrics::failed_duration(call, "panic").record(duration),
+        _ => metrics.duration.record(duration),
+    }
+    let Some(usage) = call.usage else {
+        return;
+    };
+    metrics.token_usage[0].record(usage.input as f64);
+    metrics.token_usage[1].record(usage.output as f64);
+    let tokens = [
+        usage.input,
+        usage.output,
+        usage.cache_read_input,
+        usage.cache_write_input,
+        usage.reasoning_output,
+    ];
+    for (counter, tokens) in metrics.tokens.iter().zip(tokens) {
+        counter.increment(tokens);
+    }
+    match call.cost {
+        Some(cost) => metrics.cost.increment(cost.nanos()),
+        None => {
+            metrics.unpriced.increment(1);
+            warn_unpriced_once(&call.model);
+        }
+    }
+    ledger::accept(CostRecord {
+        timestamp: call.timestamp,
+        request_id: call.request_id.as_deref().map(str::to_owned),
+        trace_id: (record.trace_id != 0).then_some(TraceId(record.trace_id)),
+        pipeline: call.pipeline.map(str::to_owned),
+        step: call.step.map(str::to_owned),
+        model: call.model.to_string(),
+        provider: call.provider.to_owned(),
+        operation: call.operation.as_str().to_owned(),
+        usage,
+        cost: call.cost,
+        price_version: call.price_version.to_string(),
+    });
+}
+
+/// The `flujo_tokens_total` token types, in the order [`CallMetrics::tokens`] keeps them.
+const TOKEN_TYPES: [&str; 5] = [
+    "input",
+    "output",
+    "cache_read_input",
+    "cache_write_input",
+    "reasoning_output",
+];
+
+/// The metric handles of one (operation, model, provider, pipeline, step): registered on
+/// its first call, then reused, so applying a call is a few atomic adds.
+struct CallMetrics {
+    requests: [metrics::Counter; 3],
+    duration: metrics::Histogram,
+    token_usage: [metrics::Histogram; 2],
+    tokens: [metrics::Counter; 5],
+    cost: metrics::Counter,
+    unpriced: metrics::Counter,
+}
+
+type CallKey = (
+    &'static str,
+    Cow<'static, str>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// Distinct label sets kept, at most; past that, handles are registered per call.
+const CACHED_CALL_METRICS: usize = 4096;
+
+impl CallMetrics {
+    fn of(call: &ModelCallRecord) -> Arc<CallMetrics> {
+        static CACHE: LazyLock<Mutex<HashMap<CallKey, Arc<CallMetrics>>>> =
+            LazyLock::new(Mutex::default);
+        let key: CallKey = (
+            call.operation.as_str(),
+            call.model.clone(),
+            call.provider,
+            call.pipeline.unwrap_or(""),
+            call.step.unwrap_or(""),
+        );
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = cache.get(&key) {
+            return Arc::clone(found);
+        }
+        let metrics = Arc::new(CallMetrics::register(&key));
+        if cache.len() < CACHED_CALL_METRICS {
+            cache.insert(key, Arc::clone(&metrics));
+        }
+        metrics
+    }
+
+    fn register(key: &CallKey) -> CallMetrics {
+        let (operation, model, provider, pipeline, step) = key.clone();
+        let model = model.into_owned();
+        let genai = |extra: Option<(&'static str, &'static str)>| {
+            let mut labels = vec![
+                metrics::Label::new("gen_ai.operation.name", operation),
+                metrics::Label::new("gen_ai.provider.name", provider),
+                metrics::Label::new("gen_ai.request.model", model.clone()),
+            ];
+            labels.extend(extra.map(|(key, value)| metrics::Label::new(key, value)));
+            labels
+        };
+        CallMetrics {
+            requests: STATUSES.map(|status| {
+                metrics::counter!("flujo_model_requests_total",
+                    "model" => model.clone(), "provider" => provider, "status" => status)
+            }),
+            duration: metrics::histogram!("gen_ai.client.operation.duration", genai(None)),
+            token_usage: ["input", "output"].map(|token_type| {
+                metrics::histogram!(
+                    "gen_ai.client.token.usage",
+                    genai(Some(("gen_ai.token.type", token_type)))
+                )
+            }),
+            tokens: TOKEN_TYPES.map(|token_type| {
+                metrics::counter!("flujo_tokens_total",
+                    "model" => model.clone(), "provider" => provider, "token_type" => token_type)
+            }),
+            cost: metrics::counter!(COST_USD_TOTAL,
+                "model" => model.clone(), "provider" => provider,
+                "pipeline" => pipeline, "step" => step),
+            unpriced: metrics::counter!("flujo_unpriced_calls_total", "model" => model.clone()),
+        }
+    }
+
+    /// The duration of a failed call, labelled with its `error.type` (rare: not cached).
+    fn failed_duration(call: &ModelCallRecord, error_type: &'static str) -> metrics::Histogram {
+        metrics::histogram!(
+            "gen_ai.client.operation.duration",
+            "gen_ai.operation.name" => call.operation.as_str(),
+            "gen_ai.provider.name" => call.provider,
+            "gen_ai.request.model" => call.model.to_string(),
+            "error.type" => error_type
+        )
+    }
+}
+
+fn warn_unpriced_once(model: &str) {
+    static WARNED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
+    let first = WARNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(model.to_owned());
+    if first {
+        tracing::warn!(
+            target: "flujo",
+            model,
+            "model `{model}` has no price: its calls are recorded as unpriced (not $0). Add it \
+             to a price file (FLUJO_PRICING_FILE) or with flujo::set_model_price"
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! The in-memory ledger of a process without a durable one.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use flujo_pricing::Date;
+
+use super::record::CostRecord;
+use crate::cost::pricing::utc_date;
+use crate::cost::report::{CostGroup, CostReport};
+
+/// The in-memory ledger: exact totals per day, model, step and pipeline (bounded by how many
+/// of those there are, not by how many calls), and the most recent records.
+pub(crate) struct MemoryLedger {
+    totals: BTreeMap<TotalsKey, CostGroup>,
+    pub(crate) recent: VecDeque<CostRecord>,
+}
+
+type TotalsKey = (Date, String, Option<String>, Option<String>);
+
+/// Individual records the in-memory ledger keeps (reports use the totals, which keep all).
+const RECENT_RECORDS: usize = 10_000;
+
+impl MemoryLedger {
+    pub(crate) const fn new() -> MemoryLedger {
+        MemoryLedger {
+            totals: BTreeMap::new(),
+            recent: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn add(&mut self, record: CostRecord) {
+        let key = (
+            utc_date(record.timestamp),
+            record.model.clone(),
+            record.step.clone(),
+            record.pipeline.clone(),
+        );
+        self.totals
+            .entry(key)
+            .or_default()
+            .merge(&CostGroup::of(&record));
+        if self.recent.len() == RECENT_RECORDS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(record);
+    }
+
+    pub(crate) fn report(&self, start: Date, end: Date) -> CostReport {
+        let mut report = CostReport::default();
+        for ((day, model, step, pipeline), group) in &self.totals {
+            if (start..=end).contains(day) {
+                report.add_group(*day, model, step.as_deref(), pipeline.as_deref(), group);
+            }
+        }
+        report
+    }
+}

@@ -1,0 +1,32 @@
+//! Cost tracking: token usage, prices, usage limits, the ledger and reports.
+//!
+//! (Layer `cost`: `ModelCall`, what `#[track_cost]` expands to; the prices in force;
+//! admission against the run's limits, the daily limit and strict pricing; the observer that
+//! applies finished model calls to metrics and the ledger; the ledger (memory, SQLite) and
+//! reports. Imports `core`, `collect`, `metrics`, `run` and `step`.)
+
+pub(crate) mod apply;
+pub(crate) mod budget;
+pub(crate) mod error;
+pub(crate) mod ledger;
+pub(crate) mod model_call;
+#[cfg(feature = "async-openai")]
+mod openai;
+pub(crate) mod pricing;
+pub(crate) mod query;
+pub(crate) mod report;
+pub(crate) mod usage;
+
+pub use self::error::CostError;
+pub use self::ledger::{CostRecord, recent_cost_records};
+pub use self::pricing::set_model_price;
+#[cfg(feature = "sqlite")]
+pub use self::query::CostLedger;
+pub use self::query::{get_cost_report, utc_today};
+pub use self::report::{CostGroup, CostReport, GroupBy, ReportDate};
+pub use self::usage::ReportsUsage;
+pub use crate::core::record::Operation;
+pub use crate::run::limits::{Limit, UsageLimitExceeded, UsageLimits};
+pub use flujo_pricing::{
+    Date, ModelPrice, PerMillionTokens, PriceTable, PricingError, Rates, TokenUsage, Usd,
+};

@@ -1,0 +1,227 @@
+//! What `#[track_cost]` expands to: a static [`ModelCallSite`] per function and a
+//! [`ModelCall`] per call that checks the usage limits, times the call as a model-call span,
+//! reads the token usage the function returns, prices it exactly and charges the run, then
+//! hands the record to the collector (whose cost observer applies the model metrics and
+//! appends the cost record to the ledger).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::budget;
+use super::pricing::{self, utc_date};
+use super::usage::{IntoTokenUsage, ReportsUsage, UsageReport};
+use crate::core::context::SpanContext;
+use crate::core::record::{ModelCallRecord, Operation, Outcome};
+use crate::run::limits::UsageLimitExceeded;
+use crate::run::scope::{self as run, RunScope};
+use crate::step::call::{Step, StepCall, StepError};
+
+/// A `model = <expr>` value: any string.
+#[diagnostic::on_unimplemented(
+    message = "the `model` of `#[track_cost]` must be a string (`&str`, `String`), not `{Self}`",
+    label = "the model name is read from this expression"
+)]
+pub trait ModelName {
+    /// The name.
+    fn model_name(&self) -> &str;
+}
+
+impl ModelName for str {
+    fn model_name(&self) -> &str {
+        self
+    }
+}
+
+impl ModelName for String {
+    fn model_name(&self) -> &str {
+        self
+    }
+}
+
+impl ModelName for Cow<'_, str> {
+    fn model_name(&self) -> &str {
+        self
+    }
+}
+
+impl<T: ModelName + ?Sized> ModelName for &T {
+    fn model_name(&self) -> &str {
+        (**self).model_name()
+    }
+}
+
+/// A runtime `model = <expr>`, copied because the call outlives the expression's borrow.
+pub fn model_name<T: ModelName + ?Sized>(model: &T) -> Cow<'static, str> {
+    Cow::Owned(model.model_name().to_owned())
+}
+
+/// Converts a refusal into the function's error type.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` of a `#[track_cost]` function cannot hold a `flujo::UsageLimitExceeded`",
+    label = "a call over its usage limit returns this error instead of calling the model",
+    note = "implement `From<flujo::UsageLimitExceeded>` for `{Self}` (e.g. a `#[from]` variant), or return \
+            an error type that has it (`anyhow::Error`, `Box<dyn std::error::Error + Send + Sync>`)"
+)]
+pub trait FromUsageLimitExceeded {
+    /// The error to return.
+    fn from_usage_limit_exceeded(refusal: UsageLimitExceeded) -> Self;
+}
+
+impl<E: From<UsageLimitExceeded>> FromUsageLimitExceeded for E {
+    fn from_usage_limit_exceeded(refusal: UsageLimitExceeded) -> Self {
+        E::from(refusal)
+    }
+}
+
+/// One `#[track_cost]` function: its operation, provider and span description.
+pub struct ModelCallSite {
+    step: Step,
+    operation: Operation,
+    provider: Option<&'static str>,
+}
+
+impl ModelCallSite {
+    /// Describes a model-call site; `provider: None` infers it from the model's name.
+    pub const fn new(
+        operation: Operation,
+        provider: Option<&'static str>,
+        function: &'static str,
+        namespace: &'static str,
+    ) -> ModelCallSite {
+        ModelCallSite {
+            step: Step::model_call(operation.as_str(), function, namespace),
+            operation,
+            provider,
+        }
+    }
+}
+
+/// One call of a `#[track_cost]` function.
+pub struct ModelCall {
+    site: &'static ModelCallSite,
+    call: StepCall,
+    model: Cow<'static, str>,
+    run: Option<Arc<RunScope>>,
+}
+
+impl ModelCall {
+    /// A call that has not begun.
+    pub const fn new(site: &'static ModelCallSite) -> ModelCall {
+        ModelCall {
+            site,
+            call: StepCall::new(&site.step),
+            model: Cow::Borrowed(""),
+            run: None,
+        }
+    }
+
+    /// Begins a synchronous call of `model`, unless a usage limit refuses it.
+    pub fn enter(&mut self, model: Cow<'static, str>) -> Result<(), UsageLimitExceeded> {
+        self.admit(model)?;
+        self.call.enter();
+        Ok(())
+    }
+
+    /// Begins an asynchronous call of `model`, unless a usage limit refuses it.
+    pub fn start(&mut self, model: Cow<'static, str>) -> Result<(), UsageLimitExceeded> {
+        self.admit(model)?;
+        self.call.start();
+        Ok(())
+    }
+
+    /// Begins a call whose function cannot return an error: a usage limit cannot refuse it,
+    /// so it is logged and counted instead.
+    pub fn enter_unrefusable(&mut self, model: Cow<'static, str>, is_async: bool) {
+        if let Err(refusal) = self.admit(model) {
+            tracing::warn!(
+                target: "flujo",
+                model = %self.model,
+                "{refusal}; the function does not return Result, so flujo could not refuse the call"
+            );
+        }
+        if is_async {
+            self.call.start();
+        } else {
+            self.call.enter();
+        }
+    }
+
+    fn admit(&mut self, model: Cow<'static, str>) -> Result<(), UsageLimitExceeded> {
+        self.model = model;
+        self.run = run::current();
+        budget::admit(&self.model, self.run.as_deref())
+    }
+
+    /// This call's span context (for the async body).
+    pub fn context(&self) -> SpanContext {
+        self.call.context()
+    }
+
+    /// Ends a call of a function returning `Result<T, E>`, reading usage from the `Ok` value.
+    pub fn finish_result<T: ReportsUsage, E: StepError>(&mut self, result: &Result<T, E>) {
+        match result {
+            Ok(value) => self.complete(UsageReport::of(value)),
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// Ends a call of a function returning `Result<T, E>`, reading usage with `usage`.
+    pub fn finish_result_with<T, E: StepError, U: IntoTokenUsage>(
+        &mut self,
+        result: &Result<T, E>,
+        usage: impl FnOnce(&T) -> U,
+    ) {
+        match result {
+            Ok(value) => self.complete(UsageReport::from_usage(usage(value))),
+            Err(error) => self.fail(error),
+        }
+    }
+
+    fn fail<E: StepError>(&mut self, error: &E) {
+        let details = self.details(None);
+        self.call.fail_model_call(error, details);
+    }
+
+    /// Ends a call of a function returning `T`, reading usage from the value.
+    pub fn finish<T: ReportsUsage>(&mut self, value: &T) {
+        self.complete(UsageReport::of(value));
+    }
+
+    /// Ends a call of a function returning `T`, reading usage with `usage`.
+    pub fn finish_with<T, U: IntoTokenUsage>(&mut self, value: &T, usage: impl FnOnce(&T) -> U) {
+        self.complete(UsageReport::from_usage(usage(value)));
+    }
+
+    fn complete(&mut self, report: UsageReport) {
+        let details = self.details(Some(report));
+        self.call.end_model_call(Outcome::Ok, details);
+    }
+
+    /// Prices the call and charges the run, here on the calling thread so that the next
+    /// call of the run sees what this one used.
+    fn details(&mut self, report: Option<UsageReport>) -> ModelCallRecord {
+        let timestamp = SystemTime::now();
+        let resolved = pricing::resolve(&self.model, utc_date(timestamp));
+        let usage = report.as_ref().and_then(|r| r.usage);
+        let cost = usage.and_then(|usage| resolved.cost(&usage));
+        let step = self.context().step();
+        if let Some(usage) = &usage {
+            budget::charge(self.run.as_deref(), usage, cost, timestamp);
+        }
+        let provider = self.site.provider.unwrap_or(resolved.provider);
+        ModelCallRecord {
+            operation: self.site.operation,
+            model: std::mem::take(&mut self.model),
+            provider,
+            response_model: report.and_then(|r| r.response_model),
+            usage,
+            cost,
+            price_version: resolved.version,
+            step,
+            pipeline: self.run.as_deref().and_then(|run| run.pipeline),
+            request_id: self.run.as_deref().and_then(|run| run.request_id.clone()),
+            timestamp,
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! [`ReportsUsage`] for the `async-openai` response types (feature `async-openai`), so that
+//! a `#[track_cost]` function can return them as they come from the client.
+
+use async_openai::types::chat::{CompletionUsage, CreateChatCompletionResponse};
+use async_openai::types::embeddings::{
+    CreateBase64EmbeddingResponse, CreateEmbeddingResponse, EmbeddingUsage,
+};
+use flujo_pricing::TokenUsage;
+
+use super::usage::ReportsUsage;
+
+/// OpenAI counts cached tokens inside `prompt_tokens` and reasoning tokens inside
+/// `completion_tokens`, as [`TokenUsage`] does.
+impl ReportsUsage for CompletionUsage {
+    fn token_usage(&self) -> Option<TokenUsage> {
+        let prompt = self.prompt_tokens_details.as_ref();
+        let completion = self.completion_tokens_details.as_ref();
+        let non_negative = |n: i64| u64::try_from(n).unwrap_or(0);
+        Some(TokenUsage {
+            input: u64::from(self.prompt_tokens),
+            output: u64::from(self.completion_tokens),
+            cache_read_input: prompt.and_then(|d| d.cached_tokens).map_or(0, u64::from),
+            cache_write_input: prompt
+                .and_then(|d| d.cache_write_tokens)
+                .map_or(0, non_negative),
+            reasoning_output: completion
+                .and_then(|d| d.reasoning_tokens)
+                .map_or(0, u64::from),
+        })
+    }
+}
+
+impl ReportsUsage for CreateChatCompletionResponse {
+    fn token_usage(&self) -> Option<TokenUsage> {
+        self.usage.as_ref().and_then(ReportsUsage::token_usage)
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        Some(&self.model)
+    }
+}
+
+impl ReportsUsage for EmbeddingUsage {
+    fn token_usage(&self) -> Option<TokenUsage> {
+        Some(TokenUsage::new(u64::from(self.prompt_tokens), 0))
+    }
+}
+
+impl ReportsUsage for CreateEmbeddingResponse {
+    fn token_usage(&self) -> Option<TokenUsage> {
+        self.usage.token_usage()
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        Some(&self.model)
+    }
+}
+
+impl ReportsUsage for CreateBase64EmbeddingResponse {
+    fn token_usage(&self) -> Option<TokenUsage> {
+        self.usage.token_usage()
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        Some(&self.model)
+    }
+}

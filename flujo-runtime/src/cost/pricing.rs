@@ -1,0 +1,203 @@
+//! The prices in force (built-in table, price file, rows set in code) and the per-thread
+//! cache that resolves a model name to its price row and provider once per day, so that a
+//! model call costs a hash lookup rather than a name normalisation and a lock.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::SystemTime;
+
+use flujo_pricing::{Date, ModelPrice, PriceTable, PricingError, TokenUsage, Usd, infer_provider};
+
+/// The prices in force and whether an unpriced model is refused.
+pub(crate) struct Pricing {
+    pub(crate) table: PriceTable,
+    pub(crate) version: Arc<str>,
+    pub(crate) strict: bool,
+}
+
+impl fmt::Debug for Pricing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pricing")
+            .field("version", &self.version)
+            .field("strict", &self.strict)
+            .finish()
+    }
+}
+
+static PRICING: LazyLock<RwLock<Arc<Pricing>>> =
+    LazyLock::new(|| RwLock::new(Arc::new(pricing_from(PriceTable::builtin(), false))));
+
+/// Bumped whenever the prices change: thread caches older than this are stale.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Strict pricing, readable without the lock: every model call asks.
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+/// Whether calls of unpriced models are refused.
+pub(crate) fn strict() -> bool {
+    STRICT.load(Ordering::Relaxed)
+}
+
+fn pricing_from(table: PriceTable, strict: bool) -> Pricing {
+    Pricing {
+        version: Arc::from(table.version()),
+        table,
+        strict,
+    }
+}
+
+/// The prices in force (a read lock held for a pointer copy; see [`resolve`] for the cached
+/// path model calls take).
+pub(crate) fn pricing() -> Arc<Pricing> {
+    Arc::clone(&PRICING.read().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn update_pricing(
+    update: impl FnOnce(&Pricing) -> Result<Pricing, PricingError>,
+) -> Result<(), PricingError> {
+    let mut current = PRICING.write().unwrap_or_else(|e| e.into_inner());
+    *current = Arc::new(update(&current)?);
+    STRICT.store(current.strict, Ordering::Relaxed);
+    GENERATION.fetch_add(1, Ordering::Release);
+    Ok(())
+}
+
+/// Rows set with [`set_model_price`]: they win over the built-in table and any price file,
+/// whenever they were set (before `init_telemetry` too) and through every re-init.
+static CODE_ROWS: Mutex<Vec<ModelPrice>> = Mutex::new(Vec::new());
+
+/// Loads the price file (on top of the built-in table) and the strict setting at init; rows
+/// set in code stay on top.
+pub(crate) fn configure(file: Option<&Path>, strict: bool) -> Result<(), PricingError> {
+    update_pricing(|_| {
+        let mut table = PriceTable::builtin();
+        if let Some(file) = file {
+            table.merge_file(file)?;
+        }
+        for row in CODE_ROWS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            table.insert(row.clone());
+        }
+        Ok(pricing_from(table, strict))
+    })
+}
+
+/// Adds or replaces a model's price for this process, on top of the built-in table and any
+/// price file (also when set before `init_telemetry`, and through a re-init). Calls priced
+/// afterwards use it.
+///
+/// ```
+/// let price = flujo::cost::ModelPrice::new("acme-llm", 0.5, 1.5)?.with_provider("acme");
+/// flujo::cost::set_model_price(price);
+/// # Ok::<(), flujo::cost::PricingError>(())
+/// ```
+pub fn set_model_price(price: ModelPrice) {
+    CODE_ROWS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(price.clone());
+    let _ = update_pricing(|current| {
+        let mut table = current.table.clone();
+        table.insert(price);
+        Ok(pricing_from(table, current.strict))
+    });
+}
+
+/// The UTC calendar date of `time`.
+pub(crate) fn utc_date(time: SystemTime) -> Date {
+    time::OffsetDateTime::from(time).date()
+}
+
+/// A model name resolved against the prices of one day.
+#[derive(Clone)]
+pub(crate) struct Resolved {
+    price: Option<Arc<ModelPrice>>,
+    /// `gen_ai.provider.name`: the row's, else inferred from the name, else `unknown`.
+    pub(crate) provider: &'static str,
+    pub(crate) version: Arc<str>,
+}
+
+impl Resolved {
+    /// The exact cost of `usage`; `None` when the model has no price.
+    pub(crate) fn cost(&self, usage: &TokenUsage) -> Option<Usd> {
+        self.price.as_ref().map(|price| price.cost(usage))
+    }
+
+    pub(crate) fn is_priced(&self) -> bool {
+        self.price.is_some()
+    }
+}
+
+#[derive(Default)]
+struct ThreadCache {
+    generation: u64,
+    day: Option<Date>,
+    models: HashMap<String, Resolved>,
+}
+
+thread_local! {
+    static CACHE: RefCell<ThreadCache> = RefCell::new(ThreadCache::default());
+}
+
+/// Models resolved per thread and day, at most (a cache, not a record: it is cleared when full).
+const CACHED_MODELS: usize = 256;
+
+/// `model` resolved against the prices in force on `day`.
+pub(crate) fn resolve(model: &str, day: Date) -> Resolved {
+    let generation = GENERATION.load(Ordering::Acquire);
+    let cached = CACHE.try_with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.generation != generation
+            || cache.day != Some(day)
+            || cache.models.len() >= CACHED_MODELS
+        {
+            *cache = ThreadCache {
+                generation,
+                day: Some(day),
+                models: HashMap::new(),
+            };
+        }
+        if let Some(resolved) = cache.models.get(model) {
+            return resolved.clone();
+        }
+        let resolved = resolve_uncached(model, day);
+        cache.models.insert(model.to_owned(), resolved.clone());
+        resolved
+    });
+    // The thread is exiting: resolve without the cache.
+    cached.unwrap_or_else(|_| resolve_uncached(model, day))
+}
+
+fn resolve_uncached(model: &str, day: Date) -> Resolved {
+    let pricing = pricing();
+    let price = pricing.table.lookup(model, day).cloned().map(Arc::new);
+    let provider = price
+        .as_ref()
+        .and_then(|row| row.provider.as_deref())
+        .map(intern)
+        .or_else(|| pricing.table.provider_of(model).as_deref().map(intern))
+        .or_else(|| infer_provider(model))
+        .unwrap_or("unknown");
+    Resolved {
+        price,
+        provider,
+        version: Arc::clone(&pricing.version),
+    }
+}
+
+/// Provider names live as long as the process: there are a handful of them.
+fn intern(name: &str) -> &'static str {
+    static NAMES: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Mutex::default);
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    match names.get(name) {
+        Some(interned) => interned,
+        None => {
+            let interned: &'static str = Box::leak(name.to_owned().into_boxed_str());
+            names.insert(interned);
+            interned
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Reading the ledger: `get_cost_report` over this process's ledger, and `CostLedger` over
+//! any ledger file.
+
+#[cfg(feature = "sqlite")]
+use std::path::{Path, PathBuf};
+
+use flujo_pricing::Date;
+
+use super::error::CostError;
+use super::ledger;
+#[cfg(feature = "sqlite")]
+use super::ledger::CostRecord;
+use super::pricing::utc_date;
+use super::report::{CostReport, ReportDate};
+
+/// Today's date in UTC, the calendar the ledger uses: `get_cost_report(utc_today(), utc_today())`.
+pub fn utc_today() -> Date {
+    utc_date(std::time::SystemTime::now())
+}
+
+fn range(start: &impl ReportDate, end: &impl ReportDate) -> Result<(Date, Date), CostError> {
+    let start = start.report_date("start_date")?;
+    let end = end.report_date("end_date")?;
+    if end < start {
+        return Err(CostError::ReversedRange { start, end });
+    }
+    Ok((start, end))
+}
+
+/// `report`, saying which days it covers.
+fn dated(mut report: CostReport, start: Date, end: Date) -> CostReport {
+    report.start_date = Some(start);
+    report.end_date = Some(end);
+    report
+}
+
+/// The cost report of this process's ledger for the UTC days `start_date..=end_date`
+/// (inclusive), as in the guide. With a durable ledger (`FLUJO_COST_LEDGER`) it covers every
+/// process that wrote to it, summed in SQL; otherwise the calls of this process. It never
+/// holds a lock that a call or the export worker needs while it reads.
+///
+/// ```
+/// let report = flujo::cost::get_cost_report("2024-03-01", "2024-03-14")?;
+/// println!("Total cost: {}", report.total_cost);
+/// for (model, cost) in &report.cost_by_model {
+///     println!("- {model}: {cost}");
+/// }
+/// assert!(flujo::cost::get_cost_report("2024-03-01", "March 14").is_err());
+/// # Ok::<(), flujo::cost::CostError>(())
+/// ```
+pub fn get_cost_report(
+    start_date: impl ReportDate,
+    end_date: impl ReportDate,
+) -> Result<CostReport, CostError> {
+    let (start, end) = range(&start_date, &end_date)?;
+    // Records still queued for the export worker belong in the report.
+    crate::collect::worker::flush(std::time::Duration::from_secs(10));
+    Ok(dated(ledger::report_between(start, end)?, start, end))
+}
+
+/// A durable ledger file opened for reading (feature `sqlite`), e.g. by the `flujo cost` CLI
+/// or a monthly job in another process.
+#[cfg(feature = "sqlite")]
+#[derive(Clone, Debug)]
+pub struct CostLedger {
+    path: PathBuf,
+}
+
+#[cfg(feature = "sqlite")]
+impl CostLedger {
+    /// Opens the ledger at `path` (it must exist).
+    pub fn open(path: impl AsRef<Path>) -> Result<CostLedger, CostError> {
+        let path = path.as_ref().to_owned();
+        // Reading an empty range checks that it is a ledger.
+        ledger::sqlite::report_between(&path, Date::MIN, Date::MIN)?;
+        Ok(CostLedger { path })
+    }
+
+    /// The records of `start_date..=end_date` (UTC, inclusive), oldest first.
+    pub fn records(
+        &self,
+        start_date: impl ReportDate,
+        end_date: impl ReportDate,
+    ) -> Result<Vec<CostRecord>, CostError> {
+        let (start, end) = range(&start_date, &end_date)?;
+        ledger::sqlite::read_between(&self.path, start, end)
+    }
+
+    /// The cost report of `start_date..=end_date` (UTC, inclusive).
+    pub fn report(
+        &self,
+        start_date: impl ReportDate,
+        end_date: impl ReportDate,
+    ) -> Result<CostReport, CostError> {
+        let (start, end) = range(&start_date, &end_date)?;
+        Ok(dated(
+            ledger::sqlite::report_between(&self.path, start, end)?,
+            start,
+            end,
+        ))
+    }
+}

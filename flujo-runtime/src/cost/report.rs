@@ -1,0 +1,247 @@
+//! Cost reports: totals by model, step, pipeline, day and month, and the dates they cover.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use flujo_pricing::{Date, TokenUsage, Usd};
+
+use super::error::CostError;
+use super::ledger::record::CostRecord;
+use super::pricing::utc_date;
+
+/// A date for [`get_cost_report`](crate::cost::get_cost_report): a `"YYYY-MM-DD"` string or a [`Date`].
+pub trait ReportDate {
+    /// The date, or why it is not one (`which` names the argument in the error).
+    fn report_date(&self, which: &'static str) -> Result<Date, CostError>;
+}
+
+impl ReportDate for Date {
+    fn report_date(&self, _: &'static str) -> Result<Date, CostError> {
+        Ok(*self)
+    }
+}
+
+impl ReportDate for str {
+    fn report_date(&self, which: &'static str) -> Result<Date, CostError> {
+        parse_date(self).ok_or_else(|| CostError::InvalidDate {
+            which,
+            value: self.to_owned(),
+        })
+    }
+}
+
+impl ReportDate for String {
+    fn report_date(&self, which: &'static str) -> Result<Date, CostError> {
+        self.as_str().report_date(which)
+    }
+}
+
+impl<T: ReportDate + ?Sized> ReportDate for &T {
+    fn report_date(&self, which: &'static str) -> Result<Date, CostError> {
+        (**self).report_date(which)
+    }
+}
+
+pub(crate) fn parse_date(text: &str) -> Option<Date> {
+    let mut parts = text.trim().splitn(3, '-');
+    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+    if year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return None;
+    }
+    let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()
+}
+
+/// What a group of calls used and cost.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CostGroup {
+    /// Model calls that reported usage.
+    pub requests: u64,
+    /// Of those, calls whose model had no price (their cost is not in `cost`).
+    pub unpriced_requests: u64,
+    /// Tokens used.
+    pub tokens: TokenUsage,
+    /// Exact cost of the priced calls.
+    pub cost: Usd,
+}
+
+impl CostGroup {
+    /// One call.
+    pub(crate) fn of(record: &CostRecord) -> CostGroup {
+        CostGroup {
+            requests: 1,
+            unpriced_requests: u64::from(record.cost.is_none()),
+            tokens: record.usage,
+            cost: record.cost.unwrap_or(Usd::ZERO),
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: &CostGroup) {
+        self.requests += other.requests;
+        self.unpriced_requests += other.unpriced_requests;
+        self.tokens += other.tokens;
+        self.cost += other.cost;
+    }
+}
+
+/// How [`CostReport::groups`] groups calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    /// By model.
+    Model,
+    /// By step (`(none)` for calls outside any step).
+    Step,
+    /// By pipeline (`(none)` for calls outside any pipeline).
+    Pipeline,
+    /// By UTC day, `YYYY-MM-DD`.
+    Day,
+    /// By UTC month, `YYYY-MM`.
+    Month,
+}
+
+const NONE: &str = "(none)";
+
+/// Costs over a date range, as the guide's `get_cost_report` returns them. Every total is
+/// the exact sum of the records it covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CostReport {
+    /// First day covered (UTC, inclusive).
+    pub start_date: Option<Date>,
+    /// Last day covered (UTC, inclusive).
+    pub end_date: Option<Date>,
+    /// Cost of every priced call.
+    pub total_cost: Usd,
+    /// Cost by model.
+    pub cost_by_model: BTreeMap<String, Usd>,
+    /// Cost by step.
+    pub cost_by_step: BTreeMap<String, Usd>,
+    /// Cost by pipeline.
+    pub cost_by_pipeline: BTreeMap<String, Usd>,
+    /// Tokens by model.
+    pub tokens_by_model: BTreeMap<String, TokenUsage>,
+    /// Model calls that reported usage.
+    pub requests: u64,
+    /// Calls whose model had no price, by model: their cost is unknown, not zero.
+    pub unpriced_requests: BTreeMap<String, u64>,
+    /// Cost by UTC day.
+    pub by_day: BTreeMap<Date, Usd>,
+    /// Cost by UTC month (`YYYY-MM`).
+    pub by_month: BTreeMap<String, Usd>,
+    groups: [BTreeMap<String, CostGroup>; 5],
+}
+
+impl CostReport {
+    /// The report over `records`.
+    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a CostRecord>) -> CostReport {
+        let mut report = CostReport::default();
+        for record in records {
+            report.add(record);
+        }
+        report
+    }
+
+    fn add(&mut self, record: &CostRecord) {
+        let group = CostGroup::of(record);
+        self.add_group(
+            utc_date(record.timestamp),
+            &record.model,
+            record.step.as_deref(),
+            record.pipeline.as_deref(),
+            &group,
+        );
+    }
+
+    /// Adds the calls of `group`, all of one day, model, step and pipeline.
+    pub(crate) fn add_group(
+        &mut self,
+        day: Date,
+        model: &str,
+        step: Option<&str>,
+        pipeline: Option<&str>,
+        group: &CostGroup,
+    ) {
+        let step = step.unwrap_or(NONE);
+        let pipeline = pipeline.unwrap_or(NONE);
+        let keys = [
+            model.to_owned(),
+            step.to_owned(),
+            pipeline.to_owned(),
+            day.to_string(),
+            month_of(day),
+        ];
+        for (groups, key) in self.groups.iter_mut().zip(keys) {
+            groups.entry(key).or_default().merge(group);
+        }
+        self.requests += group.requests;
+        *self.tokens_by_model.entry(model.to_owned()).or_default() += group.tokens;
+        if group.requests > group.unpriced_requests {
+            self.total_cost += group.cost;
+            *self.cost_by_model.entry(model.to_owned()).or_default() += group.cost;
+            *self.cost_by_step.entry(step.to_owned()).or_default() += group.cost;
+            *self
+                .cost_by_pipeline
+                .entry(pipeline.to_owned())
+                .or_default() += group.cost;
+            *self.by_day.entry(day).or_default() += group.cost;
+            *self.by_month.entry(month_of(day)).or_default() += group.cost;
+        }
+        if group.unpriced_requests > 0 {
+            *self.unpriced_requests.entry(model.to_owned()).or_default() += group.unpriced_requests;
+        }
+    }
+
+    /// Requests, tokens and cost of every call the report covers.
+    pub fn totals(&self) -> CostGroup {
+        let mut total = CostGroup::default();
+        for group in self.groups(GroupBy::Model).values() {
+            total.merge(group);
+        }
+        total
+    }
+
+    /// Requests, tokens and cost per group, ordered by key.
+    pub fn groups(&self, by: GroupBy) -> &BTreeMap<String, CostGroup> {
+        &self.groups[by as usize]
+    }
+}
+
+fn month_of(day: Date) -> String {
+    format!("{:04}-{:02}", day.year(), u8::from(day.month()))
+}
+
+impl fmt::Display for CostReport {
+    /// A plain-text summary, amounts to the cent.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (Some(start), Some(end)) = (self.start_date, self.end_date) {
+            writeln!(f, "Cost report {start} .. {end}")?;
+        }
+        writeln!(
+            f,
+            "Total cost: {} over {} requests",
+            self.total_cost, self.requests
+        )?;
+        writeln!(f, "Cost by model:")?;
+        for (model, group) in self.groups(GroupBy::Model) {
+            writeln!(
+                f,
+                "- {model}: {} ({} requests, {} input / {} output tokens{})",
+                group.cost,
+                group.requests,
+                group.tokens.input,
+                group.tokens.output,
+                if group.unpriced_requests > 0 {
+                    format!(", {} unpriced", group.unpriced_requests)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+        writeln!(f, "Cost by step:")?;
+        for (step, cost) in &self.cost_by_step {
+            writeln!(f, "- {step}: {cost}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! Quality metrics of the guide: checklists, score distributions, validation results (and
+//! retry frequency, which the step metrics already give as `flujo_step_retries_total`).
+//!
+//! ```
+//! use flujo::quality;
+//!
+//! let result = quality::record_checklist("answer_review", &[
+//!     ("cites a source", true),
+//!     ("under 200 words", true),
+//!     ("no speculation", false),
+//! ]);
+//! assert_eq!((result.passed, result.total), (2, 3));
+//! quality::record_score("faithfulness", 0.82);
+//! ```
+
+use std::fmt;
+
+use crate::core::attribute::AttributeValue;
+use crate::core::context::SpanContext;
+use crate::core::record::SpanEvent;
+use crate::metrics::recorder::RECORDER;
+use crate::run::scope;
+use crate::step::call::StepCall;
+
+/// The outcome of one checklist evaluation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChecklistResult {
+    /// Items that passed.
+    pub passed: u64,
+    /// Items checked.
+    pub total: u64,
+}
+
+impl ChecklistResult {
+    /// `passed / total` (1.0 for an empty checklist).
+    pub fn pass_rate(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            self.passed as f64 / self.total as f64
+        }
+    }
+
+    /// Whether every item passed.
+    pub fn all_passed(&self) -> bool {
+        self.passed == self.total
+    }
+}
+
+/// Counts a checklist's items in `flujo_checklist_items_total{checklist,result}` (`pass` or
+/// `fail`); the pass rate over time is `rate(..{result="pass"}) / rate(..)` in PromQL, or
+/// [`checklist_pass_rate`] in process.
+pub fn record_checklist(checklist: &str, items: &[(&str, bool)]) -> ChecklistResult {
+    let passed = items.iter().filter(|(_, ok)| *ok).count() as u64;
+    let total = items.len() as u64;
+    for (result, count) in [("pass", passed), ("fail", total - passed)] {
+        metrics::counter!("flujo_checklist_items_total",
+            "checklist" => checklist.to_owned(), "result" => result)
+        .increment(count);
+    }
+    ChecklistResult { passed, total }
+}
+
+/// The share of `checklist`'s items that passed since the process started (`None` before
+/// any was recorded, or when the application installed its own `metrics` recorder).
+pub fn checklist_pass_rate(checklist: &str) -> Option<f64> {
+    let snapshot = RECORDER.store.snapshot();
+    let count = |result| {
+        snapshot.counter(
+            "flujo_checklist_items_total",
+            &[("checklist", checklist), ("result", result)],
+        )
+    };
+    let (passed, failed) = (count("pass"), count("fail"));
+    (passed + failed > 0).then(|| passed as f64 / (passed + failed) as f64)
+}
+
+/// Records a score (0.0 to 1.0 fits the buckets best) in the histogram `flujo_score{name}`.
+pub fn record_score(name: &str, value: f64) {
+    metrics::histogram!("flujo_score", "name" => name.to_owned()).record(value);
+}
+
+/// Counts a validation in `flujo_validations_total{step,validator,result}`.
+pub fn record_validation(step: &str, validator: &str, passed: bool) {
+    metrics::counter!("flujo_validations_total",
+        "step" => step.to_owned(),
+        "validator" => validator.to_owned(),
+        "result" => if passed { "pass" } else { "fail" })
+    .increment(1);
+}
+
+/// Validates `value` inside a step, as `#[pipeline_step(validate = ...)]` does around it:
+/// counts the result in `flujo_validations_total` (labelled with the current step), keeps the
+/// feedback for the run's step history, and returns the rejection for the step to propagate
+/// with `?` (which retries the step like any error).
+///
+/// ```
+/// use flujo::quality::{self, ValidationError};
+/// use flujo::pipeline_step;
+///
+/// #[pipeline_step(retries = 2)]
+/// fn summarise(text: &str) -> Result<String, anyhow::Error> {
+///     let summary = text.split('.').next().unwrap_or_default().to_owned();
+///     quality::validate("not_empty", &summary, |s: &String| {
+///         if s.is_empty() { Err("empty summary") } else { Ok(()) }
+///     })?;
+///     Ok(summary)
+/// }
+/// # assert_eq!(summarise("One. Two.").unwrap(), "One");
+/// ```
+pub fn validate<T: ?Sized, V: fmt::Display>(
+    validator: &'static str,
+    value: &T,
+    check: impl FnOnce(&T) -> Result<(), V>,
+) -> Result<(), ValidationError> {
+    let step = SpanContext::current().step().unwrap_or("");
+    let verdict = check(value);
+    record_validation(step, validator, verdict.is_ok());
+    match verdict {
+        Ok(()) => Ok(()),
+        Err(feedback) => {
+            let feedback = feedback.to_string();
+            scope::note_feedback(&feedback);
+            Err(ValidationError {
+                step,
+                validator,
+                feedback,
+            })
+        }
+    }
+}
+
+/// Checks an attempt's `Ok` value with `#[pipeline_step(validate = check)]`: a rejected
+/// value becomes an error (a [`ValidationError`] converted into `E`), so the step retries or
+/// fails as for any error; a `flujo.validation` event on the step's span, and
+/// `flujo_validations_total`.
+#[doc(hidden)]
+pub fn validate_attempt<T, E: FromValidationError, V: fmt::Display>(
+    call: &mut StepCall,
+    result: Result<T, E>,
+    validator: &'static str,
+    check: impl FnOnce(&T) -> Result<(), V>,
+) -> Result<T, E> {
+    let Ok(value) = result else {
+        return result;
+    };
+    let step = call.step_name();
+    let verdict = check(&value);
+    record_validation(step, validator, verdict.is_ok());
+    let feedback = match verdict {
+        Ok(()) => return Ok(value),
+        Err(feedback) => feedback.to_string(),
+    };
+    scope::note_feedback(&feedback);
+    call.push_event(|| {
+        SpanEvent::now(
+            "flujo.validation",
+            vec![
+                (
+                    "flujo.validator".into(),
+                    AttributeValue::String(validator.into()),
+                ),
+                (
+                    "flujo.validation.feedback".into(),
+                    AttributeValue::String(feedback.clone().into()),
+                ),
+            ],
+        )
+    });
+    Err(E::from_validation_error(ValidationError {
+        step,
+        validator,
+        feedback,
+    }))
+}
+
+/// A step's output failed its validator (`#[pipeline_step(validate = ...)]`): the attempt
+/// counts as failed and is retried like an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationError {
+    /// The step.
+    pub step: &'static str,
+    /// The validator.
+    pub validator: &'static str,
+    /// What the validator said.
+    pub feedback: String,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "validator `{}` rejected the output of step `{}`: {}",
+            self.validator, self.step, self.feedback
+        )
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// Converts a failed validation into the step's error type.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` of a step with `validate` cannot hold a `flujo::quality::ValidationError`",
+    label = "a rejected output becomes this error, so that the step retries or fails",
+    note = "implement `From<flujo::quality::ValidationError>` for `{Self}` (e.g. a `#[from]` variant), or return \
+            `anyhow::Error`"
+)]
+pub trait FromValidationError {
+    /// The error to return.
+    fn from_validation_error(error: ValidationError) -> Self;
+}
+
+impl<E: From<ValidationError>> FromValidationError for E {
+    fn from_validation_error(error: ValidationError) -> Self {
+        E::from(error)
+    }
+}

@@ -1,0 +1,198 @@
+//! Usage limits on a run: the cost and tokens its model calls may use, what they used, and
+//! the refusal a `#[track_cost]` call returns instead of calling the model once a limit is
+//! reached.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flujo_pricing::{TokenUsage, Usd};
+
+/// Limits on what the model calls of one run may use. `None` means no limit. Build it with
+/// [`UsageLimits::new`] and the setters (the struct grows, so it has no public literal):
+///
+/// ```
+/// use flujo::{TokenUsage, UsageLimits, Usd, track_cost};
+///
+/// #[derive(Debug)]
+/// struct Reply { usage: TokenUsage }
+/// impl flujo::cost::ReportsUsage for Reply {
+///     fn token_usage(&self) -> Option<TokenUsage> { Some(self.usage) }
+/// }
+///
+/// #[track_cost(model = "gpt-4o-mini")]
+/// fn ask(prompt: &str) -> Result<Reply, anyhow::Error> {
+///     Ok(Reply { usage: TokenUsage::new(prompt.len() as u64, 500) })
+/// }
+///
+/// let limits = UsageLimits::new().total_tokens_limit(1_000);
+/// # let _ = UsageLimits::new().total_cost_usd_limit(Usd::parse("0.05").unwrap());
+/// limits.run(|| {
+///     assert!(ask("first").is_ok());   // 505 tokens used
+///     assert!(ask("second").is_ok());  // 1011 used: this call started under the limit
+///     let refused = ask("third").unwrap_err();
+///     assert!(refused.downcast_ref::<flujo::UsageLimitExceeded>().is_some());
+/// });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UsageLimits {
+    /// Most the run may spend.
+    pub total_cost_usd_limit: Option<Usd>,
+    /// Most tokens (input + output) the run may use.
+    pub total_tokens_limit: Option<u64>,
+}
+
+impl UsageLimits {
+    /// No limits.
+    pub const fn new() -> UsageLimits {
+        UsageLimits {
+            total_cost_usd_limit: None,
+            total_tokens_limit: None,
+        }
+    }
+
+    /// Sets [`UsageLimits::total_cost_usd_limit`].
+    #[must_use]
+    pub const fn total_cost_usd_limit(mut self, limit: Usd) -> UsageLimits {
+        self.total_cost_usd_limit = Some(limit);
+        self
+    }
+
+    /// Sets [`UsageLimits::total_tokens_limit`].
+    #[must_use]
+    pub const fn total_tokens_limit(mut self, limit: u64) -> UsageLimits {
+        self.total_tokens_limit = Some(limit);
+        self
+    }
+
+    /// The budget a pipeline run under these limits starts with.
+    pub(crate) fn budget(self) -> Budget {
+        Budget::new(self)
+    }
+}
+
+/// Which limit refused a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// [`UsageLimits::total_cost_usd_limit`](UsageLimits#structfield.total_cost_usd_limit) of the run.
+    TotalCost {
+        /// The limit.
+        limit: Usd,
+        /// What the run had spent.
+        spent: Usd,
+    },
+    /// [`UsageLimits::total_tokens_limit`](UsageLimits#structfield.total_tokens_limit) of the run.
+    TotalTokens {
+        /// The limit.
+        limit: u64,
+        /// What the run had used.
+        used: u64,
+    },
+    /// The ledger's daily limit (`FLUJO_DAILY_COST_LIMIT_USD`).
+    DailyCost {
+        /// The limit.
+        limit: Usd,
+        /// What the ledger recorded today (UTC).
+        spent: Usd,
+    },
+    /// Strict pricing (`FLUJO_PRICING_STRICT=true`) and a model without a price: its cost
+    /// could not be counted against any limit.
+    UnpricedModel {
+        /// The model.
+        model: String,
+    },
+}
+
+/// A model call refused because a usage limit was reached. The `#[track_cost]` function
+/// returns it (converted into its error type) instead of calling the model. Its `Debug` is
+/// its message, so that a `main` returning it prints what happened.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe(.limit))]
+pub struct UsageLimitExceeded {
+    /// The limit that refused the call.
+    pub limit: Limit,
+}
+
+impl std::fmt::Debug for UsageLimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+fn describe(limit: &Limit) -> String {
+    match limit {
+        Limit::TotalCost { limit, spent } => format!(
+            "usage limit reached: the run spent {spent:.4} of its {limit:.4} total_cost_usd_limit; \
+             the model was not called"
+        ),
+        Limit::TotalTokens { limit, used } => format!(
+            "usage limit reached: the run used {used} of its {limit} total_tokens_limit; \
+             the model was not called"
+        ),
+        Limit::DailyCost { limit, spent } => format!(
+            "daily cost limit reached: {spent:.4} spent today (UTC) of {limit:.4} \
+             (FLUJO_DAILY_COST_LIMIT_USD); the model was not called"
+        ),
+        Limit::UnpricedModel { model } => format!(
+            "model `{model}` has no price and strict pricing is on (FLUJO_PRICING_STRICT): add \
+             it to your price file (FLUJO_PRICING_FILE) or turn strict pricing off; the model \
+             was not called"
+        ),
+    }
+}
+
+impl Limit {
+    /// The `limit` label of `flujo_budget_exceeded_total`.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Limit::TotalCost { .. } => "total_cost",
+            Limit::TotalTokens { .. } => "total_tokens",
+            Limit::DailyCost { .. } => "daily_cost",
+            Limit::UnpricedModel { .. } => "unpriced_model",
+        }
+    }
+}
+
+/// A run's limits and what its calls used, updated when each call ends (on the calling
+/// thread, so that the next call sees it at once).
+#[derive(Debug)]
+pub(crate) struct Budget {
+    cost_limit: Option<Usd>,
+    tokens_limit: Option<u64>,
+    spent_nanos: AtomicU64,
+    tokens: AtomicU64,
+}
+
+impl Budget {
+    fn new(limits: UsageLimits) -> Budget {
+        Budget {
+            cost_limit: limits.total_cost_usd_limit,
+            tokens_limit: limits.total_tokens_limit,
+            spent_nanos: AtomicU64::new(0),
+            tokens: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), Limit> {
+        let spent = Usd::from_nanos(self.spent_nanos.load(Ordering::Acquire));
+        if let Some(limit) = self.cost_limit
+            && spent >= limit
+        {
+            return Err(Limit::TotalCost { limit, spent });
+        }
+        let used = self.tokens.load(Ordering::Acquire);
+        if let Some(limit) = self.tokens_limit
+            && used >= limit
+        {
+            return Err(Limit::TotalTokens { limit, used });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn add(&self, usage: &TokenUsage, cost: Option<Usd>) {
+        self.tokens.fetch_add(usage.total(), Ordering::AcqRel);
+        if let Some(cost) = cost {
+            self.spent_nanos.fetch_add(cost.nanos(), Ordering::AcqRel);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The run a call belongs to: what a pipeline run (or a [`UsageLimits`](crate::UsageLimits) scope) shares
+//! with every step and model call inside it, on any thread it reaches. Kept apart from the
+//! span context so that a step call, which never needs it, does not pay for carrying it.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+use flujo_pricing::{TokenUsage, Usd};
+
+use super::limits::{Budget, UsageLimitExceeded};
+
+/// What the calls of one run share.
+#[derive(Debug, Default)]
+pub(crate) struct RunScope {
+    /// The run's usage limits and what it has used so far.
+    pub(crate) budget: Option<Budget>,
+    /// The pipeline being run, when the run is a pipeline run.
+    pub(crate) pipeline: Option<&'static str>,
+    /// The run's request id.
+    pub(crate) request_id: Option<Arc<str>>,
+    /// The pipeline stage running now and what it has used: retries, model usage and
+    /// validator feedback of every step inside it (updated off the hot path, on retries and
+    /// at the end of model calls).
+    pub(crate) stage: Mutex<Option<StepUsage>>,
+    /// The last call a usage limit refused, so that the run's error can say so whatever
+    /// the step made of the refusal.
+    pub(crate) refused: Mutex<Option<UsageLimitExceeded>>,
+}
+
+/// What one step of a run used.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StepUsage {
+    pub(crate) retries: u32,
+    pub(crate) tokens: TokenUsage,
+    pub(crate) cost: Usd,
+    pub(crate) unpriced_calls: u32,
+    /// The last validator feedback.
+    pub(crate) feedback: Option<String>,
+}
+
+impl RunScope {
+    fn update_stage(&self, update: impl FnOnce(&mut StepUsage)) {
+        if let Some(stage) = &mut *self.stage.lock().unwrap_or_else(|e| e.into_inner()) {
+            update(stage);
+        }
+    }
+
+    /// A pipeline stage begins: what its steps use is counted from now.
+    pub(crate) fn begin_stage(&self) {
+        *self.stage.lock().unwrap_or_else(|e| e.into_inner()) = Some(StepUsage::default());
+    }
+
+    /// The stage ended: what its steps used.
+    pub(crate) fn end_stage(&self) -> StepUsage {
+        self.stage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default()
+    }
+}
+
+/// Counts a retry in the current run's stage.
+pub(crate) fn note_retry() {
+    with_current(|run| {
+        if let Some(run) = run {
+            run.update_stage(|usage| usage.retries += 1);
+        }
+    });
+}
+
+/// Keeps a validator's feedback in the current run's stage.
+pub(crate) fn note_feedback(feedback: &str) {
+    with_current(|run| {
+        if let Some(run) = run {
+            run.update_stage(|usage| usage.feedback = Some(feedback.to_owned()));
+        }
+    });
+}
+
+/// Adds a model call's usage to `run`'s current stage.
+pub(crate) fn note_usage(run: &RunScope, tokens: TokenUsage, cost: Option<Usd>) {
+    run.update_stage(|usage| {
+        usage.tokens += tokens;
+        match cost {
+            Some(cost) => usage.cost += cost,
+            None => usage.unpriced_calls += 1,
+        }
+    });
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<RunScope>>> = const { RefCell::new(None) };
+}
+
+/// The run current on this thread.
+pub(crate) fn current() -> Option<Arc<RunScope>> {
+    CURRENT
+        .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
+}
+
+/// The request id and pipeline of the pipeline run current on this thread (log lines carry
+/// them).
+pub(crate) fn current_labels() -> Option<(Arc<str>, &'static str)> {
+    with_current(|run| run.and_then(|run| run.request_id.clone().zip(run.pipeline)))
+}
+
+/// Runs `f` with the current run (without cloning it).
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&RunScope>) -> R) -> R {
+    let mut f = Some(f);
+    let result = CURRENT.try_with(|current| {
+        let current = current.borrow();
+        (f.take().expect("called once"))(current.as_deref())
+    });
+    match result {
+        Ok(result) => result,
+        // The thread is exiting: no run.
+        Err(_) => (f.take().expect("not called"))(None),
+    }
+}
+
+/// Makes a run current for as long as it lives, by swapping it with the thread's current
+/// run (no reference counting per poll); swaps back when dropped, also when unwinding.
+pub(crate) struct RunSwap<'a> {
+    slot: &'a mut Option<Arc<RunScope>>,
+}
+
+impl<'a> RunSwap<'a> {
+    pub(crate) fn enter(slot: &'a mut Option<Arc<RunScope>>) -> RunSwap<'a> {
+        swap_current(slot);
+        RunSwap { slot }
+    }
+}
+
+impl Drop for RunSwap<'_> {
+    fn drop(&mut self) {
+        swap_current(self.slot);
+    }
+}
+
+fn swap_current(slot: &mut Option<Arc<RunScope>>) {
+    let _ = CURRENT.try_with(|current| std::mem::swap(&mut *current.borrow_mut(), slot));
+}
+
+/// Whether the current run has reached one of its limits (a step does not retry then: the
+/// next attempt would be refused too).
+pub(crate) fn exhausted() -> bool {
+    with_current(|run| {
+        run.and_then(|run| run.budget.as_ref())
+            .is_some_and(|budget| budget.check().is_err())
+    })
+}

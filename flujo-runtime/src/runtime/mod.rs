@@ -1,0 +1,272 @@
+//! The composition root: the only module that knows every layer. It resolves the settings,
+//! starts the ledger, exporters and log subscriber, installs the observers, and runs the
+//! lifecycle: init, captures and shutdown agree through one lock.
+
+mod lifecycle;
+pub(crate) mod otel_hook;
+
+use std::time::{Duration, Instant};
+
+use self::lifecycle::{LIFECYCLE, lock, switch_on};
+pub(crate) use self::lifecycle::{begin_capture, end_capture, refresh_flags};
+use crate::bridge::log;
+use crate::collect::sink::{self, SinkId, SpanExporter};
+use crate::collect::{ring, worker};
+use crate::config::error::TelemetryError;
+use crate::config::settings::{TelemetryConfig, TelemetrySettings};
+use crate::core::state;
+use crate::cost::{budget, ledger, pricing};
+
+/// The least a shutdown waits for the cost ledger to commit, whatever the export timeout:
+/// cost records are not dropped because spans took long to export.
+const LEDGER_MIN_WAIT: Duration = Duration::from_secs(5);
+
+/// The least the last drain gets, however long the calls in flight took: it only moves
+/// records already in memory to the observers and exporters (which hand them on, never send
+/// inline), so it ends long before this.
+const LAST_DRAIN_MIN_WAIT: Duration = Duration::from_secs(2);
+
+/// How often a shutdown looks whether the calls it waits for have ended.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(1);
+
+/// Initialises telemetry from defaults and the environment.
+///
+/// Keep the returned guard alive for as long as telemetry should run (typically the whole
+/// `main`); dropping it delivers what is buffered and switches recording off.
+///
+/// ```
+/// fn main() -> Result<(), flujo::TelemetryError> {
+///     let _telemetry = flujo::init_telemetry()?;
+///     // ... run pipelines ...
+///     Ok(())
+/// }
+/// ```
+pub fn init_telemetry() -> Result<TelemetryGuard, TelemetryError> {
+    init_telemetry_with(TelemetryConfig::default())
+}
+
+/// Initialises telemetry with explicit settings; fields left `None` come from the
+/// environment, then from defaults (see [`TelemetryConfig`]).
+///
+/// A second call while the first guard is alive returns [`TelemetryError::AlreadyInitialized`];
+/// a call while a guard is being dropped on another thread waits for that shutdown to finish.
+pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    let settings = config.resolve()?;
+    let mut lifecycle = lock(&LIFECYCLE);
+    if lifecycle.guard {
+        return Err(TelemetryError::AlreadyInitialized);
+    }
+    let mut guard = TelemetryGuard {
+        settings,
+        live: false,
+        logs_installed: false,
+        durable_ledger: false,
+        exporters: Vec::new(),
+        #[cfg(feature = "logfire")]
+        logfire_logs: None,
+        #[cfg(feature = "otlp")]
+        otlp_metrics: None,
+    };
+    // On error the guard is dropped before it is live: it releases what it started.
+    guard.start()?;
+    guard.live = true;
+    lifecycle.guard = true;
+    switch_on(&lifecycle);
+    Ok(guard)
+}
+
+/// Keeps telemetry running; dropping it shuts telemetry down (see
+/// [`Drop`](#impl-Drop-for-TelemetryGuard)).
+#[must_use = "telemetry shuts down when the guard is dropped: bind it, e.g. `let _telemetry = ...`"]
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    settings: TelemetrySettings,
+    /// Started completely and switched on: only a live guard runs the shutdown.
+    live: bool,
+    logs_installed: bool,
+    durable_ledger: bool,
+    exporters: Vec<SinkId>,
+    #[cfg(feature = "logfire")]
+    logfire_logs: Option<crate::sinks::logfire::LogfireLogs>,
+    #[cfg(feature = "otlp")]
+    otlp_metrics: Option<crate::sinks::otlp::metrics::OtlpMetrics>,
+}
+
+impl TelemetryGuard {
+    /// The settings in force.
+    pub fn settings(&self) -> &TelemetrySettings {
+        &self.settings
+    }
+
+    /// Whether flujo installed its stderr log subscriber (false when the application had
+    /// already installed a `tracing` subscriber, which then receives flujo's logs).
+    pub fn logs_installed(&self) -> bool {
+        self.logs_installed
+    }
+
+    /// Sends every finished span to `exporter` (on the export worker) until this guard is
+    /// dropped. Spans are only recorded while at least one exporter (or a test capture)
+    /// wants them; metrics and cost are recorded regardless.
+    pub fn add_span_exporter(&mut self, exporter: impl SpanExporter + 'static) {
+        self.exporters.push(sink::add_sink(Box::new(exporter)));
+        refresh_flags();
+    }
+
+    /// Prices, the daily limit, the ledger, the exporters and the log subscriber.
+    fn start(&mut self) -> Result<(), TelemetryError> {
+        pricing::configure(
+            self.settings.pricing_file.as_deref(),
+            self.settings.strict_pricing,
+        )?;
+        budget::set_daily_limit(self.settings.daily_cost_limit);
+        self.durable_ledger = self.settings.cost_ledger.is_some();
+        if let Some(spent) = ledger::open_session(self.settings.cost_ledger.clone())? {
+            budget::seed_today(crate::cost::query::utc_today(), spent);
+        }
+        #[cfg(feature = "otlp")]
+        if self.settings.export_otlp_metrics {
+            self.otlp_metrics = Some(crate::sinks::otlp::metrics::OtlpMetrics::start(
+                &self.settings,
+            )?);
+        }
+        #[allow(unused_mut)]
+        let mut extra_log_layer: Option<log::ExtraLayer> = None;
+        #[cfg(feature = "logfire")]
+        if self.settings.export_telemetry
+            && let Some(token) = self.settings.logfire_api_key.clone()
+        {
+            let spans = crate::sinks::logfire::otlp_settings(&self.settings, &token);
+            let exporter = crate::sinks::otlp::traces::OtlpExporter::start(&spans)?;
+            self.exporters.push(sink::add_sink(Box::new(exporter)));
+            let (logs, bridge) = crate::sinks::logfire::LogfireLogs::start(&self.settings, &token)?;
+            self.logfire_logs = Some(logs);
+            extra_log_layer = Some(Box::new(bridge));
+        }
+        #[cfg(feature = "otlp")]
+        if self.settings.export_otlp {
+            let exporter = crate::sinks::otlp::traces::OtlpExporter::start(&self.settings)?;
+            self.exporters.push(sink::add_sink(Box::new(exporter)));
+        }
+        #[cfg(feature = "prometheus")]
+        if self.settings.export_prometheus {
+            crate::sinks::prometheus::attach()?;
+        }
+        self.logs_installed = log::install(
+            self.settings.log_format,
+            &self.settings.log_filter,
+            extra_log_layer,
+        );
+        state::set_sampling_rate(self.settings.sampling_rate);
+        worker::set_flush_interval(self.settings.flush_interval);
+        Ok(())
+    }
+
+    /// Closes the ledger and shuts the exporters down, each within what is left of the
+    /// deadline; returns how many cost records the ledger had not committed.
+    fn release(&mut self, deadline: Instant) -> u64 {
+        let remaining = || deadline.saturating_duration_since(Instant::now());
+        let uncommitted = if self.durable_ledger {
+            ledger::close_session(remaining().max(LEDGER_MIN_WAIT))
+        } else {
+            0
+        };
+        budget::set_daily_limit(None);
+        for exporter in self.exporters.drain(..) {
+            if let Some(mut exporter) = sink::remove_sink(exporter) {
+                exporter.shutdown(remaining());
+            }
+        }
+        #[cfg(feature = "logfire")]
+        if let Some(mut logs) = self.logfire_logs.take() {
+            logs.shutdown(remaining());
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(mut metrics) = self.otlp_metrics.take() {
+            metrics.shutdown(remaining());
+        }
+        uncommitted
+    }
+}
+
+/// What a shutdown could not deliver within its timeout.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Undelivered {
+    calls_running: u64,
+    queued_spans: u64,
+    queued_cost_records: u64,
+    uncommitted_cost_records: u64,
+}
+
+impl Undelivered {
+    fn warn(&self, timeout: Duration) {
+        if *self == Undelivered::default() {
+            return;
+        }
+        let cost_records = self.queued_cost_records + self.uncommitted_cost_records;
+        tracing::warn!(
+            target: "flujo",
+            timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            calls_running = self.calls_running,
+            spans = self.queued_spans,
+            cost_records,
+            "flujo telemetry shutdown did not deliver everything within shutdown_timeout: {} \
+             spans and {cost_records} cost records were not delivered, and {} calls were still \
+             running (their spans and cost records are counted as late when they end, in \
+             flujo_telemetry_spans_dropped_total and flujo_cost_records_dropped_total)",
+            self.queued_spans,
+            self.calls_running,
+        );
+    }
+}
+
+impl Drop for TelemetryGuard {
+    /// Shuts telemetry down: new calls stop recording first; calls already running (sync
+    /// and async) get until `shutdown_timeout` to end; the records are drained one last time
+    /// and handed to every sink and the ledger; only then is the durable ledger committed and
+    /// closed and the exporters shut down. Calls that end later are counted as late and
+    /// never reach a later `init_telemetry`. What could not be delivered in time is said in
+    /// one WARN line.
+    fn drop(&mut self) {
+        let deadline = Instant::now() + self.settings.shutdown_timeout;
+        if !self.live {
+            self.release(deadline);
+            return;
+        }
+        let mut lifecycle = lock(&LIFECYCLE);
+        lifecycle.guard = false;
+        let session = state::current_session();
+        let mut undelivered = Undelivered::default();
+        if !lifecycle.capture {
+            state::set_flags(0);
+            undelivered.calls_running = wait_for_calls(session, deadline);
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if !worker::flush(remaining.max(LAST_DRAIN_MIN_WAIT)) {
+            (undelivered.queued_spans, undelivered.queued_cost_records) = ring::queued();
+        }
+        if !lifecycle.capture {
+            sink::accept_session(None);
+        }
+        undelivered.uncommitted_cost_records = self.release(deadline);
+        state::set_sampling_rate(1.0);
+        if lifecycle.capture {
+            lifecycle::refresh_locked(&lifecycle);
+        } else {
+            state::next_session();
+        }
+        drop(lifecycle);
+        undelivered.warn(self.settings.shutdown_timeout);
+    }
+}
+
+/// Waits until no call of `session` is running, or until `deadline`; returns how many still
+/// were.
+fn wait_for_calls(session: u16, deadline: Instant) -> u64 {
+    loop {
+        let running = state::calls_in_flight(session);
+        if running == 0 || Instant::now() >= deadline {
+            return running;
+        }
+        std::thread::sleep(IN_FLIGHT_POLL);
+    }
+}

@@ -1,0 +1,10 @@
+//! Sinks: OTLP (traces, metrics, the shared transport), Prometheus, Logfire. They see spans
+//! as `FinishedSpan`s and metrics through the recorder: never a cost or pipeline type.
+//! Imports `core`, `collect`, `metrics` and `config`.
+
+#[cfg(feature = "logfire")]
+pub(crate) mod logfire;
+#[cfg(feature = "otlp")]
+pub(crate) mod otlp;
+#[cfg(feature = "prometheus")]
+pub(crate) mod prometheus;

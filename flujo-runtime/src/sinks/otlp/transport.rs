@@ -1,0 +1,221 @@
+//! What every OTLP signal shares: the transport (endpoint per signal, protocol, headers,
+//! TLS, gzip, timeout), the resource, and the small tokio runtime the SDK exporters run on.
+
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
+use opentelemetry_otlp::{
+    Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
+use opentelemetry_sdk::Resource;
+
+use crate::config::settings::{OtlpProtocol, TelemetrySettings};
+
+/// A one-worker tokio runtime for exporters that the OpenTelemetry SDK drives from plain
+/// threads (its log and metric processors). It is never dropped in place: dropping a runtime
+/// inside an application's async context would panic, so it shuts down in the background.
+pub(crate) struct ExportRuntime(Option<tokio::runtime::Runtime>);
+
+impl ExportRuntime {
+    pub(crate) fn new(thread_name: &str) -> Result<ExportRuntime, String> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(thread_name)
+            .enable_all()
+            .build()
+            .map(|runtime| ExportRuntime(Some(runtime)))
+            .map_err(|error| error.to_string())
+    }
+
+    /// Runs `build` inside the runtime (exporter builders need its reactor).
+    pub(crate) fn build<T>(&self, build: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+        let _entered = self.0.as_ref().map(tokio::runtime::Runtime::enter);
+        build()
+    }
+
+    pub(crate) fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|runtime| runtime.handle().clone())
+    }
+}
+
+impl Drop for ExportRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for ExportRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExportRuntime")
+    }
+}
+
+/// An OTLP signal, which decides the path of an HTTP endpoint.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
+    #[cfg_attr(not(feature = "logfire"), allow(dead_code))]
+    Logs,
+}
+
+impl Signal {
+    fn path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+            Signal::Logs => "/v1/logs",
+        }
+    }
+}
+
+fn endpoint(settings: &TelemetrySettings, signal: Signal) -> String {
+    let base = settings
+        .otlp_endpoint
+        .clone()
+        .unwrap_or_else(|| match settings.otlp_protocol {
+            OtlpProtocol::Grpc => "http://localhost:4317".to_owned(),
+            OtlpProtocol::HttpProtobuf => "http://localhost:4318".to_owned(),
+        });
+    match settings.otlp_protocol {
+        OtlpProtocol::Grpc => base,
+        // A base URL gets the signal's path, as the OTLP spec asks of
+        // OTEL_EXPORTER_OTLP_ENDPOINT.
+        OtlpProtocol::HttpProtobuf => match base.parse::<http::Uri>() {
+            Ok(uri) if matches!(uri.path(), "" | "/") => {
+                format!("{}{}", base.trim_end_matches('/'), signal.path())
+            }
+            _ => base,
+        },
+    }
+}
+
+pub(crate) fn resource(settings: &TelemetrySettings) -> Resource {
+    let mut attributes = vec![KeyValue::new(
+        "deployment.environment.name",
+        settings.environment.clone(),
+    )];
+    if let Some(version) = &settings.version {
+        attributes.push(KeyValue::new("service.version", version.clone()));
+    }
+    Resource::builder()
+        .with_service_name(settings.service_name.clone())
+        .with_attributes(attributes)
+        .build()
+}
+
+/// The configured headers, checked: a header the transport cannot carry is an error, not a
+/// silently missing authorization.
+fn header_map(settings: &TelemetrySettings) -> Result<http::HeaderMap, String> {
+    let mut headers = http::HeaderMap::new();
+    for (key, value) in &settings.otlp_headers {
+        let name = http::HeaderName::from_bytes(key.as_bytes())
+            .map_err(|_| format!("OTLP header name `{key}` is not a valid HTTP header name"))?;
+        let value = http::HeaderValue::from_str(value.expose()).map_err(|_| {
+            format!("the value of OTLP header `{key}` is not a valid HTTP header value")
+        })?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// The extra CA certificates of `otlp_certificate`, read once: a missing or unreadable file
+/// is an error naming it.
+fn ca_pem(settings: &TelemetrySettings) -> Result<Option<Vec<u8>>, String> {
+    settings
+        .otlp_certificate
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path).map_err(|error| {
+                format!(
+                    "cannot read the OTLP CA certificate file {}: {error}",
+                    path.display()
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The transport settings every OTLP exporter shares (endpoint, headers, TLS, timeout,
+/// compression, retries), checked once and applied to any signal's exporter builder.
+pub(crate) struct Transport {
+    endpoint: String,
+    headers: http::HeaderMap,
+    ca_pem: Option<Vec<u8>>,
+    timeout: Duration,
+    gzip: bool,
+}
+
+impl Transport {
+    pub(crate) fn new(settings: &TelemetrySettings, signal: Signal) -> Result<Transport, String> {
+        Ok(Transport {
+            endpoint: endpoint(settings, signal),
+            headers: header_map(settings)?,
+            ca_pem: ca_pem(settings)?,
+            timeout: settings.otlp_timeout,
+            gzip: settings.otlp_gzip,
+        })
+    }
+
+    /// Configures a gRPC exporter builder.
+    pub(crate) fn grpc<B: WithExportConfig + WithTonicConfig>(&self, builder: B) -> B {
+        let mut builder = builder
+            .with_endpoint(self.endpoint.clone())
+            .with_timeout(self.timeout)
+            .with_protocol(Protocol::Grpc)
+            .with_metadata(MetadataMap::from_headers(self.headers.clone()))
+            .with_retry_policy(RetryPolicy::recommended());
+        if self.endpoint.starts_with("https://") {
+            // OTLP/gRPC is HTTP/2 by definition: also talk to TLS terminators (load
+            // balancers, proxies) that do not negotiate it through ALPN.
+            let mut tls = ClientTlsConfig::new()
+                .with_enabled_roots()
+                .assume_http2(true);
+            if let Some(pem) = &self.ca_pem {
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            builder = builder.with_tls_config(tls);
+        }
+        if self.gzip {
+            builder = builder.with_compression(Compression::Gzip);
+        }
+        builder
+    }
+
+    /// Configures an HTTP/protobuf exporter builder.
+    pub(crate) fn http<B: WithExportConfig + WithHttpConfig>(
+        &self,
+        builder: B,
+    ) -> Result<B, String> {
+        let mut client = reqwest::Client::builder().timeout(self.timeout);
+        if let Some(pem) = &self.ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
+                format!("the OTLP CA certificate file holds no valid PEM certificate: {error}")
+            })?;
+            client = client.tls_certs_merge(certificates);
+        }
+        let client = client
+            .build()
+            .map_err(|error| format!("cannot build the OTLP HTTP client: {error}"))?;
+        let headers = self
+            .headers
+            .iter()
+            .filter_map(|(key, value)| Some((key.to_string(), value.to_str().ok()?.to_owned())))
+            .collect();
+        let mut builder = builder
+            .with_http_client(client)
+            .with_endpoint(self.endpoint.clone())
+            .with_timeout(self.timeout)
+            .with_protocol(Protocol::HttpBinary)
+            .with_headers(headers)
+            .with_retry_policy(RetryPolicy::recommended());
+        if self.gzip {
+            builder = builder.with_compression(Compression::Gzip);
+        }
+        Ok(builder)
+    }
+}

@@ -1,0 +1,470 @@
+//! What `#[pipeline_step]` expands to: a static [`Step`] per call site and a [`StepCall`]
+//! per call that times the call, keeps the span context, counts attempts and hands its record
+//! to the collector when it ends.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use super::retry::RetryPolicy;
+use crate::collect::{bridged, ring, worker};
+use crate::core::attribute::{AttributeValue, ToAttributeValue};
+use crate::core::clock;
+use crate::core::context::{self, ContextScope, SpanContext};
+use crate::core::record::{
+    ErrorDetails, ModelCallRecord, Outcome, SpanEvent, SpanExtras, SpanRecord,
+};
+use crate::core::site::{CallSite, SiteKind};
+use crate::core::state::{self, State};
+use crate::run::scope;
+
+/// One instrumented function: its call site and retry policy. `#[pipeline_step]` puts one
+/// in a `static` next to the function.
+#[derive(Debug)]
+pub struct Step {
+    site: CallSite,
+    retry: RetryPolicy,
+}
+
+impl Step {
+    /// Describes a step; `namespace` is the function's `module_path!()`.
+    pub const fn new(
+        name: &'static str,
+        function: &'static str,
+        namespace: &'static str,
+        retry: RetryPolicy,
+    ) -> Step {
+        Step {
+            site: CallSite::new(name, function, namespace, SiteKind::Step),
+            retry,
+        }
+    }
+
+    /// Describes the root span of a pipeline's runs: `span_name` is
+    /// `invoke_workflow {pipeline}`.
+    pub const fn pipeline(
+        span_name: &'static str,
+        pipeline: &'static str,
+        namespace: &'static str,
+    ) -> Step {
+        Step {
+            site: CallSite::new(span_name, pipeline, namespace, SiteKind::Pipeline),
+            retry: RetryPolicy::NONE,
+        }
+    }
+
+    /// Describes the span of a `#[track_cost]` function (named after its operation).
+    pub(crate) const fn model_call(
+        operation: &'static str,
+        function: &'static str,
+        namespace: &'static str,
+    ) -> Step {
+        Step {
+            site: CallSite::new(operation, function, namespace, SiteKind::ModelCall),
+            retry: RetryPolicy::NONE,
+        }
+    }
+
+    /// The step's name (`name = "..."`, or the function's).
+    pub fn name(&self) -> &'static str {
+        self.site.name
+    }
+
+    /// The step its calls run in, when it is a `#[pipeline_step]`.
+    fn step_site(&'static self) -> Option<&'static CallSite> {
+        (self.site.kind == SiteKind::Step).then_some(&self.site)
+    }
+}
+
+/// The error type of a step returning `Result`: recorded through `Display`.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` of a `#[pipeline_step]` function must implement `Display`",
+    label = "flujo records this error's message on the span and in the failure log",
+    note = "implement `std::fmt::Display` for `{Self}`, or return an error type that has it"
+)]
+pub trait StepError {
+    /// The message recorded for this error.
+    fn message(&self) -> String;
+}
+
+impl<E: fmt::Display + ?Sized> StepError for E {
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// One call of a step, from entry to its last attempt. Dropping it unfinished (a panic
+/// unwinding, a future dropped before completion) still records the span.
+pub struct StepCall {
+    step: &'static Step,
+    attempts: u32,
+    finished: bool,
+    /// `None` while telemetry is off: the call then records nothing and costs a branch.
+    /// `ManuallyDrop` because [`StepCall`]'s own `Drop` always takes it out: the field then
+    /// needs no drop glue, which keeps the telemetry-off path free of calls.
+    active: ManuallyDrop<Option<ActiveCall>>,
+}
+
+/// What a call records when telemetry is on.
+struct ActiveCall {
+    /// Telemetry state (and session) when the call began.
+    state: State,
+    context: SpanContext,
+    parent_span_id: u64,
+    start: u64,
+    attributes: Vec<(Cow<'static, str>, AttributeValue)>,
+    /// Events and a model call's details, allocated only for spans that have them.
+    extras: Option<Box<SpanExtras>>,
+    /// Synchronous steps make their span current on this thread until they end (and while
+    /// an end unwinds: the scope is dropped with the taken-out call).
+    _scope: Option<ContextScope>,
+}
+
+impl ActiveCall {
+    fn is_recording(&self) -> bool {
+        self.state.records_spans() && self.context.is_sampled()
+    }
+}
+
+impl StepCall {
+    /// A call that has not begun; [`StepCall::enter`] or [`StepCall::start`] begins it.
+    /// (Two steps so that the call is built where it lives: returning it from a function
+    /// that also activates it would copy it.)
+    #[inline]
+    pub const fn new(step: &'static Step) -> StepCall {
+        StepCall {
+            step,
+            attempts: 0,
+            finished: false,
+            active: ManuallyDrop::new(None),
+        }
+    }
+
+    /// Begins a synchronous call: its span becomes current on this thread until the call ends.
+    #[inline]
+    pub fn enter(&mut self) {
+        let state = state::state();
+        if state.is_on() {
+            self.activate(state, true);
+        }
+    }
+
+    /// Begins an asynchronous call: the span is made current by [`StepCall::context`]'s
+    /// [`SpanContext::instrument`] around each attempt, on whatever thread polls it.
+    #[inline]
+    pub fn start(&mut self) {
+        let state = state::state();
+        if state.is_on() {
+            self.activate(state, false);
+        }
+    }
+
+    /// Out of line, so that the telemetry-off path stays a load and a branch.
+    #[inline(never)]
+    fn activate(&mut self, state: State, make_current: bool) {
+        let (parent, context) =
+            SpanContext::start_child(make_current, self.step.step_site(), state.session());
+        // Assigning a `ManuallyDrop` drops nothing: the `None` written by `new` has no data.
+        self.active = ManuallyDrop::new(Some(ActiveCall {
+            state,
+            context,
+            parent_span_id: parent.raw_span_id(),
+            start: clock::now(),
+            attributes: Vec::new(),
+            extras: None,
+            _scope: make_current.then(|| ContextScope::restoring(parent)),
+        }));
+    }
+
+    /// This call's span context ([`SpanContext::NONE`] while telemetry is off).
+    #[inline]
+    pub fn context(&self) -> SpanContext {
+        self.active
+            .as_ref()
+            .map_or(SpanContext::NONE, |active| active.context)
+    }
+
+    /// Whether this call records a span (telemetry on and the trace sampled): field
+    /// expressions are only evaluated when it does.
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        self.active.as_ref().is_some_and(ActiveCall::is_recording)
+    }
+
+    /// The step's name.
+    pub fn step_name(&self) -> &'static str {
+        self.step.name()
+    }
+
+    /// Records a `fields(key = value)` attribute.
+    pub fn record<V: ToAttributeValue + ?Sized>(&mut self, key: &'static str, value: &V) {
+        if let Some(value) = value.to_attribute_value() {
+            self.push_attribute(key, value);
+        }
+    }
+
+    /// Records a `fields(key = %value)` attribute.
+    pub fn record_display(&mut self, key: &'static str, value: &dyn fmt::Display) {
+        self.push_attribute(key, AttributeValue::String(Cow::Owned(value.to_string())));
+    }
+
+    /// Records a `fields(key = ?value)` attribute.
+    pub fn record_debug(&mut self, key: &'static str, value: &dyn fmt::Debug) {
+        self.push_attribute(
+            key,
+            AttributeValue::String(Cow::Owned(format!("{value:?}"))),
+        );
+    }
+
+    pub(crate) fn push_attribute(&mut self, key: &'static str, value: AttributeValue) {
+        if let Some(active) = &mut *self.active {
+            active.attributes.push((Cow::Borrowed(key), value));
+        }
+    }
+
+    /// Adds an event to the span, if it is recorded (`event` is only called then).
+    pub fn push_event(&mut self, event: impl FnOnce() -> SpanEvent) {
+        if let Some(active) = self.active.as_mut().filter(|a| a.is_recording()) {
+            active.extras.get_or_insert_default().events.push(event());
+        }
+    }
+
+    /// Ends a call whose function does not return `Result`: it succeeded.
+    #[inline]
+    pub fn finish_ok(&mut self) {
+        self.attempts = 1;
+        self.finished = true;
+        if self.active.is_some() {
+            self.end(Outcome::Ok, None);
+        }
+    }
+
+    /// Ends a call of a `Result` function without retries.
+    #[inline]
+    pub fn finish_result<T, E: StepError>(&mut self, result: &Result<T, E>) {
+        self.attempts = 1;
+        self.finished = true;
+        match result {
+            Ok(_) if self.active.is_none() => {}
+            Ok(_) => self.end(Outcome::Ok, None),
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// Ends one attempt of a `Result` function with retries: `Continue(delay)` asks the
+    /// caller to wait `delay` and run the body again; `Break(result)` is the final result.
+    pub fn next_attempt<T, E: StepError>(
+        &mut self,
+        result: Result<T, E>,
+    ) -> ControlFlow<Result<T, E>, Duration> {
+        self.attempts += 1;
+        let retry = self.attempts - 1;
+        match &result {
+            Err(error) if retry < self.step.retry.retries() && !scope::exhausted() => {
+                let delay = self.step.retry.delay_before(retry + 1);
+                self.note_retry(error, delay);
+                return ControlFlow::Continue(delay);
+            }
+            // Both end the call (and set `finished`).
+            Err(error) => self.fail(error),
+            Ok(_) => self.end(Outcome::Ok, None),
+        }
+        ControlFlow::Break(result)
+    }
+
+    /// Logs a failed attempt that will be retried and records it as a `flujo.retry` event.
+    fn note_retry<E: StepError>(&mut self, error: &E, delay: Duration) {
+        let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        let message = message_of(error);
+        let (step, attempt) = (self.step.name(), self.attempts);
+        contain_panic(|| {
+            tracing::warn!(
+                target: "flujo",
+                step,
+                attempt,
+                delay_ms,
+                error = %message,
+                "step attempt failed; retrying"
+            )
+        });
+        let error_type = std::any::type_name::<E>();
+        self.push_event(|| {
+            SpanEvent::now(
+                "flujo.retry",
+                vec![
+                    (
+                        "flujo.retry.attempt".into(),
+                        AttributeValue::Int(i64::from(attempt)),
+                    ),
+                    ("flujo.retry.delay_ms".into(), AttributeValue::Int(delay_ms)),
+                    (
+                        "error.type".into(),
+                        AttributeValue::String(error_type.into()),
+                    ),
+                    (
+                        "flujo.retry.error".into(),
+                        AttributeValue::String(message.into()),
+                    ),
+                ],
+            )
+        });
+        scope::note_retry();
+    }
+
+    fn fail<E: StepError>(&mut self, error: &E) {
+        // Taken out first: if the user's `Display` or a log subscriber panics below, the
+        // call's scope is dropped while unwinding and the thread's context restored.
+        let active = self.take_active();
+        let details = error_details(error);
+        let (step, attempts) = (self.step.name(), self.attempts);
+        contain_panic(|| {
+            tracing::error!(
+                target: "flujo",
+                step,
+                attempts,
+                error.r#type = details.error_type,
+                error = %details.message,
+                "step failed"
+            )
+        });
+        self.submit_record(active, Outcome::Error(details), None);
+    }
+
+    /// Ends a model call that failed (logged at WARN: the step that made it logs its own
+    /// failure if the error ends it).
+    pub(crate) fn fail_model_call<E: StepError>(&mut self, error: &E, call: ModelCallRecord) {
+        self.attempts = 1;
+        let active = self.take_active();
+        let details = error_details(error);
+        contain_panic(|| {
+            tracing::warn!(
+                target: "flujo",
+                model = %call.model,
+                error.r#type = details.error_type,
+                error = %details.message,
+                "model call failed"
+            )
+        });
+        self.submit_record(active, Outcome::Error(details), Some(call));
+    }
+
+    /// Ends a model call with `outcome`.
+    pub(crate) fn end_model_call(&mut self, outcome: Outcome, call: ModelCallRecord) {
+        self.attempts = 1;
+        self.end(outcome, Some(call));
+    }
+
+    /// Ends a call with `outcome` (for the pipeline runner's root span).
+    pub(crate) fn end_with(&mut self, outcome: Outcome) {
+        self.attempts = 1;
+        self.end(outcome, None);
+    }
+
+    fn take_active(&mut self) -> Option<ActiveCall> {
+        self.finished = true;
+        self.active.take()
+    }
+
+    fn end(&mut self, outcome: Outcome, model_call: Option<ModelCallRecord>) {
+        let active = self.take_active();
+        self.submit_record(active, outcome, model_call);
+    }
+
+    /// Hands the record of a call that was active to the collector.
+    fn submit_record(
+        &mut self,
+        active: Option<ActiveCall>,
+        outcome: Outcome,
+        model_call: Option<ModelCallRecord>,
+    ) {
+        let Some(active) = active else {
+            // Telemetry is off: nothing is recorded (a model call has already charged its run).
+            return;
+        };
+        let session = active.state.session();
+        let record = SpanRecord {
+            site: &self.step.site,
+            session,
+            exported: active.is_recording(),
+            trace_id: active.context.raw_trace_id(),
+            span_id: active.context.raw_span_id(),
+            parent_span_id: active.parent_span_id,
+            start: active.start,
+            end: clock::now(),
+            outcome,
+            attempts: self.attempts,
+            attributes: active.attributes,
+            extras: extras_of(active.extras, model_call, active.context.raw_span_id()),
+        };
+        // The scope ends with the call, before the record is queued.
+        drop(active._scope);
+        // A record its ring cannot take is observed here: metrics and cost are never lost.
+        if let Err(record) = ring::submit(record) {
+            worker::observe_overflow(record);
+        }
+        context::count_call_end(session);
+    }
+
+    #[cold]
+    fn end_unfinished(&mut self) {
+        let outcome = if std::thread::panicking() {
+            let step = self.step.name();
+            contain_panic(|| tracing::error!(target: "flujo", step, "step panicked"));
+            Outcome::Panicked
+        } else {
+            Outcome::Cancelled
+        };
+        self.attempts = self.attempts.max(1);
+        self.end(outcome, None);
+    }
+}
+
+/// The extras of a finished span: its own, a model call's, and events that `tracing` logged
+/// inside it (when the bridge is on).
+fn extras_of(
+    extras: Option<Box<SpanExtras>>,
+    model_call: Option<ModelCallRecord>,
+    span_id: u64,
+) -> Option<Box<SpanExtras>> {
+    let bridged = bridged::take(span_id);
+    if model_call.is_none() && bridged.is_empty() {
+        return extras;
+    }
+    let mut extras = extras.unwrap_or_default();
+    if model_call.is_some() {
+        extras.model_call = model_call;
+    }
+    extras.events.extend(bridged);
+    Some(extras)
+}
+
+/// The error's message; a `Display` that panics does not take the call's record with it.
+fn message_of<E: StepError>(error: &E) -> String {
+    catch_unwind(AssertUnwindSafe(|| error.message()))
+        .unwrap_or_else(|_| "<the error's Display implementation panicked>".to_owned())
+}
+
+fn error_details<E: StepError>(error: &E) -> Box<ErrorDetails> {
+    Box::new(ErrorDetails {
+        error_type: std::any::type_name::<E>(),
+        message: message_of(error),
+    })
+}
+
+/// Runs a log statement; a panicking log subscriber does not abort recording the call.
+fn contain_panic(log: impl FnOnce()) {
+    let _ = catch_unwind(AssertUnwindSafe(log));
+}
+
+impl Drop for StepCall {
+    #[inline]
+    fn drop(&mut self) {
+        // Every path that sets `finished` has taken `active` out.
+        if !self.finished {
+            self.end_unfinished();
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Retry policy of `#[pipeline_step(retries = ...)]`: how often, how patiently, and what each
+//! attempt gets.
+
+use std::time::Duration;
+
+/// How a step waits between attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    /// The same delay before every retry.
+    Fixed,
+    /// The delay doubles with every retry.
+    Exponential,
+}
+
+/// Longest wait between two attempts, whatever the backoff says.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// How often and how patiently a step re-runs its body after an `Err`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    retries: u32,
+    backoff: Backoff,
+    delay_ms: u64,
+}
+
+impl RetryPolicy {
+    /// One attempt, no retries.
+    pub const NONE: RetryPolicy = RetryPolicy {
+        retries: 0,
+        backoff: Backoff::Fixed,
+        delay_ms: 0,
+    };
+
+    /// Up to `retries` more attempts; the n-th retry waits `delay_ms` (fixed) or
+    /// `delay_ms * 2^(n-1)` (exponential), at most 60 s.
+    pub const fn new(retries: u32, backoff: Backoff, delay_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            retries,
+            backoff,
+            delay_ms,
+        }
+    }
+
+    /// How many retries after the first attempt.
+    pub const fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The wait before retry number `retry` (1-based).
+    pub fn delay_before(&self, retry: u32) -> Duration {
+        let ms = match self.backoff {
+            Backoff::Fixed => self.delay_ms,
+            Backoff::Exponential => self.delay_ms.saturating_mul(
+                1u64.checked_shl(retry.saturating_sub(1))
+                    .unwrap_or(u64::MAX),
+            ),
+        };
+        Duration::from_millis(ms).min(MAX_RETRY_DELAY)
+    }
+}
+
+/// Asserts, with a readable error, that a by-value argument of a retrying step is `Clone`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` must implement `Clone` to be passed by value to a step with `retries`",
+    label = "every attempt gets its own clone of this argument",
+    note = "take this argument by reference, derive or implement `Clone` for `{Self}`, or remove `retries`"
+)]
+pub trait RetryArgument {
+    /// A fresh copy for the next attempt.
+    fn clone_for_attempt(&self) -> Self;
+}
+
+impl<T: Clone> RetryArgument for T {
+    fn clone_for_attempt(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Waits `delay` between attempts of an async step without needing a particular runtime.
+pub fn retry_delay(delay: Duration) -> futures_timer::Delay {
+    futures_timer::Delay::new(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_backoff_doubles_and_is_capped() {
+        let policy = RetryPolicy::new(40, Backoff::Exponential, 100);
+        assert_eq!(policy.delay_before(1), Duration::from_millis(100));
+        assert_eq!(policy.delay_before(3), Duration::from_millis(400));
+        assert_eq!(policy.delay_before(39), MAX_RETRY_DELAY);
+        let fixed = RetryPolicy::new(3, Backoff::Fixed, 25);
+        assert_eq!(fixed.delay_before(3), Duration::from_millis(25));
+    }
+}

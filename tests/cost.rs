@@ -435,3 +435,67 @@ fn the_in_memory_ledger_reports_every_call_exactly() {
             >= 2_500
     );
 }
+
+#[track_cost(model = "gpt-4o-mini")]
+async fn slow_model(delay: std::time::Duration) -> Result<TokenUsage, CallError> {
+    tokio::time::sleep(delay).await;
+    Ok(TokenUsage::new(10, 10))
+}
+
+#[track_cost(model = "gpt-4o-mini")]
+fn panicking_model() -> Result<TokenUsage, CallError> {
+    panic!("a provider client that panics")
+}
+
+#[test]
+fn a_cancelled_or_panicking_model_call_is_still_a_model_call() {
+    let capture = Capture::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let timed_out = runtime.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            slow_model(std::time::Duration::from_secs(5)),
+        )
+        .await
+        .is_err()
+    });
+    assert!(timed_out);
+    assert!(std::panic::catch_unwind(panicking_model).is_err());
+    let spans = capture.spans_named("chat gpt-4o-mini");
+    assert_eq!(spans.len(), 2, "{}", capture.span_tree());
+    for span in &spans {
+        assert_eq!(
+            span.attribute("gen_ai.request.model").unwrap(),
+            "gpt-4o-mini"
+        );
+        assert_eq!(span.attribute("gen_ai.operation.name").unwrap(), "chat");
+    }
+    assert!(spans.iter().any(|span| span.status == SpanStatus::Unset));
+    assert!(spans.iter().any(|span| span.status.is_error()));
+    let requests = |status| {
+        capture.counter(
+            "flujo_model_requests_total",
+            &[
+                ("model", "gpt-4o-mini"),
+                ("provider", "openai"),
+                ("status", status),
+            ],
+        )
+    };
+    assert_eq!(requests("cancelled"), 1);
+    assert_eq!(requests("error"), 1);
+    assert!(
+        capture.spans_named("chat").is_empty(),
+        "no step-like span named after the operation"
+    );
+    assert_eq!(
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "chat"), ("status", "cancelled")]
+        ),
+        0
+    );
+}

@@ -257,3 +257,30 @@ fn a_step_can_hand_its_trace_to_another_service() {
     );
     assert!(err.value.ends_with(&format!("({} bytes)", huge.len())));
 }
+
+#[flujo::track_cost(model = "acme-code-priced", unpriced)]
+fn code_priced_call() -> Result<flujo::TokenUsage, anyhow::Error> {
+    Ok(flujo::TokenUsage::new(1_000, 10))
+}
+
+#[test]
+fn prices_set_in_code_survive_init_and_reinit() {
+    let _turn = turn();
+    // Set before telemetry starts, as a program's setup code does.
+    flujo::cost::set_model_price(
+        flujo::cost::ModelPrice::new("acme-code-priced", 1.0, 2.0).unwrap(),
+    );
+    for session in 0..2 {
+        let guard = init_telemetry_with(TelemetryConfig::default()).unwrap();
+        let capture = Capture::start();
+        code_priced_call().unwrap();
+        let records = capture.cost_records();
+        assert_eq!(
+            records[0].cost,
+            Some(flujo::Usd::from_nanos(1_020_000)),
+            "session {session}: the row set in code prices the call"
+        );
+        drop(capture);
+        drop(guard);
+    }
+}

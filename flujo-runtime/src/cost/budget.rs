@@ -30,9 +30,7 @@ pub(crate) fn admit(model: &str, run: Option<&RunScope>) -> Result<(), UsageLimi
     metrics::counter!("flujo_budget_exceeded_total", "limit" => limit.label()).increment(1);
     let refusal = UsageLimitExceeded { limit };
     tracing::warn!(target: "flujo", model, "{refusal}");
-    if let Some(run) = run {
-        *run.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusal.clone());
-    }
+    scope::note_refusal(run, &refusal);
     Err(refusal)
 }
 
@@ -56,35 +54,43 @@ pub(crate) fn charge(
 
 /// Today's (UTC) spending in this ledger, for `FLUJO_DAILY_COST_LIMIT_USD`: kept on the
 /// calling threads as calls end, seeded from the durable ledger at init.
-struct Daily {
-    /// Days since the epoch of `spent`.
-    day: AtomicU64,
-    spent: AtomicU64,
-    limit: AtomicU64,
-}
+///
+/// One atomic word holds the day and its total, so that a rollover and the additions racing
+/// it are one compare-and-swap each: no addition is lost at midnight, and a late call stamped
+/// with yesterday's date never zeroes today. The low 16 bits of the day number tag the total
+/// (days are compared for "same" and "newer" only); the total keeps 48 bits of nano-dollars
+/// and saturates at about $281,474.98 (a daily limit above that is never reached).
+static DAILY_SPENT: AtomicU64 = AtomicU64::new(EMPTY);
+/// No call counted yet: the first one sets the day.
+const EMPTY: u64 = 0;
+static DAILY_LIMIT: AtomicU64 = AtomicU64::new(NO_LIMIT);
 
 const NO_LIMIT: u64 = u64::MAX;
+const TOTAL_BITS: u32 = 48;
+const TOTAL_MASK: u64 = (1 << TOTAL_BITS) - 1;
 
-static DAILY: Daily = Daily {
-    day: AtomicU64::new(0),
-    spent: AtomicU64::new(0),
-    limit: AtomicU64::new(NO_LIMIT),
-};
+fn day_tag(date: Date) -> u16 {
+    (date.to_julian_day() & 0xffff) as u16
+}
 
-fn day_number(date: Date) -> u64 {
-    u64::try_from(date.to_julian_day()).unwrap_or(0)
+fn pack(day: u16, nanos: u64) -> u64 {
+    (u64::from(day) << TOTAL_BITS) | nanos.min(TOTAL_MASK)
+}
+
+fn unpack(word: u64) -> (u16, u64) {
+    ((word >> TOTAL_BITS) as u16, word & TOTAL_MASK)
 }
 
 /// Starts today's total at what the durable ledger already holds for `date`.
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn seed_today(date: Date, spent: Usd) {
-    DAILY.day.store(day_number(date), Ordering::Release);
-    DAILY.spent.store(spent.nanos(), Ordering::Release);
+    DAILY_SPENT.store(pack(day_tag(date), spent.nanos()), Ordering::Release);
 }
 
 fn spent_on(date: Date) -> Usd {
-    if DAILY.day.load(Ordering::Acquire) == day_number(date) {
-        Usd::from_nanos(DAILY.spent.load(Ordering::Acquire))
+    let (day, nanos) = unpack(DAILY_SPENT.load(Ordering::Acquire));
+    if day == day_tag(date) {
+        Usd::from_nanos(nanos)
     } else {
         Usd::ZERO
     }
@@ -92,33 +98,91 @@ fn spent_on(date: Date) -> Usd {
 
 /// Sets (or clears) the daily limit.
 pub(crate) fn set_daily_limit(limit: Option<Usd>) {
-    DAILY
-        .limit
-        .store(limit.map_or(NO_LIMIT, Usd::nanos), Ordering::Release);
+    DAILY_LIMIT.store(limit.map_or(NO_LIMIT, Usd::nanos), Ordering::Release);
 }
 
+/// Adds a call's cost to the total of the day it is stamped with, when that is today's (or a
+/// newer day's, which starts the count again); a call stamped with an earlier day is in the
+/// ledger under that day and does not touch today's total.
 fn add_to_today(timestamp: SystemTime, cost: Usd) {
-    let day = day_number(utc_date(timestamp));
-    let current = DAILY.day.load(Ordering::Acquire);
-    if current != day
-        && DAILY
-            .day
-            .compare_exchange(current, day, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    {
-        // A new day: the first call to notice starts the count again.
-        DAILY.spent.store(0, Ordering::Release);
-    }
-    DAILY.spent.fetch_add(cost.nanos(), Ordering::AcqRel);
+    let day = day_tag(utc_date(timestamp));
+    let _ = DAILY_SPENT.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+        if word == EMPTY {
+            return Some(pack(day, cost.nanos()));
+        }
+        let (current, nanos) = unpack(word);
+        // Newer by the wrapping distance between tags (days are at most hours apart here).
+        let ahead = day.wrapping_sub(current) as i16;
+        match ahead {
+            0 => Some(pack(day, nanos.saturating_add(cost.nanos()))),
+            1.. => Some(pack(day, cost.nanos())),
+            _ => None,
+        }
+    });
 }
 
 /// The daily limit, when today's spending has reached it.
 fn daily_limit_reached() -> Option<Limit> {
-    let limit = DAILY.limit.load(Ordering::Acquire);
+    let limit = DAILY_LIMIT.load(Ordering::Acquire);
     if limit == NO_LIMIT {
         return None;
     }
     let spent = spent_on(utc_date(SystemTime::now()));
     let limit = Usd::from_nanos(limit);
     (spent >= limit).then_some(Limit::DailyCost { limit, spent })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn at(day: i64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(u64::try_from(day).unwrap() * 86_400 + 3_600)
+    }
+
+    fn date(day: i64) -> Date {
+        utc_date(at(day))
+    }
+
+    // One test: the total is process-wide.
+    #[test]
+    fn the_daily_total_survives_a_rollover_and_saturates() {
+        let (yesterday, today) = (20_000, 20_001);
+        seed_today(date(yesterday), Usd::from_nanos(500));
+        let threads: Vec<_> = (0..4)
+            .map(|n| {
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        // Half the calls still carry yesterday's stamp, as around midnight.
+                        let day = if (i + n) % 2 == 0 { yesterday } else { today };
+                        add_to_today(at(day), Usd::from_nanos(1));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let today_total = spent_on(date(today)).nanos();
+        // Every today-stamped call after the first one that rolled the day over is counted;
+        // none is lost to the reset, and no yesterday-stamped call zeroed today.
+        assert_eq!(today_total, 20_000, "today's additions are all there");
+        add_to_today(at(yesterday), Usd::from_nanos(7));
+        assert_eq!(
+            spent_on(date(today)).nanos(),
+            20_000,
+            "a late call never zeroes today"
+        );
+        assert_eq!(spent_on(date(yesterday)), Usd::ZERO);
+
+        let day = 20_100;
+        seed_today(date(day), Usd::from_nanos(TOTAL_MASK - 1));
+        add_to_today(at(day), Usd::from_nanos(u64::MAX));
+        assert_eq!(
+            spent_on(date(day)),
+            Usd::from_nanos(TOTAL_MASK),
+            "saturates, never wraps"
+        );
+    }
 }

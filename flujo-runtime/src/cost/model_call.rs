@@ -225,3 +225,23 @@ impl ModelCall {
         }
     }
 }
+
+impl Drop for ModelCall {
+    /// A call dropped before it finished (a timeout cancelled its future) or unwound by a
+    /// panic is still a model call: its span is `{operation} {model}` with the GenAI
+    /// attributes, and `flujo_model_requests_total` counts it as `cancelled` or `error`.
+    fn drop(&mut self) {
+        if !self.call.is_open() {
+            return;
+        }
+        let outcome = if std::thread::panicking() {
+            tracing::error!(target: "flujo", model = %self.model, "model call panicked");
+            Outcome::Panicked
+        } else {
+            tracing::warn!(target: "flujo", model = %self.model, "model call cancelled before it finished");
+            Outcome::Cancelled
+        };
+        let details = self.details(None);
+        self.call.end_model_call(outcome, details);
+    }
+}

@@ -3,6 +3,7 @@
 //! span context so that a step call, which never needs it, does not pay for carrying it.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flujo_pricing::{TokenUsage, Usd};
@@ -25,6 +26,9 @@ pub(crate) struct RunScope {
     /// The last call a usage limit refused, so that the run's error can say so whatever
     /// the step made of the refusal.
     pub(crate) refused: Mutex<Option<UsageLimitExceeded>>,
+    /// Calls of this run refused so far: a retrying step that sees it grow during an
+    /// attempt does not retry.
+    pub(crate) refusals: AtomicU64,
 }
 
 /// What one step of a run used.
@@ -142,6 +146,34 @@ impl Drop for RunSwap<'_> {
 
 fn swap_current(slot: &mut Option<Arc<RunScope>>) {
     let _ = CURRENT.try_with(|current| std::mem::swap(&mut *current.borrow_mut(), slot));
+}
+
+/// Calls refused outside any run (by the daily limit or strict pricing, which hold for the
+/// whole process).
+static REFUSALS_OUTSIDE_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a refused call: on `run`, or on the process when it ran outside any run; keeps the
+/// refusal on the run for its error.
+pub(crate) fn note_refusal(run: Option<&RunScope>, refusal: &UsageLimitExceeded) {
+    match run {
+        Some(run) => {
+            run.refusals.fetch_add(1, Ordering::AcqRel);
+            *run.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusal.clone());
+        }
+        None => {
+            REFUSALS_OUTSIDE_RUNS.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// How many calls of the current run (or, outside runs, of the process) were refused so
+/// far. A step compares it before and after an attempt: a refusal during the attempt means
+/// the next one would be refused too.
+pub(crate) fn refusals() -> u64 {
+    with_current(|run| match run {
+        Some(run) => run.refusals.load(Ordering::Acquire),
+        None => REFUSALS_OUTSIDE_RUNS.load(Ordering::Acquire),
+    })
 }
 
 /// Whether the current run has reached one of its limits (a step does not retry then: the

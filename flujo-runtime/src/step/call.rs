@@ -102,6 +102,9 @@ pub struct StepCall {
     step: &'static Step,
     attempts: u32,
     finished: bool,
+    /// Refusals counted in the call's run when the current attempt began (steps that retry
+    /// only): an attempt during which a call was refused is not retried.
+    refusals_before: u64,
     /// `None` while telemetry is off: the call then records nothing and costs a branch.
     /// `ManuallyDrop` because [`StepCall`]'s own `Drop` always takes it out: the field then
     /// needs no drop glue, which keeps the telemetry-off path free of calls.
@@ -139,6 +142,7 @@ impl StepCall {
             step,
             attempts: 0,
             finished: false,
+            refusals_before: 0,
             active: ManuallyDrop::new(None),
         }
     }
@@ -146,6 +150,7 @@ impl StepCall {
     /// Begins a synchronous call: its span becomes current on this thread until the call ends.
     #[inline]
     pub fn enter(&mut self) {
+        self.note_refusals();
         let state = state::state();
         if state.is_on() {
             self.activate(state, true);
@@ -156,9 +161,18 @@ impl StepCall {
     /// [`SpanContext::instrument`] around each attempt, on whatever thread polls it.
     #[inline]
     pub fn start(&mut self) {
+        self.note_refusals();
         let state = state::state();
         if state.is_on() {
             self.activate(state, false);
+        }
+    }
+
+    /// Remembers the refusals so far, for a step that may retry (a branch for the others).
+    #[inline]
+    fn note_refusals(&mut self) {
+        if self.step.retry.retries() > 0 {
+            self.refusals_before = scope::refusals();
         }
     }
 
@@ -262,10 +276,13 @@ impl StepCall {
     ) -> ControlFlow<Result<T, E>, Duration> {
         self.attempts += 1;
         let retry = self.attempts - 1;
+        // A call refused during this attempt (or a run over its limit) would be refused again.
+        let refused = scope::refusals() != self.refusals_before || scope::exhausted();
         match &result {
-            Err(error) if retry < self.step.retry.retries() && !scope::exhausted() => {
+            Err(error) if retry < self.step.retry.retries() && !refused => {
                 let delay = self.step.retry.delay_before(retry + 1);
                 self.note_retry(error, delay);
+                self.refusals_before = scope::refusals();
                 return ControlFlow::Continue(delay);
             }
             // Both end the call (and set `finished`).
@@ -361,6 +378,11 @@ impl StepCall {
     pub(crate) fn end_with(&mut self, outcome: Outcome) {
         self.attempts = 1;
         self.end(outcome, None);
+    }
+
+    /// Whether the call is recording and has not ended.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.finished && self.active.is_some()
     }
 
     fn take_active(&mut self) -> Option<ActiveCall> {

@@ -133,7 +133,7 @@ fn model_and_pipeline(c: &mut Criterion) {
             plain_three(x)
         })
     });
-    let flujo = Flujo::new(three_steps);
+    let flujo = Flujo::new(three_steps::new());
     group.bench_function("flujo_run_three_steps", |b| {
         b.iter(|| {
             x += 1;

@@ -92,7 +92,7 @@
 //!     }
 //! }
 //!
-//! let result = Flujo::new(word_count).run("one two three".to_owned());
+//! let result = Flujo::new(word_count::new()).run("one two three".to_owned());
 //! assert_eq!(result.output.unwrap(), 3);
 //! assert_eq!(result.step_history.len(), 2);
 //! ```

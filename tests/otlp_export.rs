@@ -444,7 +444,7 @@ fn the_otlp_hook_sends_the_runs_of_its_runner() {
         .expect("telemetry starts");
     let hook = flujo::export::OpenTelemetryHook::otlp(&format!("http://127.0.0.1:{}", rotel.grpc))
         .expect("the hook starts its exporter");
-    let runner = flujo::Flujo::new(hooked).with_hook(hook);
+    let runner = flujo::Flujo::new(hooked::new()).with_hook(hook);
     let result = runner.run("hello".to_owned());
     assert_eq!(result.output.unwrap(), "hello");
     // A run without the hook is not sent.

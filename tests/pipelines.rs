@@ -81,7 +81,7 @@ fn concurrent_runs_keep_their_own_trees_and_request_ids() {
         .enable_time()
         .build()
         .unwrap();
-    let flujo = Arc::new(Flujo::new(shouting));
+    let flujo = Arc::new(Flujo::new(shouting::new()));
     let results = runtime.block_on(async {
         let tasks: Vec<_> = (0..40)
             .map(|i| {
@@ -159,7 +159,7 @@ fn concurrent_runs_keep_their_own_trees_and_request_ids() {
 #[test]
 fn a_failed_run_has_an_error_root_and_keeps_the_failing_step_and_error() {
     let capture = Capture::start();
-    let result = Flujo::new(shouting).run("please reject this".to_owned());
+    let result = Flujo::new(shouting::new()).run("please reject this".to_owned());
     let error: PipelineError = result.output.unwrap_err();
     assert_eq!(error.step(), "join");
     assert!(matches!(
@@ -199,7 +199,7 @@ fn a_run_continues_a_remote_trace() {
     let remote =
         SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
             .unwrap();
-    let result = Flujo::new(shouting).run_with(
+    let result = Flujo::new(shouting::new()).run_with(
         "hi".to_owned(),
         RunOptions::new().request_id("req-42").parent(remote),
     );
@@ -257,7 +257,7 @@ fn hooks_are_called_in_order_and_a_panicking_hook_does_not_break_the_run() {
         panic_on_post_step: true,
         ..Recorder::default()
     };
-    let flujo = Flujo::new(shouting)
+    let flujo = Flujo::new(shouting::new())
         .with_hook(broken)
         .with_hook(recorder.clone());
     assert!(flujo.run("ok".to_owned()).output.is_ok());
@@ -322,7 +322,7 @@ pipeline! {
 fn a_rejected_output_is_retried_and_each_retry_is_a_span_event() {
     let capture = Capture::start();
     ATTEMPTS.store(0, std::sync::atomic::Ordering::SeqCst);
-    let result = Flujo::new(growing).run("seed".to_owned());
+    let result = Flujo::new(growing::new()).run("seed".to_owned());
     assert_eq!(result.output.unwrap(), "seed++++++++");
     let step = &result.step_history[0];
     assert_eq!(step.attempts, 3);
@@ -402,7 +402,7 @@ pipeline! {
 #[test]
 fn step_history_has_tokens_and_cost_and_limits_stop_the_run() {
     let _capture = Capture::start();
-    let result = Flujo::new(two_calls).run(1_000_000);
+    let result = Flujo::new(two_calls::new()).run(1_000_000);
     // 1M input at $0.15/M + 1M output at $0.60/M per call
     assert_eq!(result.step_history[0].tokens.total(), 2_000_000);
     assert_eq!(
@@ -412,7 +412,7 @@ fn step_history_has_tokens_and_cost_and_limits_stop_the_run() {
     assert_eq!(result.total_cost, flujo::Usd::parse("1.50").unwrap());
     assert_eq!(result.total_tokens.input, 2_000_000);
 
-    let limited = Flujo::new(two_calls)
+    let limited = Flujo::new(two_calls::new())
         .with_usage_limits(UsageLimits::new().total_cost_usd_limit(Usd::parse("0.5").unwrap()));
     let result = limited.run(1_000_000);
     let error = result.output.unwrap_err();
@@ -513,7 +513,7 @@ fn the_otlp_hook_checks_its_endpoint() {
 fn the_console_hook_prints_each_run() {
     // Printing goes to stderr; this checks that following a run does not disturb it.
     let capture = Capture::start();
-    let flujo = Flujo::new(shouting).with_hook(flujo::export::OpenTelemetryHook::console());
+    let flujo = Flujo::new(shouting::new()).with_hook(flujo::export::OpenTelemetryHook::console());
     assert_eq!(
         flujo.run("quiet please".to_owned()).output.unwrap(),
         "QUIET PLEASE"
@@ -574,7 +574,7 @@ fn parents_and_runs_follow_threads_blocking_tasks_joins_and_spawns() {
         .enable_all()
         .build()
         .unwrap();
-    let result = runtime.block_on(Flujo::new(fanning).run_async(1));
+    let result = runtime.block_on(Flujo::new(fanning::new()).run_async(1));
     let labels = result.output.unwrap();
     let trace = result.trace_id.unwrap();
     assert_eq!(labels.len(), 6, "{labels:?}");

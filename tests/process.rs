@@ -120,7 +120,7 @@ fn child(scenario: &str) {
                 return;
             }
             if scenario == "pipeline" {
-                let result = flujo::Flujo::new(logged)
+                let result = flujo::Flujo::new(logged::new())
                     .run_with(7, flujo::pipeline::RunOptions::new().request_id("req-7"));
                 println!("output={:?}", result.output.map_err(|e| e.to_string()));
                 return;

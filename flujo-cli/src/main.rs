@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flujo_runtime::cost::{CostGroup, CostLedger, CostReport, GroupBy};
+use flujo_runtime::cost::{CostGroup, CostLedger, CostReport, GroupBy, ReportDate};
 
 #[derive(Parser)]
 #[command(name = "flujo", version, about = "flujo's command-line tools")]
@@ -37,6 +37,11 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Decimals of the amounts in the table, 0 to 9 (default: cents from one cent up, two
+        /// significant digits below, so a cheap call never reads $0.00). JSON and CSV always
+        /// keep every nano-dollar.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+        precision: Option<u8>,
     },
 }
 
@@ -63,11 +68,16 @@ fn main() -> ExitCode {
         to,
         group_by,
         format,
+        precision,
     } = Cli::parse().command;
-    let report = CostLedger::open(&ledger).and_then(|ledger| ledger.report(&from, &to));
+    // Errors name the flags as the user typed them.
+    let report = from.as_str().report_date("--from").and_then(|from| {
+        let to = to.as_str().report_date("--to")?;
+        CostLedger::open(&ledger)?.report(from, to)
+    });
     match report {
         Ok(report) => {
-            print!("{}", render(&report, group_by, format));
+            print!("{}", render(&report, group_by, format, precision));
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -97,7 +107,7 @@ fn header(group: Group) -> &'static str {
     }
 }
 
-fn render(report: &CostReport, group: Group, format: Format) -> String {
+fn render(report: &CostReport, group: Group, format: Format, precision: Option<u8>) -> String {
     let rows = report.groups(group_by(group));
     let key = header(group);
     let mut out = String::new();
@@ -115,19 +125,21 @@ fn render(report: &CostReport, group: Group, format: Format) -> String {
                 "requests", "input", "cached", "output", "cost"
             );
             for (name, row) in rows {
-                let _ = writeln!(out, "{name:<width$}  {}", table_cells(row));
+                let _ = writeln!(out, "{name:<width$}  {}", table_cells(row, precision));
             }
             let _ = writeln!(
                 out,
                 "{:<width$}  {}",
                 "total",
-                table_cells(&report.totals())
+                table_cells(&report.totals(), precision)
             );
             let unpriced: u64 = report.unpriced_requests.values().sum();
             if unpriced > 0 {
                 let _ = writeln!(
                     out,
-                    "{unpriced} request(s) had no price and are not in the cost (models: {})",
+                    "{unpriced} {} had no price and {} not in the cost (models: {})",
+                    if unpriced == 1 { "request" } else { "requests" },
+                    if unpriced == 1 { "is" } else { "are" },
                     report
                         .unpriced_requests
                         .keys()
@@ -192,14 +204,14 @@ fn render(report: &CostReport, group: Group, format: Format) -> String {
     out
 }
 
-fn table_cells(row: &CostGroup) -> String {
+fn table_cells(row: &CostGroup, precision: Option<u8>) -> String {
+    let cost = match precision {
+        Some(decimals) => format!("{:.*}", usize::from(decimals), row.cost),
+        None => row.cost.to_string(),
+    };
     format!(
-        "{:>8}  {:>12}  {:>12}  {:>12}  {:>12}",
-        row.requests,
-        row.tokens.input,
-        row.tokens.cache_read_input,
-        row.tokens.output,
-        row.cost.to_string()
+        "{:>8}  {:>12}  {:>12}  {:>12}  {cost:>12}",
+        row.requests, row.tokens.input, row.tokens.cache_read_input, row.tokens.output,
     )
 }
 

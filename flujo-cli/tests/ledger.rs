@@ -136,6 +136,33 @@ fn the_ledger_survives_restarts_and_the_cli_reports_it() {
         lines[3].starts_with("total") && lines[3].ends_with("$0.55"),
         "{table}"
     );
+    // More decimals on request: the exact $0.043125 of the mini calls.
+    let (ok, precise, stderr) = flujo_cost(&[
+        "--ledger",
+        path,
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-12-31",
+        "--precision",
+        "6",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        precise.lines().nth(2).unwrap().ends_with("$0.043125"),
+        "{precise}"
+    );
+    let (ok, _, stderr) = flujo_cost(&[
+        "--ledger",
+        path,
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-12-31",
+        "--precision",
+        "12",
+    ]);
+    assert!(!ok && stderr.contains("--precision"), "{stderr}");
 
     let (ok, csv, _) = flujo_cost(&[
         "--ledger",
@@ -182,7 +209,7 @@ fn the_ledger_survives_restarts_and_the_cli_reports_it() {
             path,
             "2024-13-01",
             "model",
-            "invalid start_date \"2024-13-01\": expected a date as YYYY-MM-DD",
+            "invalid --from \"2024-13-01\": expected a date as YYYY-MM-DD",
         ),
         (
             "/nonexistent/costs.sqlite",

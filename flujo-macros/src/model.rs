@@ -650,6 +650,72 @@ fn first_token_span(item: &syn::Item) -> Span {
         .map_or_else(Span::call_site, |token| token.span())
 }
 
+/// The places in `tokens` that read a variable for which `is_skipped` holds: identifiers
+/// that are not a field or method name (after `.`) or a later path segment (after `::`),
+/// and `{name}` captures in string literals (inline format arguments).
+fn skipped_reads(
+    tokens: proc_macro2::TokenStream,
+    is_skipped: &dyn Fn(&str) -> bool,
+    reads: &mut Vec<(Span, String)>,
+) {
+    use proc_macro2::{Spacing, TokenTree};
+    type Mark = Option<(char, Spacing)>;
+    // The last two punctuation marks right before the current token, if it follows them.
+    let mut before: (Mark, Mark) = (None, None);
+    for token in tokens {
+        match token {
+            TokenTree::Group(group) => {
+                skipped_reads(group.stream(), is_skipped, reads);
+                before = (None, None);
+            }
+            TokenTree::Ident(ident) => {
+                let after_dot = matches!(before.1, Some(('.', _)));
+                let after_path = matches!(before, (Some((':', Spacing::Joint)), Some((':', _))));
+                let name = ident.to_string();
+                if !after_dot && !after_path && is_skipped(&name) {
+                    reads.push((ident.span(), name));
+                }
+                before = (None, None);
+            }
+            TokenTree::Punct(punct) => {
+                before = (before.1, Some((punct.as_char(), punct.spacing())));
+            }
+            TokenTree::Literal(literal) => {
+                let text = literal.to_string();
+                if text.ends_with('"') {
+                    for name in format_captures(&text) {
+                        if is_skipped(name) {
+                            reads.push((literal.span(), name.to_owned()));
+                        }
+                    }
+                }
+                before = (None, None);
+            }
+        }
+    }
+}
+
+/// The `name` of every `{name}` / `{name:...}` in a string literal's text (`{{` escapes).
+fn format_captures(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(escaped) = rest.strip_prefix('{') {
+            rest = escaped;
+            continue;
+        }
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if end > 0 && matches!(rest[end..].chars().next(), Some('}' | ':')) {
+            names.push(&rest[..end]);
+        }
+        rest = &rest[end..];
+    }
+    names
+}
+
 /// Resolves `fields(...)`: shorthands become parameter reads, skipped parameters stay out.
 fn check_fields(args: &Args, params: &[String], errors: &mut Errors) -> Vec<Field> {
     let is_skipped =
@@ -686,19 +752,25 @@ fn check_fields(args: &Args, params: &[String], errors: &mut Errors) -> Vec<Fiel
         let recorded = match &value {
             FieldValue::Value(e) | FieldValue::Display(e) | FieldValue::Debug(e) => e,
         };
-        if let Expr::Path(path) = recorded
-            && let Some(ident) = path.path.get_ident()
-            && params.contains(&ident.to_string())
-            && is_skipped(&ident.to_string())
-        {
-            errors.push(
-                ident.span(),
-                format!(
-                    "`{ident}` is skipped, so it cannot be recorded as field `{}`: \
-                     remove it from `skip`/`skip_all` or from `fields`",
-                    field.key
-                ),
-            );
+        // Any read of a skipped parameter, in any form (a method call, a reference, a
+        // closure, a macro's arguments, a format string's `{name}`), would record it.
+        let mut reads = Vec::new();
+        skipped_reads(
+            recorded.to_token_stream(),
+            &|name| params.iter().any(|param| param == name) && is_skipped(name),
+            &mut reads,
+        );
+        if !reads.is_empty() {
+            for (span, name) in reads {
+                errors.push(
+                    span,
+                    format!(
+                        "`{name}` is skipped, so field `{}` cannot read it: remove it from \
+                         `skip`/`skip_all`, or record something that does not contain it",
+                        field.key
+                    ),
+                );
+            }
             continue;
         }
         fields.push(Field {

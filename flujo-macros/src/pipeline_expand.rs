@@ -33,10 +33,21 @@ pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
     };
     let step_names = stages.iter().map(|stage| &stage.name);
     let (definition, context_binding) = match context {
+        // A braced struct lives in the type namespace only: a `fn` or a `let` of the same
+        // snake_case name beside the pipeline does not collide with it (a unit struct would).
         None => (
             quote! {
                 #[derive(Clone, Copy, Debug, Default)]
-                #vis struct #name;
+                #vis struct #name {
+                    _private: (),
+                }
+
+                impl #name {
+                    /// The pipeline (it has no context).
+                    #vis const fn new() -> Self {
+                        #name { _private: () }
+                    }
+                }
             },
             TokenStream::new(),
         ),

@@ -92,9 +92,14 @@ impl<'a> Sum<&'a Usd> for Usd {
 }
 
 impl fmt::Display for Usd {
-    /// `$` and the amount rounded half-up to `precision` decimals (default 2, at most 9).
+    /// `$` and the amount rounded half-up to `precision` decimals (at most 9). Without a
+    /// precision: cents from one cent up, and two significant digits below (`$0.0019`), so a
+    /// cheap call never reads as `$0.00`. Width, fill and alignment apply as for any value
+    /// (right-aligned by default, like numbers).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let decimals = f.precision().unwrap_or(2).min(9) as u32;
+        let decimals = f
+            .precision()
+            .map_or_else(|| self.meaningful_decimals(), |p| p.min(9)) as u32;
         let unit = 10u64.pow(9 - decimals);
         let rounded = self.0 / unit + u64::from(self.0 % unit >= unit.div_ceil(2) && unit > 1);
         let scale = 10u64.pow(decimals);
@@ -108,12 +113,46 @@ impl fmt::Display for Usd {
                 width = decimals as usize
             )
         };
-        // `pad` would read the precision as a truncation: apply only the width.
-        match f.width() {
-            Some(width) => write!(f, "{text:>width$}"),
-            None => f.write_str(&text),
-        }
+        pad(f, &text)
     }
+}
+
+impl Usd {
+    /// Decimals that show an amount meaningfully: 2 from a cent up (and for zero), else as
+    /// many as two significant digits need (at most 9).
+    fn meaningful_decimals(self) -> usize {
+        const CENT: u64 = 10_000_000;
+        if self.0 == 0 || self.0 >= CENT {
+            return 2;
+        }
+        let digits = self.0.ilog10() as usize + 1;
+        (9 - digits + 2).min(9)
+    }
+}
+
+/// Writes `text` with the formatter's width, fill and alignment (`pad` would also read the
+/// precision, as a truncation).
+fn pad(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    let width = f.width().unwrap_or(0);
+    let len = text.chars().count();
+    if len >= width {
+        return f.write_str(text);
+    }
+    let space = width - len;
+    let (before, after) = match f.align() {
+        Some(fmt::Alignment::Left) => (0, space),
+        Some(fmt::Alignment::Center) => (space / 2, space - space / 2),
+        Some(fmt::Alignment::Right) | None => (space, 0),
+    };
+    let fill = f.fill();
+    for _ in 0..before {
+        f.write_fmt(format_args!("{fill}"))?;
+    }
+    f.write_str(text)?;
+    for _ in 0..after {
+        f.write_fmt(format_args!("{fill}"))?;
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Usd {
@@ -142,8 +181,9 @@ impl PerMillionTokens {
         }
         let micros = dollars * 1e6;
         // Decimal prices are not exact binary fractions: accept what is within float noise of
-        // a whole micro-dollar, refuse what carries a real seventh decimal.
-        if (micros - micros.round()).abs() > 1e-6 * micros.max(1.0) {
+        // a whole micro-dollar (a few units in the last place, relative to the magnitude),
+        // refuse what carries a real seventh decimal at any magnitude.
+        if (micros - micros.round()).abs() > (micros * 1e-12).max(1e-9) {
             return Err(invalid());
         }
         Ok(PerMillionTokens(micros.round() as u64))
@@ -237,12 +277,30 @@ mod tests {
 
     #[test]
     fn display_rounds_half_up_to_the_precision() {
-        assert_eq!(Usd::from_nanos(4_999_999).to_string(), "$0.00");
-        assert_eq!(Usd::from_nanos(5_000_000).to_string(), "$0.01");
+        // Below a cent, two significant digits: a cheap call is never shown as $0.00.
+        assert_eq!(Usd::from_nanos(4_999_999).to_string(), "$0.0050");
+        assert_eq!(Usd::from_nanos(1_900_000).to_string(), "$0.0019");
+        assert_eq!(Usd::from_nanos(190_000).to_string(), "$0.00019");
+        assert_eq!(Usd::from_nanos(1).to_string(), "$0.000000001");
+        assert_eq!(Usd::ZERO.to_string(), "$0.00");
+        assert_eq!(format!("{:.2}", Usd::from_nanos(5_000_000)), "$0.01");
         assert_eq!(Usd::from_nanos(1_234_567_891).to_string(), "$1.23");
         assert_eq!(format!("{:.9}", Usd::from_nanos(1)), "$0.000000001");
         assert_eq!(format!("{:.0}", Usd::from_nanos(1_500_000_000)), "$2");
         assert_eq!(format!("{:>8}", Usd::from_nanos(1_000_000_000)), "   $1.00");
+        // Width, fill and alignment as for any value.
+        assert_eq!(
+            format!("{:<8}|", Usd::from_nanos(1_000_000_000)),
+            "$1.00   |"
+        );
+        assert_eq!(
+            format!("{:^9}", Usd::from_nanos(1_000_000_000)),
+            "  $1.00  "
+        );
+        assert_eq!(
+            format!("{:*>10.3}", Usd::from_nanos(1_500_000_000)),
+            "****$1.500"
+        );
     }
 
     #[test]
@@ -260,6 +318,14 @@ mod tests {
         assert_eq!(PerMillionTokens::usd(2.5).unwrap().micros(), 2_500_000);
         assert_eq!(PerMillionTokens::usd(0.01875).unwrap().micros(), 18_750);
         assert!(PerMillionTokens::usd(0.0000001).is_err());
+        // A seventh decimal is refused at every magnitude, not rounded away above $1/M.
+        for seventh in [1.0000001, 2.5000001, 15.0000004, 1000.0000001] {
+            assert!(PerMillionTokens::usd(seventh).is_err(), "{seventh}");
+        }
+        assert_eq!(
+            PerMillionTokens::usd(15.000001).unwrap().micros(),
+            15_000_001
+        );
         assert!(PerMillionTokens::usd(-1.0).is_err());
         assert!(PerMillionTokens::usd(f64::NAN).is_err());
         assert_eq!(

@@ -52,7 +52,10 @@ impl TokenUsage {
         output_tokens: u64,
     ) -> TokenUsage {
         TokenUsage {
-            input: input_tokens + cache_read_input_tokens + cache_creation_input_tokens,
+            // Saturating, as every other sum of token counts.
+            input: input_tokens
+                .saturating_add(cache_read_input_tokens)
+                .saturating_add(cache_creation_input_tokens),
             output: output_tokens,
             cache_read_input: cache_read_input_tokens,
             cache_write_input: cache_creation_input_tokens,
@@ -112,5 +115,18 @@ impl Add for TokenUsage {
 impl AddAssign for TokenUsage {
     fn add_assign(&mut self, other: TokenUsage) {
         *self = *self + other;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anthropic_usage_saturates_like_every_other_sum() {
+        const HUGE: TokenUsage = TokenUsage::anthropic(u64::MAX, u64::MAX, 1, 5);
+        assert_eq!(HUGE.input, u64::MAX);
+        assert_eq!(HUGE.cache_read_input, u64::MAX);
+        assert_eq!(TokenUsage::anthropic(10, 20, 30, 5).input, 60);
     }
 }

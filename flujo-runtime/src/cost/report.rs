@@ -207,28 +207,38 @@ impl CostReport {
     }
 }
 
+/// "1 request", "2 requests".
+fn requests(count: u64) -> String {
+    match count {
+        1 => "1 request".to_owned(),
+        n => format!("{n} requests"),
+    }
+}
+
 fn month_of(day: Date) -> String {
     format!("{:04}-{:02}", day.year(), u8::from(day.month()))
 }
 
 impl fmt::Display for CostReport {
-    /// A plain-text summary, amounts to the cent.
+    /// A plain-text summary: amounts to the cent, or to two significant digits below a cent
+    /// (`$0.0019`), so a cheap call never reads as `$0.00`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let (Some(start), Some(end)) = (self.start_date, self.end_date) {
             writeln!(f, "Cost report {start} .. {end}")?;
         }
         writeln!(
             f,
-            "Total cost: {} over {} requests",
-            self.total_cost, self.requests
+            "Total cost: {} over {}",
+            self.total_cost,
+            requests(self.requests)
         )?;
         writeln!(f, "Cost by model:")?;
         for (model, group) in self.groups(GroupBy::Model) {
             writeln!(
                 f,
-                "- {model}: {} ({} requests, {} input / {} output tokens{})",
+                "- {model}: {} ({}, {} input / {} output tokens{})",
                 group.cost,
-                group.requests,
+                requests(group.requests),
                 group.tokens.input,
                 group.tokens.output,
                 if group.unpriced_requests > 0 {
@@ -243,5 +253,32 @@ impl fmt::Display for CostReport {
             writeln!(f, "- {step}: {cost}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_shows_cheap_calls_and_counts_in_words() {
+        let mut report = CostReport::default();
+        let group = CostGroup {
+            requests: 1,
+            unpriced_requests: 0,
+            tokens: TokenUsage::new(1_200, 40),
+            cost: Usd::from_nanos(1_900_000),
+        };
+        report.add_group(Date::MIN, "gpt-4o-mini", Some("draft"), None, &group);
+        let text = report.to_string();
+        assert!(
+            text.contains("Total cost: $0.0019 over 1 request\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- gpt-4o-mini: $0.0019 (1 request, 1200 input / 40 output tokens)"),
+            "{text}"
+        );
+        assert!(text.contains("- draft: $0.0019"), "{text}");
     }
 }

@@ -259,3 +259,52 @@ async fn spawned_tasks_blocking_work_and_select_branches_keep_their_parent() {
     assert_eq!(orphan[0].parent_span_id, None);
     assert_ne!(orphan[0].trace_id, detached_parent.trace_id);
 }
+
+#[pipeline_step]
+async fn leaf(x: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    x + 1
+}
+
+/// A plain `async` block (not `async move`): borrows `x`, as the user wrote it.
+#[pipeline_step]
+fn borrowing_block(x: &u64) -> impl Future<Output = u64> + '_ {
+    async { leaf(*x).await }
+}
+
+/// `async move { .. }.boxed()`, as with `futures::FutureExt`.
+#[pipeline_step]
+fn boxed_method(x: u64) -> futures::future::BoxFuture<'static, Result<u64, ModelError>> {
+    use futures::FutureExt;
+    async move { Ok(leaf(x).await) }.boxed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_async_blocks_and_boxed_futures_are_instrumented_as_futures() {
+    let capture = Capture::start();
+    let x = 1;
+    assert_eq!(borrowing_block(&x).await, 2);
+    assert_eq!(boxed_method(5).await.unwrap(), 6);
+    for name in ["borrowing_block", "boxed_method"] {
+        let outer = &capture.spans_named(name)[0];
+        assert!(
+            outer.duration() >= Duration::from_millis(15),
+            "{name} timed the future, not its construction: {:?}",
+            outer.duration()
+        );
+        let children: Vec<_> = capture
+            .spans_named("leaf")
+            .into_iter()
+            .filter(|leaf| leaf.parent_span_id == Some(outer.span_id))
+            .collect();
+        assert_eq!(children.len(), 1, "the awaited step is {name}'s child");
+    }
+    // A Result inside the boxed future is seen as the step's result.
+    assert_eq!(
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "boxed_method"), ("status", "ok")]
+        ),
+        1
+    );
+}

@@ -173,6 +173,7 @@ impl CostModel {
     ) -> Option<CostModel> {
         let args = Args::parse(args, errors);
         let shape = FnShape::of(item);
+        shape.check_future(item, "#[track_cost]", errors);
         let returns_unit = matches!(&shape.output, Some(Type::Tuple(t)) if t.elems.is_empty());
         if returns_unit {
             errors.push(

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Block, ItemFn};
 
 use crate::cost_expand;
-use crate::model::{Backoff, Body, FieldValue, Rebind, StepModel};
+use crate::model::{Backoff, Body, FieldValue, FutureWrapper, Rebind, StepModel};
 
 pub(crate) fn expand(model: StepModel) -> TokenStream {
     wrap_body(&model.item, &model.body, |block, is_async| {
@@ -54,14 +54,20 @@ pub(crate) fn wrap_body(
         Body::AsyncBlock {
             leading,
             inner: block,
-            boxed,
+            moves,
+            wrapper,
         } => {
             let instrumented = instrument(block, true);
-            let future = quote!(async move { #instrumented });
-            let future = if *boxed {
-                quote!(::std::boxed::Box::pin(#future))
+            // The same capture as the user's block: `async` borrows, `async move` moves.
+            let future = if *moves {
+                quote!(async move { #instrumented })
             } else {
-                future
+                quote!(async { #instrumented })
+            };
+            let future = match wrapper {
+                FutureWrapper::None => future,
+                FutureWrapper::BoxPin => quote!(::std::boxed::Box::pin(#future)),
+                FutureWrapper::Method(method) => quote!(#future.#method()),
             };
             quote!({ #(#inner)* #(#leading)* #future })
         }
@@ -214,12 +220,13 @@ fn rebind_argument(private: &TokenStream, rebind: &Rebind) -> TokenStream {
             pattern,
             source,
             span,
+            cfgs,
         } => {
             // Spanned on the argument so that a missing `Clone` is reported there.
             let clone =
                 quote_spanned!(*span=> #private::RetryArgument::clone_for_attempt(&#source));
-            quote!(let #pattern = #clone;)
+            quote!(#(#cfgs)* let #pattern = #clone;)
         }
-        Rebind::Reborrow(ident) => quote!(let #ident = &mut *#ident;),
+        Rebind::Reborrow { ident, cfgs } => quote!(#(#cfgs)* let #ident = &mut *#ident;),
     }
 }

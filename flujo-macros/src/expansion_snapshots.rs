@@ -98,9 +98,9 @@ fn sync_plain() {
 #[test]
 fn sync_result_with_fields() {
     insta::assert_snapshot!(expand(
-        quote!(name = "score", skip(prompt), fields(model, prompt_len = prompt.len(), kind = %kind, "gen_ai.request.model" = ?model)),
+        quote!(name = "score", skip(api_key), fields(model, prompt_len = prompt.len(), kind = %kind, "gen_ai.request.model" = ?model)),
         quote! {
-            fn score(prompt: &str, model: &str, kind: Kind) -> Result<f64, ScoreError> {
+            fn score(prompt: &str, model: &str, kind: Kind, api_key: &str) -> Result<f64, ScoreError> {
                 let value = parse(prompt)?;
                 Ok(value)
             }

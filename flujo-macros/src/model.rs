@@ -74,13 +74,25 @@ pub(crate) enum Body {
     Sync(Box<Block>),
     /// An `async fn`.
     AsyncFn(Box<Block>),
-    /// A `fn` whose last expression is an `async move` block, as written by hand for
-    /// `-> impl Future` or produced by `#[async_trait]` inside `Box::pin(...)`.
+    /// A `fn` whose last expression is an `async` block (`move` or not), as written by hand
+    /// for `-> impl Future`, produced by `#[async_trait]` inside `Box::pin(...)`, or boxed
+    /// with `futures::FutureExt` (`async move { .. }.boxed()`).
     AsyncBlock {
         leading: Vec<Stmt>,
         inner: Box<Block>,
-        boxed: bool,
+        /// `async move` (else the block borrows, as the user wrote it).
+        moves: bool,
+        wrapper: FutureWrapper,
     },
+}
+
+/// What the `async` block is wrapped in.
+pub(crate) enum FutureWrapper {
+    None,
+    /// `Box::pin(async ..)`.
+    BoxPin,
+    /// `async { .. }.boxed()` / `.boxed_local()`.
+    Method(syn::Ident),
 }
 
 /// A by-value argument that every retry attempt needs afresh.
@@ -90,9 +102,14 @@ pub(crate) enum Rebind {
         pattern: Box<Pat>,
         source: Ident,
         span: Span,
+        /// The parameter's `#[cfg(..)]`s: the copy exists exactly when the parameter does.
+        cfgs: Vec<syn::Attribute>,
     },
     /// `let <ident> = &mut *<ident>;`: each attempt reborrows a `&mut` argument.
-    Reborrow(Ident),
+    Reborrow {
+        ident: Ident,
+        cfgs: Vec<syn::Attribute>,
+    },
 }
 
 pub(crate) struct StepModel {
@@ -319,6 +336,13 @@ fn future_output(ty: &Type) -> Option<&Type> {
             let PathArguments::AngleBracketed(args) = &last.arguments else {
                 return None;
             };
+            // `futures`' `BoxFuture<'a, T>` / `LocalBoxFuture<'a, T>`: the output is `T`.
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                return args.args.iter().find_map(|arg| match arg {
+                    GenericArgument::Type(output) => Some(output),
+                    _ => None,
+                });
+            }
             return args.args.iter().find_map(|arg| match arg {
                 GenericArgument::Type(inner) => future_output(inner),
                 _ => None,
@@ -341,13 +365,6 @@ fn future_output(ty: &Type) -> Option<&Type> {
     })
 }
 
-fn contains_impl_trait(ty: &Type) -> bool {
-    ty.to_token_stream()
-        .into_iter()
-        .any(|token| matches!(&token, proc_macro2::TokenTree::Ident(i) if i == "impl"))
-        || matches!(ty, Type::ImplTrait(_))
-}
-
 fn is_result(ty: &Type) -> bool {
     match ty {
         Type::Path(path) => path
@@ -367,29 +384,44 @@ fn classify_body(item: &ItemFn) -> Body {
     }
     let stmts = &item.block.stmts;
     if let Some((Stmt::Expr(last, None), leading)) = stmts.split_last() {
-        let (async_expr, boxed) = match last {
-            Expr::Async(block) => (Some(block), false),
+        let (async_expr, wrapper) = match last {
+            Expr::Async(block) => (Some(block), FutureWrapper::None),
             Expr::Call(call) if call.args.len() == 1 => {
                 let is_box_pin = matches!(&*call.func, Expr::Path(p)
                     if p.path.segments.len() >= 2
                         && p.path.segments.iter().rev().nth(1).is_some_and(|s| s.ident == "Box")
                         && p.path.segments.last().is_some_and(|s| s.ident == "pin"));
                 match &call.args[0] {
-                    Expr::Async(block) if is_box_pin => (Some(block), true),
-                    _ => (None, false),
+                    Expr::Async(block) if is_box_pin => (Some(block), FutureWrapper::BoxPin),
+                    _ => (None, FutureWrapper::None),
                 }
             }
-            _ => (None, false),
+            Expr::MethodCall(call)
+                if call.args.is_empty()
+                    && (call.method == "boxed" || call.method == "boxed_local") =>
+            {
+                match &*call.receiver {
+                    Expr::Async(block) => (Some(block), FutureWrapper::Method(call.method.clone())),
+                    _ => (None, FutureWrapper::None),
+                }
+            }
+            _ => (None, FutureWrapper::None),
         };
-        if let Some(async_expr) = async_expr.filter(|a| a.capture.is_some()) {
+        if let Some(async_expr) = async_expr {
             return Body::AsyncBlock {
                 leading: leading.to_vec(),
                 inner: Box::new(async_expr.block.clone()),
-                boxed,
+                moves: async_expr.capture.is_some(),
+                wrapper,
             };
         }
     }
     Body::Sync(item.block.clone())
+}
+
+/// Whether `ty` is a future (`impl Future<..>`, `Pin<Box<dyn Future<..>>>`, `BoxFuture<..>`).
+pub(crate) fn is_future(ty: &Type) -> bool {
+    future_output(ty).is_some()
 }
 
 fn param_names(item: &ItemFn) -> Vec<String> {
@@ -404,6 +436,36 @@ fn param_names(item: &ItemFn) -> Vec<String> {
             },
         })
         .collect()
+}
+
+/// A parameter's `#[cfg]` and `#[cfg_attr]` attributes.
+fn cfgs_of(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr"))
+        .cloned()
+        .collect()
+}
+
+/// `ty` with every `impl Trait` in it replaced by `_` (as tracing-attributes erases them), so
+/// that it can annotate a binding or a closure: `(impl Display, u8)` becomes `(_, u8)`, and
+/// `Result<impl Display, E>` keeps `E` for `?` to convert into.
+pub(crate) fn erase_impl_trait(ty: &Type) -> Type {
+    struct Eraser;
+    impl syn::visit_mut::VisitMut for Eraser {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(impl_trait) = ty {
+                *ty = Type::Infer(syn::TypeInfer {
+                    underscore_token: syn::Token![_](impl_trait.impl_token.span),
+                });
+                return;
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+    let mut erased = ty.clone();
+    syn::visit_mut::VisitMut::visit_type_mut(&mut Eraser, &mut erased);
+    erased
 }
 
 /// Plans the per-attempt copies of arguments, renaming pattern arguments in the signature.
@@ -429,7 +491,10 @@ fn plan_rebinds(item: &mut ItemFn, boxed_async: bool, errors: &mut Errors) -> Ve
             FnArg::Typed(typed) => match (&*typed.ty, &mut *typed.pat) {
                 (Type::Reference(reference), Pat::Ident(ident)) => {
                     if reference.mutability.is_some() {
-                        rebinds.push(Rebind::Reborrow(ident.ident.clone()));
+                        rebinds.push(Rebind::Reborrow {
+                            ident: ident.ident.clone(),
+                            cfgs: cfgs_of(&typed.attrs),
+                        });
                     }
                 }
                 (Type::Reference(_), _) => {}
@@ -441,6 +506,7 @@ fn plan_rebinds(item: &mut ItemFn, boxed_async: bool, errors: &mut Errors) -> Ve
                         pattern,
                         source: ident.ident.clone(),
                         span: typed.ty.span(),
+                        cfgs: cfgs_of(&typed.attrs),
                     });
                 }
                 (_, pat) => {
@@ -459,6 +525,7 @@ fn plan_rebinds(item: &mut ItemFn, boxed_async: bool, errors: &mut Errors) -> Ve
                         pattern,
                         source,
                         span: typed.ty.span(),
+                        cfgs: cfgs_of(&typed.attrs),
                     });
                 }
             },
@@ -523,6 +590,24 @@ pub(crate) struct FnShape {
 }
 
 impl FnShape {
+    /// Reports a function that returns a future but whose future flujo cannot instrument
+    /// (it would time the future's construction, not its run).
+    pub(crate) fn check_future(&self, item: &ItemFn, attribute: &str, errors: &mut Errors) {
+        if let (Body::Sync(_), ReturnType::Type(_, ty)) = (&self.body, &item.sig.output)
+            && is_future(ty)
+        {
+            errors.push(
+                ty.span(),
+                format!(
+                    "`{attribute}` on a function that returns a future needs the future to be an \
+                     `async` block as its last expression (`async {{ .. }}`, `async move {{ .. }}`, \
+                     `Box::pin(async move {{ .. }})` or `async move {{ .. }}.boxed()`), or an \
+                     `async fn`: otherwise the span would time building the future, not running it"
+                ),
+            );
+        }
+    }
+
     pub(crate) fn of(item: &ItemFn) -> FnShape {
         let body = classify_body(item);
         let value_type = match (&body, &item.sig.output) {
@@ -534,7 +619,7 @@ impl FnShape {
         let returns_result = value_type.as_ref().is_some_and(is_result);
         FnShape {
             body,
-            output: value_type.filter(|ty| !contains_impl_trait(ty)),
+            output: value_type.as_ref().map(erase_impl_trait),
             returns_result,
         }
     }
@@ -567,11 +652,13 @@ impl StepModel {
         }
         let fields = check_fields(&args, &params, &mut errors);
 
+        let shape = FnShape::of(&item);
+        shape.check_future(&item, "#[pipeline_step]", &mut errors);
         let FnShape {
             body,
             output,
             returns_result,
-        } = FnShape::of(&item);
+        } = shape;
 
         let retry = args.retries.map(|(span, retries)| {
             if !returns_result {
@@ -595,7 +682,13 @@ impl StepModel {
             );
         }
         let rebinds = if retry.is_some() {
-            let boxed = matches!(body, Body::AsyncBlock { boxed: true, .. });
+            let boxed = matches!(
+                body,
+                Body::AsyncBlock {
+                    wrapper: FutureWrapper::BoxPin | FutureWrapper::Method(_),
+                    ..
+                }
+            );
             plan_rebinds(&mut item, boxed, &mut errors)
         } else {
             Vec::new()

@@ -608,3 +608,24 @@ fn parents_and_runs_follow_threads_blocking_tasks_joins_and_spawns() {
         );
     }
 }
+
+#[test]
+fn a_shared_hook_in_an_arc_is_a_hook() {
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicU32);
+    impl Hook for Counting {
+        fn post_step(&self, _: &RunInfo, _: &StepResult) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let _capture = Capture::start();
+    let shared = Arc::new(Counting::default());
+    let first = Flujo::new(shouting::new()).with_hook(Arc::clone(&shared));
+    let second = Flujo::new(shouting::new()).with_hook(Arc::clone(&shared));
+    first.run("a".to_owned());
+    second.run("b".to_owned());
+    assert!(
+        shared.0.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "both runners reached the one hook"
+    );
+}

@@ -47,6 +47,8 @@ fn acme_model() -> Result<TokenUsage, UsageLimitExceeded> {
 #[pipeline_step]
 fn double(n: u32) -> u32 {
     logfire::info!(n, "doubling");
+    // The application's own request id field, which flujo must not repeat or replace.
+    logfire::info!(request_id = "app-request-9", "handled upstream");
     n * 2
 }
 
@@ -117,6 +119,13 @@ fn child(scenario: &str) {
             }
             if scenario == "cost" {
                 cost_scenario();
+                return;
+            }
+            if scenario == "console" {
+                let result = flujo::Flujo::new(logged::new())
+                    .with_hook(flujo::export::OpenTelemetryHook::console())
+                    .run(1);
+                println!("output={:?}", result.output.map_err(|e| e.to_string()));
                 return;
             }
             if scenario == "pipeline" {
@@ -408,6 +417,27 @@ fn pricing_settings_come_from_the_environment() {
 }
 
 fn pipeline_runs_put_request_id_and_pipeline_on_every_log_line() {
+    // The console hook prints each run in the log format in force.
+    let out = run_child("console", &[("FLUJO_LOG_FORMAT", "json")]);
+    let run: serde_json::Value = out
+        .stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .find(|line: &serde_json::Value| line["event"] == "flujo run")
+        .unwrap_or_else(|| panic!("no JSON run line: {}", out.stderr));
+    assert_eq!(run["pipeline"], "logged");
+    let names: Vec<&str> = run["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|span| span["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["invoke_workflow logged", "double", "double"]);
+    assert_eq!(run["spans"][1]["depth"], 1);
+    let out = run_child("console", &[]);
+    assert!(out.stderr.contains("flujo run "), "{}", out.stderr);
+    assert!(out.stderr.contains("  double [ok]"), "{}", out.stderr);
+
     let out = run_child("pipeline", &[("FLUJO_LOG_FORMAT", "json")]);
     assert!(out.stdout.contains("output=Ok(28)"), "{}", out.stdout);
     let lines: Vec<serde_json::Value> = out
@@ -422,6 +452,18 @@ fn pipeline_runs_put_request_id_and_pipeline_on_every_log_line() {
         assert_eq!(line["pipeline"], "logged");
         assert!(line["trace_id"].is_string());
     }
+    let own: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|line: &serde_json::Value| line["event"] == "handled upstream")
+        .collect();
+    assert_eq!(own.len(), 2, "{}", out.stderr);
+    assert!(
+        own.iter().all(|line| line["request_id"] == "app-request-9"),
+        "the application's own request_id field is kept: {}",
+        out.stderr
+    );
     let out = run_child("pipeline", &[]);
     assert!(
         out.stderr
@@ -431,6 +473,22 @@ fn pipeline_runs_put_request_id_and_pipeline_on_every_log_line() {
         "{}",
         out.stderr
     );
+    for line in out
+        .stderr
+        .lines()
+        .filter(|line| line.contains("handled upstream"))
+    {
+        assert_eq!(
+            line.matches("request_id=").count(),
+            1,
+            "printed once: {line}"
+        );
+        assert!(
+            line.contains("request_id=\"app-request-9\"")
+                || line.contains("request_id=app-request-9"),
+            "{line}"
+        );
+    }
 }
 
 fn main() {

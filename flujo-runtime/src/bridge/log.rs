@@ -22,9 +22,24 @@ use crate::run::scope as run;
 /// A layer that also receives every event the filter lets through (Logfire's log bridge).
 pub(crate) type ExtraLayer = Box<dyn Layer<Layered<EnvFilter, Registry>> + Send + Sync>;
 
+/// The format of the last `init_telemetry` (what the console hook prints in too).
+static FORMAT: std::sync::Mutex<Option<LogFormat>> = std::sync::Mutex::new(None);
+
+/// The log format in force: the last `init_telemetry`'s, else `FLUJO_LOG_FORMAT`, else text.
+pub(crate) fn format() -> LogFormat {
+    let configured = *FORMAT.lock().unwrap_or_else(|e| e.into_inner());
+    configured.unwrap_or_else(|| {
+        std::env::var("FLUJO_LOG_FORMAT")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_default()
+    })
+}
+
 /// Installs the stderr subscriber (plus `extra`); returns false when the application already
 /// installed a global `tracing` subscriber (flujo's logs then go to that one).
 pub(crate) fn install(format: LogFormat, filter: &str, extra: Option<ExtraLayer>) -> bool {
+    *FORMAT.lock().unwrap_or_else(|e| e.into_inner()) = Some(format);
     // The filter was validated while resolving the settings.
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter).with(extra);
@@ -72,8 +87,15 @@ where
         if let (Some(trace_id), Some(span_id)) = (context.trace_id(), context.span_id()) {
             write!(writer, " trace_id={trace_id} span_id={span_id}")?;
         }
+        // A field the event carries itself is the application's: never repeated.
         if let Some((request_id, pipeline)) = run::current_labels() {
-            write!(writer, " request_id={request_id} pipeline={pipeline}")?;
+            let fields = metadata.fields();
+            if fields.field("request_id").is_none() {
+                write!(writer, " request_id={request_id}")?;
+            }
+            if fields.field("pipeline").is_none() {
+                write!(writer, " pipeline={pipeline}")?;
+            }
         }
         writeln!(writer)
     }
@@ -124,9 +146,14 @@ pub(crate) fn json_object(event: &Event<'_>) -> Map<String, Value> {
         object.insert("trace_id".into(), Value::String(trace_id.to_string()));
         object.insert("span_id".into(), Value::String(span_id.to_string()));
     }
+    // A field the event carries itself is the application's: kept, not replaced.
     if let Some((request_id, pipeline)) = run::current_labels() {
-        object.insert("request_id".into(), Value::String(request_id.to_string()));
-        object.insert("pipeline".into(), Value::String(pipeline.to_owned()));
+        object
+            .entry("request_id")
+            .or_insert_with(|| Value::String(request_id.to_string()));
+        object
+            .entry("pipeline")
+            .or_insert_with(|| Value::String(pipeline.to_owned()));
     }
     object
 }

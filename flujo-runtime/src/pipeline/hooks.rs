@@ -70,6 +70,34 @@ pub trait Hook: Send + Sync {
     }
 }
 
+/// A shared hook is a hook: `Arc<MyHook>` can be given to several runners and kept by the
+/// application to read what it collected.
+impl<H: Hook + ?Sized> Hook for Arc<H> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn pre_run(&self, run: &RunInfo) {
+        (**self).pre_run(run);
+    }
+
+    fn pre_step(&self, run: &RunInfo, step: &str) {
+        (**self).pre_step(run, step);
+    }
+
+    fn post_step(&self, run: &RunInfo, step: &StepResult) {
+        (**self).post_step(run, step);
+    }
+
+    fn on_step_failure(&self, run: &RunInfo, step: &StepResult, error: &PipelineError) {
+        (**self).on_step_failure(run, step, error);
+    }
+
+    fn post_run(&self, run: &RunInfo, steps: &[StepResult], error: Option<&PipelineError>) {
+        (**self).post_run(run, steps, error);
+    }
+}
+
 /// Calls `call` on every hook, containing panics.
 pub(crate) fn each(hooks: &[Arc<dyn Hook>], phase: &'static str, call: impl Fn(&dyn Hook)) {
     for hook in hooks {

@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::bridge::log;
 use crate::collect::finished::FinishedSpan;
 use crate::collect::sink::{self, SinkId, SpanExporter};
 use crate::collect::{tree, worker};
 use crate::config::error::TelemetryError;
-use crate::config::settings::TelemetryConfig;
+use crate::config::settings::{LogFormat, TelemetryConfig};
 use crate::core::ids::TraceId;
 use crate::pipeline::hooks::{Hook, RunInfo};
 use crate::pipeline::runner::{PipelineError, StepResult};
@@ -164,12 +165,27 @@ impl Hook for OpenTelemetryHook {
             runs.spans.remove(&trace_id).unwrap_or_default()
         };
         if self.console {
-            eprint!(
-                "flujo run {} of {} (trace {trace_id}):\n{}",
-                run.request_id,
-                run.pipeline,
-                tree::render_tree(spans)
-            );
+            match log::format() {
+                LogFormat::Text => eprint!(
+                    "flujo run {} of {} (trace {trace_id}):\n{}",
+                    run.request_id,
+                    run.pipeline,
+                    tree::render_tree(spans)
+                ),
+                // One JSON object per run, like the JSON log lines around it.
+                LogFormat::Json => eprintln!(
+                    "{}",
+                    serde_json::json!({
+                        "level": "INFO",
+                        "target": "flujo",
+                        "event": "flujo run",
+                        "request_id": run.request_id,
+                        "pipeline": run.pipeline,
+                        "trace_id": trace_id.to_string(),
+                        "spans": tree::render_json(spans),
+                    })
+                ),
+            }
         }
     }
 }

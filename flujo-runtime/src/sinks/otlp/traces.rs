@@ -17,7 +17,7 @@ use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 
-use super::transport::{Signal, Transport, resource};
+use super::transport::{Signal, Transport, protocol_hint, resource};
 use crate::collect::finished::{FinishedSpan, SpanStatus};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
@@ -49,6 +49,9 @@ impl OtlpExporter {
     /// runtime lives and dies on that thread, so starting and stopping are safe from inside
     /// an application's own async runtime.
     pub(crate) fn start(settings: &TelemetrySettings) -> Result<OtlpExporter, TelemetryError> {
+        if let Some(hint) = protocol_hint(settings) {
+            tracing::warn!(target: "flujo", "{hint}");
+        }
         let start_error = |reason: String| TelemetryError::ExporterStart {
             exporter: "OTLP",
             reason,
@@ -86,7 +89,8 @@ impl OtlpExporter {
                 };
                 exporter.set_resource(&resource(&thread_settings));
                 let _ = built_tx.send(Ok(()));
-                send_batches(&runtime, &mut exporter, &batches);
+                let hint = protocol_hint(&thread_settings);
+                send_batches(&runtime, &mut exporter, &batches, hint.as_deref());
                 let _ = exporter.shutdown();
                 let _ = finished_tx.send(());
             })
@@ -110,6 +114,7 @@ fn send_batches(
     runtime: &tokio::runtime::Runtime,
     exporter: &mut opentelemetry_otlp::SpanExporter,
     batches: &Receiver<Vec<SpanData>>,
+    hint: Option<&str>,
 ) {
     let mut failing = false;
     while let Ok(batch) = batches.recv() {
@@ -128,7 +133,14 @@ fn send_batches(
                     .increment(spans);
                 // One line per outage, not one per batch.
                 if !failing {
-                    tracing::warn!(target: "flujo", %error, "OTLP export failed; spans are dropped and counted until it recovers");
+                    match hint {
+                        Some(hint) => {
+                            tracing::warn!(target: "flujo", %error, %hint, "OTLP export failed; spans are dropped and counted until it recovers")
+                        }
+                        None => {
+                            tracing::warn!(target: "flujo", %error, "OTLP export failed; spans are dropped and counted until it recovers")
+                        }
+                    }
                     failing = true;
                 }
             }

@@ -94,6 +94,25 @@ fn endpoint(settings: &TelemetrySettings, signal: Signal) -> String {
     }
 }
 
+/// A hint when the endpoint's port is the other protocol's well-known one (gRPC to 4318,
+/// HTTP to 4317): the export then fails with a transport error that does not say why.
+pub(crate) fn protocol_hint(settings: &TelemetrySettings) -> Option<String> {
+    let endpoint = settings.otlp_endpoint.as_deref()?;
+    let port = endpoint.parse::<http::Uri>().ok()?.port_u16()?;
+    let (protocol, expected_port, other) = match settings.otlp_protocol {
+        OtlpProtocol::Grpc => ("grpc", 4318, "http/protobuf"),
+        OtlpProtocol::HttpProtobuf => ("http/protobuf", 4317, "grpc"),
+    };
+    (port == expected_port).then(|| {
+        let usual = if expected_port == 4317 { 4318 } else { 4317 };
+        format!(
+            "the OTLP endpoint {endpoint} uses port {port}, the usual port of OTLP over \
+             {other}, but the protocol is {protocol}: set OTEL_EXPORTER_OTLP_PROTOCOL={other}, \
+             or use port {usual}"
+        )
+    })
+}
+
 pub(crate) fn resource(settings: &TelemetrySettings) -> Resource {
     let mut attributes = vec![KeyValue::new(
         "deployment.environment.name",
@@ -217,5 +236,47 @@ impl Transport {
             builder = builder.with_compression(Compression::Gzip);
         }
         Ok(builder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::settings::TelemetryConfig;
+
+    fn settings(endpoint: &str, protocol: OtlpProtocol) -> TelemetrySettings {
+        TelemetryConfig::builder()
+            .otlp_endpoint(endpoint)
+            .otlp_protocol(protocol)
+            .resolve()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_protocol_and_port_mismatch_gets_a_hint() {
+        let http_to_grpc = protocol_hint(&settings(
+            "http://127.0.0.1:4317",
+            OtlpProtocol::HttpProtobuf,
+        ));
+        let hint = http_to_grpc.expect("HTTP to 4317");
+        assert!(hint.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"), "{hint}");
+        assert!(hint.contains("port 4318"), "{hint}");
+        let grpc_to_http = protocol_hint(&settings("http://collector:4318", OtlpProtocol::Grpc));
+        assert!(
+            grpc_to_http
+                .unwrap()
+                .contains("OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf")
+        );
+        assert_eq!(
+            protocol_hint(&settings("http://127.0.0.1:4317", OtlpProtocol::Grpc)),
+            None
+        );
+        assert_eq!(
+            protocol_hint(&settings(
+                "http://127.0.0.1:9999",
+                OtlpProtocol::HttpProtobuf
+            )),
+            None
+        );
     }
 }

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# rotel: an OpenTelemetry collector shipped as a Python wheel (see shared/real-backends.md).
+# rotel: an OpenTelemetry collector shipped as a Python wheel, pinned; tests/support/mod.rs
+# starts it on free loopback ports and reads what it received from its debug output.
 if ! ls .backends/venv/lib/python3*/site-packages/rotel/rotel-agent >/dev/null 2>&1; then
   python3 -m venv .backends/venv
   .backends/venv/bin/pip install --quiet --disable-pip-version-check rotel==0.0.1a15

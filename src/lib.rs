@@ -99,10 +99,115 @@
 
 #![forbid(unsafe_code)]
 
+/// Declares typed pipelines from `#[pipeline_step]` functions; run them with [`Flujo`].
+///
+/// ```text
+/// pipeline! {
+///     /// Doc comment: recorded as `flujo.pipeline.description`.
+///     #[pipeline(version = "1.0.0")]             // optional: `flujo.pipeline.version`
+///     pub pipeline NAME(input: In) -> Out { a? >> b.await? >> c }
+///     pipeline WITH_CONTEXT(ctx: &Ctx, input: In) -> Out { .. }   // every step gets `ctx` first
+/// }
+/// ```
+///
+/// Stages are written as Rust calls them: `step`, `step?` (a `Result` step; its `Err` ends
+/// the run with a [`pipeline::PipelineError`]), `step.await`, `step.await?`. Each declaration
+/// generates a type named like the pipeline: `NAME::new()` without a context,
+/// `NAME::new(ctx)` with one. A stage whose value does not fit the next one is a compile
+/// error at that step.
+///
+/// ```
+/// use flujo::{Flujo, pipeline, pipeline_step};
+///
+/// #[pipeline_step]
+/// fn split(text: String) -> Vec<String> {
+///     text.split_whitespace().map(str::to_owned).collect()
+/// }
+///
+/// #[pipeline_step]
+/// fn count(words: Vec<String>) -> usize {
+///     words.len()
+/// }
+///
+/// pipeline! {
+///     /// Counts words.
+///     #[pipeline(version = "1.0.0")]
+///     pipeline words(text: String) -> usize { split >> count }
+/// }
+///
+/// assert_eq!(Flujo::new(words::new()).run("a b c".to_owned()).output.unwrap(), 3);
+/// ```
 #[doc(inline)]
 pub use flujo_macros::pipeline;
+/// Instruments a function as a pipeline step: a span per call, step metrics, retries with
+/// backoff, failure logs.
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `name = "..."` | span and metric name of the step (default: the function's name) |
+/// | `fields(key = expr, ...)` | span attributes, evaluated only when the span is recorded: `key = expr` (integers, floats, bools, strings), `key = %expr` (`Display`), `key = ?expr` (`Debug`), `param` alone (that parameter); keys may be dotted or string literals; `None` records nothing |
+/// | `skip(a, b)` / `skip_all` | these parameters are never recorded: a `fields` expression that reads one in any form is a compile error |
+/// | `retries = N` | re-run the body on `Err` up to N more times (the function returns `Result`; a call refused by a usage limit is never retried) |
+/// | `backoff = "fixed"` / `"exponential"` | wait `backoff_ms` before each retry, or `backoff_ms * 2^(n-1)` (default); at most 60 s |
+/// | `backoff_ms = N` | base delay in milliseconds (default 100) |
+/// | `validate = path` | `fn(&T) -> Result<(), impl Display>` run on each `Ok`: a rejection becomes the error (`E: From<flujo::quality::ValidationError>`) and is retried |
+/// | `crate = path` | where flujo is, for crates that re-export it (default `::flujo`) |
+///
+/// Works on sync fns and `async fn`s, methods (`self`, `&self`, `&mut self`), generics,
+/// `impl Trait` anywhere in the output, `#[async_trait]` methods, and functions returning a
+/// future whose last expression is an `async` block (`async { }`, `async move { }`,
+/// `Box::pin(async ..)`, `async move { }.boxed()`). Nothing is recorded unless named in
+/// `fields`.
+///
+/// ```
+/// use flujo::pipeline_step;
+///
+/// #[derive(Debug)]
+/// struct ModelError;
+/// impl std::fmt::Display for ModelError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("rate limited")
+///     }
+/// }
+///
+/// #[pipeline_step(name = "answer", retries = 2, backoff_ms = 1, skip(api_key), fields(model))]
+/// fn ask(model: &str, api_key: &str, question: &str) -> Result<String, ModelError> {
+///     let _ = api_key;
+///     Ok(format!("{model}: {question}"))
+/// }
+///
+/// assert_eq!(ask("stub", "sk-secret", "hi").unwrap(), "stub: hi");
+/// ```
 #[doc(inline)]
 pub use flujo_macros::pipeline_step;
+/// Tracks a model call: a `{operation} {model}` span with the GenAI attributes, token and
+/// cost metrics, an exactly priced cost record in the ledger, and admission against the usage
+/// limits (a refused call returns [`UsageLimitExceeded`], converted into the error type).
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `model = "gpt-4o"` / `model = <expr>` | the model; an expression is read when the call starts |
+/// | `provider = "openai"` | `gen_ai.provider.name` (default: the price table's, else inferred from the name) |
+/// | `operation = "chat"` | `chat` (default), `text_completion`, `embeddings`, `generate_content` |
+/// | `usage = path` | `fn(&T) -> TokenUsage` (or `Option<TokenUsage>`) instead of [`cost::ReportsUsage`] |
+/// | `unpriced` | silences the compile-time warning for a literal model without a built-in price |
+/// | `crate = path` | where flujo is, for crates that re-export it |
+///
+/// The function's value (its `Ok` value) reports the usage through [`cost::ReportsUsage`];
+/// a function returning `Result` needs `E: From<UsageLimitExceeded>` so that a limit can
+/// refuse the call. It composes with `#[pipeline_step]` in either order: the step is the
+/// model call's parent.
+///
+/// ```
+/// use flujo::{TokenUsage, UsageLimitExceeded, track_cost};
+///
+/// #[track_cost(model = "gpt-4o-mini")]
+/// fn complete(prompt: &str) -> Result<TokenUsage, UsageLimitExceeded> {
+///     Ok(TokenUsage::new(prompt.len() as u64, 20))
+/// }
+///
+/// assert_eq!(complete("hello").unwrap().output, 20);
+/// ```
 #[doc(inline)]
 pub use flujo_macros::track_cost;
 #[doc(inline)]

@@ -12,7 +12,8 @@ mod pipeline_model;
 use proc_macro::TokenStream;
 
 /// Instruments a function as a pipeline step: a span per call, step metrics, retries and
-/// failure logs. See the `flujo` crate documentation and README for the argument reference.
+/// failure logs. The argument reference is on `flujo::pipeline_step`, where this macro is
+/// re-exported with runnable examples.
 #[proc_macro_attribute]
 pub fn pipeline_step(args: TokenStream, item: TokenStream) -> TokenStream {
     pipeline_step_impl(args.into(), item.into()).into()
@@ -34,8 +35,8 @@ fn pipeline_step_impl(
 }
 
 /// Tracks the cost of a model call: a model-call span with the GenAI attributes, token and
-/// cost metrics, a cost record in the ledger, and the run's usage limits. See the `flujo`
-/// crate documentation and README for the argument reference.
+/// cost metrics, a cost record in the ledger, and the run's usage limits. The argument
+/// reference is on `flujo::track_cost`, where this macro is re-exported with examples.
 #[proc_macro_attribute]
 pub fn track_cost(args: TokenStream, item: TokenStream) -> TokenStream {
     track_cost_impl(args.into(), item.into()).into()
@@ -79,8 +80,8 @@ fn track_cost_impl(
     }
 }
 
-/// Declares pipelines from `#[pipeline_step]` functions; see the `flujo` crate documentation
-/// and README.
+/// Declares pipelines from `#[pipeline_step]` functions. The syntax reference is on
+/// `flujo::pipeline`, where this macro is re-exported with examples.
 #[proc_macro]
 pub fn pipeline(input: TokenStream) -> TokenStream {
     pipeline_impl(input.into()).into()

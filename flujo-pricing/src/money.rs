@@ -12,13 +12,13 @@ use std::ops::{Add, AddAssign};
 /// `Display` rounds to the cent (`$12.35`); ask for more digits with a precision:
 ///
 /// ```
-/// use flujo_pricing::Usd;
+/// use flujo::Usd;
 ///
 /// let cost = Usd::from_nanos(12_345_678);
 /// assert_eq!(cost.to_string(), "$0.01");
 /// assert_eq!(format!("{cost:.6}"), "$0.012346");
 /// assert_eq!(Usd::parse("0.25")?.nanos(), 250_000_000);
-/// # Ok::<(), flujo_pricing::PricingError>(())
+/// # Ok::<(), flujo::cost::PricingError>(())
 /// ```
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Usd(u64);

@@ -81,11 +81,11 @@ impl ModelPrice {
     /// from the earliest date; refine it with the `with_*` methods.
     ///
     /// ```
-    /// use flujo_pricing::ModelPrice;
+    /// use flujo::cost::ModelPrice;
     ///
     /// let price = ModelPrice::new("acme-llm", 3.0, 15.0)?.with_cached_input(0.3)?;
     /// assert_eq!(price.rates.cached_input.micros(), 300_000);
-    /// # Ok::<(), flujo_pricing::PricingError>(())
+    /// # Ok::<(), flujo::cost::PricingError>(())
     /// ```
     pub fn new(model: &str, input: f64, output: f64) -> Result<ModelPrice, PricingError> {
         Ok(ModelPrice {
@@ -156,7 +156,8 @@ pub struct Priced<'a> {
 /// row for the same model and effective date replaces the earlier one.
 ///
 /// ```
-/// use flujo_pricing::{PriceTable, TokenUsage};
+/// use flujo::TokenUsage;
+/// use flujo::cost::PriceTable;
 ///
 /// let table = PriceTable::builtin();
 /// let day = time::Date::from_calendar_date(2025, time::Month::March, 1).unwrap();

@@ -11,7 +11,7 @@ use std::ops::{Add, AddAssign};
 /// [`TokenUsage::anthropic`].
 ///
 /// ```
-/// use flujo_pricing::TokenUsage;
+/// use flujo::TokenUsage;
 ///
 /// let usage = TokenUsage::new(1200, 300).with_cache_read(1000).with_reasoning(120);
 /// assert_eq!(usage.uncached_input(), 200);

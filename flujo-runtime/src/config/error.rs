@@ -34,7 +34,7 @@ pub enum TelemetryError {
     /// A setting asks for an exporter this build of flujo does not include.
     #[error(
         "{setting} needs flujo's `{feature}` feature, which this build does not have: \
-         enable it in Cargo.toml with `flujo = {{ version = \"0.1\", features = [\"{feature}\"] }}`"
+         add `features = [\"{feature}\"]` to the flujo dependency in Cargo.toml"
     )]
     FeatureNotEnabled {
         /// The setting that asked for it, as the user wrote it.

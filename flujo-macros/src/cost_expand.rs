@@ -82,8 +82,10 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
             };
         }
     });
+    let tracking = &model.build_tracking;
     quote! {
         #warning
+        #tracking
         static __FLUJO_MODEL_CALL: #private::ModelCallSite = #private::ModelCallSite::new(
             #private::Operation::#operation, #provider, #function, ::core::module_path!());
         let mut __flujo_model_call = #private::ModelCall::new(&__FLUJO_MODEL_CALL);

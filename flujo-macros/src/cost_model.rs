@@ -1,7 +1,10 @@
 //! The validated model of one `#[track_cost]`: which model, provider and operation, how the
 //! usage is read, and the shape of the function it wraps.
 
+use std::path::{Path, PathBuf};
+
 use proc_macro2::{Span, TokenStream};
+use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Type};
 
@@ -41,6 +44,8 @@ pub(crate) struct CostModel {
     pub usage: Option<syn::Path>,
     /// A literal model the price table does not know, and why that is worth a warning.
     pub unpriced_warning: Option<(Span, String)>,
+    /// Makes cargo rebuild when `FLUJO_PRICING_FILE` or the file it names changes.
+    pub build_tracking: TokenStream,
     pub function: String,
     pub output: Option<Type>,
     pub returns_result: bool,
@@ -204,9 +209,21 @@ impl CostModel {
             );
             return None;
         };
-        let unpriced_warning = match (&model, args.unpriced) {
-            (ModelArg::Literal(lit), None) => unknown_model_warning(lit),
-            _ => None,
+        let (unpriced_warning, build_tracking) = match (&model, args.unpriced) {
+            (ModelArg::Literal(lit), None) => {
+                let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+                match BuildPrices::load(
+                    std::env::var_os("FLUJO_PRICING_FILE"),
+                    crate_dir.as_deref(),
+                ) {
+                    Ok(prices) => (prices.unknown_model_warning(lit), prices.tracking()),
+                    Err(message) => {
+                        errors.push(lit.span(), message);
+                        (None, TokenStream::new())
+                    }
+                }
+            }
+            _ => (None, TokenStream::new()),
         };
         Some(CostModel {
             krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::flujo)),
@@ -215,6 +232,7 @@ impl CostModel {
             operation: Ident::new(args.operation.map_or("Chat", |(_, v)| v), Span::call_site()),
             usage: args.usage,
             unpriced_warning,
+            build_tracking,
             function: item.sig.ident.unraw_string(),
             value_span: result_argument(shape.output.as_ref(), 0)
                 .or(shape.output.as_ref())
@@ -244,56 +262,182 @@ fn result_argument(ty: Option<&Type>, index: usize) -> Option<&Type> {
         .nth(index)
 }
 
-/// The warning for a literal model that neither the built-in table nor the price file
-/// declared at build time (`FLUJO_PRICING_FILE`, relative to the crate) knows.
-fn unknown_model_warning(lit: &LitStr) -> Option<(Span, String)> {
-    let user_file = std::env::var_os("FLUJO_PRICING_FILE").map(|file| {
-        let file = std::path::PathBuf::from(file);
-        match std::env::var_os("CARGO_MANIFEST_DIR") {
-            Some(dir) if file.is_relative() => std::path::Path::new(&dir).join(file),
+/// The price file declared at build time (`FLUJO_PRICING_FILE`, relative to the crate).
+struct BuildPrices {
+    /// The file, when the variable is set.
+    file: Option<PathBuf>,
+    table: flujo_pricing::PriceTable,
+}
+
+impl BuildPrices {
+    /// The built-in table with the declared file on top; a variable or file that cannot be
+    /// used is an error naming it (the file's own errors name its line and field).
+    fn load(
+        variable: Option<std::ffi::OsString>,
+        crate_dir: Option<&Path>,
+    ) -> Result<BuildPrices, String> {
+        let mut table = flujo_pricing::PriceTable::builtin();
+        let Some(value) = variable else {
+            return Ok(BuildPrices { file: None, table });
+        };
+        let Some(text) = value.to_str() else {
+            return Err(
+                "FLUJO_PRICING_FILE (set at build time) is not valid UTF-8: set it to the path \
+                 of a TOML price file"
+                    .to_owned(),
+            );
+        };
+        let file = PathBuf::from(text);
+        let file = match crate_dir {
+            Some(dir) if file.is_relative() => dir.join(file),
             _ => file,
+        };
+        if !file.is_file() {
+            return Err(format!(
+                "FLUJO_PRICING_FILE={text} (set at build time): no such file {}; set it to a \
+                 TOML price file (relative paths are from the crate's directory), or unset it",
+                file.display()
+            ));
         }
-    });
-    let model = lit.value();
-    (!is_priced(&model, user_file.as_deref())).then(|| {
-        (
+        table.merge_file(&file).map_err(|error| {
+            format!("the price file declared at build time (FLUJO_PRICING_FILE): {error}")
+        })?;
+        Ok(BuildPrices {
+            file: Some(file),
+            table,
+        })
+    }
+
+    /// Code that makes cargo rebuild the crate when the variable or the file changes: rustc
+    /// tracks what `option_env!` and `include_bytes!` read.
+    fn tracking(&self) -> TokenStream {
+        let file = self
+            .file
+            .as_ref()
+            .and_then(|file| file.to_str())
+            .map(|file| {
+                quote!(
+                    const _: &[u8] = ::core::include_bytes!(#file);
+                )
+            });
+        quote! {
+            const _: ::core::option::Option<&str> = ::core::option_env!("FLUJO_PRICING_FILE");
+            #file
+        }
+    }
+
+    /// The warning for a literal model that neither the built-in table nor the declared file
+    /// prices, with the nearest priced names.
+    fn unknown_model_warning(&self, lit: &LitStr) -> Option<(Span, String)> {
+        let model = lit.value();
+        if self.table.knows(&model) {
+            return None;
+        }
+        let nearest = nearest_models(&self.table, &model);
+        let suggestion = match nearest.as_slice() {
+            [] => String::new(),
+            names => format!(
+                " Did you mean {}?",
+                names
+                    .iter()
+                    .map(|name| format!("\"{name}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        Some((
             lit.span(),
             format!(
                 "flujo has no price for model \"{model}\": its calls will be recorded as \
-                 unpriced (not $0). Add it to a price file declared at build time \
+                 unpriced (not $0).{suggestion} Add it to a price file declared at build time \
                  (FLUJO_PRICING_FILE), or write `unpriced` in #[track_cost] to silence this"
             ),
-        )
-    })
+        ))
+    }
 }
 
-/// Whether the built-in table, or the price file `user_file`, prices `model`.
-fn is_priced(model: &str, user_file: Option<&std::path::Path>) -> bool {
-    let mut table = flujo_pricing::PriceTable::builtin();
-    if let Some(file) = user_file {
-        // A broken file is reported by init_telemetry with its line and field.
-        let _ = table.merge_file(file);
-    }
-    table.knows(model)
+/// Up to three priced names closest to `model` (by edit distance, a third of its length at
+/// most), nearest first.
+fn nearest_models<'a>(table: &'a flujo_pricing::PriceTable, model: &str) -> Vec<&'a str> {
+    let limit = (model.chars().count() / 3).max(2);
+    let mut close: Vec<(usize, &str)> = table
+        .models()
+        .map(|name| (model::edit_distance(model, name), name))
+        .filter(|(distance, _)| *distance <= limit)
+        .collect();
+    close.sort();
+    close.dedup_by(|a, b| a.1 == b.1);
+    close.into_iter().take(3).map(|(_, name)| name).collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_priced;
+    use super::*;
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let file = std::env::temp_dir().join(format!("flujo-macro-{}-{name}", std::process::id()));
+        std::fs::write(&file, text).unwrap();
+        file
+    }
 
     #[test]
     fn a_price_file_declared_at_build_time_prices_its_models() {
-        let file =
-            std::env::temp_dir().join(format!("flujo-macro-prices-{}.toml", std::process::id()));
-        std::fs::write(
-            &file,
+        let file = temp_file(
+            "prices.toml",
             "[[model]]\nname = \"acme-x\"\ninput = 1\noutput = 2\n",
-        )
-        .unwrap();
-        assert!(is_priced("gpt-4o-2024-08-06", None));
-        assert!(!is_priced("acme-x", None));
-        assert!(is_priced("acme-x", Some(&file)));
-        assert!(!is_priced("acme-y", Some(&file)));
+        );
+        let builtin = BuildPrices::load(None, None).unwrap();
+        let lit = |name: &str| LitStr::new(name, Span::call_site());
+        assert!(
+            builtin
+                .unknown_model_warning(&lit("gpt-4o-2024-08-06"))
+                .is_none()
+        );
+        assert!(builtin.unknown_model_warning(&lit("acme-x")).is_some());
+        let declared = BuildPrices::load(Some(file.clone().into()), None).unwrap();
+        assert!(declared.unknown_model_warning(&lit("acme-x")).is_none());
+        assert!(declared.unknown_model_warning(&lit("acme-y")).is_some());
+        // The expansion makes cargo rebuild when the variable or the file changes.
+        let tracking = declared.tracking().to_string();
+        assert!(
+            tracking.contains("option_env ! (\"FLUJO_PRICING_FILE\")"),
+            "{tracking}"
+        );
+        assert!(tracking.contains("include_bytes !"), "{tracking}");
         std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn a_broken_or_missing_build_time_price_file_is_an_error_naming_it() {
+        let missing = BuildPrices::load(
+            Some("no/such/prices.toml".into()),
+            Some(Path::new("/crate")),
+        );
+        let message = missing.err().unwrap();
+        assert!(
+            message.contains("FLUJO_PRICING_FILE=no/such/prices.toml"),
+            "{message}"
+        );
+        assert!(message.contains("/crate/no/such/prices.toml"), "{message}");
+        let broken = temp_file(
+            "broken.toml",
+            "[[model]]\nname = \"acme-x\"\ninput = \"cheap\"\noutput = 2\n",
+        );
+        let message = BuildPrices::load(Some(broken.clone().into()), None)
+            .err()
+            .unwrap();
+        assert!(message.contains(&broken.display().to_string()), "{message}");
+        assert!(message.contains("line 3"), "{message}");
+        assert!(message.contains("input"), "{message}");
+        std::fs::remove_file(&broken).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_literal_model_suggests_the_nearest_priced_names() {
+        let prices = BuildPrices::load(None, None).unwrap();
+        let (_, warning) = prices
+            .unknown_model_warning(&LitStr::new("gtp-4o", Span::call_site()))
+            .unwrap();
+        assert!(warning.contains("Did you mean \"gpt-4o\""), "{warning}");
     }
 }

@@ -277,6 +277,11 @@ impl PriceTable {
         })
     }
 
+    /// Every model name (and alias) the table has rows for, in no particular order.
+    pub fn models(&self) -> impl Iterator<Item = &str> {
+        self.rows.keys().map(String::as_str)
+    }
+
     /// Whether any row matches `model` (on any date).
     pub fn knows(&self, model: &str) -> bool {
         name_candidates(model)

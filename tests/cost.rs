@@ -499,3 +499,49 @@ fn a_cancelled_or_panicking_model_call_is_still_a_model_call() {
         0
     );
 }
+
+#[track_cost(model = "gpt-4o-mini")]
+async fn costly_call() -> Result<TokenUsage, UsageLimitExceeded> {
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // 100,000 input tokens at $0.15/M: $0.015 a call.
+    Ok(TokenUsage::new(100_000, 0))
+}
+
+#[test]
+fn concurrent_calls_in_one_run_reserve_before_calling_and_overshoot_by_at_most_one_call() {
+    let _capture = Capture::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    // $0.10 allows six calls and a bit; 40 calls start at once, in waves of 10.
+    let limit = Usd::parse("0.10").unwrap();
+    let one_call = Usd::parse("0.015").unwrap();
+    let limits = UsageLimits::new().total_cost_usd_limit(limit);
+    let (done, refused) = runtime.block_on(limits.run_async(async {
+        let (mut done, mut refused) = (0u32, 0u32);
+        // The first call teaches the run the size of a call.
+        costly_call().await.unwrap();
+        done += 1;
+        for _ in 0..4 {
+            let calls: Vec<_> = (0..10)
+                .map(|_| tokio::spawn(flujo::StepFutureExt::in_current_step(costly_call())))
+                .collect();
+            for call in calls {
+                match call.await.unwrap() {
+                    Ok(_) => done += 1,
+                    Err(_) => refused += 1,
+                }
+            }
+        }
+        (done, refused)
+    }));
+    let spent = Usd::from_nanos(u64::from(done) * one_call.nanos());
+    println!("{done} calls made, {refused} refused, {spent} spent of {limit}");
+    assert!(refused > 0, "the limit refused calls");
+    assert!(
+        spent <= limit + one_call,
+        "spent {spent}: a run exceeds its limit by at most one call"
+    );
+}

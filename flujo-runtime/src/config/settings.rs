@@ -280,6 +280,21 @@ const HEADERS_VALUES: &str = "comma-separated key=value pairs, e.g. authorizatio
 const COUNT_VALUES: &str = "a whole number greater than 0";
 const USD_VALUES: &str = "a non-negative amount of USD, e.g. 25.00";
 
+/// A money limit: an exact amount, or (for an amount above what `Usd` holds, about $18.4
+/// billion) the largest one, which no spending reaches: a huge limit means "no limit", never
+/// "refuse everything".
+fn parse_limit(value: &str) -> Option<Usd> {
+    let value = value.trim();
+    Usd::parse(value).ok().or_else(|| {
+        let mut parts = value.splitn(2, '.');
+        let whole = parts.next().unwrap_or_default();
+        let fraction = parts.next().unwrap_or_default();
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        (!whole.is_empty() && digits(whole) && digits(fraction) && fraction.len() <= 9)
+            .then_some(Usd::from_nanos(u64::MAX))
+    })
+}
+
 /// `key=value,key2=value2` with URL-encoded values, as the OpenTelemetry spec defines it.
 fn parse_headers(value: &str) -> Option<Vec<(String, Secret)>> {
     value
@@ -600,9 +615,7 @@ impl TelemetryConfig {
                 .or_else(|| env.get("FLUJO_COST_LEDGER").map(Into::into)),
             daily_cost_limit: match self.daily_cost_limit_usd {
                 Some(limit) => Some(limit),
-                None => env.parse("FLUJO_DAILY_COST_LIMIT_USD", USD_VALUES, |v| {
-                    Usd::parse(v).ok()
-                })?,
+                None => env.parse("FLUJO_DAILY_COST_LIMIT_USD", USD_VALUES, parse_limit)?,
             },
         };
         self.check_features(&settings)?;
@@ -702,6 +715,28 @@ mod tests {
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn a_huge_daily_limit_saturates_instead_of_refusing_everything() {
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[(
+                "FLUJO_DAILY_COST_LIMIT_USD",
+                "100000000000000000000",
+            )]))
+            .unwrap();
+        assert_eq!(settings.daily_cost_limit, Some(Usd::from_nanos(u64::MAX)));
+        let exact = TelemetryConfig::default()
+            .resolve_from(env(&[("FLUJO_DAILY_COST_LIMIT_USD", "25.5")]))
+            .unwrap();
+        assert_eq!(exact.daily_cost_limit, Some(Usd::parse("25.5").unwrap()));
+        const BAD: [&str; 5] = ["inf", "-1", "1e30", "2.0000000001", "twelve"];
+        for bad in BAD {
+            let vars =
+                move |name: &str| (name == "FLUJO_DAILY_COST_LIMIT_USD").then(|| bad.to_owned());
+            let result = TelemetryConfig::default().resolve_from(vars);
+            assert!(result.is_err(), "{bad:?} is refused, naming the variable");
         }
     }
 

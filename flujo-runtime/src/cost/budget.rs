@@ -7,26 +7,37 @@ use std::time::SystemTime;
 use flujo_pricing::{Date, TokenUsage, Usd};
 
 use super::pricing::{self, utc_date};
-use crate::run::limits::{Limit, UsageLimitExceeded};
+use crate::run::limits::{Budget, Limit, Reservation, UsageLimitExceeded};
 use crate::run::scope::{self, RunScope};
 
-/// Refuses the call of `model` when a limit says so: counted in
-/// `flujo_budget_exceeded_total{limit}`, logged, and kept on the run for its error.
-pub(crate) fn admit(model: &str, run: Option<&RunScope>) -> Result<(), UsageLimitExceeded> {
-    let refused = run
-        .and_then(|run| run.budget.as_ref())
-        .and_then(|budget| budget.check().err())
-        .or_else(daily_limit_reached)
-        .or_else(|| {
-            let unpriced = pricing::strict()
-                && !pricing::resolve(model, utc_date(SystemTime::now())).is_priced();
-            unpriced.then(|| Limit::UnpricedModel {
-                model: model.to_owned(),
-            })
-        });
-    let Some(limit) = refused else {
-        return Ok(());
+/// Admits the call of `model`, reserving its share of the run's limits, or refuses it when a
+/// limit says so: counted in `flujo_budget_exceeded_total{limit}`, logged, and kept on the
+/// run for its error.
+pub(crate) fn admit(
+    model: &str,
+    run: Option<&RunScope>,
+) -> Result<Reservation, UsageLimitExceeded> {
+    let mut reservation = Reservation::default();
+    let refused = match run.and_then(|run| run.budget.as_ref()).map(Budget::reserve) {
+        Some(Ok(reserved)) => {
+            reservation = reserved;
+            None
+        }
+        Some(Err(limit)) => Some(limit),
+        None => None,
     };
+    let refused = refused.or_else(daily_limit_reached).or_else(|| {
+        let unpriced =
+            pricing::strict() && !pricing::resolve(model, utc_date(SystemTime::now())).is_priced();
+        unpriced.then(|| Limit::UnpricedModel {
+            model: model.to_owned(),
+        })
+    });
+    let Some(limit) = refused else {
+        return Ok(reservation);
+    };
+    // Refused after the run's budget reserved (by the daily limit or strict pricing).
+    settle_run(run, reservation, None, None);
     metrics::counter!("flujo_budget_exceeded_total", "limit" => limit.label()).increment(1);
     let refusal = UsageLimitExceeded { limit };
     tracing::warn!(target: "flujo", model, "{refusal}");
@@ -34,21 +45,32 @@ pub(crate) fn admit(model: &str, run: Option<&RunScope>) -> Result<(), UsageLimi
     Err(refusal)
 }
 
-/// Charges a finished call's usage to its run and its cost to today's total.
+/// Charges a finished call (or releases a cancelled one): its reservation back and its usage
+/// to its run, its cost to today's total.
 pub(crate) fn charge(
     run: Option<&RunScope>,
-    usage: &TokenUsage,
+    reservation: Reservation,
+    usage: Option<&TokenUsage>,
     cost: Option<Usd>,
     timestamp: SystemTime,
 ) {
-    if let Some(run) = run {
-        if let Some(budget) = &run.budget {
-            budget.add(usage, cost);
-        }
+    settle_run(run, reservation, usage, cost);
+    if let (Some(run), Some(usage)) = (run, usage) {
         scope::note_usage(run, *usage, cost);
     }
-    if let Some(cost) = cost {
+    if let (Some(cost), Some(_)) = (cost, usage) {
         add_to_today(timestamp, cost);
+    }
+}
+
+fn settle_run(
+    run: Option<&RunScope>,
+    reservation: Reservation,
+    usage: Option<&TokenUsage>,
+    cost: Option<Usd>,
+) {
+    if let Some(budget) = run.and_then(|run| run.budget.as_ref()) {
+        budget.settle(reservation, usage, cost);
     }
 }
 

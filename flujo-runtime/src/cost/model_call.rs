@@ -13,7 +13,7 @@ use super::pricing::{self, utc_date};
 use super::usage::{IntoTokenUsage, ReportsUsage, UsageReport};
 use crate::core::context::SpanContext;
 use crate::core::record::{ModelCallRecord, Operation, Outcome};
-use crate::run::limits::UsageLimitExceeded;
+use crate::run::limits::{Reservation, UsageLimitExceeded};
 use crate::run::scope::{self as run, RunScope};
 use crate::step::call::{Step, StepCall, StepError};
 
@@ -103,6 +103,8 @@ pub struct ModelCall {
     call: StepCall,
     model: Cow<'static, str>,
     run: Option<Arc<RunScope>>,
+    /// What the call reserved of its run's limits, until it ends.
+    reservation: Option<Reservation>,
 }
 
 impl ModelCall {
@@ -113,6 +115,7 @@ impl ModelCall {
             call: StepCall::new(&site.step),
             model: Cow::Borrowed(""),
             run: None,
+            reservation: None,
         }
     }
 
@@ -150,7 +153,8 @@ impl ModelCall {
     fn admit(&mut self, model: Cow<'static, str>) -> Result<(), UsageLimitExceeded> {
         self.model = model;
         self.run = run::current();
-        budget::admit(&self.model, self.run.as_deref())
+        self.reservation = Some(budget::admit(&self.model, self.run.as_deref())?);
+        Ok(())
     }
 
     /// This call's span context (for the async body).
@@ -206,9 +210,13 @@ impl ModelCall {
         let usage = report.as_ref().and_then(|r| r.usage);
         let cost = usage.and_then(|usage| resolved.cost(&usage));
         let step = self.context().step();
-        if let Some(usage) = &usage {
-            budget::charge(self.run.as_deref(), usage, cost, timestamp);
-        }
+        budget::charge(
+            self.run.as_deref(),
+            self.reservation.take().unwrap_or_default(),
+            usage.as_ref(),
+            cost,
+            timestamp,
+        );
         let provider = self.site.provider.unwrap_or(resolved.provider);
         ModelCallRecord {
             operation: self.site.operation,
@@ -232,6 +240,16 @@ impl Drop for ModelCall {
     /// attributes, and `flujo_model_requests_total` counts it as `cancelled` or `error`.
     fn drop(&mut self) {
         if !self.call.is_open() {
+            // Not recording (telemetry off): only the run's reservation is given back.
+            if let Some(reservation) = self.reservation.take() {
+                budget::charge(
+                    self.run.as_deref(),
+                    reservation,
+                    None,
+                    None,
+                    SystemTime::now(),
+                );
+            }
             return;
         }
         let outcome = if std::thread::panicking() {

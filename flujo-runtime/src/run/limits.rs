@@ -155,12 +155,79 @@ impl Limit {
 
 /// A run's limits and what its calls used, updated when each call ends (on the calling
 /// thread, so that the next call sees it at once).
+///
+/// Concurrent calls reserve before they start: a call is admitted only while what the run
+/// spent plus what its calls in flight reserved stays under each limit, and each call
+/// reserves the most a call of this run has used so far. So however many calls run at once,
+/// the run exceeds a limit by at most one call's worth (plus the amount by which calls in
+/// flight exceed the largest earlier call); until a first call has finished the run has no
+/// measure of a call and reserves nothing.
 #[derive(Debug)]
 pub(crate) struct Budget {
     cost_limit: Option<Usd>,
     tokens_limit: Option<u64>,
-    spent_nanos: AtomicU64,
-    tokens: AtomicU64,
+    cost: Meter,
+    tokens: Meter,
+}
+
+/// One quantity of a budget: used, reserved by calls in flight, the largest single use.
+#[derive(Debug, Default)]
+struct Meter {
+    used: AtomicU64,
+    reserved: AtomicU64,
+    largest: AtomicU64,
+}
+
+impl Meter {
+    /// Reserves the largest use so far, unless `used + reserved` has reached `limit`:
+    /// `Err(used)` then.
+    fn reserve(&self, limit: Option<u64>) -> Result<u64, u64> {
+        let Some(limit) = limit else {
+            return Ok(0);
+        };
+        let amount = self.largest.load(Ordering::Acquire);
+        let mut reserved = self.reserved.load(Ordering::Acquire);
+        loop {
+            let used = self.used.load(Ordering::Acquire);
+            if used.saturating_add(reserved) >= limit {
+                return Err(used);
+            }
+            match self.reserved.compare_exchange_weak(
+                reserved,
+                reserved.saturating_add(amount),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(amount),
+                Err(now) => reserved = now,
+            }
+        }
+    }
+
+    fn release(&self, amount: u64) {
+        let _ = self
+            .reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                Some(r.saturating_sub(amount))
+            });
+    }
+
+    /// Adds a finished call's use (saturating: a huge limit is never wrapped past).
+    fn add(&self, amount: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_add(amount))
+            });
+        self.largest.fetch_max(amount, Ordering::AcqRel);
+    }
+}
+
+/// What an admitted call reserved of its run's budget, given back when it ends.
+#[derive(Debug, Default)]
+pub(crate) struct Reservation {
+    cost: u64,
+    tokens: u64,
 }
 
 impl Budget {
@@ -168,19 +235,20 @@ impl Budget {
         Budget {
             cost_limit: limits.total_cost_usd_limit,
             tokens_limit: limits.total_tokens_limit,
-            spent_nanos: AtomicU64::new(0),
-            tokens: AtomicU64::new(0),
+            cost: Meter::default(),
+            tokens: Meter::default(),
         }
     }
 
+    /// Whether a limit is reached by what the run used (reservations aside).
     pub(crate) fn check(&self) -> Result<(), Limit> {
-        let spent = Usd::from_nanos(self.spent_nanos.load(Ordering::Acquire));
+        let spent = Usd::from_nanos(self.cost.used.load(Ordering::Acquire));
         if let Some(limit) = self.cost_limit
             && spent >= limit
         {
             return Err(Limit::TotalCost { limit, spent });
         }
-        let used = self.tokens.load(Ordering::Acquire);
+        let used = self.tokens.used.load(Ordering::Acquire);
         if let Some(limit) = self.tokens_limit
             && used >= limit
         {
@@ -189,10 +257,41 @@ impl Budget {
         Ok(())
     }
 
-    pub(crate) fn add(&self, usage: &TokenUsage, cost: Option<Usd>) {
-        self.tokens.fetch_add(usage.total(), Ordering::AcqRel);
+    /// Admits a call, reserving its share, or says which limit refuses it.
+    pub(crate) fn reserve(&self) -> Result<Reservation, Limit> {
+        let cost = self
+            .cost
+            .reserve(self.cost_limit.map(Usd::nanos))
+            .map_err(|spent| Limit::TotalCost {
+                limit: self.cost_limit.unwrap_or(Usd::ZERO),
+                spent: Usd::from_nanos(spent),
+            })?;
+        match self.tokens.reserve(self.tokens_limit) {
+            Ok(tokens) => Ok(Reservation { cost, tokens }),
+            Err(used) => {
+                self.cost.release(cost);
+                Err(Limit::TotalTokens {
+                    limit: self.tokens_limit.unwrap_or(0),
+                    used,
+                })
+            }
+        }
+    }
+
+    /// A call ended: gives its reservation back and adds what it used.
+    pub(crate) fn settle(
+        &self,
+        reservation: Reservation,
+        usage: Option<&TokenUsage>,
+        cost: Option<Usd>,
+    ) {
+        self.cost.release(reservation.cost);
+        self.tokens.release(reservation.tokens);
+        if let Some(usage) = usage {
+            self.tokens.add(usage.total());
+        }
         if let Some(cost) = cost {
-            self.spent_nanos.fetch_add(cost.nanos(), Ordering::AcqRel);
+            self.cost.add(cost.nanos());
         }
     }
 }

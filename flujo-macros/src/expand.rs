@@ -152,7 +152,7 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         let wait = if is_async {
             quote!(#private::retry_delay(__flujo_delay).await)
         } else {
-            quote!(::std::thread::sleep(__flujo_delay))
+            quote!(#private::sleep_between_attempts(__flujo_delay))
         };
         quote! {
             loop {

@@ -91,6 +91,8 @@ pub mod __private {
         IntoStepSource, Pipeline, PipelineError, PipelineInfo, RunState, Stage,
     };
     pub use crate::step::call::{Step, StepCall, StepError};
-    pub use crate::step::retry::{Backoff, RetryArgument, RetryPolicy, retry_delay};
+    pub use crate::step::retry::{
+        Backoff, RetryArgument, RetryPolicy, retry_delay, sleep_between_attempts,
+    };
     pub use tracing;
 }

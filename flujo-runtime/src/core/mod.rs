@@ -3,6 +3,7 @@
 //! of flujo; every other layer builds on it.
 
 pub(crate) mod attribute;
+pub(crate) mod blocking;
 pub(crate) mod clock;
 pub(crate) mod context;
 pub(crate) mod ids;

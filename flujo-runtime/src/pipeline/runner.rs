@@ -380,8 +380,48 @@ impl RunState<'_> {
     }
 }
 
-/// Polls `future` to completion on this thread.
+/// Runs `future` to completion on this thread. With feature `tokio`: outside any runtime, on
+/// a shared one (so steps that need tokio's timers or sockets work); on a multi-thread
+/// runtime's worker, as a blocking section of that runtime. Otherwise it is polled here.
 fn block_on<F: Future>(future: F) -> F::Output {
+    #[cfg(feature = "tokio")]
+    {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                return tokio::task::block_in_place(|| handle.block_on(future));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                if let Some(runtime) = shared_runtime() {
+                    return runtime.block_on(future);
+                }
+            }
+        }
+    }
+    poll_here(future)
+}
+
+/// The runtime `Flujo::run` drives steps on outside any runtime (feature `tokio`): one worker
+/// for timers and sockets, made on first use; `None` if the OS refused its thread.
+#[cfg(feature = "tokio")]
+fn shared_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("flujo-run")
+                .enable_all()
+                .build()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Polls `future` to completion on this thread.
+fn poll_here<F: Future>(future: F) -> F::Output {
     struct ThreadWaker(std::thread::Thread);
     impl std::task::Wake for ThreadWaker {
         fn wake(self: Arc<Self>) {

@@ -11,6 +11,7 @@ use crate::collect::sink::{self, SinkId, SpanExporter};
 use crate::collect::{tree, worker};
 use crate::config::error::TelemetryError;
 use crate::config::settings::{LogFormat, TelemetryConfig};
+use crate::core::blocking::blocking;
 use crate::core::ids::TraceId;
 use crate::pipeline::hooks::{Hook, RunInfo};
 use crate::pipeline::runner::{PipelineError, StepResult};
@@ -158,7 +159,9 @@ impl Hook for OpenTelemetryHook {
         let Some(trace_id) = run.trace_id else {
             return;
         };
-        worker::flush(RUN_FLUSH_TIMEOUT);
+        // Waiting for the worker to hand over the run's spans blocks: on a tokio worker
+        // (feature `tokio`) its other tasks move elsewhere meanwhile.
+        blocking(|| worker::flush(RUN_FLUSH_TIMEOUT));
         let spans = {
             let mut runs = lock(&self.runs);
             runs.followed.remove(&trace_id);

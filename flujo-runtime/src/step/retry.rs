@@ -76,6 +76,12 @@ impl<T: Clone> RetryArgument for T {
     }
 }
 
+/// Waits `delay` between attempts of a sync step. On a tokio worker (feature `tokio`) the
+/// worker's other tasks move to another thread for the wait instead of stalling with it.
+pub fn sleep_between_attempts(delay: Duration) {
+    crate::core::blocking::blocking(|| std::thread::sleep(delay));
+}
+
 /// Waits `delay` between attempts of an async step without needing a particular runtime.
 pub fn retry_delay(delay: Duration) -> futures_timer::Delay {
     futures_timer::Delay::new(delay)

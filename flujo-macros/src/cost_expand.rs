@@ -97,7 +97,7 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
 }
 
 /// `tokens` with every span replaced by `span`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {

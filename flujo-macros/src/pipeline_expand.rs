@@ -1,10 +1,11 @@
 //! Code generation of `pipeline!`: a type per pipeline implementing `flujo::Pipeline`, whose
 //! steps run in order, each fed the previous one's output.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
+use crate::cost_expand::respan;
 use crate::pipeline_model::{PipelineModel, Stage};
 
 pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
@@ -76,13 +77,19 @@ pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
         let field = &context.name;
         quote!(#field,)
     });
-    let steps = stages
-        .iter()
-        .map(|stage| expand_stage(stage, context_arg.as_ref()));
-    let last_span = stages
-        .last()
-        .map_or_else(|| name.span(), |stage| stage.path.span());
-    let finish = quote_spanned!(last_span=> let __flujo_output: #output = __flujo_value;);
+    let steps = stages.iter().enumerate().map(|(index, stage)| {
+        let giver = index
+            .checked_sub(1)
+            .map(|previous| stages[previous].path.span());
+        expand_stage(stage, context_arg.as_ref(), &private, giver)
+    });
+    let finish = match stages.last() {
+        Some(last) => {
+            let value = handed_on(&private, last.path.span());
+            quote_spanned!(last.path.span()=> let __flujo_output: #output = #value;)
+        }
+        None => quote_spanned!(name.span()=> let __flujo_output: #output = __flujo_value;),
+    };
     quote! {
         #(#docs)*
         #[allow(non_camel_case_types)]
@@ -114,6 +121,8 @@ pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
                 Output = ::core::result::Result<#output, #private::PipelineError>,
             > + 'a {
                 async move {
+                    #[allow(unused_imports)]
+                    use #private::{FutureStage as _, PlainStage as _};
                     #context_binding
                     let __flujo_value: #input = input;
                     #(#steps)*
@@ -125,12 +134,31 @@ pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
     }
 }
 
-fn expand_stage(stage: &Stage, context: Option<&TokenStream>) -> TokenStream {
+/// The previous step's value handed on, spanned on the step that gave it: a forgotten `?` or
+/// `.await` there is reported at that step, saying so (see `StageValue`).
+fn handed_on(private: &TokenStream, giver: Span) -> TokenStream {
+    // Every token on the giving step, so that the error points at it alone.
+    let private = respan(private.clone(), giver);
+    quote_spanned!(giver=> #private::StageValue(::core::option::Option::Some(__flujo_value)).hand_on())
+}
+
+/// One stage; `giver` is the span of the step whose value it takes (`None` for the first,
+/// which takes the pipeline's input).
+fn expand_stage(
+    stage: &Stage,
+    context: Option<&TokenStream>,
+    private: &TokenStream,
+    giver: Option<Span>,
+) -> TokenStream {
     let path = &stage.path;
     let name = &stage.name;
-    // Spanned on the step: a step that does not take the previous output is reported there.
+    // Spanned on the step: a step that does not take its input is reported there.
     let span = path.span();
-    let call = quote_spanned!(span=> #path(#context __flujo_value));
+    let input = match giver {
+        Some(giver) => handed_on(private, giver),
+        None => quote!(__flujo_value),
+    };
+    let call = quote_spanned!(span=> #path(#context #input));
     let call = if stage.is_async {
         quote_spanned!(span=> #call.await)
     } else {

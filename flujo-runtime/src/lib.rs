@@ -88,7 +88,8 @@ pub mod __private {
     pub use crate::cost::usage::IntoTokenUsage;
     pub use crate::pipeline::quality::{FromValidationError, validate_attempt};
     pub use crate::pipeline::runner::{
-        IntoStepSource, Pipeline, PipelineError, PipelineInfo, RunState, Stage,
+        FutureStage, IntoStepSource, Pipeline, PipelineError, PipelineInfo, PlainStage, RunState,
+        Stage, StageValue,
     };
     pub use crate::step::call::{Step, StepCall, StepError};
     pub use crate::step::retry::{

@@ -297,6 +297,82 @@ pub struct RunState<'a> {
     history: Mutex<Vec<StepResult>>,
 }
 
+/// A step's value on its way to what comes next in a pipeline. A step that returns `Result`
+/// or a future must be written `step?` or `step.await` in `pipeline!`: its value reaching the
+/// next step as is would be a forgotten `?` or `.await`, and is a compile error saying so at
+/// that step. (Method resolution picks the `Result` method, then the future one, then the
+/// plain value's, which is why there are three.)
+#[doc(hidden)]
+pub struct StageValue<T>(pub Option<T>);
+
+/// A `Result` handed on without `?`.
+#[diagnostic::on_unimplemented(
+    message = "this step returns `{Self}`: write `step?` in `pipeline!` to pass its `Ok` value on \
+               (and end the run with its `Err`)",
+    label = "this step returns `Result`: write `?` after it",
+    note = "to hand a `Result` itself to the next step, wrap it in a type of your own"
+)]
+#[doc(hidden)]
+pub trait ForgottenQuestionMark {}
+
+/// A future handed on without `.await`.
+#[diagnostic::on_unimplemented(
+    message = "this step returns a future (`{Self}`): write `step.await` (or `step.await?`) in `pipeline!`",
+    label = "this step is `async`: write `.await` after it",
+    note = "to hand a future itself to the next step, wrap it in a type of your own"
+)]
+#[doc(hidden)]
+pub trait ForgottenAwait {}
+
+impl<T, E> StageValue<Result<T, E>> {
+    /// Refused at compile time (no type implements [`ForgottenQuestionMark`]); typed as the
+    /// `Ok` value so that the compiler reports only that.
+    pub fn hand_on(self) -> T
+    where
+        Result<T, E>: ForgottenQuestionMark,
+    {
+        unreachable!("no type implements ForgottenQuestionMark")
+    }
+}
+
+/// The future case of [`StageValue::hand_on`].
+#[doc(hidden)]
+pub trait FutureStage {
+    /// The future.
+    type Future: Future;
+    /// Refused at compile time (no type implements [`ForgottenAwait`]); typed as the
+    /// future's output so that the compiler reports only that.
+    fn hand_on(self) -> <Self::Future as Future>::Output
+    where
+        Self::Future: ForgottenAwait;
+}
+
+impl<F: Future> FutureStage for StageValue<F> {
+    type Future = F;
+    fn hand_on(self) -> F::Output
+    where
+        F: ForgottenAwait,
+    {
+        unreachable!("no type implements ForgottenAwait")
+    }
+}
+
+/// The plain case of [`StageValue::hand_on`]: the value itself.
+#[doc(hidden)]
+pub trait PlainStage<T> {
+    /// The value.
+    fn hand_on(&mut self) -> T;
+}
+
+impl<T> PlainStage<T> for StageValue<T> {
+    fn hand_on(&mut self) -> T {
+        match self.0.take() {
+            Some(value) => value,
+            None => unreachable!("a stage value is handed on once"),
+        }
+    }
+}
+
 /// A step that has started; see [`RunState::step_started`].
 #[doc(hidden)]
 pub struct Stage {

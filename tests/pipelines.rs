@@ -629,3 +629,61 @@ fn a_shared_hook_in_an_arc_is_a_hook() {
         "both runners reached the one hook"
     );
 }
+
+#[pipeline_step(name = "draft_reply")]
+fn draft(text: String) -> Result<String, anyhow::Error> {
+    if text.is_empty() {
+        anyhow::bail!("nothing to draft");
+    }
+    Ok(text)
+}
+
+#[pipeline_step(name = "reply_length")]
+async fn measure(text: String) -> usize {
+    text.len()
+}
+
+/// A step that is not renamed but calls a renamed one: the stage keeps its own name.
+#[pipeline_step]
+fn wraps(text: String) -> String {
+    draft(text).unwrap_or_default()
+}
+
+pipeline! {
+    pipeline renamed(text: String) -> usize {
+        draft? >> measure.await
+    }
+}
+
+pipeline! {
+    pipeline wrapping(text: String) -> String {
+        wraps
+    }
+}
+
+#[test]
+fn a_renamed_step_has_one_name_everywhere() {
+    let capture = Capture::start();
+    let ok = Flujo::new(renamed::new()).run("hi".to_owned());
+    let names: Vec<_> = ok.step_history.iter().map(|step| step.name).collect();
+    assert_eq!(names, ["draft_reply", "reply_length"]);
+    let failed = Flujo::new(renamed::new()).run(String::new());
+    let error = failed.output.unwrap_err();
+    assert_eq!(error.step(), "draft_reply");
+    assert!(
+        error.to_string().starts_with("step `draft_reply` failed"),
+        "{error}"
+    );
+    assert_eq!(failed.step_history[0].name, "draft_reply");
+    let nested = Flujo::new(wrapping::new()).run("x".to_owned());
+    assert_eq!(
+        nested.step_history[0].name, "wraps",
+        "a nested renamed step does not rename the stage"
+    );
+    let roots = capture.spans_named("invoke_workflow renamed");
+    let failed_root = roots.iter().find(|root| root.status.is_error()).unwrap();
+    match &failed_root.status {
+        SpanStatus::Error { message } => assert!(message.contains("draft_reply"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}

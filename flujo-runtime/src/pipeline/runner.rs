@@ -17,7 +17,7 @@ use crate::core::ids::TraceId;
 use crate::core::record::{ErrorDetails, Outcome};
 use crate::run::handle::WithContext;
 use crate::run::limits::UsageLimits;
-use crate::run::scope::RunScope;
+use crate::run::scope::{self, RunScope};
 use crate::step::call::{Step, StepCall};
 
 /// What `pipeline!` declares about a pipeline.
@@ -388,6 +388,7 @@ impl RunState<'_> {
         });
         self.scope.begin_stage();
         *self.scope.refused.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        scope::expect_stage_step(name);
         Stage {
             name,
             started: Instant::now(),
@@ -413,7 +414,7 @@ impl RunState<'_> {
             }
             Err(error) => {
                 let error = PipelineError {
-                    step: stage.name,
+                    step: self.stage_name(&stage),
                     error_type: std::any::type_name::<E>(),
                     source: error.into_step_source(),
                     limit: self
@@ -429,10 +430,18 @@ impl RunState<'_> {
         }
     }
 
+    /// The declared name of the stage's step (`name = ".."`), else the function's name that
+    /// `pipeline!` wrote.
+    fn stage_name(&self, stage: &Stage) -> &'static str {
+        self.scope.stage_step().unwrap_or(stage.name)
+    }
+
     fn finish(&self, stage: Stage, error: Option<&PipelineError>) {
+        scope::stage_step_done();
+        let name = self.stage_name(&stage);
         let usage = self.scope.end_stage();
         let result = StepResult {
-            name: stage.name,
+            name,
             success: error.is_none(),
             attempts: 1 + usage.retries,
             latency: stage.started.elapsed(),

@@ -2,7 +2,7 @@
 //! with every step and model call inside it, on any thread it reaches. Kept apart from the
 //! span context so that a step call, which never needs it, does not pay for carrying it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +34,8 @@ pub(crate) struct RunScope {
 /// What one step of a run used.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct StepUsage {
+    /// The declared name of the step the stage called (`name = ".."`, else its function's).
+    pub(crate) step: Option<&'static str>,
     pub(crate) retries: u32,
     pub(crate) tokens: TokenUsage,
     pub(crate) cost: Usd,
@@ -54,6 +56,15 @@ impl RunScope {
         *self.stage.lock().unwrap_or_else(|e| e.into_inner()) = Some(StepUsage::default());
     }
 
+    /// The declared name of the step the running stage called, once it began.
+    pub(crate) fn stage_step(&self) -> Option<&'static str> {
+        self.stage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|usage| usage.step)
+    }
+
     /// The stage ended: what its steps used.
     pub(crate) fn end_stage(&self) -> StepUsage {
         self.stage
@@ -62,6 +73,45 @@ impl RunScope {
             .take()
             .unwrap_or_default()
     }
+}
+
+thread_local! {
+    /// Set by a pipeline stage just before it calls its step, on the thread that calls it:
+    /// the function `pipeline!` named. The step call of that function names the stage.
+    static STAGE_AWAITS: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// A pipeline stage is about to call the step function `function` on this thread.
+pub(crate) fn expect_stage_step(function: &'static str) {
+    let _ = STAGE_AWAITS.try_with(|awaits| awaits.set(Some(function)));
+}
+
+/// The stage has ended: a later step call does not name it.
+pub(crate) fn stage_step_done() {
+    let _ = STAGE_AWAITS.try_with(|awaits| awaits.set(None));
+}
+
+/// A step declared with a `name` of its own begins: if the stage waiting on this thread
+/// called its function, the stage takes that name.
+#[inline]
+pub(crate) fn renamed_step_begins(function: &'static str, name: &'static str) {
+    let awaited = STAGE_AWAITS.with(Cell::get);
+    if awaited == Some(function) {
+        name_stage(name);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn name_stage(name: &'static str) {
+    stage_step_done();
+    with_current(|run| {
+        if let Some(run) = run {
+            run.update_stage(|usage| {
+                usage.step.get_or_insert(name);
+            });
+        }
+    });
 }
 
 /// Counts a retry in the current run's stage.

@@ -27,6 +27,26 @@ use crate::run::scope;
 pub struct Step {
     site: CallSite,
     retry: RetryPolicy,
+    /// Declared with a `name` other than the function's: only such a step tells a pipeline
+    /// stage (which `pipeline!` names after the function) its name, so that the others pay
+    /// nothing for it.
+    renamed: bool,
+}
+
+/// `a == b`, in a `const fn`.
+const fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 impl Step {
@@ -40,6 +60,7 @@ impl Step {
         Step {
             site: CallSite::new(name, function, namespace, SiteKind::Step),
             retry,
+            renamed: !same_text(name, function),
         }
     }
 
@@ -53,6 +74,7 @@ impl Step {
         Step {
             site: CallSite::new(span_name, pipeline, namespace, SiteKind::Pipeline),
             retry: RetryPolicy::NONE,
+            renamed: false,
         }
     }
 
@@ -65,6 +87,7 @@ impl Step {
         Step {
             site: CallSite::new(operation, function, namespace, SiteKind::ModelCall),
             retry: RetryPolicy::NONE,
+            renamed: false,
         }
     }
 
@@ -150,7 +173,7 @@ impl StepCall {
     /// Begins a synchronous call: its span becomes current on this thread until the call ends.
     #[inline]
     pub fn enter(&mut self) {
-        self.note_refusals();
+        self.begin_in_run();
         let state = state::state();
         if state.is_on() {
             self.activate(state, true);
@@ -161,16 +184,20 @@ impl StepCall {
     /// [`SpanContext::instrument`] around each attempt, on whatever thread polls it.
     #[inline]
     pub fn start(&mut self) {
-        self.note_refusals();
+        self.begin_in_run();
         let state = state::state();
         if state.is_on() {
             self.activate(state, false);
         }
     }
 
-    /// Remembers the refusals so far, for a step that may retry (a branch for the others).
-    #[inline]
-    fn note_refusals(&mut self) {
+    /// Tells a pipeline stage waiting for its step which one it is, and remembers the
+    /// refusals so far for a step that may retry.
+    #[inline(always)]
+    fn begin_in_run(&mut self) {
+        if self.step.renamed {
+            scope::renamed_step_begins(self.step.site.function, self.step.name());
+        }
         if self.step.retry.retries() > 0 {
             self.refusals_before = scope::refusals();
         }

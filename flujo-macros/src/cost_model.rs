@@ -8,8 +8,9 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Type};
 
-use crate::model::{self, Errors, FnShape, UnrawString};
+use crate::internals::{self, Errors, UnrawString};
 use crate::parse::{RawArgs, RawValue};
+use crate::shape::FnShape;
 
 const ARGUMENTS: &[&str] = &[
     "model",
@@ -79,10 +80,10 @@ impl Args {
         let mut args = Args {
             model_mentioned: raw
                 .iter()
-                .any(|arg| model::edit_distance(&arg.key.to_string(), "model") <= 2),
+                .any(|arg| internals::edit_distance(&arg.key.to_string(), "model") <= 2),
             ..Args::default()
         };
-        model::accept_known_arguments(raw, ARGUMENTS, errors, |key, name, value, errors| {
+        internals::accept_known_arguments(raw, ARGUMENTS, errors, |key, name, value, errors| {
             args.accept(key, name, value, errors)
         });
         args
@@ -110,7 +111,7 @@ impl Args {
                  a string (`model = self.model.as_str()`)",
             ),
             ("model", RawValue::Expr(expr)) => self.model = Some(ModelArg::Expr(Box::new(expr))),
-            ("provider", RawValue::Expr(expr)) => match model::str_literal(&expr) {
+            ("provider", RawValue::Expr(expr)) => match internals::str_literal(&expr) {
                 Some(lit) if lit.value().trim().is_empty() => {
                     errors.push(lit.span(), "`provider` must not be empty")
                 }
@@ -127,7 +128,7 @@ impl Args {
                     .map(|(op, _)| format!("\"{op}\""))
                     .collect::<Vec<_>>()
                     .join(", ");
-                match model::str_literal(&expr) {
+                match internals::str_literal(&expr) {
                     Some(lit) => match OPERATIONS.iter().find(|(op, _)| *op == lit.value()) {
                         Some((_, variant)) => self.operation = Some((lit.span(), variant)),
                         None => errors.push(
@@ -362,7 +363,7 @@ fn nearest_models<'a>(table: &'a flujo_pricing::PriceTable, model: &str) -> Vec<
     let limit = (model.chars().count() / 3).max(2);
     let mut close: Vec<(usize, &str)> = table
         .models()
-        .map(|name| (model::edit_distance(model, name), name))
+        .map(|name| (internals::edit_distance(model, name), name))
         .filter(|(distance, _)| *distance <= limit)
         .collect();
     close.sort();

@@ -7,7 +7,8 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Block, ItemFn};
 
 use crate::cost_expand;
-use crate::model::{Backoff, Body, FieldValue, FutureWrapper, Rebind, StepModel};
+use crate::model::{Backoff, FieldValue, Rebind, StepModel};
+use crate::shape::{Body, FutureWrapper};
 
 pub(crate) fn expand(model: StepModel) -> TokenStream {
     wrap_body(&model.item, &model.body, |block, is_async| {

@@ -4,10 +4,12 @@
 mod cost_expand;
 mod cost_model;
 mod expand;
+mod internals;
 mod model;
 mod parse;
 mod pipeline_expand;
 mod pipeline_model;
+mod shape;
 
 use proc_macro::TokenStream;
 
@@ -46,10 +48,10 @@ fn track_cost_impl(
     args: proc_macro2::TokenStream,
     item: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
-    let mut errors = model::Errors::default();
+    let mut errors = internals::Errors::default();
     let built =
-        model::parse_function(item.clone(), "track_cost", &mut errors).map(|mut function| {
-            let step = model::take_attribute(&mut function, "pipeline_step");
+        internals::parse_function(item.clone(), "track_cost", &mut errors).map(|mut function| {
+            let step = internals::take_attribute(&mut function, "pipeline_step");
             let cost = cost_model::CostModel::build(args.clone(), &function, &mut errors);
             (function, step, cost)
         });
@@ -66,7 +68,7 @@ fn track_cost_impl(
             }
         }
         Ok((function, None, Some(cost))) => {
-            let shape = model::FnShape::of(&function);
+            let shape = shape::FnShape::of(&function);
             expand::wrap_body(&function, &shape.body, |block, is_async| {
                 cost_expand::instrument(&cost, block, is_async)
             })

@@ -4,34 +4,14 @@
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::spanned::Spanned;
-use syn::{
-    Block, Expr, ExprLit, FnArg, GenericArgument, Ident, ItemFn, Lit, LitStr, Pat, PatIdent,
-    PathArguments, ReturnType, Stmt, Type, TypeParamBound,
-};
+use syn::{Expr, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Pat, PatIdent, Type};
 
 use crate::cost_model::CostModel;
-use crate::parse::{self, FieldArg, FieldSigil, RawArg, RawArgs, RawValue};
-
-/// Collects errors so that one expansion reports all of them.
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub(crate) fn push(&mut self, span: Span, message: impl std::fmt::Display) {
-        self.push_error(syn::Error::new(span, message));
-    }
-
-    pub(crate) fn push_error(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(existing) => existing.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    pub(crate) fn finish(self) -> syn::Result<()> {
-        self.0.map_or(Ok(()), Err)
-    }
-}
+use crate::internals::{
+    Errors, UnrawString, accept_known_arguments, parse_function, str_literal, take_attribute,
+};
+use crate::parse::{self, FieldArg, FieldSigil, RawArgs, RawValue};
+use crate::shape::{Body, FnShape, FutureWrapper};
 
 const ARGUMENTS: &[&str] = &[
     "name",
@@ -66,33 +46,6 @@ pub(crate) enum FieldValue {
 pub(crate) struct Field {
     pub key: String,
     pub value: FieldValue,
-}
-
-/// How the function produces its value, which decides where the instrumentation goes.
-pub(crate) enum Body {
-    /// A plain `fn`.
-    Sync(Box<Block>),
-    /// An `async fn`.
-    AsyncFn(Box<Block>),
-    /// A `fn` whose last expression is an `async` block (`move` or not), as written by hand
-    /// for `-> impl Future`, produced by `#[async_trait]` inside `Box::pin(...)`, or boxed
-    /// with `futures::FutureExt` (`async move { .. }.boxed()`).
-    AsyncBlock {
-        leading: Vec<Stmt>,
-        inner: Box<Block>,
-        /// `async move` (else the block borrows, as the user wrote it).
-        moves: bool,
-        wrapper: FutureWrapper,
-    },
-}
-
-/// What the `async` block is wrapped in.
-pub(crate) enum FutureWrapper {
-    None,
-    /// `Box::pin(async ..)`.
-    BoxPin,
-    /// `async { .. }.boxed()` / `.boxed_local()`.
-    Method(syn::Ident),
 }
 
 /// A by-value argument that every retry attempt needs afresh.
@@ -146,59 +99,6 @@ struct Args {
     validate: Option<syn::Path>,
 }
 
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
-}
-
-/// Calls `accept` for each argument of `raw` named in `known`, once per name, in the order
-/// written (so that errors come out in source order); unknown and repeated ones are reported.
-pub(crate) fn accept_known_arguments(
-    raw: Vec<RawArg>,
-    known: &[&str],
-    errors: &mut Errors,
-    mut accept: impl FnMut(&Ident, &str, RawValue, &mut Errors),
-) {
-    let mut seen: Vec<String> = Vec::new();
-    for RawArg { key, value } in raw {
-        let name = key.to_string();
-        if !known.contains(&name.as_str()) {
-            errors.push_error(unknown_argument(&key, known));
-        } else if seen.contains(&name) {
-            errors.push(key.span(), format!("duplicate argument `{name}`"));
-        } else {
-            accept(&key, &name, value, errors);
-            seen.push(name);
-        }
-    }
-}
-
-fn unknown_argument(key: &Ident, arguments: &[&str]) -> syn::Error {
-    let name = key.to_string();
-    let known = arguments.join(", ");
-    let message = match arguments
-        .iter()
-        .min_by_key(|known| edit_distance(&name, known))
-        .filter(|known| edit_distance(&name, known) <= 2)
-    {
-        Some(close) => format!("unknown argument `{name}`: did you mean `{close}`?"),
-        None => format!("unknown argument `{name}`: expected one of {known}"),
-    };
-    syn::Error::new(key.span(), message)
-}
-
 fn int_literal<T: std::str::FromStr>(expr: &Expr) -> Option<(T, Span)>
 where
     T::Err: std::fmt::Display,
@@ -207,15 +107,6 @@ where
         Expr::Lit(ExprLit {
             lit: Lit::Int(int), ..
         }) => int.base10_parse().ok().map(|v| (v, int.span())),
-        _ => None,
-    }
-}
-
-pub(crate) fn str_literal(expr: &Expr) -> Option<&LitStr> {
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => Some(s),
         _ => None,
     }
 }
@@ -325,105 +216,6 @@ impl Args {
     }
 }
 
-/// Finds `Output = T` in `impl Future<Output = T>` or `Pin<Box<dyn Future<Output = T> + ..>>`.
-fn future_output(ty: &Type) -> Option<&Type> {
-    let bounds = match ty {
-        Type::ImplTrait(t) => &t.bounds,
-        Type::TraitObject(t) => &t.bounds,
-        Type::Paren(t) => return future_output(&t.elem),
-        Type::Path(path) => {
-            let last = path.path.segments.last()?;
-            let PathArguments::AngleBracketed(args) = &last.arguments else {
-                return None;
-            };
-            // `futures`' `BoxFuture<'a, T>` / `LocalBoxFuture<'a, T>`: the output is `T`.
-            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
-                return args.args.iter().find_map(|arg| match arg {
-                    GenericArgument::Type(output) => Some(output),
-                    _ => None,
-                });
-            }
-            return args.args.iter().find_map(|arg| match arg {
-                GenericArgument::Type(inner) => future_output(inner),
-                _ => None,
-            });
-        }
-        _ => return None,
-    };
-    bounds.iter().find_map(|bound| {
-        let TypeParamBound::Trait(trait_bound) = bound else {
-            return None;
-        };
-        let last = trait_bound.path.segments.last()?;
-        let PathArguments::AngleBracketed(args) = &last.arguments else {
-            return None;
-        };
-        args.args.iter().find_map(|arg| match arg {
-            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
-            _ => None,
-        })
-    })
-}
-
-fn is_result(ty: &Type) -> bool {
-    match ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "Result"),
-        Type::Paren(inner) => is_result(&inner.elem),
-        Type::Group(inner) => is_result(&inner.elem),
-        _ => false,
-    }
-}
-
-fn classify_body(item: &ItemFn) -> Body {
-    if item.sig.asyncness.is_some() {
-        return Body::AsyncFn(item.block.clone());
-    }
-    let stmts = &item.block.stmts;
-    if let Some((Stmt::Expr(last, None), leading)) = stmts.split_last() {
-        let (async_expr, wrapper) = match last {
-            Expr::Async(block) => (Some(block), FutureWrapper::None),
-            Expr::Call(call) if call.args.len() == 1 => {
-                let is_box_pin = matches!(&*call.func, Expr::Path(p)
-                    if p.path.segments.len() >= 2
-                        && p.path.segments.iter().rev().nth(1).is_some_and(|s| s.ident == "Box")
-                        && p.path.segments.last().is_some_and(|s| s.ident == "pin"));
-                match &call.args[0] {
-                    Expr::Async(block) if is_box_pin => (Some(block), FutureWrapper::BoxPin),
-                    _ => (None, FutureWrapper::None),
-                }
-            }
-            Expr::MethodCall(call)
-                if call.args.is_empty()
-                    && (call.method == "boxed" || call.method == "boxed_local") =>
-            {
-                match &*call.receiver {
-                    Expr::Async(block) => (Some(block), FutureWrapper::Method(call.method.clone())),
-                    _ => (None, FutureWrapper::None),
-                }
-            }
-            _ => (None, FutureWrapper::None),
-        };
-        if let Some(async_expr) = async_expr {
-            return Body::AsyncBlock {
-                leading: leading.to_vec(),
-                inner: Box::new(async_expr.block.clone()),
-                moves: async_expr.capture.is_some(),
-                wrapper,
-            };
-        }
-    }
-    Body::Sync(item.block.clone())
-}
-
-/// Whether `ty` is a future (`impl Future<..>`, `Pin<Box<dyn Future<..>>>`, `BoxFuture<..>`).
-pub(crate) fn is_future(ty: &Type) -> bool {
-    future_output(ty).is_some()
-}
-
 fn param_names(item: &ItemFn) -> Vec<String> {
     item.sig
         .inputs
@@ -445,27 +237,6 @@ fn cfgs_of(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
         .filter(|attr| attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr"))
         .cloned()
         .collect()
-}
-
-/// `ty` with every `impl Trait` in it replaced by `_` (as tracing-attributes erases them), so
-/// that it can annotate a binding or a closure: `(impl Display, u8)` becomes `(_, u8)`, and
-/// `Result<impl Display, E>` keeps `E` for `?` to convert into.
-pub(crate) fn erase_impl_trait(ty: &Type) -> Type {
-    struct Eraser;
-    impl syn::visit_mut::VisitMut for Eraser {
-        fn visit_type_mut(&mut self, ty: &mut Type) {
-            if let Type::ImplTrait(impl_trait) = ty {
-                *ty = Type::Infer(syn::TypeInfer {
-                    underscore_token: syn::Token![_](impl_trait.impl_token.span),
-                });
-                return;
-            }
-            syn::visit_mut::visit_type_mut(self, ty);
-        }
-    }
-    let mut erased = ty.clone();
-    syn::visit_mut::VisitMut::visit_type_mut(&mut Eraser, &mut erased);
-    erased
 }
 
 /// Plans the per-attempt copies of arguments, renaming pattern arguments in the signature.
@@ -532,97 +303,6 @@ fn plan_rebinds(item: &mut ItemFn, boxed_async: bool, errors: &mut Errors) -> Ve
         }
     }
     rebinds
-}
-
-/// Removes the first attribute named `name` (by its last path segment, so `track_cost` and
-/// `flujo::track_cost` both match) and returns its path as written and its arguments.
-pub(crate) fn take_attribute(item: &mut ItemFn, name: &str) -> Option<(syn::Path, TokenStream)> {
-    let index = item.attrs.iter().position(|attr| {
-        attr.path()
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == name)
-    })?;
-    let attr = item.attrs.remove(index);
-    let path = attr.path().clone();
-    Some(match attr.meta {
-        syn::Meta::List(list) => (path, list.tokens),
-        _ => (path, TokenStream::new()),
-    })
-}
-
-/// Parses the annotated item: a function with a body, not `const`, not variadic.
-pub(crate) fn parse_function(
-    item: TokenStream,
-    attribute: &str,
-    errors: &mut Errors,
-) -> syn::Result<ItemFn> {
-    let item: ItemFn = match syn::parse2::<syn::Item>(item)? {
-        syn::Item::Fn(item) => item,
-        other => {
-            return Err(syn::Error::new(
-                first_token_span(&other),
-                format!("#[{attribute}] can only be applied to functions and methods with a body"),
-            ));
-        }
-    };
-    if let Some(constness) = &item.sig.constness {
-        errors.push(
-            constness.span,
-            format!("#[{attribute}] cannot instrument a `const fn`: telemetry runs at run time"),
-        );
-    }
-    if let Some(variadic) = &item.sig.variadic {
-        errors.push(
-            variadic.span(),
-            format!("#[{attribute}] cannot instrument a variadic function"),
-        );
-    }
-    Ok(item)
-}
-
-/// Where a function's value comes from and what type it has.
-pub(crate) struct FnShape {
-    pub body: Body,
-    /// The value type, when it can be written in a type annotation.
-    pub output: Option<Type>,
-    pub returns_result: bool,
-}
-
-impl FnShape {
-    /// Reports a function that returns a future but whose future flujo cannot instrument
-    /// (it would time the future's construction, not its run).
-    pub(crate) fn check_future(&self, item: &ItemFn, attribute: &str, errors: &mut Errors) {
-        if let (Body::Sync(_), ReturnType::Type(_, ty)) = (&self.body, &item.sig.output)
-            && is_future(ty)
-        {
-            errors.push(
-                ty.span(),
-                format!(
-                    "`{attribute}` on a function that returns a future needs the future to be an \
-                     `async` block as its last expression (`async {{ .. }}`, `async move {{ .. }}`, \
-                     `Box::pin(async move {{ .. }})` or `async move {{ .. }}.boxed()`), or an \
-                     `async fn`: otherwise the span would time building the future, not running it"
-                ),
-            );
-        }
-    }
-
-    pub(crate) fn of(item: &ItemFn) -> FnShape {
-        let body = classify_body(item);
-        let value_type = match (&body, &item.sig.output) {
-            (Body::AsyncBlock { .. }, ReturnType::Type(_, ty)) => future_output(ty).cloned(),
-            (Body::AsyncBlock { .. }, ReturnType::Default) => None,
-            (_, ReturnType::Type(_, ty)) => Some((**ty).clone()),
-            (_, ReturnType::Default) => Some(syn::parse_quote!(())),
-        };
-        let returns_result = value_type.as_ref().is_some_and(is_result);
-        FnShape {
-            body,
-            output: value_type.as_ref().map(erase_impl_trait),
-            returns_result,
-        }
-    }
 }
 
 impl StepModel {
@@ -714,16 +394,6 @@ impl StepModel {
     }
 }
 
-pub(crate) trait UnrawString {
-    fn unraw_string(&self) -> String;
-}
-
-impl UnrawString for Ident {
-    fn unraw_string(&self) -> String {
-        syn::ext::IdentExt::unraw(self).to_string()
-    }
-}
-
 fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
         "none".to_owned()
@@ -734,13 +404,6 @@ fn list_or_none(names: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
-}
-
-fn first_token_span(item: &syn::Item) -> Span {
-    item.to_token_stream()
-        .into_iter()
-        .find(|token| !matches!(token, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'))
-        .map_or_else(Span::call_site, |token| token.span())
 }
 
 /// The places in `tokens` that read a variable for which `is_skipped` holds: identifiers

@@ -14,7 +14,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, FnArg, Ident, LitStr, Pat, Path, Token, Type, Visibility};
 
-use crate::model::{self, Errors};
+use crate::internals::{self, Errors};
 use crate::parse::{RawArgs, RawValue};
 
 /// One stage: `path`, `path?`, `path.await`, `path.await?`.
@@ -157,9 +157,9 @@ fn parse_settings(attr: &Attribute, errors: &mut Errors) -> (Option<LitStr>, Opt
         }
     };
     let (mut version, mut krate) = (None, None);
-    model::accept_known_arguments(raw, ARGUMENTS, errors, |key, name, value, errors| {
+    internals::accept_known_arguments(raw, ARGUMENTS, errors, |key, name, value, errors| {
         match (name, value) {
-            ("version", RawValue::Expr(expr)) => match model::str_literal(&expr) {
+            ("version", RawValue::Expr(expr)) => match internals::str_literal(&expr) {
                 Some(lit) if !lit.value().trim().is_empty() => version = Some(lit.clone()),
                 _ => errors.push(
                     expr.span(),

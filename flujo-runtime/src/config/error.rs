@@ -12,7 +12,7 @@ use crate::cost::error::CostError;
 #[non_exhaustive]
 pub enum TelemetryError {
     /// An environment variable has a value flujo cannot use.
-    #[error("environment variable {variable}={value:?} is invalid: expected {expected}")]
+    #[error("environment variable {variable}={} is invalid: expected {expected}", shown(.value))]
     InvalidEnvVar {
         /// The variable's name.
         variable: &'static str,
@@ -81,6 +81,15 @@ pub enum TelemetryError {
     /// The cost ledger cannot be opened.
     #[error(transparent)]
     CostLedger(#[from] CostError),
+}
+
+/// A value as the error shows it: quoted, except the `<redacted: ..>` of a secret.
+fn shown(value: &str) -> String {
+    if value.starts_with("<redacted") {
+        value.to_owned()
+    } else {
+        format!("{value:?}")
+    }
 }
 
 impl fmt::Debug for TelemetryError {

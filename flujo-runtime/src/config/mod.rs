@@ -9,4 +9,7 @@ pub(crate) mod settings;
 
 pub use self::error::TelemetryError;
 pub use self::secret::Secret;
-pub use self::settings::{LogFormat, OtlpProtocol, TelemetryConfig, TelemetrySettings};
+pub use self::settings::{
+    LogFormat, MAX_EXPORT_BATCH_SIZE, MAX_QUEUE_SIZE, OtlpProtocol, TelemetryConfig,
+    TelemetrySettings,
+};

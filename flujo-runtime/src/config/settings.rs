@@ -270,14 +270,22 @@ pub struct TelemetrySettings {
 
 const BOOL_VALUES: &str = "one of true, false, 1, 0, yes, no, on, off";
 const RATE_VALUES: &str = "a number from 0.0 to 1.0";
-const URL_VALUES: &str = "an http:// or https:// URL with a host, such as http://localhost:4317";
+const URL_VALUES: &str = "an http:// or https:// URL with a host and a port from 1 to 65535, such as http://localhost:4317";
 const FORMAT_VALUES: &str = "text or json";
 const MILLIS_VALUES: &str = "a whole number of milliseconds";
 const FILTER_VALUES: &str = "a tracing filter such as `info` or `warn,my_app=debug`";
 const PROTOCOL_VALUES: &str = "grpc or http/protobuf";
 const COMPRESSION_VALUES: &str = "gzip or none";
 const HEADERS_VALUES: &str = "comma-separated key=value pairs, e.g. authorization=Bearer%20token";
-const COUNT_VALUES: &str = "a whole number greater than 0";
+const QUEUE_VALUES: &str = "a whole number of spans from 1 to 1048576 (at most 1048576)";
+const BATCH_VALUES: &str = "a whole number of spans from 1 to 65536 (at most 65536)";
+const TIMEOUT_VALUES: &str = "a whole number of milliseconds greater than 0";
+
+/// The most spans `OTEL_BSP_MAX_QUEUE_SIZE` / `max_queue_size` may ask to queue for export.
+pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+/// The most spans `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` / `max_export_batch_size` may put in one
+/// export request.
+pub const MAX_EXPORT_BATCH_SIZE: usize = 1 << 16;
 const USD_VALUES: &str = "a non-negative amount of USD, e.g. 25.00";
 
 /// A money limit: an exact amount, or (for an amount above what `Usd` holds, about $18.4
@@ -345,7 +353,24 @@ fn valid_endpoint(endpoint: &str) -> bool {
     endpoint.parse::<http::Uri>().ok().is_some_and(|uri| {
         matches!(uri.scheme_str(), Some("http" | "https"))
             && uri.host().is_some_and(|host| !host.is_empty())
+            && has_valid_port(&uri)
     })
+}
+
+/// No port, or one from 1 to 65535 (`http::Uri` forgets a port it cannot read, so that
+/// `:99999` would otherwise connect to the scheme's default port).
+fn has_valid_port(uri: &http::Uri) -> bool {
+    let Some(authority) = uri.authority().map(http::uri::Authority::as_str) else {
+        return true;
+    };
+    // After the host (an IPv6 host is in brackets) and any user info.
+    let host_end = authority.rfind(']').unwrap_or(0);
+    match authority[host_end..].rfind(':') {
+        None => true,
+        Some(colon) => authority[host_end + colon + 1..]
+            .parse::<u16>()
+            .is_ok_and(|port| port > 0),
+    }
 }
 
 /// Reads one environment variable: unset and empty both mean "not set".
@@ -354,6 +379,29 @@ struct Env<F>(F);
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     fn get(&self, variable: &str) -> Option<String> {
         (self.0)(variable).filter(|value| !value.trim().is_empty())
+    }
+
+    /// [`Env::parse`] for a variable that carries secrets: its error shows the value's length,
+    /// never the value.
+    fn parse_secret<T>(
+        &self,
+        variable: &'static str,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, TelemetryError> {
+        self.parse(variable, expected, parse)
+            .map_err(|error| match error {
+                TelemetryError::InvalidEnvVar {
+                    variable,
+                    value,
+                    expected,
+                } => TelemetryError::InvalidEnvVar {
+                    variable,
+                    value: format!("<redacted: {} bytes>", value.len()),
+                    expected,
+                },
+                other => other,
+            })
     }
 
     fn parse<T>(
@@ -478,31 +526,44 @@ impl TelemetryConfig {
             None => "info".to_owned(),
         };
 
-        let count =
-            |explicit: Option<usize>, field: &'static str, variable: &'static str, default| {
-                match explicit {
-                    Some(0) => Err(TelemetryError::InvalidSetting {
-                        field,
-                        value: "0".to_owned(),
-                        expected: COUNT_VALUES,
-                    }),
-                    Some(n) => Ok(n),
-                    None => Ok(env
-                        .parse(variable, COUNT_VALUES, positive_count)?
-                        .unwrap_or(default)),
-                }
-            };
+        // Counts that size queues are bounded: an absurd value is an error naming it, never an
+        // allocation that aborts the process.
+        let count = |explicit: Option<usize>,
+                     field: &'static str,
+                     variable: &'static str,
+                     default,
+                     max: usize,
+                     expected: &'static str| {
+            let within = |n: usize| (1..=max).contains(&n);
+            match explicit {
+                Some(n) if within(n) => Ok(n),
+                Some(n) => Err(TelemetryError::InvalidSetting {
+                    field,
+                    value: n.to_string(),
+                    expected,
+                }),
+                None => Ok(env
+                    .parse(variable, expected, |v| {
+                        positive_count(v).filter(|n| within(*n))
+                    })?
+                    .unwrap_or(default)),
+            }
+        };
         let max_queue_size = count(
             self.max_queue_size,
             "max_queue_size",
             "OTEL_BSP_MAX_QUEUE_SIZE",
             2048,
+            MAX_QUEUE_SIZE,
+            QUEUE_VALUES,
         )?;
         let max_export_batch_size = count(
             self.max_export_batch_size,
             "max_export_batch_size",
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
             512,
+            MAX_EXPORT_BATCH_SIZE,
+            BATCH_VALUES,
         )?;
 
         let settings = TelemetrySettings {
@@ -535,7 +596,7 @@ impl TelemetryConfig {
             otlp_headers: match &self.otlp_headers {
                 Some(headers) => headers.clone(),
                 None => env
-                    .parse("OTEL_EXPORTER_OTLP_HEADERS", HEADERS_VALUES, parse_headers)?
+                    .parse_secret("OTEL_EXPORTER_OTLP_HEADERS", HEADERS_VALUES, parse_headers)?
                     .unwrap_or_default(),
             },
             otlp_gzip: match self.otlp_gzip {
@@ -556,7 +617,23 @@ impl TelemetryConfig {
                 .otlp_certificate
                 .clone()
                 .or_else(|| env.get("OTEL_EXPORTER_OTLP_CERTIFICATE").map(Into::into)),
-            otlp_timeout: millis(self.otlp_timeout, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000)?,
+            otlp_timeout: match self.otlp_timeout {
+                Some(timeout) if timeout.is_zero() => {
+                    return Err(TelemetryError::InvalidSetting {
+                        field: "otlp_timeout",
+                        value: "0 ms".to_owned(),
+                        expected: TIMEOUT_VALUES,
+                    });
+                }
+                Some(timeout) => timeout,
+                // Zero would fail every export.
+                None => Duration::from_millis(
+                    env.parse("OTEL_EXPORTER_OTLP_TIMEOUT", TIMEOUT_VALUES, |v| {
+                        v.trim().parse::<u64>().ok().filter(|ms| *ms > 0)
+                    })?
+                    .unwrap_or(10_000),
+                ),
+            },
             max_queue_size,
             max_export_batch_size,
             export_otlp_metrics: match self.export_otlp_metrics {
@@ -716,6 +793,71 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    fn error_for(variable: &'static str, value: &'static str) -> TelemetryError {
+        TelemetryConfig::default()
+            .resolve_from(move |name: &str| (name == variable).then(|| value.to_owned()))
+            .unwrap_err()
+    }
+
+    #[test]
+    fn an_error_about_a_secret_bearing_variable_never_echoes_its_value() {
+        for bad in [
+            "authorization=Bearer sk-live-SECRET,broken",
+            "authorization=Bearer%2sk-live-SECRET",
+            "x-api-key=sk-live-SECRET%",
+        ] {
+            let error = error_for("OTEL_EXPORTER_OTLP_HEADERS", bad);
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(shown.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn counts_have_a_documented_maximum() {
+        for variable in ["OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] {
+            for huge in ["18446744073709551615", "99999999999"] {
+                let error = error_for(variable, huge).to_string();
+                assert!(
+                    error.contains(variable) && error.contains("at most"),
+                    "{error}"
+                );
+            }
+        }
+        let error = TelemetryConfig::builder()
+            .max_queue_size(usize::MAX)
+            .resolve_from(env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("max_queue_size") && error.contains("at most"),
+            "{error}"
+        );
+        assert!(
+            TelemetryConfig::builder()
+                .max_queue_size(MAX_QUEUE_SIZE)
+                .resolve_from(env(&[]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_impossible_port_and_a_zero_timeout_are_refused() {
+        let error = error_for("OTLP_ENDPOINT", "http://127.0.0.1:99999").to_string();
+        assert!(error.contains("OTLP_ENDPOINT"), "{error}");
+        let error = error_for("OTEL_EXPORTER_OTLP_TIMEOUT", "0").to_string();
+        assert!(
+            error.contains("OTEL_EXPORTER_OTLP_TIMEOUT") && error.contains("greater than 0"),
+            "{error}"
+        );
+        let error = TelemetryConfig::builder()
+            .otlp_timeout(Duration::ZERO)
+            .resolve_from(env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("otlp_timeout"), "{error}");
     }
 
     #[test]

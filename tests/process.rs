@@ -261,6 +261,24 @@ fn text_logs_are_readable_and_respect_rust_log() {
 }
 
 fn a_bad_variable_is_an_error_naming_it_and_the_accepted_values() {
+    // Bytes that are not UTF-8 are an error naming the variable, not "unset".
+    {
+        use std::os::unix::ffi::OsStrExt;
+        for variable in ["OTLP_EXPORT_ENABLED", "FLUJO_COST_LEDGER"] {
+            let output = Command::new(std::env::current_exe().unwrap())
+                .env(CHILD, "logs")
+                .env(variable, std::ffi::OsStr::from_bytes(b"true\xff"))
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                stdout.contains(&format!(
+                    "init error: environment variable {variable} is not valid UTF-8"
+                )),
+                "{stdout}"
+            );
+        }
+    }
     let out = run_child("main_error", &[("OTEL_TRACES_SAMPLER_ARG", "2")]);
     assert_eq!(
         out.stderr.trim(),

@@ -11,6 +11,9 @@ mod usage;
 
 pub use money::{PerMillionTokens, PricingError, Usd};
 pub use names::{infer_provider, name_candidates};
-pub use table::{BUILTIN_PRICES_TOML, ModelPrice, PriceTable, PriceTier, Priced, Rates};
+pub use table::{
+    BUILTIN_PRICES_TOML, MAX_PRICE_FILE_BYTES, MAX_VERSION_CHARS, ModelPrice, PriceTable,
+    PriceTier, Priced, Rates,
+};
 pub use time::Date;
 pub use usage::TokenUsage;

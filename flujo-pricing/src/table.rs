@@ -151,6 +151,18 @@ pub struct Priced<'a> {
     pub cost: Usd,
 }
 
+/// The largest price file read (16 MiB: the built-in table is a few KiB).
+pub const MAX_PRICE_FILE_BYTES: u64 = 16 << 20;
+/// The longest `version` a price file may declare (it is stored with every cost record).
+pub const MAX_VERSION_CHARS: usize = 64;
+
+/// The 1-based line where `key = ...` first stands in `text` (1 if nowhere).
+fn key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|line| line.trim_start().starts_with(key))
+        .map_or(1, |index| index + 1)
+}
+
 /// Model prices by name and date. Start from [`PriceTable::builtin`], then layer a file
 /// ([`PriceTable::merge_file`]) or rows from code ([`PriceTable::insert`]) over it: a later
 /// row for the same model and effective date replaces the earlier one.
@@ -224,10 +236,41 @@ impl PriceTable {
     /// Layers the rows of the TOML price file at `path` over this table.
     pub fn merge_file(&mut self, path: &Path) -> Result<(), PricingError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| PricingError::Read {
+        let refuse = |reason: String| PricingError::Read {
             file: file.clone(),
-            reason: error.to_string(),
-        })?;
+            reason,
+        };
+        // Checked before reading: a device or FIFO would be read forever (or block), a huge
+        // file would be held in memory whole.
+        let metadata = std::fs::metadata(path).map_err(|error| refuse(error.to_string()))?;
+        if !metadata.is_file() {
+            return Err(refuse(
+                "not a regular file (a device, FIFO or directory): name a TOML price file"
+                    .to_owned(),
+            ));
+        }
+        if metadata.len() > MAX_PRICE_FILE_BYTES {
+            return Err(refuse(format!(
+                "{} bytes; a price file is at most {} MiB",
+                metadata.len(),
+                MAX_PRICE_FILE_BYTES >> 20
+            )));
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(
+                std::fs::File::open(path).map_err(|error| refuse(error.to_string()))?,
+                MAX_PRICE_FILE_BYTES + 1,
+            ),
+            &mut text,
+        )
+        .map_err(|error| refuse(error.to_string()))?;
+        if text.len() as u64 > MAX_PRICE_FILE_BYTES {
+            return Err(refuse(format!(
+                "it grew past {} MiB while read",
+                MAX_PRICE_FILE_BYTES >> 20
+            )));
+        }
         let name = path
             .file_name()
             .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
@@ -259,10 +302,22 @@ impl PriceTable {
         for row in parsed.model {
             rows.push(row.into_price(text, file)?);
         }
+        let version = parsed.version.unwrap_or_else(|| "unversioned".to_owned());
+        // Every cost record carries the version: it stays short.
+        if version.chars().count() > MAX_VERSION_CHARS {
+            return Err(PricingError::File {
+                file: file.to_owned(),
+                line: key_line(text, "version"),
+                message: format!(
+                    "field `version` has {} characters: at most {MAX_VERSION_CHARS}",
+                    version.chars().count()
+                ),
+            });
+        }
         for row in rows {
             self.add_row(row);
         }
-        Ok(parsed.version.unwrap_or_else(|| "unversioned".to_owned()))
+        Ok(version)
     }
 
     /// The row for `model` in force on `date`, trying the exact name first, then the name
@@ -459,6 +514,61 @@ fn to_date(value: &toml::value::Datetime) -> Option<Date> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("flujo-pricing-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn a_price_file_that_is_not_a_bounded_regular_file_is_refused_without_reading_it_all() {
+        let mut table = PriceTable::builtin();
+        // A device that never ends, and a FIFO nobody writes to: refused at once.
+        let error = table
+            .merge_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("/dev/zero") && error.contains("not a regular file"),
+            "{error}"
+        );
+        let fifo = temp("prices.fifo");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|status| status.success()) {
+            let error = table.merge_file(&fifo).unwrap_err().to_string();
+            assert!(error.contains("not a regular file"), "{error}");
+            std::fs::remove_file(&fifo).unwrap();
+        }
+        // Larger than the documented maximum.
+        let big = temp("big.toml");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(MAX_PRICE_FILE_BYTES + 1).unwrap();
+        let error = table.merge_file(&big).unwrap_err().to_string();
+        assert!(
+            error.contains("at most") && error.contains("MiB"),
+            "{error}"
+        );
+        std::fs::remove_file(&big).unwrap();
+    }
+
+    #[test]
+    fn a_price_files_version_is_short() {
+        let mut table = PriceTable::builtin();
+        let long = format!("version = \"{}\"\n", "v".repeat(100_000));
+        let error = table
+            .merge_toml(&long, "long.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("version") && error.contains("at most 64"),
+            "{error}"
+        );
+        assert!(
+            table
+                .merge_toml("version = \"2026-12-01\"\n", "ok.toml")
+                .is_ok()
+        );
+    }
     use time::Month;
 
     fn day(y: i32, m: Month, d: u8) -> Date {

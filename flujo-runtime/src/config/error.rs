@@ -21,6 +21,15 @@ pub enum TelemetryError {
         /// What it accepts.
         expected: &'static str,
     },
+    /// An environment variable flujo reads holds bytes that are not UTF-8.
+    #[error(
+        "environment variable {variable} is not valid UTF-8: flujo reads text values only; \
+         set it to UTF-8 text or unset it"
+    )]
+    NotUnicode {
+        /// The variable's name.
+        variable: String,
+    },
     /// A field of [`TelemetryConfig`](crate::TelemetryConfig) has a value flujo cannot use.
     #[error("telemetry setting `{field}` = {value} is invalid: expected {expected}")]
     InvalidSetting {

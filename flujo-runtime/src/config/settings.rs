@@ -439,7 +439,22 @@ impl TelemetryConfig {
 
     /// Combines this configuration with the process environment and validates the result.
     pub fn resolve(&self) -> Result<TelemetrySettings, TelemetryError> {
-        self.resolve_from(|variable| std::env::var(variable).ok())
+        // A value that is not UTF-8 is an error naming its variable, never taken as unset.
+        let not_unicode = std::cell::RefCell::new(None);
+        let settings = self.resolve_from(|variable| match std::env::var(variable) {
+            Ok(value) => Some(value),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                not_unicode
+                    .borrow_mut()
+                    .get_or_insert_with(|| variable.to_owned());
+                None
+            }
+        });
+        match not_unicode.into_inner() {
+            Some(variable) => Err(TelemetryError::NotUnicode { variable }),
+            None => settings,
+        }
     }
 
     /// Like [`TelemetryConfig::resolve`], with `env` standing in for the environment.

@@ -28,5 +28,6 @@ pub use self::usage::ReportsUsage;
 pub use crate::core::record::Operation;
 pub use crate::run::limits::{Limit, UsageLimitExceeded, UsageLimits};
 pub use flujo_pricing::{
-    Date, ModelPrice, PerMillionTokens, PriceTable, PricingError, Rates, TokenUsage, Usd,
+    Date, MAX_PRICE_FILE_BYTES, MAX_VERSION_CHARS, ModelPrice, PerMillionTokens, PriceTable,
+    PricingError, Rates, TokenUsage, Usd,
 };

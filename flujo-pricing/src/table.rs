@@ -216,12 +216,25 @@ impl PriceTable {
         &self.version
     }
 
-    /// Adds (or replaces) one row.
+    /// Adds (or replaces) one row. A row without a date ([`ModelPrice::effective_from`] not
+    /// called) replaces every earlier row of the model: it is the model's price from the
+    /// beginning of time.
     pub fn insert(&mut self, price: ModelPrice) {
         if !self.version.ends_with("+code") {
             self.version.push_str("+code");
         }
+        self.override_undated(std::slice::from_ref(&price));
         self.add_row(price);
+    }
+
+    /// For every model that `layer` prices without a date, forgets the rows of the layers
+    /// below (a dated built-in row would otherwise still win on its dates).
+    fn override_undated(&mut self, layer: &[ModelPrice]) {
+        for price in layer.iter().filter(|price| price.effective == Date::MIN) {
+            for name in std::iter::once(&price.model).chain(&price.aliases) {
+                self.rows.remove(name);
+            }
+        }
     }
 
     fn add_row(&mut self, price: ModelPrice) {
@@ -314,6 +327,7 @@ impl PriceTable {
                 ),
             });
         }
+        self.override_undated(&rows);
         for row in rows {
             self.add_row(row);
         }
@@ -514,6 +528,55 @@ fn to_date(value: &toml::value::Datetime) -> Option<Date> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_undated_row_over_a_dated_built_in_row_prices_every_date() {
+        let day = Date::from_calendar_date(2026, time::Month::June, 1).unwrap();
+        let usage = TokenUsage::new(1_000_000, 0);
+        let builtin = PriceTable::builtin();
+        assert_ne!(
+            builtin.price("gpt-4o", &usage, day).unwrap().cost,
+            Usd::from_nanos(7_000_000_000)
+        );
+        let mut table = builtin.clone();
+        table
+            .merge_toml(
+                "[[model]]\nname = \"gpt-4o\"\ninput = 7\noutput = 8\n",
+                "mine.toml",
+            )
+            .unwrap();
+        assert_eq!(
+            table.price("gpt-4o", &usage, day).unwrap().cost,
+            Usd::from_nanos(7_000_000_000)
+        );
+        let early = Date::from_calendar_date(2020, time::Month::January, 1).unwrap();
+        assert_eq!(
+            table.price("gpt-4o", &usage, early).unwrap().cost,
+            Usd::from_nanos(7_000_000_000)
+        );
+        // The same from code.
+        let mut coded = builtin.clone();
+        coded.insert(ModelPrice::new("gpt-4o", 7.0, 8.0).unwrap());
+        assert_eq!(
+            coded.price("gpt-4o", &usage, day).unwrap().cost,
+            Usd::from_nanos(7_000_000_000)
+        );
+        // A dated row still layers in at its date only.
+        let mut dated = builtin.clone();
+        dated.insert(
+            ModelPrice::new("gpt-4o", 7.0, 8.0)
+                .unwrap()
+                .effective_from(day),
+        );
+        assert_eq!(
+            dated.price("gpt-4o", &usage, day).unwrap().cost,
+            Usd::from_nanos(7_000_000_000)
+        );
+        assert_eq!(
+            dated.price("gpt-4o", &usage, early).map(|p| p.cost),
+            builtin.price("gpt-4o", &usage, early).map(|p| p.cost)
+        );
+    }
 
     fn temp(name: &str) -> std::path::PathBuf {
         std::env::temp_dir().join(format!("flujo-pricing-{}-{name}", std::process::id()))

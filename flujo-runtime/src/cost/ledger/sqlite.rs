@@ -95,13 +95,7 @@ impl Writer {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .and_then(|()| connection.execute_batch(SCHEMA))
             .map_err(|e| ledger_error(&path, e))?;
-        let today = utc_date(SystemTime::now()).to_string();
-        let spent: i64 = connection
-            .query_row(
-                "SELECT COALESCE(SUM(cost_nano_usd), 0) FROM cost_records WHERE day = ?1",
-                [today],
-                |row| row.get(0),
-            )
+        let spent = spent_on(&connection, utc_date(SystemTime::now()))
             .map_err(|e| ledger_error(&path, e))?;
         let (sender, receiver) = mpsc::channel();
         let thread_path = path.clone();
@@ -118,7 +112,7 @@ impl Writer {
                 pending,
                 thread: Some(thread),
             },
-            Usd::from_nanos(u64::try_from(spent).unwrap_or(0)),
+            spent,
         ))
     }
 
@@ -147,6 +141,20 @@ impl Writer {
         }
         self.pending.load(Ordering::Acquire)
     }
+}
+
+/// What the ledger recorded for `day`, summed here with saturation: stored values that an
+/// SQL `SUM` would overflow on never stop the ledger from opening.
+fn spent_on(connection: &Connection, day: Date) -> rusqlite::Result<Usd> {
+    let mut statement = connection.prepare(
+        "SELECT cost_nano_usd FROM cost_records WHERE day = ?1 AND cost_nano_usd IS NOT NULL",
+    )?;
+    let mut rows = statement.query([day.to_string()])?;
+    let mut nanos = 0u64;
+    while let Some(row) = rows.next()? {
+        nanos = nanos.saturating_add(count(row.get(0)?));
+    }
+    Ok(Usd::from_nanos(nanos))
 }
 
 /// Waits between attempts to write a batch that failed: doubling from the first to the last.

@@ -497,7 +497,8 @@ fn the_otlp_hook_checks_its_endpoint() {
     assert_eq!(
         error.to_string(),
         "telemetry setting `OpenTelemetryHook::otlp endpoint` = \"collector:4317\" is invalid: \
-         expected an http:// or https:// URL with a host, such as http://localhost:4317"
+         expected an http:// or https:// URL with a host and a port from 1 to 65535, such as \
+         http://localhost:4317"
     );
     #[cfg(not(feature = "otlp"))]
     assert!(matches!(

@@ -475,3 +475,61 @@ fn the_otlp_hook_sends_the_runs_of_its_runner() {
         "the retry arrives as a span event:\n{output}"
     );
 }
+
+/// A collector that accepts connections and never answers (a stalled process): spans queued
+/// or in flight when `shutdown_timeout` expires are counted, every one.
+#[test]
+fn spans_still_queued_at_the_shutdown_timeout_are_counted() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        // Accept and hold the connections open without reading a byte.
+        let mut connections = Vec::new();
+        listener.set_nonblocking(true).unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < until {
+            if let Ok((stream, _)) = listener.accept() {
+                connections.push(stream);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    let capture = Capture::start();
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder()
+            .export_otlp(true)
+            .otlp_endpoint(format!("http://127.0.0.1:{port}"))
+            .otlp_timeout(Duration::from_secs(5))
+            .shutdown_timeout(Duration::from_millis(300))
+            .max_export_batch_size(10)
+            .max_queue_size(1000),
+    )
+    .unwrap();
+    for i in 0..200 {
+        draft(&"x".repeat(i % 7));
+    }
+    drop(guard);
+    let counted =
+        |reason| capture.counter("flujo_telemetry_spans_dropped_total", &[("reason", reason)]);
+    let accounted = capture.counter("flujo_telemetry_spans_exported_total", &[])
+        + counted("export_failed")
+        + counted("export_queue_full")
+        + counted("shutdown");
+    println!(
+        "exported {}, failed {}, queue full {}, lost at shutdown {}",
+        capture.counter("flujo_telemetry_spans_exported_total", &[]),
+        counted("export_failed"),
+        counted("export_queue_full"),
+        counted("shutdown")
+    );
+    // The capture saw every span the exporter was given.
+    let recorded = capture.finished_spans().len() as u64;
+    assert!(recorded >= 200);
+    assert!(
+        counted("shutdown") > 0,
+        "the stalled export's spans are counted at shutdown"
+    );
+    assert_eq!(accounted, recorded, "every span is exported or counted");
+    held.join().unwrap();
+}

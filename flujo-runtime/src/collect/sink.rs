@@ -42,6 +42,12 @@ pub trait SpanExporter: Send {
     fn shutdown(&mut self, timeout: Duration) {
         let _ = timeout;
     }
+
+    /// After [`SpanExporter::shutdown`]: how many spans it was given and could not deliver
+    /// in time (said in the shutdown's WARN line). The default: none.
+    fn undelivered(&self) -> u64 {
+        0
+    }
 }
 
 /// Derives something from every record (metrics, cost): on the worker, after it has moved

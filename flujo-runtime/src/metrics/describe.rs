@@ -97,7 +97,7 @@ pub(crate) fn describe_metrics() {
         "flujo_telemetry_spans_dropped_total",
         Unit::Count,
         "Spans dropped before export, by reason (queue_full, late, export_queue_full, \
-         export_failed)"
+         export_failed, shutdown)"
     );
     metrics::describe_counter!(
         "flujo_cost_records_dropped_total",

@@ -162,8 +162,9 @@ impl TelemetryGuard {
     }
 
     /// Closes the ledger and shuts the exporters down, each within what is left of the
-    /// deadline; returns how many cost records the ledger had not committed.
-    fn release(&mut self, deadline: Instant) -> u64 {
+    /// deadline; returns how many cost records the ledger had not committed and how many
+    /// spans the exporters could not deliver.
+    fn release(&mut self, deadline: Instant) -> (u64, u64) {
         let remaining = || deadline.saturating_duration_since(Instant::now());
         let uncommitted = if self.durable_ledger {
             ledger::close_session(remaining().max(LEDGER_MIN_WAIT))
@@ -171,9 +172,11 @@ impl TelemetryGuard {
             0
         };
         budget::set_daily_limit(None);
+        let mut undelivered_spans = 0;
         for exporter in self.exporters.drain(..) {
             if let Some(mut exporter) = sink::remove_sink(exporter) {
                 exporter.shutdown(remaining());
+                undelivered_spans += exporter.undelivered();
             }
         }
         #[cfg(feature = "logfire")]
@@ -184,7 +187,7 @@ impl TelemetryGuard {
         if let Some(mut metrics) = self.otlp_metrics.take() {
             metrics.shutdown(remaining());
         }
-        uncommitted
+        (uncommitted, undelivered_spans)
     }
 }
 
@@ -247,7 +250,9 @@ impl Drop for TelemetryGuard {
         if !lifecycle.capture {
             sink::accept_session(None);
         }
-        undelivered.uncommitted_cost_records = self.release(deadline);
+        let (uncommitted, exporter_spans) = self.release(deadline);
+        undelivered.uncommitted_cost_records = uncommitted;
+        undelivered.queued_spans += exporter_spans;
         state::set_sampling_rate(1.0);
         if lifecycle.capture {
             lifecycle::refresh_locked(&lifecycle);

@@ -9,6 +9,8 @@
 //! application nor the export worker ever waits on the network.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,6 +32,11 @@ pub(crate) struct OtlpExporter {
     batch_size: usize,
     scope: InstrumentationScope,
     finished: Receiver<()>,
+    /// Spans handed to the sending thread and not yet exported or counted as failed: what a
+    /// shutdown that times out loses, and counts.
+    pending: Arc<AtomicU64>,
+    /// Spans lost at shutdown.
+    lost: u64,
 }
 
 fn build_exporter(
@@ -60,6 +67,8 @@ impl OtlpExporter {
         let queued_batches = settings.max_queue_size.div_ceil(batch_size).max(1);
         let (queue, batches) = mpsc::sync_channel(queued_batches);
         let (finished_tx, finished) = mpsc::channel();
+        let pending = Arc::new(AtomicU64::new(0));
+        let sending = Arc::clone(&pending);
         let (built_tx, built) = mpsc::channel();
         let thread_settings = settings.clone();
         thread::Builder::new()
@@ -90,7 +99,7 @@ impl OtlpExporter {
                 exporter.set_resource(&resource(&thread_settings));
                 let _ = built_tx.send(Ok(()));
                 let hint = protocol_hint(&thread_settings);
-                send_batches(&runtime, &mut exporter, &batches, hint.as_deref());
+                send_batches(&runtime, &mut exporter, &batches, hint.as_deref(), &sending);
                 let _ = exporter.shutdown();
                 let _ = finished_tx.send(());
             })
@@ -106,6 +115,8 @@ impl OtlpExporter {
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
             finished,
+            pending,
+            lost: 0,
         })
     }
 }
@@ -115,11 +126,17 @@ fn send_batches(
     exporter: &mut opentelemetry_otlp::SpanExporter,
     batches: &Receiver<Vec<SpanData>>,
     hint: Option<&str>,
+    pending: &AtomicU64,
 ) {
     let mut failing = false;
     while let Ok(batch) = batches.recv() {
         let spans = batch.len() as u64;
-        match runtime.block_on(exporter.export(batch)) {
+        let result = runtime.block_on(exporter.export(batch));
+        // Settled either way (exported or counted as failed), unless shutdown took it already.
+        let _ = pending.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+            Some(p.saturating_sub(spans))
+        });
+        match result {
             Ok(()) => {
                 metrics::counter!("flujo_telemetry_spans_exported_total").increment(spans);
                 if failing {
@@ -158,9 +175,13 @@ impl SpanExporter for OtlpExporter {
                 .iter()
                 .map(|span| span_data(span, &self.scope))
                 .collect();
+            let spans = batch.len() as u64;
+            // Counted before the handover: the sending thread may finish with it at once.
+            self.pending.fetch_add(spans, Ordering::AcqRel);
             if let Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) =
                 queue.try_send(batch)
             {
+                self.pending.fetch_sub(spans, Ordering::AcqRel);
                 metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_queue_full")
                     .increment(batch.len() as u64);
             }
@@ -175,12 +196,16 @@ impl SpanExporter for OtlpExporter {
             .finished
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
-            tracing::warn!(
-                target: "flujo",
-                timeout_ms = timeout.as_millis() as u64,
-                "OTLP export did not finish before the shutdown timeout; the rest is dropped"
-            );
+            // Whatever the sending thread still holds (queued, or in a request that has not
+            // come back) is lost: counted, and said in the guard's WARN line.
+            self.lost = self.pending.swap(0, Ordering::AcqRel);
+            metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "shutdown")
+                .increment(self.lost);
         }
+    }
+
+    fn undelivered(&self) -> u64 {
+        self.lost
     }
 }
 

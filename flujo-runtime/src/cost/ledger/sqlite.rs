@@ -91,10 +91,7 @@ impl Writer {
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
-        connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .and_then(|()| connection.execute_batch(SCHEMA))
-            .map_err(|e| ledger_error(&path, e))?;
+        set_up(&connection).map_err(|e| ledger_error(&path, e))?;
         let spent = spent_on(&connection, utc_date(SystemTime::now()))
             .map_err(|e| ledger_error(&path, e))?;
         let (sender, receiver) = mpsc::channel();
@@ -142,6 +139,34 @@ impl Writer {
         self.pending.load(Ordering::Acquire)
     }
 }
+
+/// Switches the file to WAL and creates the table. Several processes may open a new ledger at
+/// once: switching the journal mode does not wait on the busy handler, so a locked database is
+/// retried here (up to [`SET_UP_PATIENCE`]).
+fn set_up(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + SET_UP_PATIENCE;
+    let mut wait = Duration::from_millis(5);
+    loop {
+        let result = connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .and_then(|()| connection.execute_batch(SCHEMA));
+        match result {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if matches!(
+                    error.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long opening a ledger waits for another process that is setting it up.
+const SET_UP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// What the ledger recorded for `day`, summed here with saturation: stored values that an
 /// SQL `SUM` would overflow on never stop the ledger from opening.

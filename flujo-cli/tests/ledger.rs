@@ -108,14 +108,20 @@ fn the_ledger_survives_restarts_and_the_cli_reports_it() {
     });
 
     let path = ledger.to_str().unwrap();
-    let (ok, table, stderr) = flujo_cost(&[
-        "--ledger",
-        path,
-        "--from",
-        "2000-01-01",
-        "--to",
-        "2100-12-31",
-    ]);
+    // Every call of the ledger, with `extra` arguments.
+    let all_time = |extra: &[&str]| {
+        let mut args = vec![
+            "--ledger",
+            path,
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-12-31",
+        ];
+        args.extend_from_slice(extra);
+        flujo_cost(&args)
+    };
+    let (ok, table, stderr) = all_time(&[]);
     assert!(ok, "{stderr}");
     let lines: Vec<&str> = table.lines().collect();
     assert!(
@@ -137,45 +143,16 @@ fn the_ledger_survives_restarts_and_the_cli_reports_it() {
         "{table}"
     );
     // More decimals on request: the exact $0.043125 of the mini calls.
-    let (ok, precise, stderr) = flujo_cost(&[
-        "--ledger",
-        path,
-        "--from",
-        "2000-01-01",
-        "--to",
-        "2100-12-31",
-        "--precision",
-        "6",
-    ]);
+    let (ok, precise, stderr) = all_time(&["--precision", "6"]);
     assert!(ok, "{stderr}");
     assert!(
         precise.lines().nth(2).unwrap().ends_with("$0.043125"),
         "{precise}"
     );
-    let (ok, _, stderr) = flujo_cost(&[
-        "--ledger",
-        path,
-        "--from",
-        "2000-01-01",
-        "--to",
-        "2100-12-31",
-        "--precision",
-        "12",
-    ]);
+    let (ok, _, stderr) = all_time(&["--precision", "12"]);
     assert!(!ok && stderr.contains("--precision"), "{stderr}");
 
-    let (ok, csv, _) = flujo_cost(&[
-        "--ledger",
-        path,
-        "--from",
-        "2000-01-01",
-        "--to",
-        "2100-12-31",
-        "--group-by",
-        "step",
-        "--format",
-        "csv",
-    ]);
+    let (ok, csv, _) = all_time(&["--group-by", "step", "--format", "csv"]);
     assert!(ok);
     assert_eq!(
         csv.lines().collect::<Vec<_>>(),

@@ -476,18 +476,16 @@ fn the_otlp_hook_sends_the_runs_of_its_runner() {
     );
 }
 
-/// A collector that accepts connections and never answers (a stalled process): spans queued
-/// or in flight when `shutdown_timeout` expires are counted, every one.
-#[test]
-fn spans_still_queued_at_the_shutdown_timeout_are_counted() {
-    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+/// A collector that accepts connections and never answers (a stalled process), for `hold`:
+/// its port, and the thread holding the connections.
+fn stalled_collector(hold: Duration) -> (u16, std::thread::JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let held = std::thread::spawn(move || {
         // Accept and hold the connections open without reading a byte.
         let mut connections = Vec::new();
         listener.set_nonblocking(true).unwrap();
-        let until = std::time::Instant::now() + Duration::from_secs(2);
+        let until = std::time::Instant::now() + hold;
         while std::time::Instant::now() < until {
             if let Ok((stream, _)) = listener.accept() {
                 connections.push(stream);
@@ -495,6 +493,14 @@ fn spans_still_queued_at_the_shutdown_timeout_are_counted() {
             std::thread::sleep(Duration::from_millis(5));
         }
     });
+    (port, held)
+}
+
+/// Spans queued or in flight when `shutdown_timeout` expires are counted, every one.
+#[test]
+fn spans_still_queued_at_the_shutdown_timeout_are_counted() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let (port, held) = stalled_collector(Duration::from_secs(2));
     let capture = Capture::start();
     let guard = init_telemetry_with(
         TelemetryConfig::builder()
@@ -531,5 +537,34 @@ fn spans_still_queued_at_the_shutdown_timeout_are_counted() {
         "the stalled export's spans are counted at shutdown"
     );
     assert_eq!(accounted, recorded, "every span is exported or counted");
+    held.join().unwrap();
+}
+
+/// A collector that stops answering is said once (a WARN line, and the stall counter), not
+/// only visible in the drop counters later.
+#[test]
+fn a_collector_that_stops_answering_is_reported_once() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let (port, held) = stalled_collector(Duration::from_secs(3));
+    let capture = Capture::start();
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder()
+            .export_otlp(true)
+            .otlp_endpoint(format!("http://127.0.0.1:{port}"))
+            .otlp_timeout(Duration::from_millis(200))
+            .shutdown_timeout(Duration::from_millis(1500))
+            .max_export_batch_size(10),
+    )
+    .unwrap();
+    for i in 0..50 {
+        draft(&"x".repeat(i % 7));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    drop(guard);
+    assert_eq!(
+        capture.counter("flujo_telemetry_export_stalls_total", &[]),
+        1,
+        "one stall, reported once"
+    );
     held.join().unwrap();
 }

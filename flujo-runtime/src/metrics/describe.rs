@@ -116,6 +116,12 @@ pub(crate) fn describe_metrics() {
         "Spans an exporter delivered"
     );
     metrics::describe_counter!(
+        "flujo_telemetry_export_stalls_total",
+        Unit::Count,
+        "Times the OTLP collector stopped answering (an export outlasted its timeout); each is \
+         also one WARN line, and its end one INFO line"
+    );
+    metrics::describe_counter!(
         "flujo_telemetry_export_errors_total",
         Unit::Count,
         "Export requests that failed after the exporter's retries"

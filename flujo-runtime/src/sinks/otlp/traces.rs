@@ -99,7 +99,15 @@ impl OtlpExporter {
                 exporter.set_resource(&resource(&thread_settings));
                 let _ = built_tx.send(Ok(()));
                 let hint = protocol_hint(&thread_settings);
-                send_batches(&runtime, &mut exporter, &batches, hint.as_deref(), &sending);
+                let stall_after = thread_settings.otlp_timeout;
+                send_batches(
+                    &runtime,
+                    &mut exporter,
+                    &batches,
+                    hint.as_deref(),
+                    &sending,
+                    stall_after,
+                );
                 let _ = exporter.shutdown();
                 let _ = finished_tx.send(());
             })
@@ -127,11 +135,33 @@ fn send_batches(
     batches: &Receiver<Vec<SpanData>>,
     hint: Option<&str>,
     pending: &AtomicU64,
+    stall_after: Duration,
 ) {
     let mut failing = false;
+    let mut stalled = false;
     while let Ok(batch) = batches.recv() {
         let spans = batch.len() as u64;
-        let result = runtime.block_on(exporter.export(batch));
+        // A collector that stops answering (a stalled process) makes one export take as long
+        // as its retries: said once, when it has not answered for `stall_after`.
+        let (result, stalled_now) = runtime.block_on(async {
+            let mut export = std::pin::pin!(exporter.export(batch));
+            match tokio::time::timeout(stall_after, &mut export).await {
+                Ok(result) => (result, false),
+                Err(_) => {
+                    if !stalled {
+                        metrics::counter!("flujo_telemetry_export_stalls_total").increment(1);
+                        tracing::warn!(
+                            target: "flujo",
+                            waited_ms = u64::try_from(stall_after.as_millis()).unwrap_or(u64::MAX),
+                            "the OTLP collector is not answering; spans wait in the export queue \
+                             (dropped and counted when it is full) until it does"
+                        );
+                    }
+                    (export.await, true)
+                }
+            }
+        });
+        stalled |= stalled_now;
         // Settled either way (exported or counted as failed), unless shutdown took it already.
         let _ = pending.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
             Some(p.saturating_sub(spans))
@@ -139,9 +169,10 @@ fn send_batches(
         match result {
             Ok(()) => {
                 metrics::counter!("flujo_telemetry_spans_exported_total").increment(spans);
-                if failing {
+                if (failing || stalled) && !stalled_now {
                     tracing::info!(target: "flujo", "OTLP export recovered");
                     failing = false;
+                    stalled = false;
                 }
             }
             Err(error) => {

@@ -24,7 +24,7 @@
 //! spans or counts. (Work that runs concurrently *without* a capture of its own can still
 //! show up in one: give every test that runs steps its own capture.)
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flujo_pricing::{TokenUsage, Usd};
@@ -32,6 +32,7 @@ use flujo_pricing::{TokenUsage, Usd};
 use crate::collect::finished::FinishedSpan;
 use crate::collect::sink::{self, SinkId, SpanExporter};
 use crate::collect::{tree, worker};
+use crate::core::sync::lock;
 use crate::cost::ledger::{self, CostRecord};
 use crate::cost::report::CostReport;
 use crate::cost::usage::ReportsUsage;
@@ -41,10 +42,6 @@ use crate::runtime;
 
 /// How long reading spans waits for the export worker before giving up.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 struct CaptureSink(Arc<Mutex<Vec<FinishedSpan>>>);
 

@@ -10,8 +10,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
 
-use super::lock;
 use crate::core::record::SpanEvent;
+use crate::core::sync::lock;
 
 const SHARDS: usize = 16;
 /// Spans with pending events per shard, at most (4096 in all).

@@ -9,10 +9,3 @@ pub(crate) mod sink;
 pub(crate) mod tree;
 mod wake;
 pub(crate) mod worker;
-
-use std::sync::{Mutex, MutexGuard};
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while a lock was held leaves plain data behind: keep using it.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use super::lock;
 use super::wake::wake;
 use crate::core::record::SpanRecord;
+use crate::core::sync::lock;
 
 /// Slots of a thread's first ring (a record is 112 bytes: 28 KiB).
 pub(crate) const FIRST_RING_CAPACITY: usize = 256;

@@ -6,8 +6,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::finished::FinishedSpan;
-use super::lock;
 use crate::core::record::SpanRecord;
+use crate::core::sync::lock;
 
 /// Receives finished spans, in batches, on flujo's export worker thread.
 ///

@@ -10,13 +10,13 @@ use std::thread;
 use std::time::Duration;
 
 use super::finished::FinishedSpan;
-use super::lock;
 use super::ring::{self, DROPPED_RING_FULL};
 use super::sink::{self, SINKS, Sinks};
 use super::wake::{self, WORKER};
 use crate::core::clock;
 use crate::core::record::SpanRecord;
 use crate::core::state;
+use crate::core::sync::lock;
 
 static FLUSH_INTERVAL_MS: AtomicU64 = AtomicU64::new(100);
 static FLUSH_REQUESTED: AtomicU64 = AtomicU64::new(0);

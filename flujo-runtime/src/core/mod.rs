@@ -10,3 +10,4 @@ pub(crate) mod ids;
 pub(crate) mod record;
 pub(crate) mod site;
 pub(crate) mod state;
+pub(crate) mod sync;

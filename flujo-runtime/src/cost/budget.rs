@@ -58,7 +58,8 @@ pub(crate) fn charge(
     if let (Some(run), Some(usage)) = (run, usage) {
         scope::note_usage(run, *usage, cost);
     }
-    if let (Some(cost), Some(_)) = (cost, usage) {
+    // A cost exists only for a call that reported usage.
+    if let Some(cost) = cost {
         add_to_today(timestamp, cost);
     }
 }

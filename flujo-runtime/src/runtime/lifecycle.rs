@@ -1,10 +1,11 @@
 //! The one lock that init, shutdown and test captures take, and switching recording on.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use crate::collect::{sink, worker};
+use crate::core::sync::lock;
 use crate::core::{clock, state};
 use crate::cost::{apply::CostObserver, ledger};
 use crate::metrics::{recorder, step::StepMetrics};
@@ -22,11 +23,6 @@ pub(crate) static LIFECYCLE: Mutex<Lifecycle> = Mutex::new(Lifecycle {
     guard: false,
     capture: false,
 });
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while a lock was held leaves plain data behind: keep using it.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Switches recording on for the current session (a guard or a capture just started).
 pub(crate) fn switch_on(lifecycle: &Lifecycle) {

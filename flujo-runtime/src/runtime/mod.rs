@@ -7,7 +7,7 @@ pub(crate) mod otel_hook;
 
 use std::time::{Duration, Instant};
 
-use self::lifecycle::{LIFECYCLE, lock, switch_on};
+use self::lifecycle::{LIFECYCLE, switch_on};
 pub(crate) use self::lifecycle::{begin_capture, end_capture, refresh_flags};
 use crate::bridge::log;
 use crate::collect::sink::{self, SinkId, SpanExporter};
@@ -15,6 +15,7 @@ use crate::collect::{ring, worker};
 use crate::config::error::TelemetryError;
 use crate::config::settings::{TelemetryConfig, TelemetrySettings};
 use crate::core::state;
+use crate::core::sync::lock;
 use crate::cost::{budget, ledger, pricing};
 
 /// The least a shutdown waits for the cost ledger to commit, whatever the export timeout:

@@ -2,7 +2,7 @@
 //! sink of its own, to print them or send them to an OTLP endpoint of their own.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::bridge::log;
@@ -13,12 +13,9 @@ use crate::config::error::TelemetryError;
 use crate::config::settings::{LogFormat, TelemetryConfig};
 use crate::core::blocking::blocking;
 use crate::core::ids::TraceId;
+use crate::core::sync::lock;
 use crate::pipeline::hooks::{Hook, RunInfo};
 use crate::pipeline::runner::{PipelineError, StepResult};
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The spans of the runs a hook follows, collected on the export worker.
 #[derive(Default)]

@@ -12,8 +12,8 @@ pub(crate) mod record;
 pub(crate) mod sqlite;
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use flujo_pricing::{Date, Usd};
@@ -24,10 +24,7 @@ use super::error::CostError;
 use super::pricing::utc_date;
 use super::report::CostReport;
 use crate::collect::worker::LATE_COST_RECORDS;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::core::sync::lock;
 
 enum Store {
     Memory(MemoryLedger),

@@ -181,14 +181,7 @@ fn send_batches(
                     .increment(spans);
                 // One line per outage, not one per batch.
                 if !failing {
-                    match hint {
-                        Some(hint) => {
-                            tracing::warn!(target: "flujo", %error, %hint, "OTLP export failed; spans are dropped and counted until it recovers")
-                        }
-                        None => {
-                            tracing::warn!(target: "flujo", %error, "OTLP export failed; spans are dropped and counted until it recovers")
-                        }
-                    }
+                    tracing::warn!(target: "flujo", %error, hint, "OTLP export failed; spans are dropped and counted until it recovers");
                     failing = true;
                 }
             }

@@ -288,6 +288,16 @@ fn without_a_collector_calls_succeed_and_failed_exports_are_counted() {
         &[("reason", "export_queue_full")],
     );
     assert!(failed >= 1, "export errors are counted");
+    assert_eq!(
+        capture.counter("flujo_telemetry_spans_unconfirmed_total", &[]),
+        0,
+        "spans that reached no collector are known to be lost, not unconfirmed"
+    );
+    assert_eq!(
+        dropped_failed + dropped_full,
+        capture.finished_spans().len() as u64,
+        "every span is counted"
+    );
     assert!(dropped_failed + dropped_full > 0, "lost spans are counted");
     assert_eq!(
         capture.counter("flujo_telemetry_spans_exported_total", &[]),
@@ -567,4 +577,120 @@ fn a_collector_that_stops_answering_is_reported_once() {
         "one stall, reported once"
     );
     held.join().unwrap();
+}
+
+/// An export the collector answers only after `otlp_timeout` (a paused collector) is sent
+/// again when it times out, never counted as dropped: the spans arrive, and each span the
+/// exporter was given is in exactly one counter.
+#[test]
+fn timed_out_exports_are_sent_again_not_counted_as_dropped() {
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let rotel = Rotel::start();
+        let port = match protocol {
+            OtlpProtocol::Grpc => rotel.grpc,
+            _ => rotel.http,
+        };
+        let capture = Capture::start();
+        let guard = init_telemetry_with(
+            TelemetryConfig::builder()
+                .export_otlp(true)
+                .otlp_protocol(protocol)
+                .otlp_endpoint(format!("http://127.0.0.1:{port}"))
+                .otlp_timeout(Duration::from_millis(300))
+                .shutdown_timeout(Duration::from_secs(10))
+                .max_export_batch_size(10),
+        )
+        .unwrap();
+        // A first export connects while the collector answers.
+        draft("warm up");
+        rotel.wait_for_spans(1);
+        rotel.pause();
+        for i in 0..30 {
+            draft(&"x".repeat(i % 7));
+        }
+        // The first attempt times out (300 ms), the next one waits in the collector's socket.
+        std::thread::sleep(Duration::from_millis(700));
+        rotel.resume();
+        drop(guard);
+        let recorded = capture.finished_spans().len() as u64;
+        let dropped =
+            |reason| capture.counter("flujo_telemetry_spans_dropped_total", &[("reason", reason)]);
+        let exported = capture.counter("flujo_telemetry_spans_exported_total", &[]);
+        let unconfirmed = capture.counter("flujo_telemetry_spans_unconfirmed_total", &[]);
+        println!(
+            "{protocol:?}: recorded {recorded}, exported {exported}, unconfirmed {unconfirmed}, \
+             failed {}, stalls {}",
+            dropped("export_failed"),
+            capture.counter("flujo_telemetry_export_stalls_total", &[])
+        );
+        assert_eq!(
+            dropped("export_failed"),
+            0,
+            "{protocol:?}: a timeout is not a failure"
+        );
+        assert_eq!(dropped("shutdown") + dropped("export_queue_full"), 0);
+        assert_eq!(
+            exported + unconfirmed,
+            recorded,
+            "{protocol:?}: one counter each"
+        );
+        assert_eq!(
+            exported, recorded,
+            "{protocol:?}: the resent batches were answered"
+        );
+        assert!(capture.counter("flujo_telemetry_export_stalls_total", &[]) >= 1);
+        let output = rotel.wait_for_spans(recorded as usize);
+        let mut ids: Vec<String> = parse_spans(&output).into_iter().map(|s| s.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(
+            ids.len() as u64,
+            recorded,
+            "{protocol:?}: every span arrived"
+        );
+    }
+}
+
+#[pipeline_step(fields(prompt = %prompt))]
+fn long_prompt(prompt: &str) -> usize {
+    prompt.len()
+}
+
+/// The export queue is bounded in bytes as well as in spans: spans with large fields stop
+/// being queued at `MAX_EXPORT_QUEUE_BYTES` (dropped and counted), whatever the span bound.
+#[test]
+fn the_export_queue_is_bounded_in_bytes() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let rotel = Rotel::start();
+    rotel.pause();
+    let capture = Capture::start();
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder()
+            .export_otlp(true)
+            .otlp_endpoint(format!("http://127.0.0.1:{}", rotel.grpc))
+            .otlp_timeout(Duration::from_secs(5))
+            .shutdown_timeout(Duration::from_millis(300))
+            .max_export_batch_size(1)
+            .max_queue_size(10_000),
+    )
+    .unwrap();
+    let prompt = "p".repeat(1 << 20);
+    let spans = 100;
+    for _ in 0..spans {
+        long_prompt(&prompt);
+        // One span per drain, so that each is offered to the queue on its own.
+        capture.finished_spans();
+    }
+    let full = capture.counter(
+        "flujo_telemetry_spans_dropped_total",
+        &[("reason", "export_queue_full")],
+    );
+    let bound_mib = (flujo::config::MAX_EXPORT_QUEUE_BYTES >> 20) as u64;
+    assert!(
+        full >= spans - bound_mib && full <= spans - bound_mib + 2,
+        "{full} of {spans} one-MiB spans refused by a {bound_mib} MiB queue"
+    );
+    rotel.resume();
+    drop(guard);
 }

@@ -81,6 +81,26 @@ impl Rotel {
         rotel
     }
 
+    /// Stops the collector's process (SIGSTOP): it keeps its sockets, accepts nothing and
+    /// answers nothing until [`Rotel::resume`].
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused collector go on (SIGCONT): it then reads what waited in its sockets.
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} rotel");
+    }
+
     pub fn output(&self) -> String {
         let mut text = String::new();
         if let Ok(mut file) = std::fs::File::open(&self.log) {

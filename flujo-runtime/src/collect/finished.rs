@@ -133,6 +133,52 @@ impl FinishedSpan {
     pub fn duration(&self) -> Duration {
         clock::elapsed(self.start, self.end)
     }
+
+    /// About how many bytes the span holds: what an export queue bounded in bytes counts.
+    pub(crate) fn approximate_size(&self) -> usize {
+        fn text(text: &Cow<'static, str>) -> usize {
+            match text {
+                Cow::Borrowed(_) => 0,
+                Cow::Owned(owned) => owned.len(),
+            }
+        }
+        fn value(value: &AttributeValue) -> usize {
+            match value {
+                AttributeValue::String(string) => text(string),
+                _ => 0,
+            }
+        }
+        fn pairs(pairs: &[(Cow<'static, str>, AttributeValue)]) -> usize {
+            pairs
+                .iter()
+                .map(|(key, v)| {
+                    std::mem::size_of::<(Cow<'static, str>, AttributeValue)>()
+                        + text(key)
+                        + value(v)
+                })
+                .sum()
+        }
+        let status = match &self.status {
+            SpanStatus::Error { message } => message.len(),
+            _ => 0,
+        };
+        let events: usize = self
+            .events()
+            .iter()
+            .map(|event| {
+                std::mem::size_of::<SpanEvent>() + text(&event.name) + pairs(&event.attributes)
+            })
+            .sum();
+        std::mem::size_of::<FinishedSpan>()
+            + text(&self.name)
+            + status
+            + pairs(&self.fields)
+            + events
+            + self
+                .extras
+                .as_ref()
+                .map_or(0, |_| std::mem::size_of::<SpanExtras>())
+    }
 }
 
 impl FinishedSpan {

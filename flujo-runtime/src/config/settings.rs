@@ -286,6 +286,10 @@ pub const MAX_QUEUE_SIZE: usize = 1 << 20;
 /// The most spans `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` / `max_export_batch_size` may put in one
 /// export request.
 pub const MAX_EXPORT_BATCH_SIZE: usize = 1 << 16;
+/// The most bytes of spans (names, fields, events, about) the OTLP export queue holds,
+/// besides its bound in spans: spans with large fields are dropped and counted
+/// (`reason="export_queue_full"`) beyond it, rather than held in memory.
+pub const MAX_EXPORT_QUEUE_BYTES: usize = 64 << 20;
 const USD_VALUES: &str = "a non-negative amount of USD, e.g. 25.00";
 
 /// A money limit: an exact amount, or (for an amount above what `Usd` holds, about $18.4

@@ -1,16 +1,21 @@
 //! OTLP span export (feature `otlp`), through the official `opentelemetry-otlp` exporters.
 //!
-//! The export worker converts each batch of finished spans into `SpanData` and hands it to a
-//! bounded queue; the `flujo-otlp` thread, which owns a small current-thread tokio runtime,
-//! sends the batches over gRPC or HTTP/protobuf. Transient failures (gRPC UNAVAILABLE, HTTP
-//! 429/502/503/504) are retried up to 3 times with exponential backoff and jitter
-//! (100 ms .. 1.6 s, honouring a server's retry-after). A slow or
-//! absent collector fills the queue, and further batches are dropped and counted: neither the
+//! The export worker hands each batch of finished spans to a queue bounded in spans and in
+//! bytes; the `flujo-otlp` thread, which owns a small current-thread tokio runtime, converts
+//! and sends the batches over gRPC or HTTP/protobuf. Transient failures (gRPC UNAVAILABLE,
+//! HTTP 429/502/503/504) are retried by the SDK within `otlp_timeout` (100 ms .. 1.6 s with
+//! jitter, honouring a server's retry-after). An attempt that the collector did not answer
+//! within `otlp_timeout` is transient too: it is sent again, twice at most. A slow or absent
+//! collector fills the queue, and further batches are dropped and counted: neither the
 //! application nor the export worker ever waits on the network.
+//!
+//! Every span handed to this exporter ends in exactly one counter: exported, unconfirmed
+//! (sent, and the collector never answered: it may have kept them), or dropped with the
+//! reason `export_failed`, `export_queue_full` or `shutdown`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,36 +24,70 @@ use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 
-use super::transport::{Signal, Transport, protocol_hint, resource};
+use super::transport::{Signal, TimeoutWitness, Transport, protocol_hint, resource};
 use crate::collect::finished::{FinishedSpan, SpanStatus};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
-use crate::config::settings::{OtlpProtocol, TelemetrySettings};
+use crate::config::settings::{MAX_EXPORT_QUEUE_BYTES, OtlpProtocol, TelemetrySettings};
 use crate::core::attribute::AttributeValue;
+
+/// How many times more a batch is sent after an attempt the collector did not answer.
+const TIMED_OUT_RESENDS: u32 = 2;
+/// The wait before the first resend of a timed-out batch; doubled for the next.
+const RESEND_WAIT: Duration = Duration::from_millis(250);
+
+/// A batch on its way to the sending thread, with its size as the queue counted it.
+struct Batch {
+    spans: Vec<FinishedSpan>,
+    bytes: usize,
+}
+
+/// What the exporter and its sending thread share.
+struct Shared {
+    /// Spans handed to the sending thread and not yet settled (exported or counted): what a
+    /// shutdown that times out loses, and counts.
+    pending: AtomicU64,
+    /// Bytes of the batches queued or being sent.
+    queued_bytes: AtomicUsize,
+    /// Set when shutdown gave up on what is pending: the sending thread stops resending.
+    abandoned: AtomicBool,
+}
+
+impl Shared {
+    /// Takes `spans` off the pending count, returning how many were still pending (none
+    /// after a shutdown counted them as lost: each span lands in one counter).
+    fn settle(&self, spans: u64) -> u64 {
+        let before = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                Some(p.saturating_sub(spans))
+            })
+            .unwrap_or(0);
+        before.min(spans)
+    }
+}
 
 /// Sends finished spans to an OTLP endpoint; see the module docs.
 pub(crate) struct OtlpExporter {
-    queue: Option<SyncSender<Vec<SpanData>>>,
+    queue: Option<SyncSender<Batch>>,
     batch_size: usize,
-    scope: InstrumentationScope,
     finished: Receiver<()>,
-    /// Spans handed to the sending thread and not yet exported or counted as failed: what a
-    /// shutdown that times out loses, and counts.
-    pending: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     /// Spans lost at shutdown.
     lost: u64,
 }
 
 fn build_exporter(
     settings: &TelemetrySettings,
-) -> Result<opentelemetry_otlp::SpanExporter, String> {
+) -> Result<(opentelemetry_otlp::SpanExporter, TimeoutWitness), String> {
     let transport = Transport::new(settings, Signal::Traces)?;
     let builder = opentelemetry_otlp::SpanExporter::builder();
-    match settings.otlp_protocol {
+    let exporter = match settings.otlp_protocol {
         OtlpProtocol::Grpc => transport.grpc(builder.with_tonic()).build(),
         OtlpProtocol::HttpProtobuf => transport.http(builder.with_http())?.build(),
     }
-    .map_err(|error| error.to_string())
+    .map_err(|error| error.to_string())?;
+    Ok((exporter, transport.witness()))
 }
 
 impl OtlpExporter {
@@ -67,8 +106,12 @@ impl OtlpExporter {
         let queued_batches = settings.max_queue_size.div_ceil(batch_size).max(1);
         let (queue, batches) = mpsc::sync_channel(queued_batches);
         let (finished_tx, finished) = mpsc::channel();
-        let pending = Arc::new(AtomicU64::new(0));
-        let sending = Arc::clone(&pending);
+        let shared = Arc::new(Shared {
+            pending: AtomicU64::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            abandoned: AtomicBool::new(false),
+        });
+        let sending = Arc::clone(&shared);
         let (built_tx, built) = mpsc::channel();
         let thread_settings = settings.clone();
         thread::Builder::new()
@@ -89,8 +132,8 @@ impl OtlpExporter {
                     let _runtime = runtime.enter();
                     build_exporter(&thread_settings)
                 };
-                let mut exporter = match exporter {
-                    Ok(exporter) => exporter,
+                let (mut exporter, witness) = match exporter {
+                    Ok(built) => built,
                     Err(error) => {
                         let _ = built_tx.send(Err(error));
                         return;
@@ -98,16 +141,22 @@ impl OtlpExporter {
                 };
                 exporter.set_resource(&resource(&thread_settings));
                 let _ = built_tx.send(Ok(()));
-                let hint = protocol_hint(&thread_settings);
-                let stall_after = thread_settings.otlp_timeout;
-                send_batches(
-                    &runtime,
-                    &mut exporter,
-                    &batches,
-                    hint.as_deref(),
-                    &sending,
-                    stall_after,
-                );
+                let mut sender = Sender {
+                    runtime: &runtime,
+                    exporter: &mut exporter,
+                    scope: InstrumentationScope::builder("flujo")
+                        .with_version(env!("CARGO_PKG_VERSION"))
+                        .build(),
+                    hint: protocol_hint(&thread_settings),
+                    timeout: thread_settings.otlp_timeout,
+                    witness,
+                    shared: &sending,
+                    failing: false,
+                    stalled: false,
+                };
+                while let Ok(batch) = batches.recv() {
+                    sender.send(batch);
+                }
                 let _ = exporter.shutdown();
                 let _ = finished_tx.send(());
             })
@@ -119,72 +168,126 @@ impl OtlpExporter {
         Ok(OtlpExporter {
             queue: Some(queue),
             batch_size,
-            scope: InstrumentationScope::builder("flujo")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build(),
             finished,
-            pending,
+            shared,
             lost: 0,
         })
     }
 }
 
-fn send_batches(
-    runtime: &tokio::runtime::Runtime,
-    exporter: &mut opentelemetry_otlp::SpanExporter,
-    batches: &Receiver<Vec<SpanData>>,
-    hint: Option<&str>,
-    pending: &AtomicU64,
-    stall_after: Duration,
-) {
-    let mut failing = false;
-    let mut stalled = false;
-    while let Ok(batch) = batches.recv() {
-        let spans = batch.len() as u64;
-        // A collector that stops answering (a stalled process) makes one export take as long
-        // as its retries: said once, when it has not answered for `stall_after`.
-        let (result, stalled_now) = runtime.block_on(async {
-            let mut export = std::pin::pin!(exporter.export(batch));
-            match tokio::time::timeout(stall_after, &mut export).await {
-                Ok(result) => (result, false),
-                Err(_) => {
-                    if !stalled {
-                        metrics::counter!("flujo_telemetry_export_stalls_total").increment(1);
-                        tracing::warn!(
-                            target: "flujo",
-                            waited_ms = u64::try_from(stall_after.as_millis()).unwrap_or(u64::MAX),
-                            "the OTLP collector is not answering; spans wait in the export queue \
-                             (dropped and counted when it is full) until it does"
-                        );
-                    }
-                    (export.await, true)
-                }
-            }
-        });
-        stalled |= stalled_now;
-        // Settled either way (exported or counted as failed), unless shutdown took it already.
-        let _ = pending.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
-            Some(p.saturating_sub(spans))
-        });
-        match result {
-            Ok(()) => {
-                metrics::counter!("flujo_telemetry_spans_exported_total").increment(spans);
-                if (failing || stalled) && !stalled_now {
+/// How one batch ended.
+enum Delivery {
+    Exported,
+    /// The collector never answered one of the attempts: it may have kept the spans.
+    Unconfirmed,
+    /// Refused, or never reached the collector.
+    Failed(String),
+}
+
+/// The sending thread's state: the exporter and what has been said about the collector.
+struct Sender<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    exporter: &'a mut opentelemetry_otlp::SpanExporter,
+    scope: InstrumentationScope,
+    hint: Option<String>,
+    timeout: Duration,
+    witness: TimeoutWitness,
+    shared: &'a Shared,
+    /// An outage was said (WARN), its recovery not yet.
+    failing: bool,
+    /// A stall was said (WARN), its recovery not yet.
+    stalled: bool,
+}
+
+impl Sender<'_> {
+    fn send(&mut self, batch: Batch) {
+        let spans = batch.spans.len() as u64;
+        let delivery = self.deliver(&batch.spans);
+        self.shared
+            .queued_bytes
+            .fetch_sub(batch.bytes, Ordering::AcqRel);
+        let settled = self.shared.settle(spans);
+        match delivery {
+            Delivery::Exported => {
+                metrics::counter!("flujo_telemetry_spans_exported_total").increment(settled);
+                if self.failing || self.stalled {
                     tracing::info!(target: "flujo", "OTLP export recovered");
-                    failing = false;
-                    stalled = false;
+                    self.failing = false;
+                    self.stalled = false;
                 }
             }
-            Err(error) => {
+            Delivery::Unconfirmed => {
+                metrics::counter!("flujo_telemetry_spans_unconfirmed_total").increment(settled);
+            }
+            Delivery::Failed(error) => {
                 metrics::counter!("flujo_telemetry_export_errors_total").increment(1);
                 metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_failed")
-                    .increment(spans);
+                    .increment(settled);
                 // One line per outage, not one per batch.
-                if !failing {
-                    tracing::warn!(target: "flujo", %error, hint, "OTLP export failed; spans are dropped and counted until it recovers");
-                    failing = true;
+                if !self.failing {
+                    tracing::warn!(target: "flujo", %error, hint = self.hint.as_deref(),
+                        "OTLP export failed; spans are dropped and counted until it recovers");
+                    self.failing = true;
                 }
             }
+        }
+    }
+
+    /// Sends `spans`, again after an attempt the collector did not answer in time.
+    fn deliver(&mut self, spans: &[FinishedSpan]) -> Delivery {
+        let mut unanswered = false;
+        let mut wait = RESEND_WAIT;
+        for attempt in 0..=TIMED_OUT_RESENDS {
+            let data = spans
+                .iter()
+                .map(|span| span_data(span, &self.scope))
+                .collect();
+            let result = self.runtime.block_on(async {
+                // The SDK ends an attempt at `timeout`; the margin only guards against an
+                // attempt that would not.
+                tokio::time::timeout(self.timeout + self.timeout / 2, self.exporter.export(data))
+                    .await
+            });
+            let (error, timed_out) = match result {
+                Ok(Ok(())) => return Delivery::Exported,
+                Ok(Err(error)) => {
+                    let error = error.to_string();
+                    let timed_out = self.witness.timed_out(&error);
+                    (error, timed_out)
+                }
+                Err(_) => ("the OTLP export did not end".to_owned(), true),
+            };
+            // A timed-out attempt is transient (a stalled or overloaded collector) and may have
+            // arrived; any other failure reached no collector, or was refused by it.
+            if !timed_out {
+                return if unanswered {
+                    Delivery::Unconfirmed
+                } else {
+                    Delivery::Failed(error)
+                };
+            }
+            unanswered = true;
+            self.say_stalled();
+            if attempt == TIMED_OUT_RESENDS || self.shared.abandoned.load(Ordering::Acquire) {
+                break;
+            }
+            thread::sleep(wait);
+            wait *= 2;
+        }
+        Delivery::Unconfirmed
+    }
+
+    /// Said once per stall: the collector stopped answering.
+    fn say_stalled(&mut self) {
+        if !self.stalled {
+            self.stalled = true;
+            metrics::counter!("flujo_telemetry_export_stalls_total").increment(1);
+            tracing::warn!(
+                target: "flujo",
+                waited_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                "the OTLP collector is not answering; spans wait in the export queue \
+                 (dropped and counted when it is full) and are sent again"
+            );
         }
     }
 }
@@ -195,19 +298,26 @@ impl SpanExporter for OtlpExporter {
             return;
         };
         for chunk in spans.chunks(self.batch_size) {
-            let batch: Vec<SpanData> = chunk
-                .iter()
-                .map(|span| span_data(span, &self.scope))
-                .collect();
-            let spans = batch.len() as u64;
+            let count = chunk.len() as u64;
+            let bytes = chunk.iter().map(FinishedSpan::approximate_size).sum();
+            let queued = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
             // Counted before the handover: the sending thread may finish with it at once.
-            self.pending.fetch_add(spans, Ordering::AcqRel);
-            if let Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) =
-                queue.try_send(batch)
-            {
-                self.pending.fetch_sub(spans, Ordering::AcqRel);
+            self.shared.pending.fetch_add(count, Ordering::AcqRel);
+            let refused = queued.saturating_add(bytes) > MAX_EXPORT_QUEUE_BYTES || {
+                let batch = Batch {
+                    spans: chunk.to_vec(),
+                    bytes,
+                };
+                matches!(
+                    queue.try_send(batch),
+                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
+                )
+            };
+            if refused {
+                self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                self.shared.pending.fetch_sub(count, Ordering::AcqRel);
                 metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_queue_full")
-                    .increment(batch.len() as u64);
+                    .increment(count);
             }
         }
     }
@@ -222,7 +332,8 @@ impl SpanExporter for OtlpExporter {
         {
             // Whatever the sending thread still holds (queued, or in a request that has not
             // come back) is lost: counted, and said in the guard's WARN line.
-            self.lost = self.pending.swap(0, Ordering::AcqRel);
+            self.shared.abandoned.store(true, Ordering::Release);
+            self.lost = self.shared.pending.swap(0, Ordering::AcqRel);
             metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "shutdown")
                 .increment(self.lost);
         }

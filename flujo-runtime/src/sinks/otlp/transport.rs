@@ -1,6 +1,8 @@
 //! What every OTLP signal shares: the transport (endpoint per signal, protocol, headers,
 //! TLS, gzip, timeout), the resource, and the small tokio runtime the SDK exporters run on.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -159,6 +161,47 @@ fn ca_pem(settings: &TelemetrySettings) -> Result<Option<Vec<u8>>, String> {
         .transpose()
 }
 
+/// Tells whether a failed export attempt timed out (the request may have arrived, and the
+/// collector kept it) rather than failed before it reached the collector.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TimeoutWitness(Arc<AtomicBool>);
+
+impl TimeoutWitness {
+    /// Whether the attempt that failed with `error` timed out; forgets it for the next one.
+    pub(crate) fn timed_out(&self, error: &str) -> bool {
+        // gRPC: tonic reports its deadline as CANCELLED ("Timeout expired"), a server's as
+        // DEADLINE_EXCEEDED; the SDK names the code in its error.
+        let grpc =
+            error.contains("gRPC code: Cancelled") || error.contains("gRPC code: DeadlineExceeded");
+        self.0.swap(false, Ordering::AcqRel) || grpc
+    }
+}
+
+/// reqwest, noting timeouts in a [`TimeoutWitness`].
+#[derive(Debug)]
+struct WitnessedClient {
+    client: reqwest::Client,
+    witness: TimeoutWitness,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for WitnessedClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let result = self.client.send_bytes(request).await;
+        if let Err(error) = &result
+            && error
+                .downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_timeout)
+        {
+            self.witness.0.store(true, Ordering::Release);
+        }
+        result
+    }
+}
+
 /// The transport settings every OTLP exporter shares (endpoint, headers, TLS, timeout,
 /// compression, retries), checked once and applied to any signal's exporter builder.
 pub(crate) struct Transport {
@@ -167,6 +210,7 @@ pub(crate) struct Transport {
     ca_pem: Option<Vec<u8>>,
     timeout: Duration,
     gzip: bool,
+    witness: TimeoutWitness,
 }
 
 impl Transport {
@@ -177,7 +221,13 @@ impl Transport {
             ca_pem: ca_pem(settings)?,
             timeout: settings.otlp_timeout,
             gzip: settings.otlp_gzip,
+            witness: TimeoutWitness::default(),
         })
+    }
+
+    /// What tells this transport's timed-out attempts from its failed ones.
+    pub(crate) fn witness(&self) -> TimeoutWitness {
+        self.witness.clone()
     }
 
     /// Configures a gRPC exporter builder.
@@ -226,7 +276,10 @@ impl Transport {
             .filter_map(|(key, value)| Some((key.to_string(), value.to_str().ok()?.to_owned())))
             .collect();
         let mut builder = builder
-            .with_http_client(client)
+            .with_http_client(WitnessedClient {
+                client,
+                witness: self.witness.clone(),
+            })
             .with_endpoint(self.endpoint.clone())
             .with_timeout(self.timeout)
             .with_protocol(Protocol::HttpBinary)

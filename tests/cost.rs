@@ -190,6 +190,50 @@ fn an_unknown_model_is_unpriced_never_free() {
     assert!(span.attribute("gen_ai.usage.cost.amount").is_none());
 }
 
+/// A count no call can use (a wrapped subtraction in how usage is read) is recorded clamped,
+/// never priced, counted: it can neither poison sums nor charge an absurd amount.
+#[test]
+fn token_counts_beyond_what_a_call_can_use_are_clamped_and_not_priced() {
+    let capture = Capture::start();
+    let absurd = TokenUsage::new(u64::MAX, 10).with_cache_read(u64::MAX - 5);
+    openai_call(absurd).unwrap();
+    openai_call(TokenUsage::new(1_000, 10)).unwrap();
+    let records = capture.cost_records();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].usage.input, flujo::cost::MAX_TOKENS_PER_CALL);
+    assert_eq!(
+        records[0].usage.cache_read_input,
+        flujo::cost::MAX_TOKENS_PER_CALL
+    );
+    assert_eq!(records[0].usage.output, 10);
+    assert_eq!(records[0].cost, None, "not priced");
+    assert!(
+        records[1].cost.is_some(),
+        "the next call is priced as usual"
+    );
+    assert_eq!(
+        capture.counter(
+            "flujo_token_usage_out_of_bounds_total",
+            &[("model", "gpt-4o-2024-08-06")]
+        ),
+        1
+    );
+    let report = capture.cost_report();
+    assert_eq!(
+        report.tokens_by_model["gpt-4o-2024-08-06"].input,
+        flujo::cost::MAX_TOKENS_PER_CALL + 1_000
+    );
+}
+
+/// Prices are bounded too: a price above the highest flujo accepts is an error naming it.
+#[test]
+fn a_price_above_the_bound_is_an_error() {
+    let too_high = flujo::cost::MAX_USD_PER_MILLION_TOKENS as f64 + 1.0;
+    let error = flujo::cost::PerMillionTokens::usd(too_high).unwrap_err();
+    assert!(error.to_string().contains("from 0 to 100000"), "{error}");
+    assert!(flujo::cost::PerMillionTokens::usd(600.0).is_ok());
+}
+
 struct Client {
     model: String,
 }

@@ -9,11 +9,11 @@ mod names;
 mod table;
 mod usage;
 
-pub use money::{PerMillionTokens, PricingError, Usd};
+pub use money::{MAX_USD_PER_MILLION_TOKENS, PerMillionTokens, PricingError, Usd};
 pub use names::{infer_provider, name_candidates};
 pub use table::{
     BUILTIN_PRICES_TOML, MAX_PRICE_FILE_BYTES, MAX_VERSION_CHARS, ModelPrice, PriceTable,
     PriceTier, Priced, Rates,
 };
 pub use time::Date;
-pub use usage::TokenUsage;
+pub use usage::{MAX_TOKENS_PER_CALL, TokenUsage};

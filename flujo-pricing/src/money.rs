@@ -161,6 +161,11 @@ impl fmt::Debug for Usd {
     }
 }
 
+/// The highest price flujo accepts, in USD per million tokens: about 160 times the highest
+/// published one (o1-pro's $600/M output). With [`crate::MAX_TOKENS_PER_CALL`] it bounds what
+/// one call can cost (about $2·10^8), so sums over many calls stay far from overflowing.
+pub const MAX_USD_PER_MILLION_TOKENS: u64 = 100_000;
+
 /// A price in US dollars per million tokens, kept as whole micro-dollars per million tokens
 /// (that is, pico-dollars per token): every published price is a whole number of these.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -170,13 +175,14 @@ impl PerMillionTokens {
     /// Free.
     pub const ZERO: PerMillionTokens = PerMillionTokens(0);
 
-    /// `dollars` per million tokens, e.g. `2.5`; at most 6 decimal places, not negative.
+    /// `dollars` per million tokens, e.g. `2.5`; at most 6 decimal places, from 0 to
+    /// [`MAX_USD_PER_MILLION_TOKENS`].
     pub fn usd(dollars: f64) -> Result<PerMillionTokens, PricingError> {
         let invalid = || PricingError::InvalidAmount {
             value: dollars.to_string(),
-            expected: "a non-negative price in USD per million tokens with at most 6 decimal places, e.g. 2.5",
+            expected: "a price in USD per million tokens from 0 to 100000 with at most 6 decimal places, e.g. 2.5",
         };
-        if !dollars.is_finite() || !(0.0..=1e9).contains(&dollars) {
+        if !dollars.is_finite() || !(0.0..=MAX_USD_PER_MILLION_TOKENS as f64).contains(&dollars) {
             return Err(invalid());
         }
         let micros = dollars * 1e6;

@@ -2,6 +2,12 @@
 
 use std::ops::{Add, AddAssign};
 
+/// The most tokens of each kind flujo accepts from one call: 10^9, about a hundred times the
+/// largest context window. A count above it is a bug in how usage was read (a wrapped
+/// subtraction, a sum of a whole day): such a call is recorded with its counts clamped here
+/// and is not priced.
+pub const MAX_TOKENS_PER_CALL: u64 = 1_000_000_000;
+
 /// Tokens one model call used.
 ///
 /// Counted as the OpenTelemetry GenAI conventions define them, so that nothing is counted
@@ -94,6 +100,34 @@ impl TokenUsage {
     /// Input plus output tokens.
     pub const fn total(&self) -> u64 {
         self.input.saturating_add(self.output)
+    }
+
+    /// Whether every count is at most [`MAX_TOKENS_PER_CALL`].
+    pub const fn is_within_bounds(&self) -> bool {
+        self.input <= MAX_TOKENS_PER_CALL
+            && self.output <= MAX_TOKENS_PER_CALL
+            && self.cache_read_input <= MAX_TOKENS_PER_CALL
+            && self.cache_write_input <= MAX_TOKENS_PER_CALL
+            && self.reasoning_output <= MAX_TOKENS_PER_CALL
+    }
+
+    /// Every count capped at [`MAX_TOKENS_PER_CALL`].
+    #[must_use]
+    pub const fn clamped(self) -> TokenUsage {
+        const fn cap(n: u64) -> u64 {
+            if n > MAX_TOKENS_PER_CALL {
+                MAX_TOKENS_PER_CALL
+            } else {
+                n
+            }
+        }
+        TokenUsage {
+            input: cap(self.input),
+            output: cap(self.output),
+            cache_read_input: cap(self.cache_read_input),
+            cache_write_input: cap(self.cache_write_input),
+            reasoning_output: cap(self.reasoning_output),
+        }
     }
 }
 

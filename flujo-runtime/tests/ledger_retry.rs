@@ -85,7 +85,7 @@ fn stored_amounts_that_overflow_a_sum_never_stop_the_ledger_from_opening() {
                 "INSERT INTO cost_records (timestamp_ns, day, model, provider, operation, \
                  input_tokens, output_tokens, cache_read_input_tokens, cache_write_input_tokens, \
                  reasoning_output_tokens, cost_nano_usd, price_version) \
-                 VALUES (0, ?1, 'm', 'p', 'chat', 0, 0, 0, 0, 0, ?2, 'v')",
+                 VALUES (0, ?1, 'm', 'p', 'chat', ?2, 0, 0, 0, 0, ?2, 'v')",
                 rusqlite::params![today, i64::MAX],
             )
             .unwrap();
@@ -97,6 +97,11 @@ fn stored_amounts_that_overflow_a_sum_never_stop_the_ledger_from_opening() {
             .daily_cost_limit_usd(flujo::Usd::parse("1").unwrap()),
     );
     assert!(guard.is_ok(), "the ledger opens: {:?}", guard.err());
+    // Reports sum what an SQL SUM overflows on, exactly.
+    let today = flujo::cost::utc_today();
+    let report = flujo::cost::get_cost_report(today, today).expect("the report reads it");
+    assert_eq!(report.total_cost.nanos(), 2 * i64::MAX as u64);
+    assert_eq!(report.tokens_by_model["m"].input, 2 * i64::MAX as u64);
     // Today's total saturated, so the daily limit refuses (rather than wrapping to a small sum).
     assert!(call(1).is_err());
     drop(guard);

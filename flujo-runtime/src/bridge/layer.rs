@@ -226,6 +226,7 @@ where
             site: &BRIDGED,
             session: state::current_session(),
             exported: true,
+            observed: false,
             trace_id: bridged.context.raw_trace_id(),
             span_id: bridged.context.raw_span_id(),
             parent_span_id: bridged.parent_span_id,

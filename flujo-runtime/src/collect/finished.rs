@@ -135,6 +135,7 @@ impl FinishedSpan {
     }
 
     /// About how many bytes the span holds: what an export queue bounded in bytes counts.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn approximate_size(&self) -> usize {
         fn text(text: &Cow<'static, str>) -> usize {
             match text {

@@ -1,7 +1,7 @@
 //! Where drained records go: observers (step metrics, cost application and the ledger),
 //! which see every record, and span exporters, which see the exported spans.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -52,10 +52,24 @@ pub trait SpanExporter: Send {
 
 /// Derives something from every record (metrics, cost): on the worker, after it has moved
 /// the records out of the rings and released every lock application threads take; or on the
-/// calling thread, for a record its full ring could not take. Either way exactly once.
+/// calling thread, for a record its full ring could not take and for a model call while a
+/// durable ledger is open. Either way exactly once: a record marked `observed` is skipped.
 pub(crate) trait Observer: Send + Sync {
-    /// Handles `records`, in the order they were drained (per thread, in the order they ended).
+    /// Handles `records`, in the order they were drained (per thread, in the order they
+    /// ended), skipping those already `observed`.
     fn observe(&self, records: &[SpanRecord]);
+}
+
+/// Set while a durable ledger is open: model calls are observed on the calling thread.
+static MODEL_CALLS_AT_ONCE: AtomicBool = AtomicBool::new(false);
+
+/// Observe model calls on the calling thread (`true`) or on the worker.
+pub(crate) fn observe_model_calls_at_once(at_once: bool) {
+    MODEL_CALLS_AT_ONCE.store(at_once, Ordering::Release);
+}
+
+pub(crate) fn observes_model_calls_at_once() -> bool {
+    MODEL_CALLS_AT_ONCE.load(Ordering::Acquire)
 }
 
 /// The observers, installed once by the composition root before anything records.

@@ -92,18 +92,22 @@ fn on_time(record: &SpanRecord) -> bool {
     let on_time = sink::is_accepted(record.session);
     if !on_time {
         LATE_SPANS.fetch_add(u64::from(record.exported), Ordering::Relaxed);
-        let cost = u64::from(record.model_call().is_some());
+        // A cost observed on time on the calling thread was delivered.
+        let cost = u64::from(record.model_call().is_some() && !record.observed);
         LATE_COST_RECORDS.fetch_add(cost, Ordering::Relaxed);
     }
     on_time
 }
 
-/// A record its thread's full ring could not take: observed here, on the calling thread, so
-/// that its metrics and cost are never lost (its span is, and was counted).
-pub(crate) fn observe_overflow(record: SpanRecord) {
-    if on_time(&record) {
-        sink::observe(std::slice::from_ref(&record));
+/// Observes `record` here, on the calling thread: a record its full ring could not take (so
+/// that its metrics and cost are never lost; its span is, and was counted), or a model call
+/// whose cost goes to a durable ledger at once. False, and counted, when it is late.
+pub(crate) fn observe_here(record: &SpanRecord) -> bool {
+    let on_time = on_time(record);
+    if on_time {
+        sink::observe(std::slice::from_ref(record));
     }
+    on_time
 }
 
 fn report_drops() {

@@ -59,6 +59,8 @@ pub struct SpanRecord {
     /// Whether the span is exported; unsampled calls still send a record for their metrics
     /// and cost.
     pub exported: bool,
+    /// Observed on the calling thread already (metrics, cost, ledger): observers skip it.
+    pub observed: bool,
     /// The trace id.
     pub trace_id: u128,
     /// The span id.

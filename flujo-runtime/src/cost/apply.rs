@@ -19,7 +19,7 @@ pub(crate) struct CostObserver;
 
 impl Observer for CostObserver {
     fn observe(&self, records: &[SpanRecord]) {
-        for record in records {
+        for record in records.iter().filter(|record| !record.observed) {
             if let Some(call) = record.model_call() {
                 apply(record, call);
             }

@@ -18,7 +18,10 @@ pub(crate) mod report;
 pub(crate) mod usage;
 
 pub use self::error::CostError;
-pub use self::ledger::{CostRecord, recent_cost_records};
+pub use self::ledger::{
+    CostRecord, KILL_LOSS_WINDOW, MAX_QUEUED_COST_RECORD_BYTES, MAX_QUEUED_COST_RECORDS,
+    recent_cost_records,
+};
 pub use self::pricing::set_model_price;
 #[cfg(feature = "sqlite")]
 pub use self::query::CostLedger;
@@ -28,6 +31,6 @@ pub use self::usage::ReportsUsage;
 pub use crate::core::record::Operation;
 pub use crate::run::limits::{Limit, UsageLimitExceeded, UsageLimits};
 pub use flujo_pricing::{
-    Date, MAX_PRICE_FILE_BYTES, MAX_VERSION_CHARS, ModelPrice, PerMillionTokens, PriceTable,
-    PricingError, Rates, TokenUsage, Usd,
+    Date, MAX_PRICE_FILE_BYTES, MAX_TOKENS_PER_CALL, MAX_USD_PER_MILLION_TOKENS, MAX_VERSION_CHARS,
+    ModelPrice, PerMillionTokens, PriceTable, PricingError, Rates, TokenUsage, Usd,
 };

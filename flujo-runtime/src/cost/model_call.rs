@@ -6,7 +6,10 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
+
+use flujo_pricing::{MAX_TOKENS_PER_CALL, TokenUsage};
 
 use super::budget;
 use super::pricing::{self, utc_date};
@@ -207,8 +210,16 @@ impl ModelCall {
     fn details(&mut self, report: Option<UsageReport>) -> ModelCallRecord {
         let timestamp = SystemTime::now();
         let resolved = pricing::resolve(&self.model, utc_date(timestamp));
-        let usage = report.as_ref().and_then(|r| r.usage);
-        let cost = usage.and_then(|usage| resolved.cost(&usage));
+        let reported = report.as_ref().and_then(|r| r.usage);
+        let usage = reported.map(TokenUsage::clamped);
+        let cost = match reported {
+            Some(usage) if usage.is_within_bounds() => resolved.cost(&usage),
+            Some(usage) => {
+                out_of_bounds(&self.model, &usage);
+                None
+            }
+            None => None,
+        };
         let step = self.context().step();
         budget::charge(
             self.run.as_deref(),
@@ -231,6 +242,20 @@ impl ModelCall {
             request_id: self.run.as_deref().and_then(|run| run.request_id.clone()),
             timestamp,
         }
+    }
+}
+
+/// A call that reported more tokens than a call can use: recorded clamped and unpriced,
+/// counted, and said once per process (a bug in reading usage repeats on every call).
+fn out_of_bounds(model: &str, usage: &TokenUsage) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    metrics::counter!("flujo_token_usage_out_of_bounds_total", "model" => model.to_owned())
+        .increment(1);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        tracing::warn!(target: "flujo", model, ?usage, max = MAX_TOKENS_PER_CALL,
+            "a model call reported more tokens than one call can use (at most {MAX_TOKENS_PER_CALL} \
+             of each kind): it is recorded with its counts clamped and is not priced; check how \
+             its usage is read (said once; counted in flujo_token_usage_out_of_bounds_total)");
     }
 }
 

@@ -53,7 +53,7 @@ impl Observer for StepMetrics {
         // Consecutive calls of one site and status (the common case in a drained batch)
         // update the call counter once.
         let mut pending: Option<(&SiteMetrics, usize, u64)> = None;
-        for record in records {
+        for record in records.iter().filter(|record| !record.observed) {
             if !matches!(record.site.kind, SiteKind::Step | SiteKind::Pipeline) {
                 continue;
             }

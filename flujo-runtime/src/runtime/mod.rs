@@ -16,6 +16,7 @@ use crate::config::error::TelemetryError;
 use crate::config::settings::{TelemetryConfig, TelemetrySettings};
 use crate::core::state;
 use crate::core::sync::lock;
+use crate::cost::ledger::Unwritten;
 use crate::cost::{budget, ledger, pricing};
 
 /// The least a shutdown waits for the cost ledger to commit, whatever the export timeout:
@@ -165,12 +166,12 @@ impl TelemetryGuard {
     /// Closes the ledger and shuts the exporters down, each within what is left of the
     /// deadline; returns how many cost records the ledger had not committed and how many
     /// spans the exporters could not deliver.
-    fn release(&mut self, deadline: Instant) -> (u64, u64) {
+    fn release(&mut self, deadline: Instant) -> (Unwritten, u64) {
         let remaining = || deadline.saturating_duration_since(Instant::now());
-        let uncommitted = if self.durable_ledger {
+        let unwritten = if self.durable_ledger {
             ledger::close_session(remaining().max(LEDGER_MIN_WAIT))
         } else {
-            0
+            Unwritten::default()
         };
         budget::set_daily_limit(None);
         let mut undelivered_spans = 0;
@@ -188,37 +189,55 @@ impl TelemetryGuard {
         if let Some(mut metrics) = self.otlp_metrics.take() {
             metrics.shutdown(remaining());
         }
-        (uncommitted, undelivered_spans)
+        (unwritten, undelivered_spans)
     }
 }
 
 /// What a shutdown could not deliver within its timeout.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Undelivered {
     calls_running: u64,
     queued_spans: u64,
     queued_cost_records: u64,
     uncommitted_cost_records: u64,
+    /// Refused by a ledger that could not write (a full disk), whose queue was full.
+    unwritten_cost_records: u64,
 }
 
 impl Undelivered {
     fn warn(&self, timeout: Duration) {
-        if *self == Undelivered::default() {
+        if self.unwritten_cost_records > 0 {
+            tracing::warn!(
+                target: "flujo",
+                cost_records = self.unwritten_cost_records,
+                "the cost ledger could not write {} cost records in this session (see its \
+                 ERROR lines; counted in flujo_cost_records_dropped_total{{reason=\"ledger_unwritable\"}}): \
+                 reports and the ledger miss them, budgets and metrics counted them",
+                self.unwritten_cost_records
+            );
+        }
+        let Undelivered {
+            calls_running,
+            queued_spans,
+            queued_cost_records,
+            uncommitted_cost_records,
+            unwritten_cost_records: _,
+        } = *self;
+        if calls_running + queued_spans + queued_cost_records + uncommitted_cost_records == 0 {
             return;
         }
-        let cost_records = self.queued_cost_records + self.uncommitted_cost_records;
+        let cost_records = queued_cost_records + uncommitted_cost_records;
         tracing::warn!(
             target: "flujo",
             timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            calls_running = self.calls_running,
-            spans = self.queued_spans,
+            calls_running,
+            spans = queued_spans,
             cost_records,
-            "flujo telemetry shutdown did not deliver everything within shutdown_timeout: {} \
-             spans and {cost_records} cost records were not delivered, and {} calls were still \
-             running (their spans and cost records are counted as late when they end, in \
-             flujo_telemetry_spans_dropped_total and flujo_cost_records_dropped_total)",
-            self.queued_spans,
-            self.calls_running,
+            "flujo telemetry shutdown did not deliver everything within shutdown_timeout: \
+             {queued_spans} spans and {cost_records} cost records were not delivered, and \
+             {calls_running} calls were still running (their spans and cost records are counted \
+             as late when they end, in flujo_telemetry_spans_dropped_total and \
+             flujo_cost_records_dropped_total)",
         );
     }
 }
@@ -251,8 +270,9 @@ impl Drop for TelemetryGuard {
         if !lifecycle.capture {
             sink::accept_session(None);
         }
-        let (uncommitted, exporter_spans) = self.release(deadline);
-        undelivered.uncommitted_cost_records = uncommitted;
+        let (unwritten, exporter_spans) = self.release(deadline);
+        undelivered.uncommitted_cost_records = unwritten.uncommitted;
+        undelivered.unwritten_cost_records = unwritten.refused;
         undelivered.queued_spans += exporter_spans;
         state::set_sampling_rate(1.0);
         if lifecycle.capture {

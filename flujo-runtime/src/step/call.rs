@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use super::retry::RetryPolicy;
-use crate::collect::{bridged, ring, worker};
+use crate::collect::{bridged, ring, sink, worker};
 use crate::core::attribute::{AttributeValue, ToAttributeValue};
 use crate::core::clock;
 use crate::core::context::{self, ContextScope, SpanContext};
@@ -434,10 +434,11 @@ impl StepCall {
             return;
         };
         let session = active.state.session();
-        let record = SpanRecord {
+        let mut record = SpanRecord {
             site: &self.step.site,
             session,
             exported: active.is_recording(),
+            observed: false,
             trace_id: active.context.raw_trace_id(),
             span_id: active.context.raw_span_id(),
             parent_span_id: active.parent_span_id,
@@ -450,9 +451,19 @@ impl StepCall {
         };
         // The scope ends with the call, before the record is queued.
         drop(active._scope);
+        // A model call's cost goes to a durable ledger from here, so that a hard kill loses
+        // only what the ledger's bounded queue holds, whatever waits in the rings.
+        if record.model_call().is_some() && sink::observes_model_calls_at_once() {
+            if !worker::observe_here(&record) {
+                return context::count_call_end(session);
+            }
+            record.observed = true;
+        }
         // A record its ring cannot take is observed here: metrics and cost are never lost.
-        if let Err(record) = ring::submit(record) {
-            worker::observe_overflow(record);
+        if let Err(record) = ring::submit(record)
+            && !record.observed
+        {
+            worker::observe_here(&record);
         }
         context::count_call_end(session);
     }

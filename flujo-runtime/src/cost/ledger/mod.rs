@@ -23,8 +23,23 @@ pub use self::record::CostRecord;
 use super::error::CostError;
 use super::pricing::utc_date;
 use super::report::CostReport;
+use crate::collect::sink;
 use crate::collect::worker::LATE_COST_RECORDS;
 use crate::core::sync::lock;
+
+/// The most cost records waiting for the durable ledger's writer (and so the most in one
+/// transaction). At SQLite's insert rate (about 370,000 rows a second on the project's CI
+/// machine) that is about 11 ms of work: with the records of model calls handed to the
+/// writer when the call ends (not when the export worker next drains), it bounds what a hard
+/// kill can lose at any rate of calls. A cost path faster than the disk waits for room
+/// (back-pressure) rather than queue without bound.
+pub const MAX_QUEUED_COST_RECORDS: usize = 4096;
+/// The most bytes of cost records (strings included, about) waiting for the writer.
+pub const MAX_QUEUED_COST_RECORD_BYTES: usize = 16 << 20;
+/// What a process killed outright (SIGKILL, a crash, the OOM killer) can lose of its durable
+/// ledger: cost records of the calls that ended in this window before the kill, never older
+/// ones, at any rate of calls (a disk slower than SQLite on a local disk widens it).
+pub const KILL_LOSS_WINDOW: std::time::Duration = std::time::Duration::from_millis(300);
 
 enum Store {
     Memory(MemoryLedger),
@@ -57,21 +72,26 @@ pub(crate) fn accept(record: CostRecord) {
     if let Some(captured) = &mut *lock(&CAPTURED) {
         captured.push(record.clone());
     }
-    match &mut *lock(&STORE) {
-        Store::Memory(ledger) => ledger.add(record),
+    #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+    let durable = match &mut *lock(&STORE) {
+        Store::Memory(ledger) => return ledger.add(record),
         #[cfg(feature = "sqlite")]
-        Store::Sqlite(writer) => writer.send(record),
+        Store::Sqlite(writer) => writer.handle(),
         Store::Closed(_) => {
             LATE_COST_RECORDS.fetch_add(1, Ordering::Relaxed);
+            return;
         }
-    }
+    };
+    // Outside the ledger's lock: a full queue may make this wait for the disk.
+    #[cfg(feature = "sqlite")]
+    durable.send(record);
 }
 
 /// A durable ledger's file, to read without holding the ledger's lock.
 struct FileReader {
     path: PathBuf,
     #[cfg(feature = "sqlite")]
-    writer: Option<sqlite::SyncHandle>,
+    writer: Option<sqlite::Handle>,
 }
 
 impl FileReader {
@@ -101,7 +121,7 @@ fn read<T>(memory: impl FnOnce(&MemoryLedger) -> T) -> Read<T> {
         #[cfg(feature = "sqlite")]
         Store::Sqlite(writer) => Read::File(FileReader {
             path: writer.path().to_owned(),
-            writer: Some(writer.sync_handle()),
+            writer: Some(writer.handle()),
         }),
         Store::Closed(path) => Read::File(FileReader {
             path: path.clone(),
@@ -182,6 +202,7 @@ pub(crate) fn open_session(durable: Option<PathBuf>) -> Result<Option<Usd>, Cost
 fn open_durable(path: PathBuf) -> Result<Option<Usd>, CostError> {
     let (writer, today) = sqlite::Writer::start(path)?;
     *lock(&STORE) = Store::Sqlite(writer);
+    sink::observe_model_calls_at_once(true);
     Ok(Some(today))
 }
 
@@ -191,21 +212,31 @@ fn open_durable(path: PathBuf) -> Result<Option<Usd>, CostError> {
     Err(no_sqlite(&path))
 }
 
+/// What a durable ledger did not write in its session.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unwritten {
+    /// Accepted, and not committed when closing gave up waiting.
+    pub(crate) uncommitted: u64,
+    /// Refused: the ledger could not write and its queue was full.
+    pub(crate) refused: u64,
+}
+
 /// Ends the session's ledger: a durable one commits everything accepted (waiting at most
-/// `timeout`) and is closed. Returns how many accepted records were not committed in time.
+/// `timeout`) and is closed. Returns what it did not write.
 #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
-pub(crate) fn close_session(timeout: Duration) -> u64 {
+pub(crate) fn close_session(timeout: Duration) -> Unwritten {
     let mut store = lock(&STORE);
     match std::mem::replace(&mut *store, Store::Memory(MemoryLedger::new())) {
         #[cfg(feature = "sqlite")]
         Store::Sqlite(writer) => {
+            sink::observe_model_calls_at_once(false);
             *store = Store::Closed(writer.path().to_owned());
             drop(store);
             writer.close(timeout)
         }
         other => {
             *store = other;
-            0
+            Unwritten::default()
         }
     }
 }

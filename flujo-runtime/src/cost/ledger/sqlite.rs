@@ -2,17 +2,17 @@
 //! writer thread in one transaction per batch, readable by any number of processes (WAL).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use flujo_pricing::{Date, TokenUsage, Usd};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::record::CostRecord;
+use super::{MAX_QUEUED_COST_RECORD_BYTES, MAX_QUEUED_COST_RECORDS, Unwritten};
 use crate::core::ids::TraceId;
+use crate::core::sync::lock;
 use crate::cost::error::CostError;
 use crate::cost::pricing::utc_date;
 use crate::cost::report::{CostGroup, CostReport, parse_date};
@@ -40,31 +40,106 @@ CREATE TABLE IF NOT EXISTS cost_records (
 CREATE INDEX IF NOT EXISTS cost_records_day ON cost_records(day);
 ";
 
-/// Records the writer takes into one transaction at most.
-const MAX_BATCH: usize = 4096;
+/// How long a call's record waits for room in a full queue while the ledger writes (the
+/// back-pressure of a cost path faster than the disk) before it is refused and counted.
+const ROOM_PATIENCE: Duration = Duration::from_secs(10);
 
-enum Message {
-    Record(Box<CostRecord>),
-    Sync(mpsc::SyncSender<()>),
+/// Records waiting for the writer, and what callers and the writer tell each other.
+#[derive(Default)]
+struct Queue {
+    records: Vec<CostRecord>,
+    bytes: usize,
+    /// Records accepted, ever; committed, ever; refused (the ledger could not write and the
+    /// queue was full).
+    accepted: u64,
+    committed: u64,
+    refused: u64,
+    /// The last write failed: a full queue then refuses records at once, rather than make
+    /// calls wait on a disk that may stay full.
+    failing: bool,
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Records arrived, or the queue closed.
+    arrived: Condvar,
+    /// The writer took the queue, or committed: room, or progress to wait for.
+    progressed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        lock(&self.queue)
+    }
+
+    fn wait_for_progress<'a>(
+        &self,
+        queue: MutexGuard<'a, Queue>,
+        at_most: Duration,
+    ) -> MutexGuard<'a, Queue> {
+        self.progressed
+            .wait_timeout(queue, at_most)
+            .map_or_else(|e| e.into_inner().0, |(queue, _)| queue)
+    }
 }
 
 /// The writer thread of an open ledger.
 pub(crate) struct Writer {
     path: PathBuf,
-    sender: Sender<Message>,
-    /// Records sent and not yet committed.
-    pending: Arc<AtomicU64>,
+    handle: Handle,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Waits for the writer to commit what it was given, without holding the ledger's lock.
-pub(crate) struct SyncHandle(Sender<Message>);
+/// What callers hold of an open ledger's writer, to give it records and wait for it without
+/// holding the ledger's lock.
+#[derive(Clone)]
+pub(crate) struct Handle(Arc<Shared>);
 
-impl SyncHandle {
-    /// Waits until everything sent so far is committed; false after `timeout`.
+impl Handle {
+    /// Queues `record` for the writer. A full queue makes the caller wait for room while the
+    /// ledger writes (at most [`ROOM_PATIENCE`]); while it cannot write, a full queue refuses
+    /// the record, counted in `flujo_cost_records_dropped_total{reason="ledger_unwritable"}`.
+    pub(crate) fn send(&self, record: CostRecord) {
+        let size = record_size(&record);
+        let deadline = Instant::now() + ROOM_PATIENCE;
+        let mut queue = self.0.lock();
+        loop {
+            let full = queue.records.len() >= MAX_QUEUED_COST_RECORDS
+                || queue.bytes + size > MAX_QUEUED_COST_RECORD_BYTES;
+            if !full {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if queue.failing || queue.closed || left.is_zero() {
+                queue.refused += 1;
+                drop(queue);
+                metrics::counter!("flujo_cost_records_dropped_total", "reason" => "ledger_unwritable")
+                    .increment(1);
+                return;
+            }
+            queue = self.0.wait_for_progress(queue, left);
+        }
+        queue.accepted += 1;
+        queue.bytes += size;
+        queue.records.push(record);
+        drop(queue);
+        self.0.arrived.notify_one();
+    }
+
+    /// Waits until everything accepted so far is committed; false after `timeout`.
     pub(crate) fn wait(&self, timeout: Duration) -> bool {
-        let (done, wait) = mpsc::sync_channel(1);
-        self.0.send(Message::Sync(done)).is_ok() && wait.recv_timeout(timeout).is_ok()
+        let deadline = Instant::now() + timeout;
+        let mut queue = self.0.lock();
+        let target = queue.accepted;
+        while queue.committed < target {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            queue = self.0.wait_for_progress(queue, left);
+        }
+        true
     }
 }
 
@@ -83,30 +158,55 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection, CostError> {
     Ok(connection)
 }
 
+/// About how many bytes `record` holds.
+fn record_size(record: &CostRecord) -> usize {
+    let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+    std::mem::size_of::<CostRecord>()
+        + optional(&record.request_id)
+        + optional(&record.pipeline)
+        + optional(&record.step)
+        + record.model.len()
+        + record.provider.len()
+        + record.operation.len()
+        + record.price_version.len()
+}
+
 impl Writer {
     /// Opens (creating if needed) the ledger at `path`; returns the writer and what the
-    /// ledger holds for today (UTC), for the daily limit.
+    /// ledger holds for today (UTC), for the daily limit. A ledger that cannot be written
+    /// (a read-only file or directory) is an error here, not lost records later.
     pub(crate) fn start(path: PathBuf) -> Result<(Writer, Usd), CostError> {
+        check_path(&path).map_err(|reason| ledger_error(&path, reason))?;
         let connection = open(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
-        set_up(&connection).map_err(|e| ledger_error(&path, e))?;
+        set_up(&connection).map_err(|error| match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => ledger_error(
+                &path,
+                "the file is not a SQLite database (the ledger is one): point FLUJO_COST_LEDGER \
+                 (cost_ledger) at a new file, or at an existing flujo ledger",
+            ),
+            _ => ledger_error(&path, error),
+        })?;
+        check_writable(&connection).map_err(|reason| ledger_error(&path, reason))?;
         let spent = spent_on(&connection, utc_date(SystemTime::now()))
             .map_err(|e| ledger_error(&path, e))?;
-        let (sender, receiver) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            arrived: Condvar::new(),
+            progressed: Condvar::new(),
+        });
         let thread_path = path.clone();
-        let pending = Arc::new(AtomicU64::new(0));
-        let committed = Arc::clone(&pending);
+        let writer_shared = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("flujo-ledger".to_owned())
-            .spawn(move || write_loop(&connection, &thread_path, &receiver, &committed))
+            .spawn(move || write_loop(&connection, &thread_path, &writer_shared))
             .map_err(|e| ledger_error(&path, e))?;
         Ok((
             Writer {
                 path,
-                sender,
-                pending,
+                handle: Handle(shared),
                 thread: Some(thread),
             },
             spent,
@@ -117,27 +217,75 @@ impl Writer {
         &self.path
     }
 
-    pub(crate) fn send(&self, record: CostRecord) {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        // The writer only stops when this handle is closed.
-        let _ = self.sender.send(Message::Record(Box::new(record)));
-    }
-
-    pub(crate) fn sync_handle(&self) -> SyncHandle {
-        SyncHandle(self.sender.clone())
+    pub(crate) fn handle(&self) -> Handle {
+        self.handle.clone()
     }
 
     /// Commits everything and stops the writer, waiting at most `timeout`. Returns how many
-    /// records were not committed by then (the writer goes on with them in the background).
-    pub(crate) fn close(mut self, timeout: Duration) -> u64 {
-        if self.sync_handle().wait(timeout) {
-            drop(std::mem::replace(&mut self.sender, mpsc::channel().0));
-            if let Some(thread) = self.thread.take() {
-                let _ = thread.join();
-            }
+    /// records were not committed by then (the writer goes on with them in the background)
+    /// and how many the ledger refused during the session because it could not write.
+    pub(crate) fn close(mut self, timeout: Duration) -> Unwritten {
+        let done = self.handle.wait(timeout);
+        let shared = &self.handle.0;
+        let mut queue = shared.lock();
+        queue.closed = true;
+        let closed = Unwritten {
+            uncommitted: queue.accepted - queue.committed,
+            refused: queue.refused,
+        };
+        drop(queue);
+        shared.arrived.notify_all();
+        shared.progressed.notify_all();
+        if done && let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
-        self.pending.load(Ordering::Acquire)
+        closed
     }
+}
+
+/// The checks SQLite's own errors ("unable to open database file") would not explain.
+fn check_path(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(
+            "is a directory: FLUJO_COST_LEDGER (cost_ledger) names the ledger's file, \
+             created if missing, e.g. costs.sqlite"
+                .to_owned(),
+        );
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+            "its directory {} does not exist: create it, or set FLUJO_COST_LEDGER \
+             (cost_ledger) to a file in an existing directory",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A ledger file (or directory, for WAL's side files) that cannot be written passes opening
+/// and would lose every record later: tried here with a write lock taken and released.
+fn check_writable(connection: &Connection) -> Result<(), String> {
+    let read_only = connection
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(|e| e.to_string())?;
+    let locked = || {
+        connection
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(|e| e.to_string())
+    };
+    if read_only {
+        return Err(
+            "the ledger file is read-only: make it writable by this process, or set \
+             FLUJO_COST_LEDGER (cost_ledger) to a file it can write"
+                .to_owned(),
+        );
+    }
+    locked().map_err(|error| {
+        format!(
+            "the ledger cannot be written ({error}): its file and directory must be writable \
+             by this process"
+        )
+    })
 }
 
 /// Switches the file to WAL and creates the table. Several processes may open a new ledger at
@@ -186,62 +334,92 @@ fn spent_on(connection: &Connection, day: Date) -> rusqlite::Result<Usd> {
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-fn write_loop(
-    connection: &Connection,
-    path: &Path,
-    receiver: &Receiver<Message>,
-    pending: &AtomicU64,
-) {
-    let mut batch = Vec::new();
-    let mut waiting = Vec::new();
+fn write_loop(connection: &Connection, path: &Path, shared: &Shared) {
+    let mut batch: Vec<CostRecord> = Vec::new();
     let mut retry_in = RETRY_FIRST;
+    // After a failure, records are written in smaller transactions: a full disk may still
+    // take some of them.
+    let mut chunk = MAX_QUEUED_COST_RECORDS;
+    let mut failing = false;
     loop {
-        // A batch that failed is retried after its backoff, whether or not more arrives.
-        let wait = if batch.is_empty() {
-            Duration::from_secs(3600)
-        } else {
-            retry_in
-        };
-        match receiver.recv_timeout(wait) {
-            Ok(message) => take(message, &mut batch, &mut waiting),
-            Err(RecvTimeoutError::Timeout) if batch.is_empty() => continue,
-            Err(RecvTimeoutError::Timeout) => {}
-            // Closed with records still failing: they are counted as uncommitted.
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(message) => take(message, &mut batch, &mut waiting),
-                Err(_) => break,
+        if batch.is_empty() {
+            let mut queue = shared.lock();
+            while queue.records.is_empty() && !queue.closed {
+                queue = shared
+                    .arrived
+                    .wait(queue)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
+            if queue.records.is_empty() {
+                return;
+            }
+            batch = std::mem::take(&mut queue.records);
+            queue.bytes = 0;
+            drop(queue);
+            shared.progressed.notify_all();
         }
-        if !batch.is_empty() {
-            match insert(connection, &batch) {
+        let mut failed = None;
+        while !batch.is_empty() {
+            let n = chunk.min(batch.len());
+            match insert(connection, &batch[..n]) {
                 Ok(()) => {
-                    pending.fetch_sub(batch.len() as u64, Ordering::AcqRel);
-                    batch.clear();
-                    retry_in = RETRY_FIRST;
+                    batch.drain(..n);
+                    let mut queue = shared.lock();
+                    queue.committed += n as u64;
+                    queue.failing = false;
+                    drop(queue);
+                    shared.progressed.notify_all();
+                    chunk = (chunk * 2).min(MAX_QUEUED_COST_RECORDS);
+                }
+                Err(error) if n > 1 => {
+                    chunk = n / 2;
+                    failed = Some(error);
                 }
                 Err(error) => {
-                    metrics::counter!("flujo_cost_ledger_write_errors_total").increment(1);
-                    tracing::error!(target: "flujo", ledger = %path.display(), %error,
-                        records = batch.len(), retry_in_ms = retry_in.as_millis() as u64,
-                        "could not write cost records; retrying");
-                    retry_in = (retry_in * 2).min(RETRY_MAX);
-                    continue;
+                    failed = Some(error);
+                    break;
                 }
             }
         }
-        for done in waiting.drain(..) {
-            let _ = done.send(());
+        if batch.is_empty() {
+            if failing {
+                tracing::info!(target: "flujo", ledger = %path.display(), "cost records are written again");
+                failing = false;
+            }
+            retry_in = RETRY_FIRST;
+            continue;
         }
-    }
-}
-
-fn take(message: Message, batch: &mut Vec<CostRecord>, waiting: &mut Vec<mpsc::SyncSender<()>>) {
-    match message {
-        Message::Record(record) => batch.push(*record),
-        Message::Sync(done) => waiting.push(done),
+        let error = failed.map_or_else(String::new, |e| e.to_string());
+        shared.lock().failing = true;
+        metrics::counter!("flujo_cost_ledger_write_errors_total").increment(1);
+        // One line per outage (a full disk fails every retry), and one when it ends.
+        if !failing {
+            tracing::error!(target: "flujo", ledger = %path.display(), %error,
+                records = batch.len(),
+                "could not write cost records; retrying with backoff (up to 5 s apart) while \
+                 they wait, then refusing new records once {MAX_QUEUED_COST_RECORDS} wait \
+                 (counted in flujo_cost_records_dropped_total{{reason=\"ledger_unwritable\"}})");
+            failing = true;
+        }
+        // The whole backoff, whatever arrives meanwhile; closed while failing, what is left
+        // is counted as uncommitted.
+        let retry_at = Instant::now() + retry_in;
+        let mut queue = shared.lock();
+        loop {
+            if queue.closed {
+                return;
+            }
+            let left = retry_at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            queue = shared
+                .arrived
+                .wait_timeout(queue, left)
+                .map_or_else(|e| e.into_inner().0, |(queue, _)| queue);
+        }
+        drop(queue);
+        retry_in = (retry_in * 2).min(RETRY_MAX);
     }
 }
 
@@ -327,19 +505,50 @@ pub(crate) fn read_between(
         .map_err(|e| ledger_error(path, e))
 }
 
+/// The summed columns of a report, in the order [`report_between`] reads them.
+const SUMMED: [&str; 6] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "reasoning_output_tokens",
+    "cost_nano_usd",
+];
+
+/// An SQL `SUM` raises "integer overflow" past `i64::MAX`; each column is summed in two parts
+/// (billions, and the remainder) that no number of stored rows overflows in practice, and
+/// put together here, saturating.
+fn split_sums() -> String {
+    SUMMED
+        .iter()
+        .map(|column| {
+            format!(
+                "COALESCE(SUM({column} / 1000000000), 0), COALESCE(SUM({column} % 1000000000), 0)"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Column `first` (billions) and `first + 1` (remainder) put together.
+fn split_sum_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<u64> {
+    let billions: i64 = row.get(first)?;
+    let remainder: i64 = row.get(first + 1)?;
+    let total = i128::from(billions) * 1_000_000_000 + i128::from(remainder);
+    Ok(u64::try_from(total.max(0)).unwrap_or(u64::MAX))
+}
+
 /// The report of the UTC days `start..=end` in the ledger at `path`, summed in SQL: one row
 /// per (day, model, step, pipeline) is read, however many calls there were.
 pub(crate) fn report_between(path: &Path, start: Date, end: Date) -> Result<CostReport, CostError> {
     let connection = open_existing(path)?;
     let mut statement = connection
-        .prepare(
-            "SELECT day, model, step, pipeline, COUNT(*), COUNT(*) - COUNT(cost_nano_usd), \
-             SUM(input_tokens), SUM(output_tokens), SUM(cache_read_input_tokens), \
-             SUM(cache_write_input_tokens), SUM(reasoning_output_tokens), \
-             COALESCE(SUM(cost_nano_usd), 0) \
+        .prepare(&format!(
+            "SELECT day, model, step, pipeline, COUNT(*), COUNT(*) - COUNT(cost_nano_usd), {} \
              FROM cost_records WHERE day BETWEEN ?1 AND ?2 \
              GROUP BY day, model, step, pipeline",
-        )
+            split_sums()
+        ))
         .map_err(|e| ledger_error(path, e))?;
     let mut report = CostReport::default();
     let mut rows = statement
@@ -348,11 +557,18 @@ pub(crate) fn report_between(path: &Path, start: Date, end: Date) -> Result<Cost
     while let Some(row) = rows.next().map_err(|e| ledger_error(path, e))? {
         let read = || -> rusqlite::Result<_> {
             let day: String = row.get(0)?;
+            let sum = |i: usize| split_sum_at(row, 6 + 2 * i);
             let group = CostGroup {
                 requests: count(row.get(4)?),
                 unpriced_requests: count(row.get(5)?),
-                tokens: token_usage_at(row, 6)?,
-                cost: Usd::from_nanos(count(row.get(11)?)),
+                tokens: TokenUsage {
+                    input: sum(0)?,
+                    output: sum(1)?,
+                    cache_read_input: sum(2)?,
+                    cache_write_input: sum(3)?,
+                    reasoning_output: sum(4)?,
+                },
+                cost: Usd::from_nanos(sum(5)?),
             };
             let model: String = row.get(1)?;
             let step: Option<String> = row.get(2)?;

@@ -24,6 +24,7 @@
 //! spans or counts. (Work that runs concurrently *without* a capture of its own can still
 //! show up in one: give every test that runs steps its own capture.)
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,18 +44,29 @@ use crate::runtime;
 /// How long reading spans waits for the export worker before giving up.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
-struct CaptureSink(Arc<Mutex<Vec<FinishedSpan>>>);
+/// What a capture's sink keeps: the spans (unless it only counts) and how many there were.
+#[derive(Default)]
+struct Captured {
+    spans: Mutex<Vec<FinishedSpan>>,
+    seen: AtomicU64,
+    keep: bool,
+}
+
+struct CaptureSink(Arc<Captured>);
 
 impl SpanExporter for CaptureSink {
     fn export(&mut self, spans: &[FinishedSpan]) {
-        lock(&self.0).extend_from_slice(spans);
+        self.0.seen.fetch_add(spans.len() as u64, Ordering::Relaxed);
+        if self.0.keep {
+            lock(&self.0.spans).extend_from_slice(spans);
+        }
     }
 }
 
 /// Records spans and metric values in memory while it lives; see the [module docs](self).
 pub struct Capture {
     sink: SinkId,
-    spans: Arc<Mutex<Vec<FinishedSpan>>>,
+    captured: Arc<Captured>,
     baseline: Snapshot,
 }
 
@@ -65,21 +77,43 @@ impl Capture {
     /// # Panics
     /// When this thread already has a live capture: waiting for it would never end.
     pub fn start() -> Capture {
-        let spans = Arc::new(Mutex::new(Vec::new()));
-        let sink_spans = Arc::clone(&spans);
-        let sink = runtime::begin_capture(|| sink::add_sink(Box::new(CaptureSink(sink_spans))));
+        Capture::begin(true)
+    }
+
+    /// A capture that only counts: metric values and how many spans were exported
+    /// ([`Capture::span_count`]), keeping neither spans nor cost records. For load tests, whose
+    /// spans would not fit in memory.
+    pub fn counting() -> Capture {
+        Capture::begin(false)
+    }
+
+    fn begin(keep: bool) -> Capture {
+        let captured = Arc::new(Captured {
+            keep,
+            ..Captured::default()
+        });
+        let sink_captured = Arc::clone(&captured);
+        let sink = runtime::begin_capture(keep, || {
+            sink::add_sink(Box::new(CaptureSink(sink_captured)))
+        });
         Capture {
             sink,
-            spans,
+            captured,
             baseline: RECORDER.store.snapshot(),
         }
+    }
+
+    /// How many spans were exported during the capture (kept or not).
+    pub fn span_count(&self) -> u64 {
+        worker::flush(FLUSH_TIMEOUT);
+        self.captured.seen.load(Ordering::Relaxed)
     }
 
     /// Every span that finished since the capture started, in the order the export worker
     /// received them.
     pub fn finished_spans(&self) -> Vec<FinishedSpan> {
         worker::flush(FLUSH_TIMEOUT);
-        lock(&self.spans).clone()
+        lock(&self.captured.spans).clone()
     }
 
     /// The finished spans named `name`.
@@ -111,7 +145,8 @@ impl Capture {
         now - self.baseline.histogram(name, labels).1
     }
 
-    /// The cost records of the model calls that ended during the capture, oldest first.
+    /// The cost records of the model calls that ended during the capture, oldest first (none
+    /// for a [`Capture::counting`]).
     pub fn cost_records(&self) -> Vec<CostRecord> {
         worker::flush(FLUSH_TIMEOUT);
         ledger::captured()

@@ -64,6 +64,7 @@ pub(crate) trait Observer: Send + Sync {
 static MODEL_CALLS_AT_ONCE: AtomicBool = AtomicBool::new(false);
 
 /// Observe model calls on the calling thread (`true`) or on the worker.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn observe_model_calls_at_once(at_once: bool) {
     MODEL_CALLS_AT_ONCE.store(at_once, Ordering::Release);
 }

@@ -62,7 +62,10 @@ static CAPTURE_RELEASED: Condvar = Condvar::new();
 ///
 /// # Panics
 /// When this thread already has a live capture (waiting for it would never end).
-pub(crate) fn begin_capture(add_sink: impl FnOnce() -> sink::SinkId) -> sink::SinkId {
+pub(crate) fn begin_capture(
+    keep_cost_records: bool,
+    add_sink: impl FnOnce() -> sink::SinkId,
+) -> sink::SinkId {
     let me = thread::current().id();
     {
         let owner = lock(&CAPTURE_OWNER);
@@ -85,7 +88,7 @@ pub(crate) fn begin_capture(add_sink: impl FnOnce() -> sink::SinkId) -> sink::Si
         let _ = ledger::open_session(None);
     }
     let sink = add_sink();
-    ledger::capture(true);
+    ledger::capture(keep_cost_records);
     lifecycle.capture = true;
     switch_on(&lifecycle);
     sink

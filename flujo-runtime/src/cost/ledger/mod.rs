@@ -23,6 +23,7 @@ pub use self::record::CostRecord;
 use super::error::CostError;
 use super::pricing::utc_date;
 use super::report::CostReport;
+#[cfg(feature = "sqlite")]
 use crate::collect::sink;
 use crate::collect::worker::LATE_COST_RECORDS;
 use crate::core::sync::lock;

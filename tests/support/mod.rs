@@ -15,6 +15,26 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+static LAUNCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `text` without terminal colour codes.
+fn strip_ansi(text: &str) -> String {
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            clean.push(c);
+        }
+    }
+    clean
+}
+
 /// A rotel collector on free loopback ports, logging every span it receives to a file.
 pub struct Rotel {
     child: Child,
@@ -30,6 +50,16 @@ impl Rotel {
 
     /// Starts rotel dumping the given signals (`traces`, `logs`, `metrics`) to its log.
     pub fn start_logging(signals: &[&str]) -> Rotel {
+        Rotel::launch(free_port(), free_port(), signals, "detailed")
+    }
+
+    /// Starts rotel on these ports logging one line per request with its span count (for
+    /// runs with too many spans to dump): read with [`Rotel::received_spans`].
+    pub fn start_counting_on(grpc: u16, http: u16) -> Rotel {
+        Rotel::launch(grpc, http, &["traces"], "basic")
+    }
+
+    fn launch(grpc: u16, http: u16, signals: &[&str], verbosity: &str) -> Rotel {
         let binary = std::env::var_os("FLUJO_ROTEL")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -41,9 +71,11 @@ impl Rotel {
             "rotel is not installed at {}: run `bash scripts/test.sh`, which installs it",
             binary.display()
         );
-        let (grpc, http) = (free_port(), free_port());
-        let log =
-            std::env::temp_dir().join(format!("flujo-rotel-{}-{grpc}.log", std::process::id()));
+        let log = std::env::temp_dir().join(format!(
+            "flujo-rotel-{}-{grpc}-{}.log",
+            std::process::id(),
+            LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let out = std::fs::File::create(&log).expect("rotel log file");
         let child = Command::new(&binary)
             .args([
@@ -54,7 +86,8 @@ impl Rotel {
             .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
             .args(["--exporter", "blackhole"])
             .args(signals.iter().flat_map(|signal| ["--debug-log", signal]))
-            .args(["--debug-log-verbosity", "detailed", "--disable-batching"])
+            .args(["--debug-log-verbosity", verbosity, "--disable-batching"])
+            .env("NO_COLOR", "1")
             .stdout(out.try_clone().expect("log handle"))
             .stderr(out)
             .stdin(Stdio::null())
@@ -79,6 +112,25 @@ impl Rotel {
             std::thread::sleep(Duration::from_millis(20));
         }
         rotel
+    }
+
+    /// The spans a [`Rotel::start_counting_on`] collector received, resent ones included.
+    pub fn received_spans(&self) -> u64 {
+        self.output()
+            .lines()
+            .filter(|line| line.contains("Received traces"))
+            .filter_map(|line| {
+                let clean = strip_ansi(line);
+                let count = clean.rsplit_once("spans=")?.1;
+                count.trim().parse::<u64>().ok()
+            })
+            .sum()
+    }
+
+    /// Kills the collector (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Stops the collector's process (SIGSTOP): it keeps its sockets, accepts nothing and

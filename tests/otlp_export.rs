@@ -694,3 +694,43 @@ fn the_export_queue_is_bounded_in_bytes() {
     rotel.resume();
     drop(guard);
 }
+
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .expect("VmRSS in /proc/self/status")
+        * 1024
+}
+
+/// The largest queue accepted costs nothing until spans wait in it: nothing is allocated per
+/// slot up front.
+#[test]
+fn the_largest_export_queue_is_allocated_as_spans_arrive() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let before = resident_bytes();
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder()
+            .export_otlp(true)
+            .otlp_endpoint(format!("http://127.0.0.1:{}", free_port()))
+            .max_queue_size(flujo::config::MAX_QUEUE_SIZE)
+            .max_export_batch_size(1)
+            .shutdown_timeout(Duration::from_millis(100)),
+    )
+    .unwrap();
+    let grown = resident_bytes().saturating_sub(before);
+    drop(guard);
+    assert!(
+        grown < 8 << 20,
+        "init with a 1,048,576-span queue took {} MiB",
+        grown >> 20
+    );
+}

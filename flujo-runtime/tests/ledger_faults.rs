@@ -137,9 +137,11 @@ fn child() {
     match scenario.as_str() {
         "read-only" => {
             let path = dir.join("ledger.sqlite");
-            let error = flujo::init_telemetry_with(TelemetryConfig::builder().cost_ledger(&path))
-                .err()
-                .expect("a read-only ledger is refused at init");
+            let Err(error) =
+                flujo::init_telemetry_with(TelemetryConfig::builder().cost_ledger(&path))
+            else {
+                panic!("a read-only ledger is refused at init");
+            };
             println!("ERROR: {error}");
         }
         "disk-full-recovers" => disk_full_recovers(&dir),

@@ -137,6 +137,10 @@ impl FinishedSpan {
     /// About how many bytes the span holds: what an export queue bounded in bytes counts.
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) fn approximate_size(&self) -> usize {
+        #[expect(
+            clippy::ptr_arg,
+            reason = "borrowed text is static: only owned text counts"
+        )]
         fn text(text: &Cow<'static, str>) -> usize {
             match text {
                 Cow::Borrowed(_) => 0,

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,10 @@ impl Shared {
 
 /// Sends finished spans to an OTLP endpoint; see the module docs.
 pub(crate) struct OtlpExporter {
-    queue: Option<SyncSender<Batch>>,
+    /// Unbounded as a channel (it allocates as batches arrive, not `max_queue_size` slots up
+    /// front); bounded by `max_queue_size` pending spans and [`MAX_EXPORT_QUEUE_BYTES`].
+    queue: Option<Sender<Batch>>,
+    max_queue_size: u64,
     batch_size: usize,
     finished: Receiver<()>,
     shared: Arc<Shared>,
@@ -103,8 +106,7 @@ impl OtlpExporter {
             reason,
         };
         let batch_size = settings.max_export_batch_size;
-        let queued_batches = settings.max_queue_size.div_ceil(batch_size).max(1);
-        let (queue, batches) = mpsc::sync_channel(queued_batches);
+        let (queue, batches) = mpsc::channel();
         let (finished_tx, finished) = mpsc::channel();
         let shared = Arc::new(Shared {
             pending: AtomicU64::new(0),
@@ -141,7 +143,7 @@ impl OtlpExporter {
                 };
                 exporter.set_resource(&resource(&thread_settings));
                 let _ = built_tx.send(Ok(()));
-                let mut sender = Sender {
+                let mut sender = BatchSender {
                     runtime: &runtime,
                     exporter: &mut exporter,
                     scope: InstrumentationScope::builder("flujo")
@@ -167,6 +169,7 @@ impl OtlpExporter {
             .map_err(start_error)?;
         Ok(OtlpExporter {
             queue: Some(queue),
+            max_queue_size: settings.max_queue_size as u64,
             batch_size,
             finished,
             shared,
@@ -185,7 +188,7 @@ enum Delivery {
 }
 
 /// The sending thread's state: the exporter and what has been said about the collector.
-struct Sender<'a> {
+struct BatchSender<'a> {
     runtime: &'a tokio::runtime::Runtime,
     exporter: &'a mut opentelemetry_otlp::SpanExporter,
     scope: InstrumentationScope,
@@ -199,7 +202,7 @@ struct Sender<'a> {
     stalled: bool,
 }
 
-impl Sender<'_> {
+impl BatchSender<'_> {
     fn send(&mut self, batch: Batch) {
         let spans = batch.spans.len() as u64;
         let delivery = self.deliver(&batch.spans);
@@ -302,17 +305,15 @@ impl SpanExporter for OtlpExporter {
             let bytes = chunk.iter().map(FinishedSpan::approximate_size).sum();
             let queued = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
             // Counted before the handover: the sending thread may finish with it at once.
-            self.shared.pending.fetch_add(count, Ordering::AcqRel);
-            let refused = queued.saturating_add(bytes) > MAX_EXPORT_QUEUE_BYTES || {
-                let batch = Batch {
-                    spans: chunk.to_vec(),
-                    bytes,
-                };
-                matches!(
-                    queue.try_send(batch),
-                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
-                )
-            };
+            let pending = self.shared.pending.fetch_add(count, Ordering::AcqRel);
+            let refused = queued.saturating_add(bytes) > MAX_EXPORT_QUEUE_BYTES
+                || pending + count > self.max_queue_size
+                || queue
+                    .send(Batch {
+                        spans: chunk.to_vec(),
+                        bytes,
+                    })
+                    .is_err();
             if refused {
                 self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
                 self.shared.pending.fetch_sub(count, Ordering::AcqRel);

@@ -10,6 +10,6 @@ pub(crate) mod settings;
 pub use self::error::TelemetryError;
 pub use self::secret::Secret;
 pub use self::settings::{
-    LogFormat, MAX_EXPORT_BATCH_SIZE, MAX_EXPORT_QUEUE_BYTES, MAX_QUEUE_SIZE, OtlpProtocol,
-    TelemetryConfig, TelemetrySettings,
+    DEFAULT_QUEUE_SIZE, LogFormat, MAX_EXPORT_BATCH_SIZE, MAX_EXPORT_QUEUE_BYTES, MAX_QUEUE_SIZE,
+    OtlpProtocol, TelemetryConfig, TelemetrySettings,
 };

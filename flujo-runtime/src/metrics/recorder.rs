@@ -68,7 +68,7 @@ impl<T, H> Fanout<T, H> {
 
 type FanCounter = Fanout<AtomicU64, Counter>;
 type FanGauge = Fanout<AtomicU64, Gauge>;
-type FanHistogram = Fanout<BucketHistogram, Histogram>;
+pub(crate) type FanHistogram = Fanout<BucketHistogram, Histogram>;
 
 fn counter_of(recorder: &dyn Recorder, key: &Key) -> Counter {
     recorder.register_counter(key, &DOWNSTREAM_METADATA)
@@ -116,6 +116,26 @@ impl HistogramFn for FanHistogram {
         self.local.record(value);
         self.each_downstream(histogram_of, |histogram| histogram.record(value));
     }
+}
+
+impl FanHistogram {
+    /// Records `values`: in flujo's store in one batch, in each downstream one by one.
+    pub(crate) fn record_batch(&self, values: &[f64]) {
+        self.local.record_batch(values);
+        self.each_downstream(histogram_of, |histogram| {
+            values.iter().for_each(|value| histogram.record(*value));
+        });
+    }
+}
+
+/// flujo's own histogram of `key`, to update in batches, when flujo's recorder is the
+/// installed one; `None` when the application's recorder is (use the `metrics` handle).
+pub(crate) fn own_histogram(key: &Key) -> Option<Arc<FanHistogram>> {
+    INSTALLED.get().copied().unwrap_or(false).then(|| {
+        get_or_insert(&RECORDER.store.histograms, key, || {
+            Fanout::new(key, BucketHistogram::new(buckets_for(key.name())))
+        })
+    })
 }
 
 /// Every metric the recorder has registered. Registration takes a write lock, once per

@@ -3,8 +3,11 @@
 //! and the pipeline-run pair for a run's root span. The handles of a call site are
 //! registered on its first record and cached in the site.
 
-use metrics::{Counter, Histogram};
+use std::sync::Arc;
 
+use metrics::{Counter, Histogram, Key, Label};
+
+use super::recorder::{FanHistogram, own_histogram};
 use crate::collect::sink::Observer;
 use crate::core::clock;
 use crate::core::record::{STATUSES, SpanRecord};
@@ -13,8 +16,42 @@ use crate::core::site::{CallSite, SiteKind};
 /// The metric handles of one step or pipeline.
 struct SiteMetrics {
     calls: [Counter; 3],
-    durations: [Histogram; 3],
+    durations: [Durations; 3],
     retries: Counter,
+}
+
+/// A duration histogram: flujo's own, updated a batch at a time, or the application's
+/// recorder's, through the `metrics` handle.
+enum Durations {
+    Own(Arc<FanHistogram>),
+    Facade(Histogram),
+}
+
+impl Durations {
+    fn register(
+        name: &'static str,
+        label: &'static str,
+        value: &'static str,
+        status: &'static str,
+    ) -> Durations {
+        let key = Key::from_parts(
+            name,
+            vec![Label::new(label, value), Label::new("status", status)],
+        );
+        match own_histogram(&key) {
+            Some(histogram) => Durations::Own(histogram),
+            None => {
+                Durations::Facade(metrics::histogram!(name, label => value, "status" => status))
+            }
+        }
+    }
+
+    fn record(&self, seconds: &[f64]) {
+        match self {
+            Durations::Own(histogram) => histogram.record_batch(seconds),
+            Durations::Facade(histogram) => seconds.iter().for_each(|s| histogram.record(*s)),
+        }
+    }
 }
 
 impl SiteMetrics {
@@ -38,8 +75,7 @@ impl SiteMetrics {
         SiteMetrics {
             calls: STATUSES
                 .map(|status| metrics::counter!(calls, label => value, "status" => status)),
-            durations: STATUSES
-                .map(|status| metrics::histogram!(durations, label => value, "status" => status)),
+            durations: STATUSES.map(|status| Durations::register(durations, label, value, status)),
             retries: metrics::counter!("flujo_step_retries_total", "step" => site.name),
         }
     }
@@ -51,8 +87,16 @@ pub(crate) struct StepMetrics;
 impl Observer for StepMetrics {
     fn observe(&self, records: &[SpanRecord]) {
         // Consecutive calls of one site and status (the common case in a drained batch)
-        // update the call counter once.
-        let mut pending: Option<(&SiteMetrics, usize, u64)> = None;
+        // update the call counter and the duration histogram once.
+        let mut pending: Option<(&SiteMetrics, usize)> = None;
+        let mut seconds = Vec::new();
+        let flush = |pending: Option<(&SiteMetrics, usize)>, seconds: &mut Vec<f64>| {
+            if let Some((site, status)) = pending {
+                site.calls[status].increment(seconds.len() as u64);
+                site.durations[status].record(seconds);
+            }
+            seconds.clear();
+        };
         for record in records.iter().filter(|record| !record.observed) {
             if !matches!(record.site.kind, SiteKind::Step | SiteKind::Pipeline) {
                 continue;
@@ -61,26 +105,16 @@ impl Observer for StepMetrics {
                 continue;
             };
             let status = record.outcome.status_index();
-            metrics.durations[status]
-                .record(clock::elapsed(record.start, record.end).as_secs_f64());
             if record.attempts > 1 {
                 metrics.retries.increment(u64::from(record.attempts - 1));
             }
-            match &mut pending {
-                Some((site, pending_status, count))
-                    if std::ptr::eq(*site, metrics) && *pending_status == status =>
-                {
-                    *count += 1;
-                }
-                _ => {
-                    if let Some((site, status, count)) = pending.replace((metrics, status, 1)) {
-                        site.calls[status].increment(count);
-                    }
-                }
+            let same = pending
+                .is_some_and(|(site, pending)| std::ptr::eq(site, metrics) && pending == status);
+            if !same {
+                flush(pending.replace((metrics, status)), &mut seconds);
             }
+            seconds.push(clock::elapsed(record.start, record.end).as_secs_f64());
         }
-        if let Some((site, status, count)) = pending {
-            site.calls[status].increment(count);
-        }
+        flush(pending, &mut seconds);
     }
 }

@@ -1,6 +1,11 @@
-//! Cost of one instrumented call, against a plain function and against the peer doing the
-//! same job: `#[tracing::instrument]` exported through `tracing-opentelemetry` (SDK batch
-//! processor, exporter that discards) plus `metrics::counter!`/`histogram!`.
+//! Cost of one instrumented call, against a plain function and against the peers doing the
+//! same job, all in this one binary and run: fastrace's `#[trace]` (reporter that discards),
+//! the OpenTelemetry SDK used directly (span, counter, histogram; batch processor, exporter
+//! that discards), and `#[tracing::instrument]` exported through `tracing-opentelemetry`
+//! plus `metrics::counter!`/`histogram!`. flujo is measured off, sampled out, on back to back
+//! (faster than the export worker drains: drops are said on stderr), on paced (about 400 ns
+//! of work between calls; subtract `paced_plain_fn`), and on with a second thread calling
+//! the same step.
 //!
 //! Run: `cargo bench --bench step_overhead`. Benchmarks run in the order listed, because
 //! "not initialised" must be measured before telemetry is switched on.
@@ -47,9 +52,138 @@ fn peer_step(x: u64) -> u64 {
     result
 }
 
+/// The same step under fastrace's `#[trace]` (spans reach a reporter that discards).
+#[fastrace::trace]
+#[inline(never)]
+fn fastrace_step(x: u64) -> u64 {
+    work(x)
+}
+
+/// The same step through the OpenTelemetry SDK directly: a span, a call counter and a
+/// duration histogram, as flujo records them.
+struct OtelDirect {
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+    calls: opentelemetry::metrics::Counter<u64>,
+    durations: opentelemetry::metrics::Histogram<f64>,
+    labels: [opentelemetry::KeyValue; 2],
+}
+
+impl OtelDirect {
+    #[inline(never)]
+    fn step(&self, x: u64) -> u64 {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        let start = Instant::now();
+        let mut span = self.tracer.start("otel_step");
+        let result = work(x);
+        span.end();
+        self.calls.add(1, &self.labels);
+        self.durations
+            .record(start.elapsed().as_secs_f64(), &self.labels);
+        result
+    }
+}
+
+/// Work between two calls that takes about `PACE` (a calibrated spin), so that the export
+/// worker keeps up: the paced figures minus `paced_plain_fn` are a call's cost when spans
+/// are not produced faster than they are delivered.
+#[inline(never)]
+fn pace(rounds: u64) {
+    let mut x = 0u64;
+    for i in 0..rounds {
+        x = black_box(x.wrapping_add(i).rotate_left(3));
+    }
+    black_box(x);
+}
+
+/// Spin rounds that take about 400 ns here.
+fn pace_rounds() -> u64 {
+    let rounds = 10_000;
+    let start = Instant::now();
+    for _ in 0..100 {
+        pace(rounds);
+    }
+    let per_round = start.elapsed().as_nanos() as f64 / (100 * rounds) as f64;
+    (400.0 / per_round) as u64
+}
+
+/// Runs `step` on a second thread for as long as the returned guard lives.
+fn second_thread(step: fn(u64) -> u64) -> impl Drop {
+    struct Stop(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        Option<std::thread::JoinHandle<()>>,
+    );
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(thread) = self.1.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = std::sync::Arc::clone(&stop);
+    let thread = std::thread::spawn(move || {
+        let mut x = 0u64;
+        while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            for _ in 0..1000 {
+                x += 1;
+                black_box(step(x));
+            }
+        }
+    });
+    Stop(stop, Some(thread))
+}
+
+/// Drops of flujo's rings during `run`, said on stderr.
+fn counting_drops(name: &str, run: impl FnOnce()) {
+    let before = flujo::export::dropped_spans();
+    run();
+    eprintln!(
+        "flujo spans dropped (ring full) during {name}: {}",
+        flujo::export::dropped_spans() - before
+    );
+}
+
+/// The OpenTelemetry SDK's metric side of the peer: a periodic reader whose exports drop.
+struct DiscardMetrics;
+
+impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for DiscardMetrics {
+    fn export(
+        &self,
+        metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        black_box(metrics);
+        std::future::ready(Ok(()))
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        _: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+
+    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+        opentelemetry_sdk::metrics::Temporality::Cumulative
+    }
+}
+
+struct DiscardFastrace;
+
+impl fastrace::collector::Reporter for DiscardFastrace {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans.len());
+    }
+}
+
 fn step_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("step_call");
     let mut x = 0u64;
+    let rounds = pace_rounds();
     group.bench_function("plain_fn", |b| {
         b.iter(|| {
             x += 1;
@@ -63,22 +197,109 @@ fn step_call(c: &mut Criterion) {
         })
     });
 
+    // Sampled out: no span is exported, the step's metrics are still counted.
     let mut telemetry = flujo::init_telemetry_with(
-        flujo::TelemetryConfig::builder().flush_interval(std::time::Duration::from_millis(10)),
+        flujo::TelemetryConfig::builder()
+            .sampling_rate(0.0)
+            .flush_interval(std::time::Duration::from_millis(10)),
     )
     .expect("telemetry starts");
     telemetry.add_span_exporter(DiscardSpans);
-    let dropped_before = flujo::export::dropped_spans();
-    group.bench_function("flujo_enabled", |b| {
+    group.bench_function("flujo_sampled_out", |b| {
         b.iter(|| {
             x += 1;
             flujo_step(x)
         })
     });
-    eprintln!(
-        "flujo spans dropped (queue full) during flujo_enabled: {}",
-        flujo::export::dropped_spans() - dropped_before
-    );
+    drop(telemetry);
+
+    let mut telemetry = flujo::init_telemetry_with(
+        flujo::TelemetryConfig::builder().flush_interval(std::time::Duration::from_millis(10)),
+    )
+    .expect("telemetry starts");
+    telemetry.add_span_exporter(DiscardSpans);
+    counting_drops("flujo_enabled", || {
+        group.bench_function("flujo_enabled", |b| {
+            b.iter(|| {
+                x += 1;
+                flujo_step(x)
+            })
+        });
+    });
+    group.bench_function("paced_plain_fn", |b| {
+        b.iter(|| {
+            x += 1;
+            pace(rounds);
+            plain(x)
+        })
+    });
+    counting_drops("paced_flujo_enabled", || {
+        group.bench_function("paced_flujo_enabled", |b| {
+            b.iter(|| {
+                x += 1;
+                pace(rounds);
+                flujo_step(x)
+            })
+        });
+    });
+    counting_drops("flujo_enabled_two_threads", || {
+        let _second = second_thread(flujo_step);
+        group.bench_function("flujo_enabled_two_threads", |b| {
+            b.iter(|| {
+                x += 1;
+                flujo_step(x)
+            })
+        });
+    });
+    drop(telemetry);
+
+    // fastrace records spans under a root: a root per 1,000 calls, reported and discarded.
+    fastrace::set_reporter(DiscardFastrace, fastrace::collector::Config::default());
+    group.bench_function("fastrace_peer", |b| {
+        b.iter_custom(|iterations| {
+            let start = Instant::now();
+            let mut left = iterations;
+            while left > 0 {
+                let root = fastrace::Span::root("root", fastrace::collector::SpanContext::random());
+                let _parent = root.set_local_parent();
+                for _ in 0..left.min(1_000) {
+                    x += 1;
+                    black_box(fastrace_step(x));
+                }
+                left -= left.min(1_000);
+            }
+            start.elapsed()
+        })
+    });
+    fastrace::flush();
+
+    let otel = {
+        use opentelemetry::metrics::MeterProvider as _;
+        let meters = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_reader(
+                opentelemetry_sdk::metrics::PeriodicReader::builder(DiscardMetrics).build(),
+            )
+            .build();
+        let meter = meters.meter("bench");
+        let provider = peer_provider();
+        let direct = OtelDirect {
+            tracer: provider.tracer("bench"),
+            calls: meter.u64_counter("otel_step_calls_total").build(),
+            durations: meter.f64_histogram("otel_step_duration_seconds").build(),
+            labels: [
+                opentelemetry::KeyValue::new("step", "otel_step"),
+                opentelemetry::KeyValue::new("status", "ok"),
+            ],
+        };
+        (direct, provider, meters)
+    };
+    group.bench_function("opentelemetry_sdk_peer", |b| {
+        b.iter(|| {
+            x += 1;
+            otel.0.step(x)
+        })
+    });
+    drop(otel);
 
     let provider = peer_provider();
     let subscriber = tracing_subscriber::registry()
@@ -93,7 +314,6 @@ fn step_call(c: &mut Criterion) {
     });
     group.finish();
     drop(provider);
-    drop(telemetry);
 }
 
 criterion_group!(benches, step_call);

@@ -122,6 +122,24 @@ pub(crate) fn drain_into(out: &mut Vec<SpanRecord>) {
     rings.retain(|ring| !ring.is_abandoned() || !ring.is_empty());
 }
 
+/// Whether `records` are queued within `watch` (polled by the worker, a few microseconds
+/// apart: each look reads the recording threads' cache lines).
+pub(crate) fn fill_within(records: usize, watch: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + watch;
+    loop {
+        let queued: usize = lock(&RINGS).iter().map(Consumer::slots).sum();
+        if queued >= records {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        for _ in 0..1024 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 /// What is still queued, without taking it: exported spans and model calls.
 pub(crate) fn queued() -> (u64, u64) {
     let mut rings = lock(&RINGS);

@@ -48,8 +48,9 @@ pub(crate) fn set_flush_interval(interval: Duration) {
     FLUSH_INTERVAL_MS.store(ms, Ordering::Relaxed);
 }
 
-/// Drains every ring into the observers and exporters, on the calling thread.
-fn drain() {
+/// Drains every ring into the observers and exporters, on the calling thread; returns how
+/// many records it moved.
+fn drain() -> usize {
     let mut sinks = lock(&SINKS);
     let Sinks {
         exporters,
@@ -58,6 +59,7 @@ fn drain() {
     } = &mut *sinks;
     DRAINING.with(|draining| draining.set(true));
     ring::drain_into(records);
+    let drained = records.len();
     clock::reanchor_if_stale();
     records.retain(on_time);
     sink::observe(records);
@@ -85,6 +87,7 @@ fn drain() {
         *batch = Vec::new();
     }
     DRAINING.with(|draining| draining.set(false));
+    drained
 }
 
 /// Whether `record`'s session is being delivered; counts it as late otherwise.
@@ -149,16 +152,27 @@ pub(crate) fn ensure_running() {
     wake::wake();
 }
 
+/// After a drain of [`STEADY`] records (threads recording steadily, not flat out), the worker
+/// watches the rings for up to [`WATCH`] before it parks: being parked and woken would cost
+/// each recording thread a futex wake per few hundred calls and, on a virtual machine whose
+/// idle core was descheduled, more wake-up latency than a ring's slack. Flat out (a drain of
+/// half a ring or more) it parks, and drains in larger batches.
+const STEADY: std::ops::Range<usize> = 64..ring::MAX_RING_CAPACITY / 2;
+const WATCH: Duration = Duration::from_micros(200);
+
 fn worker_loop() {
     loop {
         let target = FLUSH_REQUESTED.load(Ordering::Acquire);
-        drain();
+        let drained = drain();
         {
             let mut completed = lock(&FLUSH_COMPLETED);
             *completed = (*completed).max(target);
             FLUSH_DONE.notify_all();
         }
         if FLUSH_REQUESTED.load(Ordering::Acquire) != target {
+            continue;
+        }
+        if STEADY.contains(&drained) && ring::fill_within(STEADY.start, WATCH) {
             continue;
         }
         if state::state().is_on() {

@@ -164,10 +164,18 @@ mod tests {
             values.iter().for_each(|value| one.record(*value));
             batch.record_batch(&values);
             let counts = |h: &BucketHistogram| {
-                h.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect::<Vec<_>>()
+                h.counts
+                    .iter()
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .collect::<Vec<_>>()
             };
             assert_eq!(counts(&one), counts(&batch));
-            assert!((one.sum() - batch.sum()).abs() < 1e-9, "{} {}", one.sum(), batch.sum());
+            assert!(
+                (one.sum() - batch.sum()).abs() < 1e-9,
+                "{} {}",
+                one.sum(),
+                batch.sum()
+            );
             assert_eq!(one.count(), 7);
         }
     }

@@ -108,22 +108,53 @@ const CACHED_CALL_METRICS: usize = 4096;
 
 impl CallMetrics {
     fn of(call: &ModelCallRecord) -> Arc<CallMetrics> {
-        static CACHE: LazyLock<Mutex<HashMap<CallKey, Arc<CallMetrics>>>> =
-            LazyLock::new(Mutex::default);
-        let key: CallKey = (
+        thread_local! {
+            /// The last call's handles: a drained batch is mostly calls of one model and step,
+            /// found here without the cache's lock and hash.
+            static LAST: std::cell::RefCell<Option<(CallKey, Arc<CallMetrics>)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let same = |key: &CallKey| {
+            key.0 == call.operation.as_str()
+                && key.1 == call.model
+                && key.2 == call.provider
+                && key.3 == call.pipeline.unwrap_or("")
+                && key.4 == call.step.unwrap_or("")
+        };
+        if let Ok(Some(found)) = LAST.try_with(|last| {
+            last.borrow()
+                .as_ref()
+                .filter(|(key, _)| same(key))
+                .map(|(_, metrics)| Arc::clone(metrics))
+        }) {
+            return found;
+        }
+        let key = CallMetrics::key(call);
+        let metrics = CallMetrics::cached(&key);
+        let _ = LAST.try_with(|last| *last.borrow_mut() = Some((key, Arc::clone(&metrics))));
+        metrics
+    }
+
+    fn key(call: &ModelCallRecord) -> CallKey {
+        (
             call.operation.as_str(),
             call.model.clone(),
             call.provider,
             call.pipeline.unwrap_or(""),
             call.step.unwrap_or(""),
-        );
+        )
+    }
+
+    fn cached(key: &CallKey) -> Arc<CallMetrics> {
+        static CACHE: LazyLock<Mutex<HashMap<CallKey, Arc<CallMetrics>>>> =
+            LazyLock::new(Mutex::default);
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = cache.get(&key) {
+        if let Some(found) = cache.get(key) {
             return Arc::clone(found);
         }
-        let metrics = Arc::new(CallMetrics::register(&key));
+        let metrics = Arc::new(CallMetrics::register(key));
         if cache.len() < CACHED_CALL_METRICS {
-            cache.insert(key, Arc::clone(&metrics));
+            cache.insert(key.clone(), Arc::clone(&metrics));
         }
         metrics
     }

@@ -12,6 +12,8 @@ use crate::cost::report::{CostGroup, CostReport};
 /// of those there are, not by how many calls), and the most recent records.
 pub(crate) struct MemoryLedger {
     totals: BTreeMap<TotalsKey, CostGroup>,
+    /// The key of the last record's totals.
+    last: Option<TotalsKey>,
     pub(crate) recent: VecDeque<CostRecord>,
 }
 
@@ -24,21 +26,34 @@ impl MemoryLedger {
     pub(crate) const fn new() -> MemoryLedger {
         MemoryLedger {
             totals: BTreeMap::new(),
+            last: None,
             recent: VecDeque::new(),
         }
     }
 
     pub(crate) fn add(&mut self, record: CostRecord) {
-        let key = (
-            utc_date(record.timestamp),
-            record.model.clone(),
-            record.step.clone(),
-            record.pipeline.clone(),
-        );
-        self.totals
-            .entry(key)
-            .or_default()
-            .merge(&CostGroup::of(&record));
+        let day = utc_date(record.timestamp);
+        let group = CostGroup::of(&record);
+        // Most records add to the totals of the one before: found without building a key.
+        let last = self.last.as_ref().filter(|(last_day, model, step, pipeline)| {
+            *last_day == day
+                && *model == record.model
+                && *step == record.step
+                && *pipeline == record.pipeline
+        });
+        match last.and_then(|key| self.totals.get_mut(key)) {
+            Some(totals) => totals.merge(&group),
+            None => {
+                let key = (
+                    day,
+                    record.model.clone(),
+                    record.step.clone(),
+                    record.pipeline.clone(),
+                );
+                self.totals.entry(key.clone()).or_default().merge(&group);
+                self.last = Some(key);
+            }
+        }
         if self.recent.len() == RECENT_RECORDS {
             self.recent.pop_front();
         }

@@ -35,12 +35,15 @@ impl MemoryLedger {
         let day = utc_date(record.timestamp);
         let group = CostGroup::of(&record);
         // Most records add to the totals of the one before: found without building a key.
-        let last = self.last.as_ref().filter(|(last_day, model, step, pipeline)| {
-            *last_day == day
-                && *model == record.model
-                && *step == record.step
-                && *pipeline == record.pipeline
-        });
+        let last = self
+            .last
+            .as_ref()
+            .filter(|(last_day, model, step, pipeline)| {
+                *last_day == day
+                    && *model == record.model
+                    && *step == record.step
+                    && *pipeline == record.pipeline
+            });
         match last.and_then(|key| self.totals.get_mut(key)) {
             Some(totals) => totals.merge(&group),
             None => {

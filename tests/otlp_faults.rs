@@ -137,7 +137,7 @@ fn a_collector_killed_and_restarted_mid_run() {
     drop(guard);
     let (exported, _) = assert_every_span_accounted(&capture, load.calls);
     let second = second.expect("restarted");
-    let second_received = second.received_spans();
+    let second_received = second.wait_for_received(exported.saturating_sub(first_received));
     println!(
         "{} calls, longest {:?}, RSS +{} KiB; rotel before the kill {first_received}, after \
          the restart {second_received}, first delivery {resumed_after:?} after the restart",
@@ -151,8 +151,10 @@ fn a_collector_killed_and_restarted_mid_run() {
         resumed_after.is_some_and(|after| after < Duration::from_secs(3)),
         "delivery resumed while the load ran: {resumed_after:?}"
     );
+    // The first rotel's log may miss what it answered just before SIGKILL took its
+    // unwritten lines: at most the request in flight (a batch of 512).
     assert!(
-        first_received + second_received >= exported,
+        first_received + second_received + 512 >= exported,
         "what was exported arrived"
     );
     assert!(load.longest_call < NEVER_WAITS, "{:?}", load.longest_call);
@@ -184,7 +186,7 @@ fn a_collector_stalled_for_three_seconds_mid_run() {
     let rss_growth = resident_bytes().saturating_sub(rss_before);
     drop(guard);
     let (exported, lost) = assert_every_span_accounted(&capture, load.calls);
-    let received = rotel.received_spans();
+    let received = rotel.wait_for_received(exported);
     println!(
         "{} calls, longest {:?}, RSS +{} KiB; rotel received {received_at_resume} before it \
          resumed, {received} in all; stalls {}",
@@ -221,7 +223,7 @@ fn a_collector_absent_at_start_gets_spans_once_it_listens() {
     });
     drop(guard);
     let (exported, lost) = assert_every_span_accounted(&capture, load.calls);
-    let received = rotel.expect("started").received_spans();
+    let received = rotel.expect("started").wait_for_received(exported);
     println!(
         "{} calls, longest {:?}; rotel received {received}",
         load.calls, load.longest_call
@@ -247,11 +249,7 @@ fn a_graceful_shutdown_delivers_every_one_of_100k_spans() {
     let load = steady_load(20_000, Duration::from_millis(5_000), |_| {});
     drop(guard);
     let (exported, lost) = assert_every_span_accounted(&capture, load.calls);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rotel.received_spans() < exported && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let received = rotel.received_spans();
+    let received = rotel.wait_for_received(exported);
     println!(
         "{} calls; exported {exported}; rotel received {received}",
         load.calls

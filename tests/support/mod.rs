@@ -127,6 +127,18 @@ impl Rotel {
             .sum()
     }
 
+    /// Waits (at most 10 s) until rotel has logged `spans` received spans; what it logged.
+    pub fn wait_for_received(&self, spans: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let received = self.received_spans();
+            if received >= spans || Instant::now() > deadline {
+                return received;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the collector (SIGKILL), as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

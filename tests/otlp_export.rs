@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{ReceivedSpan, Rotel, TlsFront, free_port, parse_spans};
+use support::{ReceivedSpan, Rotel, TlsFront, free_port, parse_spans, resident_bytes};
 
 use std::fmt;
 use std::sync::Mutex;
@@ -693,22 +693,6 @@ fn the_export_queue_is_bounded_in_bytes() {
     );
     rotel.resume();
     drop(guard);
-}
-
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .expect("VmRSS in /proc/self/status")
-        * 1024
 }
 
 /// The largest queue accepted costs nothing until spans wait in it: nothing is allocated per

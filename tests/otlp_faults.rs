@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Rotel, free_port};
+use support::{Rotel, free_port, resident_bytes};
 
 use flujo::testing::Capture;
 use flujo::{TelemetryConfig, TelemetryGuard, init_telemetry_with, pipeline_step};
@@ -48,16 +48,6 @@ fn steady_load(rate: u64, duration: Duration, mut at: impl FnMut(Duration)) -> L
         std::thread::sleep(Duration::from_millis(1));
     }
     load
-}
-
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status");
-    kib * 1024
 }
 
 fn export_to(grpc: u16) -> TelemetryGuard {

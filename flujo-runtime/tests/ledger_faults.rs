@@ -230,6 +230,19 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Telemetry with a ledger in `dir` and a capture: the ledger's path, the capture, the guard.
+fn ledger_on(dir: &Path, shutdown: Duration) -> (PathBuf, Capture, flujo::TelemetryGuard) {
+    let path = dir.join("ledger.sqlite");
+    let capture = Capture::start();
+    let guard = flujo::init_telemetry_with(
+        TelemetryConfig::builder()
+            .cost_ledger(&path)
+            .shutdown_timeout(shutdown),
+    )
+    .unwrap();
+    (path, capture, guard)
+}
+
 /// Fewer than the writer holds while it cannot write ([`flujo::cost::MAX_QUEUED_COST_RECORDS`]).
 const DISK_FULL_CALLS: u64 = 3_000;
 const AFTER_RECOVERY_CALLS: u64 = 1_000;
@@ -237,14 +250,7 @@ const AFTER_RECOVERY_CALLS: u64 = 1_000;
 /// The disk fills up while calls go on: writes fail (said, counted, retried); once space is
 /// freed the writer commits everything it held, and every call is in the ledger.
 fn disk_full_recovers(dir: &Path) {
-    let path = dir.join("ledger.sqlite");
-    let capture = Capture::start();
-    let guard = flujo::init_telemetry_with(
-        TelemetryConfig::builder()
-            .cost_ledger(&path)
-            .shutdown_timeout(Duration::from_secs(20)),
-    )
-    .unwrap();
+    let (path, capture, guard) = ledger_on(dir, Duration::from_secs(20));
     let filler = fill(dir, 1_600 << 10);
     for i in 0..DISK_FULL_CALLS {
         call(i).unwrap();
@@ -306,14 +312,7 @@ const STAYS_FULL_CALLS: u64 = 40_000;
 /// The disk stays full: the writer's queue fills, later records are refused (counted), and
 /// the shutdown says how many records the ledger did not write.
 fn disk_full_stays(dir: &Path) {
-    let path = dir.join("ledger.sqlite");
-    let capture = Capture::start();
-    let guard = flujo::init_telemetry_with(
-        TelemetryConfig::builder()
-            .cost_ledger(&path)
-            .shutdown_timeout(Duration::from_millis(500)),
-    )
-    .unwrap();
+    let (path, capture, guard) = ledger_on(dir, Duration::from_millis(500));
     fill(dir, 1_900 << 10);
     // Calls until a write fails: from then on a full queue refuses rather than waits.
     let mut i = 0;

@@ -215,6 +215,22 @@ fn run_on_small_disk(scenario: &str, dir: &Path, size: &str) -> Output {
     )
 }
 
+/// The numbers of a full-disk child's `ROWS ...` line (printed), and its stderr.
+fn report_of(output: &Output) -> (Vec<u64>, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let line = stdout
+        .lines()
+        .find_map(|line| line.find("ROWS ").map(|at| &line[at..]))
+        .unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
+    println!("{line}");
+    let numbers = line
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    (numbers, stderr)
+}
+
 /// Fills `dir` with a file of `bytes`, leaving the rest of the small disk free.
 fn fill(dir: &Path, bytes: usize) -> PathBuf {
     let filler = dir.join("filler");
@@ -277,18 +293,7 @@ fn disk_full_recovers(dir: &Path) {
 #[test]
 fn a_full_disk_delays_records_until_space_is_freed_and_loses_none() {
     let dir = fresh_dir("ledger-disk-full");
-    let output = run_on_small_disk("disk-full-recovers", &dir, "2m");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let line = stdout
-        .lines()
-        .find_map(|line| line.find("ROWS ").map(|at| &line[at..]))
-        .unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
-    let numbers: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|word| word.parse().ok())
-        .collect();
-    println!("{line}");
+    let (numbers, stderr) = report_of(&run_on_small_disk("disk-full-recovers", &dir, "2m"));
     assert_eq!(
         numbers[0],
         DISK_FULL_CALLS + AFTER_RECOVERY_CALLS,
@@ -349,18 +354,7 @@ fn field(line: &str, key: &str) -> u64 {
 #[test]
 fn a_disk_that_stays_full_refuses_beyond_the_queue_and_says_how_many_at_exit() {
     let dir = fresh_dir("ledger-disk-stays-full");
-    let output = run_on_small_disk("disk-full-stays", &dir, "2m");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let line = stdout
-        .lines()
-        .find_map(|line| line.find("ROWS ").map(|at| &line[at..]))
-        .unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
-    println!("{line}");
-    let numbers: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|word| word.parse().ok())
-        .collect();
+    let (numbers, stderr) = report_of(&run_on_small_disk("disk-full-stays", &dir, "2m"));
     let (stored, refused, calls_ms) = (numbers[0], numbers[1], numbers[2]);
     let unwritten_line = stderr
         .lines()

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use super::record::CostRecord;
 use super::{MAX_QUEUED_COST_RECORD_BYTES, MAX_QUEUED_COST_RECORDS, Unwritten};
 use crate::core::ids::TraceId;
-use crate::core::sync::lock;
+use crate::core::sync::{lock, wait_at_most};
 use crate::cost::error::CostError;
 use crate::cost::pricing::utc_date;
 use crate::cost::report::{CostGroup, CostReport, parse_date};
@@ -78,9 +78,7 @@ impl Shared {
         queue: MutexGuard<'a, Queue>,
         at_most: Duration,
     ) -> MutexGuard<'a, Queue> {
-        self.progressed
-            .wait_timeout(queue, at_most)
-            .map_or_else(|e| e.into_inner().0, |(queue, _)| queue)
+        wait_at_most(&self.progressed, queue, at_most)
     }
 }
 
@@ -268,11 +266,6 @@ fn check_writable(connection: &Connection) -> Result<(), String> {
     let read_only = connection
         .is_readonly(rusqlite::MAIN_DB)
         .map_err(|e| e.to_string())?;
-    let locked = || {
-        connection
-            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
-            .map_err(|e| e.to_string())
-    };
     if read_only {
         return Err(
             "the ledger file is read-only: make it writable by this process, or set \
@@ -280,12 +273,14 @@ fn check_writable(connection: &Connection) -> Result<(), String> {
                 .to_owned(),
         );
     }
-    locked().map_err(|error| {
-        format!(
-            "the ledger cannot be written ({error}): its file and directory must be writable \
-             by this process"
-        )
-    })
+    connection
+        .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+        .map_err(|error| {
+            format!(
+                "the ledger cannot be written ({error}): its file and directory must be \
+                 writable by this process"
+            )
+        })
 }
 
 /// Switches the file to WAL and creates the table. Several processes may open a new ledger at
@@ -413,10 +408,7 @@ fn write_loop(connection: &Connection, path: &Path, shared: &Shared) {
             if left.is_zero() {
                 break;
             }
-            queue = shared
-                .arrived
-                .wait_timeout(queue, left)
-                .map_or_else(|e| e.into_inner().0, |(queue, _)| queue);
+            queue = wait_at_most(&shared.arrived, queue, left);
         }
         drop(queue);
         retry_in = (retry_in * 2).min(RETRY_MAX);

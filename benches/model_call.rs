@@ -4,6 +4,10 @@
 //! discards), plus token and cost metrics with `metrics::counter!`/`histogram!` and an f64
 //! price computation (what users write today without flujo).
 //!
+//! The second peer is the OpenTelemetry SDK used directly: a span with the same GenAI
+//! attributes, the `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`
+//! histograms and a cost counter, batch processor and periodic reader that discard.
+//!
 //! Run: `cargo bench --bench model_call`. Calls are back to back, so these figures are the
 //! instrumentation's own cost; a real model call takes 100 ms or more.
 
@@ -16,7 +20,10 @@ use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "support/discard.rs"]
 mod discard;
-use discard::{DiscardSpans, peer_provider};
+use discard::{DiscardSpans, peer_meters, peer_provider};
+#[path = "support/pace.rs"]
+mod pace;
+use pace::{counting_drops, pace, pace_rounds};
 
 /// Stands in for the provider's answer: usage that varies a little per call.
 #[inline(never)]
@@ -65,6 +72,72 @@ fn peer_call(x: u64) -> Result<TokenUsage, anyhow::Error> {
     Ok(usage)
 }
 
+/// The peer using the OpenTelemetry SDK directly, instruments made once.
+struct OtelModelCall {
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+    tokens: opentelemetry::metrics::Histogram<u64>,
+    durations: opentelemetry::metrics::Histogram<f64>,
+    cost: opentelemetry::metrics::Counter<f64>,
+    input: [opentelemetry::KeyValue; 4],
+    output: [opentelemetry::KeyValue; 4],
+    labels: [opentelemetry::KeyValue; 3],
+}
+
+impl OtelModelCall {
+    fn new(tracer: opentelemetry_sdk::trace::SdkTracer, meter: &opentelemetry::metrics::Meter) -> Self {
+        use opentelemetry::KeyValue;
+        let labels = [
+            KeyValue::new("gen_ai.operation.name", "chat"),
+            KeyValue::new("gen_ai.provider.name", "openai"),
+            KeyValue::new("gen_ai.request.model", "gpt-4o-mini-2024-07-18"),
+        ];
+        let with_type = |kind: &'static str| {
+            let [a, b, c] = labels.clone();
+            [a, b, c, KeyValue::new("gen_ai.token.type", kind)]
+        };
+        OtelModelCall {
+            tracer,
+            tokens: meter.u64_histogram("gen_ai.client.token.usage").build(),
+            durations: meter.f64_histogram("gen_ai.client.operation.duration").build(),
+            cost: meter.f64_counter("gen_ai.client.cost").build(),
+            input: with_type("input"),
+            output: with_type("output"),
+            labels,
+        }
+    }
+
+    #[inline(never)]
+    fn call(&self, x: u64) -> Result<TokenUsage, anyhow::Error> {
+        use opentelemetry::KeyValue;
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        let start = std::time::Instant::now();
+        let mut span = self.tracer.start("chat gpt-4o-mini-2024-07-18");
+        let usage = respond(x);
+        let cost = (usage.input - usage.cache_read_input) as f64 * 0.15e-6
+            + usage.cache_read_input as f64 * 0.075e-6
+            + usage.output as f64 * 0.6e-6;
+        span.set_attributes([
+            KeyValue::new("gen_ai.operation.name", "chat"),
+            KeyValue::new("gen_ai.provider.name", "openai"),
+            KeyValue::new("gen_ai.request.model", "gpt-4o-mini-2024-07-18"),
+            KeyValue::new("gen_ai.usage.input_tokens", usage.input as i64),
+            KeyValue::new("gen_ai.usage.output_tokens", usage.output as i64),
+            KeyValue::new(
+                "gen_ai.usage.cache_read.input_tokens",
+                usage.cache_read_input as i64,
+            ),
+            KeyValue::new("gen_ai.usage.cost.amount", cost),
+        ]);
+        span.end();
+        self.tokens.record(usage.input, &self.input);
+        self.tokens.record(usage.output, &self.output);
+        self.cost.add(cost, &self.labels);
+        self.durations
+            .record(start.elapsed().as_secs_f64(), &self.labels);
+        Ok(usage)
+    }
+}
+
 #[pipeline_step]
 fn first(x: u64) -> u64 {
     black_box(x) + 1
@@ -106,11 +179,32 @@ fn model_and_pipeline(c: &mut Criterion) {
             plain_call(x)
         })
     });
-    group.bench_function("flujo_track_cost", |b| {
+    counting_drops("flujo_track_cost", || {
+        group.bench_function("flujo_track_cost", |b| {
+            b.iter(|| {
+                x += 1;
+                flujo_call(x)
+            })
+        });
+    });
+    // 2 µs apart (500,000 model calls a second, thousands of times a real rate): the
+    // worker applies every record, as it does in production.
+    let rounds = pace_rounds(2_000);
+    group.bench_function("paced_plain_fn", |b| {
         b.iter(|| {
             x += 1;
-            flujo_call(x)
+            pace(rounds);
+            plain_call(x)
         })
+    });
+    counting_drops("paced_flujo_track_cost", || {
+        group.bench_function("paced_flujo_track_cost", |b| {
+            b.iter(|| {
+                x += 1;
+                pace(rounds);
+                flujo_call(x)
+            })
+        });
     });
     let provider = peer_provider();
     let subscriber = tracing_subscriber::registry()
@@ -123,8 +217,21 @@ fn model_and_pipeline(c: &mut Criterion) {
             })
         });
     });
-    group.finish();
     drop(provider);
+    let meters = peer_meters();
+    let provider = peer_provider();
+    let direct = {
+        use opentelemetry::metrics::MeterProvider as _;
+        OtelModelCall::new(provider.tracer("bench"), &meters.meter("bench"))
+    };
+    group.bench_function("opentelemetry_sdk_peer", |b| {
+        b.iter(|| {
+            x += 1;
+            direct.call(x)
+        })
+    });
+    group.finish();
+    drop((direct, provider, meters));
 
     let mut group = c.benchmark_group("pipeline_run");
     group.bench_function("plain_three_calls", |b| {
@@ -134,17 +241,15 @@ fn model_and_pipeline(c: &mut Criterion) {
         })
     });
     let flujo = Flujo::new(three_steps::new());
-    group.bench_function("flujo_run_three_steps", |b| {
-        b.iter(|| {
-            x += 1;
-            flujo.run(x).output.ok()
-        })
+    counting_drops("flujo_run_three_steps", || {
+        group.bench_function("flujo_run_three_steps", |b| {
+            b.iter(|| {
+                x += 1;
+                flujo.run(x).output.ok()
+            })
+        });
     });
     group.finish();
-    eprintln!(
-        "flujo spans dropped (queue full): {}",
-        flujo::export::dropped_spans()
-    );
     drop(telemetry);
 }
 

@@ -19,7 +19,10 @@ use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "support/discard.rs"]
 mod discard;
-use discard::{DiscardSpans, peer_provider};
+use discard::{DiscardSpans, peer_meters, peer_provider};
+#[path = "support/pace.rs"]
+mod pace;
+use pace::{counting_drops, pace, pace_rounds};
 
 /// Stands in for the step's real work: a few nanoseconds the optimiser cannot remove.
 #[inline(never)]
@@ -83,29 +86,6 @@ impl OtelDirect {
     }
 }
 
-/// Work between two calls that takes about `PACE` (a calibrated spin), so that the export
-/// worker keeps up: the paced figures minus `paced_plain_fn` are a call's cost when spans
-/// are not produced faster than they are delivered.
-#[inline(never)]
-fn pace(rounds: u64) {
-    let mut x = 0u64;
-    for i in 0..rounds {
-        x = black_box(x.wrapping_add(i).rotate_left(3));
-    }
-    black_box(x);
-}
-
-/// Spin rounds that take about 400 ns here.
-fn pace_rounds() -> u64 {
-    let rounds = 10_000;
-    let start = Instant::now();
-    for _ in 0..100 {
-        pace(rounds);
-    }
-    let per_round = start.elapsed().as_nanos() as f64 / (100 * rounds) as f64;
-    (400.0 / per_round) as u64
-}
-
 /// Runs `step` on a second thread for as long as the returned guard lives.
 fn second_thread(step: fn(u64) -> u64) -> impl Drop {
     struct Stop(
@@ -134,44 +114,6 @@ fn second_thread(step: fn(u64) -> u64) -> impl Drop {
     Stop(stop, Some(thread))
 }
 
-/// Drops of flujo's rings during `run`, said on stderr.
-fn counting_drops(name: &str, run: impl FnOnce()) {
-    let before = flujo::export::dropped_spans();
-    run();
-    eprintln!(
-        "flujo spans dropped (ring full) during {name}: {}",
-        flujo::export::dropped_spans() - before
-    );
-}
-
-/// The OpenTelemetry SDK's metric side of the peer: a periodic reader whose exports drop.
-struct DiscardMetrics;
-
-impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for DiscardMetrics {
-    fn export(
-        &self,
-        metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics,
-    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
-        black_box(metrics);
-        std::future::ready(Ok(()))
-    }
-
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(
-        &self,
-        _: std::time::Duration,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        Ok(())
-    }
-
-    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
-        opentelemetry_sdk::metrics::Temporality::Cumulative
-    }
-}
-
 struct DiscardFastrace;
 
 impl fastrace::collector::Reporter for DiscardFastrace {
@@ -183,7 +125,7 @@ impl fastrace::collector::Reporter for DiscardFastrace {
 fn step_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("step_call");
     let mut x = 0u64;
-    let rounds = pace_rounds();
+    let rounds = pace_rounds(400);
     group.bench_function("plain_fn", |b| {
         b.iter(|| {
             x += 1;
@@ -275,11 +217,7 @@ fn step_call(c: &mut Criterion) {
 
     let otel = {
         use opentelemetry::metrics::MeterProvider as _;
-        let meters = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
-            .with_reader(
-                opentelemetry_sdk::metrics::PeriodicReader::builder(DiscardMetrics).build(),
-            )
-            .build();
+        let meters = peer_meters();
         let meter = meters.meter("bench");
         let provider = peer_provider();
         let direct = OtelDirect {

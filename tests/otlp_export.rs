@@ -718,3 +718,71 @@ fn the_largest_export_queue_is_allocated_as_spans_arrive() {
         grown >> 20
     );
 }
+
+#[pipeline_step(fields(system = %system, context = %context, history = %history, answer = %answer))]
+fn huge_step(system: &str, context: &str, history: &str, answer: &str) -> usize {
+    system.len() + context.len() + history.len() + answer.len()
+}
+
+/// One span larger than a collector takes in one message (4 MiB over gRPC) neither takes its
+/// batch down nor is sent whole: it is cut to `MAX_EXPORTED_SPAN_BYTES` and counted, and the
+/// batches around it arrive. A field recorded from a 16 MiB value keeps its first
+/// `MAX_ATTRIBUTE_VALUE_BYTES`.
+#[test]
+fn one_huge_span_is_cut_alone_and_its_batch_arrives() {
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let rotel = Rotel::start_counting_on(free_port(), free_port());
+        let port = match protocol {
+            OtlpProtocol::Grpc => rotel.grpc,
+            _ => rotel.http,
+        };
+        let capture = Capture::start();
+        let guard = init_telemetry_with(
+            TelemetryConfig::builder()
+                .export_otlp(true)
+                .otlp_protocol(protocol)
+                .otlp_endpoint(format!("http://127.0.0.1:{port}")),
+        )
+        .unwrap();
+        let mib = "m".repeat(1 << 20);
+        let before = resident_bytes();
+        for i in 0..200 {
+            long_prompt("a short prompt");
+            if i == 100 {
+                huge_step(&mib, &mib, &mib, &mib);
+                long_prompt(&"x".repeat(16 << 20));
+            }
+        }
+        let spans = capture.finished_spans();
+        let grown = resident_bytes().saturating_sub(before);
+        assert_eq!(
+            rotel.wait_for_received(202),
+            202,
+            "{protocol:?}: every span arrived"
+        );
+        drop(guard);
+        let counter = |name, labels: &[(&str, &str)]| capture.counter(name, labels);
+        assert_eq!(
+            counter(
+                "flujo_telemetry_spans_dropped_total",
+                &[("reason", "export_failed")]
+            ),
+            0,
+            "{protocol:?}"
+        );
+        assert_eq!(counter("flujo_telemetry_spans_exported_total", &[]), 202);
+        assert_eq!(counter("flujo_telemetry_spans_truncated_total", &[]), 1);
+        let capped = spans
+            .iter()
+            .filter_map(|span| span.attribute("prompt"))
+            .map(|prompt| prompt.as_str().map_or(0, str::len))
+            .max();
+        assert_eq!(
+            capped,
+            Some(flujo::config::MAX_ATTRIBUTE_VALUE_BYTES),
+            "a 16 MiB field keeps its first MAX_ATTRIBUTE_VALUE_BYTES"
+        );
+        assert!(grown < 64 << 20, "{protocol:?}: grew {} MiB", grown >> 20);
+    }
+}

@@ -14,7 +14,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::collect::{bridged, ring};
-use crate::core::attribute::AttributeValue;
+use crate::core::attribute::{AttributeValue, capped_copy, capped_text};
 use crate::core::clock;
 use crate::core::context::SpanContext;
 use crate::core::record::{ErrorDetails, Outcome, SpanEvent, SpanExtras, SpanRecord};
@@ -92,13 +92,11 @@ impl Visit for Fields {
         self.push(field, AttributeValue::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, AttributeValue::String(Cow::Owned(value.to_owned())));
+        self.push(field, AttributeValue::String(Cow::Owned(capped_copy(value))));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(
-            field,
-            AttributeValue::String(Cow::Owned(format!("{value:?}"))),
-        );
+        let text = capped_text(&format_args!("{value:?}"));
+        self.push(field, AttributeValue::String(Cow::Owned(text)));
     }
 }
 
@@ -108,7 +106,7 @@ impl Fields {
             self.message = value
                 .as_str()
                 .map(str::to_owned)
-                .or_else(|| Some(format!("{value:?}")));
+                .or_else(|| Some(capped_text(&format_args!("{value:?}"))));
         } else {
             self.attributes.push((Cow::Borrowed(field.name()), value));
         }

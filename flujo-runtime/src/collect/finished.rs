@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use crate::core::attribute::AttributeValue;
+use crate::core::attribute::{AttributeValue, floor_char_boundary};
 use crate::core::clock::{self, Anchor};
 use crate::core::ids::{SpanId, TraceId};
 use crate::core::record::{
@@ -184,6 +184,84 @@ impl FinishedSpan {
                 .as_ref()
                 .map_or(0, |_| std::mem::size_of::<SpanExtras>())
     }
+
+    /// Cuts the span's longest text values (fields, event attributes, the error message),
+    /// evenly, until [`FinishedSpan::approximate_size`] is at most `limit`; the span then
+    /// carries `flujo.span.truncated_bytes`. `Cut::TooLarge` when even empty values would not
+    /// fit (the span is then left as it was, for its caller to drop).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn cut_to(&mut self, limit: usize) -> Cut {
+        let size = self.approximate_size();
+        if size <= limit {
+            return Cut::Whole;
+        }
+        let marker = std::mem::size_of::<(Cow<'static, str>, AttributeValue)>();
+        let lengths: Vec<usize> = self.owned_texts().iter().map(|text| text.len()).collect();
+        let texts: usize = lengths.iter().sum();
+        let fixed = size - texts + marker;
+        let Some(room) = limit.checked_sub(fixed) else {
+            return Cut::TooLarge;
+        };
+        // The largest `keep` such that the values, each cut to at most `keep`, fit in `room`.
+        let kept = |keep: usize| lengths.iter().map(|&len| len.min(keep)).sum::<usize>();
+        let (mut fits, mut over) = (0, lengths.iter().copied().max().unwrap_or(0));
+        while over - fits > 1 {
+            let mid = fits + (over - fits) / 2;
+            if kept(mid) <= room {
+                fits = mid;
+            } else {
+                over = mid;
+            }
+        }
+        let mut cut = 0;
+        for text in self.owned_texts() {
+            let keep = floor_char_boundary(text, fits);
+            cut += text.len() - keep;
+            text.truncate(keep);
+        }
+        self.fields.push((
+            Cow::Borrowed("flujo.span.truncated_bytes"),
+            AttributeValue::Int(i64::try_from(cut).unwrap_or(i64::MAX)),
+        ));
+        Cut::Cut
+    }
+
+    /// The span's text that it owns (what [`FinishedSpan::cut_to`] may cut).
+    fn owned_texts(&mut self) -> Vec<&mut String> {
+        fn owned(value: &mut AttributeValue) -> Option<&mut String> {
+            match value {
+                AttributeValue::String(Cow::Owned(text)) => Some(text),
+                _ => None,
+            }
+        }
+        let status = match &mut self.status {
+            SpanStatus::Error { message } => Some(message),
+            _ => None,
+        };
+        let events = self
+            .extras
+            .iter_mut()
+            .flat_map(|extras| extras.events.iter_mut())
+            .flat_map(|event| event.attributes.iter_mut());
+        self.fields
+            .iter_mut()
+            .chain(events)
+            .filter_map(|(_, value)| owned(value))
+            .chain(status)
+            .collect()
+    }
+}
+
+/// What [`FinishedSpan::cut_to`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) enum Cut {
+    /// The span fits as it is.
+    Whole,
+    /// Its longest values were cut to fit.
+    Cut,
+    /// It cannot fit, whatever is cut.
+    TooLarge,
 }
 
 impl FinishedSpan {
@@ -303,4 +381,94 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
     }
     attributes.push(("flujo.cost.price_version", text(&call.price_version)));
     attributes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SITE: CallSite = CallSite::new("big", "big", "tests", SiteKind::Step);
+
+    fn span(fields: Vec<String>, error: Option<String>) -> FinishedSpan {
+        let record = SpanRecord {
+            site: &SITE,
+            session: 0,
+            exported: true,
+            observed: false,
+            trace_id: 1,
+            span_id: 2,
+            parent_span_id: 0,
+            start: 0,
+            end: 0,
+            outcome: error.map_or(Outcome::Ok, |message| {
+                Outcome::Error(Box::new(ErrorDetails {
+                    error_type: "E",
+                    message,
+                }))
+            }),
+            attempts: 1,
+            attributes: fields
+                .into_iter()
+                .map(|text| (Cow::Borrowed("field"), AttributeValue::String(text.into())))
+                .collect(),
+            extras: None,
+        };
+        FinishedSpan::from_record(record, &Anchor::now())
+    }
+
+    fn lengths(span: &FinishedSpan) -> Vec<usize> {
+        span.fields
+            .iter()
+            .filter_map(|(_, value)| value.as_str().map(str::len))
+            .collect()
+    }
+
+    #[test]
+    fn a_span_that_fits_is_left_whole() {
+        let mut small = span(vec!["a".repeat(100)], None);
+        assert_eq!(small.cut_to(10_000), Cut::Whole);
+        assert_eq!(lengths(&small), [100]);
+        assert!(small.attribute("flujo.span.truncated_bytes").is_none());
+    }
+
+    #[test]
+    fn the_longest_values_are_cut_evenly_until_the_span_fits() {
+        let limit = 100_000;
+        let mut big = span(
+            vec!["a".repeat(200_000), "b".repeat(60_000), "c".repeat(10)],
+            Some("e".repeat(80_000)),
+        );
+        assert_eq!(big.cut_to(limit), Cut::Cut);
+        assert!(big.approximate_size() <= limit);
+        let [a, b, c] = lengths(&big)[..] else {
+            panic!("three fields")
+        };
+        assert_eq!((a, c), (b, 10), "the two long values keep as much; the short one all");
+        let SpanStatus::Error { message } = &big.status else {
+            panic!("an error")
+        };
+        assert_eq!(message.len(), a);
+        // Nearly all of the room is used.
+        assert!(big.approximate_size() > limit - 3 * 8);
+        let cut = 200_000 + 60_000 + 80_000 - 3 * a;
+        assert_eq!(
+            big.attribute("flujo.span.truncated_bytes"),
+            Some(AttributeValue::Int(cut as i64))
+        );
+    }
+
+    #[test]
+    fn a_cut_never_splits_a_character() {
+        let mut big = span(vec!["é".repeat(100_000)], None);
+        assert_eq!(big.cut_to(50_000), Cut::Cut);
+        let text = big.fields[0].1.as_str().unwrap();
+        assert!(text.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn a_span_of_too_many_fields_cannot_be_cut_to_fit() {
+        let mut crowded = span(vec![String::new(); 10_000], None);
+        assert_eq!(crowded.cut_to(100_000), Cut::TooLarge);
+        assert_eq!(crowded.fields.len(), 10_000, "left as it was");
+    }
 }

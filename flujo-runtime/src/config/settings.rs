@@ -294,6 +294,15 @@ pub const MAX_EXPORT_BATCH_SIZE: usize = 1 << 16;
 /// besides its bound in spans: spans with large fields are dropped and counted
 /// (`reason="export_queue_full"`) beyond it, rather than held in memory.
 pub const MAX_EXPORT_QUEUE_BYTES: usize = 64 << 20;
+/// The most bytes (about) one exported span may hold: a larger one has its longest text
+/// values cut, evenly, until it fits, and is counted in
+/// `flujo_telemetry_spans_truncated_total` (its `flujo.span.truncated_bytes` says how much
+/// went); one that still does not fit (thousands of fields) is dropped and counted alone
+/// (`reason="too_large"`).
+pub const MAX_EXPORTED_SPAN_BYTES: usize = 2 << 20;
+/// The most bytes (about) of spans one OTLP request carries, whatever
+/// `max_export_batch_size` allows: under the 4 MiB a gRPC collector takes by default.
+pub const MAX_EXPORT_REQUEST_BYTES: usize = 3 << 20;
 const USD_VALUES: &str = "a non-negative amount of USD, e.g. 25.00";
 
 /// A money limit: an exact amount, or (for an amount above what `Usd` holds, about $18.4

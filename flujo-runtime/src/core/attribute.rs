@@ -1,7 +1,53 @@
 //! Span attribute values and the conversions `fields(...)` relies on.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
+
+/// The most bytes a recorded text value keeps: a field's string, `Display` or `Debug` output,
+/// an error's message, a bridged `tracing` field. Longer text keeps its first
+/// `MAX_ATTRIBUTE_VALUE_BYTES` (cut at a character boundary), and formatting stops there, so
+/// a huge value costs at most this much memory per value.
+pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1 << 20;
+
+/// `text`'s first [`MAX_ATTRIBUTE_VALUE_BYTES`], owned.
+pub fn capped_copy(text: &str) -> String {
+    text[..floor_char_boundary(text, MAX_ATTRIBUTE_VALUE_BYTES)].to_owned()
+}
+
+/// What `value` displays, at most [`MAX_ATTRIBUTE_VALUE_BYTES`] of it: formatting stops once
+/// the cap is reached. (`format_args!("{x:?}")` gives a `Debug` output the same way.)
+pub fn capped_text(value: &dyn fmt::Display) -> String {
+    let mut text = CappedText(String::new());
+    // An error means the cap was reached (or the `Display` failed): what was written stays.
+    let _ = write!(text, "{value}");
+    text.0
+}
+
+/// The largest index `<= at` that is a character boundary of `text`.
+pub fn floor_char_boundary(text: &str, at: usize) -> usize {
+    if at >= text.len() {
+        return text.len();
+    }
+    (0..=at)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
+}
+
+/// A `String` that takes [`MAX_ATTRIBUTE_VALUE_BYTES`] and then refuses more.
+struct CappedText(String);
+
+impl fmt::Write for CappedText {
+    fn write_str(&mut self, piece: &str) -> fmt::Result {
+        let room = MAX_ATTRIBUTE_VALUE_BYTES - self.0.len();
+        if piece.len() <= room {
+            self.0.push_str(piece);
+            return Ok(());
+        }
+        self.0.push_str(&piece[..floor_char_boundary(piece, room)]);
+        Err(fmt::Error)
+    }
+}
 
 /// The value of a span attribute, typed as OpenTelemetry types it: integers stay integers.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,7 +186,7 @@ impl ToAttributeValue for bool {
 
 impl ToAttributeValue for str {
     fn to_attribute_value(&self) -> Option<AttributeValue> {
-        Some(AttributeValue::String(Cow::Owned(self.to_owned())))
+        Some(AttributeValue::String(Cow::Owned(capped_copy(self))))
     }
 }
 
@@ -187,5 +233,32 @@ mod tests {
         );
         assert_eq!(None::<i32>.to_attribute_value(), None);
         assert_eq!((&&"x".to_string()).to_attribute_value().unwrap(), "x");
+    }
+
+    #[test]
+    fn long_text_keeps_its_first_bytes_cut_at_a_character_boundary() {
+        // 'é' is two bytes: the cap falls inside the last one kept whole.
+        let long = format!("a{}", "é".repeat(MAX_ATTRIBUTE_VALUE_BYTES));
+        let copy = long.as_str().to_attribute_value().unwrap();
+        let copy = copy.as_str().unwrap();
+        assert_eq!(copy.len(), MAX_ATTRIBUTE_VALUE_BYTES - 1);
+        assert!(long.starts_with(copy));
+        assert_eq!(capped_text(&long), copy);
+        assert_eq!(capped_text(&format_args!("{:?}", "short")), "\"short\"");
+        assert_eq!(capped_copy("short"), "short");
+    }
+
+    /// Formatting stops at the cap: a `Display` that would write forever ends.
+    #[test]
+    fn formatting_stops_at_the_cap() {
+        struct Endless;
+        impl fmt::Display for Endless {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                loop {
+                    f.write_str("more ")?;
+                }
+            }
+        }
+        assert_eq!(capped_text(&Endless).len(), MAX_ATTRIBUTE_VALUE_BYTES);
     }
 }

@@ -10,6 +10,7 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Waits on `condvar` for at most `at_most` (a wake-up may come earlier, or be spurious), the
 /// same way past a panic.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub fn wait_at_most<'a, T>(
     condvar: &Condvar,
     guard: MutexGuard<'a, T>,

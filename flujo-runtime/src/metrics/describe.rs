@@ -97,7 +97,13 @@ pub(crate) fn describe_metrics() {
         "flujo_telemetry_spans_dropped_total",
         Unit::Count,
         "Spans dropped before export, by reason (queue_full, late, export_queue_full, \
-         export_failed, shutdown)"
+         export_failed, too_large, shutdown)"
+    );
+    metrics::describe_counter!(
+        "flujo_telemetry_spans_truncated_total",
+        Unit::Count,
+        "Spans over MAX_EXPORTED_SPAN_BYTES whose longest text values were cut so that they \
+         could be exported"
     );
     metrics::describe_counter!(
         "flujo_cost_records_dropped_total",
@@ -114,6 +120,12 @@ pub(crate) fn describe_metrics() {
         "flujo_telemetry_spans_exported_total",
         Unit::Count,
         "Spans an exporter delivered"
+    );
+    metrics::describe_counter!(
+        "flujo_telemetry_spans_unconfirmed_total",
+        Unit::Count,
+        "Spans sent whose requests the collector never answered, even when sent again: it may \
+         have kept them"
     );
     metrics::describe_counter!(
         "flujo_telemetry_export_stalls_total",

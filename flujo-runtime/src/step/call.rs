@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::retry::RetryPolicy;
 use crate::collect::{bridged, ring, sink, worker};
-use crate::core::attribute::{AttributeValue, ToAttributeValue};
+use crate::core::attribute::{AttributeValue, ToAttributeValue, capped_text};
 use crate::core::clock;
 use crate::core::context::{self, ContextScope, SpanContext};
 use crate::core::record::{
@@ -109,13 +109,14 @@ impl Step {
     note = "implement `std::fmt::Display` for `{Self}`, or return an error type that has it"
 )]
 pub trait StepError {
-    /// The message recorded for this error.
+    /// The message recorded for this error (at most
+    /// [`MAX_ATTRIBUTE_VALUE_BYTES`](crate::config::MAX_ATTRIBUTE_VALUE_BYTES) of it).
     fn message(&self) -> String;
 }
 
 impl<E: fmt::Display + ?Sized> StepError for E {
     fn message(&self) -> String {
-        self.to_string()
+        capped_text(&format_args!("{self}"))
     }
 }
 
@@ -249,15 +250,13 @@ impl StepCall {
 
     /// Records a `fields(key = %value)` attribute.
     pub fn record_display(&mut self, key: &'static str, value: &dyn fmt::Display) {
-        self.push_attribute(key, AttributeValue::String(Cow::Owned(value.to_string())));
+        self.push_attribute(key, AttributeValue::String(Cow::Owned(capped_text(value))));
     }
 
     /// Records a `fields(key = ?value)` attribute.
     pub fn record_debug(&mut self, key: &'static str, value: &dyn fmt::Debug) {
-        self.push_attribute(
-            key,
-            AttributeValue::String(Cow::Owned(format!("{value:?}"))),
-        );
+        let text = capped_text(&format_args!("{value:?}"));
+        self.push_attribute(key, AttributeValue::String(Cow::Owned(text)));
     }
 
     pub(crate) fn push_attribute(&mut self, key: &'static str, value: AttributeValue) {

@@ -9,9 +9,13 @@
 //! collector fills the queue, and further batches are dropped and counted: neither the
 //! application nor the export worker ever waits on the network.
 //!
+//! A request carries at most `max_export_batch_size` spans and about
+//! [`MAX_EXPORT_REQUEST_BYTES`]; a span over [`MAX_EXPORTED_SPAN_BYTES`] is cut to fit (or,
+//! when it cannot be, dropped alone), so one huge span never takes its batch down.
+//!
 //! Every span handed to this exporter ends in exactly one counter: exported, unconfirmed
 //! (sent, and the collector never answered: it may have kept them), or dropped with the
-//! reason `export_failed`, `export_queue_full` or `shutdown`.
+//! reason `export_failed`, `export_queue_full`, `too_large` or `shutdown`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -25,10 +29,13 @@ use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 
 use super::transport::{Signal, TimeoutWitness, Transport, protocol_hint, resource};
-use crate::collect::finished::{FinishedSpan, SpanStatus};
+use crate::collect::finished::{Cut, FinishedSpan, SpanStatus};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
-use crate::config::settings::{MAX_EXPORT_QUEUE_BYTES, OtlpProtocol, TelemetrySettings};
+use crate::config::settings::{
+    MAX_EXPORT_QUEUE_BYTES, MAX_EXPORT_REQUEST_BYTES, MAX_EXPORTED_SPAN_BYTES, OtlpProtocol,
+    TelemetrySettings,
+};
 use crate::core::attribute::AttributeValue;
 
 /// How many times more a batch is sent after an attempt the collector did not answer.
@@ -94,6 +101,27 @@ fn build_exporter(
 }
 
 impl OtlpExporter {
+    /// Hands `spans` (`bytes` of them) to the sending thread, or drops and counts them when
+    /// the queue is full.
+    fn enqueue(&mut self, spans: Vec<FinishedSpan>, bytes: usize) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        let count = spans.len() as u64;
+        let queued = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        // Counted before the handover: the sending thread may finish with it at once.
+        let pending = self.shared.pending.fetch_add(count, Ordering::AcqRel);
+        let refused = queued.saturating_add(bytes) > MAX_EXPORT_QUEUE_BYTES
+            || pending + count > self.max_queue_size
+            || queue.send(Batch { spans, bytes }).is_err();
+        if refused {
+            self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.shared.pending.fetch_sub(count, Ordering::AcqRel);
+            metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_queue_full")
+                .increment(count);
+        }
+    }
+
     /// Starts the `flujo-otlp` thread, which builds the exporter and reports back. The tokio
     /// runtime lives and dies on that thread, so starting and stopping are safe from inside
     /// an application's own async runtime.
@@ -297,29 +325,26 @@ impl BatchSender<'_> {
 
 impl SpanExporter for OtlpExporter {
     fn export(&mut self, spans: &[FinishedSpan]) {
-        let Some(queue) = &self.queue else {
+        if self.queue.is_none() {
             return;
-        };
-        for chunk in spans.chunks(self.batch_size) {
-            let count = chunk.len() as u64;
-            let bytes = chunk.iter().map(FinishedSpan::approximate_size).sum();
-            let queued = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
-            // Counted before the handover: the sending thread may finish with it at once.
-            let pending = self.shared.pending.fetch_add(count, Ordering::AcqRel);
-            let refused = queued.saturating_add(bytes) > MAX_EXPORT_QUEUE_BYTES
-                || pending + count > self.max_queue_size
-                || queue
-                    .send(Batch {
-                        spans: chunk.to_vec(),
-                        bytes,
-                    })
-                    .is_err();
-            if refused {
-                self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-                self.shared.pending.fetch_sub(count, Ordering::AcqRel);
-                metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_queue_full")
-                    .increment(count);
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for span in spans {
+            let Some((span, size)) = fitted(span) else {
+                continue;
+            };
+            if !batch.is_empty()
+                && (batch.len() == self.batch_size || bytes + size > MAX_EXPORT_REQUEST_BYTES)
+            {
+                self.enqueue(std::mem::take(&mut batch), bytes);
+                bytes = 0;
             }
+            batch.push(span.into_owned());
+            bytes += size;
+        }
+        if !batch.is_empty() {
+            self.enqueue(batch, bytes);
         }
     }
 
@@ -343,6 +368,24 @@ impl SpanExporter for OtlpExporter {
     fn undelivered(&self) -> u64 {
         self.lost
     }
+}
+
+/// `span` as it is exported, with its size: cut to [`MAX_EXPORTED_SPAN_BYTES`] when it is
+/// larger (counted), `None` when it cannot be (dropped and counted alone).
+fn fitted(span: &FinishedSpan) -> Option<(Cow<'_, FinishedSpan>, usize)> {
+    let size = span.approximate_size();
+    if size <= MAX_EXPORTED_SPAN_BYTES {
+        return Some((Cow::Borrowed(span), size));
+    }
+    let mut cut = span.clone();
+    if cut.cut_to(MAX_EXPORTED_SPAN_BYTES) == Cut::TooLarge {
+        metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "too_large")
+            .increment(1);
+        return None;
+    }
+    metrics::counter!("flujo_telemetry_spans_truncated_total").increment(1);
+    let size = cut.approximate_size();
+    Some((Cow::Owned(cut), size))
 }
 
 fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {

@@ -1,0 +1,37 @@
+//! Pacing for the benchmarks' "paced" variants: work between two calls (a calibrated spin),
+//! so that the export worker keeps up. A paced figure minus its paced plain call is a call's
+//! cost when records are not produced faster than they are applied.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Spins `rounds` rounds (see [`pace_rounds`]).
+#[inline(never)]
+pub fn pace(rounds: u64) {
+    let mut x = 0u64;
+    for i in 0..rounds {
+        x = black_box(x.wrapping_add(i).rotate_left(3));
+    }
+    black_box(x);
+}
+
+/// The spin rounds that take about `nanos` here.
+pub fn pace_rounds(nanos: u64) -> u64 {
+    let rounds = 10_000;
+    let start = Instant::now();
+    for _ in 0..100 {
+        pace(rounds);
+    }
+    let per_round = start.elapsed().as_nanos() as f64 / (100 * rounds) as f64;
+    (nanos as f64 / per_round) as u64
+}
+
+/// Drops of flujo's rings during `run`, said on stderr.
+pub fn counting_drops(name: &str, run: impl FnOnce()) {
+    let before = flujo::export::dropped_spans();
+    run();
+    eprintln!(
+        "flujo spans dropped (ring full) during {name}: {}",
+        flujo::export::dropped_spans() - before
+    );
+}

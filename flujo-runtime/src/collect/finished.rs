@@ -74,6 +74,15 @@ impl FinishedSpan {
 
     /// Every attribute: the standard ones first, then those from `fields(...)`.
     pub fn attributes(&self) -> impl Iterator<Item = (&str, AttributeValue)> + '_ {
+        self.keyed_attributes()
+            .map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// [`FinishedSpan::attributes`], telling static keys (nearly all) from the span's own, so
+    /// that an exporter can keep a static key without copying it.
+    pub(crate) fn keyed_attributes(
+        &self,
+    ) -> impl Iterator<Item = (AttributeKey<'_>, AttributeValue)> + '_ {
         // Only step spans carry the `flujo.step.*` attributes; a model call carries `gen_ai.*`.
         let is_step = self.site.kind == SiteKind::Step;
         let step = std::iter::once(self.site).flat_map(move |step| {
@@ -106,10 +115,18 @@ impl FinishedSpan {
         let cancelled = self
             .cancelled
             .then_some(("flujo.step.cancelled", AttributeValue::Bool(true)));
+        let fields = self.fields.iter().map(|(key, value)| {
+            let key = match key {
+                Cow::Borrowed(key) => AttributeKey::Static(key),
+                Cow::Owned(key) => AttributeKey::Owned(key),
+            };
+            (key, value.clone())
+        });
         step.chain(model_call)
             .chain(error)
             .chain(cancelled)
-            .chain(self.fields.iter().map(|(k, v)| (k.as_ref(), v.clone())))
+            .map(|(key, value)| (AttributeKey::Static(key), value))
+            .chain(fields)
     }
 
     /// The span's events (for example `flujo.retry` before each retry), in order.
@@ -223,7 +240,7 @@ impl FinishedSpan {
             Cow::Borrowed("flujo.span.truncated_bytes"),
             AttributeValue::Int(i64::try_from(cut).unwrap_or(i64::MAX)),
         ));
-        Cut::Cut
+        Cut::Shortened
     }
 
     /// The span's text that it owns (what [`FinishedSpan::cut_to`] may cut).
@@ -252,6 +269,24 @@ impl FinishedSpan {
     }
 }
 
+/// An attribute's key, as [`FinishedSpan::keyed_attributes`] yields it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AttributeKey<'a> {
+    /// A key known at compile time (the standard ones, and `fields(...)` keys).
+    Static(&'static str),
+    /// A key the span owns (a bridged `tracing` span's dynamic field names).
+    Owned(&'a str),
+}
+
+impl<'a> AttributeKey<'a> {
+    /// The key's text.
+    pub(crate) fn as_str(self) -> &'a str {
+        match self {
+            AttributeKey::Static(key) | AttributeKey::Owned(key) => key,
+        }
+    }
+}
+
 /// What [`FinishedSpan::cut_to`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
@@ -259,7 +294,7 @@ pub(crate) enum Cut {
     /// The span fits as it is.
     Whole,
     /// Its longest values were cut to fit.
-    Cut,
+    Shortened,
     /// It cannot fit, whatever is cut.
     TooLarge,
 }
@@ -438,7 +473,7 @@ mod tests {
             vec!["a".repeat(200_000), "b".repeat(60_000), "c".repeat(10)],
             Some("e".repeat(80_000)),
         );
-        assert_eq!(big.cut_to(limit), Cut::Cut);
+        assert_eq!(big.cut_to(limit), Cut::Shortened);
         assert!(big.approximate_size() <= limit);
         let [a, b, c] = lengths(&big)[..] else {
             panic!("three fields")
@@ -460,7 +495,7 @@ mod tests {
     #[test]
     fn a_cut_never_splits_a_character() {
         let mut big = span(vec!["é".repeat(100_000)], None);
-        assert_eq!(big.cut_to(50_000), Cut::Cut);
+        assert_eq!(big.cut_to(50_000), Cut::Shortened);
         let text = big.fields[0].1.as_str().unwrap();
         assert!(text.chars().all(|c| c == 'é'));
     }

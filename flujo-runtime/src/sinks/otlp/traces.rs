@@ -25,11 +25,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
-use opentelemetry::{InstrumentationScope, KeyValue, Value};
+use opentelemetry::{InstrumentationScope, Key, KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 
 use super::transport::{Signal, TimeoutWitness, Transport, protocol_hint, resource};
-use crate::collect::finished::{Cut, FinishedSpan, SpanStatus};
+use crate::collect::finished::{AttributeKey, Cut, FinishedSpan, SpanStatus};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
 use crate::config::settings::{
@@ -404,8 +404,14 @@ fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
         start_time: span.start_time(),
         end_time: span.end_time(),
         attributes: span
-            .attributes()
-            .map(|(key, value)| KeyValue::new(key.to_owned(), otel_value(value)))
+            .keyed_attributes()
+            .map(|(key, value)| {
+                let key = match key {
+                    AttributeKey::Static(key) => Key::from_static_str(key),
+                    AttributeKey::Owned(key) => Key::from(key.to_owned()),
+                };
+                KeyValue::new(key, otel_value(value))
+            })
             .collect(),
         dropped_attributes_count: 0,
         events: span_events(span),

@@ -23,7 +23,7 @@ mod discard;
 use discard::{DiscardSpans, peer_meters, peer_provider};
 #[path = "support/pace.rs"]
 mod pace;
-use pace::{counting_drops, pace, pace_rounds};
+use pace::{counting_drops, pace_rounds, time_paced_calls};
 
 /// Stands in for the provider's answer: usage that varies a little per call.
 #[inline(never)]
@@ -191,18 +191,20 @@ fn model_and_pipeline(c: &mut Criterion) {
     // worker applies every record, as it does in production.
     let rounds = pace_rounds(2_000);
     group.bench_function("paced_plain_fn", |b| {
-        b.iter(|| {
-            x += 1;
-            pace(rounds);
-            plain_call(x)
+        b.iter_custom(|iterations| {
+            time_paced_calls(iterations, rounds, || {
+                x += 1;
+                plain_call(x)
+            })
         })
     });
     counting_drops("paced_flujo_track_cost", || {
         group.bench_function("paced_flujo_track_cost", |b| {
-            b.iter(|| {
-                x += 1;
-                pace(rounds);
-                flujo_call(x)
+            b.iter_custom(|iterations| {
+                time_paced_calls(iterations, rounds, || {
+                    x += 1;
+                    flujo_call(x)
+                })
             })
         });
     });

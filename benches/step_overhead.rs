@@ -4,7 +4,7 @@
 //! that discards), and `#[tracing::instrument]` exported through `tracing-opentelemetry`
 //! plus `metrics::counter!`/`histogram!`. flujo is measured off, sampled out, on back to back
 //! (faster than the export worker drains: drops are said on stderr), on paced (about 400 ns
-//! of work between calls; subtract `paced_plain_fn`), and on with a second thread calling
+//! of work between calls, only the calls timed; subtract `paced_plain_fn`), and on with a second thread calling
 //! the same step.
 //!
 //! Run: `cargo bench --bench step_overhead`. Benchmarks run in the order listed, because
@@ -22,7 +22,7 @@ mod discard;
 use discard::{DiscardSpans, peer_meters, peer_provider};
 #[path = "support/pace.rs"]
 mod pace;
-use pace::{counting_drops, pace, pace_rounds};
+use pace::{counting_drops, pace_rounds, time_paced_calls};
 
 /// Stands in for the step's real work: a few nanoseconds the optimiser cannot remove.
 #[inline(never)]
@@ -169,18 +169,20 @@ fn step_call(c: &mut Criterion) {
         });
     });
     group.bench_function("paced_plain_fn", |b| {
-        b.iter(|| {
-            x += 1;
-            pace(rounds);
-            plain(x)
+        b.iter_custom(|iterations| {
+            time_paced_calls(iterations, rounds, || {
+                x += 1;
+                plain(x)
+            })
         })
     });
     counting_drops("paced_flujo_enabled", || {
         group.bench_function("paced_flujo_enabled", |b| {
-            b.iter(|| {
-                x += 1;
-                pace(rounds);
-                flujo_step(x)
+            b.iter_custom(|iterations| {
+                time_paced_calls(iterations, rounds, || {
+                    x += 1;
+                    flujo_step(x)
+                })
             })
         });
     });

@@ -1,13 +1,27 @@
 //! Pacing for the benchmarks' "paced" variants: work between two calls (a calibrated spin),
-//! so that the export worker keeps up. A paced figure minus its paced plain call is a call's
-//! cost when records are not produced faster than they are applied.
+//! so that the export worker keeps up. Only the call is timed, not the spin (on this VM a
+//! spin's own time moves by hundreds of nanoseconds with what the other core does): a paced
+//! figure minus its paced plain call is a call's cost when records are not produced faster
+//! than they are applied.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// `iterations` calls of `call`, each after a pace of `rounds`: the time spent in the calls.
+pub fn time_paced_calls<T>(iterations: u64, rounds: u64, mut call: impl FnMut() -> T) -> Duration {
+    let mut spent = Duration::ZERO;
+    for _ in 0..iterations {
+        pace(rounds);
+        let start = Instant::now();
+        black_box(call());
+        spent += start.elapsed();
+    }
+    spent
+}
 
 /// Spins `rounds` rounds (see [`pace_rounds`]).
 #[inline(never)]
-pub fn pace(rounds: u64) {
+fn pace(rounds: u64) {
     let mut x = 0u64;
     for i in 0..rounds {
         x = black_box(x.wrapping_add(i).rotate_left(3));

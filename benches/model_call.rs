@@ -84,7 +84,10 @@ struct OtelModelCall {
 }
 
 impl OtelModelCall {
-    fn new(tracer: opentelemetry_sdk::trace::SdkTracer, meter: &opentelemetry::metrics::Meter) -> Self {
+    fn new(
+        tracer: opentelemetry_sdk::trace::SdkTracer,
+        meter: &opentelemetry::metrics::Meter,
+    ) -> Self {
         use opentelemetry::KeyValue;
         let labels = [
             KeyValue::new("gen_ai.operation.name", "chat"),
@@ -98,7 +101,9 @@ impl OtelModelCall {
         OtelModelCall {
             tracer,
             tokens: meter.u64_histogram("gen_ai.client.token.usage").build(),
-            durations: meter.f64_histogram("gen_ai.client.operation.duration").build(),
+            durations: meter
+                .f64_histogram("gen_ai.client.operation.duration")
+                .build(),
             cost: meter.f64_counter("gen_ai.client.cost").build(),
             input: with_type("input"),
             output: with_type("output"),

@@ -2,7 +2,7 @@
 //! token pricing, unknown models, budgets, and the span structure with `#[pipeline_step]`.
 
 use flujo::cost::{Limit, ModelPrice, ReportsUsage};
-use flujo::export::{AttributeValue, SpanStatus};
+use flujo::export::{AttributeValue, SpanKind, SpanStatus};
 use flujo::testing::{Capture, StubModel};
 use flujo::{TokenUsage, UsageLimitExceeded, UsageLimits, Usd, pipeline_step, track_cost};
 
@@ -57,26 +57,48 @@ fn model_call_span_has_the_genai_attributes_as_integers() {
         Some(AttributeValue::String(s)) => s.into_owned(),
         other => panic!("{key}: {other:?}"),
     };
+    assert_eq!(span.kind(), SpanKind::Client, "an inference request");
     assert_eq!(text("gen_ai.operation.name"), "chat");
     assert_eq!(text("gen_ai.provider.name"), "openai");
-    assert_eq!(text("gen_ai.system"), "openai");
+    assert!(
+        span.attribute("gen_ai.system").is_none(),
+        "deprecated since v1.37"
+    );
     assert_eq!(text("gen_ai.request.model"), "gpt-4o-2024-08-06");
     assert_eq!(text("gen_ai.response.model"), "gpt-4o-2024-08-06");
-    assert_eq!(text("gen_ai.usage.cost.currency"), "USD");
     assert_eq!(int(span, "gen_ai.usage.input_tokens"), 12_000);
     assert_eq!(int(span, "gen_ai.usage.output_tokens"), 800);
     assert_eq!(int(span, "gen_ai.usage.cache_read.input_tokens"), 10_000);
     assert_eq!(int(span, "gen_ai.usage.cache_creation.input_tokens"), 0);
     assert_eq!(int(span, "gen_ai.usage.reasoning.output_tokens"), 300);
+    // Langfuse reads every other `gen_ai.usage.*` number as a usage count.
+    for misread in ["gen_ai.usage.cost.amount", "gen_ai.usage.cost.currency"] {
+        assert!(span.attribute(misread).is_none(), "{misread}");
+    }
     // 2_000 uncached * $2.50/M + 10_000 cached * $1.25/M + 800 * $10/M = $0.0255
-    let cost = span
-        .attribute("gen_ai.usage.cost.amount")
-        .and_then(|v| v.as_f64())
-        .unwrap();
-    assert!((cost - 0.0255).abs() < 1e-12, "{cost}");
+    let float = |key| {
+        span.attribute(key)
+            .and_then(|v| v.as_f64())
+            .unwrap_or_else(|| panic!("{key} missing or not a float"))
+    };
+    for total in ["operation.cost", "gen_ai.usage.cost", "llm.cost.total"] {
+        assert!((float(total) - 0.0255).abs() < 1e-12, "{total}");
+    }
+    assert!((float("llm.cost.completion") - 0.008).abs() < 1e-12);
+    assert!((float("llm.cost.prompt") - 0.0175).abs() < 1e-12);
+    assert_eq!(text("openinference.span.kind"), "LLM");
+    assert_eq!(text("llm.model_name"), "gpt-4o-2024-08-06");
+    assert_eq!(text("llm.provider"), "openai");
+    assert_eq!(int(span, "llm.token_count.prompt"), 12_000);
+    assert_eq!(int(span, "llm.token_count.completion"), 800);
+    assert_eq!(int(span, "llm.token_count.total"), 12_800);
     assert_eq!(
-        span.attribute("operation.cost").and_then(|v| v.as_f64()),
-        Some(cost)
+        int(span, "llm.token_count.prompt_details.cache_read"),
+        10_000
+    );
+    assert_eq!(
+        int(span, "llm.token_count.completion_details.reasoning"),
+        300
     );
     assert_eq!(span.status, SpanStatus::Ok);
 }
@@ -187,7 +209,12 @@ fn an_unknown_model_is_unpriced_never_free() {
             .and_then(|v| v.as_bool()),
         Some(true)
     );
-    assert!(span.attribute("gen_ai.usage.cost.amount").is_none());
+    for cost in ["gen_ai.usage.cost", "operation.cost", "llm.cost.total"] {
+        assert!(
+            span.attribute(cost).is_none(),
+            "{cost}: unpriced, never free"
+        );
+    }
 }
 
 /// A count no call can use (a wrapped subtraction in how usage is read) is recorded clamped,

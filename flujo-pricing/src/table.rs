@@ -57,6 +57,10 @@ impl Rates {
             + self.output.picos_for(usage.output);
         picos_to_usd(picos)
     }
+
+    fn output_cost(&self, usage: &TokenUsage) -> Usd {
+        picos_to_usd(self.output.picos_for(usage.output))
+    }
 }
 
 /// One row: a model's prices from a date on.
@@ -139,6 +143,23 @@ impl ModelPrice {
     /// The exact cost of `usage` at these prices.
     pub fn cost(&self, usage: &TokenUsage) -> Usd {
         self.rates_for(usage.input).cost(usage)
+    }
+
+    /// The part of [`ModelPrice::cost`] that pays for the output tokens (reasoning included);
+    /// the rest, `cost - output_cost`, pays for the input. Never more than the whole.
+    ///
+    /// ```
+    /// use flujo::cost::ModelPrice;
+    /// use flujo::{TokenUsage, Usd};
+    ///
+    /// let price = ModelPrice::new("acme-llm", 2.5, 10.0)?;
+    /// let usage = TokenUsage::new(2_000, 800);
+    /// assert_eq!(price.cost(&usage), Usd::parse("0.013")?);
+    /// assert_eq!(price.output_cost(&usage), Usd::parse("0.008")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn output_cost(&self, usage: &TokenUsage) -> Usd {
+        self.rates_for(usage.input).output_cost(usage)
     }
 }
 

@@ -54,7 +54,7 @@ pub mod context {
 /// `tracing` bridge, `OpenTelemetryHook`, Prometheus, and the delivery counters.
 pub mod export {
     pub use crate::bridge::layer::{TracingBridge, tracing_layer};
-    pub use crate::collect::finished::{FinishedSpan, SpanStatus};
+    pub use crate::collect::finished::{FinishedSpan, SpanKind, SpanStatus};
     pub use crate::collect::sink::SpanExporter;
     pub use crate::collect::worker::{dropped_spans, late_records};
     pub use crate::core::attribute::{AttributeValue, ToAttributeValue};

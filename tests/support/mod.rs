@@ -212,6 +212,7 @@ pub struct ReceivedSpan {
     pub parent_id: String,
     pub id: String,
     pub name: String,
+    pub kind: String,
     pub status: String,
     pub status_message: String,
     pub attributes: Vec<(String, String)>,
@@ -261,6 +262,7 @@ pub fn parse_spans(output: &str) -> Vec<ReceivedSpan> {
                 "Parent ID" => span.parent_id = value,
                 "ID" => span.id = value,
                 "Name" => span.name = value,
+                "Kind" => span.kind = value,
                 "Status code" => span.status = value,
                 "Status message" => span.status_message = value,
                 _ => {}

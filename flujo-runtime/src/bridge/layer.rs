@@ -92,7 +92,10 @@ impl Visit for Fields {
         self.push(field, AttributeValue::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, AttributeValue::String(Cow::Owned(capped_copy(value))));
+        self.push(
+            field,
+            AttributeValue::String(Cow::Owned(capped_copy(value))),
+        );
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let text = capped_text(&format_args!("{value:?}"));

@@ -6,8 +6,11 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
+use flujo_pricing::Usd;
+
 use crate::core::attribute::{AttributeValue, floor_char_boundary};
 use crate::core::clock::{self, Anchor};
+use crate::core::genai::{self, GenAiCompat};
 use crate::core::ids::{SpanId, TraceId};
 use crate::core::record::{
     ErrorDetails, ModelCallRecord, Outcome, SpanEvent, SpanExtras, SpanRecord,
@@ -33,6 +36,16 @@ impl SpanStatus {
     pub fn is_error(&self) -> bool {
         matches!(self, SpanStatus::Error { .. })
     }
+}
+
+/// What a span stands for, as OpenTelemetry's span kind says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpanKind {
+    /// Work inside the application: steps, pipeline runs, bridged `tracing` spans.
+    Internal,
+    /// A call to a remote service: a model call (an inference request to its provider).
+    Client,
 }
 
 /// A finished span, as exporters and [`crate::testing::Capture`] see it.
@@ -127,6 +140,14 @@ impl FinishedSpan {
             .chain(cancelled)
             .map(|(key, value)| (AttributeKey::Static(key), value))
             .chain(fields)
+    }
+
+    /// [`SpanKind::Client`] for a model call, [`SpanKind::Internal`] for everything else.
+    pub fn kind(&self) -> SpanKind {
+        match self.site.kind {
+            SiteKind::ModelCall => SpanKind::Client,
+            _ => SpanKind::Internal,
+        }
     }
 
     /// The span's events (for example `flujo.retry` before each retry), in order.
@@ -358,10 +379,13 @@ fn str_value(s: &'static str) -> AttributeValue {
     AttributeValue::String(Cow::Borrowed(s))
 }
 
-/// The `gen_ai.*` attributes of a model call's span.
+/// The attributes of a model call's span: the OpenTelemetry GenAI ones, then what each
+/// back-end in [`genai::compat`] reads cost and usage from.
 fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, AttributeValue)> {
     let text = |s: &str| AttributeValue::String(Cow::Owned(s.to_owned()));
     let int = |n: u64| AttributeValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let usd = |amount: Usd| AttributeValue::Float(amount.as_f64());
+    let compat = genai::compat();
     let mut attributes = vec![
         (
             "gen_ai.operation.name",
@@ -369,10 +393,6 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
         ),
         (
             "gen_ai.provider.name",
-            AttributeValue::String(Cow::Borrowed(call.provider)),
-        ),
-        (
-            "gen_ai.system",
             AttributeValue::String(Cow::Borrowed(call.provider)),
         ),
         ("gen_ai.request.model", text(&call.model)),
@@ -399,22 +419,68 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
         ]);
     }
     if let Some(cost) = call.cost {
-        attributes.extend([
-            (
-                "gen_ai.usage.cost.amount",
-                AttributeValue::Float(cost.as_f64()),
-            ),
-            (
-                "gen_ai.usage.cost.currency",
-                AttributeValue::String(Cow::Borrowed("USD")),
-            ),
-            ("operation.cost", AttributeValue::Float(cost.as_f64())),
-        ]);
+        if compat.contains(GenAiCompat::LOGFIRE) {
+            attributes.push(("operation.cost", usd(cost)));
+        }
+        if compat.contains(GenAiCompat::LANGFUSE) {
+            attributes.push(("gen_ai.usage.cost", usd(cost)));
+        }
+    }
+    if compat.contains(GenAiCompat::OPENINFERENCE) {
+        attributes.extend(openinference_attributes(call));
     }
     if call.is_unpriced() {
         attributes.push(("flujo.cost.unpriced", AttributeValue::Bool(true)));
     }
     attributes.push(("flujo.cost.price_version", text(&call.price_version)));
+    attributes
+}
+
+/// What OpenInference (Arize Phoenix) reads from an LLM span: its kind, model and provider,
+/// token counts (cache and reasoning as details) and the cost split into prompt and
+/// completion.
+fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, AttributeValue)> {
+    let int = |n: u64| AttributeValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let usd = |amount: Usd| AttributeValue::Float(amount.as_f64());
+    let model = call.response_model.as_deref().unwrap_or(&call.model);
+    let mut attributes = vec![
+        ("openinference.span.kind", str_value("LLM")),
+        (
+            "llm.model_name",
+            AttributeValue::String(Cow::Owned(model.to_owned())),
+        ),
+        ("llm.provider", str_value(call.provider)),
+    ];
+    if let Some(usage) = &call.usage {
+        attributes.extend([
+            ("llm.token_count.prompt", int(usage.input)),
+            ("llm.token_count.completion", int(usage.output)),
+            (
+                "llm.token_count.total",
+                int(usage.input.saturating_add(usage.output)),
+            ),
+            (
+                "llm.token_count.prompt_details.cache_read",
+                int(usage.cache_read_input),
+            ),
+            (
+                "llm.token_count.prompt_details.cache_write",
+                int(usage.cache_write_input),
+            ),
+            (
+                "llm.token_count.completion_details.reasoning",
+                int(usage.reasoning_output),
+            ),
+        ]);
+    }
+    if let (Some(cost), Some(output)) = (call.cost, call.output_cost) {
+        let prompt = Usd::from_nanos(cost.nanos().saturating_sub(output.nanos()));
+        attributes.extend([
+            ("llm.cost.total", usd(cost)),
+            ("llm.cost.prompt", usd(prompt)),
+            ("llm.cost.completion", usd(output)),
+        ]);
+    }
     attributes
 }
 
@@ -478,7 +544,11 @@ mod tests {
         let [a, b, c] = lengths(&big)[..] else {
             panic!("three fields")
         };
-        assert_eq!((a, c), (b, 10), "the two long values keep as much; the short one all");
+        assert_eq!(
+            (a, c),
+            (b, 10),
+            "the two long values keep as much; the short one all"
+        );
         let SpanStatus::Error { message } = &big.status else {
             panic!("an error")
         };

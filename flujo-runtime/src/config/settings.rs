@@ -7,6 +7,7 @@ use flujo_pricing::Usd;
 
 use super::error::TelemetryError;
 use super::secret::Secret;
+use crate::core::genai::GenAiCompat;
 
 /// Log output when no exporter takes logs: human-readable text or one JSON object per line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,6 +129,10 @@ pub struct TelemetryConfig {
     /// Refuse calls of models without a price ([`Limit::UnpricedModel`](crate::cost::Limit::UnpricedModel)) instead of
     /// recording them as unpriced. Env: `FLUJO_PRICING_STRICT`. Default false.
     pub strict_pricing: Option<bool>,
+    /// The back-ends whose cost and usage names model-call spans carry besides the
+    /// OpenTelemetry GenAI ones (see [`GenAiCompat`]). Env: `FLUJO_GENAI_COMPAT`
+    /// (`otel,logfire,langfuse,openinference`, or `all`). Default: all.
+    pub genai_compat: Option<GenAiCompat>,
     /// A SQLite file that keeps cost records across restarts (feature `sqlite`). Env:
     /// `FLUJO_COST_LEDGER`. Default: records kept in memory.
     pub cost_ledger: Option<std::path::PathBuf>,
@@ -205,6 +210,8 @@ setter!(/// Sets [`TelemetryConfig::pricing_file`].
     pricing_file: into std::path::PathBuf);
 setter!(/// Sets [`TelemetryConfig::strict_pricing`].
     strict_pricing: bool);
+setter!(/// Sets [`TelemetryConfig::genai_compat`].
+    genai_compat: GenAiCompat);
 setter!(/// Sets [`TelemetryConfig::cost_ledger`].
     cost_ledger: into std::path::PathBuf);
 setter!(/// Sets [`TelemetryConfig::daily_cost_limit_usd`].
@@ -264,6 +271,8 @@ pub struct TelemetrySettings {
     pub pricing_file: Option<std::path::PathBuf>,
     /// Unpriced models are refused.
     pub strict_pricing: bool,
+    /// Back-ends whose names model-call spans carry.
+    pub genai_compat: GenAiCompat,
     /// Durable cost ledger.
     pub cost_ledger: Option<std::path::PathBuf>,
     /// Daily cost limit of the ledger.
@@ -718,6 +727,16 @@ impl TelemetryConfig {
                 .clone()
                 .or_else(|| env.get("FLUJO_PRICING_FILE").map(Into::into)),
             strict_pricing: flag(self.strict_pricing, "FLUJO_PRICING_STRICT")?,
+            genai_compat: match self.genai_compat {
+                Some(compat) => compat,
+                None => env
+                    .parse(
+                        "FLUJO_GENAI_COMPAT",
+                        GenAiCompat::VALUES,
+                        GenAiCompat::parse,
+                    )?
+                    .unwrap_or_default(),
+            },
             cost_ledger: self
                 .cost_ledger
                 .clone()
@@ -921,6 +940,7 @@ mod tests {
         assert_eq!(settings.sampling_rate, 1.0);
         assert!(!settings.export_otlp);
         assert_eq!(settings.log_format, LogFormat::Text);
+        assert_eq!(settings.genai_compat, GenAiCompat::ALL);
         assert_eq!(settings.flush_interval, Duration::from_millis(100));
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
     }
@@ -932,6 +952,7 @@ mod tests {
             ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
             ("FLUJO_LOG_FORMAT", "JSON"),
+            ("FLUJO_GENAI_COMPAT", "otel,logfire"),
         ]);
         let settings = TelemetryConfig::default().resolve_from(&vars).unwrap();
         assert_eq!(settings.service_name, "from-env");
@@ -941,6 +962,7 @@ mod tests {
             Some("http://127.0.0.1:4317")
         );
         assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.genai_compat, GenAiCompat::LOGFIRE);
 
         let explicit = TelemetryConfig::builder()
             .service_name("from-code")
@@ -991,6 +1013,14 @@ mod tests {
             .resolve_from(env(&[("OTEL_TRACES_SAMPLER_ARG", "2")]))
             .unwrap_err();
         assert!(err.to_string().contains("a number from 0.0 to 1.0"));
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("FLUJO_GENAI_COMPAT", "langfuse,datadog")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable FLUJO_GENAI_COMPAT=\"langfuse,datadog\" is invalid: expected \
+             a comma-separated list of otel, logfire, langfuse, openinference, or all"
+        );
         let err = TelemetryConfig::default()
             .resolve_from(env(&[("RUST_LOG", "info,[[")]))
             .unwrap_err();

@@ -1,11 +1,13 @@
 //! The hot-path core: clock, ids, attribute values, call-site descriptors, the span record,
-//! the span context and `traceparent`, the on/off state and the sampler. It imports nothing
+//! the span context and `traceparent`, the on/off state and the sampler, and the back-ends
+//! whose GenAI names spans carry. It imports nothing
 //! of flujo; every other layer builds on it.
 
 pub(crate) mod attribute;
 pub(crate) mod blocking;
 pub(crate) mod clock;
 pub(crate) mod context;
+pub(crate) mod genai;
 pub(crate) mod ids;
 pub(crate) mod record;
 pub(crate) mod site;

@@ -190,6 +190,8 @@ pub struct ModelCallRecord {
     pub usage: Option<TokenUsage>,
     /// `None`: no usage reported, or the model has no price.
     pub cost: Option<Usd>,
+    /// The part of `cost` that paid for output tokens (the rest paid for input).
+    pub output_cost: Option<Usd>,
     /// The price table that priced the call.
     pub price_version: Arc<str>,
     /// The `#[pipeline_step]` the call ran in.

@@ -212,13 +212,15 @@ impl ModelCall {
         let resolved = pricing::resolve(&self.model, utc_date(timestamp));
         let reported = report.as_ref().and_then(|r| r.usage);
         let usage = reported.map(TokenUsage::clamped);
-        let cost = match reported {
-            Some(usage) if usage.is_within_bounds() => resolved.cost(&usage),
+        let (cost, output_cost) = match reported {
+            Some(usage) if usage.is_within_bounds() => {
+                (resolved.cost(&usage), resolved.output_cost(&usage))
+            }
             Some(usage) => {
                 out_of_bounds(&self.model, &usage);
-                None
+                (None, None)
             }
-            None => None,
+            None => (None, None),
         };
         let step = self.context().step();
         budget::charge(
@@ -236,6 +238,7 @@ impl ModelCall {
             response_model: report.and_then(|r| r.response_model),
             usage,
             cost,
+            output_cost,
             price_version: resolved.version,
             step,
             pipeline: self.run.as_deref().and_then(|run| run.pipeline),

@@ -126,6 +126,11 @@ impl Resolved {
         self.price.as_ref().map(|price| price.cost(usage))
     }
 
+    /// The part of [`Resolved::cost`] that pays for output tokens.
+    pub(crate) fn output_cost(&self, usage: &TokenUsage) -> Option<Usd> {
+        self.price.as_ref().map(|price| price.output_cost(usage))
+    }
+
     pub(crate) fn is_priced(&self) -> bool {
         self.price.is_some()
     }

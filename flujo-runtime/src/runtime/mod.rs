@@ -14,6 +14,7 @@ use crate::collect::sink::{self, SinkId, SpanExporter};
 use crate::collect::{ring, worker};
 use crate::config::error::TelemetryError;
 use crate::config::settings::{TelemetryConfig, TelemetrySettings};
+use crate::core::genai;
 use crate::core::state;
 use crate::core::sync::lock;
 use crate::cost::ledger::Unwritten;
@@ -159,6 +160,7 @@ impl TelemetryGuard {
             extra_log_layer,
         );
         state::set_sampling_rate(self.settings.sampling_rate);
+        genai::set_compat(self.settings.genai_compat);
         worker::set_flush_interval(self.settings.flush_interval);
         Ok(())
     }

@@ -29,7 +29,9 @@ use opentelemetry::{InstrumentationScope, Key, KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 
 use super::transport::{Signal, TimeoutWitness, Transport, protocol_hint, resource};
-use crate::collect::finished::{AttributeKey, Cut, FinishedSpan, SpanStatus};
+use crate::collect::finished::{
+    AttributeKey, Cut, FinishedSpan, SpanKind as FlujoSpanKind, SpanStatus,
+};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
 use crate::config::settings::{
@@ -399,7 +401,10 @@ fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
         ),
         parent_span_id: span.parent_span_id.map_or(0, |id| id.0).into(),
         parent_span_is_remote: false,
-        span_kind: SpanKind::Internal,
+        span_kind: match span.kind() {
+            FlujoSpanKind::Client => SpanKind::Client,
+            _ => SpanKind::Internal,
+        },
         name: span.name.clone(),
         start_time: span.start_time(),
         end_time: span.end_time(),

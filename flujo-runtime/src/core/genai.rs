@@ -1,0 +1,94 @@
+//! Which observability back-ends' names a model-call span carries besides the OpenTelemetry
+//! GenAI ones: each reads cost and usage under names of its own, and a name one back-end
+//! reads can be misread by another, so the set is the user's to narrow.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// A set of back-ends whose attribute names model-call spans carry (`FLUJO_GENAI_COMPAT`).
+/// The OpenTelemetry GenAI names (`gen_ai.*`) are always there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenAiCompat(u8);
+
+impl GenAiCompat {
+    /// Only the OpenTelemetry GenAI names.
+    pub const OTEL: GenAiCompat = GenAiCompat(0);
+    /// Logfire: `operation.cost`.
+    pub const LOGFIRE: GenAiCompat = GenAiCompat(1);
+    /// Langfuse: `gen_ai.usage.cost` (the call's total cost).
+    pub const LANGFUSE: GenAiCompat = GenAiCompat(2);
+    /// OpenInference (Arize Phoenix): `openinference.span.kind`, `llm.*`.
+    pub const OPENINFERENCE: GenAiCompat = GenAiCompat(4);
+    /// Every back-end above (the default).
+    pub const ALL: GenAiCompat = GenAiCompat(7);
+
+    /// What `FLUJO_GENAI_COMPAT` accepts, for error messages.
+    pub const VALUES: &'static str =
+        "a comma-separated list of otel, logfire, langfuse, openinference, or all";
+
+    /// Whether every back-end of `other` is in this set.
+    pub fn contains(self, other: GenAiCompat) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Both sets.
+    pub fn with(self, other: GenAiCompat) -> GenAiCompat {
+        GenAiCompat(self.0 | other.0)
+    }
+
+    /// Parses a comma-separated list of back-end names (case and spaces ignored); `None`
+    /// for an empty list or an unknown name.
+    pub fn parse(list: &str) -> Option<GenAiCompat> {
+        let mut set = None::<GenAiCompat>;
+        for name in list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+        {
+            let backend = match name.to_ascii_lowercase().as_str() {
+                "otel" | "opentelemetry" => GenAiCompat::OTEL,
+                "logfire" => GenAiCompat::LOGFIRE,
+                "langfuse" => GenAiCompat::LANGFUSE,
+                "openinference" | "phoenix" | "arize" => GenAiCompat::OPENINFERENCE,
+                "all" => GenAiCompat::ALL,
+                _ => return None,
+            };
+            set = Some(set.unwrap_or(GenAiCompat::OTEL).with(backend));
+        }
+        set
+    }
+}
+
+impl Default for GenAiCompat {
+    fn default() -> GenAiCompat {
+        GenAiCompat::ALL
+    }
+}
+
+static COMPAT: AtomicU8 = AtomicU8::new(GenAiCompat::ALL.0);
+
+/// Sets the back-ends that spans converted from now on are written for.
+pub(crate) fn set_compat(compat: GenAiCompat) {
+    COMPAT.store(compat.0, Ordering::Relaxed);
+}
+
+/// The back-ends spans are written for.
+pub(crate) fn compat() -> GenAiCompat {
+    GenAiCompat(COMPAT.load(Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_of_backends_parse_and_unknown_names_do_not() {
+        let langfuse_and_phoenix = GenAiCompat::parse(" Langfuse , phoenix").unwrap();
+        assert!(langfuse_and_phoenix.contains(GenAiCompat::LANGFUSE));
+        assert!(langfuse_and_phoenix.contains(GenAiCompat::OPENINFERENCE));
+        assert!(!langfuse_and_phoenix.contains(GenAiCompat::LOGFIRE));
+        assert_eq!(GenAiCompat::parse("otel"), Some(GenAiCompat::OTEL));
+        assert_eq!(GenAiCompat::parse("all"), Some(GenAiCompat::ALL));
+        assert_eq!(GenAiCompat::parse("otel,datadog"), None);
+        assert_eq!(GenAiCompat::parse(" , "), None);
+    }
+}

@@ -19,6 +19,12 @@ impl ReportsUsage for Reply {
     fn response_model(&self) -> Option<&str> {
         self.model
     }
+    fn response_id(&self) -> Option<&str> {
+        self.model.map(|_| "chatcmpl-123")
+    }
+    fn finish_reasons(&self) -> Vec<std::borrow::Cow<'_, str>> {
+        vec!["stop".into(), "length".into()]
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +72,9 @@ fn model_call_span_has_the_genai_attributes_as_integers() {
     );
     assert_eq!(text("gen_ai.request.model"), "gpt-4o-2024-08-06");
     assert_eq!(text("gen_ai.response.model"), "gpt-4o-2024-08-06");
+    assert_eq!(text("gen_ai.response.id"), "chatcmpl-123");
+    let reasons = span.attribute("gen_ai.response.finish_reasons").unwrap();
+    assert_eq!(reasons.as_str_array().unwrap(), ["stop", "length"]);
     assert_eq!(int(span, "gen_ai.usage.input_tokens"), 12_000);
     assert_eq!(int(span, "gen_ai.usage.output_tokens"), 800);
     assert_eq!(int(span, "gen_ai.usage.cache_read.input_tokens"), 10_000);

@@ -36,6 +36,12 @@ impl flujo::cost::ReportsUsage for Draft {
     fn token_usage(&self) -> Option<flujo::TokenUsage> {
         Some(self.usage)
     }
+    fn response_id(&self) -> Option<&str> {
+        Some("chatcmpl-7")
+    }
+    fn finish_reasons(&self) -> Vec<std::borrow::Cow<'_, str>> {
+        vec!["stop".into()]
+    }
 }
 
 #[pipeline_step(fields(question_len = question.len(), "flujo.prompt.kind" = "question"))]
@@ -73,6 +79,8 @@ fn assert_genai_attributes(span: &ReceivedSpan, compat: GenAiCompat) {
         ("gen_ai.operation.name", "Str(chat)"),
         ("gen_ai.provider.name", "Str(openai)"),
         ("gen_ai.request.model", "Str(gpt-4o-mini)"),
+        ("gen_ai.response.id", "Str(chatcmpl-7)"),
+        ("gen_ai.response.finish_reasons", "Slice(Str(stop))"),
         ("gen_ai.usage.input_tokens", "Int(1200)"),
         ("gen_ai.usage.output_tokens", "Int(80)"),
         ("gen_ai.usage.cache_read.input_tokens", "Int(1024)"),
@@ -666,10 +674,7 @@ fn timed_out_exports_are_sent_again_not_counted_as_dropped() {
     for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let rotel = Rotel::start();
-        let port = match protocol {
-            OtlpProtocol::Grpc => rotel.grpc,
-            _ => rotel.http,
-        };
+        let port = rotel.port(protocol);
         let capture = Capture::start();
         let guard = init_telemetry_with(
             TelemetryConfig::builder()
@@ -812,10 +817,7 @@ fn one_huge_span_is_cut_alone_and_its_batch_arrives() {
     for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let rotel = Rotel::start_counting_on(free_port(), free_port());
-        let port = match protocol {
-            OtlpProtocol::Grpc => rotel.grpc,
-            _ => rotel.http,
-        };
+        let port = rotel.port(protocol);
         let capture = Capture::start();
         let guard = init_telemetry_with(
             TelemetryConfig::builder()

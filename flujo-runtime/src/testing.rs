@@ -24,6 +24,7 @@
 //! spans or counts. (Work that runs concurrently *without* a capture of its own can still
 //! show up in one: give every test that runs steps its own capture.)
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -296,6 +297,7 @@ impl StubModel {
             text,
             usage,
             model: self.name,
+            id: format!("stub-{}", self.calls()),
         })
     }
 
@@ -327,6 +329,8 @@ pub struct StubCompletion {
     pub usage: TokenUsage,
     /// The model that answered.
     pub model: &'static str,
+    /// The response's id, `stub-{n}` for the model's n-th call.
+    pub id: String,
 }
 
 impl ReportsUsage for StubCompletion {
@@ -336,5 +340,14 @@ impl ReportsUsage for StubCompletion {
 
     fn response_model(&self) -> Option<&str> {
         Some(self.model)
+    }
+
+    fn response_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+
+    /// A stub always ends its answer itself.
+    fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
+        vec![Cow::Borrowed("stop")]
     }
 }

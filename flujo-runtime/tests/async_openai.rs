@@ -29,6 +29,11 @@ fn chat_usage_keeps_cached_and_reasoning_tokens_inside_the_totals() {
         })
     );
     assert_eq!(response.response_model(), Some("o4-mini-2025-04-16"));
+    assert_eq!(
+        response.response_id(),
+        Some("chatcmpl-BhXv2dDf0pV1tKzqW9d0lLkY3mN8Q")
+    );
+    assert_eq!(response.finish_reasons(), ["stop"]);
 }
 
 #[test]
@@ -56,4 +61,10 @@ fn a_tracked_async_openai_call_is_priced_from_the_response() {
         span.attribute("gen_ai.response.model").unwrap().as_str(),
         Some("o4-mini-2025-04-16")
     );
+    assert_eq!(
+        span.attribute("gen_ai.response.id").unwrap().as_str(),
+        Some("chatcmpl-BhXv2dDf0pV1tKzqW9d0lLkY3mN8Q")
+    );
+    let reasons = span.attribute("gen_ai.response.finish_reasons").unwrap();
+    assert_eq!(reasons.as_str_array().unwrap(), ["stop"]);
 }

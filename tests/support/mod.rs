@@ -150,6 +150,14 @@ impl Rotel {
         }
     }
 
+    /// The port that takes OTLP over `protocol`.
+    pub fn port(&self, protocol: flujo::config::OtlpProtocol) -> u16 {
+        match protocol {
+            flujo::config::OtlpProtocol::Grpc => self.grpc,
+            _ => self.http,
+        }
+    }
+
     /// Kills the collector (SIGKILL), as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -188,6 +188,10 @@ impl FinishedSpan {
         fn value(value: &AttributeValue) -> usize {
             match value {
                 AttributeValue::String(string) => text(string),
+                AttributeValue::StringArray(strings) => strings
+                    .iter()
+                    .map(|string| std::mem::size_of::<Cow<'static, str>>() + text(string))
+                    .sum(),
                 _ => 0,
             }
         }
@@ -266,10 +270,17 @@ impl FinishedSpan {
 
     /// The span's text that it owns (what [`FinishedSpan::cut_to`] may cut).
     fn owned_texts(&mut self) -> Vec<&mut String> {
-        fn owned(value: &mut AttributeValue) -> Option<&mut String> {
+        fn owned<'a>(text: &'a mut Cow<'static, str>) -> Option<&'a mut String> {
+            match text {
+                Cow::Owned(text) => Some(text),
+                Cow::Borrowed(_) => None,
+            }
+        }
+        fn texts(value: &mut AttributeValue) -> Vec<&mut String> {
             match value {
-                AttributeValue::String(Cow::Owned(text)) => Some(text),
-                _ => None,
+                AttributeValue::String(text) => owned(text).into_iter().collect(),
+                AttributeValue::StringArray(texts) => texts.iter_mut().filter_map(owned).collect(),
+                _ => Vec::new(),
             }
         }
         let status = match &mut self.status {
@@ -284,7 +295,7 @@ impl FinishedSpan {
         self.fields
             .iter_mut()
             .chain(events)
-            .filter_map(|(_, value)| owned(value))
+            .flat_map(|(_, value)| texts(value))
             .chain(status)
             .collect()
     }
@@ -397,8 +408,18 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
         ),
         ("gen_ai.request.model", text(&call.model)),
     ];
-    if let Some(model) = &call.response_model {
+    let response = &call.response;
+    if let Some(model) = &response.model {
         attributes.push(("gen_ai.response.model", text(model)));
+    }
+    if let Some(id) = &response.id {
+        attributes.push(("gen_ai.response.id", text(id)));
+    }
+    if !response.finish_reasons.is_empty() {
+        attributes.push((
+            "gen_ai.response.finish_reasons",
+            AttributeValue::StringArray(response.finish_reasons.clone()),
+        ));
     }
     if let Some(usage) = &call.usage {
         attributes.extend([
@@ -442,7 +463,7 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
 fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, AttributeValue)> {
     let int = |n: u64| AttributeValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
     let usd = |amount: Usd| AttributeValue::Float(amount.as_f64());
-    let model = call.response_model.as_deref().unwrap_or(&call.model);
+    let model = call.response.model.as_deref().unwrap_or(&call.model);
     let mut attributes = vec![
         ("openinference.span.kind", str_value("LLM")),
         (

@@ -60,6 +60,8 @@ pub enum AttributeValue {
     Float(f64),
     /// A string; static strings are kept without allocating.
     String(Cow<'static, str>),
+    /// An array of strings (OpenTelemetry's `string[]`, e.g. `gen_ai.response.finish_reasons`).
+    StringArray(Vec<Cow<'static, str>>),
 }
 
 impl AttributeValue {
@@ -87,6 +89,14 @@ impl AttributeValue {
         }
     }
 
+    /// The strings, if this is an array of strings.
+    pub fn as_str_array(&self) -> Option<&[Cow<'static, str>]> {
+        match self {
+            AttributeValue::StringArray(strings) => Some(strings),
+            _ => None,
+        }
+    }
+
     /// The boolean, if this is a boolean value.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
@@ -103,6 +113,7 @@ impl fmt::Display for AttributeValue {
             AttributeValue::Int(i) => i.fmt(f),
             AttributeValue::Float(x) => x.fmt(f),
             AttributeValue::String(s) => s.fmt(f),
+            AttributeValue::StringArray(strings) => f.debug_list().entries(strings).finish(),
         }
     }
 }
@@ -202,6 +213,23 @@ impl ToAttributeValue for Cow<'_, str> {
     }
 }
 
+/// A slice of strings is recorded as a `string[]` (each element capped like a string).
+impl<T: AsRef<str>> ToAttributeValue for [T] {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        Some(AttributeValue::StringArray(
+            self.iter()
+                .map(|text| Cow::Owned(capped_copy(text.as_ref())))
+                .collect(),
+        ))
+    }
+}
+
+impl<T: AsRef<str>> ToAttributeValue for Vec<T> {
+    fn to_attribute_value(&self) -> Option<AttributeValue> {
+        self.as_slice().to_attribute_value()
+    }
+}
+
 impl ToAttributeValue for AttributeValue {
     fn to_attribute_value(&self) -> Option<AttributeValue> {
         Some(self.clone())
@@ -233,6 +261,22 @@ mod tests {
         );
         assert_eq!(None::<i32>.to_attribute_value(), None);
         assert_eq!((&&"x".to_string()).to_attribute_value().unwrap(), "x");
+    }
+
+    #[test]
+    fn string_slices_are_string_arrays() {
+        let reasons = vec!["stop".to_owned(), "length".to_owned()];
+        let value = reasons.to_attribute_value().unwrap();
+        assert_eq!(value.as_str_array().unwrap(), ["stop", "length"]);
+        assert_eq!(value.to_string(), r#"["stop", "length"]"#);
+        assert_eq!(
+            ["a"][..]
+                .to_attribute_value()
+                .unwrap()
+                .as_str_array()
+                .unwrap(),
+            ["a"]
+        );
     }
 
     #[test]

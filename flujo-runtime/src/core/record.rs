@@ -184,8 +184,9 @@ pub struct ModelCallRecord {
     pub model: Cow<'static, str>,
     /// `gen_ai.provider.name`.
     pub provider: &'static str,
-    /// The model that answered, when the response said.
-    pub response_model: Option<String>,
+    /// What the response said about itself: the model that answered, its id, why it
+    /// stopped.
+    pub response: ResponseDetails,
     /// Tokens used, when the response reported them.
     pub usage: Option<TokenUsage>,
     /// `None`: no usage reported, or the model has no price.
@@ -202,6 +203,17 @@ pub struct ModelCallRecord {
     pub request_id: Option<Arc<str>>,
     /// When the call ended.
     pub timestamp: SystemTime,
+}
+
+/// What a model's response says about itself, when it says it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseDetails {
+    /// `gen_ai.response.model`: the model that answered.
+    pub model: Option<String>,
+    /// `gen_ai.response.id`.
+    pub id: Option<String>,
+    /// `gen_ai.response.finish_reasons`, one per choice.
+    pub finish_reasons: Vec<Cow<'static, str>>,
 }
 
 impl ModelCallRecord {

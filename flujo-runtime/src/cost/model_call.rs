@@ -235,7 +235,7 @@ impl ModelCall {
             operation: self.site.operation,
             model: std::mem::take(&mut self.model),
             provider,
-            response_model: report.and_then(|r| r.response_model),
+            response: report.map(|r| r.response).unwrap_or_default(),
             usage,
             cost,
             output_cost,

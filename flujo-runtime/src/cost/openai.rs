@@ -1,7 +1,9 @@
 //! [`ReportsUsage`] for the `async-openai` response types (feature `async-openai`), so that
 //! a `#[track_cost]` function can return them as they come from the client.
 
-use async_openai::types::chat::{CompletionUsage, CreateChatCompletionResponse};
+use std::borrow::Cow;
+
+use async_openai::types::chat::{CompletionUsage, CreateChatCompletionResponse, FinishReason};
 use async_openai::types::embeddings::{
     CreateBase64EmbeddingResponse, CreateEmbeddingResponse, EmbeddingUsage,
 };
@@ -37,6 +39,27 @@ impl ReportsUsage for CreateChatCompletionResponse {
 
     fn response_model(&self) -> Option<&str> {
         Some(&self.model)
+    }
+
+    fn response_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+
+    /// One reason per choice that has one, as the API spells it.
+    fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
+        self.choices
+            .iter()
+            .filter_map(|choice| choice.finish_reason)
+            .map(|reason| {
+                Cow::Borrowed(match reason {
+                    FinishReason::Stop => "stop",
+                    FinishReason::Length => "length",
+                    FinishReason::ToolCalls => "tool_calls",
+                    FinishReason::ContentFilter => "content_filter",
+                    FinishReason::FunctionCall => "function_call",
+                })
+            })
+            .collect()
     }
 }
 

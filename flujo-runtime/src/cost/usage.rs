@@ -1,6 +1,11 @@
 //! How a model call's value reports its token usage.
 
+use std::borrow::Cow;
+
 use flujo_pricing::TokenUsage;
+
+use crate::core::attribute::capped_copy;
+use crate::core::record::ResponseDetails;
 
 /// The token usage a model call's return value reports. `#[track_cost]` reads it from the
 /// function's value (the `Ok` value of a `Result`).
@@ -32,6 +37,17 @@ pub trait ReportsUsage {
     fn response_model(&self) -> Option<&str> {
         None
     }
+
+    /// The response's id (`gen_ai.response.id`, e.g. `chatcmpl-123`), when it has one.
+    fn response_id(&self) -> Option<&str> {
+        None
+    }
+
+    /// Why the model stopped, one reason per choice (`gen_ai.response.finish_reasons`, e.g.
+    /// `["stop"]`); empty when the response does not say.
+    fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
+        Vec::new()
+    }
 }
 
 impl ReportsUsage for TokenUsage {
@@ -40,31 +56,46 @@ impl ReportsUsage for TokenUsage {
     }
 }
 
-impl<T: ReportsUsage + ?Sized> ReportsUsage for &T {
-    fn token_usage(&self) -> Option<TokenUsage> {
-        (**self).token_usage()
-    }
-    fn response_model(&self) -> Option<&str> {
-        (**self).response_model()
-    }
+/// Everything a reference, a box or an option reports is what the value inside reports.
+macro_rules! reports_through {
+    ($(impl<$t:ident $(: ?$unsized:ident)?> for $wrapper:ty => $inner:ident;)*) => {$(
+        impl<$t: ReportsUsage $(+ ?$unsized)?> ReportsUsage for $wrapper {
+            fn token_usage(&self) -> Option<TokenUsage> {
+                $inner(self).and_then(ReportsUsage::token_usage)
+            }
+            fn response_model(&self) -> Option<&str> {
+                $inner(self).and_then(ReportsUsage::response_model)
+            }
+            fn response_id(&self) -> Option<&str> {
+                $inner(self).and_then(ReportsUsage::response_id)
+            }
+            fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
+                $inner(self).map(ReportsUsage::finish_reasons).unwrap_or_default()
+            }
+        }
+    )*};
 }
 
-impl<T: ReportsUsage + ?Sized> ReportsUsage for Box<T> {
-    fn token_usage(&self) -> Option<TokenUsage> {
-        (**self).token_usage()
-    }
-    fn response_model(&self) -> Option<&str> {
-        (**self).response_model()
-    }
+fn referenced<'a, T: ?Sized>(value: &&'a T) -> Option<&'a T> {
+    Some(*value)
 }
 
-impl<T: ReportsUsage> ReportsUsage for Option<T> {
-    fn token_usage(&self) -> Option<TokenUsage> {
-        self.as_ref().and_then(ReportsUsage::token_usage)
-    }
-    fn response_model(&self) -> Option<&str> {
-        self.as_ref().and_then(ReportsUsage::response_model)
-    }
+#[expect(
+    clippy::borrowed_box,
+    reason = "`reports_through!` passes `&self`, which for this impl is a `&Box<T>`"
+)]
+fn boxed<T: ?Sized>(value: &Box<T>) -> Option<&T> {
+    Some(value)
+}
+
+fn optional<T>(value: &Option<T>) -> Option<&T> {
+    value.as_ref()
+}
+
+reports_through! {
+    impl<T: ?Sized> for &T => referenced;
+    impl<T: ?Sized> for Box<T> => boxed;
+    impl<T> for Option<T> => optional;
 }
 
 /// What a `usage = path` function may return.
@@ -88,24 +119,34 @@ impl IntoTokenUsage for Option<TokenUsage> {
     }
 }
 
-/// What a return value said about its usage.
+/// What a return value said about its usage and itself.
+#[derive(Default)]
 pub(crate) struct UsageReport {
     pub(crate) usage: Option<TokenUsage>,
-    pub(crate) response_model: Option<String>,
+    pub(crate) response: ResponseDetails,
 }
 
 impl UsageReport {
     pub(crate) fn of<T: ReportsUsage + ?Sized>(value: &T) -> UsageReport {
+        let owned = |text: &str| capped_copy(text);
         UsageReport {
             usage: value.token_usage(),
-            response_model: value.response_model().map(str::to_owned),
+            response: ResponseDetails {
+                model: value.response_model().map(owned),
+                id: value.response_id().map(owned),
+                finish_reasons: value
+                    .finish_reasons()
+                    .into_iter()
+                    .map(|reason| Cow::Owned(owned(&reason)))
+                    .collect(),
+            },
         }
     }
 
     pub(crate) fn from_usage(usage: impl IntoTokenUsage) -> UsageReport {
         UsageReport {
             usage: usage.into_token_usage(),
-            response_model: None,
+            response: ResponseDetails::default(),
         }
     }
 }

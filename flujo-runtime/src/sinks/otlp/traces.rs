@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
-use opentelemetry::{InstrumentationScope, Key, KeyValue, Value};
+use opentelemetry::{Array, InstrumentationScope, Key, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 
 use super::transport::{Signal, TimeoutWitness, Transport, protocol_hint, resource};
@@ -454,5 +454,14 @@ fn otel_value(value: AttributeValue) -> Value {
         AttributeValue::Float(f) => Value::F64(f),
         AttributeValue::String(Cow::Borrowed(s)) => Value::from(s),
         AttributeValue::String(Cow::Owned(s)) => Value::from(s),
+        AttributeValue::StringArray(strings) => Value::Array(Array::String(
+            strings
+                .into_iter()
+                .map(|s| match s {
+                    Cow::Borrowed(s) => StringValue::from(s),
+                    Cow::Owned(s) => StringValue::from(s),
+                })
+                .collect(),
+        )),
     }
 }

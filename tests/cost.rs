@@ -625,3 +625,43 @@ fn concurrent_calls_in_one_run_reserve_before_calling_and_overshoot_by_at_most_o
         "spent {spent}: a run exceeds its limit by at most one call"
     );
 }
+
+#[track_cost(
+    model = "gpt-4o-2024-08-06",
+    fields(
+        gen_ai.request.temperature = temperature,
+        gen_ai.request.max_tokens = max_tokens,
+        gen_ai.request.stop_sequences = stop,
+        "gen_ai.conversation.id" = %conversation,
+    )
+)]
+fn call_with_request_fields(
+    temperature: f64,
+    max_tokens: u32,
+    stop: &[&str],
+    conversation: &str,
+) -> TokenUsage {
+    TokenUsage::new(u64::from(max_tokens), stop.len() as u64)
+}
+
+/// `#[track_cost(fields(...))]` puts the request's parameters on the model call's span,
+/// typed as the conventions type them.
+#[test]
+fn track_cost_fields_are_attributes_of_the_model_call() {
+    let capture = Capture::start();
+    call_with_request_fields(0.25, 512, &["\n\n", "END"], "conv-42");
+    let span = &capture.spans_named("chat gpt-4o-2024-08-06")[0];
+    let attribute = |key| {
+        span.attribute(key)
+            .unwrap_or_else(|| panic!("{key} missing"))
+    };
+    assert_eq!(attribute("gen_ai.request.temperature").as_f64(), Some(0.25));
+    assert_eq!(attribute("gen_ai.request.max_tokens").as_i64(), Some(512));
+    assert_eq!(
+        attribute("gen_ai.request.stop_sequences")
+            .as_str_array()
+            .unwrap(),
+        ["\n\n", "END"]
+    );
+    assert_eq!(attribute("gen_ai.conversation.id"), "conv-42");
+}

@@ -7,6 +7,7 @@ use syn::Block;
 use syn::spanned::Spanned;
 
 use crate::cost_model::{CostModel, ModelArg};
+use crate::fields;
 
 /// The statements that replace `block` (the body of a fn, or of its `async move` block).
 pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> TokenStream {
@@ -83,6 +84,7 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         }
     });
     let tracking = &model.build_tracking;
+    let fields = fields::record(&model.fields, &format_ident!("__flujo_model_call"));
     quote! {
         #warning
         #tracking
@@ -90,6 +92,7 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
             #private::Operation::#operation, #provider, #function, ::core::module_path!());
         let mut __flujo_model_call = #private::ModelCall::new(&__FLUJO_MODEL_CALL);
         #begin
+        #fields
         #call
         #finish;
         __flujo_value

@@ -8,8 +8,9 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Type};
 
+use crate::fields::{self, Field, param_names};
 use crate::internals::{self, Errors, UnrawString};
-use crate::parse::{RawArgs, RawValue};
+use crate::parse::{self, FieldArg, RawArgs, RawValue};
 use crate::shape::FnShape;
 
 const ARGUMENTS: &[&str] = &[
@@ -18,6 +19,7 @@ const ARGUMENTS: &[&str] = &[
     "operation",
     "usage",
     "unpriced",
+    "fields",
     "crate",
 ];
 
@@ -54,6 +56,8 @@ pub(crate) struct CostModel {
     pub value_span: Span,
     /// Where an error type that cannot hold a refusal is reported.
     pub error_span: Span,
+    /// `fields(...)`: attributes of the model call's span (request parameters, say).
+    pub fields: Vec<Field>,
 }
 
 #[derive(Default)]
@@ -64,6 +68,7 @@ struct Args {
     operation: Option<(Span, &'static str)>,
     usage: Option<syn::Path>,
     unpriced: Option<Span>,
+    fields: Vec<FieldArg>,
     /// `model` was written (perhaps misspelt or with a bad value, already reported).
     model_mentioned: bool,
 }
@@ -153,6 +158,14 @@ impl Args {
                 "`usage` takes the path of a function `fn(&T) -> flujo::TokenUsage`, e.g. \
                  `usage = usage_of`",
             ),
+            ("fields", RawValue::List(tokens)) => match parse::field_list(tokens) {
+                Ok(fields) => self.fields = fields,
+                Err(error) => errors.push_error(error),
+            },
+            ("fields", _) => errors.push(
+                span,
+                "`fields` takes a list, e.g. `fields(gen_ai.request.temperature = temperature)`",
+            ),
             ("unpriced", RawValue::Flag) => self.unpriced = Some(span),
             ("unpriced", _) => errors.push(span, "`unpriced` takes no value: write `unpriced`"),
             ("crate", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
@@ -171,13 +184,16 @@ impl Args {
 }
 
 impl CostModel {
-    /// Validates `#[track_cost(args)]` against `item`, adding every problem to `errors`.
+    /// Validates `#[track_cost(args)]` against `item`, adding every problem to `errors`;
+    /// `is_skipped` names the parameters a `#[pipeline_step]` on the same function skips.
     pub(crate) fn build(
         args: TokenStream,
         item: &ItemFn,
+        is_skipped: &dyn Fn(&str) -> bool,
         errors: &mut Errors,
     ) -> Option<CostModel> {
         let args = Args::parse(args, errors);
+        let fields = fields::resolve(&args.fields, &param_names(item), is_skipped, errors);
         let shape = FnShape::of(item);
         shape.check_future(item, "#[track_cost]", errors);
         let returns_unit = matches!(&shape.output, Some(Type::Tuple(t)) if t.elems.is_empty());
@@ -242,6 +258,7 @@ impl CostModel {
                 .map_or_else(Span::call_site, Spanned::span),
             output: shape.output,
             returns_result: shape.returns_result,
+            fields,
         })
     }
 }

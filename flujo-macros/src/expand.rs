@@ -2,13 +2,13 @@
 //! `<crate>::__private`, wrapped around the user's own block (tokens and spans untouched).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, Block, ItemFn};
 
-use crate::cost_expand;
-use crate::model::{Backoff, FieldValue, Rebind, StepModel};
+use crate::model::{Backoff, Rebind, StepModel};
 use crate::shape::{Body, FutureWrapper};
+use crate::{cost_expand, fields};
 
 pub(crate) fn expand(model: StepModel) -> TokenStream {
     wrap_body(&model.item, &model.body, |block, is_async| {
@@ -102,7 +102,7 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
     } else {
         quote!(enter)
     };
-    let fields = record_fields(model);
+    let fields = fields::record(&model.fields, &format_ident!("__flujo_call"));
 
     let attempt = if is_async {
         let annotation = model.output.as_ref().map(|ty| quote!(: #ty));
@@ -186,32 +186,6 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         __flujo_call.#begin();
         #fields
         #attempts
-    }
-}
-
-fn record_fields(model: &StepModel) -> TokenStream {
-    if model.fields.is_empty() {
-        return TokenStream::new();
-    }
-    let records = model.fields.iter().map(|field| {
-        let key = &field.key;
-        // Spanned on the value: a type that cannot be recorded is reported there.
-        match &field.value {
-            FieldValue::Value(expr) => {
-                quote_spanned!(expr.span()=> __flujo_call.record(#key, &#expr);)
-            }
-            FieldValue::Display(expr) => {
-                quote_spanned!(expr.span()=> __flujo_call.record_display(#key, &#expr);)
-            }
-            FieldValue::Debug(expr) => {
-                quote_spanned!(expr.span()=> __flujo_call.record_debug(#key, &#expr);)
-            }
-        }
-    });
-    quote! {
-        if __flujo_call.is_recording() {
-            #(#records)*
-        }
     }
 }
 

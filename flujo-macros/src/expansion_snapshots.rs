@@ -44,6 +44,23 @@ fn cost_async_runtime_model_with_usage_fn() {
 }
 
 #[test]
+fn cost_with_request_fields() {
+    // The request's parameters as `gen_ai.request.*` attributes of the model call's span,
+    // evaluated only when it records.
+    insta::assert_snapshot!(expand_cost(
+        quote!(
+            model = "gpt-4o-mini",
+            fields(gen_ai.request.temperature = request.temperature, gen_ai.request.max_tokens = max_tokens, "gen_ai.conversation.id" = %conversation)
+        ),
+        quote! {
+            fn ask(request: &Request, max_tokens: u32, conversation: &ConversationId) -> Result<Completion, ClientError> {
+                client().complete(request, max_tokens)
+            }
+        }
+    ));
+}
+
+#[test]
 fn cost_inside_a_step() {
     // `#[track_cost]` under `#[pipeline_step]`: the model call runs inside each attempt.
     insta::assert_snapshot!(expand(

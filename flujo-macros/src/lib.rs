@@ -4,6 +4,7 @@
 mod cost_expand;
 mod cost_model;
 mod expand;
+mod fields;
 mod internals;
 mod model;
 mod parse;
@@ -52,7 +53,9 @@ fn track_cost_impl(
     let built =
         internals::parse_function(item.clone(), "track_cost", &mut errors).map(|mut function| {
             let step = internals::take_attribute(&mut function, "pipeline_step");
-            let cost = cost_model::CostModel::build(args.clone(), &function, &mut errors);
+            // A `skip` of a `#[pipeline_step]` below is checked when that attribute expands.
+            let cost =
+                cost_model::CostModel::build(args.clone(), &function, &|_| false, &mut errors);
             (function, step, cost)
         });
     let result = built.and_then(|built| errors.finish().map(|()| built));

@@ -2,15 +2,15 @@
 //! against the function they annotate. Every problem found is reported, each on its token.
 
 use proc_macro2::{Span, TokenStream};
-use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Pat, PatIdent, Type};
 
 use crate::cost_model::CostModel;
+use crate::fields::{self, Field, param_names};
 use crate::internals::{
     Errors, UnrawString, accept_known_arguments, parse_function, str_literal, take_attribute,
 };
-use crate::parse::{self, FieldArg, FieldSigil, RawArgs, RawValue};
+use crate::parse::{self, FieldArg, RawArgs, RawValue};
 use crate::shape::{Body, FnShape, FutureWrapper};
 
 const ARGUMENTS: &[&str] = &[
@@ -35,17 +35,6 @@ pub(crate) struct Retry {
     pub retries: u32,
     pub backoff: Backoff,
     pub backoff_ms: u64,
-}
-
-pub(crate) enum FieldValue {
-    Value(Expr),
-    Display(Expr),
-    Debug(Expr),
-}
-
-pub(crate) struct Field {
-    pub key: String,
-    pub value: FieldValue,
 }
 
 /// A by-value argument that every retry attempt needs afresh.
@@ -216,20 +205,6 @@ impl Args {
     }
 }
 
-fn param_names(item: &ItemFn) -> Vec<String> {
-    item.sig
-        .inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Receiver(_) => Some("self".to_owned()),
-            FnArg::Typed(typed) => match &*typed.pat {
-                Pat::Ident(ident) => Some(ident.ident.to_string()),
-                _ => None,
-            },
-        })
-        .collect()
-}
-
 /// A parameter's `#[cfg]` and `#[cfg_attr]` attributes.
 fn cfgs_of(attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
     attrs
@@ -309,9 +284,7 @@ impl StepModel {
     pub(crate) fn build(args: TokenStream, item: TokenStream) -> syn::Result<StepModel> {
         let mut errors = Errors::default();
         let mut item = parse_function(item, "pipeline_step", &mut errors)?;
-        let cost = take_attribute(&mut item, "track_cost").and_then(|(path, args)| {
-            CostModel::build(args, &item, &mut errors).map(|model| (path, model))
-        });
+        let cost_attribute = take_attribute(&mut item, "track_cost");
         let args = Args::parse(args, &mut errors).unwrap_or_else(|error| {
             errors.push_error(error);
             Args::default()
@@ -330,7 +303,13 @@ impl StepModel {
                 );
             }
         }
-        let fields = check_fields(&args, &params, &mut errors);
+        let is_skipped =
+            |name: &str| args.skip_all.is_some() || args.skip.iter().any(|skipped| skipped == name);
+        let fields = fields::resolve(&args.fields, &params, &is_skipped, &mut errors);
+        // The model call's own fields keep the step's `skip` too: one function, one promise.
+        let cost = cost_attribute.and_then(|(path, cost_args)| {
+            CostModel::build(cost_args, &item, &is_skipped, &mut errors).map(|model| (path, model))
+        });
 
         let shape = FnShape::of(&item);
         shape.check_future(&item, "#[pipeline_step]", &mut errors);
@@ -404,135 +383,4 @@ fn list_or_none(names: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
-}
-
-/// The places in `tokens` that read a variable for which `is_skipped` holds: identifiers
-/// that are not a field or method name (after `.`) or a later path segment (after `::`),
-/// and `{name}` captures in string literals (inline format arguments).
-fn skipped_reads(
-    tokens: proc_macro2::TokenStream,
-    is_skipped: &dyn Fn(&str) -> bool,
-    reads: &mut Vec<(Span, String)>,
-) {
-    use proc_macro2::{Spacing, TokenTree};
-    type Mark = Option<(char, Spacing)>;
-    // The last two punctuation marks right before the current token, if it follows them.
-    let mut before: (Mark, Mark) = (None, None);
-    for token in tokens {
-        match token {
-            TokenTree::Group(group) => {
-                skipped_reads(group.stream(), is_skipped, reads);
-                before = (None, None);
-            }
-            TokenTree::Ident(ident) => {
-                let after_dot = matches!(before.1, Some(('.', _)));
-                let after_path = matches!(before, (Some((':', Spacing::Joint)), Some((':', _))));
-                let name = ident.to_string();
-                if !after_dot && !after_path && is_skipped(&name) {
-                    reads.push((ident.span(), name));
-                }
-                before = (None, None);
-            }
-            TokenTree::Punct(punct) => {
-                before = (before.1, Some((punct.as_char(), punct.spacing())));
-            }
-            TokenTree::Literal(literal) => {
-                let text = literal.to_string();
-                if text.ends_with('"') {
-                    for name in format_captures(&text) {
-                        if is_skipped(name) {
-                            reads.push((literal.span(), name.to_owned()));
-                        }
-                    }
-                }
-                before = (None, None);
-            }
-        }
-    }
-}
-
-/// The `name` of every `{name}` / `{name:...}` in a string literal's text (`{{` escapes).
-fn format_captures(text: &str) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        rest = &rest[open + 1..];
-        if let Some(escaped) = rest.strip_prefix('{') {
-            rest = escaped;
-            continue;
-        }
-        let end = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        if end > 0 && matches!(rest[end..].chars().next(), Some('}' | ':')) {
-            names.push(&rest[..end]);
-        }
-        rest = &rest[end..];
-    }
-    names
-}
-
-/// Resolves `fields(...)`: shorthands become parameter reads, skipped parameters stay out.
-fn check_fields(args: &Args, params: &[String], errors: &mut Errors) -> Vec<Field> {
-    let is_skipped =
-        |name: &str| args.skip_all.is_some() || args.skip.iter().any(|skipped| skipped == name);
-    let mut keys: Vec<&str> = Vec::new();
-    let mut fields = Vec::new();
-    for field in &args.fields {
-        if keys.contains(&field.key.as_str()) {
-            errors.push(field.key_span, format!("duplicate field `{}`", field.key));
-            continue;
-        }
-        keys.push(&field.key);
-        let value = match &field.value {
-            None => {
-                if !params.contains(&field.key) {
-                    errors.push(
-                        field.key_span,
-                        format!(
-                            "`{0}` is not a parameter: record a value with `{0} = <expression>`",
-                            field.key
-                        ),
-                    );
-                    continue;
-                }
-                let ident = Ident::new(&field.key, field.key_span);
-                FieldValue::Value(syn::parse_quote!(#ident))
-            }
-            Some((sigil, expr)) => match sigil {
-                FieldSigil::Value => FieldValue::Value(expr.clone()),
-                FieldSigil::Display => FieldValue::Display(expr.clone()),
-                FieldSigil::Debug => FieldValue::Debug(expr.clone()),
-            },
-        };
-        let recorded = match &value {
-            FieldValue::Value(e) | FieldValue::Display(e) | FieldValue::Debug(e) => e,
-        };
-        // Any read of a skipped parameter, in any form (a method call, a reference, a
-        // closure, a macro's arguments, a format string's `{name}`), would record it.
-        let mut reads = Vec::new();
-        skipped_reads(
-            recorded.to_token_stream(),
-            &|name| params.iter().any(|param| param == name) && is_skipped(name),
-            &mut reads,
-        );
-        if !reads.is_empty() {
-            for (span, name) in reads {
-                errors.push(
-                    span,
-                    format!(
-                        "`{name}` is skipped, so field `{}` cannot read it: remove it from \
-                         `skip`/`skip_all`, or record something that does not contain it",
-                        field.key
-                    ),
-                );
-            }
-            continue;
-        }
-        fields.push(Field {
-            key: field.key.clone(),
-            value,
-        });
-    }
-    fields
 }

@@ -5,6 +5,7 @@
 //! appends the cost record to the ledger).
 
 use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
@@ -14,6 +15,7 @@ use flujo_pricing::{MAX_TOKENS_PER_CALL, TokenUsage};
 use super::budget;
 use super::pricing::{self, utc_date};
 use super::usage::{IntoTokenUsage, ReportsUsage, UsageReport};
+use crate::core::attribute::ToAttributeValue;
 use crate::core::context::SpanContext;
 use crate::core::record::{ModelCallRecord, Operation, Outcome};
 use crate::run::limits::{Reservation, UsageLimitExceeded};
@@ -163,6 +165,26 @@ impl ModelCall {
     /// This call's span context (for the async body).
     pub fn context(&self) -> SpanContext {
         self.call.context()
+    }
+
+    /// Whether the call records a span: `fields(...)` are only evaluated when it does.
+    pub fn is_recording(&self) -> bool {
+        self.call.is_recording()
+    }
+
+    /// Records a `fields(key = value)` attribute on the model call's span.
+    pub fn record<V: ToAttributeValue + ?Sized>(&mut self, key: &'static str, value: &V) {
+        self.call.record(key, value);
+    }
+
+    /// Records a `fields(key = %value)` attribute.
+    pub fn record_display(&mut self, key: &'static str, value: &dyn fmt::Display) {
+        self.call.record_display(key, value);
+    }
+
+    /// Records a `fields(key = ?value)` attribute.
+    pub fn record_debug(&mut self, key: &'static str, value: &dyn fmt::Debug) {
+        self.call.record_debug(key, value);
     }
 
     /// Ends a call of a function returning `Result<T, E>`, reading usage from the `Ok` value.

@@ -399,6 +399,45 @@ pipeline! {
     }
 }
 
+/// `RunOptions::conversation_id` names the conversation on the run's root span and on every
+/// model call in the run, for the conventions and for the back-ends that group by session.
+#[test]
+fn a_runs_conversation_id_is_on_its_root_and_its_model_calls() {
+    let capture = Capture::start();
+    Flujo::new(two_calls::new()).run_with(10, RunOptions::new().conversation_id("conv-7"));
+    Flujo::new(two_calls::new()).run(10);
+    let conversation = |span: &flujo::export::FinishedSpan| {
+        ["gen_ai.conversation.id", "session.id"].map(|key| {
+            span.attribute(key)
+                .and_then(|value| value.as_str().map(str::to_owned))
+        })
+    };
+    let named = [Some("conv-7".to_owned()), Some("conv-7".to_owned())];
+    let roots = capture.spans_named("invoke_workflow two_calls");
+    let calls = capture.spans_named("chat gpt-4o-mini");
+    assert_eq!((roots.len(), calls.len()), (2, 4));
+    let with_conversation: Vec<_> = roots
+        .iter()
+        .chain(&calls)
+        .filter(|span| conversation(span) == named)
+        .collect();
+    assert_eq!(with_conversation.len(), 3, "{}", capture.span_tree());
+    let first_trace = with_conversation[0].trace_id;
+    assert!(
+        with_conversation
+            .iter()
+            .all(|span| span.trace_id == first_trace)
+    );
+    assert!(
+        roots
+            .iter()
+            .chain(&calls)
+            .filter(|span| span.trace_id != first_trace)
+            .all(|span| conversation(span) == [None, None]),
+        "a run without one has none"
+    );
+}
+
 #[test]
 fn step_history_has_tokens_and_cost_and_limits_stop_the_run() {
     let _capture = Capture::start();

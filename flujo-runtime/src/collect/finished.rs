@@ -439,6 +439,9 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
             ),
         ]);
     }
+    if let Some(conversation) = &call.conversation_id {
+        attributes.extend(genai::conversation_attributes(conversation));
+    }
     if let Some(cost) = call.cost {
         if compat.contains(GenAiCompat::LOGFIRE) {
             attributes.push(("operation.cost", usd(cost)));

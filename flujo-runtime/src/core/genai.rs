@@ -2,7 +2,10 @@
 //! GenAI ones: each reads cost and usage under names of its own, and a name one back-end
 //! reads can be misread by another, so the set is the user's to narrow.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::attribute::AttributeValue;
 
 /// A set of back-ends whose attribute names model-call spans carry (`FLUJO_GENAI_COMPAT`).
 /// The OpenTelemetry GenAI names (`gen_ai.*`) are always there.
@@ -74,6 +77,18 @@ pub(crate) fn set_compat(compat: GenAiCompat) {
 /// The back-ends spans are written for.
 pub(crate) fn compat() -> GenAiCompat {
     GenAiCompat(COMPAT.load(Ordering::Relaxed))
+}
+
+/// The attributes that name the conversation `id` on a span: `gen_ai.conversation.id`, and
+/// `session.id`, which Langfuse and OpenInference group traces by.
+pub(crate) fn conversation_attributes(id: &str) -> Vec<(&'static str, AttributeValue)> {
+    let value = || AttributeValue::String(Cow::Owned(id.to_owned()));
+    let mut attributes = vec![("gen_ai.conversation.id", value())];
+    let compat = compat();
+    if compat.contains(GenAiCompat::LANGFUSE) || compat.contains(GenAiCompat::OPENINFERENCE) {
+        attributes.push(("session.id", value()));
+    }
+    attributes
 }
 
 #[cfg(test)]

@@ -201,6 +201,8 @@ pub struct ModelCallRecord {
     pub pipeline: Option<&'static str>,
     /// The run's request id.
     pub request_id: Option<Arc<str>>,
+    /// The run's conversation (`RunOptions::conversation_id`).
+    pub conversation_id: Option<Arc<str>>,
     /// When the call ended.
     pub timestamp: SystemTime,
 }

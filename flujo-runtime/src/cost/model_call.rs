@@ -265,6 +265,10 @@ impl ModelCall {
             step,
             pipeline: self.run.as_deref().and_then(|run| run.pipeline),
             request_id: self.run.as_deref().and_then(|run| run.request_id.clone()),
+            conversation_id: self
+                .run
+                .as_deref()
+                .and_then(|run| run.conversation_id.clone()),
             timestamp,
         }
     }

@@ -11,8 +11,9 @@ use flujo_pricing::{TokenUsage, Usd};
 
 use super::hooks::{self, Hook, RunInfo};
 pub use super::result::{IntoStepSource, PipelineError, StepResult};
-use crate::core::attribute::AttributeValue;
+use crate::core::attribute::{AttributeValue, capped_copy};
 use crate::core::context::SpanContext;
+use crate::core::genai::conversation_attributes;
 use crate::core::ids::TraceId;
 use crate::core::record::{ErrorDetails, Outcome};
 use crate::run::handle::WithContext;
@@ -101,6 +102,10 @@ pub struct RunOptions {
     /// Continue this trace (e.g. [`SpanContext::from_traceparent`] of an incoming request);
     /// default: the current span, else a new trace.
     pub parent: Option<SpanContext>,
+    /// The conversation (session, thread) the run belongs to: `gen_ai.conversation.id` on the
+    /// run's root span and every model call in it (and `session.id`, which Langfuse and
+    /// OpenInference group by). Default: none.
+    pub conversation_id: Option<String>,
 }
 
 impl RunOptions {
@@ -120,6 +125,13 @@ impl RunOptions {
     #[must_use]
     pub fn parent(mut self, parent: SpanContext) -> RunOptions {
         self.parent = Some(parent);
+        self
+    }
+
+    /// Sets [`RunOptions::conversation_id`](RunOptions#structfield.conversation_id).
+    #[must_use]
+    pub fn conversation_id(mut self, conversation_id: impl Into<String>) -> RunOptions {
+        self.conversation_id = Some(conversation_id.into());
         self
     }
 }
@@ -191,10 +203,14 @@ impl<P: Pipeline> Flujo<P> {
     ) -> PipelineResult<P::Output> {
         let info = self.pipeline.info();
         let request_id: Arc<str> = options.request_id.map_or_else(new_request_id, Arc::from);
+        let conversation_id: Option<Arc<str>> = options
+            .conversation_id
+            .map(|id| Arc::from(capped_copy(&id)));
         let scope = Arc::new(RunScope {
             budget: self.limits.map(UsageLimits::budget),
             pipeline: Some(info.name),
             request_id: Some(Arc::clone(&request_id)),
+            conversation_id: conversation_id.clone(),
             ..RunScope::default()
         });
         let mut root = StepCall::new(info.root);
@@ -217,6 +233,11 @@ impl<P: Pipeline> Flujo<P> {
                 AttributeValue::String(info.name.into()),
             );
             root.push_attribute("flujo.request_id", text(&request_id));
+            if let Some(conversation) = &conversation_id {
+                for (key, value) in conversation_attributes(conversation) {
+                    root.push_attribute(key, value);
+                }
+            }
             if let Some(version) = info.version {
                 root.push_attribute(
                     "flujo.pipeline.version",

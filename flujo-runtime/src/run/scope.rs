@@ -19,6 +19,8 @@ pub(crate) struct RunScope {
     pub(crate) pipeline: Option<&'static str>,
     /// The run's request id.
     pub(crate) request_id: Option<Arc<str>>,
+    /// The conversation the run belongs to (`gen_ai.conversation.id`).
+    pub(crate) conversation_id: Option<Arc<str>>,
     /// The pipeline stage running now and what it has used: retries, model usage and
     /// validator feedback of every step inside it (updated off the hot path, on retries and
     /// at the end of model calls).

@@ -373,3 +373,46 @@ fn plain_threads_keep_parents_through_an_explicit_context() {
         assert_eq!(child.trace_id, parent.trace_id);
     }
 }
+
+#[pipeline_step(kind = "tool", name = "weather")]
+fn get_weather(city: &str) -> Result<String, std::fmt::Error> {
+    Ok(format!("rain in {city}"))
+}
+
+#[pipeline_step(kind = "agent")]
+fn travel_agent(city: &str) -> String {
+    get_weather(city).unwrap_or_default()
+}
+
+/// `kind = "tool"` and `kind = "agent"` make the spans the GenAI conventions name
+/// `execute_tool {name}` and `invoke_agent {name}`, with their attributes; metrics keep the
+/// step's name.
+#[test]
+fn tool_and_agent_steps_are_genai_tool_and_agent_spans() {
+    let capture = Capture::start();
+    travel_agent("Lisbon");
+    let agent = &capture.spans_named("invoke_agent travel_agent")[0];
+    let tool = &capture.spans_named("execute_tool weather")[0];
+    assert_eq!(tool.parent_span_id, Some(agent.span_id));
+    let text = |span: &flujo::export::FinishedSpan, key| {
+        span.attribute(key)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("{key} missing on {}", span.name))
+    };
+    assert_eq!(text(agent, "gen_ai.operation.name"), "invoke_agent");
+    assert_eq!(text(agent, "gen_ai.agent.name"), "travel_agent");
+    assert_eq!(text(agent, "openinference.span.kind"), "AGENT");
+    assert_eq!(text(tool, "gen_ai.operation.name"), "execute_tool");
+    assert_eq!(text(tool, "gen_ai.tool.name"), "weather");
+    assert_eq!(text(tool, "gen_ai.tool.type"), "function");
+    assert_eq!(text(tool, "openinference.span.kind"), "TOOL");
+    assert_eq!(text(tool, "tool.name"), "weather");
+    assert_eq!(text(tool, "flujo.step.name"), "weather");
+    assert_eq!(
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "weather"), ("status", "ok")]
+        ),
+        1
+    );
+}

@@ -128,26 +128,8 @@ impl Args {
                 ),
             },
             ("operation", RawValue::Expr(expr)) => {
-                let known = OPERATIONS
-                    .iter()
-                    .map(|(op, _)| format!("\"{op}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                match internals::str_literal(&expr) {
-                    Some(lit) => match OPERATIONS.iter().find(|(op, _)| *op == lit.value()) {
-                        Some((_, variant)) => self.operation = Some((lit.span(), variant)),
-                        None => errors.push(
-                            lit.span(),
-                            format!(
-                                "unknown operation {:?}: expected one of {known}",
-                                lit.value()
-                            ),
-                        ),
-                    },
-                    None => errors.push(
-                        expr.span(),
-                        format!("`operation` takes a string literal: one of {known}"),
-                    ),
+                if let Some(operation) = internals::one_of("operation", OPERATIONS, &expr, errors) {
+                    self.operation = Some(operation);
                 }
             }
             ("usage", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {

@@ -179,9 +179,24 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         }
     };
 
+    let step = match model.role {
+        "Step" => {
+            quote!(#private::Step::new(#name, #function, ::core::module_path!(), #retry_policy))
+        }
+        role => {
+            let variant = format_ident!("{role}");
+            let operation = if role == "Tool" {
+                "execute_tool"
+            } else {
+                "invoke_agent"
+            };
+            let span_name = format!("{operation} {}", model.name);
+            quote!(#private::Step::with_role(#name, #function, ::core::module_path!(), #retry_policy,
+                #private::StepRole::#variant, #span_name))
+        }
+    };
     quote! {
-        static __FLUJO_STEP: #private::Step =
-            #private::Step::new(#name, #function, ::core::module_path!(), #retry_policy);
+        static __FLUJO_STEP: #private::Step = #step;
         let mut __flujo_call = #private::StepCall::new(&__FLUJO_STEP);
         __flujo_call.#begin();
         #fields

@@ -88,6 +88,19 @@ fn pipeline_with_context_and_version() {
 }
 
 #[test]
+fn tool_step() {
+    // `kind = "tool"`: the span is `execute_tool {name}`; metrics keep the step's name.
+    insta::assert_snapshot!(expand(
+        quote!(kind = "tool", name = "weather"),
+        quote! {
+            fn get_weather(city: &str) -> Result<Forecast, WeatherError> {
+                weather_api::forecast(city)
+            }
+        }
+    ));
+}
+
+#[test]
 fn step_with_validator() {
     insta::assert_snapshot!(expand(
         quote!(retries = 2, validate = cites_sources),

@@ -154,3 +154,38 @@ fn first_token_span(item: &syn::Item) -> Span {
         .find(|token| !matches!(token, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'))
         .map_or_else(Span::call_site, |token| token.span())
 }
+
+/// The variant named by `argument = "<literal>"` in `choices` (literal, variant): an unknown
+/// literal or a value that is not a string literal is an error listing the choices.
+pub(crate) fn one_of(
+    argument: &str,
+    choices: &[(&str, &'static str)],
+    expr: &syn::Expr,
+    errors: &mut Errors,
+) -> Option<(Span, &'static str)> {
+    let known = choices
+        .iter()
+        .map(|(choice, _)| format!("\"{choice}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some(lit) = str_literal(expr) else {
+        errors.push(
+            expr.span(),
+            format!("`{argument}` takes a string literal: one of {known}"),
+        );
+        return None;
+    };
+    match choices.iter().find(|(choice, _)| *choice == lit.value()) {
+        Some((_, variant)) => Some((lit.span(), variant)),
+        None => {
+            errors.push(
+                lit.span(),
+                format!(
+                    "unknown {argument} {:?}: expected one of {known}",
+                    lit.value()
+                ),
+            );
+            None
+        }
+    }
+}

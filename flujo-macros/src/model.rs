@@ -8,7 +8,8 @@ use syn::{Expr, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Pat, PatIdent, Type}
 use crate::cost_model::CostModel;
 use crate::fields::{self, Field, param_names};
 use crate::internals::{
-    Errors, UnrawString, accept_known_arguments, parse_function, str_literal, take_attribute,
+    Errors, UnrawString, accept_known_arguments, one_of, parse_function, str_literal,
+    take_attribute,
 };
 use crate::parse::{self, FieldArg, RawArgs, RawValue};
 use crate::shape::{Body, FnShape, FutureWrapper};
@@ -22,8 +23,12 @@ const ARGUMENTS: &[&str] = &[
     "backoff",
     "backoff_ms",
     "validate",
+    "kind",
     "crate",
 ];
+
+/// What a step stands for, `kind = "..."`: the values and the `StepRole` variant of each.
+const KINDS: &[(&str, &str)] = &[("step", "Step"), ("tool", "Tool"), ("agent", "Agent")];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backoff {
@@ -67,6 +72,8 @@ pub(crate) struct StepModel {
     pub rebinds: Vec<Rebind>,
     /// `validate = path`: checks each attempt's `Ok` value.
     pub validate: Option<syn::Path>,
+    /// The `StepRole` variant (`kind = "tool"` / `"agent"`, else `Step`).
+    pub role: &'static str,
     /// `#[track_cost]` on the same function, in either order: its model call runs inside
     /// the step (a child span), and each retry attempt is a model call of its own.
     pub cost: Option<(syn::Path, CostModel)>,
@@ -86,6 +93,8 @@ struct Args {
     backoff: Option<(Span, Backoff)>,
     backoff_ms: Option<(Span, u64)>,
     validate: Option<syn::Path>,
+    /// `kind = "tool"`: the `StepRole` variant and the span name's operation.
+    kind: Option<&'static str>,
 }
 
 fn int_literal<T: std::str::FromStr>(expr: &Expr) -> Option<(T, Span)>
@@ -182,6 +191,11 @@ impl Args {
             }
             ("validate", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
                 self.validate = Some(path.path)
+            }
+            ("kind", RawValue::Expr(expr)) => {
+                if let Some((_, variant)) = one_of("kind", KINDS, &expr, errors) {
+                    self.kind = Some(variant);
+                }
             }
             ("validate", RawValue::Expr(expr)) => errors.push(
                 expr.span(),
@@ -367,6 +381,7 @@ impl StepModel {
             returns_result,
             rebinds,
             validate: args.validate,
+            role: args.kind.unwrap_or("Step"),
             cost,
             item,
         })

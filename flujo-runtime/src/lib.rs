@@ -82,6 +82,7 @@ pub use crate::bridge::logfire;
 pub mod __private {
     pub use crate::collect::ring::allocated_ring_slots;
     pub use crate::core::record::Operation;
+    pub use crate::core::site::StepRole;
     pub use crate::cost::model_call::{
         FromUsageLimitExceeded, ModelCall, ModelCallSite, ModelName, model_name,
     };

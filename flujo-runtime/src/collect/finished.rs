@@ -15,7 +15,7 @@ use crate::core::ids::{SpanId, TraceId};
 use crate::core::record::{
     ErrorDetails, ModelCallRecord, Outcome, SpanEvent, SpanExtras, SpanRecord,
 };
-use crate::core::site::{CallSite, SiteKind};
+use crate::core::site::{CallSite, SiteKind, StepRole};
 
 /// The outcome of a span, as OpenTelemetry's span status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +117,7 @@ impl FinishedSpan {
                 .filter(move |_| is_step)
                 .chain(code.into_iter().filter(move |_| has_code))
         });
+        let role = role_attributes(self.site).into_iter().flatten();
         let model_call = self
             .extras
             .iter()
@@ -135,7 +136,8 @@ impl FinishedSpan {
             };
             (key, value.clone())
         });
-        step.chain(model_call)
+        step.chain(role)
+            .chain(model_call)
             .chain(error)
             .chain(cancelled)
             .map(|(key, value)| (AttributeKey::Static(key), value))
@@ -365,7 +367,7 @@ impl FinishedSpan {
         ) {
             (Some(name), _) => name,
             (None, Some(call)) => Cow::Owned(call.span_name()),
-            (None, None) => Cow::Borrowed(record.site.name),
+            (None, None) => Cow::Borrowed(record.site.span_name),
         };
         FinishedSpan {
             name,
@@ -388,6 +390,30 @@ impl FinishedSpan {
 
 fn str_value(s: &'static str) -> AttributeValue {
     AttributeValue::String(Cow::Borrowed(s))
+}
+
+/// The GenAI attributes of a tool's or an agent's span (and OpenInference's span kind);
+/// `None` for any other site.
+fn role_attributes(site: &CallSite) -> Option<Vec<(&'static str, AttributeValue)>> {
+    let (operation, name_key, openinference_kind, openinference_name) = match site.role {
+        StepRole::Step => return None,
+        StepRole::Tool => ("execute_tool", "gen_ai.tool.name", "TOOL", "tool.name"),
+        StepRole::Agent => ("invoke_agent", "gen_ai.agent.name", "AGENT", "agent.name"),
+    };
+    let mut attributes = vec![
+        ("gen_ai.operation.name", str_value(operation)),
+        (name_key, str_value(site.name)),
+    ];
+    if site.role == StepRole::Tool {
+        attributes.push(("gen_ai.tool.type", str_value("function")));
+    }
+    if genai::compat().contains(GenAiCompat::OPENINFERENCE) {
+        attributes.extend([
+            ("openinference.span.kind", str_value(openinference_kind)),
+            (openinference_name, str_value(site.name)),
+        ]);
+    }
+    Some(attributes)
 }
 
 /// The attributes of a model call's span: the OpenTelemetry GenAI ones, then what each

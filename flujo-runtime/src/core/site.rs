@@ -18,6 +18,17 @@ pub enum SiteKind {
     Bridged,
 }
 
+/// What a `#[pipeline_step]` stands for in the GenAI conventions (`kind = "..."`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepRole {
+    /// A step of the application's own (the default).
+    Step,
+    /// A tool the model or an agent calls: an `execute_tool {name}` span.
+    Tool,
+    /// An agent run in this process: an `invoke_agent {name}` span.
+    Agent,
+}
+
 /// Static description of an instrumented function, one per call site, living in a `static`
 /// next to the function.
 pub struct CallSite {
@@ -30,6 +41,10 @@ pub struct CallSite {
     pub namespace: &'static str,
     /// What the call site records.
     pub kind: SiteKind,
+    /// What a step stands for ([`StepRole::Step`] for every other kind of site).
+    pub role: StepRole,
+    /// The span's name: `name`, or `execute_tool {name}` / `invoke_agent {name}`.
+    pub span_name: &'static str,
     /// Filled once by the layer that derives metrics from this site's records (its metric
     /// handles), so that the worker finds them from the record without a lookup.
     cache: OnceLock<Box<dyn Any + Send + Sync>>,
@@ -43,11 +58,25 @@ impl CallSite {
         namespace: &'static str,
         kind: SiteKind,
     ) -> CallSite {
+        CallSite::step_with_role(name, function, namespace, kind, StepRole::Step, name)
+    }
+
+    /// Describes a call site whose step has a role (and a span name that says it).
+    pub const fn step_with_role(
+        name: &'static str,
+        function: &'static str,
+        namespace: &'static str,
+        kind: SiteKind,
+        role: StepRole,
+        span_name: &'static str,
+    ) -> CallSite {
         CallSite {
             name,
             function,
             namespace,
             kind,
+            role,
+            span_name,
             cache: OnceLock::new(),
         }
     }
@@ -68,6 +97,7 @@ impl fmt::Debug for CallSite {
             .field("function", &self.function)
             .field("namespace", &self.namespace)
             .field("kind", &self.kind)
+            .field("role", &self.role)
             .finish_non_exhaustive()
     }
 }

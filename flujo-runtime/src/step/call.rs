@@ -17,7 +17,7 @@ use crate::core::context::{self, ContextScope, SpanContext};
 use crate::core::record::{
     ErrorDetails, ModelCallRecord, Outcome, SpanEvent, SpanExtras, SpanRecord,
 };
-use crate::core::site::{CallSite, SiteKind};
+use crate::core::site::{CallSite, SiteKind, StepRole};
 use crate::core::state::{self, State};
 use crate::run::scope;
 
@@ -57,8 +57,28 @@ impl Step {
         namespace: &'static str,
         retry: RetryPolicy,
     ) -> Step {
+        Step::with_role(name, function, namespace, retry, StepRole::Step, name)
+    }
+
+    /// Describes a step that is a tool (`kind = "tool"`) or an agent (`kind = "agent"`):
+    /// `span_name` is `execute_tool {name}` or `invoke_agent {name}`.
+    pub const fn with_role(
+        name: &'static str,
+        function: &'static str,
+        namespace: &'static str,
+        retry: RetryPolicy,
+        role: StepRole,
+        span_name: &'static str,
+    ) -> Step {
         Step {
-            site: CallSite::new(name, function, namespace, SiteKind::Step),
+            site: CallSite::step_with_role(
+                name,
+                function,
+                namespace,
+                SiteKind::Step,
+                role,
+                span_name,
+            ),
             retry,
             renamed: !same_text(name, function),
         }

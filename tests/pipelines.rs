@@ -352,12 +352,37 @@ fn a_rejected_output_is_retried_and_each_retry_is_a_span_event() {
             .and_then(|v| v.as_str()),
         Some("validator `long_enough` rejected the output of step `grow`: 4 characters, want 10")
     );
+    // Each verdict is a GenAI evaluation event: two rejections, then a pass.
+    let verdicts: Vec<_> = span
+        .events()
+        .iter()
+        .filter(|e| e.name == "gen_ai.evaluation.result")
+        .map(|e| {
+            let text = |key| e.attribute(key).and_then(|v| v.as_str().map(str::to_owned));
+            (
+                text("gen_ai.evaluation.name"),
+                e.attribute("gen_ai.evaluation.score.value")
+                    .and_then(|v| v.as_f64()),
+                text("gen_ai.evaluation.score.label"),
+                text("gen_ai.evaluation.explanation"),
+            )
+        })
+        .collect();
+    let verdict = |score, label: &str, explanation: Option<&str>| {
+        (
+            Some("long_enough".to_owned()),
+            Some(score),
+            Some(label.to_owned()),
+            explanation.map(str::to_owned),
+        )
+    };
     assert_eq!(
-        span.events()
-            .iter()
-            .filter(|e| e.name == "flujo.validation")
-            .count(),
-        2
+        verdicts,
+        [
+            verdict(0.0, "fail", Some("4 characters, want 10")),
+            verdict(0.0, "fail", Some("8 characters, want 10")),
+            verdict(1.0, "pass", None),
+        ]
     );
     let validations = |result| {
         capture.counter(
@@ -463,6 +488,58 @@ fn step_history_has_tokens_and_cost_and_limits_stop_the_run() {
         })
     ));
     assert_eq!(result.step_history.len(), 2);
+}
+
+#[pipeline_step]
+fn review_answer(answer: &str) -> Result<usize, ValidationError> {
+    quality::record_score("faithfulness", 0.82);
+    quality::record_checklist(
+        "answer_review",
+        &[("cites a source", true), ("under 200 words", false)],
+    );
+    quality::validate("not_empty", answer, |a: &str| {
+        if a.is_empty() { Err("empty") } else { Ok(()) }
+    })?;
+    Ok(answer.len())
+}
+
+/// Scores, checklists and validations inside a step are `gen_ai.evaluation.result` events on
+/// its span, as the GenAI conventions record evaluations; outside any span they are metrics
+/// only.
+#[test]
+fn quality_results_are_evaluation_events_on_the_current_span() {
+    let capture = Capture::start();
+    review_answer("an answer").unwrap();
+    quality::record_score("outside", 1.0);
+    let span = &capture.spans_named("review_answer")[0];
+    let events: Vec<_> = span
+        .events()
+        .iter()
+        .filter(|e| e.name == "gen_ai.evaluation.result")
+        .map(|e| {
+            let text = |key| e.attribute(key).map(|v| v.to_string()).unwrap_or_default();
+            [
+                text("gen_ai.evaluation.name"),
+                text("gen_ai.evaluation.score.value"),
+                text("gen_ai.evaluation.score.label"),
+                text("gen_ai.evaluation.explanation"),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ["faithfulness", "0.82", "", ""],
+            ["answer_review", "0.5", "fail", "failed: under 200 words"],
+            ["not_empty", "1", "pass", ""],
+        ]
+    );
+    assert!(capture.finished_spans().iter().all(|span| {
+        span.events().iter().all(|e| {
+            e.attribute("gen_ai.evaluation.name")
+                .is_none_or(|name| name != &"outside")
+        })
+    }));
 }
 
 #[test]

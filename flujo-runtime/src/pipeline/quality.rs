@@ -1,5 +1,7 @@
 //! Quality metrics of the guide: checklists, score distributions, validation results (and
 //! retry frequency, which the step metrics already give as `flujo_step_retries_total`).
+//! Each result is also a `gen_ai.evaluation.result` event (the GenAI conventions' evaluation
+//! event) on the span it was recorded in.
 //!
 //! ```
 //! use flujo::quality;
@@ -15,9 +17,13 @@
 
 use std::fmt;
 
-use crate::core::attribute::AttributeValue;
+use std::borrow::Cow;
+
+use crate::collect::bridged;
+use crate::core::attribute::{AttributeValue, capped_text};
 use crate::core::context::SpanContext;
 use crate::core::record::SpanEvent;
+use crate::core::state;
 use crate::metrics::recorder::RECORDER;
 use crate::run::scope;
 use crate::step::call::StepCall;
@@ -47,6 +53,47 @@ impl ChecklistResult {
     }
 }
 
+/// A `gen_ai.evaluation.result` event: the evaluation's name, its score and label, and what
+/// the evaluator said.
+fn evaluation_event(
+    name: &str,
+    score: Option<f64>,
+    label: Option<&'static str>,
+    explanation: Option<&str>,
+) -> SpanEvent {
+    let text = |text: &str| AttributeValue::String(Cow::Owned(capped_text(&text)));
+    let mut attributes = vec![("gen_ai.evaluation.name".into(), text(name))];
+    if let Some(score) = score {
+        attributes.push((
+            "gen_ai.evaluation.score.value".into(),
+            AttributeValue::Float(score),
+        ));
+    }
+    if let Some(label) = label {
+        attributes.push((
+            "gen_ai.evaluation.score.label".into(),
+            AttributeValue::String(label.into()),
+        ));
+    }
+    if let Some(explanation) = explanation {
+        attributes.push(("gen_ai.evaluation.explanation".into(), text(explanation)));
+    }
+    SpanEvent::now("gen_ai.evaluation.result", attributes)
+}
+
+/// Adds `event` to the span running here, if one is recorded (kept until that span ends).
+fn on_current_span(event: impl FnOnce() -> SpanEvent) {
+    let context = SpanContext::current();
+    if context.is_sampled() && context.raw_span_id() != 0 && state::state().records_spans() {
+        bridged::activate();
+        bridged::push(context.raw_span_id(), event());
+    }
+}
+
+fn pass_or_fail(passed: bool) -> &'static str {
+    if passed { "pass" } else { "fail" }
+}
+
 /// Counts a checklist's items in `flujo_checklist_items_total{checklist,result}` (`pass` or
 /// `fail`); the pass rate over time is `rate(..{result="pass"}) / rate(..)` in PromQL, or
 /// [`checklist_pass_rate`] in process.
@@ -58,7 +105,22 @@ pub fn record_checklist(checklist: &str, items: &[(&str, bool)]) -> ChecklistRes
             "checklist" => checklist.to_owned(), "result" => result)
         .increment(count);
     }
-    ChecklistResult { passed, total }
+    let result = ChecklistResult { passed, total };
+    on_current_span(|| {
+        let failed: Vec<&str> = items
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(item, _)| *item)
+            .collect();
+        let explanation = (!failed.is_empty()).then(|| format!("failed: {}", failed.join("; ")));
+        evaluation_event(
+            checklist,
+            Some(result.pass_rate()),
+            Some(pass_or_fail(result.all_passed())),
+            explanation.as_deref(),
+        )
+    });
+    result
 }
 
 /// The share of `checklist`'s items that passed since the process started (`None` before
@@ -75,9 +137,11 @@ pub fn checklist_pass_rate(checklist: &str) -> Option<f64> {
     (passed + failed > 0).then(|| passed as f64 / (passed + failed) as f64)
 }
 
-/// Records a score (0.0 to 1.0 fits the buckets best) in the histogram `flujo_score{name}`.
+/// Records a score (0.0 to 1.0 fits the buckets best) in the histogram `flujo_score{name}`,
+/// and as a `gen_ai.evaluation.result` event on the span running here.
 pub fn record_score(name: &str, value: f64) {
     metrics::histogram!("flujo_score", "name" => name.to_owned()).record(value);
+    on_current_span(|| evaluation_event(name, Some(value), None, None));
 }
 
 /// Counts a validation in `flujo_validations_total{step,validator,result}`.
@@ -85,7 +149,7 @@ pub fn record_validation(step: &str, validator: &str, passed: bool) {
     metrics::counter!("flujo_validations_total",
         "step" => step.to_owned(),
         "validator" => validator.to_owned(),
-        "result" => if passed { "pass" } else { "fail" })
+        "result" => pass_or_fail(passed))
     .increment(1);
 }
 
@@ -117,9 +181,13 @@ pub fn validate<T: ?Sized, V: fmt::Display>(
     let verdict = check(value);
     record_validation(step, validator, verdict.is_ok());
     match verdict {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            on_current_span(|| validation_event(validator, None));
+            Ok(())
+        }
         Err(feedback) => {
             let feedback = feedback.to_string();
+            on_current_span(|| validation_event(validator, Some(&feedback)));
             scope::note_feedback(&feedback);
             Err(ValidationError {
                 step,
@@ -130,10 +198,22 @@ pub fn validate<T: ?Sized, V: fmt::Display>(
     }
 }
 
+/// A validator's verdict as a `gen_ai.evaluation.result` event: `pass` (score 1), or `fail`
+/// (score 0) with the validator's feedback as the explanation.
+fn validation_event(validator: &str, rejection: Option<&str>) -> SpanEvent {
+    let passed = rejection.is_none();
+    evaluation_event(
+        validator,
+        Some(if passed { 1.0 } else { 0.0 }),
+        Some(pass_or_fail(passed)),
+        rejection,
+    )
+}
+
 /// Checks an attempt's `Ok` value with `#[pipeline_step(validate = check)]`: a rejected
 /// value becomes an error (a [`ValidationError`] converted into `E`), so the step retries or
-/// fails as for any error; a `flujo.validation` event on the step's span, and
-/// `flujo_validations_total`.
+/// fails as for any error; a `gen_ai.evaluation.result` event on the step's span for each
+/// verdict, and `flujo_validations_total`.
 #[doc(hidden)]
 pub fn validate_attempt<T, E: FromValidationError, V: fmt::Display>(
     call: &mut StepCall,
@@ -148,25 +228,14 @@ pub fn validate_attempt<T, E: FromValidationError, V: fmt::Display>(
     let verdict = check(&value);
     record_validation(step, validator, verdict.is_ok());
     let feedback = match verdict {
-        Ok(()) => return Ok(value),
+        Ok(()) => {
+            call.push_event(|| validation_event(validator, None));
+            return Ok(value);
+        }
         Err(feedback) => feedback.to_string(),
     };
     scope::note_feedback(&feedback);
-    call.push_event(|| {
-        SpanEvent::now(
-            "flujo.validation",
-            vec![
-                (
-                    "flujo.validator".into(),
-                    AttributeValue::String(validator.into()),
-                ),
-                (
-                    "flujo.validation.feedback".into(),
-                    AttributeValue::String(feedback.clone().into()),
-                ),
-            ],
-        )
-    });
+    call.push_event(|| validation_event(validator, Some(&feedback)));
     Err(E::from_validation_error(ValidationError {
         step,
         validator,

@@ -78,7 +78,10 @@ fn model_call_span_has_the_genai_attributes_as_integers() {
     assert_eq!(int(span, "gen_ai.usage.input_tokens"), 12_000);
     assert_eq!(int(span, "gen_ai.usage.output_tokens"), 800);
     assert_eq!(int(span, "gen_ai.usage.cache_read.input_tokens"), 10_000);
-    assert_eq!(int(span, "gen_ai.usage.cache_creation.input_tokens"), 0);
+    assert!(
+        span.attribute("gen_ai.usage.cache_creation.input_tokens").is_none(),
+        "no cache write: no claim of one"
+    );
     assert_eq!(int(span, "gen_ai.usage.reasoning.output_tokens"), 300);
     // Langfuse reads every other `gen_ai.usage.*` number as a usage count.
     for misread in ["gen_ai.usage.cost.amount", "gen_ai.usage.cost.currency"] {

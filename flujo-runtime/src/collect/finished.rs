@@ -417,7 +417,9 @@ fn role_attributes(site: &CallSite) -> Option<Vec<(&'static str, AttributeValue)
 }
 
 /// The attributes of a model call's span: the OpenTelemetry GenAI ones, then what each
-/// back-end in [`genai::compat`] reads cost and usage from.
+/// back-end in [`genai::compat`] reads cost and usage from. Cache and reasoning counts appear
+/// only when there are some: `TokenUsage` holds 0 both for "none" and for "not reported", and
+/// a 0 would claim a measurement the provider may not have made.
 fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, AttributeValue)> {
     let text = |s: &str| AttributeValue::String(Cow::Owned(s.to_owned()));
     let int = |n: u64| AttributeValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
@@ -451,19 +453,20 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
         attributes.extend([
             ("gen_ai.usage.input_tokens", int(usage.input)),
             ("gen_ai.usage.output_tokens", int(usage.output)),
-            (
-                "gen_ai.usage.cache_read.input_tokens",
-                int(usage.cache_read_input),
-            ),
-            (
-                "gen_ai.usage.cache_creation.input_tokens",
-                int(usage.cache_write_input),
-            ),
-            (
-                "gen_ai.usage.reasoning.output_tokens",
-                int(usage.reasoning_output),
-            ),
         ]);
+        attributes.extend(
+            [
+                ("gen_ai.usage.cache_read.input_tokens", usage.cache_read_input),
+                (
+                    "gen_ai.usage.cache_creation.input_tokens",
+                    usage.cache_write_input,
+                ),
+                ("gen_ai.usage.reasoning.output_tokens", usage.reasoning_output),
+            ]
+            .into_iter()
+            .filter(|(_, tokens)| *tokens > 0)
+            .map(|(key, tokens)| (key, int(tokens))),
+        );
     }
     if let Some(conversation) = &call.conversation_id {
         attributes.extend(genai::conversation_attributes(conversation));
@@ -509,19 +512,26 @@ fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attrib
                 "llm.token_count.total",
                 int(usage.input.saturating_add(usage.output)),
             ),
-            (
-                "llm.token_count.prompt_details.cache_read",
-                int(usage.cache_read_input),
-            ),
-            (
-                "llm.token_count.prompt_details.cache_write",
-                int(usage.cache_write_input),
-            ),
-            (
-                "llm.token_count.completion_details.reasoning",
-                int(usage.reasoning_output),
-            ),
         ]);
+        attributes.extend(
+            [
+                (
+                    "llm.token_count.prompt_details.cache_read",
+                    usage.cache_read_input,
+                ),
+                (
+                    "llm.token_count.prompt_details.cache_write",
+                    usage.cache_write_input,
+                ),
+                (
+                    "llm.token_count.completion_details.reasoning",
+                    usage.reasoning_output,
+                ),
+            ]
+            .into_iter()
+            .filter(|(_, tokens)| *tokens > 0)
+            .map(|(key, tokens)| (key, int(tokens))),
+        );
     }
     if let (Some(cost), Some(output)) = (call.cost, call.output_cost) {
         let prompt = Usd::from_nanos(cost.nanos().saturating_sub(output.nanos()));

@@ -79,7 +79,8 @@ fn model_call_span_has_the_genai_attributes_as_integers() {
     assert_eq!(int(span, "gen_ai.usage.output_tokens"), 800);
     assert_eq!(int(span, "gen_ai.usage.cache_read.input_tokens"), 10_000);
     assert!(
-        span.attribute("gen_ai.usage.cache_creation.input_tokens").is_none(),
+        span.attribute("gen_ai.usage.cache_creation.input_tokens")
+            .is_none(),
         "no cache write: no claim of one"
     );
     assert_eq!(int(span, "gen_ai.usage.reasoning.output_tokens"), 300);

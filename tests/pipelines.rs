@@ -207,6 +207,18 @@ fn a_run_continues_a_remote_trace() {
     assert_eq!(result.trace_id, remote.trace_id());
     let root = &capture.spans_named("invoke_workflow shouting")[0];
     assert_eq!(root.parent_span_id, remote.span_id());
+    assert!(
+        root.parent_is_remote(),
+        "its parent is in the caller's process"
+    );
+    assert!(
+        capture
+            .finished_spans()
+            .iter()
+            .filter(|span| span.span_id != root.span_id)
+            .all(|span| !span.parent_is_remote()),
+        "the spans under the root have local parents"
+    );
 }
 
 /// Records what it is called with; panics in `post_step` of `join` when told to.

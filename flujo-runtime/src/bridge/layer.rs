@@ -63,6 +63,7 @@ impl<S> fmt::Debug for TracingBridge<S> {
 struct BridgedSpan {
     context: SpanContext,
     parent_span_id: u64,
+    parent_is_remote: bool,
     start: u64,
     attributes: Vec<(Cow<'static, str>, AttributeValue)>,
     events: Vec<SpanEvent>,
@@ -142,6 +143,7 @@ where
         span.extensions_mut().insert(BridgedSpan {
             context: parent.child(),
             parent_span_id: parent.span_id().map_or(0, |id| id.0),
+            parent_is_remote: parent.is_remote(),
             start: clock::now(),
             attributes: fields.attributes,
             events: Vec::new(),
@@ -240,6 +242,7 @@ where
                 model_call: None,
                 events: bridged.events,
                 name: Some(Cow::Borrowed(span.metadata().name())),
+                parent_is_remote: bridged.parent_is_remote,
             })),
         };
         // A full ring drops the span (counted by the ring); bridged spans have no metrics.

@@ -62,6 +62,8 @@ pub struct FinishedSpan {
     pub span_id: SpanId,
     /// The enclosing span, `None` for a root span.
     pub parent_span_id: Option<SpanId>,
+    /// The enclosing span is in another process (a `traceparent` continued here).
+    parent_is_remote: bool,
     /// Outcome.
     pub status: SpanStatus,
     /// Raw clock readings, turned into wall-clock time with the anchor of the drain that
@@ -142,6 +144,11 @@ impl FinishedSpan {
             .chain(cancelled)
             .map(|(key, value)| (AttributeKey::Static(key), value))
             .chain(fields)
+    }
+
+    /// Whether the parent span is in another process (the span continues a `traceparent`).
+    pub fn parent_is_remote(&self) -> bool {
+        self.parent_is_remote
     }
 
     /// [`SpanKind::Client`] for a model call, [`SpanKind::Internal`] for everything else.
@@ -374,6 +381,7 @@ impl FinishedSpan {
             trace_id: TraceId(record.trace_id),
             span_id: SpanId(record.span_id),
             parent_span_id: (record.parent_span_id != 0).then_some(SpanId(record.parent_span_id)),
+            parent_is_remote: extras_ref.is_some_and(|extras| extras.parent_is_remote),
             start: record.start,
             end: record.end,
             anchor: *anchor,
@@ -456,12 +464,18 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
         ]);
         attributes.extend(
             [
-                ("gen_ai.usage.cache_read.input_tokens", usage.cache_read_input),
+                (
+                    "gen_ai.usage.cache_read.input_tokens",
+                    usage.cache_read_input,
+                ),
                 (
                     "gen_ai.usage.cache_creation.input_tokens",
                     usage.cache_write_input,
                 ),
-                ("gen_ai.usage.reasoning.output_tokens", usage.reasoning_output),
+                (
+                    "gen_ai.usage.reasoning.output_tokens",
+                    usage.reasoning_output,
+                ),
             ]
             .into_iter()
             .filter(|(_, tokens)| *tokens > 0)

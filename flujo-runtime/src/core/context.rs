@@ -34,6 +34,9 @@ pub struct SpanContext {
     trace_id: [u64; 2],
     span_id: u64,
     sampled: bool,
+    /// Received from another process (`from_traceparent`): a span started under it has a
+    /// remote parent (OTLP's `parent_span_is_remote`).
+    remote: bool,
     /// The innermost `#[pipeline_step]` of this span (itself, or the step a model call runs
     /// in): cost records name it.
     step: Option<&'static CallSite>,
@@ -138,6 +141,7 @@ impl SpanContext {
         trace_id: [0, 0],
         span_id: 0,
         sampled: false,
+        remote: false,
         step: None,
     };
 
@@ -221,6 +225,7 @@ impl SpanContext {
             trace_id: split(trace_id),
             span_id,
             sampled: flags & 1 == 1,
+            remote: true,
             step: None,
         })
     }
@@ -278,12 +283,14 @@ impl SpanContext {
                         trace_id: split(trace_id),
                         span_id,
                         sampled: state::sample_root(trace_id),
+                        remote: false,
                         step,
                     }
                 } else {
                     SpanContext {
                         span_id,
                         step: step.or(parent.step),
+                        remote: false,
                         ..parent
                     }
                 };
@@ -308,6 +315,11 @@ impl SpanContext {
         self.span_id
     }
 
+    /// Whether this span lives in another process (it came from a `traceparent`).
+    pub(crate) fn is_remote(&self) -> bool {
+        self.remote
+    }
+
     /// The innermost step this context runs in.
     pub(crate) fn step(&self) -> Option<&'static str> {
         self.step.map(|site| site.name)
@@ -318,7 +330,11 @@ impl SpanContext {
         let span_id = THREAD
             .try_with(ThreadContext::nonzero_u64)
             .unwrap_or_else(|_| fastrand::u64(1..));
-        SpanContext { span_id, ..*self }
+        SpanContext {
+            span_id,
+            remote: false,
+            ..*self
+        }
     }
 
     /// Makes this context current and returns the one it replaced.

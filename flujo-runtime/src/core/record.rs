@@ -100,6 +100,9 @@ pub struct SpanExtras {
     pub events: Vec<SpanEvent>,
     /// A name other than the call site's (bridged `tracing` spans).
     pub name: Option<Cow<'static, str>>,
+    /// The parent is a span of another process (a `traceparent` continued here): rare, so
+    /// kept here rather than in every record.
+    pub parent_is_remote: bool,
 }
 
 /// Something that happened during a span, at one instant (an OpenTelemetry span event).

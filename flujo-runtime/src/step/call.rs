@@ -161,6 +161,7 @@ struct ActiveCall {
     state: State,
     context: SpanContext,
     parent_span_id: u64,
+    parent_is_remote: bool,
     start: u64,
     attributes: Vec<(Cow<'static, str>, AttributeValue)>,
     /// Events and a model call's details, allocated only for spans that have them.
@@ -234,6 +235,7 @@ impl StepCall {
             state,
             context,
             parent_span_id: parent.raw_span_id(),
+            parent_is_remote: parent.is_remote(),
             start: clock::now(),
             attributes: Vec::new(),
             extras: None,
@@ -466,7 +468,12 @@ impl StepCall {
             outcome,
             attempts: self.attempts,
             attributes: active.attributes,
-            extras: extras_of(active.extras, model_call, active.context.raw_span_id()),
+            extras: extras_of(
+                active.extras,
+                model_call,
+                active.context.raw_span_id(),
+                active.parent_is_remote,
+            ),
         };
         // The scope ends with the call, before the record is queued.
         drop(active._scope);
@@ -501,15 +508,16 @@ impl StepCall {
     }
 }
 
-/// The extras of a finished span: its own, a model call's, and events that `tracing` logged
-/// inside it (when the bridge is on).
+/// The extras of a finished span: its own, a model call's, events that `tracing` logged
+/// inside it (when the bridge is on), and whether its parent is remote.
 fn extras_of(
     extras: Option<Box<SpanExtras>>,
     model_call: Option<ModelCallRecord>,
     span_id: u64,
+    parent_is_remote: bool,
 ) -> Option<Box<SpanExtras>> {
     let bridged = bridged::take(span_id);
-    if model_call.is_none() && bridged.is_empty() {
+    if model_call.is_none() && bridged.is_empty() && !parent_is_remote {
         return extras;
     }
     let mut extras = extras.unwrap_or_default();
@@ -517,6 +525,7 @@ fn extras_of(
         extras.model_call = model_call;
     }
     extras.events.extend(bridged);
+    extras.parent_is_remote |= parent_is_remote;
     Some(extras)
 }
 

@@ -400,7 +400,7 @@ fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
             TraceState::default(),
         ),
         parent_span_id: span.parent_span_id.map_or(0, |id| id.0).into(),
-        parent_span_is_remote: false,
+        parent_span_is_remote: span.parent_is_remote(),
         span_kind: match span.kind() {
             FlujoSpanKind::Client => SpanKind::Client,
             _ => SpanKind::Internal,

@@ -6,11 +6,11 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use flujo_pricing::Usd;
+use flujo_pricing::{TokenUsage, Usd};
 
 use crate::core::attribute::{AttributeValue, floor_char_boundary};
 use crate::core::clock::{self, Anchor};
-use crate::core::genai::{self, GenAiCompat};
+use crate::core::genai::{self, GenAiCompat, GenAiConventions};
 use crate::core::ids::{SpanId, TraceId};
 use crate::core::record::{
     ErrorDetails, ModelCallRecord, Outcome, SpanEvent, SpanExtras, SpanRecord,
@@ -462,25 +462,14 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
             ("gen_ai.usage.input_tokens", int(usage.input)),
             ("gen_ai.usage.output_tokens", int(usage.output)),
         ]);
-        attributes.extend(
+        attributes.extend(usage_details(
+            usage,
             [
-                (
-                    "gen_ai.usage.cache_read.input_tokens",
-                    usage.cache_read_input,
-                ),
-                (
-                    "gen_ai.usage.cache_creation.input_tokens",
-                    usage.cache_write_input,
-                ),
-                (
-                    "gen_ai.usage.reasoning.output_tokens",
-                    usage.reasoning_output,
-                ),
-            ]
-            .into_iter()
-            .filter(|(_, tokens)| *tokens > 0)
-            .map(|(key, tokens)| (key, int(tokens))),
-        );
+                "gen_ai.usage.cache_read.input_tokens",
+                "gen_ai.usage.cache_creation.input_tokens",
+                "gen_ai.usage.reasoning.output_tokens",
+            ],
+        ));
     }
     if let Some(conversation) = &call.conversation_id {
         attributes.extend(genai::conversation_attributes(conversation));
@@ -491,6 +480,11 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
         }
         if compat.contains(GenAiCompat::LANGFUSE) {
             attributes.push(("gen_ai.usage.cost", usd(cost)));
+        } else if genai::conventions() == GenAiConventions::LatestExperimental {
+            attributes.extend([
+                ("gen_ai.usage.cost.amount", usd(cost)),
+                ("gen_ai.usage.cost.currency", str_value("USD")),
+            ]);
         }
     }
     if compat.contains(GenAiCompat::OPENINFERENCE) {
@@ -501,6 +495,28 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
     }
     attributes.push(("flujo.cost.price_version", text(&call.price_version)));
     attributes
+}
+
+/// The cache-read, cache-write and reasoning counts of `usage` under `keys` (in that order),
+/// those that are not 0.
+fn usage_details(
+    usage: &TokenUsage,
+    keys: [&'static str; 3],
+) -> impl Iterator<Item = (&'static str, AttributeValue)> {
+    let counts = [
+        usage.cache_read_input,
+        usage.cache_write_input,
+        usage.reasoning_output,
+    ];
+    keys.into_iter()
+        .zip(counts)
+        .filter(|(_, tokens)| *tokens > 0)
+        .map(|(key, tokens)| {
+            (
+                key,
+                AttributeValue::Int(i64::try_from(tokens).unwrap_or(i64::MAX)),
+            )
+        })
 }
 
 /// What OpenInference (Arize Phoenix) reads from an LLM span: its kind, model and provider,
@@ -527,25 +543,14 @@ fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attrib
                 int(usage.input.saturating_add(usage.output)),
             ),
         ]);
-        attributes.extend(
+        attributes.extend(usage_details(
+            usage,
             [
-                (
-                    "llm.token_count.prompt_details.cache_read",
-                    usage.cache_read_input,
-                ),
-                (
-                    "llm.token_count.prompt_details.cache_write",
-                    usage.cache_write_input,
-                ),
-                (
-                    "llm.token_count.completion_details.reasoning",
-                    usage.reasoning_output,
-                ),
-            ]
-            .into_iter()
-            .filter(|(_, tokens)| *tokens > 0)
-            .map(|(key, tokens)| (key, int(tokens))),
-        );
+                "llm.token_count.prompt_details.cache_read",
+                "llm.token_count.prompt_details.cache_write",
+                "llm.token_count.completion_details.reasoning",
+            ],
+        ));
     }
     if let (Some(cost), Some(output)) = (call.cost, call.output_cost) {
         let prompt = Usd::from_nanos(cost.nanos().saturating_sub(output.nanos()));

@@ -15,4 +15,4 @@ pub use self::settings::{
     TelemetryConfig, TelemetrySettings,
 };
 pub use crate::core::attribute::MAX_ATTRIBUTE_VALUE_BYTES;
-pub use crate::core::genai::GenAiCompat;
+pub use crate::core::genai::{GenAiCompat, GenAiConventions};

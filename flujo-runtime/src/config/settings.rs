@@ -7,7 +7,7 @@ use flujo_pricing::Usd;
 
 use super::error::TelemetryError;
 use super::secret::Secret;
-use crate::core::genai::GenAiCompat;
+use crate::core::genai::{GenAiCompat, GenAiConventions};
 
 /// Log output when no exporter takes logs: human-readable text or one JSON object per line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,6 +133,10 @@ pub struct TelemetryConfig {
     /// OpenTelemetry GenAI ones (see [`GenAiCompat`]). Env: `FLUJO_GENAI_COMPAT`
     /// (`otel,logfire,langfuse,openinference`, or `all`). Default: all.
     pub genai_compat: Option<GenAiCompat>,
+    /// Which version of the GenAI conventions' names to emit (see [`GenAiConventions`]).
+    /// Env: `OTEL_SEMCONV_STABILITY_OPT_IN` (`gen_ai_latest_experimental` among its values
+    /// asks for the current draft). Default: v1.41.
+    pub genai_conventions: Option<GenAiConventions>,
     /// A SQLite file that keeps cost records across restarts (feature `sqlite`). Env:
     /// `FLUJO_COST_LEDGER`. Default: records kept in memory.
     pub cost_ledger: Option<std::path::PathBuf>,
@@ -212,6 +216,8 @@ setter!(/// Sets [`TelemetryConfig::strict_pricing`].
     strict_pricing: bool);
 setter!(/// Sets [`TelemetryConfig::genai_compat`].
     genai_compat: GenAiCompat);
+setter!(/// Sets [`TelemetryConfig::genai_conventions`].
+    genai_conventions: GenAiConventions);
 setter!(/// Sets [`TelemetryConfig::cost_ledger`].
     cost_ledger: into std::path::PathBuf);
 setter!(/// Sets [`TelemetryConfig::daily_cost_limit_usd`].
@@ -273,6 +279,8 @@ pub struct TelemetrySettings {
     pub strict_pricing: bool,
     /// Back-ends whose names model-call spans carry.
     pub genai_compat: GenAiCompat,
+    /// The version of the GenAI conventions' names.
+    pub genai_conventions: GenAiConventions,
     /// Durable cost ledger.
     pub cost_ledger: Option<std::path::PathBuf>,
     /// Daily cost limit of the ledger.
@@ -737,6 +745,12 @@ impl TelemetryConfig {
                     )?
                     .unwrap_or_default(),
             },
+            genai_conventions: self.genai_conventions.unwrap_or_else(|| {
+                env.get("OTEL_SEMCONV_STABILITY_OPT_IN")
+                    .map_or_else(GenAiConventions::default, |list| {
+                        GenAiConventions::from_opt_in(&list)
+                    })
+            }),
             cost_ledger: self
                 .cost_ledger
                 .clone()
@@ -941,6 +955,7 @@ mod tests {
         assert!(!settings.export_otlp);
         assert_eq!(settings.log_format, LogFormat::Text);
         assert_eq!(settings.genai_compat, GenAiCompat::ALL);
+        assert_eq!(settings.genai_conventions, GenAiConventions::V1_41);
         assert_eq!(settings.flush_interval, Duration::from_millis(100));
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
     }
@@ -953,6 +968,10 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
             ("FLUJO_LOG_FORMAT", "JSON"),
             ("FLUJO_GENAI_COMPAT", "otel,logfire"),
+            (
+                "OTEL_SEMCONV_STABILITY_OPT_IN",
+                "http,gen_ai_latest_experimental",
+            ),
         ]);
         let settings = TelemetryConfig::default().resolve_from(&vars).unwrap();
         assert_eq!(settings.service_name, "from-env");
@@ -963,6 +982,10 @@ mod tests {
         );
         assert_eq!(settings.log_format, LogFormat::Json);
         assert_eq!(settings.genai_compat, GenAiCompat::LOGFIRE);
+        assert_eq!(
+            settings.genai_conventions,
+            GenAiConventions::LatestExperimental
+        );
 
         let explicit = TelemetryConfig::builder()
             .service_name("from-code")

@@ -3,7 +3,7 @@
 //! reads can be misread by another, so the set is the user's to narrow.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use super::attribute::AttributeValue;
 
@@ -67,7 +67,59 @@ impl Default for GenAiCompat {
     }
 }
 
+/// Which version of the GenAI conventions' names flujo emits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GenAiConventions {
+    /// The names of semantic conventions v1.41, the last core release that carries them
+    /// (the default).
+    #[default]
+    V1_41,
+    /// The current draft's names (`OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`,
+    /// the conventions' own switch): the `gen_ai.client.inference.usage.*` metrics, and the
+    /// cost proposal's `gen_ai.usage.cost.amount` and `.currency` on spans (only when Langfuse
+    /// is not in [`GenAiCompat`]: it would read them as usage counts).
+    LatestExperimental,
+}
+
+impl GenAiConventions {
+    /// The value of `OTEL_SEMCONV_STABILITY_OPT_IN` that asks for the current draft.
+    pub const LATEST_OPT_IN: &'static str = "gen_ai_latest_experimental";
+
+    /// The conventions an `OTEL_SEMCONV_STABILITY_OPT_IN` list asks for: its other values
+    /// opt other domains in (`http`, `database`, ...) and are not flujo's to judge.
+    pub fn from_opt_in(list: &str) -> GenAiConventions {
+        if list.split(',').any(|value| {
+            value
+                .trim()
+                .eq_ignore_ascii_case(GenAiConventions::LATEST_OPT_IN)
+        }) {
+            GenAiConventions::LatestExperimental
+        } else {
+            GenAiConventions::V1_41
+        }
+    }
+}
+
 static COMPAT: AtomicU8 = AtomicU8::new(GenAiCompat::ALL.0);
+static LATEST: AtomicBool = AtomicBool::new(false);
+
+/// Sets the conventions that spans and metrics are named by from now on.
+pub(crate) fn set_conventions(conventions: GenAiConventions) {
+    LATEST.store(
+        conventions == GenAiConventions::LatestExperimental,
+        Ordering::Relaxed,
+    );
+}
+
+/// The conventions that spans and metrics are named by.
+pub(crate) fn conventions() -> GenAiConventions {
+    if LATEST.load(Ordering::Relaxed) {
+        GenAiConventions::LatestExperimental
+    } else {
+        GenAiConventions::V1_41
+    }
+}
 
 /// Sets the back-ends that spans converted from now on are written for.
 pub(crate) fn set_compat(compat: GenAiCompat) {
@@ -105,5 +157,16 @@ mod tests {
         assert_eq!(GenAiCompat::parse("all"), Some(GenAiCompat::ALL));
         assert_eq!(GenAiCompat::parse("otel,datadog"), None);
         assert_eq!(GenAiCompat::parse(" , "), None);
+    }
+
+    #[test]
+    fn the_latest_conventions_are_asked_for_among_other_opt_ins() {
+        use GenAiConventions::*;
+        assert_eq!(
+            GenAiConventions::from_opt_in("http, gen_ai_latest_experimental"),
+            LatestExperimental
+        );
+        assert_eq!(GenAiConventions::from_opt_in("http,database"), V1_41);
+        assert_eq!(GenAiConventions::from_opt_in(""), V1_41);
     }
 }

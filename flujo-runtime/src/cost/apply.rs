@@ -9,9 +9,10 @@ use std::sync::{Arc, LazyLock, Mutex};
 use super::ledger::{self, CostRecord};
 use crate::collect::sink::Observer;
 use crate::core::clock;
+use crate::core::genai::{self, GenAiConventions};
 use crate::core::ids::TraceId;
 use crate::core::record::{ModelCallRecord, Outcome, STATUSES, SpanRecord};
-use crate::metrics::describe::COST_USD_TOTAL;
+use crate::metrics::describe::{COST_USD_TOTAL, GEN_AI_DETAILED_TOKEN_COUNTERS};
 
 /// The observer that applies finished model calls: the model metrics, then the cost record
 /// into the ledger.
@@ -53,6 +54,11 @@ fn apply(record: &SpanRecord, call: &ModelCallRecord) {
     for (counter, tokens) in metrics.tokens.iter().zip(tokens) {
         counter.increment(tokens);
     }
+    if let Some(detailed) = &metrics.detailed_tokens {
+        for (counter, tokens) in detailed.iter().zip(tokens) {
+            counter.increment(tokens);
+        }
+    }
     match call.cost {
         Some(cost) => metrics.cost.increment(cost.nanos()),
         None => {
@@ -84,12 +90,30 @@ const TOKEN_TYPES: [&str; 5] = [
     "reasoning_output",
 ];
 
-/// The metric handles of one (operation, model, provider, pipeline, step): registered on
-/// its first call, then reused, so applying a call is a few atomic adds.
+/// The GenAI conventions' per-call token histograms: v1.41's one histogram by
+/// `gen_ai.token.type`, or the current draft's one histogram each for input and output.
+fn token_histograms(latest: bool) -> [(&'static str, Option<&'static str>); 2] {
+    if latest {
+        [
+            ("gen_ai.client.inference.usage.input_tokens", None),
+            ("gen_ai.client.inference.usage.output_tokens", None),
+        ]
+    } else {
+        [
+            ("gen_ai.client.token.usage", Some("input")),
+            ("gen_ai.client.token.usage", Some("output")),
+        ]
+    }
+}
+
+/// The metric handles of one (operation, model, provider, pipeline, step, conventions):
+/// registered on its first call, then reused, so applying a call is a few atomic adds.
 struct CallMetrics {
     requests: [metrics::Counter; 3],
     duration: metrics::Histogram,
     token_usage: [metrics::Histogram; 2],
+    /// The current draft's token counters, when its names are asked for.
+    detailed_tokens: Option<[metrics::Counter; 5]>,
     tokens: [metrics::Counter; 5],
     cost: metrics::Counter,
     unpriced: metrics::Counter,
@@ -101,6 +125,7 @@ type CallKey = (
     &'static str,
     &'static str,
     &'static str,
+    bool,
 );
 
 /// Distinct label sets kept, at most; past that, handles are registered per call.
@@ -114,12 +139,14 @@ impl CallMetrics {
             static LAST: std::cell::RefCell<Option<(CallKey, Arc<CallMetrics>)>> =
                 const { std::cell::RefCell::new(None) };
         }
+        let latest = genai::conventions() == GenAiConventions::LatestExperimental;
         let same = |key: &CallKey| {
             key.0 == call.operation.as_str()
                 && key.1 == call.model
                 && key.2 == call.provider
                 && key.3 == call.pipeline.unwrap_or("")
                 && key.4 == call.step.unwrap_or("")
+                && key.5 == latest
         };
         if let Ok(Some(found)) = LAST.try_with(|last| {
             last.borrow()
@@ -129,19 +156,20 @@ impl CallMetrics {
         }) {
             return found;
         }
-        let key = CallMetrics::key(call);
+        let key = CallMetrics::key(call, latest);
         let metrics = CallMetrics::cached(&key);
         let _ = LAST.try_with(|last| *last.borrow_mut() = Some((key, Arc::clone(&metrics))));
         metrics
     }
 
-    fn key(call: &ModelCallRecord) -> CallKey {
+    fn key(call: &ModelCallRecord, latest: bool) -> CallKey {
         (
             call.operation.as_str(),
             call.model.clone(),
             call.provider,
             call.pipeline.unwrap_or(""),
             call.step.unwrap_or(""),
+            latest,
         )
     }
 
@@ -160,7 +188,7 @@ impl CallMetrics {
     }
 
     fn register(key: &CallKey) -> CallMetrics {
-        let (operation, model, provider, pipeline, step) = key.clone();
+        let (operation, model, provider, pipeline, step, latest) = key.clone();
         let model = model.into_owned();
         let genai = |extra: Option<(&'static str, &'static str)>| {
             let mut labels = vec![
@@ -177,11 +205,14 @@ impl CallMetrics {
                     "model" => model.clone(), "provider" => provider, "status" => status)
             }),
             duration: metrics::histogram!("gen_ai.client.operation.duration", genai(None)),
-            token_usage: ["input", "output"].map(|token_type| {
-                metrics::histogram!(
-                    "gen_ai.client.token.usage",
-                    genai(Some(("gen_ai.token.type", token_type)))
-                )
+            token_usage: token_histograms(latest).map(|(name, token_type)| {
+                metrics::histogram!(name, genai(token_type.map(|t| ("gen_ai.token.type", t))))
+            }),
+            detailed_tokens: latest.then(|| {
+                GEN_AI_DETAILED_TOKEN_COUNTERS.map(|name| {
+                    // flujo's usage types carry no modality breakdown.
+                    metrics::counter!(name, genai(Some(("gen_ai.token.modality", "unknown"))))
+                })
             }),
             tokens: TOKEN_TYPES.map(|token_type| {
                 metrics::counter!("flujo_tokens_total",

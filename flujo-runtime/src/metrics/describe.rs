@@ -6,6 +6,16 @@ use metrics::Unit;
 /// (Prometheus through `render_usd_counters`, OTLP as a float counter).
 pub(crate) const COST_USD_TOTAL: &str = "flujo_cost_usd_total";
 
+/// The current draft's token counters (`gen_ai_latest_experimental`): input, output, then the
+/// cache reads, cache writes and reasoning tokens that are parts of them.
+pub(crate) const GEN_AI_DETAILED_TOKEN_COUNTERS: [&str; 5] = [
+    "gen_ai.client.inference.usage.detailed.input_tokens",
+    "gen_ai.client.inference.usage.detailed.output_tokens",
+    "gen_ai.client.inference.usage.detailed.cache_read.input_tokens",
+    "gen_ai.client.inference.usage.detailed.cache_write.input_tokens",
+    "gen_ai.client.inference.usage.detailed.reasoning.output_tokens",
+];
+
 /// USD per unit of a counter kept in nano-dollars.
 #[cfg(feature = "otlp")]
 pub(crate) const USD_PER_NANO: f64 = 1e-9;
@@ -59,6 +69,23 @@ pub(crate) fn describe_metrics() {
         Unit::Count,
         "Tokens used per model call, by gen_ai.token.type (input, output)"
     );
+    for (name, what) in [
+        ("gen_ai.client.inference.usage.input_tokens", "Input"),
+        ("gen_ai.client.inference.usage.output_tokens", "Output"),
+    ] {
+        metrics::describe_histogram!(
+            name,
+            Unit::Count,
+            format!("{what} tokens per model call (the conventions' current draft)")
+        );
+    }
+    for name in GEN_AI_DETAILED_TOKEN_COUNTERS {
+        metrics::describe_counter!(
+            name,
+            Unit::Count,
+            "Tokens used, by gen_ai.token.modality (the conventions' current draft)"
+        );
+    }
     metrics::describe_histogram!(
         "gen_ai.client.operation.duration",
         Unit::Seconds,

@@ -17,7 +17,8 @@ pub(crate) const GEN_AI_DURATION_BUCKETS: &[f64] = &[
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];
 
-/// `gen_ai.client.token.usage` buckets given by the OpenTelemetry GenAI conventions.
+/// `gen_ai.client.token.usage` (and `gen_ai.client.inference.usage.*_tokens`) buckets given
+/// by the OpenTelemetry GenAI conventions.
 pub(crate) const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
     1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
     16777216.0, 67108864.0,
@@ -32,7 +33,7 @@ pub(crate) const DEFAULT_BUCKETS: &[f64] = &[
 ];
 
 pub(crate) fn buckets_for(name: &str) -> &'static [f64] {
-    if name == "gen_ai.client.token.usage" || name == "gen_ai_client_token_usage" {
+    if name.starts_with("gen_ai") && name.contains("token") {
         GEN_AI_TOKEN_BUCKETS
     } else if name.starts_with("gen_ai") && name.contains("duration") {
         GEN_AI_DURATION_BUCKETS

@@ -161,6 +161,7 @@ impl TelemetryGuard {
         );
         state::set_sampling_rate(self.settings.sampling_rate);
         genai::set_compat(self.settings.genai_compat);
+        genai::set_conventions(self.settings.genai_conventions);
         worker::set_flush_interval(self.settings.flush_interval);
         Ok(())
     }

@@ -40,6 +40,12 @@ pub(crate) fn attach() -> Result<&'static PrometheusHandle, TelemetryError> {
                 )
                 .and_then(|b| {
                     b.set_buckets_for_metric(
+                        Matcher::Prefix("gen_ai.client.inference.usage".into()),
+                        GEN_AI_TOKEN_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
                         Matcher::Prefix("gen_ai".into()),
                         GEN_AI_DURATION_BUCKETS,
                     )

@@ -247,6 +247,26 @@ fn export_run<Front>(
     }
 }
 
+/// The `spans` spans that `run` records with `config`, exported over gRPC to a rotel of their
+/// own, as rotel received them.
+fn exported_spans_of(
+    config: TelemetryConfig,
+    spans: usize,
+    run: impl FnOnce(),
+) -> Vec<ReceivedSpan> {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let rotel = Rotel::start();
+    let guard = init_telemetry_with(
+        config
+            .export_otlp(true)
+            .otlp_endpoint(format!("http://127.0.0.1:{}", rotel.grpc)),
+    )
+    .unwrap();
+    run();
+    drop(guard);
+    parse_spans(&rotel.wait_for_spans(spans))
+}
+
 /// `FLUJO_GENAI_COMPAT` (here through the builder) narrows a model-call span's names to the
 /// back-ends named: the others' names are not there; and the current draft of the conventions
 /// (`OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`) adds the cost proposal's names
@@ -262,19 +282,12 @@ fn genai_compat_narrows_the_names_to_the_backends_named() {
         (GenAiCompat::ALL, LatestExperimental),
     ];
     for (compat, conventions) in sets {
-        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-        let rotel = Rotel::start();
-        let guard = init_telemetry_with(
-            TelemetryConfig::builder()
-                .export_otlp(true)
-                .otlp_endpoint(format!("http://127.0.0.1:{}", rotel.grpc))
-                .genai_compat(compat)
-                .genai_conventions(conventions),
-        )
-        .unwrap();
-        draft("q");
-        drop(guard);
-        let spans = parse_spans(&rotel.wait_for_spans(2));
+        let config = TelemetryConfig::builder()
+            .genai_compat(compat)
+            .genai_conventions(conventions);
+        let spans = exported_spans_of(config, 2, || {
+            draft("q");
+        });
         let model_call = spans
             .iter()
             .find(|span| span.name == "chat gpt-4o-mini")
@@ -888,5 +901,66 @@ fn one_huge_span_is_cut_alone_and_its_batch_arrives() {
             "a 16 MiB field keeps its first MAX_ATTRIBUTE_VALUE_BYTES"
         );
         assert!(grown < 64 << 20, "{protocol:?}: grew {} MiB", grown >> 20);
+    }
+}
+
+#[flujo::track_cost(model = "gpt-4o-mini", input_messages = question, system_instructions = "Be brief.")]
+fn captured_call(question: &str) -> Draft {
+    Draft {
+        text: String::new(),
+        usage: flujo::TokenUsage::new(10, 2),
+    }
+}
+
+/// Content capture on real exported spans: nothing while off; while on, the conventions'
+/// JSON with a planted API key redacted, and text cut at `max_content_bytes`.
+#[test]
+fn content_is_exported_only_when_captured_redacted_and_cut() {
+    let question = "use sk-ant-api03-abcdefghijklmnopqrstuvwxyz to answer";
+    for (capture, max_bytes) in [(false, 1024), (true, 1024), (true, 8)] {
+        let config = TelemetryConfig::builder()
+            .capture_message_content(capture)
+            .max_content_bytes(max_bytes);
+        let spans = exported_spans_of(config, 1, || {
+            captured_call(question);
+        });
+        let span = &spans[0];
+        let json = |key| {
+            span.attribute(key).map(|value| {
+                let text = value
+                    .strip_prefix("Str(")
+                    .and_then(|v| v.strip_suffix(')'))
+                    .unwrap_or_else(|| panic!("{key} is a string: {value}"));
+                serde_json::from_str::<serde_json::Value>(text).unwrap()
+            })
+        };
+        let input = json("gen_ai.input.messages");
+        let system = json("gen_ai.system_instructions");
+        match (capture, max_bytes) {
+            (false, _) => assert_eq!((input, system), (None, None), "nothing while off"),
+            (true, 1024) => {
+                assert_eq!(
+                    input.unwrap(),
+                    serde_json::json!([{"role": "user", "parts": [{"type": "text",
+                        "content": "use [REDACTED] to answer"}]}])
+                );
+                assert_eq!(
+                    system.unwrap(),
+                    serde_json::json!([{"type": "text", "content": "Be brief."}])
+                );
+                assert_eq!(span.attribute("flujo.content.truncated"), None);
+            }
+            _ => {
+                assert_eq!(
+                    input.unwrap()[0]["parts"][0]["content"],
+                    "use [RED",
+                    "the first 8 bytes of the redacted text"
+                );
+                assert_eq!(
+                    span.attribute("flujo.content.truncated"),
+                    Some("Bool(true)")
+                );
+            }
+        }
     }
 }

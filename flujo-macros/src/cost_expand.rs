@@ -85,6 +85,17 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
     });
     let tracking = &model.build_tracking;
     let fields = fields::record(&model.fields, &format_ident!("__flujo_model_call"));
+    let content = (!model.content.is_empty()).then(|| {
+        // Spanned on the expression: a value that is not messages is reported there.
+        let captures = model.content.iter().map(
+            |(method, expr)| quote_spanned!(expr.span()=> __flujo_model_call.#method(&#expr);),
+        );
+        quote! {
+            if __flujo_model_call.captures_content() {
+                #(#captures)*
+            }
+        }
+    });
     quote! {
         #warning
         #tracking
@@ -93,6 +104,7 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         let mut __flujo_model_call = #private::ModelCall::new(&__FLUJO_MODEL_CALL);
         #begin
         #fields
+        #content
         #call
         #finish;
         __flujo_value

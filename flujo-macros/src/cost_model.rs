@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Type};
 
@@ -20,6 +20,8 @@ const ARGUMENTS: &[&str] = &[
     "usage",
     "unpriced",
     "fields",
+    "input_messages",
+    "system_instructions",
     "crate",
 ];
 
@@ -58,6 +60,9 @@ pub(crate) struct CostModel {
     pub error_span: Span,
     /// `fields(...)`: attributes of the model call's span (request parameters, say).
     pub fields: Vec<Field>,
+    /// `input_messages = expr` and `system_instructions = expr`: content captured when
+    /// content capture is on (the `ModelCall` method and the expression).
+    pub content: Vec<(Ident, Expr)>,
 }
 
 #[derive(Default)]
@@ -69,6 +74,7 @@ struct Args {
     usage: Option<syn::Path>,
     unpriced: Option<Span>,
     fields: Vec<FieldArg>,
+    content: Vec<(&'static str, Expr)>,
     /// `model` was written (perhaps misspelt or with a bad value, already reported).
     model_mentioned: bool,
 }
@@ -148,6 +154,10 @@ impl Args {
                 span,
                 "`fields` takes a list, e.g. `fields(gen_ai.request.temperature = temperature)`",
             ),
+            ("input_messages", RawValue::Expr(expr)) => self.content.push(("input_messages", expr)),
+            ("system_instructions", RawValue::Expr(expr)) => {
+                self.content.push(("system_instructions", expr))
+            }
             ("unpriced", RawValue::Flag) => self.unpriced = Some(span),
             ("unpriced", _) => errors.push(span, "`unpriced` takes no value: write `unpriced`"),
             ("crate", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
@@ -175,7 +185,28 @@ impl CostModel {
         errors: &mut Errors,
     ) -> Option<CostModel> {
         let args = Args::parse(args, errors);
-        let fields = fields::resolve(&args.fields, &param_names(item), is_skipped, errors);
+        let params = param_names(item);
+        let fields = fields::resolve(&args.fields, &params, is_skipped, errors);
+        let content = args
+            .content
+            .into_iter()
+            .filter(|(argument, expr)| {
+                fields::reads_no_skipped(
+                    expr,
+                    &format!("`{argument}`"),
+                    &params,
+                    is_skipped,
+                    errors,
+                )
+            })
+            // On the expression: a value that is not content is reported there.
+            .map(|(argument, expr)| {
+                (
+                    format_ident!("capture_{argument}", span = expr.span()),
+                    expr,
+                )
+            })
+            .collect();
         let shape = FnShape::of(item);
         shape.check_future(item, "#[track_cost]", errors);
         let returns_unit = matches!(&shape.output, Some(Type::Tuple(t)) if t.elems.is_empty());
@@ -241,6 +272,7 @@ impl CostModel {
             output: shape.output,
             returns_result: shape.returns_result,
             fields,
+            content,
         })
     }
 }

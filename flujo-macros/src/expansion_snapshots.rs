@@ -61,6 +61,23 @@ fn cost_with_request_fields() {
 }
 
 #[test]
+fn cost_with_content_capture() {
+    // Content is read only when capture is on and the call records.
+    insta::assert_snapshot!(expand_cost(
+        quote!(
+            model = "gpt-4o-mini",
+            system_instructions = self.persona,
+            input_messages = [("user", question)]
+        ),
+        quote! {
+            fn ask(&self, question: &str) -> Result<Completion, ClientError> {
+                self.client.complete(&self.persona, question)
+            }
+        }
+    ));
+}
+
+#[test]
 fn cost_inside_a_step() {
     // `#[track_cost]` under `#[pipeline_step]`: the model call runs inside each attempt.
     insta::assert_snapshot!(expand(

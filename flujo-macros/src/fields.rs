@@ -61,25 +61,13 @@ pub(crate) fn resolve(
         let recorded = match &value {
             FieldValue::Value(e) | FieldValue::Display(e) | FieldValue::Debug(e) => e,
         };
-        // Any read of a skipped parameter, in any form (a method call, a reference, a
-        // closure, a macro's arguments, a format string's `{name}`), would record it.
-        let mut reads = Vec::new();
-        skipped_reads(
-            recorded.to_token_stream(),
-            &|name| params.iter().any(|param| param == name) && is_skipped(name),
-            &mut reads,
-        );
-        if !reads.is_empty() {
-            for (span, name) in reads {
-                errors.push(
-                    span,
-                    format!(
-                        "`{name}` is skipped, so field `{}` cannot read it: remove it from \
-                         `skip`/`skip_all`, or record something that does not contain it",
-                        field.key
-                    ),
-                );
-            }
+        if !reads_no_skipped(
+            recorded,
+            &format!("field `{}`", field.key),
+            params,
+            is_skipped,
+            errors,
+        ) {
             continue;
         }
         fields.push(Field {
@@ -88,6 +76,34 @@ pub(crate) fn resolve(
         });
     }
     fields
+}
+
+/// Whether `recorded` reads no parameter for which `is_skipped` holds; each read of one, in
+/// any form (a method call, a reference, a closure, a macro's arguments, a format string's
+/// `{name}`), is an error on it naming `what` would record it.
+pub(crate) fn reads_no_skipped(
+    recorded: &Expr,
+    what: &str,
+    params: &[String],
+    is_skipped: &dyn Fn(&str) -> bool,
+    errors: &mut Errors,
+) -> bool {
+    let mut reads = Vec::new();
+    skipped_reads(
+        recorded.to_token_stream(),
+        &|name| params.iter().any(|param| param == name) && is_skipped(name),
+        &mut reads,
+    );
+    for (span, name) in &reads {
+        errors.push(
+            *span,
+            format!(
+                "`{name}` is skipped, so {what} cannot read it: remove it from \
+                 `skip`/`skip_all`, or record something that does not contain it"
+            ),
+        );
+    }
+    reads.is_empty()
 }
 
 /// The names of `item`'s parameters that are plain identifiers (`self` for a receiver).

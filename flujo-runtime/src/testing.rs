@@ -350,4 +350,8 @@ impl ReportsUsage for StubCompletion {
     fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
         vec![Cow::Borrowed("stop")]
     }
+
+    fn output_texts(&self) -> Vec<Cow<'_, str>> {
+        vec![Cow::Borrowed(&self.text)]
+    }
 }

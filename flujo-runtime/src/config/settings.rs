@@ -7,7 +7,9 @@ use flujo_pricing::Usd;
 
 use super::error::TelemetryError;
 use super::secret::Secret;
+use crate::core::attribute::MAX_ATTRIBUTE_VALUE_BYTES;
 use crate::core::genai::{GenAiCompat, GenAiConventions};
+use crate::cost::content::DEFAULT_MAX_CONTENT_BYTES;
 
 /// Log output when no exporter takes logs: human-readable text or one JSON object per line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -137,6 +139,17 @@ pub struct TelemetryConfig {
     /// Env: `OTEL_SEMCONV_STABILITY_OPT_IN` (`gen_ai_latest_experimental` among its values
     /// asks for the current draft). Default: v1.41.
     pub genai_conventions: Option<GenAiConventions>,
+    /// Capture model calls' content (`gen_ai.input.messages`, `gen_ai.output.messages`,
+    /// `gen_ai.system_instructions`), redacted and cut at `max_content_bytes`. Env:
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`. Default false, as the GenAI
+    /// conventions require.
+    pub capture_message_content: Option<bool>,
+    /// The most bytes of text each captured content attribute of a model call keeps (its
+    /// input messages, its output messages, its system instructions: each over all its
+    /// messages).
+    /// Env: `FLUJO_GENAI_CONTENT_MAX_BYTES`, 1 to `MAX_ATTRIBUTE_VALUE_BYTES` (1 MiB).
+    /// Default 64 KiB.
+    pub max_content_bytes: Option<usize>,
     /// A SQLite file that keeps cost records across restarts (feature `sqlite`). Env:
     /// `FLUJO_COST_LEDGER`. Default: records kept in memory.
     pub cost_ledger: Option<std::path::PathBuf>,
@@ -218,6 +231,10 @@ setter!(/// Sets [`TelemetryConfig::genai_compat`].
     genai_compat: GenAiCompat);
 setter!(/// Sets [`TelemetryConfig::genai_conventions`].
     genai_conventions: GenAiConventions);
+setter!(/// Sets [`TelemetryConfig::capture_message_content`].
+    capture_message_content: bool);
+setter!(/// Sets [`TelemetryConfig::max_content_bytes`].
+    max_content_bytes: usize);
 setter!(/// Sets [`TelemetryConfig::cost_ledger`].
     cost_ledger: into std::path::PathBuf);
 setter!(/// Sets [`TelemetryConfig::daily_cost_limit_usd`].
@@ -281,6 +298,10 @@ pub struct TelemetrySettings {
     pub genai_compat: GenAiCompat,
     /// The version of the GenAI conventions' names.
     pub genai_conventions: GenAiConventions,
+    /// Model calls' content is captured.
+    pub capture_message_content: bool,
+    /// Text a call's captured content keeps, at most.
+    pub max_content_bytes: usize,
     /// Durable cost ledger.
     pub cost_ledger: Option<std::path::PathBuf>,
     /// Daily cost limit of the ledger.
@@ -298,6 +319,8 @@ const COMPRESSION_VALUES: &str = "gzip or none";
 const HEADERS_VALUES: &str = "comma-separated key=value pairs, e.g. authorization=Bearer%20token";
 const QUEUE_VALUES: &str = "a whole number of spans from 1 to 1048576 (at most 1048576)";
 const BATCH_VALUES: &str = "a whole number of spans from 1 to 65536 (at most 65536)";
+const CONTENT_BYTES_VALUES: &str =
+    "a whole number of bytes from 1 to 1048576 (MAX_ATTRIBUTE_VALUE_BYTES)";
 const TIMEOUT_VALUES: &str = "a whole number of milliseconds greater than 0";
 
 /// The export queue's size in spans unless `OTEL_BSP_MAX_QUEUE_SIZE` / `max_queue_size` say.
@@ -606,6 +629,14 @@ impl TelemetryConfig {
             MAX_QUEUE_SIZE,
             QUEUE_VALUES,
         )?;
+        let max_content_bytes = count(
+            self.max_content_bytes,
+            "max_content_bytes",
+            "FLUJO_GENAI_CONTENT_MAX_BYTES",
+            DEFAULT_MAX_CONTENT_BYTES,
+            MAX_ATTRIBUTE_VALUE_BYTES,
+            CONTENT_BYTES_VALUES,
+        )?;
         let max_export_batch_size = count(
             self.max_export_batch_size,
             "max_export_batch_size",
@@ -745,6 +776,11 @@ impl TelemetryConfig {
                     )?
                     .unwrap_or_default(),
             },
+            capture_message_content: flag(
+                self.capture_message_content,
+                "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+            )?,
+            max_content_bytes,
             genai_conventions: self.genai_conventions.unwrap_or_else(|| {
                 env.get("OTEL_SEMCONV_STABILITY_OPT_IN")
                     .map_or_else(GenAiConventions::default, |list| {
@@ -956,6 +992,8 @@ mod tests {
         assert_eq!(settings.log_format, LogFormat::Text);
         assert_eq!(settings.genai_compat, GenAiCompat::ALL);
         assert_eq!(settings.genai_conventions, GenAiConventions::V1_41);
+        assert!(!settings.capture_message_content, "off unless asked for");
+        assert_eq!(settings.max_content_bytes, 64 << 10);
         assert_eq!(settings.flush_interval, Duration::from_millis(100));
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
     }
@@ -986,6 +1024,8 @@ mod tests {
             settings.genai_conventions,
             GenAiConventions::LatestExperimental
         );
+        assert!(settings.capture_message_content);
+        assert_eq!(settings.max_content_bytes, 4096);
 
         let explicit = TelemetryConfig::builder()
             .service_name("from-code")
@@ -1043,6 +1083,14 @@ mod tests {
             err.to_string(),
             "environment variable FLUJO_GENAI_COMPAT=\"langfuse,datadog\" is invalid: expected \
              a comma-separated list of otel, logfire, langfuse, openinference, or all"
+        );
+        let err = TelemetryConfig::default()
+            .resolve_from(env(&[("FLUJO_GENAI_CONTENT_MAX_BYTES", "99999999999")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable FLUJO_GENAI_CONTENT_MAX_BYTES=\"99999999999\" is invalid: \
+             expected a whole number of bytes from 1 to 1048576 (MAX_ATTRIBUTE_VALUE_BYTES)"
         );
         let err = TelemetryConfig::default()
             .resolve_from(env(&[("RUST_LOG", "info,[[")]))

@@ -7,6 +7,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod budget;
+pub(crate) mod content;
 pub(crate) mod error;
 pub(crate) mod ledger;
 pub(crate) mod model_call;
@@ -17,6 +18,7 @@ pub(crate) mod query;
 pub(crate) mod report;
 pub(crate) mod usage;
 
+pub use self::content::{DEFAULT_MAX_CONTENT_BYTES, GenAiMessages, REDACTED, redact};
 pub use self::error::CostError;
 pub use self::ledger::{
     CostRecord, KILL_LOSS_WINDOW, MAX_QUEUED_COST_RECORD_BYTES, MAX_QUEUED_COST_RECORDS,

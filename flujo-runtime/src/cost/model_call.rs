@@ -13,9 +13,10 @@ use std::time::SystemTime;
 use flujo_pricing::{MAX_TOKENS_PER_CALL, TokenUsage};
 
 use super::budget;
+use super::content::{self, Captured, GenAiMessages};
 use super::pricing::{self, utc_date};
 use super::usage::{IntoTokenUsage, ReportsUsage, UsageReport};
-use crate::core::attribute::ToAttributeValue;
+use crate::core::attribute::{AttributeValue, ToAttributeValue};
 use crate::core::context::SpanContext;
 use crate::core::record::{ModelCallRecord, Operation, Outcome};
 use crate::run::limits::{Reservation, UsageLimitExceeded};
@@ -187,6 +188,37 @@ impl ModelCall {
         self.call.record_debug(key, value);
     }
 
+    /// Whether the call's content is captured (capture on, and the call records a span): the
+    /// `input_messages` and `system_instructions` expressions are only evaluated then.
+    pub fn captures_content(&self) -> bool {
+        content::is_captured() && self.call.is_recording()
+    }
+
+    /// Records `gen_ai.input.messages`, redacted and cut to the content budget.
+    pub fn capture_input_messages<M: GenAiMessages + ?Sized>(&mut self, messages: &M) {
+        self.push_content(
+            "gen_ai.input.messages",
+            content::input_messages(&messages.messages()),
+        );
+    }
+
+    /// Records `gen_ai.system_instructions`, redacted and cut to the content budget.
+    pub fn capture_system_instructions<T: AsRef<str> + ?Sized>(&mut self, instructions: &T) {
+        self.push_content(
+            "gen_ai.system_instructions",
+            content::system_instructions(instructions.as_ref()),
+        );
+    }
+
+    fn push_content(&mut self, key: &'static str, captured: Captured) {
+        self.call
+            .push_attribute(key, AttributeValue::String(Cow::Owned(captured.json)));
+        if captured.truncated {
+            self.call
+                .push_attribute("flujo.content.truncated", AttributeValue::Bool(true));
+        }
+    }
+
     /// Ends a call of a function returning `Result<T, E>`, reading usage from the `Ok` value.
     pub fn finish_result<T: ReportsUsage, E: StepError>(&mut self, result: &Result<T, E>) {
         match result {
@@ -222,7 +254,12 @@ impl ModelCall {
         self.complete(UsageReport::from_usage(usage(value)));
     }
 
-    fn complete(&mut self, report: UsageReport) {
+    fn complete(&mut self, mut report: UsageReport) {
+        if let Some(output) = report.output.take()
+            && self.call.is_recording()
+        {
+            self.push_content("gen_ai.output.messages", output);
+        }
         let details = self.details(Some(report));
         self.call.end_model_call(Outcome::Ok, details);
     }

@@ -61,6 +61,14 @@ impl ReportsUsage for CreateChatCompletionResponse {
             })
             .collect()
     }
+
+    /// Each choice's text (a choice that answered with tool calls only has none).
+    fn output_texts(&self) -> Vec<Cow<'_, str>> {
+        self.choices
+            .iter()
+            .map(|choice| Cow::Borrowed(choice.message.content.as_deref().unwrap_or_default()))
+            .collect()
+    }
 }
 
 impl ReportsUsage for EmbeddingUsage {

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use flujo_pricing::TokenUsage;
 
+use super::content::{self, Captured};
 use crate::core::attribute::capped_copy;
 use crate::core::record::ResponseDetails;
 
@@ -48,6 +49,12 @@ pub trait ReportsUsage {
     fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
         Vec::new()
     }
+
+    /// The text of each choice, for `gen_ai.output.messages` when content capture is on (it is
+    /// only asked for then).
+    fn output_texts(&self) -> Vec<Cow<'_, str>> {
+        Vec::new()
+    }
 }
 
 impl ReportsUsage for TokenUsage {
@@ -71,6 +78,9 @@ macro_rules! reports_through {
             }
             fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
                 $inner(self).map(ReportsUsage::finish_reasons).unwrap_or_default()
+            }
+            fn output_texts(&self) -> Vec<Cow<'_, str>> {
+                $inner(self).map(ReportsUsage::output_texts).unwrap_or_default()
             }
         }
     )*};
@@ -124,29 +134,37 @@ impl IntoTokenUsage for Option<TokenUsage> {
 pub(crate) struct UsageReport {
     pub(crate) usage: Option<TokenUsage>,
     pub(crate) response: ResponseDetails,
+    /// `gen_ai.output.messages`, when content is captured.
+    pub(crate) output: Option<Captured>,
 }
 
 impl UsageReport {
     pub(crate) fn of<T: ReportsUsage + ?Sized>(value: &T) -> UsageReport {
         let owned = |text: &str| capped_copy(text);
+        let finish_reasons: Vec<Cow<'static, str>> = value
+            .finish_reasons()
+            .into_iter()
+            .map(|reason| Cow::Owned(owned(&reason)))
+            .collect();
+        let output = content::is_captured()
+            .then(|| value.output_texts())
+            .filter(|texts| !texts.is_empty())
+            .map(|texts| content::output_messages(&texts, &finish_reasons));
         UsageReport {
             usage: value.token_usage(),
             response: ResponseDetails {
                 model: value.response_model().map(owned),
                 id: value.response_id().map(owned),
-                finish_reasons: value
-                    .finish_reasons()
-                    .into_iter()
-                    .map(|reason| Cow::Owned(owned(&reason)))
-                    .collect(),
+                finish_reasons,
             },
+            output,
         }
     }
 
     pub(crate) fn from_usage(usage: impl IntoTokenUsage) -> UsageReport {
         UsageReport {
             usage: usage.into_token_usage(),
-            response: ResponseDetails::default(),
+            ..UsageReport::default()
         }
     }
 }

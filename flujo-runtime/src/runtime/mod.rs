@@ -17,6 +17,7 @@ use crate::config::settings::{TelemetryConfig, TelemetrySettings};
 use crate::core::genai;
 use crate::core::state;
 use crate::core::sync::lock;
+use crate::cost::content;
 use crate::cost::ledger::Unwritten;
 use crate::cost::{budget, ledger, pricing};
 
@@ -162,6 +163,20 @@ impl TelemetryGuard {
         state::set_sampling_rate(self.settings.sampling_rate);
         genai::set_compat(self.settings.genai_compat);
         genai::set_conventions(self.settings.genai_conventions);
+        // The configured secrets are never captured, whatever a prompt or an answer holds.
+        let secrets = self
+            .settings
+            .otlp_headers
+            .iter()
+            .map(|(_, value)| value)
+            .chain(&self.settings.logfire_api_key)
+            .map(|secret| secret.expose().to_owned())
+            .collect();
+        content::configure(
+            self.settings.capture_message_content,
+            self.settings.max_content_bytes,
+            secrets,
+        );
         worker::set_flush_interval(self.settings.flush_interval);
         Ok(())
     }

@@ -453,6 +453,14 @@ fn a_runs_conversation_id_is_on_its_root_and_its_model_calls() {
     let roots = capture.spans_named("invoke_workflow two_calls");
     let calls = capture.spans_named("chat gpt-4o-mini");
     assert_eq!((roots.len(), calls.len()), (2, 4));
+    assert_eq!(
+        capture.histogram_count(
+            "gen_ai.workflow.duration",
+            &[("gen_ai.workflow.name", "two_calls")]
+        ),
+        2,
+        "a run is a workflow, as the conventions time it"
+    );
     let with_conversation: Vec<_> = roots
         .iter()
         .chain(&calls)

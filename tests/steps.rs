@@ -415,4 +415,35 @@ fn tool_and_agent_steps_are_genai_tool_and_agent_spans() {
         ),
         1
     );
+    // The conventions' durations, by name, and by `error.type` for a call that failed.
+    assert_eq!(
+        capture.histogram_count(
+            "gen_ai.execute_tool.duration",
+            &[("gen_ai.tool.name", "weather")]
+        ),
+        1
+    );
+    assert_eq!(
+        capture.histogram_count(
+            "gen_ai.invoke_agent.duration",
+            &[("gen_ai.agent.name", "travel_agent")]
+        ),
+        1
+    );
+    broken_tool().unwrap_err();
+    assert_eq!(
+        capture.histogram_count(
+            "gen_ai.execute_tool.duration",
+            &[
+                ("gen_ai.tool.name", "broken_tool"),
+                ("error.type", "core::fmt::Error")
+            ]
+        ),
+        1
+    );
+}
+
+#[pipeline_step(kind = "tool")]
+fn broken_tool() -> Result<(), std::fmt::Error> {
+    Err(std::fmt::Error)
 }

@@ -35,6 +35,17 @@ impl Outcome {
             Outcome::Cancelled => 2,
         }
     }
+
+    /// The `error.type` of a call that did not succeed: the error's type name, `panic`, or
+    /// `cancelled`; `None` for a success.
+    pub fn error_type(&self) -> Option<&'static str> {
+        match self {
+            Outcome::Ok => None,
+            Outcome::Error(details) => Some(details.error_type),
+            Outcome::Panicked => Some("panic"),
+            Outcome::Cancelled => Some("cancelled"),
+        }
+    }
 }
 
 /// The `status` label values of call metrics, in [`Outcome::status_index`] order.

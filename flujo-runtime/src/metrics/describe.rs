@@ -86,6 +86,23 @@ pub(crate) fn describe_metrics() {
             "Tokens used, by gen_ai.token.modality (the conventions' current draft)"
         );
     }
+    for (name, what) in [
+        (
+            "gen_ai.execute_tool.duration",
+            "tool executions (kind = \"tool\" steps)",
+        ),
+        (
+            "gen_ai.invoke_agent.duration",
+            "agent invocations (kind = \"agent\" steps)",
+        ),
+        ("gen_ai.workflow.duration", "workflows (pipeline runs)"),
+    ] {
+        metrics::describe_histogram!(
+            name,
+            Unit::Seconds,
+            format!("Duration of {what}, with error.type when they did not succeed")
+        );
+    }
     metrics::describe_histogram!(
         "gen_ai.client.operation.duration",
         Unit::Seconds,

@@ -24,6 +24,16 @@ pub(crate) const GEN_AI_TOKEN_BUCKETS: &[f64] = &[
     16777216.0, 67108864.0,
 ];
 
+/// `gen_ai.invoke_agent.duration` buckets given by the OpenTelemetry GenAI conventions.
+pub(crate) const GEN_AI_AGENT_DURATION_BUCKETS: &[f64] = &[
+    0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6,
+];
+
+/// `gen_ai.workflow.duration` buckets given by the OpenTelemetry GenAI conventions.
+pub(crate) const GEN_AI_WORKFLOW_DURATION_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
+];
+
 /// `flujo_score` buckets: scores from 0.0 to 1.0 in tenths.
 pub(crate) const SCORE_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
@@ -35,6 +45,10 @@ pub(crate) const DEFAULT_BUCKETS: &[f64] = &[
 pub(crate) fn buckets_for(name: &str) -> &'static [f64] {
     if name.starts_with("gen_ai") && name.contains("token") {
         GEN_AI_TOKEN_BUCKETS
+    } else if name.starts_with("gen_ai.invoke_agent") || name.starts_with("gen_ai_invoke_agent") {
+        GEN_AI_AGENT_DURATION_BUCKETS
+    } else if name.starts_with("gen_ai.workflow") || name.starts_with("gen_ai_workflow") {
+        GEN_AI_WORKFLOW_DURATION_BUCKETS
     } else if name.starts_with("gen_ai") && name.contains("duration") {
         GEN_AI_DURATION_BUCKETS
     } else if name.ends_with("_seconds") {

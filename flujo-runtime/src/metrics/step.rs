@@ -1,6 +1,7 @@
 //! Step and pipeline metrics, derived from drained records: `flujo_step_calls_total`,
 //! `flujo_step_duration_seconds`, `flujo_step_retries_total` (from each call's attempts),
-//! and the pipeline-run pair for a run's root span. The handles of a call site are
+//! and the pipeline-run pair for a run's root span; and the GenAI conventions' durations of
+//! tools, agents and workflows. The handles of a call site are
 //! registered on its first record and cached in the site.
 
 use std::sync::Arc;
@@ -10,14 +11,70 @@ use metrics::{Counter, Histogram, Key, Label};
 use super::recorder::{FanHistogram, own_histogram};
 use crate::collect::sink::Observer;
 use crate::core::clock;
-use crate::core::record::{STATUSES, SpanRecord};
-use crate::core::site::{CallSite, SiteKind};
+use crate::core::record::{Outcome, STATUSES, SpanRecord};
+use crate::core::site::{CallSite, SiteKind, StepRole};
 
 /// The metric handles of one step or pipeline.
 struct SiteMetrics {
     calls: [Counter; 3],
     durations: [Durations; 3],
     retries: Counter,
+    /// The GenAI conventions' duration of a tool, an agent or a workflow (a pipeline run).
+    genai: Option<GenAiDuration>,
+}
+
+/// `gen_ai.execute_tool.duration`, `gen_ai.invoke_agent.duration` or
+/// `gen_ai.workflow.duration`: by the tool's, agent's or workflow's name, and `error.type`
+/// when the call did not succeed.
+struct GenAiDuration {
+    metric: &'static str,
+    label: &'static str,
+    value: &'static str,
+    /// Successful calls (registered once; the failed ones are rare and labelled each time).
+    ok: Durations,
+}
+
+impl GenAiDuration {
+    fn of(site: &CallSite) -> Option<GenAiDuration> {
+        let (metric, label, value) = match (site.kind, site.role) {
+            (SiteKind::Pipeline, _) => (
+                "gen_ai.workflow.duration",
+                "gen_ai.workflow.name",
+                site.function,
+            ),
+            (SiteKind::Step, StepRole::Tool) => (
+                "gen_ai.execute_tool.duration",
+                "gen_ai.tool.name",
+                site.name,
+            ),
+            (SiteKind::Step, StepRole::Agent) => (
+                "gen_ai.invoke_agent.duration",
+                "gen_ai.agent.name",
+                site.name,
+            ),
+            _ => return None,
+        };
+        Some(GenAiDuration {
+            metric,
+            label,
+            value,
+            ok: Durations::register(metric, vec![Label::new(label, value)]),
+        })
+    }
+
+    fn record(&self, outcome: &Outcome, seconds: &[f64]) {
+        match outcome.error_type() {
+            None => self.ok.record(seconds),
+            Some(error_type) => Durations::register(
+                self.metric,
+                vec![
+                    Label::new(self.label, self.value),
+                    Label::new("error.type", error_type),
+                ],
+            )
+            .record(seconds),
+        }
+    }
 }
 
 /// A duration histogram: flujo's own, updated a batch at a time, or the application's
@@ -28,20 +85,13 @@ enum Durations {
 }
 
 impl Durations {
-    fn register(
-        name: &'static str,
-        label: &'static str,
-        value: &'static str,
-        status: &'static str,
-    ) -> Durations {
-        let key = Key::from_parts(
-            name,
-            vec![Label::new(label, value), Label::new("status", status)],
-        );
+    fn register(name: &'static str, labels: Vec<Label>) -> Durations {
+        let key = Key::from_parts(name, labels);
         match own_histogram(&key) {
             Some(histogram) => Durations::Own(histogram),
             None => {
-                Durations::Facade(metrics::histogram!(name, label => value, "status" => status))
+                let labels: Vec<Label> = key.labels().cloned().collect();
+                Durations::Facade(metrics::histogram!(name, labels))
             }
         }
     }
@@ -75,8 +125,14 @@ impl SiteMetrics {
         SiteMetrics {
             calls: STATUSES
                 .map(|status| metrics::counter!(calls, label => value, "status" => status)),
-            durations: STATUSES.map(|status| Durations::register(durations, label, value, status)),
+            durations: STATUSES.map(|status| {
+                Durations::register(
+                    durations,
+                    vec![Label::new(label, value), Label::new("status", status)],
+                )
+            }),
             retries: metrics::counter!("flujo_step_retries_total", "step" => site.name),
+            genai: GenAiDuration::of(site),
         }
     }
 }
@@ -113,7 +169,11 @@ impl Observer for StepMetrics {
             if !same {
                 flush(pending.replace((metrics, status)), &mut seconds);
             }
-            seconds.push(clock::elapsed(record.start, record.end).as_secs_f64());
+            let elapsed = clock::elapsed(record.start, record.end).as_secs_f64();
+            if let Some(genai) = &metrics.genai {
+                genai.record(&record.outcome, &[elapsed]);
+            }
+            seconds.push(elapsed);
         }
         flush(pending, &mut seconds);
     }

@@ -46,6 +46,18 @@ pub(crate) fn attach() -> Result<&'static PrometheusHandle, TelemetryError> {
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
+                        Matcher::Full("gen_ai.invoke_agent.duration".into()),
+                        metrics::GEN_AI_AGENT_DURATION_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("gen_ai.workflow.duration".into()),
+                        metrics::GEN_AI_WORKFLOW_DURATION_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
                         Matcher::Prefix("gen_ai".into()),
                         GEN_AI_DURATION_BUCKETS,
                     )

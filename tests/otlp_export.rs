@@ -964,3 +964,56 @@ fn content_is_exported_only_when_captured_redacted_and_cut() {
         }
     }
 }
+
+#[pipeline_step(kind = "tool", name = "lookup")]
+fn lookup_tool(city: &str) -> usize {
+    city.len()
+}
+
+#[pipeline_step(kind = "agent")]
+fn planner_agent(city: &str) -> usize {
+    lookup_tool(city)
+}
+
+/// Tool and agent steps as a collector receives them: the conventions' span names, kinds and
+/// attributes, typed.
+#[test]
+fn tool_and_agent_spans_arrive_as_the_conventions_name_them() {
+    let spans = exported_spans_of(TelemetryConfig::builder(), 2, || {
+        planner_agent("Oslo");
+    });
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|span| span.name == name)
+            .unwrap_or_else(|| panic!("{name} arrived: {spans:?}"))
+    };
+    let agent = named("invoke_agent planner_agent");
+    let tool = named("execute_tool lookup");
+    assert_eq!(tool.parent_id, agent.id);
+    for (span, expected) in [
+        (
+            agent,
+            &[
+                ("gen_ai.operation.name", "Str(invoke_agent)"),
+                ("gen_ai.agent.name", "Str(planner_agent)"),
+                ("openinference.span.kind", "Str(AGENT)"),
+            ][..],
+        ),
+        (
+            tool,
+            &[
+                ("gen_ai.operation.name", "Str(execute_tool)"),
+                ("gen_ai.tool.name", "Str(lookup)"),
+                ("gen_ai.tool.type", "Str(function)"),
+                ("openinference.span.kind", "Str(TOOL)"),
+                ("tool.name", "Str(lookup)"),
+            ][..],
+        ),
+    ] {
+        assert_eq!(span.kind, "SPAN_KIND_INTERNAL", "{}", span.name);
+        for (key, value) in expected {
+            assert_eq!(span.attribute(key), Some(*value), "{key} on {}", span.name);
+        }
+    }
+}

@@ -1010,6 +1010,8 @@ mod tests {
                 "OTEL_SEMCONV_STABILITY_OPT_IN",
                 "http,gen_ai_latest_experimental",
             ),
+            ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true"),
+            ("FLUJO_GENAI_CONTENT_MAX_BYTES", "4096"),
         ]);
         let settings = TelemetryConfig::default().resolve_from(&vars).unwrap();
         assert_eq!(settings.service_name, "from-env");

@@ -1017,3 +1017,21 @@ fn tool_and_agent_spans_arrive_as_the_conventions_name_them() {
         }
     }
 }
+
+/// A trace continued from another service keeps its W3C `tracestate` on the spans a collector
+/// receives, and their parent is marked remote.
+#[test]
+fn a_continued_trace_exports_its_tracestate() {
+    let remote = flujo::SpanContext::from_traceparent(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )
+    .unwrap()
+    .with_tracestate("congo=t61rcWkgMzE");
+    let spans = exported_spans_of(TelemetryConfig::builder(), 2, || {
+        remote.in_scope(|| planner_agent("Rome"));
+    });
+    assert_eq!(spans.len(), 2);
+    for span in &spans {
+        assert_eq!(span.trace_state, "congo=t61rcWkgMzE", "{span:?}");
+    }
+}

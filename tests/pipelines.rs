@@ -198,7 +198,8 @@ fn a_run_continues_a_remote_trace() {
     let capture = Capture::start();
     let remote =
         SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-            .unwrap();
+            .unwrap()
+            .with_tracestate("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
     let result = Flujo::new(shouting::new()).run_with(
         "hi".to_owned(),
         RunOptions::new().request_id("req-42").parent(remote),
@@ -219,6 +220,49 @@ fn a_run_continues_a_remote_trace() {
             .all(|span| !span.parent_is_remote()),
         "the spans under the root have local parents"
     );
+    // The caller's tracestate stays with its trace: on every span, for export.
+    assert!(
+        capture
+            .finished_spans()
+            .iter()
+            .all(|span| { span.trace_state() == Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7") }),
+        "{:?}",
+        capture
+            .finished_spans()
+            .iter()
+            .map(|span| (span.name.clone(), span.trace_state().map(str::to_owned)))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[pipeline_step]
+fn outgoing_headers() -> (Option<String>, Option<String>) {
+    let context = SpanContext::current();
+    (context.traceparent(), context.tracestate())
+}
+
+/// A call out of a step continues the trace with both W3C headers: its `traceparent`, and
+/// the `tracestate` the trace came with; one that is not W3C-shaped is dropped, as W3C asks.
+#[test]
+fn the_tracestate_of_a_remote_trace_is_injected_into_outgoing_calls() {
+    let _capture = Capture::start();
+    let remote =
+        SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .unwrap();
+    let (traceparent, tracestate) = remote
+        .with_tracestate(" vendor=opaque ")
+        .in_scope(outgoing_headers);
+    assert!(
+        traceparent
+            .unwrap()
+            .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    );
+    assert_eq!(tracestate.as_deref(), Some("vendor=opaque"));
+    let (_, invalid) = remote
+        .with_tracestate("Not A Tracestate")
+        .in_scope(outgoing_headers);
+    assert_eq!(invalid, None);
+    assert_eq!(outgoing_headers().1, None, "a new trace has none");
 }
 
 /// Records what it is called with; panics in `post_step` of `join` when told to.

@@ -221,6 +221,7 @@ pub struct ReceivedSpan {
     pub id: String,
     pub name: String,
     pub kind: String,
+    pub trace_state: String,
     pub status: String,
     pub status_message: String,
     pub attributes: Vec<(String, String)>,
@@ -271,6 +272,7 @@ pub fn parse_spans(output: &str) -> Vec<ReceivedSpan> {
                 "ID" => span.id = value,
                 "Name" => span.name = value,
                 "Kind" => span.kind = value,
+                "TraceState" | "Trace State" | "Trace state" => span.trace_state = value,
                 "Status code" => span.status = value,
                 "Status message" => span.status_message = value,
                 _ => {}

@@ -64,6 +64,8 @@ pub struct FinishedSpan {
     pub parent_span_id: Option<SpanId>,
     /// The enclosing span is in another process (a `traceparent` continued here).
     parent_is_remote: bool,
+    /// The trace's W3C `tracestate`, when it came with one.
+    trace_state: Option<std::sync::Arc<str>>,
     /// Outcome.
     pub status: SpanStatus,
     /// Raw clock readings, turned into wall-clock time with the anchor of the drain that
@@ -144,6 +146,11 @@ impl FinishedSpan {
             .chain(cancelled)
             .map(|(key, value)| (AttributeKey::Static(key), value))
             .chain(fields)
+    }
+
+    /// The trace's W3C `tracestate`, when the trace came with one (exported with the span).
+    pub fn trace_state(&self) -> Option<&str> {
+        self.trace_state.as_deref()
     }
 
     /// Whether the parent span is in another process (the span continues a `traceparent`).
@@ -382,6 +389,7 @@ impl FinishedSpan {
             span_id: SpanId(record.span_id),
             parent_span_id: (record.parent_span_id != 0).then_some(SpanId(record.parent_span_id)),
             parent_is_remote: extras_ref.is_some_and(|extras| extras.parent_is_remote),
+            trace_state: extras_ref.and_then(|extras| extras.trace_state.clone()),
             start: record.start,
             end: record.end,
             anchor: *anchor,

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use crate::core::ids::{SpanId, TraceId};
 use crate::core::site::CallSite;
 use crate::core::state::{self, Shard};
+use crate::core::trace_state;
 
 /// The identity of a span: the trace it belongs to, its id, and whether it is sampled.
 ///
@@ -37,6 +38,8 @@ pub struct SpanContext {
     /// Received from another process (`from_traceparent`): a span started under it has a
     /// remote parent (OTLP's `parent_span_is_remote`).
     remote: bool,
+    /// The trace's W3C `tracestate`, by its id in [`trace_state`]'s table (0: none).
+    state: u32,
     /// The innermost `#[pipeline_step]` of this span (itself, or the step a model call runs
     /// in): cost records name it.
     step: Option<&'static CallSite>,
@@ -142,6 +145,7 @@ impl SpanContext {
         span_id: 0,
         sampled: false,
         remote: false,
+        state: 0,
         step: None,
     };
 
@@ -226,8 +230,47 @@ impl SpanContext {
             span_id,
             sampled: flags & 1 == 1,
             remote: true,
+            state: 0,
             step: None,
         })
+    }
+
+    /// This remote context with the W3C `tracestate` header that came with its `traceparent`:
+    /// every span of the trace here keeps it, exports it, and [`SpanContext::tracestate`]
+    /// gives it back for an outgoing call. A `tracestate` that is not W3C-shaped (or longer
+    /// than 512 bytes) is dropped, as W3C asks; the trace goes on without it.
+    ///
+    /// ```
+    /// use flujo::SpanContext;
+    ///
+    /// let remote = SpanContext::from_traceparent(
+    ///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    /// )?
+    /// .with_tracestate("congo=t61rcWkgMzE");
+    /// assert_eq!(remote.tracestate().as_deref(), Some("congo=t61rcWkgMzE"));
+    /// # Ok::<(), flujo::context::TraceparentError>(())
+    /// ```
+    #[must_use]
+    pub fn with_tracestate(self, header: &str) -> SpanContext {
+        let header = header.trim();
+        let state = if trace_state::is_valid(header) {
+            trace_state::intern(header)
+        } else {
+            0
+        };
+        SpanContext { state, ..self }
+    }
+
+    /// The trace's W3C `tracestate`, to send with [`SpanContext::traceparent`]; `None` when
+    /// the trace came without one (or it was forgotten: see
+    /// [`MAX_TRACE_STATES`](crate::context::MAX_TRACE_STATES)).
+    pub fn tracestate(&self) -> Option<String> {
+        trace_state::lookup(self.state).map(|state| state.to_string())
+    }
+
+    /// The trace's `tracestate`, shared.
+    pub(crate) fn trace_state(&self) -> Option<std::sync::Arc<str>> {
+        trace_state::lookup(self.state)
     }
 
     /// This context as a W3C `traceparent` header, to continue the trace in another service;
@@ -284,6 +327,7 @@ impl SpanContext {
                         span_id,
                         sampled: state::sample_root(trace_id),
                         remote: false,
+                        state: 0,
                         step,
                     }
                 } else {

@@ -13,3 +13,4 @@ pub(crate) mod record;
 pub(crate) mod site;
 pub(crate) mod state;
 pub(crate) mod sync;
+pub(crate) mod trace_state;

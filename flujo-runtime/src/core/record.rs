@@ -114,6 +114,8 @@ pub struct SpanExtras {
     /// The parent is a span of another process (a `traceparent` continued here): rare, so
     /// kept here rather than in every record.
     pub parent_is_remote: bool,
+    /// The trace's W3C `tracestate`, when it came with one.
+    pub trace_state: Option<Arc<str>>,
 }
 
 /// Something that happened during a span, at one instant (an OpenTelemetry span event).

@@ -19,14 +19,13 @@ use std::fmt;
 
 use std::borrow::Cow;
 
-use crate::collect::bridged;
 use crate::core::attribute::{AttributeValue, capped_text};
 use crate::core::context::SpanContext;
 use crate::core::record::SpanEvent;
-use crate::core::state;
 use crate::metrics::recorder::RECORDER;
 use crate::run::scope;
 use crate::step::call::StepCall;
+use crate::step::current::add_event_to_current_span;
 
 /// The outcome of one checklist evaluation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,15 +80,6 @@ fn evaluation_event(
     SpanEvent::now("gen_ai.evaluation.result", attributes)
 }
 
-/// Adds `event` to the span running here, if one is recorded (kept until that span ends).
-fn on_current_span(event: impl FnOnce() -> SpanEvent) {
-    let context = SpanContext::current();
-    if context.is_sampled() && context.raw_span_id() != 0 && state::state().records_spans() {
-        bridged::activate();
-        bridged::push(context.raw_span_id(), event());
-    }
-}
-
 fn pass_or_fail(passed: bool) -> &'static str {
     if passed { "pass" } else { "fail" }
 }
@@ -106,7 +96,7 @@ pub fn record_checklist(checklist: &str, items: &[(&str, bool)]) -> ChecklistRes
         .increment(count);
     }
     let result = ChecklistResult { passed, total };
-    on_current_span(|| {
+    add_event_to_current_span(|| {
         let failed: Vec<&str> = items
             .iter()
             .filter(|(_, ok)| !ok)
@@ -141,7 +131,7 @@ pub fn checklist_pass_rate(checklist: &str) -> Option<f64> {
 /// and as a `gen_ai.evaluation.result` event on the span running here.
 pub fn record_score(name: &str, value: f64) {
     metrics::histogram!("flujo_score", "name" => name.to_owned()).record(value);
-    on_current_span(|| evaluation_event(name, Some(value), None, None));
+    add_event_to_current_span(|| evaluation_event(name, Some(value), None, None));
 }
 
 /// Counts a validation in `flujo_validations_total{step,validator,result}`.
@@ -182,12 +172,12 @@ pub fn validate<T: ?Sized, V: fmt::Display>(
     record_validation(step, validator, verdict.is_ok());
     match verdict {
         Ok(()) => {
-            on_current_span(|| validation_event(validator, None));
+            add_event_to_current_span(|| validation_event(validator, None));
             Ok(())
         }
         Err(feedback) => {
             let feedback = feedback.to_string();
-            on_current_span(|| validation_event(validator, Some(&feedback)));
+            add_event_to_current_span(|| validation_event(validator, Some(&feedback)));
             scope::note_feedback(&feedback);
             Err(ValidationError {
                 step,

@@ -7,6 +7,7 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::retry::RetryPolicy;
@@ -472,7 +473,10 @@ impl StepCall {
                 active.extras,
                 model_call,
                 active.context.raw_span_id(),
-                active.parent_is_remote,
+                Lineage {
+                    parent_is_remote: active.parent_is_remote,
+                    trace_state: active.context.trace_state(),
+                },
             ),
         };
         // The scope ends with the call, before the record is queued.
@@ -508,16 +512,27 @@ impl StepCall {
     }
 }
 
+/// Where a span comes from, when that is more than its parent's id: rare, so kept in the
+/// extras.
+struct Lineage {
+    parent_is_remote: bool,
+    trace_state: Option<Arc<str>>,
+}
+
 /// The extras of a finished span: its own, a model call's, events that `tracing` logged
-/// inside it (when the bridge is on), and whether its parent is remote.
+/// inside it (when the bridge is on), and its lineage.
 fn extras_of(
     extras: Option<Box<SpanExtras>>,
     model_call: Option<ModelCallRecord>,
     span_id: u64,
-    parent_is_remote: bool,
+    lineage: Lineage,
 ) -> Option<Box<SpanExtras>> {
     let bridged = bridged::take(span_id);
-    if model_call.is_none() && bridged.is_empty() && !parent_is_remote {
+    if model_call.is_none()
+        && bridged.is_empty()
+        && !lineage.parent_is_remote
+        && lineage.trace_state.is_none()
+    {
         return extras;
     }
     let mut extras = extras.unwrap_or_default();
@@ -525,7 +540,8 @@ fn extras_of(
         extras.model_call = model_call;
     }
     extras.events.extend(bridged);
-    extras.parent_is_remote |= parent_is_remote;
+    extras.parent_is_remote |= lineage.parent_is_remote;
+    extras.trace_state = lineage.trace_state;
     Some(extras)
 }
 

@@ -3,4 +3,5 @@
 //! `core`, `collect` and `run`.
 
 pub(crate) mod call;
+pub(crate) mod current;
 pub(crate) mod retry;

@@ -397,7 +397,9 @@ fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
             span.span_id.0.into(),
             TraceFlags::SAMPLED,
             false,
-            TraceState::default(),
+            span.trace_state()
+                .and_then(|state| state.parse::<TraceState>().ok())
+                .unwrap_or_default(),
         ),
         parent_span_id: span.parent_span_id.map_or(0, |id| id.0).into(),
         parent_span_is_remote: span.parent_is_remote(),

@@ -238,6 +238,12 @@ mod tests {
             "key [REDACTED] and Authorization: Bearer [REDACTED] then \
              task-sk-aaaaaaaaaaaaaaaaaaaa, sk-short, [REDACTED]."
         );
+        assert_eq!(
+            redact(
+                "AIzaSyA1234567890abcdefghijklmnopqrstu ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+            ),
+            "[REDACTED] [REDACTED]"
+        );
         assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
     }
 

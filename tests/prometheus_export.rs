@@ -119,6 +119,16 @@ fn exposed_model_call() -> TokenUsage {
     TokenUsage::new(100, 10)
 }
 
+#[pipeline_step(kind = "tool")]
+fn exposed_tool() -> u32 {
+    1
+}
+
+#[pipeline_step(kind = "agent")]
+fn exposed_agent() -> u32 {
+    exposed_tool()
+}
+
 /// Telemetry with Prometheus export on, for the whole test binary.
 fn telemetry() -> &'static flujo::TelemetryGuard {
     static GUARD: std::sync::OnceLock<flujo::TelemetryGuard> = std::sync::OnceLock::new();
@@ -136,6 +146,7 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
     }
     let _ = exposed_error();
     exposed_model_call();
+    exposed_agent();
     let server = flujo::export::start_prometheus_server(0).expect("serves on a free port");
     assert_eq!(
         server.local_addr().ip().to_string(),
@@ -174,6 +185,13 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
         text.contains("gen_ai_client_token_usage_bucket{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4o-mini\",gen_ai_token_type=\"input\",le=\"67108864\"}"),
         "the GenAI token buckets:\n{text}"
     );
+    // The conventions' buckets of each GenAI duration (the agent's reach 409.6 s).
+    for bucket in [
+        "gen_ai_execute_tool_duration_seconds_bucket{gen_ai_tool_name=\"exposed_tool\",le=\"81.92\"}",
+        "gen_ai_invoke_agent_duration_seconds_bucket{gen_ai_agent_name=\"exposed_agent\",le=\"409.6\"}",
+    ] {
+        assert!(text.contains(bucket), "{bucket} missing:\n{text}");
+    }
     assert!(
         text.contains("flujo_cost_usd_total{model=\"gpt-4o-mini\",provider=\"openai\",pipeline=\"\",step=\"\"} 0.000021000"),
         "the cost in USD, exactly:\n{text}"

@@ -23,7 +23,9 @@ use super::histogram::{BucketHistogram, buckets_for};
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(not(any(feature = "prometheus", feature = "otlp")), allow(dead_code))]
 pub(crate) enum Downstream {
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     Prometheus = 0,
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     Otlp = 1,
 }
 

@@ -32,48 +32,40 @@ pub(crate) fn attach() -> Result<&'static PrometheusHandle, TelemetryError> {
         .get_or_init(|| {
             // Unit suffixes as Prometheus names them: `gen_ai.client.operation.duration`
             // (seconds) is served as `gen_ai_client_operation_duration_seconds`.
-            let recorder = PrometheusBuilder::new()
-                .with_recommended_naming(true)
-                .set_buckets_for_metric(
+            // The exporter tries full names first, then prefixes in alphabetical order
+            // (`gen_ai` before any longer one): histograms with buckets of their own are
+            // named in full.
+            let buckets = [
+                (
                     Matcher::Full("gen_ai.client.token.usage".into()),
                     GEN_AI_TOKEN_BUCKETS,
+                ),
+                (
+                    Matcher::Full("gen_ai.client.inference.usage.input_tokens".into()),
+                    GEN_AI_TOKEN_BUCKETS,
+                ),
+                (
+                    Matcher::Full("gen_ai.client.inference.usage.output_tokens".into()),
+                    GEN_AI_TOKEN_BUCKETS,
+                ),
+                (
+                    Matcher::Full("gen_ai.invoke_agent.duration".into()),
+                    metrics::GEN_AI_AGENT_DURATION_BUCKETS,
+                ),
+                (
+                    Matcher::Full("gen_ai.workflow.duration".into()),
+                    metrics::GEN_AI_WORKFLOW_DURATION_BUCKETS,
+                ),
+                (Matcher::Full("flujo_score".into()), metrics::SCORE_BUCKETS),
+                (Matcher::Prefix("gen_ai".into()), GEN_AI_DURATION_BUCKETS),
+                (Matcher::Suffix("_seconds".into()), DURATION_SECONDS_BUCKETS),
+            ];
+            let recorder = buckets
+                .into_iter()
+                .try_fold(
+                    PrometheusBuilder::new().with_recommended_naming(true),
+                    |builder, (matcher, buckets)| builder.set_buckets_for_metric(matcher, buckets),
                 )
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Prefix("gen_ai.client.inference.usage".into()),
-                        GEN_AI_TOKEN_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("gen_ai.invoke_agent.duration".into()),
-                        metrics::GEN_AI_AGENT_DURATION_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("gen_ai.workflow.duration".into()),
-                        metrics::GEN_AI_WORKFLOW_DURATION_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Prefix("gen_ai".into()),
-                        GEN_AI_DURATION_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Suffix("_seconds".into()),
-                        DURATION_SECONDS_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("flujo_score".into()),
-                        metrics::SCORE_BUCKETS,
-                    )
-                })
                 .and_then(|b| b.set_buckets(metrics::DEFAULT_BUCKETS))
                 .map_err(|error| error.to_string())?
                 .build_recorder();

@@ -702,6 +702,14 @@ fn a_collector_that_stops_answering_is_reported_once() {
     held.join().unwrap();
 }
 
+/// Export over `protocol` to `rotel`.
+fn exporting_to(rotel: &Rotel, protocol: OtlpProtocol) -> TelemetryConfig {
+    TelemetryConfig::builder()
+        .export_otlp(true)
+        .otlp_protocol(protocol)
+        .otlp_endpoint(format!("http://127.0.0.1:{}", rotel.port(protocol)))
+}
+
 /// An export the collector answers only after `otlp_timeout` (a paused collector) is sent
 /// again when it times out, never counted as dropped: the spans arrive, and each span the
 /// exporter was given is in exactly one counter.
@@ -710,13 +718,9 @@ fn timed_out_exports_are_sent_again_not_counted_as_dropped() {
     for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let rotel = Rotel::start();
-        let port = rotel.port(protocol);
         let capture = Capture::start();
         let guard = init_telemetry_with(
-            TelemetryConfig::builder()
-                .export_otlp(true)
-                .otlp_protocol(protocol)
-                .otlp_endpoint(format!("http://127.0.0.1:{port}"))
+            exporting_to(&rotel, protocol)
                 .otlp_timeout(Duration::from_millis(300))
                 .shutdown_timeout(Duration::from_secs(10))
                 .max_export_batch_size(10),
@@ -853,15 +857,8 @@ fn one_huge_span_is_cut_alone_and_its_batch_arrives() {
     for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let rotel = Rotel::start_counting_on(free_port(), free_port());
-        let port = rotel.port(protocol);
         let capture = Capture::start();
-        let guard = init_telemetry_with(
-            TelemetryConfig::builder()
-                .export_otlp(true)
-                .otlp_protocol(protocol)
-                .otlp_endpoint(format!("http://127.0.0.1:{port}")),
-        )
-        .unwrap();
+        let guard = init_telemetry_with(exporting_to(&rotel, protocol)).unwrap();
         let mib = "m".repeat(1 << 20);
         let before = resident_bytes();
         for i in 0..200 {

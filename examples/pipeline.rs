@@ -3,13 +3,17 @@
 //!
 //! Run it with `cargo run --example pipeline`: no network, no API key. The drafting model
 //! rate-limits its first call and its second draft fails the validator, so `draft` takes
-//! three attempts; the console hook prints each run's span tree.
+//! three attempts; the console hook prints each run's span tree. The planner looks sources up
+//! with a tool (`kind = "tool"`: an `execute_tool search_sources` span, as the GenAI
+//! conventions name it), and the run belongs to a conversation (`gen_ai.conversation.id` on
+//! its spans). With `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` the planner's
+//! prompt and answer are captured on its model-call span too (redacted, cut).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use flujo::export::OpenTelemetryHook;
-use flujo::pipeline::{Hook, RunInfo, StepResult};
+use flujo::pipeline::{Hook, RunInfo, RunOptions, StepResult};
 use flujo::quality::{self, ValidationError};
 use flujo::testing::{StubCompletion, StubError, StubModel};
 use flujo::{Flujo, UsageLimitExceeded, UsageLimits, Usd, pipeline, pipeline_step, track_cost};
@@ -39,16 +43,28 @@ struct Review {
 }
 
 #[pipeline_step]
-#[track_cost(model = models.planner.name())]
-fn plan_call(models: &Models, question: &str) -> Result<StubCompletion, StepError> {
-    Ok(models
-        .planner
-        .chat(&format!("Outline an answer to: {question}"))?)
+#[track_cost(model = models.planner.name(), input_messages = prompt)]
+fn plan_call(models: &Models, prompt: &str) -> Result<StubCompletion, StepError> {
+    Ok(models.planner.chat(prompt)?)
+}
+
+/// A tool the planner uses: its span is `execute_tool search_sources`.
+#[pipeline_step(kind = "tool")]
+fn search_sources(question: &str) -> Vec<String> {
+    question
+        .split_whitespace()
+        .map(|word| format!("https://example.org/wiki/{}", word.trim_matches('?')))
+        .collect()
 }
 
 #[pipeline_step]
 fn plan(models: &Models, question: String) -> Result<Outline, StepError> {
-    Ok(Outline(plan_call(models, &question)?.text))
+    let sources = search_sources(&question);
+    let prompt = format!(
+        "Outline an answer to: {question} (sources: {})",
+        sources.join(", ")
+    );
+    Ok(Outline(plan_call(models, &prompt)?.text))
 }
 
 static DRAFTS: AtomicU32 = AtomicU32::new(0);
@@ -132,7 +148,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_hook(OpenTelemetryHook::console())
         .with_usage_limits(UsageLimits::new().total_cost_usd_limit(Usd::from_nanos(100_000_000)));
 
-    let result = flujo.run("Why is the sky blue?".to_owned());
+    let result = flujo.run_with(
+        "Why is the sky blue?".to_owned(),
+        RunOptions::new().conversation_id("conversation-1"),
+    );
     let review = result.output?;
     println!(
         "\nrequest {} (trace {:?}): {} steps, {} tokens, {:.6}",

@@ -179,17 +179,12 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         }
     };
 
-    let step = match model.role {
-        "Step" => {
+    let step = match model.role.variant_and_operation() {
+        (_, None) => {
             quote!(#private::Step::new(#name, #function, ::core::module_path!(), #retry_policy))
         }
-        role => {
-            let variant = format_ident!("{role}");
-            let operation = if role == "Tool" {
-                "execute_tool"
-            } else {
-                "invoke_agent"
-            };
+        (variant, Some(operation)) => {
+            let variant = format_ident!("{variant}");
             let span_name = format!("{operation} {}", model.name);
             quote!(#private::Step::with_role(#name, #function, ::core::module_path!(), #retry_policy,
                 #private::StepRole::#variant, #span_name))

@@ -157,12 +157,12 @@ fn first_token_span(item: &syn::Item) -> Span {
 
 /// The variant named by `argument = "<literal>"` in `choices` (literal, variant): an unknown
 /// literal or a value that is not a string literal is an error listing the choices.
-pub(crate) fn one_of(
+pub(crate) fn one_of<T: Copy>(
     argument: &str,
-    choices: &[(&str, &'static str)],
+    choices: &[(&str, T)],
     expr: &syn::Expr,
     errors: &mut Errors,
-) -> Option<(Span, &'static str)> {
+) -> Option<(Span, T)> {
     let known = choices
         .iter()
         .map(|(choice, _)| format!("\"{choice}\""))
@@ -176,7 +176,7 @@ pub(crate) fn one_of(
         return None;
     };
     match choices.iter().find(|(choice, _)| *choice == lit.value()) {
-        Some((_, variant)) => Some((lit.span(), variant)),
+        Some((_, variant)) => Some((lit.span(), *variant)),
         None => {
             errors.push(
                 lit.span(),

@@ -28,7 +28,31 @@ const ARGUMENTS: &[&str] = &[
 ];
 
 /// What a step stands for, `kind = "..."`: the values and the `StepRole` variant of each.
-const KINDS: &[(&str, &str)] = &[("step", "Step"), ("tool", "Tool"), ("agent", "Agent")];
+const KINDS: &[(&str, StepRole)] = &[
+    ("step", StepRole::Step),
+    ("tool", StepRole::Tool),
+    ("agent", StepRole::Agent),
+];
+
+/// What a step stands for in the GenAI conventions (`kind = "..."`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StepRole {
+    Step,
+    Tool,
+    Agent,
+}
+
+impl StepRole {
+    /// The runtime's `StepRole` variant, and the operation that names the span (none for a
+    /// plain step, whose span is its name).
+    pub(crate) fn variant_and_operation(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            StepRole::Step => ("Step", None),
+            StepRole::Tool => ("Tool", Some("execute_tool")),
+            StepRole::Agent => ("Agent", Some("invoke_agent")),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backoff {
@@ -73,7 +97,7 @@ pub(crate) struct StepModel {
     /// `validate = path`: checks each attempt's `Ok` value.
     pub validate: Option<syn::Path>,
     /// The `StepRole` variant (`kind = "tool"` / `"agent"`, else `Step`).
-    pub role: &'static str,
+    pub role: StepRole,
     /// `#[track_cost]` on the same function, in either order: its model call runs inside
     /// the step (a child span), and each retry attempt is a model call of its own.
     pub cost: Option<(syn::Path, CostModel)>,
@@ -93,8 +117,8 @@ struct Args {
     backoff: Option<(Span, Backoff)>,
     backoff_ms: Option<(Span, u64)>,
     validate: Option<syn::Path>,
-    /// `kind = "tool"`: the `StepRole` variant and the span name's operation.
-    kind: Option<&'static str>,
+    /// `kind = "tool"` / `"agent"`.
+    kind: Option<StepRole>,
 }
 
 fn int_literal<T: std::str::FromStr>(expr: &Expr) -> Option<(T, Span)>
@@ -381,7 +405,7 @@ impl StepModel {
             returns_result,
             rebinds,
             validate: args.validate,
-            role: args.kind.unwrap_or("Step"),
+            role: args.kind.unwrap_or(StepRole::Step),
             cost,
             item,
         })

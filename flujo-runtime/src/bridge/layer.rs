@@ -243,7 +243,7 @@ where
                 events: bridged.events,
                 name: Some(Cow::Borrowed(span.metadata().name())),
                 parent_is_remote: bridged.parent_is_remote,
-                trace_state: bridged.context.trace_state(),
+                trace_state: bridged.context.trace_state_id(),
             })),
         };
         // A full ring drops the span (counted by the ring); bridged spans have no metrics.

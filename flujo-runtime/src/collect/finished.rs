@@ -16,6 +16,7 @@ use crate::core::record::{
     ErrorDetails, ModelCallRecord, Outcome, SpanEvent, SpanExtras, SpanRecord,
 };
 use crate::core::site::{CallSite, SiteKind, StepRole};
+use crate::core::trace_state;
 
 /// The outcome of a span, as OpenTelemetry's span status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -389,7 +390,7 @@ impl FinishedSpan {
             span_id: SpanId(record.span_id),
             parent_span_id: (record.parent_span_id != 0).then_some(SpanId(record.parent_span_id)),
             parent_is_remote: extras_ref.is_some_and(|extras| extras.parent_is_remote),
-            trace_state: extras_ref.and_then(|extras| extras.trace_state.clone()),
+            trace_state: extras_ref.and_then(|extras| trace_state::lookup(extras.trace_state)),
             start: record.start,
             end: record.end,
             anchor: *anchor,

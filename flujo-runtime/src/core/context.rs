@@ -268,9 +268,10 @@ impl SpanContext {
         trace_state::lookup(self.state).map(|state| state.to_string())
     }
 
-    /// The trace's `tracestate`, shared.
-    pub(crate) fn trace_state(&self) -> Option<std::sync::Arc<str>> {
-        trace_state::lookup(self.state)
+    /// The id of the trace's `tracestate` (0: none): what a record carries, so that the
+    /// recording thread never takes the table's lock; the export worker looks it up.
+    pub(crate) fn trace_state_id(&self) -> u32 {
+        self.state
     }
 
     /// This context as a W3C `traceparent` header, to continue the trace in another service;

@@ -114,8 +114,9 @@ pub struct SpanExtras {
     /// The parent is a span of another process (a `traceparent` continued here): rare, so
     /// kept here rather than in every record.
     pub parent_is_remote: bool,
-    /// The trace's W3C `tracestate`, when it came with one.
-    pub trace_state: Option<Arc<str>>,
+    /// The id of the trace's W3C `tracestate` in [`trace_state`](super::trace_state)'s table
+    /// (0: none), looked up on the export worker.
+    pub trace_state: u32,
 }
 
 /// Something that happened during a span, at one instant (an OpenTelemetry span event).

@@ -7,7 +7,6 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::retry::RetryPolicy;
@@ -475,7 +474,7 @@ impl StepCall {
                 active.context.raw_span_id(),
                 Lineage {
                     parent_is_remote: active.parent_is_remote,
-                    trace_state: active.context.trace_state(),
+                    trace_state: active.context.trace_state_id(),
                 },
             ),
         };
@@ -516,7 +515,8 @@ impl StepCall {
 /// extras.
 struct Lineage {
     parent_is_remote: bool,
-    trace_state: Option<Arc<str>>,
+    /// The id of the trace's `tracestate` (0: none).
+    trace_state: u32,
 }
 
 /// The extras of a finished span: its own, a model call's, events that `tracing` logged
@@ -531,7 +531,7 @@ fn extras_of(
     if model_call.is_none()
         && bridged.is_empty()
         && !lineage.parent_is_remote
-        && lineage.trace_state.is_none()
+        && lineage.trace_state == 0
     {
         return extras;
     }

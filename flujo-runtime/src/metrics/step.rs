@@ -30,7 +30,8 @@ struct GenAiDuration {
     metric: &'static str,
     label: &'static str,
     value: &'static str,
-    /// Successful calls (registered once; the failed ones are rare and labelled each time).
+    /// Successful calls, updated a batch at a time (registered once; the failed ones are rare
+    /// and labelled each time).
     ok: Durations,
 }
 
@@ -62,18 +63,16 @@ impl GenAiDuration {
         })
     }
 
-    fn record(&self, outcome: &Outcome, seconds: &[f64]) {
-        match outcome.error_type() {
-            None => self.ok.record(seconds),
-            Some(error_type) => Durations::register(
-                self.metric,
-                vec![
-                    Label::new(self.label, self.value),
-                    Label::new("error.type", error_type),
-                ],
-            )
-            .record(seconds),
-        }
+    /// A call that did not succeed, labelled with its `error.type`.
+    fn record_failed(&self, error_type: &'static str, seconds: f64) {
+        Durations::register(
+            self.metric,
+            vec![
+                Label::new(self.label, self.value),
+                Label::new("error.type", error_type),
+            ],
+        )
+        .record(&[seconds]);
     }
 }
 
@@ -150,6 +149,13 @@ impl Observer for StepMetrics {
             if let Some((site, status)) = pending {
                 site.calls[status].increment(seconds.len() as u64);
                 site.durations[status].record(seconds);
+                if let Some(genai) = site
+                    .genai
+                    .as_ref()
+                    .filter(|_| status == Outcome::Ok.status_index())
+                {
+                    genai.ok.record(seconds);
+                }
             }
             seconds.clear();
         };
@@ -170,8 +176,8 @@ impl Observer for StepMetrics {
                 flush(pending.replace((metrics, status)), &mut seconds);
             }
             let elapsed = clock::elapsed(record.start, record.end).as_secs_f64();
-            if let Some(genai) = &metrics.genai {
-                genai.record(&record.outcome, &[elapsed]);
+            if let (Some(genai), Some(error_type)) = (&metrics.genai, record.outcome.error_type()) {
+                genai.record_failed(error_type, elapsed);
             }
             seconds.push(elapsed);
         }

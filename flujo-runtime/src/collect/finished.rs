@@ -280,7 +280,7 @@ impl FinishedSpan {
         }
         self.fields.push((
             Cow::Borrowed("flujo.span.truncated_bytes"),
-            AttributeValue::Int(i64::try_from(cut).unwrap_or(i64::MAX)),
+            int_value(cut as u64),
         ));
         Cut::Shortened
     }
@@ -409,6 +409,16 @@ fn str_value(s: &'static str) -> AttributeValue {
     AttributeValue::String(Cow::Borrowed(s))
 }
 
+/// A count as an OpenTelemetry integer (the largest `i64` past it).
+fn int_value(n: u64) -> AttributeValue {
+    AttributeValue::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// An amount of USD as a double, what every back-end reads cost as.
+fn usd_value(amount: Usd) -> AttributeValue {
+    AttributeValue::Float(amount.as_f64())
+}
+
 /// The GenAI attributes of a tool's or an agent's span (and OpenInference's span kind);
 /// `None` for any other site.
 fn role_attributes(site: &CallSite) -> Option<Vec<(&'static str, AttributeValue)>> {
@@ -439,8 +449,6 @@ fn role_attributes(site: &CallSite) -> Option<Vec<(&'static str, AttributeValue)
 /// a 0 would claim a measurement the provider may not have made.
 fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, AttributeValue)> {
     let text = |s: &str| AttributeValue::String(Cow::Owned(s.to_owned()));
-    let int = |n: u64| AttributeValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
-    let usd = |amount: Usd| AttributeValue::Float(amount.as_f64());
     let compat = genai::compat();
     let mut attributes = vec![
         (
@@ -468,8 +476,8 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
     }
     if let Some(usage) = &call.usage {
         attributes.extend([
-            ("gen_ai.usage.input_tokens", int(usage.input)),
-            ("gen_ai.usage.output_tokens", int(usage.output)),
+            ("gen_ai.usage.input_tokens", int_value(usage.input)),
+            ("gen_ai.usage.output_tokens", int_value(usage.output)),
         ]);
         attributes.extend(usage_details(
             usage,
@@ -485,13 +493,13 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
     }
     if let Some(cost) = call.cost {
         if compat.contains(GenAiCompat::LOGFIRE) {
-            attributes.push(("operation.cost", usd(cost)));
+            attributes.push(("operation.cost", usd_value(cost)));
         }
         if compat.contains(GenAiCompat::LANGFUSE) {
-            attributes.push(("gen_ai.usage.cost", usd(cost)));
+            attributes.push(("gen_ai.usage.cost", usd_value(cost)));
         } else if genai::conventions() == GenAiConventions::LatestExperimental {
             attributes.extend([
-                ("gen_ai.usage.cost.amount", usd(cost)),
+                ("gen_ai.usage.cost.amount", usd_value(cost)),
                 ("gen_ai.usage.cost.currency", str_value("USD")),
             ]);
         }
@@ -520,20 +528,13 @@ fn usage_details(
     keys.into_iter()
         .zip(counts)
         .filter(|(_, tokens)| *tokens > 0)
-        .map(|(key, tokens)| {
-            (
-                key,
-                AttributeValue::Int(i64::try_from(tokens).unwrap_or(i64::MAX)),
-            )
-        })
+        .map(|(key, tokens)| (key, int_value(tokens)))
 }
 
 /// What OpenInference (Arize Phoenix) reads from an LLM span: its kind, model and provider,
 /// token counts (cache and reasoning as details) and the cost split into prompt and
 /// completion.
 fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, AttributeValue)> {
-    let int = |n: u64| AttributeValue::Int(i64::try_from(n).unwrap_or(i64::MAX));
-    let usd = |amount: Usd| AttributeValue::Float(amount.as_f64());
     let model = call.response.model.as_deref().unwrap_or(&call.model);
     let mut attributes = vec![
         ("openinference.span.kind", str_value("LLM")),
@@ -545,11 +546,11 @@ fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attrib
     ];
     if let Some(usage) = &call.usage {
         attributes.extend([
-            ("llm.token_count.prompt", int(usage.input)),
-            ("llm.token_count.completion", int(usage.output)),
+            ("llm.token_count.prompt", int_value(usage.input)),
+            ("llm.token_count.completion", int_value(usage.output)),
             (
                 "llm.token_count.total",
-                int(usage.input.saturating_add(usage.output)),
+                int_value(usage.input.saturating_add(usage.output)),
             ),
         ]);
         attributes.extend(usage_details(
@@ -564,9 +565,9 @@ fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attrib
     if let (Some(cost), Some(output)) = (call.cost, call.output_cost) {
         let prompt = Usd::from_nanos(cost.nanos().saturating_sub(output.nanos()));
         attributes.extend([
-            ("llm.cost.total", usd(cost)),
-            ("llm.cost.prompt", usd(prompt)),
-            ("llm.cost.completion", usd(output)),
+            ("llm.cost.total", usd_value(cost)),
+            ("llm.cost.prompt", usd_value(prompt)),
+            ("llm.cost.completion", usd_value(output)),
         ]);
     }
     attributes

@@ -140,11 +140,10 @@ pub(crate) struct UsageReport {
 
 impl UsageReport {
     pub(crate) fn of<T: ReportsUsage + ?Sized>(value: &T) -> UsageReport {
-        let owned = |text: &str| capped_copy(text);
         let finish_reasons: Vec<Cow<'static, str>> = value
             .finish_reasons()
             .into_iter()
-            .map(|reason| Cow::Owned(owned(&reason)))
+            .map(|reason| Cow::Owned(capped_copy(&reason)))
             .collect();
         let output = content::is_captured()
             .then(|| value.output_texts())
@@ -153,8 +152,8 @@ impl UsageReport {
         UsageReport {
             usage: value.token_usage(),
             response: ResponseDetails {
-                model: value.response_model().map(owned),
-                id: value.response_id().map(owned),
+                model: value.response_model().map(capped_copy),
+                id: value.response_id().map(capped_copy),
                 finish_reasons,
             },
             output,

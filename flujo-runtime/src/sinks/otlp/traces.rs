@@ -454,16 +454,17 @@ fn otel_value(value: AttributeValue) -> Value {
         AttributeValue::Bool(b) => Value::Bool(b),
         AttributeValue::Int(i) => Value::I64(i),
         AttributeValue::Float(f) => Value::F64(f),
-        AttributeValue::String(Cow::Borrowed(s)) => Value::from(s),
-        AttributeValue::String(Cow::Owned(s)) => Value::from(s),
+        AttributeValue::String(s) => Value::String(string_value(s)),
         AttributeValue::StringArray(strings) => Value::Array(Array::String(
-            strings
-                .into_iter()
-                .map(|s| match s {
-                    Cow::Borrowed(s) => StringValue::from(s),
-                    Cow::Owned(s) => StringValue::from(s),
-                })
-                .collect(),
+            strings.into_iter().map(string_value).collect(),
         )),
+    }
+}
+
+/// A string as the SDK keeps one: a static one stays static, an owned one is moved.
+fn string_value(text: Cow<'static, str>) -> StringValue {
+    match text {
+        Cow::Borrowed(text) => StringValue::from(text),
+        Cow::Owned(text) => StringValue::from(text),
     }
 }

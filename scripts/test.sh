@@ -50,4 +50,5 @@ cargo test --workspace --locked
 # tests against rotel and Prometheus.
 cargo test --locked --features otlp,prometheus,logfire,sqlite,async-openai -p flujo-runtime
 cargo test --locked --features otlp,prometheus,logfire \
-  --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export
+  --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export \
+  --test otel_interop

@@ -1032,3 +1032,81 @@ fn a_continued_trace_exports_its_tracestate() {
         assert_eq!(span.trace_state, "congo=t61rcWkgMzE", "{span:?}");
     }
 }
+
+/// The guide's "Integration: OpenTelemetry" setup in Rust: the application's tracer provider
+/// with a batch span processor in front of `opentelemetry-otlp`, `tracing-opentelemetry`
+/// spans for requests, and flujo sharing the provider's processor. At rotel: one trace, the
+/// request span the parent of the flujo run, the provider's resource on every span.
+#[test]
+fn flujo_spans_go_through_the_applications_batch_processor_inside_its_request_span() {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let rotel = Rotel::start();
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(reqwest::blocking::Client::new())
+        .with_endpoint(format!("http://127.0.0.1:{}/v1/traces", rotel.http))
+        .build()
+        .expect("the application's exporter builds");
+    let processor = flujo::export::otel::SharedSpanProcessor::new(
+        opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build(),
+    );
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("checkout-api")
+                .build(),
+        )
+        .with_span_processor(processor.clone())
+        .build();
+    let mut guard = init_telemetry_with(TelemetryConfig::builder()).expect("telemetry starts");
+    guard
+        .share_otel_processor(&processor)
+        .expect("flujo feeds it");
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("checkout")));
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("POST /answer");
+        let _entered = request.enter();
+        answer("why?").expect("the run succeeds");
+    });
+    drop(guard); // flushes flujo's spans into the processor
+    provider
+        .shutdown()
+        .expect("the provider exports and shuts down");
+    // The request, the run, its two steps and the draft's model call.
+    let output = rotel.wait_for_spans(5);
+    let spans = parse_spans(&output);
+    assert_eq!(spans.len(), 5, "rotel received:\n{output}");
+    let request = spans
+        .iter()
+        .find(|s| s.name == "POST /answer")
+        .expect("the request span");
+    let run = spans
+        .iter()
+        .find(|s| s.name == "answer_question")
+        .expect("flujo's root span");
+    assert_eq!(
+        run.parent_id, request.id,
+        "the flujo root is the request's child"
+    );
+    for span in &spans {
+        assert_eq!(
+            span.trace_id, request.trace_id,
+            "{span:?} in the request's trace"
+        );
+        assert!(
+            span.resource
+                .iter()
+                .any(|(key, value)| key == "service.name" && value.contains("checkout-api")),
+            "{span:?}"
+        );
+    }
+    for step in ["draft", "review"] {
+        let span = spans.iter().find(|s| s.name == step).expect(step);
+        assert_eq!(span.parent_id, run.id, "{step} under the run");
+    }
+}

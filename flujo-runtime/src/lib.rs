@@ -5,7 +5,7 @@
 //!
 //! | layer | what | imports |
 //! |---|---|---|
-//! | `core` | clock, ids, attributes, call sites, span record, span context, on/off state | nothing of flujo |
+//! | `core` | clock, ids, attributes, call sites, span record, span context (and its OpenTelemetry form), on/off state | nothing of flujo |
 //! | `collect` | per-thread rings, export worker, flush, bridged events, observers and exporters | `core` |
 //! | `metrics` | recorder, histograms, step metrics | `core`, `collect` |
 //! | `run` | run scope, context handle, usage limits | `core` |
@@ -13,7 +13,7 @@
 //! | `cost` | usage, model calls, pricing, budgets, ledger, reports | `core`, `collect`, `metrics`, `run`, `step` |
 //! | `config` | settings, `Secret`, `TelemetryError` | `core`, `cost` (error types) |
 //! | `pipeline` | `Pipeline`, runner, hooks, quality | `core`, `metrics`, `run`, `step` |
-//! | `sinks` | OTLP, Prometheus, Logfire | `core`, `collect`, `metrics`, `config` |
+//! | `sinks` | the application's OpenTelemetry exporters and processors, OTLP, Prometheus, Logfire | `core`, `collect`, `metrics`, `config` |
 //! | `bridge` | `tracing` layer, stderr logs, `logfire` macros | `core`, `collect`, `run`, `config` |
 //! | `runtime` | init, guard, lifecycle, `OpenTelemetryHook` | everything (the composition root) |
 //! | `testing` | `Capture`, `StubModel` | anything |
@@ -62,6 +62,16 @@ pub mod export {
     pub use crate::core::ids::{SpanId, TraceId};
     pub use crate::core::record::SpanEvent;
     pub use crate::runtime::otel_hook::OpenTelemetryHook;
+    /// flujo inside the application's OpenTelemetry SDK setup (feature `opentelemetry`):
+    /// the processor to share with a tracer provider, and the `opentelemetry` and
+    /// `opentelemetry_sdk` crates flujo builds with (0.33), to name their types in the version
+    /// flujo's methods take.
+    #[cfg(feature = "opentelemetry")]
+    pub mod otel {
+        pub use crate::sinks::otel::destination::SharedSpanProcessor;
+        pub use opentelemetry;
+        pub use opentelemetry_sdk;
+    }
     #[cfg(feature = "prometheus")]
     pub use crate::sinks::prometheus::{
         PrometheusServer, start_prometheus_server, start_prometheus_server_on,

@@ -144,6 +144,13 @@ pub struct TelemetryConfig {
     /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`. Default false, as the GenAI
     /// conventions require.
     pub capture_message_content: Option<bool>,
+    /// While a step runs, make its span the current OpenTelemetry context
+    /// (`opentelemetry::Context::current()`), so that OpenTelemetry instrumentation called
+    /// from the step (an HTTP client injecting the current context, the logs appender,
+    /// `tracing-opentelemetry` spans) names the step. Costs an allocation per step (and per
+    /// poll of an async step); only with feature `opentelemetry`. Env:
+    /// `FLUJO_OTEL_CONTEXT_ACTIVATION`. Default true.
+    pub otel_context_activation: Option<bool>,
     /// The most bytes of text each captured content attribute of a model call keeps (its
     /// input messages, its output messages, its system instructions: each over all its
     /// messages).
@@ -233,6 +240,8 @@ setter!(/// Sets [`TelemetryConfig::genai_conventions`].
     genai_conventions: GenAiConventions);
 setter!(/// Sets [`TelemetryConfig::capture_message_content`].
     capture_message_content: bool);
+setter!(/// Sets [`TelemetryConfig::otel_context_activation`].
+    otel_context_activation: bool);
 setter!(/// Sets [`TelemetryConfig::max_content_bytes`].
     max_content_bytes: usize);
 setter!(/// Sets [`TelemetryConfig::cost_ledger`].
@@ -300,6 +309,8 @@ pub struct TelemetrySettings {
     pub genai_conventions: GenAiConventions,
     /// Model calls' content is captured.
     pub capture_message_content: bool,
+    /// A running step is the current OpenTelemetry context.
+    pub otel_context_activation: bool,
     /// Text a call's captured content keeps, at most.
     pub max_content_bytes: usize,
     /// Durable cost ledger.
@@ -781,6 +792,12 @@ impl TelemetryConfig {
                 "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
             )?,
             max_content_bytes,
+            otel_context_activation: match self.otel_context_activation {
+                Some(on) => on,
+                None => env
+                    .parse("FLUJO_OTEL_CONTEXT_ACTIVATION", BOOL_VALUES, parse_bool)?
+                    .unwrap_or(true),
+            },
             genai_conventions: self.genai_conventions.unwrap_or_else(|| {
                 env.get("OTEL_SEMCONV_STABILITY_OPT_IN")
                     .map_or_else(GenAiConventions::default, |list| {

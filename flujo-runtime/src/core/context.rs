@@ -8,6 +8,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::core::ids::{SpanId, TraceId};
+#[cfg(feature = "opentelemetry")]
+use crate::core::otel;
 use crate::core::site::CallSite;
 use crate::core::state::{self, Shard};
 use crate::core::trace_state;
@@ -318,7 +320,13 @@ impl SpanContext {
                     Some(shard) => shard.count_start(session),
                     None => state::count_exiting(session, false),
                 }
-                let parent = thread.current.get();
+                let parent = match thread.current.get() {
+                    #[cfg(feature = "opentelemetry")]
+                    SpanContext {
+                        trace_id: [0, 0], ..
+                    } => otel::current_parent().unwrap_or(SpanContext::NONE),
+                    parent => parent,
+                };
                 let span_id = thread.nonzero_u64();
                 let child = if parent.trace_id == [0, 0] {
                     let trace_id =
@@ -350,6 +358,25 @@ impl SpanContext {
                 state::count_exiting(session, false);
                 (SpanContext::NONE, SpanContext::NONE)
             })
+    }
+
+    /// A span of a trace that began outside flujo (the application's OpenTelemetry span).
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn joining(
+        trace_id: u128,
+        span_id: u64,
+        sampled: bool,
+        remote: bool,
+        state: u32,
+    ) -> SpanContext {
+        SpanContext {
+            trace_id: split(trace_id),
+            span_id,
+            sampled,
+            remote,
+            state,
+            step: None,
+        }
     }
 
     pub(crate) fn raw_trace_id(&self) -> u128 {
@@ -394,24 +421,39 @@ impl SpanContext {
         let previous = THREAD
             .try_with(|thread| thread.current.replace(self))
             .unwrap_or(SpanContext::NONE);
-        ContextScope { previous }
+        ContextScope::restoring(previous, self)
     }
 }
 
 /// Restores the previous context when dropped, including during unwinding.
 pub(crate) struct ContextScope {
     previous: SpanContext,
+    /// The entered context is also the current OpenTelemetry context.
+    #[cfg(feature = "opentelemetry")]
+    otel_active: bool,
 }
 
 impl ContextScope {
-    /// The scope of a context made current by [`SpanContext::start_child`].
-    pub(crate) fn restoring(previous: SpanContext) -> ContextScope {
-        ContextScope { previous }
+    /// The scope of `entered`, made current in place of `previous` (by
+    /// [`SpanContext::start_child`] or [`SpanContext::enter`]).
+    #[inline]
+    pub(crate) fn restoring(previous: SpanContext, entered: SpanContext) -> ContextScope {
+        #[cfg(not(feature = "opentelemetry"))]
+        let _ = entered;
+        ContextScope {
+            previous,
+            #[cfg(feature = "opentelemetry")]
+            otel_active: otel::activate(entered),
+        }
     }
 }
 
 impl Drop for ContextScope {
     fn drop(&mut self) {
+        #[cfg(feature = "opentelemetry")]
+        if self.otel_active {
+            otel::deactivate();
+        }
         let _ = THREAD.try_with(|thread| thread.current.set(self.previous));
     }
 }

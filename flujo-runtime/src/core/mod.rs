@@ -9,6 +9,8 @@ pub(crate) mod clock;
 pub(crate) mod context;
 pub(crate) mod genai;
 pub(crate) mod ids;
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod otel;
 pub(crate) mod record;
 pub(crate) mod site;
 pub(crate) mod state;

@@ -116,6 +116,56 @@ impl TelemetryGuard {
         refresh_flags();
     }
 
+    /// Sends every finished span to an OpenTelemetry SDK span exporter (of
+    /// `opentelemetry_sdk` 0.33: OTLP, stdout, Zipkin, Datadog, an in-memory one...) until
+    /// this guard is dropped, with flujo's resource (`OTEL_SERVICE_NAME`,
+    /// `FLUJO_SERVICE_VERSION`, `FLUJO_ENVIRONMENT`). flujo drives it on a thread of its own, inside
+    /// a small tokio runtime, through a queue bounded like OTLP's (`max_queue_size`, 64 MiB);
+    /// each attempt is bounded by `otlp_timeout` (plus half); spans it loses are counted in
+    /// `flujo_telemetry_spans_dropped_total`. Needs feature `opentelemetry`.
+    ///
+    /// An exporter of another `opentelemetry_sdk` version does not implement this trait: the
+    /// call does not compile (there is no silent drop to look for at run time).
+    #[cfg(feature = "opentelemetry")]
+    pub fn add_otel_exporter(
+        &mut self,
+        exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
+    ) -> Result<(), TelemetryError> {
+        let exporter = crate::sinks::otel::start_exporter(exporter, &self.settings)?;
+        self.add_span_exporter(exporter);
+        Ok(())
+    }
+
+    /// Sends every finished span to an OpenTelemetry SDK span processor of flujo's own (a
+    /// `BatchSpanProcessor` around any exporter, or a processor of the application's) until
+    /// this guard is dropped, which shuts the processor down. The processor gets flujo's
+    /// resource, and is handed spans on a thread of flujo's, never on the application's or
+    /// the export worker's. Needs feature `opentelemetry`.
+    #[cfg(feature = "opentelemetry")]
+    pub fn add_otel_processor(
+        &mut self,
+        processor: impl opentelemetry_sdk::trace::SpanProcessor + 'static,
+    ) -> Result<(), TelemetryError> {
+        let exporter = crate::sinks::otel::start_processor(processor, &self.settings)?;
+        self.add_span_exporter(exporter);
+        Ok(())
+    }
+
+    /// Sends every finished span to a span processor that the application's `SdkTracerProvider`
+    /// also feeds: flujo's spans go wherever the provider's go, with the provider's resource.
+    /// Dropping this guard flushes the processor; the provider shuts it down. Needs feature
+    /// `opentelemetry`.
+    #[cfg(feature = "opentelemetry")]
+    pub fn share_otel_processor<P: opentelemetry_sdk::trace::SpanProcessor + 'static>(
+        &mut self,
+        processor: &crate::sinks::otel::destination::SharedSpanProcessor<P>,
+    ) -> Result<(), TelemetryError> {
+        let exporter =
+            crate::sinks::otel::start_shared_processor(processor.clone(), &self.settings)?;
+        self.add_span_exporter(exporter);
+        Ok(())
+    }
+
     /// Prices, the daily limit, the ledger, the exporters and the log subscriber.
     fn start(&mut self) -> Result<(), TelemetryError> {
         pricing::configure(
@@ -140,7 +190,7 @@ impl TelemetryGuard {
             && let Some(token) = self.settings.logfire_api_key.clone()
         {
             let spans = crate::sinks::logfire::otlp_settings(&self.settings, &token);
-            let exporter = crate::sinks::otlp::traces::OtlpExporter::start(&spans)?;
+            let exporter = crate::sinks::otlp::traces::start(&spans)?;
             self.exporters.push(sink::add_sink(Box::new(exporter)));
             let (logs, bridge) = crate::sinks::logfire::LogfireLogs::start(&self.settings, &token)?;
             self.logfire_logs = Some(logs);
@@ -148,7 +198,7 @@ impl TelemetryGuard {
         }
         #[cfg(feature = "otlp")]
         if self.settings.export_otlp {
-            let exporter = crate::sinks::otlp::traces::OtlpExporter::start(&self.settings)?;
+            let exporter = crate::sinks::otlp::traces::start(&self.settings)?;
             self.exporters.push(sink::add_sink(Box::new(exporter)));
         }
         #[cfg(feature = "prometheus")]
@@ -163,6 +213,8 @@ impl TelemetryGuard {
         state::set_sampling_rate(self.settings.sampling_rate);
         genai::set_compat(self.settings.genai_compat);
         genai::set_conventions(self.settings.genai_conventions);
+        #[cfg(feature = "opentelemetry")]
+        crate::core::otel::set_activation(self.settings.otel_context_activation);
         // The configured secrets are never captured, whatever a prompt or an answer holds.
         let secrets = self
             .settings

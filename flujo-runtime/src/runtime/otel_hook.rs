@@ -106,7 +106,7 @@ impl OpenTelemetryHook {
             })?;
         #[cfg(feature = "otlp")]
         {
-            let exporter = crate::sinks::otlp::traces::OtlpExporter::start(&settings)?;
+            let exporter = crate::sinks::otlp::traces::start(&settings)?;
             Ok(OpenTelemetryHook::with_forward(
                 Some(Box::new(exporter)),
                 false,

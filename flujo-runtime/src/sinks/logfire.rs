@@ -20,7 +20,7 @@ use opentelemetry::trace::{
 use tracing_subscriber::layer::{self, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::otlp::transport::{self as otlp, ExportRuntime, Signal, Transport};
+use super::otlp::transport::{ExportRuntime, Signal, Transport};
 use crate::config::error::TelemetryError;
 use crate::config::secret::Secret;
 use crate::config::settings::{OtlpProtocol, TelemetrySettings};
@@ -137,7 +137,7 @@ impl LogfireLogs {
             .handle()
             .ok_or_else(|| start_error("the export runtime stopped".to_owned()))?;
         let provider = SdkLoggerProvider::builder()
-            .with_resource(otlp::resource(settings))
+            .with_resource(crate::sinks::otel::convert::resource(settings))
             .with_log_processor(
                 BatchLogProcessor::builder(OnRuntime {
                     handle,

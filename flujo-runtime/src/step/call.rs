@@ -239,7 +239,7 @@ impl StepCall {
             start: clock::now(),
             attributes: Vec::new(),
             extras: None,
-            _scope: make_current.then(|| ContextScope::restoring(parent)),
+            _scope: make_current.then(|| ContextScope::restoring(parent, context)),
         }));
     }
 

@@ -21,7 +21,7 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 
-use super::transport::{self as otlp, ExportRuntime, Signal, Transport};
+use super::transport::{ExportRuntime, Signal, Transport};
 use crate::config::error::TelemetryError;
 use crate::config::settings::{OtlpProtocol, TelemetrySettings};
 use crate::metrics::describe::{COST_USD_TOTAL, USD_PER_NANO};
@@ -289,7 +289,7 @@ impl OtlpMetrics {
         .with_interval(settings.metrics_export_interval)
         .build();
         let provider = SdkMeterProvider::builder()
-            .with_resource(otlp::resource(settings))
+            .with_resource(crate::sinks::otel::convert::resource(settings))
             .with_reader(reader)
             .build();
         let recorder = OtelRecorder {

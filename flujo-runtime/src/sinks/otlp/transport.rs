@@ -5,13 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
 use opentelemetry_otlp::{
     Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
-use opentelemetry_sdk::Resource;
 
 use crate::config::settings::{OtlpProtocol, TelemetrySettings};
 
@@ -113,20 +111,6 @@ pub(crate) fn protocol_hint(settings: &TelemetrySettings) -> Option<String> {
              or use port {usual}"
         )
     })
-}
-
-pub(crate) fn resource(settings: &TelemetrySettings) -> Resource {
-    let mut attributes = vec![KeyValue::new(
-        "deployment.environment.name",
-        settings.environment.clone(),
-    )];
-    if let Some(version) = &settings.version {
-        attributes.push(KeyValue::new("service.version", version.clone()));
-    }
-    Resource::builder()
-        .with_service_name(settings.service_name.clone())
-        .with_attributes(attributes)
-        .build()
 }
 
 /// The configured headers, checked: a header the transport cannot carry is an error, not a

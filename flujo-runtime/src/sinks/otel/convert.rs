@@ -1,0 +1,113 @@
+//! Finished spans as the OpenTelemetry SDK's `SpanData`, and flujo's resource.
+
+use std::borrow::Cow;
+
+use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
+use opentelemetry::{Array, InstrumentationScope, Key, KeyValue, StringValue, Value};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+
+use crate::collect::finished::{AttributeKey, FinishedSpan, SpanKind as FlujoSpanKind, SpanStatus};
+use crate::config::settings::TelemetrySettings;
+use crate::core::attribute::AttributeValue;
+
+/// The instrumentation scope of every span flujo exports.
+pub(crate) fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("flujo")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// The resource of flujo's own exports: the service, its version and environment.
+pub(crate) fn resource(settings: &TelemetrySettings) -> Resource {
+    let mut attributes = vec![KeyValue::new(
+        "deployment.environment.name",
+        settings.environment.clone(),
+    )];
+    if let Some(version) = &settings.version {
+        attributes.push(KeyValue::new("service.version", version.clone()));
+    }
+    Resource::builder()
+        .with_service_name(settings.service_name.clone())
+        .with_attributes(attributes)
+        .build()
+}
+
+pub(crate) fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
+    SpanData {
+        span_context: SpanContext::new(
+            span.trace_id.0.into(),
+            span.span_id.0.into(),
+            TraceFlags::SAMPLED,
+            false,
+            span.trace_state()
+                .and_then(|state| state.parse::<TraceState>().ok())
+                .unwrap_or_default(),
+        ),
+        parent_span_id: span.parent_span_id.map_or(0, |id| id.0).into(),
+        parent_span_is_remote: span.parent_is_remote(),
+        span_kind: match span.kind() {
+            FlujoSpanKind::Client => SpanKind::Client,
+            _ => SpanKind::Internal,
+        },
+        name: span.name.clone(),
+        start_time: span.start_time(),
+        end_time: span.end_time(),
+        attributes: span
+            .keyed_attributes()
+            .map(|(key, value)| {
+                let key = match key {
+                    AttributeKey::Static(key) => Key::from_static_str(key),
+                    AttributeKey::Owned(key) => Key::from(key.to_owned()),
+                };
+                KeyValue::new(key, otel_value(value))
+            })
+            .collect(),
+        dropped_attributes_count: 0,
+        events: span_events(span),
+        links: SpanLinks::default(),
+        status: match &span.status {
+            SpanStatus::Unset => Status::Unset,
+            SpanStatus::Ok => Status::Ok,
+            SpanStatus::Error { message } => Status::error(message.clone()),
+        },
+        instrumentation_scope: scope.clone(),
+    }
+}
+
+fn span_events(span: &FinishedSpan) -> SpanEvents {
+    let mut events = SpanEvents::default();
+    events.events = span
+        .events()
+        .iter()
+        .map(|event| {
+            let attributes = event
+                .attributes
+                .iter()
+                .map(|(key, value)| KeyValue::new(key.clone(), otel_value(value.clone())))
+                .collect();
+            opentelemetry::trace::Event::new(event.name.clone(), event.time(), attributes, 0)
+        })
+        .collect();
+    events
+}
+
+fn otel_value(value: AttributeValue) -> Value {
+    match value {
+        AttributeValue::Bool(b) => Value::Bool(b),
+        AttributeValue::Int(i) => Value::I64(i),
+        AttributeValue::Float(f) => Value::F64(f),
+        AttributeValue::String(s) => Value::String(string_value(s)),
+        AttributeValue::StringArray(strings) => Value::Array(Array::String(
+            strings.into_iter().map(string_value).collect(),
+        )),
+    }
+}
+
+/// A string as the SDK keeps one: a static one stays static, an owned one is moved.
+fn string_value(text: Cow<'static, str>) -> StringValue {
+    match text {
+        Cow::Borrowed(text) => StringValue::from(text),
+        Cow::Owned(text) => StringValue::from(text),
+    }
+}

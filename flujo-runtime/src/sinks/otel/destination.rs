@@ -1,0 +1,193 @@
+//! The application's OpenTelemetry SDK parts as destinations of flujo's spans: a span
+//! exporter, a span processor of flujo's own, or a processor shared with the application's
+//! tracer provider.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+
+use super::sender::{Destination, Failure};
+
+/// An SDK span exporter, driven on the sending thread's runtime.
+pub(crate) struct ExporterDestination<E> {
+    exporter: E,
+    /// Whether an export error means the destination did not answer in time.
+    is_timeout: Box<dyn Fn(&str) -> bool + Send>,
+}
+
+impl<E: SpanExporter> ExporterDestination<E> {
+    /// `exporter` with `resource` set: the resource of every span it exports.
+    pub(crate) fn new(
+        mut exporter: E,
+        resource: &Resource,
+        is_timeout: impl Fn(&str) -> bool + Send + 'static,
+    ) -> ExporterDestination<E> {
+        exporter.set_resource(resource);
+        ExporterDestination {
+            exporter,
+            is_timeout: Box::new(is_timeout),
+        }
+    }
+}
+
+impl<E: SpanExporter> Destination for ExporterDestination<E> {
+    fn send(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        batch: Vec<SpanData>,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
+        let result = runtime.block_on(async {
+            // An exporter bounds its own attempts (OTLP's at its timeout); the margin only
+            // guards against one that would not.
+            tokio::time::timeout(timeout + timeout / 2, self.exporter.export(batch)).await
+        });
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => {
+                let error = error.to_string();
+                Err(Failure {
+                    timed_out: (self.is_timeout)(&error),
+                    error,
+                })
+            }
+            Err(_) => Err(Failure {
+                error: "the export did not end".to_owned(),
+                timed_out: true,
+            }),
+        }
+    }
+
+    fn shutdown(&mut self, timeout: Duration) {
+        let _ = self.exporter.shutdown_with_timeout(timeout);
+    }
+}
+
+/// A span processor: each span is handed to its `on_end`, on the sending thread (so that a
+/// processor that exports as it is handed a span never holds flujo's export worker).
+pub(crate) struct ProcessorDestination<P> {
+    processor: P,
+    /// The processor is flujo's alone: shut down with flujo's telemetry. One shared with the
+    /// application's tracer provider is only flushed: the provider shuts it down.
+    owned: bool,
+}
+
+impl<P: SpanProcessor> ProcessorDestination<P> {
+    /// A processor of flujo's own, with flujo's `resource`.
+    pub(crate) fn owned(mut processor: P, resource: &Resource) -> ProcessorDestination<P> {
+        processor.set_resource(resource);
+        ProcessorDestination {
+            processor,
+            owned: true,
+        }
+    }
+
+    /// A processor of the application's tracer provider, which keeps the provider's resource.
+    pub(crate) fn shared(processor: P) -> ProcessorDestination<P> {
+        ProcessorDestination {
+            processor,
+            owned: false,
+        }
+    }
+}
+
+impl<P: SpanProcessor> Destination for ProcessorDestination<P> {
+    fn send(
+        &mut self,
+        _: &tokio::runtime::Runtime,
+        batch: Vec<SpanData>,
+        _: Duration,
+    ) -> Result<(), Failure> {
+        for span in batch {
+            self.processor.on_end(span);
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self, timeout: Duration) {
+        let _ = if self.owned {
+            self.processor.shutdown_with_timeout(timeout)
+        } else {
+            self.processor.force_flush()
+        };
+    }
+}
+
+/// A span processor that an application's `SdkTracerProvider` and flujo both feed, so that
+/// flujo's spans go wherever the provider's go, with the provider's resource. Register a
+/// clone with the provider and hand one to
+/// [`TelemetryGuard::share_otel_processor`](crate::TelemetryGuard::share_otel_processor).
+///
+/// Ending a span takes a read lock (uncontended unless the provider is being built); flujo
+/// flushes the processor when its telemetry shuts down, and leaves shutting it down to the
+/// provider. Needs feature `opentelemetry`.
+///
+/// ```
+/// use flujo::export::otel::SharedSpanProcessor;
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let processor = SharedSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()));
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(processor.clone())
+///     .build();
+/// let mut telemetry = flujo::init_telemetry()?;
+/// telemetry.share_otel_processor(&processor)?;
+/// # drop(telemetry);
+/// # let _ = provider.shutdown();
+/// # Ok::<(), flujo::TelemetryError>(())
+/// ```
+#[derive(Debug)]
+pub struct SharedSpanProcessor<P>(Arc<RwLock<P>>);
+
+impl<P> Clone for SharedSpanProcessor<P> {
+    fn clone(&self) -> Self {
+        SharedSpanProcessor(Arc::clone(&self.0))
+    }
+}
+
+impl<P: SpanProcessor> SharedSpanProcessor<P> {
+    /// Shares `processor` (typically a `BatchSpanProcessor`).
+    pub fn new(processor: P) -> SharedSpanProcessor<P> {
+        SharedSpanProcessor(Arc::new(RwLock::new(processor)))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&P) -> R) -> R {
+        // A panic elsewhere while the lock was held leaves the processor as usable as before.
+        let processor = self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&processor)
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for SharedSpanProcessor<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.with(|processor| processor.on_start(span, cx));
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.with(|processor| processor.on_end(span));
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.with(SpanProcessor::force_flush)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.with(|processor| processor.shutdown_with_timeout(timeout))
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        let mut processor = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        processor.set_resource(resource);
+    }
+}

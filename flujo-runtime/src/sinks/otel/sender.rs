@@ -1,0 +1,407 @@
+//! The way every OpenTelemetry destination of flujo's spans is fed: OTLP, an application's
+//! SDK span exporter, an application's span processor.
+//!
+//! The export worker hands each batch of finished spans to a queue bounded in spans and in
+//! bytes; a sending thread of its own, which owns a small current-thread tokio runtime,
+//! converts the batches to the SDK's `SpanData` and gives them to the destination. An attempt
+//! the destination did not answer within the timeout is transient: it is sent again, twice
+//! at most. A slow or absent destination fills the queue, and further batches are dropped
+//! and counted: neither the application nor the export worker ever waits on it.
+//!
+//! A batch carries at most `max_export_batch_size` spans and about
+//! [`MAX_EXPORT_REQUEST_BYTES`]; a span over [`MAX_EXPORTED_SPAN_BYTES`] is cut to fit (or,
+//! when it cannot be, dropped alone), so one huge span never takes its batch down.
+//!
+//! Every span handed to a destination ends in exactly one counter: exported, unconfirmed
+//! (sent, and never answered: it may have arrived), or dropped with the reason
+//! `export_failed`, `export_queue_full`, `too_large` or `shutdown`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry_sdk::trace::SpanData;
+
+use super::convert::{scope, span_data};
+use crate::collect::finished::{Cut, FinishedSpan};
+use crate::collect::sink::SpanExporter;
+use crate::config::error::TelemetryError;
+use crate::config::settings::{
+    MAX_EXPORT_QUEUE_BYTES, MAX_EXPORT_REQUEST_BYTES, MAX_EXPORTED_SPAN_BYTES, TelemetrySettings,
+};
+
+/// How many times more a batch is sent after an attempt the destination did not answer.
+const TIMED_OUT_RESENDS: u32 = 2;
+/// The wait before the first resend of a timed-out batch; doubled for the next.
+const RESEND_WAIT: Duration = Duration::from_millis(250);
+
+/// Where a sending thread delivers: it is built on that thread, and used only there.
+pub(crate) trait Destination {
+    /// Delivers one batch, within `timeout`, inside the thread's `runtime`.
+    fn send(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        batch: Vec<SpanData>,
+        timeout: Duration,
+    ) -> Result<(), Failure>;
+
+    /// After the last batch: finish within `timeout`.
+    fn shutdown(&mut self, timeout: Duration);
+}
+
+/// A batch the destination did not take.
+pub(crate) struct Failure {
+    pub(crate) error: String,
+    /// Not answered in time: the batch may have arrived, and is sent again.
+    pub(crate) timed_out: bool,
+}
+
+/// How a queue is bounded and its destination named in what flujo logs.
+pub(crate) struct QueueSettings {
+    /// What the log lines and start errors call the destination ("OTLP").
+    pub(crate) name: &'static str,
+    /// The sending thread's name.
+    pub(crate) thread: &'static str,
+    pub(crate) max_queue_size: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) timeout: Duration,
+    /// Said with a failure (a likely misconfiguration).
+    pub(crate) hint: Option<String>,
+}
+
+impl QueueSettings {
+    pub(crate) fn new(
+        name: &'static str,
+        thread: &'static str,
+        settings: &TelemetrySettings,
+    ) -> QueueSettings {
+        QueueSettings {
+            name,
+            thread,
+            max_queue_size: settings.max_queue_size,
+            batch_size: settings.max_export_batch_size,
+            timeout: settings.otlp_timeout,
+            hint: None,
+        }
+    }
+}
+
+/// A batch on its way to the sending thread, with its size as the queue counted it.
+struct Batch {
+    spans: Vec<FinishedSpan>,
+    bytes: usize,
+}
+
+/// What the exporter and its sending thread share.
+struct Shared {
+    /// Spans handed to the sending thread and not yet settled (exported or counted): what a
+    /// shutdown that times out loses, and counts.
+    pending: AtomicU64,
+    /// Bytes of the batches queued or being sent.
+    queued_bytes: AtomicUsize,
+    /// Set when shutdown gave up on what is pending: the sending thread stops resending.
+    abandoned: AtomicBool,
+}
+
+impl Shared {
+    /// Takes `spans` off the pending count, returning how many were still pending (none
+    /// after a shutdown counted them as lost: each span lands in one counter).
+    fn settle(&self, spans: u64) -> u64 {
+        let before = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                Some(p.saturating_sub(spans))
+            })
+            .unwrap_or(0);
+        before.min(spans)
+    }
+}
+
+/// Feeds finished spans to a [`Destination`] on a thread of its own; see the module docs.
+pub(crate) struct QueuedExporter {
+    /// Unbounded as a channel (it allocates as batches arrive, not `max_queue_size` slots up
+    /// front); bounded by `max_queue_size` pending spans and [`MAX_EXPORT_QUEUE_BYTES`].
+    queue: Option<Sender<Batch>>,
+    max_queue_size: u64,
+    batch_size: usize,
+    finished: Receiver<()>,
+    shared: Arc<Shared>,
+    /// Spans lost at shutdown.
+    lost: u64,
+}
+
+impl QueuedExporter {
+    /// Starts the sending thread, which builds the destination inside its
+    /// runtime and reports back. The runtime lives and dies on that thread, so starting and
+    /// stopping are safe from inside an application's own async runtime.
+    pub(crate) fn start<D: Destination + 'static>(
+        settings: QueueSettings,
+        build: impl FnOnce(&tokio::runtime::Runtime) -> Result<D, String> + Send + 'static,
+    ) -> Result<QueuedExporter, TelemetryError> {
+        let name = settings.name;
+        let start_error = |reason: String| TelemetryError::ExporterStart {
+            exporter: name,
+            reason,
+        };
+        let (queue, batches) = mpsc::channel();
+        let (finished_tx, finished) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            pending: AtomicU64::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            abandoned: AtomicBool::new(false),
+        });
+        let sending = Arc::clone(&shared);
+        let (built_tx, built) = mpsc::channel();
+        let max_queue_size = settings.max_queue_size as u64;
+        let batch_size = settings.batch_size;
+        thread::Builder::new()
+            .name(settings.thread.to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = built_tx.send(Err(error.to_string()));
+                        return;
+                    }
+                };
+                let mut destination = match build(&runtime) {
+                    Ok(destination) => destination,
+                    Err(error) => {
+                        let _ = built_tx.send(Err(error));
+                        return;
+                    }
+                };
+                let _ = built_tx.send(Ok(()));
+                let timeout = settings.timeout;
+                let mut sender = BatchSender {
+                    runtime: &runtime,
+                    destination: &mut destination,
+                    scope: scope(),
+                    settings,
+                    shared: &sending,
+                    failing: false,
+                    stalled: false,
+                };
+                while let Ok(batch) = batches.recv() {
+                    sender.send(batch);
+                }
+                destination.shutdown(timeout);
+                let _ = finished_tx.send(());
+            })
+            .map_err(|error| start_error(error.to_string()))?;
+        built
+            .recv()
+            .map_err(|_| start_error("the export thread stopped while starting".to_owned()))?
+            .map_err(start_error)?;
+        Ok(QueuedExporter {
+            queue: Some(queue),
+            max_queue_size,
+            batch_size,
+            finished,
+            shared,
+            lost: 0,
+        })
+    }
+
+    /// Hands `spans` (`bytes` of them) to the sending thread, or drops and counts them when
+    /// the queue is full.
+    fn enqueue(&mut self, spans: Vec<FinishedSpan>, bytes: usize) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        let count = spans.len() as u64;
+        let queued = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        // Counted before the handover: the sending thread may finish with it at once.
+        let pending = self.shared.pending.fetch_add(count, Ordering::AcqRel);
+        let refused = queued.saturating_add(bytes) > MAX_EXPORT_QUEUE_BYTES
+            || pending + count > self.max_queue_size
+            || queue.send(Batch { spans, bytes }).is_err();
+        if refused {
+            self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.shared.pending.fetch_sub(count, Ordering::AcqRel);
+            metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_queue_full")
+                .increment(count);
+        }
+    }
+}
+
+/// How one batch ended.
+enum Delivery {
+    Exported,
+    /// The destination never answered one of the attempts: it may have kept the spans.
+    Unconfirmed,
+    /// Refused, or never reached the destination.
+    Failed(String),
+}
+
+/// The sending thread's state: the destination and what has been said about it.
+struct BatchSender<'a, D> {
+    runtime: &'a tokio::runtime::Runtime,
+    destination: &'a mut D,
+    scope: InstrumentationScope,
+    settings: QueueSettings,
+    shared: &'a Shared,
+    /// An outage was said (WARN), its recovery not yet.
+    failing: bool,
+    /// A stall was said (WARN), its recovery not yet.
+    stalled: bool,
+}
+
+impl<D: Destination> BatchSender<'_, D> {
+    fn send(&mut self, batch: Batch) {
+        let spans = batch.spans.len() as u64;
+        let delivery = self.deliver(&batch.spans);
+        self.shared
+            .queued_bytes
+            .fetch_sub(batch.bytes, Ordering::AcqRel);
+        let settled = self.shared.settle(spans);
+        let name = self.settings.name;
+        match delivery {
+            Delivery::Exported => {
+                metrics::counter!("flujo_telemetry_spans_exported_total").increment(settled);
+                if self.failing || self.stalled {
+                    tracing::info!(target: "flujo", "{name} export recovered");
+                    self.failing = false;
+                    self.stalled = false;
+                }
+            }
+            Delivery::Unconfirmed => {
+                metrics::counter!("flujo_telemetry_spans_unconfirmed_total").increment(settled);
+            }
+            Delivery::Failed(error) => {
+                metrics::counter!("flujo_telemetry_export_errors_total").increment(1);
+                metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_failed")
+                    .increment(settled);
+                // One line per outage, not one per batch.
+                if !self.failing {
+                    tracing::warn!(target: "flujo", %error, hint = self.settings.hint.as_deref(),
+                        "{name} export failed; spans are dropped and counted until it recovers");
+                    self.failing = true;
+                }
+            }
+        }
+    }
+
+    /// Sends `spans`, again after an attempt the destination did not answer in time.
+    fn deliver(&mut self, spans: &[FinishedSpan]) -> Delivery {
+        let mut unanswered = false;
+        let mut wait = RESEND_WAIT;
+        for attempt in 0..=TIMED_OUT_RESENDS {
+            let data = spans
+                .iter()
+                .map(|span| span_data(span, &self.scope))
+                .collect();
+            let failure = match self
+                .destination
+                .send(self.runtime, data, self.settings.timeout)
+            {
+                Ok(()) => return Delivery::Exported,
+                Err(failure) => failure,
+            };
+            // A timed-out attempt is transient (a stalled or overloaded destination) and may
+            // have arrived; any other failure reached no destination, or was refused by it.
+            if !failure.timed_out {
+                return if unanswered {
+                    Delivery::Unconfirmed
+                } else {
+                    Delivery::Failed(failure.error)
+                };
+            }
+            unanswered = true;
+            self.say_stalled();
+            if attempt == TIMED_OUT_RESENDS || self.shared.abandoned.load(Ordering::Acquire) {
+                break;
+            }
+            thread::sleep(wait);
+            wait *= 2;
+        }
+        Delivery::Unconfirmed
+    }
+
+    /// Said once per stall: the destination stopped answering.
+    fn say_stalled(&mut self) {
+        if !self.stalled {
+            self.stalled = true;
+            metrics::counter!("flujo_telemetry_export_stalls_total").increment(1);
+            tracing::warn!(
+                target: "flujo",
+                waited_ms = u64::try_from(self.settings.timeout.as_millis()).unwrap_or(u64::MAX),
+                "the {} destination is not answering; spans wait in the export queue \
+                 (dropped and counted when it is full) and are sent again",
+                self.settings.name
+            );
+        }
+    }
+}
+
+impl SpanExporter for QueuedExporter {
+    fn export(&mut self, spans: &[FinishedSpan]) {
+        if self.queue.is_none() {
+            return;
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for span in spans {
+            let Some((span, size)) = fitted(span) else {
+                continue;
+            };
+            if !batch.is_empty()
+                && (batch.len() == self.batch_size || bytes + size > MAX_EXPORT_REQUEST_BYTES)
+            {
+                self.enqueue(std::mem::take(&mut batch), bytes);
+                bytes = 0;
+            }
+            batch.push(span.into_owned());
+            bytes += size;
+        }
+        if !batch.is_empty() {
+            self.enqueue(batch, bytes);
+        }
+    }
+
+    fn shutdown(&mut self, timeout: Duration) {
+        // Closing the queue lets the thread send what is queued, then stop.
+        drop(self.queue.take());
+        let deadline = Instant::now() + timeout;
+        if let Err(RecvTimeoutError::Timeout) = self
+            .finished
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            // Whatever the sending thread still holds (queued, or in a request that has not
+            // come back) is lost: counted, and said in the guard's WARN line.
+            self.shared.abandoned.store(true, Ordering::Release);
+            self.lost = self.shared.pending.swap(0, Ordering::AcqRel);
+            metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "shutdown")
+                .increment(self.lost);
+        }
+    }
+
+    fn undelivered(&self) -> u64 {
+        self.lost
+    }
+}
+
+/// `span` as it is exported, with its size: cut to [`MAX_EXPORTED_SPAN_BYTES`] when it is
+/// larger (counted), `None` when it cannot be (dropped and counted alone).
+fn fitted(span: &FinishedSpan) -> Option<(Cow<'_, FinishedSpan>, usize)> {
+    let size = span.approximate_size();
+    if size <= MAX_EXPORTED_SPAN_BYTES {
+        return Some((Cow::Borrowed(span), size));
+    }
+    let mut cut = span.clone();
+    if cut.cut_to(MAX_EXPORTED_SPAN_BYTES) == Cut::TooLarge {
+        metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "too_large")
+            .increment(1);
+        return None;
+    }
+    metrics::counter!("flujo_telemetry_spans_truncated_total").increment(1);
+    let size = cut.approximate_size();
+    Some((Cow::Owned(cut), size))
+}

@@ -196,6 +196,8 @@ fn step_call(c: &mut Criterion) {
         });
     });
     drop(telemetry);
+    #[cfg(feature = "opentelemetry")]
+    otel_context(&mut group, &mut x);
 
     // fastrace records spans under a root: a root per 1,000 calls, reported and discarded.
     fastrace::set_reporter(DiscardFastrace, fastrace::collector::Config::default());
@@ -254,6 +256,58 @@ fn step_call(c: &mut Criterion) {
     });
     group.finish();
     drop(provider);
+}
+
+/// The OpenTelemetry interop's share of a root step (feature `opentelemetry`, which `otlp`
+/// turns on): the check for an application's current OpenTelemetry span, with none and with
+/// one; and making the step the current OpenTelemetry context (activation, on once the
+/// application hands flujo an OpenTelemetry exporter or processor) against not.
+#[cfg(feature = "opentelemetry")]
+fn otel_context(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    x: &mut u64,
+) {
+    use opentelemetry::trace::TraceContextExt as _;
+    for activation in [false, true] {
+        let mut telemetry = flujo::init_telemetry_with(
+            flujo::TelemetryConfig::builder()
+                .flush_interval(std::time::Duration::from_millis(10))
+                .otel_context_activation(activation),
+        )
+        .expect("telemetry starts");
+        telemetry.add_span_exporter(DiscardSpans);
+        let suffix = if activation {
+            "activation_on"
+        } else {
+            "activation_off"
+        };
+        counting_drops(&format!("flujo_no_otel_context_{suffix}"), || {
+            group.bench_function(format!("flujo_no_otel_context_{suffix}"), |b| {
+                b.iter(|| {
+                    *x += 1;
+                    flujo_step(*x)
+                })
+            });
+        });
+        let parent = opentelemetry::trace::SpanContext::new(
+            opentelemetry::trace::TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128),
+            opentelemetry::trace::SpanId::from(0x00f0_67aa_0ba9_02b7_u64),
+            opentelemetry::trace::TraceFlags::SAMPLED,
+            false,
+            Default::default(),
+        );
+        let _current = opentelemetry::Context::new()
+            .with_remote_span_context(parent)
+            .attach();
+        counting_drops(&format!("flujo_under_otel_context_{suffix}"), || {
+            group.bench_function(format!("flujo_under_otel_context_{suffix}"), |b| {
+                b.iter(|| {
+                    *x += 1;
+                    flujo_step(*x)
+                })
+            });
+        });
+    }
 }
 
 criterion_group!(benches, step_call);

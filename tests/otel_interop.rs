@@ -335,3 +335,37 @@ fn logs_of_a_step_through_the_opentelemetry_appender_name_the_step() {
     let _ = logger_provider.shutdown();
     let _ = provider.shutdown();
 }
+
+#[pipeline_step]
+fn current_otel_span() -> bool {
+    Context::current().has_active_span()
+}
+
+#[test]
+fn activation_is_on_with_an_opentelemetry_destination_unless_switched_off() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let telemetry = init_telemetry().unwrap();
+    assert!(
+        !current_otel_span(),
+        "no OpenTelemetry setup handed to flujo: off"
+    );
+    drop(telemetry);
+
+    let (provider, processor, _) = provider();
+    let mut telemetry = init_telemetry().unwrap();
+    telemetry.share_otel_processor(&processor).unwrap();
+    assert!(
+        current_otel_span(),
+        "on by default once flujo feeds the application's processor"
+    );
+    drop(telemetry);
+
+    let mut telemetry = flujo::init_telemetry_with(
+        flujo::TelemetryConfig::builder().otel_context_activation(false),
+    )
+    .unwrap();
+    telemetry.share_otel_processor(&processor).unwrap();
+    assert!(!current_otel_span(), "switched off");
+    drop(telemetry);
+    let _ = provider.shutdown();
+}

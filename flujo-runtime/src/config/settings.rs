@@ -147,9 +147,11 @@ pub struct TelemetryConfig {
     /// While a step runs, make its span the current OpenTelemetry context
     /// (`opentelemetry::Context::current()`), so that OpenTelemetry instrumentation called
     /// from the step (an HTTP client injecting the current context, the logs appender,
-    /// `tracing-opentelemetry` spans) names the step. Costs an allocation per step (and per
-    /// poll of an async step); only with feature `opentelemetry`. Env:
-    /// `FLUJO_OTEL_CONTEXT_ACTIVATION`. Default true.
+    /// `tracing-opentelemetry` spans) names the step. Costs about 100 ns and an allocation
+    /// per step (and per poll of an async step); only with feature `opentelemetry`. Env:
+    /// `FLUJO_OTEL_CONTEXT_ACTIVATION`. Default: on once the application hands flujo an
+    /// OpenTelemetry exporter or processor (`TelemetryGuard::add_otel_exporter`,
+    /// `add_otel_processor`, `share_otel_processor`), off otherwise.
     pub otel_context_activation: Option<bool>,
     /// The most bytes of text each captured content attribute of a model call keeps (its
     /// input messages, its output messages, its system instructions: each over all its
@@ -309,8 +311,9 @@ pub struct TelemetrySettings {
     pub genai_conventions: GenAiConventions,
     /// Model calls' content is captured.
     pub capture_message_content: bool,
-    /// A running step is the current OpenTelemetry context.
-    pub otel_context_activation: bool,
+    /// A running step is the current OpenTelemetry context (`None`: once the application
+    /// hands flujo an OpenTelemetry exporter or processor).
+    pub otel_context_activation: Option<bool>,
     /// Text a call's captured content keeps, at most.
     pub max_content_bytes: usize,
     /// Durable cost ledger.
@@ -793,10 +796,8 @@ impl TelemetryConfig {
             )?,
             max_content_bytes,
             otel_context_activation: match self.otel_context_activation {
-                Some(on) => on,
-                None => env
-                    .parse("FLUJO_OTEL_CONTEXT_ACTIVATION", BOOL_VALUES, parse_bool)?
-                    .unwrap_or(true),
+                Some(on) => Some(on),
+                None => env.parse("FLUJO_OTEL_CONTEXT_ACTIVATION", BOOL_VALUES, parse_bool)?,
             },
             genai_conventions: self.genai_conventions.unwrap_or_else(|| {
                 env.get("OTEL_SEMCONV_STABILITY_OPT_IN")

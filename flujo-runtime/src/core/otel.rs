@@ -22,7 +22,7 @@ use super::context::SpanContext;
 use super::trace_state;
 
 /// Whether a step's context is made the current OpenTelemetry context while it runs.
-static ACTIVATION: AtomicBool = AtomicBool::new(true);
+static ACTIVATION: AtomicBool = AtomicBool::new(false);
 
 /// Switches activation (the `otel_context_activation` setting).
 pub(crate) fn set_activation(on: bool) {

@@ -132,7 +132,7 @@ impl TelemetryGuard {
         exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
     ) -> Result<(), TelemetryError> {
         let exporter = crate::sinks::otel::start_exporter(exporter, &self.settings)?;
-        self.add_span_exporter(exporter);
+        self.add_otel_destination(exporter);
         Ok(())
     }
 
@@ -147,7 +147,7 @@ impl TelemetryGuard {
         processor: impl opentelemetry_sdk::trace::SpanProcessor + 'static,
     ) -> Result<(), TelemetryError> {
         let exporter = crate::sinks::otel::start_processor(processor, &self.settings)?;
-        self.add_span_exporter(exporter);
+        self.add_otel_destination(exporter);
         Ok(())
     }
 
@@ -162,8 +162,18 @@ impl TelemetryGuard {
     ) -> Result<(), TelemetryError> {
         let exporter =
             crate::sinks::otel::start_shared_processor(processor.clone(), &self.settings)?;
-        self.add_span_exporter(exporter);
+        self.add_otel_destination(exporter);
         Ok(())
+    }
+
+    /// An OpenTelemetry destination: the application has an OpenTelemetry setup, so a running
+    /// step becomes its current context unless `otel_context_activation` says otherwise.
+    #[cfg(feature = "opentelemetry")]
+    fn add_otel_destination(&mut self, exporter: impl SpanExporter + 'static) {
+        if self.settings.otel_context_activation.is_none() {
+            crate::core::otel::set_activation(true);
+        }
+        self.add_span_exporter(exporter);
     }
 
     /// Prices, the daily limit, the ledger, the exporters and the log subscriber.
@@ -214,7 +224,7 @@ impl TelemetryGuard {
         genai::set_compat(self.settings.genai_compat);
         genai::set_conventions(self.settings.genai_conventions);
         #[cfg(feature = "opentelemetry")]
-        crate::core::otel::set_activation(self.settings.otel_context_activation);
+        crate::core::otel::set_activation(self.settings.otel_context_activation == Some(true));
         // The configured secrets are never captured, whatever a prompt or an answer holds.
         let secrets = self
             .settings

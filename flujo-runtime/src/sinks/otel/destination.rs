@@ -128,10 +128,22 @@ impl<P: SpanProcessor> Destination for ProcessorDestination<P> {
 ///
 /// ```
 /// use flujo::export::otel::SharedSpanProcessor;
-/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor};
+/// use opentelemetry_sdk::error::OTelSdkResult;
+/// use opentelemetry_sdk::trace::{
+///     BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
+/// };
 ///
-/// let exporter = InMemorySpanExporter::default();
-/// let processor = SharedSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()));
+/// /// Stands in for the application's exporter (OTLP, Zipkin, Datadog...).
+/// #[derive(Debug)]
+/// struct AppExporter;
+///
+/// impl SpanExporter for AppExporter {
+///     async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+///         Ok(())
+///     }
+/// }
+///
+/// let processor = SharedSpanProcessor::new(BatchSpanProcessor::builder(AppExporter).build());
 /// let provider = SdkTracerProvider::builder()
 ///     .with_span_processor(processor.clone())
 ///     .build();

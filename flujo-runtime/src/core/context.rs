@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use crate::core::ids::{SpanId, TraceId};
 #[cfg(feature = "opentelemetry")]
-use crate::core::otel;
+use crate::core::otel_current;
 use crate::core::site::CallSite;
 use crate::core::state::{self, Shard};
 use crate::core::trace_state;
@@ -324,7 +324,8 @@ impl SpanContext {
                     #[cfg(feature = "opentelemetry")]
                     SpanContext {
                         trace_id: [0, 0], ..
-                    } => otel::current_parent().unwrap_or(SpanContext::NONE),
+                    } => otel_current::current_span()
+                        .map_or(SpanContext::NONE, |span| SpanContext::from(&span)),
                     parent => parent,
                 };
                 let span_id = thread.nonzero_u64();
@@ -443,7 +444,9 @@ impl ContextScope {
         ContextScope {
             previous,
             #[cfg(feature = "opentelemetry")]
-            otel_active: otel::activate(entered),
+            otel_active: otel_current::activation()
+                && entered.trace_id().is_some()
+                && otel_current::activate(entered.into()),
         }
     }
 }
@@ -452,7 +455,7 @@ impl Drop for ContextScope {
     fn drop(&mut self) {
         #[cfg(feature = "opentelemetry")]
         if self.otel_active {
-            otel::deactivate();
+            otel_current::deactivate();
         }
         let _ = THREAD.try_with(|thread| thread.current.set(self.previous));
     }

@@ -11,6 +11,8 @@ pub(crate) mod genai;
 pub(crate) mod ids;
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod otel;
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod otel_current;
 pub(crate) mod record;
 pub(crate) mod site;
 pub(crate) mod state;

@@ -1,4 +1,5 @@
-//! flujo inside the application's own OpenTelemetry setup (feature `opentelemetry`).
+//! flujo inside the application's own OpenTelemetry setup (feature `opentelemetry`): the
+//! conversions of [`SpanContext`]; the hot path's part is `otel_current`.
 //!
 //! - A root span (a step or a run started outside any flujo span) started while an
 //!   OpenTelemetry span is current (`opentelemetry::Context::current()`, which
@@ -9,71 +10,15 @@
 //!   current context, the logs appender, `tracing-opentelemetry` spans) sees the step.
 //! - [`SpanContext`] converts to and from OpenTelemetry's span context and `Context`.
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
-
+use opentelemetry::Context;
 use opentelemetry::propagation::Injector;
 use opentelemetry::trace::{
     SpanContext as OtelSpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
 };
-use opentelemetry::{Context, ContextGuard};
 
 use super::context::SpanContext;
+use super::otel_current;
 use super::trace_state;
-
-/// Whether a step's context is made the current OpenTelemetry context while it runs.
-static ACTIVATION: AtomicBool = AtomicBool::new(false);
-
-/// Switches activation (the `otel_context_activation` setting).
-pub(crate) fn set_activation(on: bool) {
-    ACTIVATION.store(on, Ordering::Relaxed);
-}
-
-thread_local! {
-    /// The guards of the OpenTelemetry contexts flujo made current on this thread, innermost
-    /// last. Kept here rather than in the scopes that made them: a guard is `!Send`, and a
-    /// scope lives in a step's call, which an `async` step's future carries across threads.
-    static GUARDS: RefCell<Vec<ContextGuard>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The application's current OpenTelemetry span, as the parent of a flujo root span; `None`
-/// when no valid span is current.
-#[inline]
-pub(crate) fn current_parent() -> Option<SpanContext> {
-    Context::map_current(|cx| {
-        if !cx.has_active_span() {
-            return None;
-        }
-        let span = cx.span();
-        let parent = span.span_context();
-        parent.is_valid().then(|| SpanContext::from(parent))
-    })
-}
-
-/// Makes `context` the current OpenTelemetry context until [`deactivate`] is called; `false`
-/// (nothing to undo) when activation is off or `context` is no span.
-#[inline]
-pub(crate) fn activate(context: SpanContext) -> bool {
-    ACTIVATION.load(Ordering::Relaxed) && context.trace_id().is_some() && attach(context)
-}
-
-#[inline(never)]
-fn attach(context: SpanContext) -> bool {
-    let guard = context.otel_context().attach();
-    GUARDS
-        .try_with(|guards| guards.borrow_mut().push(guard))
-        .is_ok()
-}
-
-/// Restores the OpenTelemetry context that the matching [`activate`] replaced.
-#[inline(never)]
-pub(crate) fn deactivate() {
-    let guard = GUARDS
-        .try_with(|guards| guards.borrow_mut().pop())
-        .ok()
-        .flatten();
-    drop(guard);
-}
 
 impl SpanContext {
     /// This span as an OpenTelemetry [`Context`] (the current one, with this span as its
@@ -92,8 +37,7 @@ impl SpanContext {
     /// # Ok::<(), flujo::context::TraceparentError>(())
     /// ```
     pub fn otel_context(&self) -> Context {
-        let span = OtelSpanContext::from(*self);
-        Context::map_current(|cx| cx.with_remote_span_context(span))
+        otel_current::with_span(OtelSpanContext::from(*self))
     }
 
     /// Writes this span's trace headers into `carrier` with the application's global text-map

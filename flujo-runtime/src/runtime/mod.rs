@@ -171,7 +171,7 @@ impl TelemetryGuard {
     #[cfg(feature = "opentelemetry")]
     fn add_otel_destination(&mut self, exporter: impl SpanExporter + 'static) {
         if self.settings.otel_context_activation.is_none() {
-            crate::core::otel::set_activation(true);
+            crate::core::otel_current::set_activation(true);
         }
         self.add_span_exporter(exporter);
     }
@@ -224,7 +224,9 @@ impl TelemetryGuard {
         genai::set_compat(self.settings.genai_compat);
         genai::set_conventions(self.settings.genai_conventions);
         #[cfg(feature = "opentelemetry")]
-        crate::core::otel::set_activation(self.settings.otel_context_activation == Some(true));
+        crate::core::otel_current::set_activation(
+            self.settings.otel_context_activation == Some(true),
+        );
         // The configured secrets are never captured, whatever a prompt or an answer holds.
         let secrets = self
             .settings

@@ -60,6 +60,18 @@ fn provider() -> (
     (provider, processor, exporter)
 }
 
+/// The application's provider, and telemetry that feeds its processor.
+fn fed_by_flujo() -> (
+    SdkTracerProvider,
+    InMemorySpanExporter,
+    flujo::TelemetryGuard,
+) {
+    let (provider, processor, exporter) = provider();
+    let mut telemetry = init_telemetry().unwrap();
+    telemetry.share_otel_processor(&processor).unwrap();
+    (provider, exporter, telemetry)
+}
+
 fn flujo_spans(spans: &[SpanData]) -> Vec<&SpanData> {
     spans
         .iter()
@@ -81,9 +93,7 @@ fn names(spans: &[&SpanData]) -> Vec<String> {
 #[test]
 fn a_pipelines_spans_reach_the_applications_processor_with_their_parents() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let (provider, processor, exporter) = provider();
-    let mut telemetry = init_telemetry().unwrap();
-    telemetry.share_otel_processor(&processor).unwrap();
+    let (provider, exporter, telemetry) = fed_by_flujo();
     let output = Flujo::new(shouting::new()).run("three small words".to_owned());
     assert_eq!(output.output.unwrap(), "THREE SMALL WORDS");
     drop(telemetry);
@@ -128,9 +138,7 @@ fn a_pipelines_spans_reach_the_applications_processor_with_their_parents() {
 #[test]
 fn a_run_inside_a_tracing_opentelemetry_span_is_its_child() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let (provider, processor, exporter) = provider();
-    let mut telemetry = init_telemetry().unwrap();
-    telemetry.share_otel_processor(&processor).unwrap();
+    let (provider, exporter, telemetry) = fed_by_flujo();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("app")));
     tracing::subscriber::with_default(subscriber, || {
@@ -171,9 +179,7 @@ fn a_run_inside_a_tracing_opentelemetry_span_is_its_child() {
 #[test]
 fn an_unsampled_application_span_records_no_flujo_spans() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let (provider, processor, exporter) = provider();
-    let mut telemetry = init_telemetry().unwrap();
-    telemetry.share_otel_processor(&processor).unwrap();
+    let (provider, exporter, telemetry) = fed_by_flujo();
     let unsampled = opentelemetry::trace::SpanContext::new(
         TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128),
         SpanId::from(0x00f0_67aa_0ba9_02b7_u64),
@@ -270,9 +276,7 @@ fn a_step_calling_a_server_sends_the_steps_traceparent() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let port = echo_traceparent_server();
-    let (provider, processor, exporter) = provider();
-    let mut telemetry = init_telemetry().unwrap();
-    telemetry.share_otel_processor(&processor).unwrap();
+    let (provider, exporter, telemetry) = fed_by_flujo();
     let sent = call_service(port);
     drop(telemetry);
     let all = exporter.get_finished_spans().unwrap();
@@ -297,13 +301,11 @@ fn a_step_calling_a_server_sends_the_steps_traceparent() {
 #[test]
 fn logs_of_a_step_through_the_opentelemetry_appender_name_the_step() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let (provider, processor, exporter) = provider();
+    let (provider, exporter, telemetry) = fed_by_flujo();
     let logs = InMemoryLogExporter::default();
     let logger_provider = SdkLoggerProvider::builder()
         .with_simple_exporter(logs.clone())
         .build();
-    let mut telemetry = init_telemetry().unwrap();
-    telemetry.share_otel_processor(&processor).unwrap();
     let subscriber = tracing_subscriber::registry().with(
         opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(&logger_provider),
     );

@@ -20,6 +20,8 @@ use crate::core::sync::lock;
 use crate::cost::content;
 use crate::cost::ledger::Unwritten;
 use crate::cost::{budget, ledger, pricing};
+#[cfg(feature = "opentelemetry")]
+use crate::sinks::otel::destination::{ExporterDestination, ProcessorDestination};
 
 /// The least a shutdown waits for the cost ledger to commit, whatever the export timeout:
 /// cost records are not dropped because spans took long to export.
@@ -131,9 +133,11 @@ impl TelemetryGuard {
         &mut self,
         exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
     ) -> Result<(), TelemetryError> {
-        let exporter = crate::sinks::otel::start_exporter(exporter, &self.settings)?;
-        self.add_otel_destination(exporter);
-        Ok(())
+        let resource = crate::sinks::otel::convert::resource(&self.settings);
+        self.add_otel_destination(
+            "OpenTelemetry exporter",
+            ExporterDestination::new(exporter, &resource, |_| false),
+        )
     }
 
     /// Sends every finished span to an OpenTelemetry SDK span processor of flujo's own (a
@@ -146,9 +150,11 @@ impl TelemetryGuard {
         &mut self,
         processor: impl opentelemetry_sdk::trace::SpanProcessor + 'static,
     ) -> Result<(), TelemetryError> {
-        let exporter = crate::sinks::otel::start_processor(processor, &self.settings)?;
-        self.add_otel_destination(exporter);
-        Ok(())
+        let resource = crate::sinks::otel::convert::resource(&self.settings);
+        self.add_otel_destination(
+            "OpenTelemetry span processor",
+            ProcessorDestination::owned(processor, &resource),
+        )
     }
 
     /// Sends every finished span to a span processor that the application's `SdkTracerProvider`
@@ -160,20 +166,27 @@ impl TelemetryGuard {
         &mut self,
         processor: &crate::sinks::otel::destination::SharedSpanProcessor<P>,
     ) -> Result<(), TelemetryError> {
-        let exporter =
-            crate::sinks::otel::start_shared_processor(processor.clone(), &self.settings)?;
-        self.add_otel_destination(exporter);
-        Ok(())
+        self.add_otel_destination(
+            "OpenTelemetry span processor",
+            ProcessorDestination::shared(processor.clone()),
+        )
     }
 
-    /// An OpenTelemetry destination: the application has an OpenTelemetry setup, so a running
-    /// step becomes its current context unless `otel_context_activation` says otherwise.
+    /// Feeds an OpenTelemetry destination: the application has an OpenTelemetry setup, so a
+    /// running step becomes its current context unless `otel_context_activation` says
+    /// otherwise.
     #[cfg(feature = "opentelemetry")]
-    fn add_otel_destination(&mut self, exporter: impl SpanExporter + 'static) {
+    fn add_otel_destination(
+        &mut self,
+        name: &'static str,
+        destination: impl crate::sinks::otel::sender::Destination + Send + 'static,
+    ) -> Result<(), TelemetryError> {
+        let exporter = crate::sinks::otel::start(name, destination, &self.settings)?;
         if self.settings.otel_context_activation.is_none() {
             crate::core::otel_current::set_activation(true);
         }
         self.add_span_exporter(exporter);
+        Ok(())
     }
 
     /// Prices, the daily limit, the ledger, the exporters and the log subscriber.

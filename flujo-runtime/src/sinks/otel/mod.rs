@@ -6,44 +6,19 @@ pub(crate) mod convert;
 pub(crate) mod destination;
 pub(crate) mod sender;
 
-use opentelemetry_sdk::trace::{SpanExporter, SpanProcessor};
-
-use self::destination::{ExporterDestination, ProcessorDestination, SharedSpanProcessor};
-use self::sender::{QueueSettings, QueuedExporter};
+use self::sender::{Destination, QueueSettings, QueuedExporter};
 use crate::config::error::TelemetryError;
 use crate::config::settings::TelemetrySettings;
 
-/// Feeds an application's SDK span exporter, with flujo's resource.
-pub(crate) fn start_exporter<E: SpanExporter + 'static>(
-    exporter: E,
-    settings: &TelemetrySettings,
-) -> Result<QueuedExporter, TelemetryError> {
-    let resource = convert::resource(settings);
-    QueuedExporter::start(
-        QueueSettings::new("OpenTelemetry exporter", "flujo-otel", settings),
-        move |_| Ok(ExporterDestination::new(exporter, &resource, |_| false)),
-    )
-}
-
-/// Feeds a span processor of flujo's own, with flujo's resource.
-pub(crate) fn start_processor<P: SpanProcessor + 'static>(
-    processor: P,
-    settings: &TelemetrySettings,
-) -> Result<QueuedExporter, TelemetryError> {
-    let resource = convert::resource(settings);
-    QueuedExporter::start(
-        QueueSettings::new("OpenTelemetry span processor", "flujo-otel", settings),
-        move |_| Ok(ProcessorDestination::owned(processor, &resource)),
-    )
-}
-
-/// Feeds a span processor shared with the application's tracer provider.
-pub(crate) fn start_shared_processor<P: SpanProcessor + 'static>(
-    processor: SharedSpanProcessor<P>,
+/// Feeds `destination` (an application's exporter or processor) on a `flujo-otel` thread;
+/// `name` is what flujo's log lines call it.
+pub(crate) fn start<D: Destination + Send + 'static>(
+    name: &'static str,
+    destination: D,
     settings: &TelemetrySettings,
 ) -> Result<QueuedExporter, TelemetryError> {
     QueuedExporter::start(
-        QueueSettings::new("OpenTelemetry span processor", "flujo-otel", settings),
-        move |_| Ok(ProcessorDestination::shared(processor)),
+        QueueSettings::new(name, "flujo-otel", settings),
+        move |_| Ok(destination),
     )
 }

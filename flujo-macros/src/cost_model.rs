@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Type};
 use crate::fields::{self, Field, param_names};
 use crate::internals::{self, Errors, UnrawString};
 use crate::parse::{self, FieldArg, RawArgs, RawValue};
-use crate::shape::FnShape;
+use crate::shape::{FnShape, result_argument};
 
 const ARGUMENTS: &[&str] = &[
     "model",
@@ -275,23 +275,6 @@ impl CostModel {
             content,
         })
     }
-}
-
-/// The `index`-th type argument of `Result<T, E>`.
-fn result_argument(ty: Option<&Type>, index: usize) -> Option<&Type> {
-    let Some(Type::Path(path)) = ty else {
-        return None;
-    };
-    let syn::PathArguments::AngleBracketed(args) = &path.path.segments.last()?.arguments else {
-        return None;
-    };
-    args.args
-        .iter()
-        .filter_map(|arg| match arg {
-            syn::GenericArgument::Type(ty) => Some(ty),
-            _ => None,
-        })
-        .nth(index)
 }
 
 /// The price file declared at build time (`FLUJO_PRICING_FILE`, relative to the crate).

@@ -97,6 +97,14 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
             quote!(#private::RetryPolicy::new(#retries, #backoff, #backoff_ms))
         }
     };
+    let retry_policy = match model.timeout_ms {
+        Some(ms) => quote!(#retry_policy.with_timeout_ms(#ms)),
+        None => retry_policy,
+    };
+    let retry_policy = match model.fallback {
+        Some(_) => quote!(#retry_policy.with_fallback()),
+        None => retry_policy,
+    };
     let begin = if is_async {
         quote!(start)
     } else {
@@ -104,11 +112,27 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
     };
     let fields = fields::record(&model.fields, &format_ident!("__flujo_call"));
 
+    let annotation = model.output.as_ref().map(|ty| quote!(: #ty));
     let attempt = if is_async {
-        let annotation = model.output.as_ref().map(|ty| quote!(: #ty));
+        let run = quote!(__flujo_call.context().instrument(async #block));
+        let value = match model.timeout_ms {
+            Some(_) => {
+                // Every token on the error type, so that a missing `From` is reported there.
+                let error_private = cost_expand::respan(private.clone(), model.error_span);
+                let timeout = quote_spanned!(model.error_span=>
+                    #error_private::FromStepTimeout::from_step_timeout(__flujo_call.timed_out()));
+                quote! {
+                    match #private::deadline(#run, __flujo_call.attempt_timeout()).await {
+                        ::core::result::Result::Ok(__flujo_result) => __flujo_result,
+                        ::core::result::Result::Err(()) => ::core::result::Result::Err(#timeout),
+                    }
+                }
+            }
+            None => quote!(#run.await),
+        };
         quote! {
             #[allow(clippy::let_unit_value)]
-            let __flujo_result #annotation = __flujo_call.context().instrument(async #block).await;
+            let __flujo_result #annotation = #value;
         }
     } else {
         let annotation = model.output.as_ref().map(|ty| quote!(-> #ty));
@@ -145,11 +169,12 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
     };
     let next_attempt = quote_spanned!(value_span=> __flujo_call.next_attempt(__flujo_result));
     let finish_result = quote_spanned!(value_span=> __flujo_call.finish_result(&__flujo_result));
+    let rebinds: Vec<_> = model
+        .rebinds
+        .iter()
+        .map(|rebind| rebind_argument(&private, rebind))
+        .collect();
     let attempts = if model.retry.is_some() {
-        let rebinds = model
-            .rebinds
-            .iter()
-            .map(|rebind| rebind_argument(&private, rebind));
         let wait = if is_async {
             quote!(#private::retry_delay(__flujo_delay).await)
         } else {
@@ -165,6 +190,15 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
                 }
             }
         }
+    } else if model.fallback.is_some() {
+        // The copies of a step with a fallback live in a block of their own: the fallback
+        // gets the arguments themselves.
+        quote! {{
+            #(#rebinds)*
+            #attempt
+            #finish_result;
+            __flujo_result
+        }}
     } else if model.returns_result {
         quote! {
             #attempt
@@ -189,6 +223,31 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
             quote!(#private::Step::with_role(#name, #function, ::core::module_path!(), #retry_policy,
                 #private::StepRole::#variant, #span_name))
         }
+    };
+    let attempts = match &model.fallback {
+        Some(fallback) => {
+            let path = &fallback.path;
+            let arguments = &fallback.arguments;
+            // Spanned on the path: a fallback whose arguments or value do not fit is reported
+            // on `fallback = ...`.
+            let call = quote_spanned!(path.span()=> #path(#(#arguments),*));
+            let call = if is_async {
+                quote!(__flujo_call.context().instrument(#call).await)
+            } else {
+                call
+            };
+            quote! {
+                let __flujo_result = #attempts;
+                if __flujo_call.falls_back() {
+                    let __flujo_result #annotation = #call;
+                    __flujo_call.finish_fallback(&__flujo_result);
+                    __flujo_result
+                } else {
+                    __flujo_result
+                }
+            }
+        }
+        None => attempts,
     };
     quote! {
         static __FLUJO_STEP: #private::Step = #step;

@@ -214,3 +214,29 @@ fn async_trait_boxed_future() {
         }
     ));
 }
+
+#[test]
+fn async_step_with_timeout_retries_and_fallback() {
+    // Each attempt races its timer; the last failure hands over to the fallback, which runs
+    // inside the step's span with the step's own arguments.
+    insta::assert_snapshot!(expand(
+        quote!(retries = 1, timeout_ms = 30000, fallback = Self::draft_with_mini),
+        quote! {
+            async fn draft(&self, prompt: String) -> Result<String, DraftError> {
+                self.client.send(&prompt).await
+            }
+        }
+    ));
+}
+
+#[test]
+fn sync_step_with_fallback() {
+    insta::assert_snapshot!(expand(
+        quote!(fallback = cached_answer),
+        quote! {
+            fn live_answer(question: String, (a, b): (u32, u32)) -> Result<String, Unavailable> {
+                lookup(&question, a + b)
+            }
+        }
+    ));
+}

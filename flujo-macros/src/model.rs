@@ -23,9 +23,14 @@ const ARGUMENTS: &[&str] = &[
     "backoff",
     "backoff_ms",
     "validate",
+    "timeout_ms",
+    "fallback",
     "kind",
     "crate",
 ];
+
+/// Longest `timeout_ms` a step may declare: one day.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
 
 /// What a step stands for, `kind = "..."`: the values and the `StepRole` variant of each.
 const KINDS: &[(&str, StepRole)] = &[
@@ -96,6 +101,12 @@ pub(crate) struct StepModel {
     pub rebinds: Vec<Rebind>,
     /// `validate = path`: checks each attempt's `Ok` value.
     pub validate: Option<syn::Path>,
+    /// `timeout_ms = N`: each attempt of the (async) step is cancelled after N ms.
+    pub timeout_ms: Option<u64>,
+    /// `fallback = path`: called with the step's arguments when its last attempt fails.
+    pub fallback: Option<Fallback>,
+    /// Where an error type that cannot hold a `StepTimeout` is reported.
+    pub error_span: Span,
     /// The `StepRole` variant (`kind = "tool"` / `"agent"`, else `Step`).
     pub role: StepRole,
     /// `#[track_cost]` on the same function, in either order: its model call runs inside
@@ -103,6 +114,12 @@ pub(crate) struct StepModel {
     pub cost: Option<(syn::Path, CostModel)>,
     /// The function with its body taken out (and, with retries, arguments renamed).
     pub item: ItemFn,
+}
+
+/// `fallback = path` and the arguments it is called with: the step's own, in order.
+pub(crate) struct Fallback {
+    pub path: syn::Path,
+    pub arguments: Vec<Ident>,
 }
 
 /// Arguments after their own checks, before they meet the function.
@@ -117,6 +134,8 @@ struct Args {
     backoff: Option<(Span, Backoff)>,
     backoff_ms: Option<(Span, u64)>,
     validate: Option<syn::Path>,
+    timeout_ms: Option<(Span, u64)>,
+    fallback: Option<syn::Path>,
     /// `kind = "tool"` / `"agent"`.
     kind: Option<StepRole>,
 }
@@ -210,6 +229,28 @@ impl Args {
                     shape_error("a whole number of milliseconds, e.g. `backoff_ms = 200`"),
                 ),
             },
+            ("timeout_ms", RawValue::Expr(expr)) => match int_literal::<u64>(&expr) {
+                Some((0, lit)) => errors.push(
+                    lit,
+                    "`timeout_ms` must be at least 1: omit it for no timeout",
+                ),
+                Some((ms, lit)) if ms > MAX_TIMEOUT_MS => errors.push(
+                    lit,
+                    format!("`timeout_ms` is at most {MAX_TIMEOUT_MS} (one day)"),
+                ),
+                Some((ms, _)) => self.timeout_ms = Some((span, ms)),
+                None => errors.push(
+                    expr.span(),
+                    shape_error("a whole number of milliseconds, e.g. `timeout_ms = 30000`"),
+                ),
+            },
+            ("fallback", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
+                self.fallback = Some(path.path)
+            }
+            ("fallback", RawValue::Expr(expr)) => errors.push(
+                expr.span(),
+                shape_error("the path of a function called with the step's arguments, e.g. `fallback = draft_with_mini` or `fallback = Self::draft_with_mini`"),
+            ),
             ("crate", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
                 self.krate = Some(path.path)
             }
@@ -370,6 +411,31 @@ impl StepModel {
                 backoff_ms: args.backoff_ms.map_or(100, |(_, ms)| ms),
             }
         });
+        if let Some((span, _)) = args.timeout_ms {
+            if matches!(body, Body::Sync(_)) {
+                errors.push(
+                    span,
+                    "`timeout_ms` needs an async step: a synchronous function cannot be \
+                     cancelled while it runs (flujo would have to stop its thread); make the \
+                     step `async`, or time out inside it (e.g. the HTTP client's own timeout)",
+                );
+            } else if !returns_result {
+                errors.push(
+                    span,
+                    "`timeout_ms` needs the function to return `Result`: a timed-out attempt \
+                     returns its error built from `flujo::StepTimeout`",
+                );
+            }
+        }
+        if let Some(fallback) = &args.fallback
+            && !returns_result
+        {
+            errors.push(
+                fallback.span(),
+                "`fallback` needs the function to return `Result`: it runs when the last \
+                 attempt returns `Err`",
+            );
+        }
         if let Some(validate) = &args.validate
             && !returns_result
         {
@@ -378,7 +444,7 @@ impl StepModel {
                 "`validate` needs the function to return `Result`: a rejected output becomes its `Err`",
             );
         }
-        let rebinds = if retry.is_some() {
+        let rebinds = if retry.is_some() || args.fallback.is_some() {
             let boxed = matches!(
                 body,
                 Body::AsyncBlock {
@@ -390,6 +456,12 @@ impl StepModel {
         } else {
             Vec::new()
         };
+        let error_span = crate::shape::result_argument(output.as_ref(), 1)
+            .map_or_else(Span::call_site, Spanned::span);
+        let fallback = args.fallback.map(|path| Fallback {
+            arguments: fallback_arguments(&item, &mut errors),
+            path,
+        });
         errors.finish()?;
 
         Ok(StepModel {
@@ -405,11 +477,46 @@ impl StepModel {
             returns_result,
             rebinds,
             validate: args.validate,
+            timeout_ms: args.timeout_ms.map(|(_, ms)| ms),
+            fallback,
+            error_span,
             role: args.kind.unwrap_or(StepRole::Step),
             cost,
             item,
         })
     }
+}
+
+/// The step's arguments as its fallback is called with them (after the per-attempt copies
+/// renamed pattern arguments).
+fn fallback_arguments(item: &ItemFn, errors: &mut Errors) -> Vec<Ident> {
+    item.sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Receiver(receiver) => Some(Ident::new("self", receiver.self_token.span)),
+            FnArg::Typed(typed) => {
+                if let Some(cfg) = cfgs_of(&typed.attrs).first() {
+                    errors.push(
+                        cfg.span(),
+                        "`fallback` is called with every argument of the step: a parameter \
+                         that exists only under `#[cfg]` cannot be passed on",
+                    );
+                }
+                match &*typed.pat {
+                    Pat::Ident(ident) => Some(ident.ident.clone()),
+                    pat => {
+                        errors.push(
+                            pat.span(),
+                            "`fallback` is called with every argument of the step: give this \
+                             parameter a name",
+                        );
+                        None
+                    }
+                }
+            }
+        })
+        .collect()
 }
 
 fn list_or_none(names: &[String]) -> String {

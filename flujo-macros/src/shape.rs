@@ -155,6 +155,23 @@ pub(crate) fn erase_impl_trait(ty: &Type) -> Type {
     erased
 }
 
+/// The `index`-th type argument of `Result<T, E>`.
+pub(crate) fn result_argument(ty: Option<&Type>, index: usize) -> Option<&Type> {
+    let Some(Type::Path(path)) = ty else {
+        return None;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &path.path.segments.last()?.arguments else {
+        return None;
+    };
+    args.args
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .nth(index)
+}
+
 /// Where a function's value comes from and what type it has.
 pub(crate) struct FnShape {
     pub body: Body,

@@ -40,6 +40,7 @@ pub use crate::core::context::SpanContext;
 pub use crate::pipeline::runner::{Flujo, Pipeline};
 pub use crate::run::handle::{ContextHandle, StepFutureExt};
 pub use crate::run::limits::{UsageLimitExceeded, UsageLimits};
+pub use crate::step::timeout::StepTimeout;
 pub use crate::runtime::{TelemetryGuard, init_telemetry, init_telemetry_with};
 pub use flujo_pricing::{TokenUsage, Usd};
 
@@ -107,5 +108,6 @@ pub mod __private {
     pub use crate::step::retry::{
         Backoff, RetryArgument, RetryPolicy, retry_delay, sleep_between_attempts,
     };
+    pub use crate::step::timeout::{FromStepTimeout, deadline};
     pub use tracing;
 }

@@ -37,6 +37,16 @@ pub(crate) fn describe_metrics() {
         "Retries of failed step attempts, by step"
     );
     metrics::describe_counter!(
+        "flujo_step_timeouts_total",
+        Unit::Count,
+        "Step attempts that ran past their timeout_ms and were cancelled, by step"
+    );
+    metrics::describe_counter!(
+        "flujo_step_fallbacks_total",
+        Unit::Count,
+        "Steps whose attempts failed (or timed out) and that ran their fallback, by step"
+    );
+    metrics::describe_counter!(
         "flujo_model_requests_total",
         Unit::Count,
         "Calls of #[track_cost] functions, by model, provider and status (ok, error, cancelled)"

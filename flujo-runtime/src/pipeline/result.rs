@@ -96,6 +96,11 @@ pub struct StepResult {
     pub success: bool,
     /// Attempts made: 1 + the retries of the steps that ran in this stage.
     pub attempts: u32,
+    /// Attempts that ran past their step's `timeout_ms` and were cancelled.
+    pub timeouts: u32,
+    /// Fallbacks that ran in this stage (`fallback = ...`): a successful step with one ran
+    /// its fallback's value, not its own.
+    pub fallbacks: u32,
     /// Wall-clock time, retries included.
     pub latency: Duration,
     /// Tokens used by the model calls made in this stage (nested steps included).

@@ -465,6 +465,8 @@ impl RunState<'_> {
             name,
             success: error.is_none(),
             attempts: 1 + usage.retries,
+            timeouts: usage.timeouts,
+            fallbacks: usage.fallbacks,
             latency: stage.started.elapsed(),
             tokens: usage.tokens,
             cost: usage.cost,

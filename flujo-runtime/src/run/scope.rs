@@ -39,6 +39,10 @@ pub(crate) struct StepUsage {
     /// The declared name of the step the stage called (`name = ".."`, else its function's).
     pub(crate) step: Option<&'static str>,
     pub(crate) retries: u32,
+    /// Attempts that ran past their step's `timeout_ms`.
+    pub(crate) timeouts: u32,
+    /// Fallbacks that ran.
+    pub(crate) fallbacks: u32,
     pub(crate) tokens: TokenUsage,
     pub(crate) cost: Usd,
     pub(crate) unpriced_calls: u32,
@@ -118,20 +122,30 @@ fn name_stage(name: &'static str) {
 
 /// Counts a retry in the current run's stage.
 pub(crate) fn note_retry() {
+    update_current_stage(|usage| usage.retries += 1);
+}
+
+/// Counts a timed-out attempt in the current run's stage.
+pub(crate) fn note_timeout() {
+    update_current_stage(|usage| usage.timeouts += 1);
+}
+
+/// Counts a fallback in the current run's stage.
+pub(crate) fn note_fallback() {
+    update_current_stage(|usage| usage.fallbacks += 1);
+}
+
+fn update_current_stage(update: impl FnOnce(&mut StepUsage)) {
     with_current(|run| {
         if let Some(run) = run {
-            run.update_stage(|usage| usage.retries += 1);
+            run.update_stage(update);
         }
     });
 }
 
 /// Keeps a validator's feedback in the current run's stage.
 pub(crate) fn note_feedback(feedback: &str) {
-    with_current(|run| {
-        if let Some(run) = run {
-            run.update_stage(|usage| usage.feedback = Some(feedback.to_owned()));
-        }
-    });
+    update_current_stage(|usage| usage.feedback = Some(feedback.to_owned()));
 }
 
 /// Adds a model call's usage to `run`'s current stage.

@@ -10,6 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use super::retry::RetryPolicy;
+use super::timeout::StepTimeout;
 use crate::collect::{bridged, ring, sink, worker};
 use crate::core::attribute::{AttributeValue, ToAttributeValue, capped_text};
 use crate::core::clock;
@@ -146,6 +147,10 @@ pub struct StepCall {
     step: &'static Step,
     attempts: u32,
     finished: bool,
+    /// The current attempt ran past the step's `timeout_ms`.
+    attempt_timed_out: bool,
+    /// The attempts failed and the step's fallback runs: the call ends with its result.
+    falling_back: bool,
     /// Refusals counted in the call's run when the current attempt began (steps that retry
     /// only): an attempt during which a call was refused is not retried.
     refusals_before: u64,
@@ -187,6 +192,8 @@ impl StepCall {
             step,
             attempts: 0,
             finished: false,
+            attempt_timed_out: false,
+            falling_back: false,
             refusals_before: 0,
             active: ManuallyDrop::new(None),
         }
@@ -312,7 +319,103 @@ impl StepCall {
         match result {
             Ok(_) if self.active.is_none() => {}
             Ok(_) => self.end(Outcome::Ok, None),
+            Err(error) => self.fail_or_fall_back(error),
+        }
+    }
+
+    /// The step's `timeout_ms`, which each attempt races.
+    pub fn attempt_timeout(&self) -> Duration {
+        self.step.retry.timeout()
+    }
+
+    /// The current attempt ran past `timeout_ms` and was cancelled: one ERROR line, counted
+    /// in `flujo_step_timeouts_total`, and `error.type = "timeout"` on the span if the
+    /// timeout ends the call. The returned error becomes the attempt's `Err`.
+    #[cold]
+    pub fn timed_out(&mut self) -> StepTimeout {
+        self.attempt_timed_out = true;
+        let timeout = StepTimeout::new(
+            self.step.name(),
+            self.attempt_timeout(),
+            self.attempts + 1,
+        );
+        let (step, attempt, timeout_ms) = (self.step.name(), timeout.attempt(), self.step.retry.timeout_ms());
+        contain_panic(|| {
+            tracing::error!(
+                target: "flujo",
+                step,
+                attempt,
+                timeout_ms,
+                error.r#type = TIMEOUT,
+                "step attempt timed out and was cancelled"
+            )
+        });
+        metrics::counter!("flujo_step_timeouts_total", "step" => step).increment(1);
+        scope::note_timeout();
+        timeout
+    }
+
+    /// Whether the step's attempts failed and its fallback is to run now (the call stays
+    /// open, so that the fallback's steps and model calls are its children).
+    #[inline]
+    pub fn falls_back(&self) -> bool {
+        self.falling_back
+    }
+
+    /// Ends a call with the result of its fallback.
+    pub fn finish_fallback<T, E: StepError>(&mut self, result: &Result<T, E>) {
+        self.falling_back = false;
+        match result {
+            Ok(_) => self.end(Outcome::Ok, None),
             Err(error) => self.fail(error),
+        }
+    }
+
+    /// The last attempt failed: the fallback runs if the step has one, else the call fails.
+    fn fail_or_fall_back<E: StepError>(&mut self, error: &E) {
+        if !self.step.retry.has_fallback() {
+            return self.fail(error);
+        }
+        self.falling_back = true;
+        let message = message_of(error);
+        let error_type = self.error_type::<E>();
+        self.attempt_timed_out = false;
+        let (step, attempts) = (self.step.name(), self.attempts);
+        contain_panic(|| {
+            tracing::warn!(
+                target: "flujo",
+                step,
+                attempts,
+                error.r#type = error_type,
+                error = %message,
+                "step failed; running its fallback"
+            )
+        });
+        self.push_event(|| {
+            SpanEvent::now(
+                "flujo.fallback",
+                vec![
+                    (
+                        "error.type".into(),
+                        AttributeValue::String(error_type.into()),
+                    ),
+                    (
+                        "flujo.fallback.error".into(),
+                        AttributeValue::String(message.into()),
+                    ),
+                ],
+            )
+        });
+        metrics::counter!("flujo_step_fallbacks_total", "step" => step).increment(1);
+        scope::note_fallback();
+    }
+
+    /// `error.type` of the current attempt's error: `timeout` when it timed out.
+    fn error_type<E>(&self) -> &'static str {
+        if self.attempt_timed_out {
+            TIMEOUT
+        } else {
+            std::any::type_name::<E>()
         }
     }
 
@@ -330,11 +433,12 @@ impl StepCall {
             Err(error) if retry < self.step.retry.retries() && !refused => {
                 let delay = self.step.retry.delay_before(retry + 1);
                 self.note_retry(error, delay);
+                self.attempt_timed_out = false;
                 self.refusals_before = scope::refusals();
                 return ControlFlow::Continue(delay);
             }
-            // Both end the call (and set `finished`).
-            Err(error) => self.fail(error),
+            // Both end the call (and set `finished`), unless a fallback is to run.
+            Err(error) => self.fail_or_fall_back(error),
             Ok(_) => self.end(Outcome::Ok, None),
         }
         ControlFlow::Break(result)
@@ -355,7 +459,7 @@ impl StepCall {
                 "step attempt failed; retrying"
             )
         });
-        let error_type = std::any::type_name::<E>();
+        let error_type = self.error_type::<E>();
         self.push_event(|| {
             SpanEvent::now(
                 "flujo.retry",
@@ -383,18 +487,21 @@ impl StepCall {
         // Taken out first: if the user's `Display` or a log subscriber panics below, the
         // call's scope is dropped while unwinding and the thread's context restored.
         let active = self.take_active();
-        let details = error_details(error);
+        let details = error_details(error, self.error_type::<E>());
         let (step, attempts) = (self.step.name(), self.attempts);
-        contain_panic(|| {
-            tracing::error!(
-                target: "flujo",
-                step,
-                attempts,
-                error.r#type = details.error_type,
-                error = %details.message,
-                "step failed"
-            )
-        });
+        // A timeout has said so at ERROR already.
+        if !self.attempt_timed_out {
+            contain_panic(|| {
+                tracing::error!(
+                    target: "flujo",
+                    step,
+                    attempts,
+                    error.r#type = details.error_type,
+                    error = %details.message,
+                    "step failed"
+                )
+            });
+        }
         self.submit_record(active, Outcome::Error(details), None);
     }
 
@@ -403,7 +510,7 @@ impl StepCall {
     pub(crate) fn fail_model_call<E: StepError>(&mut self, error: &E, call: ModelCallRecord) {
         self.attempts = 1;
         let active = self.take_active();
-        let details = error_details(error);
+        let details = error_details(error, std::any::type_name::<E>());
         contain_panic(|| {
             tracing::warn!(
                 target: "flujo",
@@ -551,12 +658,15 @@ fn message_of<E: StepError>(error: &E) -> String {
         .unwrap_or_else(|_| "<the error's Display implementation panicked>".to_owned())
 }
 
-fn error_details<E: StepError>(error: &E) -> Box<ErrorDetails> {
+fn error_details<E: StepError>(error: &E, error_type: &'static str) -> Box<ErrorDetails> {
     Box::new(ErrorDetails {
-        error_type: std::any::type_name::<E>(),
+        error_type,
         message: message_of(error),
     })
 }
+
+/// `error.type` of a timed-out attempt, as the conventions spell it.
+const TIMEOUT: &str = "timeout";
 
 /// Runs a log statement; a panicking log subscriber does not abort recording the call.
 fn contain_panic(log: impl FnOnce()) {

@@ -1,7 +1,8 @@
 //! Instrumented calls: the static descriptor of a `#[pipeline_step]`, the call object its
-//! expansion drives (timing, context, attempts, the record), and the retry policy. Imports
-//! `core`, `collect` and `run`.
+//! expansion drives (timing, context, attempts, fallback, the record), the retry policy and
+//! attempt timeouts. Imports `core`, `collect` and `run`.
 
 pub(crate) mod call;
 pub(crate) mod current;
 pub(crate) mod retry;
+pub(crate) mod timeout;

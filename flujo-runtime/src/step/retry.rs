@@ -1,5 +1,6 @@
-//! Retry policy of `#[pipeline_step(retries = ...)]`: how often, how patiently, and what each
-//! attempt gets.
+//! Attempt policy of `#[pipeline_step(retries = .., timeout_ms = .., fallback = ..)]`: how often,
+//! how patiently, how long each attempt may take, what each attempt gets, and what runs after
+//! the last.
 
 use std::time::Duration;
 
@@ -15,21 +16,23 @@ pub enum Backoff {
 /// Longest wait between two attempts, whatever the backoff says.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
-/// How often and how patiently a step re-runs its body after an `Err`.
+/// How a step runs its attempts: how often and how patiently it re-runs its body after an
+/// `Err`, how long each attempt may take, and whether a fallback runs after the last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     retries: u32,
     backoff: Backoff,
     delay_ms: u64,
+    /// `timeout_ms` of each attempt (0: none).
+    timeout_ms: u64,
+    /// Declared with a `fallback`: the last failure hands over to it instead of ending the
+    /// call.
+    fallback: bool,
 }
 
 impl RetryPolicy {
     /// One attempt, no retries.
-    pub const NONE: RetryPolicy = RetryPolicy {
-        retries: 0,
-        backoff: Backoff::Fixed,
-        delay_ms: 0,
-    };
+    pub const NONE: RetryPolicy = RetryPolicy::new(0, Backoff::Fixed, 0);
 
     /// Up to `retries` more attempts; the n-th retry waits `delay_ms` (fixed) or
     /// `delay_ms * 2^(n-1)` (exponential), at most 60 s.
@@ -38,7 +41,37 @@ impl RetryPolicy {
             retries,
             backoff,
             delay_ms,
+            timeout_ms: 0,
+            fallback: false,
         }
+    }
+
+    /// The policy with each attempt cancelled after `timeout_ms`.
+    pub const fn with_timeout_ms(self, timeout_ms: u64) -> RetryPolicy {
+        RetryPolicy { timeout_ms, ..self }
+    }
+
+    /// The policy with a fallback after the last failed attempt.
+    pub const fn with_fallback(self) -> RetryPolicy {
+        RetryPolicy {
+            fallback: true,
+            ..self
+        }
+    }
+
+    /// Each attempt's timeout in milliseconds (0: none).
+    pub(crate) const fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+
+    /// Each attempt's timeout.
+    pub(crate) const fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Whether a fallback runs after the last failed attempt.
+    pub(crate) const fn has_fallback(&self) -> bool {
+        self.fallback
     }
 
     /// How many retries after the first attempt.
@@ -61,9 +94,9 @@ impl RetryPolicy {
 
 /// Asserts, with a readable error, that a by-value argument of a retrying step is `Clone`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` must implement `Clone` to be passed by value to a step with `retries`",
-    label = "every attempt gets its own clone of this argument",
-    note = "take this argument by reference, derive or implement `Clone` for `{Self}`, or remove `retries`"
+    message = "`{Self}` must implement `Clone` to be passed by value to a step with `retries` or a `fallback`",
+    label = "every attempt gets its own clone of this argument (a fallback gets the argument itself)",
+    note = "take this argument by reference, derive or implement `Clone` for `{Self}`, or remove `retries` and `fallback`"
 )]
 pub trait RetryArgument {
     /// A fresh copy for the next attempt.

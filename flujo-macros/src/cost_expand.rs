@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 
 use crate::cost_model::{CostModel, ModelArg};
 use crate::fields;
+use crate::shape::StreamKind;
 
 /// The statements that replace `block` (the body of a fn, or of its `async move` block).
 pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> TokenStream {
@@ -24,8 +25,10 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         ModelArg::Expr(expr) => quote_spanned!(expr.span()=> #private::model_name(&(#expr))),
     };
     let value_span = model.value_span;
+    // A stream outlives the function: its call never becomes the thread's current span.
+    let detached = is_async || model.stream.is_some();
     let begin = if model.returns_result {
-        let method = if is_async {
+        let method = if detached {
             quote!(start)
         } else {
             quote!(enter)
@@ -40,13 +43,24 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
             }
         }
     } else {
-        quote!(__flujo_model_call.enter_unrefusable(#model_name, #is_async);)
+        quote!(__flujo_model_call.enter_unrefusable(#model_name, #detached);)
     };
     let call = if is_async {
         let annotation = model.output.as_ref().map(|ty| quote!(: #ty));
+        // A named stream type is usually built by coercion (`Ok(Box::pin(stream))`), which
+        // needs the type where the block's value is made.
+        let body = match (model.stream, &annotation) {
+            (Some(StreamKind::Boxed), Some(annotation)) => quote! {
+                async {
+                    let __flujo_body #annotation = #block;
+                    __flujo_body
+                }
+            },
+            _ => quote!(async #block),
+        };
         quote! {
             #[allow(clippy::let_unit_value)]
-            let __flujo_value #annotation = __flujo_model_call.context().instrument(async #block).await;
+            let __flujo_value #annotation = __flujo_model_call.context().instrument(#body).await;
         }
     } else {
         let annotation = model.output.as_ref().map(|ty| quote!(-> #ty));
@@ -83,6 +97,10 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
             };
         }
     });
+    let tail = match model.stream {
+        Some(kind) => wrap_stream(model, &private, kind),
+        None => quote!(#finish; __flujo_value),
+    };
     let tracking = &model.build_tracking;
     let fields = fields::record(&model.fields, &format_ident!("__flujo_model_call"));
     let content = (!model.content.is_empty()).then(|| {
@@ -106,8 +124,32 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         #fields
         #content
         #call
-        #finish;
-        __flujo_value
+        #tail
+    }
+}
+
+/// The end of a streamed call's expansion: the function's stream, wrapped so that the call
+/// lasts until it ends (boxed again into a named stream type).
+fn wrap_stream(model: &CostModel, private: &TokenStream, kind: StreamKind) -> TokenStream {
+    let value_span = model.value_span;
+    let tracked = if model.returns_result {
+        quote_spanned!(value_span=> #private::track_stream_result(__flujo_model_call, __flujo_value))
+    } else {
+        quote_spanned!(value_span=> #private::track_stream(__flujo_model_call, __flujo_value))
+    };
+    match (kind, &model.output) {
+        (StreamKind::Boxed, Some(output)) => {
+            let boxed = if model.returns_result {
+                quote!(#tracked.map(|__flujo_stream| ::std::boxed::Box::pin(__flujo_stream) as _))
+            } else {
+                quote!(::std::boxed::Box::pin(#tracked))
+            };
+            quote! {
+                let __flujo_stream: #output = #boxed;
+                __flujo_stream
+            }
+        }
+        _ => tracked,
     }
 }
 

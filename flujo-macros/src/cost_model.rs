@@ -11,7 +11,7 @@ use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Type};
 use crate::fields::{self, Field, param_names};
 use crate::internals::{self, Errors, UnrawString};
 use crate::parse::{self, FieldArg, RawArgs, RawValue};
-use crate::shape::{FnShape, result_argument};
+use crate::shape::{self, FnShape, StreamKind, result_argument};
 
 const ARGUMENTS: &[&str] = &[
     "model",
@@ -22,6 +22,7 @@ const ARGUMENTS: &[&str] = &[
     "fields",
     "input_messages",
     "system_instructions",
+    "stream",
     "crate",
 ];
 
@@ -63,6 +64,9 @@ pub(crate) struct CostModel {
     /// `input_messages = expr` and `system_instructions = expr`: content captured when
     /// content capture is on (the `ModelCall` method and the expression).
     pub content: Vec<(Ident, Expr)>,
+    /// The function returns a stream of chunks (seen in its type, or declared with
+    /// `stream`): the call lasts until the stream ends.
+    pub stream: Option<StreamKind>,
 }
 
 #[derive(Default)]
@@ -75,6 +79,8 @@ struct Args {
     unpriced: Option<Span>,
     fields: Vec<FieldArg>,
     content: Vec<(&'static str, Expr)>,
+    /// `stream`: the value is a stream whose type does not say so (an alias).
+    stream: Option<Span>,
     /// `model` was written (perhaps misspelt or with a bad value, already reported).
     model_mentioned: bool,
 }
@@ -159,6 +165,8 @@ impl Args {
                 self.content.push(("system_instructions", expr))
             }
             ("unpriced", RawValue::Flag) => self.unpriced = Some(span),
+            ("stream", RawValue::Flag) => self.stream = Some(span),
+            ("stream", _) => errors.push(span, "`stream` takes no value: write `stream`"),
             ("unpriced", _) => errors.push(span, "`unpriced` takes no value: write `unpriced`"),
             ("crate", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
                 self.krate = Some(path.path)
@@ -209,6 +217,17 @@ impl CostModel {
             .collect();
         let shape = FnShape::of(item);
         shape.check_future(item, "#[track_cost]", errors);
+        let stream = shape::declared_value_type(item, &shape.body)
+            .as_ref()
+            .and_then(shape::stream_kind)
+            .or(args.stream.map(|_| StreamKind::Boxed));
+        if let (Some(_), Some(usage)) = (stream, &args.usage) {
+            errors.push(
+                usage.span(),
+                "`usage = ...` reads a whole response, but this function returns a stream: \
+                 its chunks report usage through `flujo::cost::StreamChunk::chunk_usage`",
+            );
+        }
         let returns_unit = matches!(&shape.output, Some(Type::Tuple(t)) if t.elems.is_empty());
         if returns_unit {
             errors.push(
@@ -273,6 +292,7 @@ impl CostModel {
             returns_result: shape.returns_result,
             fields,
             content,
+            stream,
         })
     }
 }

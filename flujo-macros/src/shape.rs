@@ -172,6 +172,68 @@ pub(crate) fn result_argument(ty: Option<&Type>, index: usize) -> Option<&Type> 
         .nth(index)
 }
 
+/// How a function that returns a stream of chunks returns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StreamKind {
+    /// `impl Stream<..>`: the tracked stream is returned as it is.
+    Impl,
+    /// A named type (`Pin<Box<dyn Stream<..>>>`, `BoxStream<..>`, an alias of one): the
+    /// tracked stream is boxed into it.
+    Boxed,
+}
+
+/// Whether `ty` (or the `Ok` type of a `Result`) is a stream, and of which kind.
+pub(crate) fn stream_kind(ty: &Type) -> Option<StreamKind> {
+    let inner = if is_result(ty) {
+        result_argument(Some(ty), 0)?
+    } else {
+        ty
+    };
+    let names_stream = |bounds: &syn::punctuated::Punctuated<TypeParamBound, syn::Token![+]>| {
+        bounds.iter().any(|bound| {
+            matches!(bound, TypeParamBound::Trait(t)
+                if t.path.segments.last().is_some_and(|s| s.ident == "Stream"))
+        })
+    };
+    match inner {
+        Type::ImplTrait(t) if names_stream(&t.bounds) => Some(StreamKind::Impl),
+        Type::Paren(t) => stream_kind(&t.elem),
+        Type::Path(path) => {
+            let last = path.path.segments.last()?;
+            if last.ident == "BoxStream" || last.ident == "LocalBoxStream" {
+                return Some(StreamKind::Boxed);
+            }
+            // `Pin<Box<dyn Stream<..> + ..>>`.
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            let boxed = args.args.iter().find_map(|arg| match arg {
+                GenericArgument::Type(Type::Path(inner)) => inner.path.segments.last(),
+                _ => None,
+            })?;
+            let PathArguments::AngleBracketed(boxed_args) = &boxed.arguments else {
+                return None;
+            };
+            let is_dyn_stream = boxed_args.args.iter().any(|arg| {
+                matches!(arg, GenericArgument::Type(Type::TraitObject(object)) if names_stream(&object.bounds))
+            });
+            (last.ident == "Pin" && boxed.ident == "Box" && is_dyn_stream)
+                .then_some(StreamKind::Boxed)
+        }
+        _ => None,
+    }
+}
+
+/// The type of the value the function's body produces (a future's output for an `async`
+/// block), as written.
+pub(crate) fn declared_value_type(item: &ItemFn, body: &Body) -> Option<Type> {
+    match (body, &item.sig.output) {
+        (Body::AsyncBlock { .. }, ReturnType::Type(_, ty)) => future_output(ty).cloned(),
+        (_, ReturnType::Type(_, ty)) => Some((**ty).clone()),
+        (_, ReturnType::Default) => None,
+    }
+}
+
 /// Where a function's value comes from and what type it has.
 pub(crate) struct FnShape {
     pub body: Body,

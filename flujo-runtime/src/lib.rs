@@ -98,6 +98,7 @@ pub mod __private {
     pub use crate::cost::model_call::{
         FromUsageLimitExceeded, ModelCall, ModelCallSite, ModelName, model_name,
     };
+    pub use crate::cost::stream::{track_stream, track_stream_result};
     pub use crate::cost::usage::IntoTokenUsage;
     pub use crate::pipeline::quality::{FromValidationError, validate_attempt};
     pub use crate::pipeline::runner::{

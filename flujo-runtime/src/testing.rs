@@ -37,6 +37,7 @@ use crate::collect::{tree, worker};
 use crate::core::sync::lock;
 use crate::cost::ledger::{self, CostRecord};
 use crate::cost::report::CostReport;
+use crate::cost::stream::{ChunkUsage, StreamChunk};
 use crate::cost::usage::ReportsUsage;
 use crate::metrics::describe::COST_USD_TOTAL;
 use crate::metrics::recorder::{RECORDER, Snapshot};
@@ -278,6 +279,34 @@ impl StubModel {
         self.respond_with_usage(prompt)
     }
 
+    /// [`StubModel::chat_async`] as a stream: one chunk per word of the answer, each after
+    /// the configured latency (the first after twice that: the model "thinks"), usage
+    /// reported as `usage` says.
+    pub fn chat_stream(
+        &self,
+        prompt: &str,
+        usage: StubStreamUsage,
+    ) -> Result<StubStream, StubError> {
+        let completion = self.respond_with_usage(prompt)?;
+        let mut words: Vec<String> = completion
+            .text
+            .split_inclusive(' ')
+            .map(str::to_owned)
+            .collect();
+        words.reverse();
+        Ok(StubStream {
+            words,
+            usage: completion.usage,
+            style: usage,
+            model: completion.model,
+            id: completion.id,
+            latency: self.latency,
+            delay: Some(futures_timer::Delay::new(self.latency * 2)),
+            sent: 0,
+            ended: false,
+        })
+    }
+
     fn respond_with_usage(&self, prompt: &str) -> Result<StubCompletion, StubError> {
         const SYSTEM_PROMPT_TOKENS: u64 = 1_200;
         const CACHED_PREFIX_TOKENS: u64 = 1_024;
@@ -353,5 +382,117 @@ impl ReportsUsage for StubCompletion {
 
     fn output_texts(&self) -> Vec<Cow<'_, str>> {
         vec![Cow::Borrowed(&self.text)]
+    }
+}
+
+/// How a [`StubModel::chat_stream`] reports its usage, as the providers' streams do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StubStreamUsage {
+    /// OpenAI with `stream_options.include_usage`: one last chunk with the whole usage.
+    LastChunk,
+    /// Anthropic: the input (and cache) counts in the first chunk, the output so far in
+    /// every later one.
+    Split,
+    /// No usage at all (OpenAI without `include_usage`).
+    None,
+}
+
+/// One chunk of a [`StubStream`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StubChunk {
+    /// The text of this chunk (empty in a usage-only chunk).
+    pub text: String,
+    /// The usage this chunk reports.
+    pub usage: ChunkUsage,
+    /// The model that answered.
+    pub model: &'static str,
+    /// The response's id.
+    pub id: String,
+}
+
+impl StreamChunk for StubChunk {
+    fn chunk_usage(&self) -> ChunkUsage {
+        self.usage
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        Some(self.model)
+    }
+
+    fn response_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+/// The stream of [`StubModel::chat_stream`]: timed with `futures-timer`, so it needs no
+/// particular runtime.
+#[derive(Debug)]
+pub struct StubStream {
+    /// The words still to send, last first.
+    words: Vec<String>,
+    usage: TokenUsage,
+    style: StubStreamUsage,
+    model: &'static str,
+    id: String,
+    latency: Duration,
+    delay: Option<futures_timer::Delay>,
+    /// Words sent so far.
+    sent: u64,
+    /// The last chunk, with the usage, was sent (`StubStreamUsage::LastChunk`).
+    ended: bool,
+}
+
+impl futures_core::Stream for StubStream {
+    type Item = Result<StubChunk, StubError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if let Some(delay) = &mut self.delay {
+            std::task::ready!(std::pin::Pin::new(delay).poll(cx));
+        }
+        let this = &mut *self;
+        this.delay = Some(futures_timer::Delay::new(this.latency));
+        let chunk = |text: String, usage: ChunkUsage| StubChunk {
+            text,
+            usage,
+            model: this.model,
+            id: this.id.clone(),
+        };
+        let Some(word) = this.words.pop() else {
+            if this.style == StubStreamUsage::LastChunk && !this.ended {
+                this.ended = true;
+                return std::task::Poll::Ready(Some(Ok(chunk(
+                    String::new(),
+                    ChunkUsage::totals(this.usage),
+                ))));
+            }
+            return std::task::Poll::Ready(None);
+        };
+        this.sent += 1;
+        let total_words = this.sent + this.words.len() as u64;
+        let usage = match this.style {
+            StubStreamUsage::Split => {
+                // The output so far, in proportion to the words sent.
+                let output = this.usage.output * this.sent / total_words;
+                if this.sent == 1 {
+                    ChunkUsage::anthropic(
+                        Some(
+                            this.usage.input
+                                - this.usage.cache_read_input
+                                - this.usage.cache_write_input,
+                        ),
+                        Some(this.usage.cache_read_input),
+                        Some(this.usage.cache_write_input),
+                        Some(output),
+                    )
+                } else {
+                    ChunkUsage::none().with_output(output)
+                }
+            }
+            StubStreamUsage::LastChunk | StubStreamUsage::None => ChunkUsage::none(),
+        };
+        std::task::Poll::Ready(Some(Ok(chunk(word, usage))))
     }
 }

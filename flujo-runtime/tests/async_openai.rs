@@ -68,3 +68,122 @@ fn a_tracked_async_openai_call_is_priced_from_the_response() {
     let reasons = span.attribute("gen_ai.response.finish_reasons").unwrap();
     assert_eq!(reasons.as_str_array().unwrap(), ["stop"]);
 }
+
+// Streams: recorded chunks replayed through a tracked `create_stream`-shaped function.
+
+type ChatStream = std::pin::Pin<
+    Box<
+        dyn futures::Stream<
+                Item = Result<
+                    async_openai::types::chat::CreateChatCompletionStreamResponse,
+                    async_openai::error::OpenAIError,
+                >,
+            > + Send,
+    >,
+>;
+
+/// What `client.chat().create_stream(request)` returns, replayed from a recording.
+#[track_cost(model = "gpt-4o-mini", stream)]
+async fn stream_invoice_summary() -> Result<ChatStream, anyhow::Error> {
+    let chunks: Vec<_> = include_str!("recorded/chat_stream_gpt_4o_mini.jsonl")
+        .lines()
+        .map(|line| Ok(serde_json::from_str(line).expect("a recorded chunk")))
+        .collect();
+    Ok(Box::pin(futures::stream::iter(chunks)))
+}
+
+#[test]
+fn a_create_stream_response_is_priced_from_its_last_usage_chunk() {
+    use futures::StreamExt;
+    let capture = Capture::start();
+    let text = futures::executor::block_on(async {
+        let mut stream = stream_invoice_summary().await.unwrap();
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            for choice in chunk.unwrap().choices {
+                text.push_str(choice.delta.content.as_deref().unwrap_or_default());
+            }
+        }
+        text
+    });
+    assert_eq!(text, "Invoice 2291 totals $1,240.00.");
+    let record = &capture.cost_records()[0];
+    // 157 uncached * $0.15/M + 1280 cached * $0.075/M + 86 * $0.60/M = $0.00017115
+    assert_eq!(record.cost, Some(Usd::parse("0.00017115").unwrap()));
+    let span = &capture.spans_named("chat gpt-4o-mini")[0];
+    assert_eq!(
+        span.attribute("gen_ai.usage.input_tokens").unwrap().as_i64(),
+        Some(1437)
+    );
+    assert_eq!(
+        span.attribute("gen_ai.usage.cache_read.input_tokens")
+            .unwrap()
+            .as_i64(),
+        Some(1280)
+    );
+    assert_eq!(
+        span.attribute("gen_ai.response.model").unwrap().as_str(),
+        Some("gpt-4o-mini-2024-07-18")
+    );
+    assert_eq!(
+        span.attribute("gen_ai.response.finish_reasons")
+            .unwrap()
+            .as_str_array()
+            .unwrap(),
+        ["stop"]
+    );
+    assert_eq!(
+        span.attribute("gen_ai.request.stream"),
+        Some(flujo::export::AttributeValue::Bool(true))
+    );
+    assert_eq!(
+        span.attribute("flujo.stream.chunks").unwrap().as_i64(),
+        Some(7)
+    );
+}
+
+/// Anthropic's Messages API events, parsed as JSON by a raw HTTP client.
+#[track_cost(model = "claude-sonnet-4-5")]
+fn replay_claude_events()
+-> impl futures::Stream<Item = Result<serde_json::Value, serde_json::Error>> {
+    futures::stream::iter(
+        include_str!("recorded/messages_stream_claude_sonnet_4_5.jsonl")
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn anthropic_events_split_usage_is_counted_once() {
+    let capture = Capture::start();
+    let events: Vec<_> = futures::executor::block_on_stream(replay_claude_events()).collect();
+    assert_eq!(events.len(), 9);
+    let record = &capture.cost_records()[0];
+    assert_eq!(
+        record.usage,
+        TokenUsage {
+            input: 2520,
+            output: 153,
+            cache_read_input: 2048,
+            cache_write_input: 0,
+            reasoning_output: 0,
+        },
+        "input from message_start with its cache reads, output from message_delta replacing \
+         message_start's 2"
+    );
+    // 472 * $3/M + 2048 cached * $0.30/M + 153 * $15/M = $0.0043254
+    assert_eq!(record.cost, Some(Usd::parse("0.0043254").unwrap()));
+    let span = &capture.spans_named("chat claude-sonnet-4-5")[0];
+    assert_eq!(
+        span.attribute("gen_ai.response.id").unwrap().as_str(),
+        Some("msg_01XFDUDYJgAACzvnptvVoYEL")
+    );
+    assert_eq!(
+        span.attribute("gen_ai.response.finish_reasons")
+            .unwrap()
+            .as_str_array()
+            .unwrap(),
+        ["end_turn"]
+    );
+}

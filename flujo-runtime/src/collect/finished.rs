@@ -474,6 +474,19 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
             AttributeValue::StringArray(response.finish_reasons.clone()),
         ));
     }
+    if let Some(stream) = &call.stream {
+        attributes.push(("gen_ai.request.stream", AttributeValue::Bool(true)));
+        if let Some(first) = stream.time_to_first_chunk {
+            attributes.push((
+                "gen_ai.response.time_to_first_chunk",
+                AttributeValue::Float(first.as_secs_f64()),
+            ));
+        }
+        attributes.push(("flujo.stream.chunks", int_value(u64::from(stream.chunks))));
+        if call.usage.is_none() {
+            attributes.push(("flujo.usage.missing", AttributeValue::Bool(true)));
+        }
+    }
     if let Some(usage) = &call.usage {
         attributes.extend([
             ("gen_ai.usage.input_tokens", int_value(usage.input)),

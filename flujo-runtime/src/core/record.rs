@@ -220,8 +220,19 @@ pub struct ModelCallRecord {
     pub request_id: Option<Arc<str>>,
     /// The run's conversation (`RunOptions::conversation_id`).
     pub conversation_id: Option<Arc<str>>,
+    /// How the chunks of a streamed call arrived (`None`: not streamed).
+    pub stream: Option<StreamTiming>,
     /// When the call ended.
     pub timestamp: SystemTime,
+}
+
+/// How the chunks of a streamed model call arrived.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamTiming {
+    /// From the call's start to its first chunk (`None`: no chunk came).
+    pub time_to_first_chunk: Option<std::time::Duration>,
+    /// Chunks received.
+    pub chunks: u32,
 }
 
 /// What a model's response says about itself, when it says it.

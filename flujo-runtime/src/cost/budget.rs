@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use flujo_pricing::{Date, TokenUsage, Usd};
 
 use super::pricing::{self, utc_date};
-use crate::run::limits::{Budget, Limit, Reservation, UsageLimitExceeded};
+use crate::run::limits::{Budget, Limit, Progress, Reservation, UsageLimitExceeded};
 use crate::run::scope::{self, RunScope};
 
 /// Admits the call of `model`, reserving its share of the run's limits, or refuses it when a
@@ -37,7 +37,7 @@ pub(crate) fn admit(
         return Ok(reservation);
     };
     // Refused after the run's budget reserved (by the daily limit or strict pricing).
-    settle_run(run, reservation, None, None);
+    settle_run(run, reservation, None, None, Progress::NONE);
     metrics::counter!("flujo_budget_exceeded_total", "limit" => limit.label()).increment(1);
     let refusal = UsageLimitExceeded { limit };
     tracing::warn!(target: "flujo", model, "{refusal}");
@@ -46,15 +46,16 @@ pub(crate) fn admit(
 }
 
 /// Charges a finished call (or releases a cancelled one): its reservation back and its usage
-/// to its run, its cost to today's total.
+/// to its run (less what a streamed call `added` while it ran), its cost to today's total.
 pub(crate) fn charge(
     run: Option<&RunScope>,
     reservation: Reservation,
     usage: Option<&TokenUsage>,
     cost: Option<Usd>,
     timestamp: SystemTime,
+    added: Progress,
 ) {
-    settle_run(run, reservation, usage, cost);
+    settle_run(run, reservation, usage, cost, added);
     if let (Some(run), Some(usage)) = (run, usage) {
         scope::note_usage(run, *usage, cost);
     }
@@ -69,9 +70,28 @@ fn settle_run(
     reservation: Reservation,
     usage: Option<&TokenUsage>,
     cost: Option<Usd>,
+    added: Progress,
 ) {
     if let Some(budget) = run.and_then(|run| run.budget.as_ref()) {
-        budget.settle(reservation, usage, cost);
+        budget.settle(reservation, usage, cost, added);
+    }
+}
+
+/// A streamed call of `run` has used `usage` (costing `cost`) so far, of which `added` is
+/// charged already: the rest is charged now. Returns what is charged.
+pub(crate) fn charge_progress(
+    run: &RunScope,
+    added: Progress,
+    usage: &TokenUsage,
+    cost: Option<Usd>,
+) -> Progress {
+    let now = Progress {
+        tokens: usage.total(),
+        cost_nanos: cost.map_or(0, Usd::nanos),
+    };
+    match &run.budget {
+        Some(budget) => budget.add_progress(added, now),
+        None => added,
     }
 }
 

@@ -16,6 +16,7 @@ mod openai;
 pub(crate) mod pricing;
 pub(crate) mod query;
 pub(crate) mod report;
+pub(crate) mod stream;
 pub(crate) mod usage;
 
 pub use self::content::{DEFAULT_MAX_CONTENT_BYTES, GenAiMessages, REDACTED, redact};
@@ -29,8 +30,9 @@ pub use self::pricing::set_model_price;
 pub use self::query::CostLedger;
 pub use self::query::{get_cost_report, utc_today};
 pub use self::report::{CostGroup, CostReport, GroupBy, ReportDate};
+pub use self::stream::{ChunkUsage, StreamChunk, TrackedStream};
 pub use self::usage::ReportsUsage;
-pub use crate::core::record::Operation;
+pub use crate::core::record::{Operation, StreamTiming};
 pub use crate::run::limits::{Limit, UsageLimitExceeded, UsageLimits};
 pub use flujo_pricing::{
     Date, MAX_PRICE_FILE_BYTES, MAX_TOKENS_PER_CALL, MAX_USD_PER_MILLION_TOKENS, MAX_VERSION_CHARS,

@@ -18,8 +18,8 @@ use super::pricing::{self, utc_date};
 use super::usage::{IntoTokenUsage, ReportsUsage, UsageReport};
 use crate::core::attribute::{AttributeValue, ToAttributeValue};
 use crate::core::context::SpanContext;
-use crate::core::record::{ModelCallRecord, Operation, Outcome};
-use crate::run::limits::{Reservation, UsageLimitExceeded};
+use crate::core::record::{ModelCallRecord, Operation, Outcome, StreamTiming};
+use crate::run::limits::{Progress, Reservation, UsageLimitExceeded};
 use crate::run::scope::{self as run, RunScope};
 use crate::step::call::{Step, StepCall, StepError};
 
@@ -85,6 +85,8 @@ pub struct ModelCallSite {
     step: Step,
     operation: Operation,
     provider: Option<&'static str>,
+    /// A stream of this site ended without reporting usage, and that was said.
+    usage_missing_said: AtomicBool,
 }
 
 impl ModelCallSite {
@@ -99,6 +101,7 @@ impl ModelCallSite {
             step: Step::model_call(operation.as_str(), function, namespace),
             operation,
             provider,
+            usage_missing_said: AtomicBool::new(false),
         }
     }
 }
@@ -111,6 +114,10 @@ pub struct ModelCall {
     run: Option<Arc<RunScope>>,
     /// What the call reserved of its run's limits, until it ends.
     reservation: Option<Reservation>,
+    /// What a streamed call has charged its run so far, as its chunks reported usage.
+    charged: Progress,
+    /// How a streamed call's chunks arrived, once it ended.
+    stream: Option<StreamTiming>,
 }
 
 impl ModelCall {
@@ -122,6 +129,8 @@ impl ModelCall {
             model: Cow::Borrowed(""),
             run: None,
             reservation: None,
+            charged: Progress::NONE,
+            stream: None,
         }
     }
 
@@ -239,9 +248,83 @@ impl ModelCall {
         }
     }
 
-    fn fail<E: StepError>(&mut self, error: &E) {
+    pub(crate) fn fail<E: StepError + ?Sized>(&mut self, error: &E) {
         let details = self.details(None);
         self.call.fail_model_call(error, details);
+    }
+
+    /// The labels of this call's `gen_ai.client.operation.*` histograms.
+    pub(crate) fn metric_labels(&self) -> Vec<metrics::Label> {
+        let provider = self
+            .site
+            .provider
+            .unwrap_or_else(|| pricing::resolve(&self.model, utc_date(SystemTime::now())).provider);
+        vec![
+            metrics::Label::new("gen_ai.operation.name", self.site.operation.as_str()),
+            metrics::Label::new("gen_ai.provider.name", provider),
+            metrics::Label::new("gen_ai.request.model", self.model.to_string()),
+        ]
+    }
+
+    /// When the call began (raw clock), or now when it records nothing.
+    pub(crate) fn started_at(&self) -> u64 {
+        self.call.started_at()
+    }
+
+    /// A streamed call's chunks reported `usage` so far: the run is charged the difference
+    /// now, so that its other calls see the tokens (and their cost) as they arrive.
+    pub(crate) fn charge_progress(&mut self, usage: &TokenUsage) {
+        let Some(run) = self.run.as_deref() else {
+            return;
+        };
+        let usage = usage.clamped();
+        let cost = pricing::resolve(&self.model, utc_date(SystemTime::now())).cost(&usage);
+        self.charged = budget::charge_progress(run, self.charged, &usage, cost);
+    }
+
+    /// Ends a streamed call: it finished (`error: None`) or a chunk was an error; priced for
+    /// the usage the chunks reported.
+    pub(crate) fn end_stream<E: StepError + ?Sized>(
+        &mut self,
+        report: UsageReport,
+        timing: StreamTiming,
+        error: Option<&E>,
+    ) {
+        self.note_stream(&report, timing);
+        let details = self.details(Some(report));
+        match error {
+            None => self.call.end_model_call(Outcome::Ok, details),
+            Some(error) => self.call.fail_model_call(error, details),
+        }
+    }
+
+    /// Ends a streamed call whose stream was dropped before its end.
+    pub(crate) fn cancel_stream(&mut self, report: UsageReport, timing: StreamTiming) {
+        self.note_stream(&report, timing);
+        if self.call.is_open() {
+            tracing::warn!(target: "flujo", model = %self.model,
+                "streamed model call dropped before its end; recorded with the usage seen so far");
+        }
+        let details = self.details(Some(report));
+        self.call.end_model_call(Outcome::Cancelled, details);
+    }
+
+    /// Keeps the stream's timing for the record; a stream that reported no usage is counted
+    /// and said once per call site (its cost is unknown, never $0).
+    fn note_stream(&mut self, report: &UsageReport, timing: StreamTiming) {
+        self.stream = Some(timing);
+        if report.usage.is_some() {
+            return;
+        }
+        metrics::counter!("flujo_model_usage_missing_total", "model" => self.model.to_string())
+            .increment(1);
+        if !self.site.usage_missing_said.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: "flujo", model = %self.model, function = self.site.step.function(),
+                "a streamed model call ended without its chunks reporting usage: it is recorded \
+                 with flujo.usage.missing and no cost (not $0). For OpenAI-style APIs set \
+                 `stream_options.include_usage`; check the chunk type's StreamChunk::chunk_usage \
+                 (said once per function; counted in flujo_model_usage_missing_total)");
+        }
     }
 
     /// Ends a call of a function returning `T`, reading usage from the value.
@@ -288,6 +371,7 @@ impl ModelCall {
             usage.as_ref(),
             cost,
             timestamp,
+            std::mem::replace(&mut self.charged, Progress::NONE),
         );
         let provider = self.site.provider.unwrap_or(resolved.provider);
         ModelCallRecord {
@@ -306,6 +390,7 @@ impl ModelCall {
                 .run
                 .as_deref()
                 .and_then(|run| run.conversation_id.clone()),
+            stream: self.stream.take(),
             timestamp,
         }
     }
@@ -339,6 +424,7 @@ impl Drop for ModelCall {
                     None,
                     None,
                     SystemTime::now(),
+                    std::mem::replace(&mut self.charged, Progress::NONE),
                 );
             }
             return;

@@ -1,14 +1,19 @@
-//! [`ReportsUsage`] for the `async-openai` response types (feature `async-openai`), so that
-//! a `#[track_cost]` function can return them as they come from the client.
+//! [`ReportsUsage`] for the `async-openai` response types and [`StreamChunk`] for its chat
+//! stream chunks (feature `async-openai`), so that a `#[track_cost]` function can return them
+//! as they come from the client (`create` and `create_stream`).
 
 use std::borrow::Cow;
 
-use async_openai::types::chat::{CompletionUsage, CreateChatCompletionResponse, FinishReason};
+use async_openai::types::chat::{
+    CompletionUsage, CreateChatCompletionResponse, CreateChatCompletionStreamResponse,
+    FinishReason,
+};
 use async_openai::types::embeddings::{
     CreateBase64EmbeddingResponse, CreateEmbeddingResponse, EmbeddingUsage,
 };
 use flujo_pricing::TokenUsage;
 
+use super::stream::{ChunkUsage, StreamChunk};
 use super::usage::ReportsUsage;
 
 /// OpenAI counts cached tokens inside `prompt_tokens` and reasoning tokens inside
@@ -47,19 +52,7 @@ impl ReportsUsage for CreateChatCompletionResponse {
 
     /// One reason per choice that has one, as the API spells it.
     fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
-        self.choices
-            .iter()
-            .filter_map(|choice| choice.finish_reason)
-            .map(|reason| {
-                Cow::Borrowed(match reason {
-                    FinishReason::Stop => "stop",
-                    FinishReason::Length => "length",
-                    FinishReason::ToolCalls => "tool_calls",
-                    FinishReason::ContentFilter => "content_filter",
-                    FinishReason::FunctionCall => "function_call",
-                })
-            })
-            .collect()
+        spelled(self.choices.iter().filter_map(|choice| choice.finish_reason))
     }
 
     /// Each choice's text (a choice that answered with tool calls only has none).
@@ -68,6 +61,45 @@ impl ReportsUsage for CreateChatCompletionResponse {
             .iter()
             .map(|choice| Cow::Borrowed(choice.message.content.as_deref().unwrap_or_default()))
             .collect()
+    }
+}
+
+/// Each reason as the API spells it.
+fn spelled(reasons: impl Iterator<Item = FinishReason>) -> Vec<Cow<'static, str>> {
+    reasons
+        .map(|reason| {
+            Cow::Borrowed(match reason {
+                FinishReason::Stop => "stop",
+                FinishReason::Length => "length",
+                FinishReason::ToolCalls => "tool_calls",
+                FinishReason::ContentFilter => "content_filter",
+                FinishReason::FunctionCall => "function_call",
+            })
+        })
+        .collect()
+}
+
+/// A `create_stream` chunk: the usage is in the last chunk, when the request sets
+/// `stream_options.include_usage` (the call is recorded with `flujo.usage.missing`
+/// otherwise).
+impl StreamChunk for CreateChatCompletionStreamResponse {
+    fn chunk_usage(&self) -> ChunkUsage {
+        self.usage
+            .as_ref()
+            .and_then(ReportsUsage::token_usage)
+            .map_or(ChunkUsage::none(), ChunkUsage::totals)
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        Some(&self.model)
+    }
+
+    fn response_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+
+    fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
+        spelled(self.choices.iter().filter_map(|choice| choice.finish_reason))
     }
 }
 

@@ -27,7 +27,9 @@ use crate::core::record::ResponseDetails;
     message = "`{Self}` does not report token usage, which `#[track_cost]` needs to price the call",
     label = "`#[track_cost]` reads the token usage from this value",
     note = "implement `flujo::cost::ReportsUsage` for `{Self}` (return `Some(flujo::TokenUsage::new(input, output))`), \
-            or name a function that extracts it: `#[track_cost(model = ..., usage = my_usage_fn)]`"
+            or name a function that extracts it: `#[track_cost(model = ..., usage = my_usage_fn)]`",
+    note = "if `{Self}` is a stream of chunks, return it as `impl Stream<Item = Result<Chunk, E>>`, or as a \
+            boxed stream (`Pin<Box<dyn Stream<..>>>`, `BoxStream`) with `#[track_cost(stream, ..)]` for an alias"
 )]
 pub trait ReportsUsage {
     /// The tokens the call used; `None` when the response carries no usage (the call is then

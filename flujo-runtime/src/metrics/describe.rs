@@ -118,6 +118,22 @@ pub(crate) fn describe_metrics() {
         Unit::Seconds,
         "Duration of model calls"
     );
+    metrics::describe_histogram!(
+        "gen_ai.client.operation.time_to_first_chunk",
+        Unit::Seconds,
+        "Time from the start of a streamed model call to its first chunk"
+    );
+    metrics::describe_histogram!(
+        "gen_ai.client.operation.time_per_output_chunk",
+        Unit::Seconds,
+        "Time between consecutive chunks of a streamed model call, one value per chunk after \
+         the first"
+    );
+    metrics::describe_counter!(
+        "flujo_model_usage_missing_total",
+        Unit::Count,
+        "Streamed model calls whose chunks reported no usage (unpriced, not $0), by model"
+    );
     metrics::describe_counter!(
         "flujo_pipeline_runs_total",
         Unit::Count,

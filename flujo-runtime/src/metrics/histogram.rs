@@ -49,7 +49,7 @@ pub(crate) fn buckets_for(name: &str) -> &'static [f64] {
         GEN_AI_AGENT_DURATION_BUCKETS
     } else if name.starts_with("gen_ai.workflow") || name.starts_with("gen_ai_workflow") {
         GEN_AI_WORKFLOW_DURATION_BUCKETS
-    } else if name.starts_with("gen_ai") && name.contains("duration") {
+    } else if name.starts_with("gen_ai") && (name.contains("duration") || name.contains("chunk")) {
         GEN_AI_DURATION_BUCKETS
     } else if name.ends_with("_seconds") {
         DURATION_SECONDS_BUCKETS
@@ -226,5 +226,11 @@ mod tests {
             buckets_for("gen_ai.client.operation.duration"),
             GEN_AI_DURATION_BUCKETS
         );
+        for streamed in [
+            "gen_ai.client.operation.time_to_first_chunk",
+            "gen_ai.client.operation.time_per_output_chunk",
+        ] {
+            assert_eq!(buckets_for(streamed), GEN_AI_DURATION_BUCKETS, "{streamed}");
+        }
     }
 }

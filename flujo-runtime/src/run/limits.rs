@@ -212,15 +212,34 @@ impl Meter {
             });
     }
 
-    /// Adds a finished call's use (saturating: a huge limit is never wrapped past).
-    fn add(&self, amount: u64) {
+    /// Adds a finished call's use, less what it `added` while it ran (saturating: a huge
+    /// limit is never wrapped past).
+    fn add(&self, amount: u64, added: u64) {
+        self.add_used(amount.saturating_sub(added));
+        self.largest.fetch_max(amount, Ordering::AcqRel);
+    }
+
+    fn add_used(&self, amount: u64) {
         let _ = self
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
                 Some(u.saturating_add(amount))
             });
-        self.largest.fetch_max(amount, Ordering::AcqRel);
     }
+}
+
+/// What a streamed call has added to its run's budget while it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    pub(crate) tokens: u64,
+    pub(crate) cost_nanos: u64,
+}
+
+impl Progress {
+    pub(crate) const NONE: Progress = Progress {
+        tokens: 0,
+        cost_nanos: 0,
+    };
 }
 
 /// What an admitted call reserved of its run's budget, given back when it ends.
@@ -278,20 +297,34 @@ impl Budget {
         }
     }
 
-    /// A call ended: gives its reservation back and adds what it used.
+    /// A call ended: gives its reservation back and adds what it used (less what it added
+    /// while it ran).
     pub(crate) fn settle(
         &self,
         reservation: Reservation,
         usage: Option<&TokenUsage>,
         cost: Option<Usd>,
+        added: Progress,
     ) {
         self.cost.release(reservation.cost);
         self.tokens.release(reservation.tokens);
-        if let Some(usage) = usage {
-            self.tokens.add(usage.total());
+        match usage {
+            Some(usage) => self.tokens.add(usage.total(), added.tokens),
+            None => self.tokens.add(added.tokens, added.tokens),
         }
-        if let Some(cost) = cost {
-            self.cost.add(cost.nanos());
+        match cost {
+            Some(cost) => self.cost.add(cost.nanos(), added.cost_nanos),
+            None => self.cost.add(added.cost_nanos, added.cost_nanos),
+        }
+    }
+
+    /// A streamed call's chunks reported more usage: what exceeds `added` is added now.
+    pub(crate) fn add_progress(&self, added: Progress, now: Progress) -> Progress {
+        self.tokens.add_used(now.tokens.saturating_sub(added.tokens));
+        self.cost.add_used(now.cost_nanos.saturating_sub(added.cost_nanos));
+        Progress {
+            tokens: now.tokens.max(added.tokens),
+            cost_nanos: now.cost_nanos.max(added.cost_nanos),
         }
     }
 }

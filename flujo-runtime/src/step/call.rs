@@ -117,6 +117,11 @@ impl Step {
         self.site.name
     }
 
+    /// The function's own name.
+    pub(crate) fn function(&self) -> &'static str {
+        self.site.function
+    }
+
     /// The step its calls run in, when it is a `#[pipeline_step]`.
     fn step_site(&'static self) -> Option<&'static CallSite> {
         (self.site.kind == SiteKind::Step).then_some(&self.site)
@@ -263,6 +268,13 @@ impl StepCall {
     #[inline]
     pub fn is_recording(&self) -> bool {
         self.active.as_ref().is_some_and(ActiveCall::is_recording)
+    }
+
+    /// When the call began (raw clock), or now when it records nothing.
+    pub(crate) fn started_at(&self) -> u64 {
+        self.active
+            .as_ref()
+            .map_or_else(clock::now, |active| active.start)
     }
 
     /// The step's name.
@@ -507,7 +519,11 @@ impl StepCall {
 
     /// Ends a model call that failed (logged at WARN: the step that made it logs its own
     /// failure if the error ends it).
-    pub(crate) fn fail_model_call<E: StepError>(&mut self, error: &E, call: ModelCallRecord) {
+    pub(crate) fn fail_model_call<E: StepError + ?Sized>(
+        &mut self,
+        error: &E,
+        call: ModelCallRecord,
+    ) {
         self.attempts = 1;
         let active = self.take_active();
         let details = error_details(error, std::any::type_name::<E>());
@@ -653,12 +669,12 @@ fn extras_of(
 }
 
 /// The error's message; a `Display` that panics does not take the call's record with it.
-fn message_of<E: StepError>(error: &E) -> String {
+fn message_of<E: StepError + ?Sized>(error: &E) -> String {
     catch_unwind(AssertUnwindSafe(|| error.message()))
         .unwrap_or_else(|_| "<the error's Display implementation panicked>".to_owned())
 }
 
-fn error_details<E: StepError>(error: &E, error_type: &'static str) -> Box<ErrorDetails> {
+fn error_details<E: StepError + ?Sized>(error: &E, error_type: &'static str) -> Box<ErrorDetails> {
     Box::new(ErrorDetails {
         error_type,
         message: message_of(error),

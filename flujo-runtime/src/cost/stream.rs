@@ -1,0 +1,454 @@
+//! Streamed model calls: a `#[track_cost]` function that returns a stream of chunks is a
+//! model call that lasts until the stream ends. [`TrackedStream`] times its chunks, merges the
+//! usage the chunks report, charges the run as tokens arrive, and ends the call when the
+//! stream finishes, fails or is dropped.
+
+use std::borrow::Cow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use flujo_pricing::TokenUsage;
+use futures_core::Stream;
+use pin_project_lite::pin_project;
+
+use super::model_call::ModelCall;
+use super::usage::UsageReport;
+use crate::core::attribute::capped_copy;
+use crate::core::clock;
+use crate::core::record::{ResponseDetails, StreamTiming};
+use crate::step::call::StepError;
+
+/// The usage one chunk of a stream reports. Providers report running totals (OpenAI's final
+/// chunk has the whole call's usage; Anthropic's `message_start` has the input and
+/// `message_delta` the output so far): a count a chunk reports replaces the count an earlier
+/// chunk reported for the same kind, so nothing is counted twice. A provider that reports
+/// per-chunk increments instead uses [`ChunkUsage::delta`], which adds up.
+///
+/// ```
+/// use flujo::TokenUsage;
+/// use flujo::cost::ChunkUsage;
+///
+/// // Anthropic: message_start, then message_delta with the output so far.
+/// let start = ChunkUsage::anthropic(Some(2_000), Some(1_500), None, Some(1));
+/// let delta = ChunkUsage::none().with_output(120);
+/// assert_eq!(
+///     start.merged(delta).total(),
+///     Some(TokenUsage::new(3_500, 120).with_cache_read(1_500))
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkUsage {
+    /// The whole prompt, cached tokens included.
+    input: Option<u64>,
+    /// The prompt without its cache reads and writes (Anthropic's `input_tokens`).
+    uncached_input: Option<u64>,
+    output: Option<u64>,
+    cache_read_input: Option<u64>,
+    cache_write_input: Option<u64>,
+    reasoning_output: Option<u64>,
+    /// Increments: added, never replaced.
+    delta: Option<TokenUsage>,
+}
+
+impl ChunkUsage {
+    /// A chunk that reports no usage (most chunks).
+    pub const fn none() -> ChunkUsage {
+        ChunkUsage {
+            input: None,
+            uncached_input: None,
+            output: None,
+            cache_read_input: None,
+            cache_write_input: None,
+            reasoning_output: None,
+            delta: None,
+        }
+    }
+
+    /// The call's usage so far, every kind of it (OpenAI's final usage chunk).
+    pub const fn totals(usage: TokenUsage) -> ChunkUsage {
+        ChunkUsage {
+            input: Some(usage.input),
+            uncached_input: None,
+            output: Some(usage.output),
+            cache_read_input: Some(usage.cache_read_input),
+            cache_write_input: Some(usage.cache_write_input),
+            reasoning_output: Some(usage.reasoning_output),
+            delta: None,
+        }
+    }
+
+    /// Usage as Anthropic's stream events report it: `input_tokens` without the cache reads
+    /// (`cache_read_input_tokens`) and writes (`cache_creation_input_tokens`), and the output
+    /// so far; a field the event leaves out is `None`.
+    pub const fn anthropic(
+        input_tokens: Option<u64>,
+        cache_read_input_tokens: Option<u64>,
+        cache_creation_input_tokens: Option<u64>,
+        output_tokens: Option<u64>,
+    ) -> ChunkUsage {
+        ChunkUsage {
+            uncached_input: input_tokens,
+            cache_read_input: cache_read_input_tokens,
+            cache_write_input: cache_creation_input_tokens,
+            output: output_tokens,
+            ..ChunkUsage::none()
+        }
+    }
+
+    /// Tokens this chunk adds to the call (a provider that reports increments).
+    pub const fn delta(usage: TokenUsage) -> ChunkUsage {
+        ChunkUsage {
+            delta: Some(usage),
+            ..ChunkUsage::none()
+        }
+    }
+
+    /// This usage with the output so far.
+    #[must_use]
+    pub const fn with_output(mut self, output: u64) -> ChunkUsage {
+        self.output = Some(output);
+        self
+    }
+
+    /// This usage with the whole prompt so far.
+    #[must_use]
+    pub const fn with_input(mut self, input: u64) -> ChunkUsage {
+        self.input = Some(input);
+        self
+    }
+
+    /// Whether the chunk reports any usage.
+    pub const fn is_none(&self) -> bool {
+        self.input.is_none()
+            && self.uncached_input.is_none()
+            && self.output.is_none()
+            && self.cache_read_input.is_none()
+            && self.cache_write_input.is_none()
+            && self.reasoning_output.is_none()
+            && self.delta.is_none()
+    }
+
+    /// What the stream knows after `later` arrived: its counts replace these, its increments
+    /// add to these.
+    #[must_use]
+    pub fn merged(self, later: ChunkUsage) -> ChunkUsage {
+        ChunkUsage {
+            input: later.input.or(self.input),
+            uncached_input: later.uncached_input.or(self.uncached_input),
+            output: later.output.or(self.output),
+            cache_read_input: later.cache_read_input.or(self.cache_read_input),
+            cache_write_input: later.cache_write_input.or(self.cache_write_input),
+            reasoning_output: later.reasoning_output.or(self.reasoning_output),
+            delta: match (self.delta, later.delta) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            },
+        }
+    }
+
+    /// The call's usage, when any was reported.
+    pub fn total(&self) -> Option<TokenUsage> {
+        if self.is_none() {
+            return None;
+        }
+        let cache_read_input = self.cache_read_input.unwrap_or(0);
+        let cache_write_input = self.cache_write_input.unwrap_or(0);
+        let input = self.input.unwrap_or_else(|| {
+            self.uncached_input
+                .unwrap_or(0)
+                .saturating_add(cache_read_input)
+                .saturating_add(cache_write_input)
+        });
+        let reported = TokenUsage {
+            input,
+            output: self.output.unwrap_or(0),
+            cache_read_input,
+            cache_write_input,
+            reasoning_output: self.reasoning_output.unwrap_or(0),
+        };
+        Some(match self.delta {
+            Some(delta) => reported + delta,
+            None => reported,
+        })
+    }
+}
+
+/// A chunk of a streamed model response: what it says about the call. Every method has a
+/// default, so a chunk type that carries none of it is one line:
+/// `impl StreamChunk for MyChunk {}` (the call is then recorded with `flujo.usage.missing`).
+///
+/// ```
+/// use flujo::TokenUsage;
+/// use flujo::cost::{ChunkUsage, StreamChunk};
+///
+/// struct Chunk { text: String, usage: Option<(u64, u64)> }
+///
+/// impl StreamChunk for Chunk {
+///     fn chunk_usage(&self) -> ChunkUsage {
+///         self.usage.map_or(ChunkUsage::none(), |(input, output)| {
+///             ChunkUsage::totals(TokenUsage::new(input, output))
+///         })
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a chunk flujo can read usage from",
+    label = "the stream of a `#[track_cost]` function yields `Result<{Self}, E>`",
+    note = "implement `flujo::cost::StreamChunk` for `{Self}` (its `chunk_usage` reads the usage the provider \
+            reports in the chunk; an empty impl when it reports none)"
+)]
+pub trait StreamChunk {
+    /// The usage this chunk reports; [`ChunkUsage::none`] for most chunks.
+    fn chunk_usage(&self) -> ChunkUsage {
+        ChunkUsage::none()
+    }
+
+    /// The model that answered (`gen_ai.response.model`), when the chunk says.
+    fn response_model(&self) -> Option<&str> {
+        None
+    }
+
+    /// The response's id (`gen_ai.response.id`), when the chunk says.
+    fn response_id(&self) -> Option<&str> {
+        None
+    }
+
+    /// Why the model stopped, one reason per choice that stopped in this chunk.
+    fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
+        Vec::new()
+    }
+}
+
+/// Server-sent events parsed as JSON, as a raw HTTP client reads them: OpenAI's chat chunks
+/// (`usage` with `prompt_tokens` and `completion_tokens`, in the last chunk when the request
+/// sets `stream_options.include_usage`) and Anthropic's events (`message_start` with
+/// `message.usage`, `message_delta` with `usage`).
+impl StreamChunk for serde_json::Value {
+    fn chunk_usage(&self) -> ChunkUsage {
+        let count = |value: &serde_json::Value, key: &str| value.get(key)?.as_u64();
+        let anthropic = match self.get("type").and_then(|t| t.as_str()) {
+            Some("message_start") => self.pointer("/message/usage"),
+            Some("message_delta") => self.get("usage"),
+            _ => None,
+        };
+        if let Some(usage) = anthropic {
+            return ChunkUsage::anthropic(
+                count(usage, "input_tokens"),
+                count(usage, "cache_read_input_tokens"),
+                count(usage, "cache_creation_input_tokens"),
+                count(usage, "output_tokens"),
+            );
+        }
+        let Some(usage) = self.get("usage").filter(|u| u.is_object()) else {
+            return ChunkUsage::none();
+        };
+        ChunkUsage {
+            input: count(usage, "prompt_tokens"),
+            output: count(usage, "completion_tokens"),
+            cache_read_input: usage
+                .pointer("/prompt_tokens_details/cached_tokens")
+                .and_then(|v| v.as_u64()),
+            reasoning_output: usage
+                .pointer("/completion_tokens_details/reasoning_tokens")
+                .and_then(|v| v.as_u64()),
+            ..ChunkUsage::none()
+        }
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        self.get("model")
+            .or_else(|| self.pointer("/message/model"))
+            .and_then(|v| v.as_str())
+    }
+
+    fn response_id(&self) -> Option<&str> {
+        self.get("id")
+            .or_else(|| self.pointer("/message/id"))
+            .and_then(|v| v.as_str())
+    }
+
+    fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
+        if let Some(reason) = self.pointer("/delta/stop_reason").and_then(|v| v.as_str()) {
+            return vec![Cow::Borrowed(reason)];
+        }
+        self.get("choices")
+            .and_then(|choices| choices.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|choice| choice.get("finish_reason")?.as_str())
+            .map(Cow::Borrowed)
+            .collect()
+    }
+}
+
+pin_project! {
+    /// The stream a streamed `#[track_cost]` function returns: the provider's stream, with
+    /// its model call open until the stream ends (or is dropped). Items pass through
+    /// unchanged.
+    pub struct TrackedStream<S> {
+        #[pin]
+        inner: S,
+        call: StreamCall,
+    }
+}
+
+/// The open model call of a stream and what its chunks said so far.
+struct StreamCall {
+    model_call: ModelCall,
+    usage: ChunkUsage,
+    response: ResponseDetails,
+    /// Raw clock readings: the call's start, the last chunk's arrival.
+    started: u64,
+    last_chunk: u64,
+    time_to_first_chunk: Option<Duration>,
+    chunks: u32,
+    /// `gen_ai.client.operation.time_per_output_chunk`, fetched with the first chunk.
+    per_chunk: Option<metrics::Histogram>,
+    ended: bool,
+}
+
+/// Wraps the stream a `#[track_cost]` function returns: the call `model_call` started lasts
+/// until the stream ends.
+pub fn track_stream<S>(model_call: ModelCall, stream: S) -> TrackedStream<S> {
+    TrackedStream {
+        inner: stream,
+        call: StreamCall {
+            started: model_call.started_at(),
+            model_call,
+            usage: ChunkUsage::none(),
+            response: ResponseDetails::default(),
+            last_chunk: 0,
+            time_to_first_chunk: None,
+            chunks: 0,
+            per_chunk: None,
+            ended: false,
+        },
+    }
+}
+
+/// Wraps the `Ok` stream of a `#[track_cost]` function returning `Result<impl Stream, E>`;
+/// an `Err` (the request failed before streaming) ends the call as failed.
+pub fn track_stream_result<S, E: StepError>(
+    mut model_call: ModelCall,
+    result: Result<S, E>,
+) -> Result<TrackedStream<S>, E> {
+    match result {
+        Ok(stream) => Ok(track_stream(model_call, stream)),
+        Err(error) => {
+            model_call.fail(&error);
+            Err(error)
+        }
+    }
+}
+
+impl<S, C, E> Stream for TrackedStream<S>
+where
+    S: Stream<Item = Result<C, E>>,
+    C: StreamChunk,
+    E: StepError,
+{
+    type Item = Result<C, E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let item = std::task::ready!(this.inner.poll_next(cx));
+        let call = this.call;
+        if !call.ended {
+            match &item {
+                Some(Ok(chunk)) => call.chunk(chunk),
+                Some(Err(error)) => call.fail(error),
+                None => call.finish(),
+            }
+        }
+        Poll::Ready(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl StreamCall {
+    fn chunk<C: StreamChunk>(&mut self, chunk: &C) {
+        let now = clock::now();
+        if self.chunks == 0 {
+            let ttfc = clock::elapsed(self.started, now);
+            self.time_to_first_chunk = Some(ttfc);
+            let labels = self.model_call.metric_labels();
+            metrics::histogram!("gen_ai.client.operation.time_to_first_chunk", labels.clone())
+                .record(ttfc.as_secs_f64());
+            self.per_chunk = Some(metrics::histogram!(
+                "gen_ai.client.operation.time_per_output_chunk",
+                labels
+            ));
+        } else if let Some(per_chunk) = &self.per_chunk {
+            per_chunk.record(clock::elapsed(self.last_chunk, now).as_secs_f64());
+        }
+        self.last_chunk = now;
+        self.chunks = self.chunks.saturating_add(1);
+        let usage = chunk.chunk_usage();
+        if !usage.is_none() {
+            self.usage = self.usage.merged(usage);
+            if let Some(total) = self.usage.total() {
+                self.model_call.charge_progress(&total);
+            }
+        }
+        self.read_response(chunk);
+    }
+
+    /// The response details the first chunks to say them say (cut to the attribute bound).
+    #[inline]
+    fn read_response<C: StreamChunk>(&mut self, chunk: &C) {
+        let response = &mut self.response;
+        if response.model.is_none() {
+            response.model = chunk.response_model().map(capped_copy);
+        }
+        if response.id.is_none() {
+            response.id = chunk.response_id().map(capped_copy);
+        }
+        let reasons = chunk.finish_reasons();
+        if !reasons.is_empty() {
+            response.finish_reasons = reasons
+                .iter()
+                .map(|reason| Cow::Owned(capped_copy(reason)))
+                .collect();
+        }
+    }
+
+    /// What the stream said, for the call's record.
+    fn report(&mut self) -> (UsageReport, StreamTiming) {
+        self.ended = true;
+        let report = UsageReport {
+            usage: self.usage.total(),
+            response: std::mem::take(&mut self.response),
+            output: None,
+        };
+        let timing = StreamTiming {
+            time_to_first_chunk: self.time_to_first_chunk,
+            chunks: self.chunks,
+        };
+        (report, timing)
+    }
+
+    fn finish(&mut self) {
+        let (report, timing) = self.report();
+        self.model_call.end_stream(report, timing, None::<&str>);
+    }
+
+    fn fail<E: StepError>(&mut self, error: &E) {
+        let (report, timing) = self.report();
+        self.model_call.end_stream(report, timing, Some(error));
+    }
+}
+
+impl Drop for StreamCall {
+    /// A stream dropped before its end (the reader stopped, a client disconnected) is a
+    /// cancelled call, priced for the usage its chunks reported so far.
+    fn drop(&mut self) {
+        if !self.ended {
+            let (report, timing) = self.report();
+            self.model_call.cancel_stream(report, timing);
+        }
+    }
+}

@@ -8,13 +8,19 @@
 //! attributes, the `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`
 //! histograms and a cost counter, batch processor and periodic reader that discard.
 //!
+//! A streamed call (`streamed_call/*`) reads 1 or 101 chunks through a tracked stream and
+//! through the same stream untracked: the difference between the two lengths, over 100, is
+//! what tracking costs per chunk.
+//!
 //! Run: `cargo bench --bench model_call`. Calls are back to back, so these figures are the
 //! instrumentation's own cost; a real model call takes 100 ms or more.
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use flujo::cost::{ChunkUsage, StreamChunk};
 use flujo::{Flujo, TokenUsage, pipeline, pipeline_step, track_cost};
+use futures::{Stream, StreamExt};
 use opentelemetry::trace::TracerProvider as _;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -70,6 +76,43 @@ fn peer_call(x: u64) -> Result<TokenUsage, anyhow::Error> {
     metrics::counter!("peer_requests_total", &labels).increment(1);
     metrics::histogram!("peer_cost_usd", &labels).record(cost);
     Ok(usage)
+}
+
+/// A chunk of a streamed answer; the last one carries the usage, as OpenAI's does.
+struct Chunk {
+    tokens: u64,
+    last: bool,
+}
+
+impl StreamChunk for Chunk {
+    fn chunk_usage(&self) -> ChunkUsage {
+        if self.last {
+            ChunkUsage::totals(TokenUsage::new(1_000, self.tokens))
+        } else {
+            ChunkUsage::none()
+        }
+    }
+}
+
+fn chunks(n: u64) -> impl Stream<Item = Result<Chunk, std::convert::Infallible>> {
+    futures::stream::iter((1..=n).map(move |i| {
+        Ok(Chunk {
+            tokens: black_box(i),
+            last: i == n,
+        })
+    }))
+}
+
+#[track_cost(model = "gpt-4o-mini-2024-07-18")]
+fn flujo_stream(n: u64) -> impl Stream<Item = Result<Chunk, std::convert::Infallible>> {
+    chunks(n)
+}
+
+/// Reads a stream to its end, as a consumer printing the answer would.
+fn read(stream: impl Stream<Item = Result<Chunk, std::convert::Infallible>>) -> u64 {
+    futures::executor::block_on(stream.fold(0, |sum, chunk| async move {
+        sum + chunk.map_or(0, |c| c.tokens)
+    }))
 }
 
 /// The peer using the OpenTelemetry SDK directly, instruments made once.
@@ -239,6 +282,21 @@ fn model_and_pipeline(c: &mut Criterion) {
     });
     group.finish();
     drop((direct, provider, meters));
+
+    let mut group = c.benchmark_group("streamed_call");
+    for n in [1, 101] {
+        group.bench_with_input(BenchmarkId::new("plain_stream", n), &n, |b, &n| {
+            b.iter(|| read(chunks(n)))
+        });
+        counting_drops("flujo_track_cost_stream", || {
+            group.bench_with_input(
+                BenchmarkId::new("flujo_track_cost_stream", n),
+                &n,
+                |b, &n| b.iter(|| read(flujo_stream(n))),
+            );
+        });
+    }
+    group.finish();
 
     let mut group = c.benchmark_group("pipeline_run");
     group.bench_function("plain_three_calls", |b| {

@@ -9,7 +9,9 @@ use std::time::Duration;
 use flujo::cost::{ChunkUsage, StreamChunk};
 use flujo::export::{AttributeValue, FinishedSpan, SpanStatus};
 use flujo::testing::{Capture, StubChunk, StubError, StubModel, StubStreamUsage};
-use flujo::{Flujo, TokenUsage, UsageLimitExceeded, UsageLimits, pipeline, pipeline_step, track_cost};
+use flujo::{
+    Flujo, TokenUsage, UsageLimitExceeded, UsageLimits, pipeline, pipeline_step, track_cost,
+};
 use futures::{Stream, StreamExt};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
@@ -70,20 +72,30 @@ async fn an_async_consumed_stream_is_one_call_priced_from_its_last_chunk() {
     let capture = Capture::start();
     let model = StubModel::new("stub").with_latency(Duration::from_millis(5));
 
-    let mut stream = ask_stream(&model, "tell me about rust streams", StubStreamUsage::LastChunk)
-        .await
-        .unwrap();
+    let mut stream = ask_stream(
+        &model,
+        "tell me about rust streams",
+        StubStreamUsage::LastChunk,
+    )
+    .await
+    .unwrap();
     let mut text = String::new();
     let mut chunks = 0;
     while let Some(chunk) = stream.next().await {
         text.push_str(&chunk.unwrap().text);
         chunks += 1;
     }
-    assert!(text.starts_with("[stub] tell me about rust streams"), "{text}");
+    assert!(
+        text.starts_with("[stub] tell me about rust streams"),
+        "{text}"
+    );
 
     let records = capture.cost_records();
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].usage, usage, "the last chunk's usage, counted once");
+    assert_eq!(
+        records[0].usage, usage,
+        "the last chunk's usage, counted once"
+    );
     assert_eq!(records[0].cost, cost);
     assert!(cost.is_some());
 
@@ -100,7 +112,10 @@ async fn an_async_consumed_stream_is_one_call_priced_from_its_last_chunk() {
     else {
         panic!("time to first chunk on {span:?}");
     };
-    assert!(first >= 0.010, "two latencies before the first chunk: {first}");
+    assert!(
+        first >= 0.010,
+        "two latencies before the first chunk: {first}"
+    );
     assert!(
         span.duration() >= Duration::from_millis(5 * chunks as u64),
         "the span lasts until the stream's end: {:?}",
@@ -153,7 +168,10 @@ fn a_sync_consumed_stream_with_split_usage_counts_input_once_and_the_last_output
         .collect();
     assert!(chunks.len() > 3);
     let records = capture.cost_records();
-    assert_eq!(records[0].usage, usage, "input from the first chunk, output from the last");
+    assert_eq!(
+        records[0].usage, usage,
+        "input from the first chunk, output from the last"
+    );
     assert_eq!(records[0].cost, cost);
     let spans = capture.finished_spans();
     assert_eq!(one(&spans, "chat gpt-4o-mini").status, SpanStatus::Ok);
@@ -203,7 +221,7 @@ async fn a_stream_dropped_early_is_a_cancelled_call_priced_for_what_it_used() {
 }
 
 /// A chunk of a hand-written provider client.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Delta {
     text: &'static str,
     usage: ChunkUsage,
@@ -227,7 +245,10 @@ async fn replay(items: Vec<Result<Delta, StubError>>) -> Result<Deltas, AskError
 }
 
 fn broken() -> StubError {
-    StubModel::new("broken").failing_first(1).complete("x").unwrap_err()
+    StubModel::new("broken")
+        .failing_first(1)
+        .complete("x")
+        .unwrap_err()
 }
 
 #[tokio::test]
@@ -247,7 +268,10 @@ async fn an_error_mid_stream_fails_the_call_with_the_usage_so_far() {
     let mut stream = replay(items).await.unwrap();
     assert_eq!(stream.next().await.unwrap().unwrap().text, "Hello");
     stream.next().await.unwrap().unwrap();
-    assert!(stream.next().await.unwrap().is_err(), "the error is passed on");
+    assert!(
+        stream.next().await.unwrap().is_err(),
+        "the error is passed on"
+    );
     assert!(stream.next().await.is_none());
 
     let spans = capture.finished_spans();
@@ -378,8 +402,22 @@ async fn outline_stream(
 async fn a_streaming_step_in_either_attribute_order_parents_its_model_call() {
     let capture = Capture::start();
     let model = StubModel::new("stub");
-    assert!(draft_stream(&model, "a".into()).await.unwrap().count().await > 0);
-    assert!(outline_stream(&model, "b".into()).await.unwrap().count().await > 0);
+    assert!(
+        draft_stream(&model, "a".into())
+            .await
+            .unwrap()
+            .count()
+            .await
+            > 0
+    );
+    assert!(
+        outline_stream(&model, "b".into())
+            .await
+            .unwrap()
+            .count()
+            .await
+            > 0
+    );
     let spans = capture.finished_spans();
     for step in ["draft_stream", "outline_stream"] {
         let step = one(&spans, step);
@@ -389,7 +427,67 @@ async fn a_streaming_step_in_either_attribute_order_parents_its_model_call() {
             .collect();
         assert_eq!(calls.len(), 1, "{}'s model call", step.name);
         assert!(calls[0].attribute("gen_ai.usage.input_tokens").is_some());
+        assert_eq!(step.status, SpanStatus::Ok);
+        assert!(
+            step.end_time() >= calls[0].end_time(),
+            "the step lasts until its stream ends"
+        );
     }
+}
+
+/// A synchronous step handing back its stream, the stream boxed into a named type.
+#[pipeline_step(retries = 1, backoff_ms = 1)]
+#[track_cost(model = "claude-sonnet-4-5", stream)]
+fn relay(items: Vec<Result<Delta, StubError>>) -> Result<Deltas, AskError> {
+    Ok(deltas(items))
+}
+
+#[test]
+fn a_streaming_step_ends_with_its_stream_failed_or_cancelled() {
+    let capture = Capture::start();
+    let items = || {
+        vec![
+            Ok(Delta {
+                text: "a",
+                usage: ChunkUsage::none().with_input(10).with_output(1),
+            }),
+            Err(broken()),
+        ]
+    };
+    let failed: Vec<_> = futures::executor::block_on_stream(relay(items()).unwrap()).collect();
+    assert_eq!(failed.len(), 2);
+    let mut dropped = relay(items()).unwrap();
+    futures::executor::block_on(dropped.next())
+        .unwrap()
+        .unwrap();
+    drop(dropped);
+
+    let spans = capture.finished_spans();
+    let steps: Vec<_> = spans.iter().filter(|s| s.name == "relay").collect();
+    assert_eq!(steps.len(), 2);
+    assert!(
+        matches!(&steps[0].status, SpanStatus::Error { message } if message.contains("broken")),
+        "a chunk error fails the step: {:?}",
+        steps[0].status
+    );
+    assert_eq!(
+        steps[1].attribute("flujo.step.cancelled"),
+        Some(AttributeValue::Bool(true)),
+        "a dropped stream cancels the step"
+    );
+    for step in steps {
+        let call = spans
+            .iter()
+            .find(|s| s.parent_span_id == Some(step.span_id))
+            .expect("the model call inside the step");
+        assert_eq!(call.name, "chat claude-sonnet-4-5");
+    }
+    assert!(
+        capture
+            .cost_records()
+            .iter()
+            .all(|r| r.usage == TokenUsage::new(10, 1))
+    );
 }
 
 static MODEL: std::sync::LazyLock<StubModel> = std::sync::LazyLock::new(|| StubModel::new("stub"));
@@ -424,7 +522,10 @@ async fn a_streamed_call_in_a_pipeline_is_in_its_step_result() {
         .await;
     assert!(result.output.unwrap().contains("streams"));
     let plan = &result.step_history[0];
-    assert!(plan.tokens.input > 0, "the streamed call's tokens: {plan:?}");
+    assert!(
+        plan.tokens.input > 0,
+        "the streamed call's tokens: {plan:?}"
+    );
     assert!(plan.cost > flujo::Usd::ZERO);
     assert_eq!(result.total_tokens, plan.tokens);
 }

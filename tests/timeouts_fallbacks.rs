@@ -126,7 +126,11 @@ async fn an_attempt_past_its_timeout_is_cancelled_and_the_caller_can_match_the_t
     assert_eq!(string(step, "error.type"), "timeout");
     let call = one(&spans, "chat gpt-4o");
     assert_eq!(call.parent_span_id, Some(step.span_id));
-    assert_eq!(call.status, SpanStatus::Unset, "the model call was cancelled");
+    assert_eq!(
+        call.status,
+        SpanStatus::Unset,
+        "the model call was cancelled"
+    );
     assert_eq!(
         capture.counter(
             "flujo_model_requests_total",
@@ -306,7 +310,11 @@ async fn the_fallback_runs_after_the_retries_with_the_same_arguments_as_a_child(
     assert_eq!(model.calls(), 3);
     let spans = capture.finished_spans();
     let step = one(&spans, "draft");
-    assert_eq!(step.status, SpanStatus::Ok, "the fallback's value is the step's");
+    assert_eq!(
+        step.status,
+        SpanStatus::Ok,
+        "the fallback's value is the step's"
+    );
     assert_eq!(
         step.attribute("flujo.step.attempts"),
         Some(AttributeValue::Int(2))
@@ -490,9 +498,7 @@ pipeline! {
 #[tokio::test]
 async fn a_pipeline_step_result_counts_its_timeouts_and_fallbacks() {
     let _capture = Capture::start();
-    let result = Flujo::new(essay::new())
-        .run_async("rust".to_owned())
-        .await;
+    let result = Flujo::new(essay::new()).run_async("rust".to_owned()).await;
     assert_eq!(result.output.unwrap(), "1. RUST");
     let outline = &result.step_history[0];
     assert_eq!(outline.name, "outline");

@@ -139,10 +139,12 @@ fn wrap_stream(model: &CostModel, private: &TokenStream, kind: StreamKind) -> To
     };
     match (kind, &model.output) {
         (StreamKind::Boxed, Some(output)) => {
+            // On the declared type: a type that cannot hold the stream is reported there.
+            let boxed_into = quote_spanned!(value_span=> #private::BoxedStream::boxed);
             let boxed = if model.returns_result {
-                quote!(#tracked.map(|__flujo_stream| ::std::boxed::Box::pin(__flujo_stream) as _))
+                quote!(#tracked.map(#boxed_into))
             } else {
-                quote!(::std::boxed::Box::pin(#tracked))
+                quote!(#boxed_into(#tracked))
             };
             quote! {
                 let __flujo_stream: #output = #boxed;

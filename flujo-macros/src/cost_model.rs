@@ -217,7 +217,16 @@ impl CostModel {
             .collect();
         let shape = FnShape::of(item);
         shape.check_future(item, "#[track_cost]", errors);
-        let stream = shape::declared_value_type(item, &shape.body)
+        let declared = shape::declared_value_type(item, &shape.body);
+        if let Some(chunk) = declared.as_ref().and_then(shape::stream_item_not_result) {
+            errors.push(
+                chunk.span(),
+                "the stream of a `#[track_cost]` function yields `Result<Chunk, E>`: an `Err` \
+                 item ends the model call as failed (wrap the items in `Ok` if the stream \
+                 cannot fail)",
+            );
+        }
+        let stream = declared
             .as_ref()
             .and_then(shape::stream_kind)
             .or(args.stream.map(|_| StreamKind::Boxed));

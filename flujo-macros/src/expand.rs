@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Block, ItemFn};
 
 use crate::model::{Backoff, Rebind, StepModel};
-use crate::shape::{Body, FutureWrapper};
+use crate::shape::{Body, FutureWrapper, StreamKind};
 use crate::{cost_expand, fields};
 
 pub(crate) fn expand(model: StepModel) -> TokenStream {
@@ -105,7 +105,13 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         Some(_) => quote!(#retry_policy.with_fallback()),
         None => retry_policy,
     };
-    let begin = if is_async {
+    // A streamed model call inside: the step lasts until its stream ends.
+    let stream = model.cost.as_ref().and_then(|(_, cost)| cost.stream);
+    let retry_policy = match stream {
+        Some(_) => quote!(#retry_policy.with_stream()),
+        None => retry_policy,
+    };
+    let begin = if is_async || stream.is_some() {
         quote!(start)
     } else {
         quote!(enter)
@@ -136,9 +142,15 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         }
     } else {
         let annotation = model.output.as_ref().map(|ty| quote!(-> #ty));
+        let run = quote!((|| #annotation #block)());
+        // A detached (streaming) call is current only while its body runs.
+        let run = match stream {
+            Some(_) => quote!(__flujo_call.context().in_scope(|| #run)),
+            None => run,
+        };
         quote! {
             #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
-            let __flujo_result = (|| #annotation #block)();
+            let __flujo_result = #run;
         }
     };
 
@@ -205,6 +217,11 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
             #finish_result;
             __flujo_result
         }
+    } else if stream.is_some() {
+        quote! {
+            #attempt
+            __flujo_result
+        }
     } else {
         quote! {
             #attempt
@@ -245,6 +262,31 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
                 } else {
                     __flujo_result
                 }
+            }
+        }
+        None => attempts,
+    };
+    let attempts = match stream {
+        Some(kind) => {
+            let attach = if model.returns_result {
+                quote!(#private::step_stream_result(__flujo_call, __flujo_result))
+            } else {
+                quote!(#private::step_stream(__flujo_call, __flujo_result))
+            };
+            let attach = match (kind, &model.output) {
+                (StreamKind::Boxed, Some(output)) if model.returns_result => quote! {
+                    let __flujo_stream: #output = #attach.map(#private::BoxedStream::boxed);
+                    __flujo_stream
+                },
+                (StreamKind::Boxed, Some(output)) => quote! {
+                    let __flujo_stream: #output = #private::BoxedStream::boxed(#attach);
+                    __flujo_stream
+                },
+                _ => attach,
+            };
+            quote! {
+                let __flujo_result = { #attempts };
+                #attach
             }
         }
         None => attempts,

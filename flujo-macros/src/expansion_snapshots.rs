@@ -220,7 +220,11 @@ fn async_step_with_timeout_retries_and_fallback() {
     // Each attempt races its timer; the last failure hands over to the fallback, which runs
     // inside the step's span with the step's own arguments.
     insta::assert_snapshot!(expand(
-        quote!(retries = 1, timeout_ms = 30000, fallback = Self::draft_with_mini),
+        quote!(
+            retries = 1,
+            timeout_ms = 30000,
+            fallback = Self::draft_with_mini
+        ),
         quote! {
             async fn draft(&self, prompt: String) -> Result<String, DraftError> {
                 self.client.send(&prompt).await
@@ -236,6 +240,35 @@ fn sync_step_with_fallback() {
         quote! {
             fn live_answer(question: String, (a, b): (u32, u32)) -> Result<String, Unavailable> {
                 lookup(&question, a + b)
+            }
+        }
+    ));
+}
+
+#[test]
+fn cost_streamed_call() {
+    // The call lasts until the stream ends: it never becomes the thread's current span, and
+    // the function's stream comes back wrapped.
+    insta::assert_snapshot!(expand_cost(
+        quote!(model = "gpt-4o-mini"),
+        quote! {
+            async fn ask(&self, prompt: &str) -> Result<impl Stream<Item = Result<Chunk, ApiError>>, ApiError> {
+                self.client.stream(prompt).await
+            }
+        }
+    ));
+}
+
+#[test]
+fn streaming_step_with_boxed_stream() {
+    // A step around a streamed call hands itself over to the stream, boxed back into the
+    // declared type.
+    insta::assert_snapshot!(expand(
+        quote!(name = "draft"),
+        quote! {
+            #[track_cost(model = "gpt-4o", stream)]
+            fn draft(client: &Client, prompt: &str) -> Result<ChatStream, ApiError> {
+                client.stream(prompt)
             }
         }
     ));

@@ -224,6 +224,38 @@ pub(crate) fn stream_kind(ty: &Type) -> Option<StreamKind> {
     }
 }
 
+/// The `Item` type of an `impl Stream<Item = T>` (or of the `Ok` type of a `Result` of one),
+/// when it is not a `Result`: a tracked stream must yield `Result<Chunk, E>`.
+pub(crate) fn stream_item_not_result(ty: &Type) -> Option<&Type> {
+    let inner = if is_result(ty) {
+        result_argument(Some(ty), 0)?
+    } else {
+        ty
+    };
+    let Type::ImplTrait(bounds) = inner else {
+        return None;
+    };
+    bounds.bounds.iter().find_map(|bound| {
+        let TypeParamBound::Trait(stream) = bound else {
+            return None;
+        };
+        let last = stream
+            .path
+            .segments
+            .last()
+            .filter(|s| s.ident == "Stream")?;
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(item) if item.ident == "Item" && !is_result(&item.ty) => {
+                Some(&item.ty)
+            }
+            _ => None,
+        })
+    })
+}
+
 /// The type of the value the function's body produces (a future's output for an `async`
 /// block), as written.
 pub(crate) fn declared_value_type(item: &ItemFn, body: &Body) -> Option<Type> {

@@ -40,8 +40,8 @@ pub use crate::core::context::SpanContext;
 pub use crate::pipeline::runner::{Flujo, Pipeline};
 pub use crate::run::handle::{ContextHandle, StepFutureExt};
 pub use crate::run::limits::{UsageLimitExceeded, UsageLimits};
-pub use crate::step::timeout::StepTimeout;
 pub use crate::runtime::{TelemetryGuard, init_telemetry, init_telemetry_with};
+pub use crate::step::timeout::StepTimeout;
 pub use flujo_pricing::{TokenUsage, Usd};
 
 /// The future wrappers that carry a span (and a run) across `.await` points, and the error of
@@ -109,6 +109,7 @@ pub mod __private {
     pub use crate::step::retry::{
         Backoff, RetryArgument, RetryPolicy, retry_delay, sleep_between_attempts,
     };
+    pub use crate::step::stream::{BoxedStream, step_stream, step_stream_result};
     pub use crate::step::timeout::{FromStepTimeout, deadline};
     pub use tracing;
 }

@@ -112,7 +112,9 @@ fn a_create_stream_response_is_priced_from_its_last_usage_chunk() {
     assert_eq!(record.cost, Some(Usd::parse("0.00017115").unwrap()));
     let span = &capture.spans_named("chat gpt-4o-mini")[0];
     assert_eq!(
-        span.attribute("gen_ai.usage.input_tokens").unwrap().as_i64(),
+        span.attribute("gen_ai.usage.input_tokens")
+            .unwrap()
+            .as_i64(),
         Some(1437)
     );
     assert_eq!(

@@ -5,8 +5,7 @@
 use std::borrow::Cow;
 
 use async_openai::types::chat::{
-    CompletionUsage, CreateChatCompletionResponse, CreateChatCompletionStreamResponse,
-    FinishReason,
+    CompletionUsage, CreateChatCompletionResponse, CreateChatCompletionStreamResponse, FinishReason,
 };
 use async_openai::types::embeddings::{
     CreateBase64EmbeddingResponse, CreateEmbeddingResponse, EmbeddingUsage,
@@ -52,7 +51,11 @@ impl ReportsUsage for CreateChatCompletionResponse {
 
     /// One reason per choice that has one, as the API spells it.
     fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
-        spelled(self.choices.iter().filter_map(|choice| choice.finish_reason))
+        spelled(
+            self.choices
+                .iter()
+                .filter_map(|choice| choice.finish_reason),
+        )
     }
 
     /// Each choice's text (a choice that answered with tool calls only has none).
@@ -99,7 +102,11 @@ impl StreamChunk for CreateChatCompletionStreamResponse {
     }
 
     fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
-        spelled(self.choices.iter().filter_map(|choice| choice.finish_reason))
+        spelled(
+            self.choices
+                .iter()
+                .filter_map(|choice| choice.finish_reason),
+        )
     }
 }
 

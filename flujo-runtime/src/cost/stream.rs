@@ -376,8 +376,11 @@ impl StreamCall {
             let ttfc = clock::elapsed(self.started, now);
             self.time_to_first_chunk = Some(ttfc);
             let labels = self.model_call.metric_labels();
-            metrics::histogram!("gen_ai.client.operation.time_to_first_chunk", labels.clone())
-                .record(ttfc.as_secs_f64());
+            metrics::histogram!(
+                "gen_ai.client.operation.time_to_first_chunk",
+                labels.clone()
+            )
+            .record(ttfc.as_secs_f64());
             self.per_chunk = Some(metrics::histogram!(
                 "gen_ai.client.operation.time_per_output_chunk",
                 labels

@@ -320,8 +320,10 @@ impl Budget {
 
     /// A streamed call's chunks reported more usage: what exceeds `added` is added now.
     pub(crate) fn add_progress(&self, added: Progress, now: Progress) -> Progress {
-        self.tokens.add_used(now.tokens.saturating_sub(added.tokens));
-        self.cost.add_used(now.cost_nanos.saturating_sub(added.cost_nanos));
+        self.tokens
+            .add_used(now.tokens.saturating_sub(added.tokens));
+        self.cost
+            .add_used(now.cost_nanos.saturating_sub(added.cost_nanos));
         Progress {
             tokens: now.tokens.max(added.tokens),
             cost_nanos: now.cost_nanos.max(added.cost_nanos),

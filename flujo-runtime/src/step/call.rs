@@ -330,8 +330,18 @@ impl StepCall {
         self.finished = true;
         match result {
             Ok(_) if self.active.is_none() => {}
-            Ok(_) => self.end(Outcome::Ok, None),
+            Ok(_) => self.succeed(),
             Err(error) => self.fail_or_fall_back(error),
+        }
+    }
+
+    /// The call's value is ready: it ends, unless the value is a stream, which ends it.
+    fn succeed(&mut self) {
+        if self.step.retry.streams() {
+            // Still open: its stream ends it.
+            self.finished = false;
+        } else {
+            self.end(Outcome::Ok, None);
         }
     }
 
@@ -346,12 +356,12 @@ impl StepCall {
     #[cold]
     pub fn timed_out(&mut self) -> StepTimeout {
         self.attempt_timed_out = true;
-        let timeout = StepTimeout::new(
+        let timeout = StepTimeout::new(self.step.name(), self.attempt_timeout(), self.attempts + 1);
+        let (step, attempt, timeout_ms) = (
             self.step.name(),
-            self.attempt_timeout(),
-            self.attempts + 1,
+            timeout.attempt(),
+            self.step.retry.timeout_ms(),
         );
-        let (step, attempt, timeout_ms) = (self.step.name(), timeout.attempt(), self.step.retry.timeout_ms());
         contain_panic(|| {
             tracing::error!(
                 target: "flujo",
@@ -423,7 +433,7 @@ impl StepCall {
     }
 
     /// `error.type` of the current attempt's error: `timeout` when it timed out.
-    fn error_type<E>(&self) -> &'static str {
+    fn error_type<E: ?Sized>(&self) -> &'static str {
         if self.attempt_timed_out {
             TIMEOUT
         } else {
@@ -449,9 +459,9 @@ impl StepCall {
                 self.refusals_before = scope::refusals();
                 return ControlFlow::Continue(delay);
             }
-            // Both end the call (and set `finished`), unless a fallback is to run.
+            // Both end the call (and set `finished`), unless a fallback or a stream follows.
             Err(error) => self.fail_or_fall_back(error),
-            Ok(_) => self.end(Outcome::Ok, None),
+            Ok(_) => self.succeed(),
         }
         ControlFlow::Break(result)
     }
@@ -495,7 +505,7 @@ impl StepCall {
         scope::note_retry();
     }
 
-    fn fail<E: StepError>(&mut self, error: &E) {
+    fn fail<E: StepError + ?Sized>(&mut self, error: &E) {
         // Taken out first: if the user's `Display` or a log subscriber panics below, the
         // call's scope is dropped while unwinding and the thread's context restored.
         let active = self.take_active();
@@ -549,6 +559,19 @@ impl StepCall {
     pub(crate) fn end_with(&mut self, outcome: Outcome) {
         self.attempts = 1;
         self.end(outcome, None);
+    }
+
+    /// The call's stream ended: the call ends with it (failed by the chunk error that ended
+    /// it, if one did).
+    pub(crate) fn end_with_stream<E: StepError + ?Sized>(&mut self, error: Option<&E>) {
+        if self.finished {
+            return;
+        }
+        self.attempts = self.attempts.max(1);
+        match error {
+            None => self.end(Outcome::Ok, None),
+            Some(error) => self.fail(error),
+        }
     }
 
     /// Whether the call is recording and has not ended.

@@ -5,4 +5,5 @@
 pub(crate) mod call;
 pub(crate) mod current;
 pub(crate) mod retry;
+pub(crate) mod stream;
 pub(crate) mod timeout;

@@ -28,6 +28,8 @@ pub struct RetryPolicy {
     /// Declared with a `fallback`: the last failure hands over to it instead of ending the
     /// call.
     fallback: bool,
+    /// The step returns a streamed model call: a successful call ends with its stream.
+    streams: bool,
 }
 
 impl RetryPolicy {
@@ -43,6 +45,7 @@ impl RetryPolicy {
             delay_ms,
             timeout_ms: 0,
             fallback: false,
+            streams: false,
         }
     }
 
@@ -57,6 +60,19 @@ impl RetryPolicy {
             fallback: true,
             ..self
         }
+    }
+
+    /// The policy of a step whose value is a stream: its call lasts until the stream ends.
+    pub const fn with_stream(self) -> RetryPolicy {
+        RetryPolicy {
+            streams: true,
+            ..self
+        }
+    }
+
+    /// Whether a successful call hands itself over to its stream.
+    pub(crate) const fn streams(&self) -> bool {
+        self.streams
     }
 
     /// Each attempt's timeout in milliseconds (0: none).

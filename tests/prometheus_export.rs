@@ -129,6 +129,34 @@ fn exposed_agent() -> u32 {
     exposed_tool()
 }
 
+/// A streamed answer, the last chunk with the usage.
+#[track_cost(model = "gpt-4.1")]
+fn exposed_stream()
+-> impl futures::Stream<Item = Result<flujo::testing::StubChunk, flujo::testing::StubError>> {
+    flujo::testing::StubModel::new("gpt-4.1")
+        .chat_stream("three words here", flujo::testing::StubStreamUsage::LastChunk)
+        .expect("the stub answers")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct TimedOut(#[from] flujo::StepTimeout);
+
+#[pipeline_step(timeout_ms = 1, fallback = exposed_quick)]
+async fn exposed_slow() -> Result<u32, TimedOut> {
+    futures_timer_free_sleep().await;
+    Ok(0)
+}
+
+async fn exposed_quick() -> Result<u32, TimedOut> {
+    Ok(1)
+}
+
+/// Never ready: the step's timeout cancels it.
+async fn futures_timer_free_sleep() {
+    std::future::pending::<()>().await
+}
+
 /// Telemetry with Prometheus export on, for the whole test binary.
 fn telemetry() -> &'static flujo::TelemetryGuard {
     static GUARD: std::sync::OnceLock<flujo::TelemetryGuard> = std::sync::OnceLock::new();
@@ -147,6 +175,8 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
     let _ = exposed_error();
     exposed_model_call();
     exposed_agent();
+    let chunks = futures::executor::block_on_stream(exposed_stream()).count();
+    assert_eq!(futures::executor::block_on(exposed_slow()).unwrap(), 1);
     let server = flujo::export::start_prometheus_server(0).expect("serves on a free port");
     assert_eq!(
         server.local_addr().ip().to_string(),
@@ -178,9 +208,20 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
         "# HELP flujo_cost_usd_total Cost of priced model calls in USD",
         "# TYPE gen_ai_client_token_usage histogram",
         "# TYPE gen_ai_client_operation_duration_seconds histogram",
+        "# TYPE gen_ai_client_operation_time_to_first_chunk_seconds histogram",
+        "# TYPE gen_ai_client_operation_time_per_output_chunk_seconds histogram",
+        "# TYPE flujo_step_timeouts_total counter",
+        "# TYPE flujo_step_fallbacks_total counter",
+        "flujo_step_timeouts_total{step=\"exposed_slow\"} 1",
+        "flujo_step_fallbacks_total{step=\"exposed_slow\"} 1",
     ] {
         assert!(text.contains(family), "{family} missing:\n{text}");
     }
+    let per_chunk = format!(
+        "gen_ai_client_operation_time_per_output_chunk_seconds_count{{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4.1\"}} {}",
+        chunks - 1
+    );
+    assert!(text.contains(&per_chunk), "{per_chunk} missing:\n{text}");
     assert!(
         text.contains("gen_ai_client_token_usage_bucket{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4o-mini\",gen_ai_token_type=\"input\",le=\"67108864\"}"),
         "the GenAI token buckets:\n{text}"
@@ -189,6 +230,7 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
     for bucket in [
         "gen_ai_execute_tool_duration_seconds_bucket{gen_ai_tool_name=\"exposed_tool\",le=\"81.92\"}",
         "gen_ai_invoke_agent_duration_seconds_bucket{gen_ai_agent_name=\"exposed_agent\",le=\"409.6\"}",
+        "gen_ai_client_operation_time_to_first_chunk_seconds_bucket{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4.1\",le=\"81.92\"}",
     ] {
         assert!(text.contains(bucket), "{bucket} missing:\n{text}");
     }

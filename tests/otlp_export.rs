@@ -1110,3 +1110,63 @@ fn flujo_spans_go_through_the_applications_batch_processor_inside_its_request_sp
         assert_eq!(span.parent_id, run.id, "{step} under the run");
     }
 }
+
+#[flujo::track_cost(model = "gpt-4o-mini")]
+fn streamed_draft()
+-> impl futures::Stream<Item = Result<flujo::testing::StubChunk, flujo::testing::StubError>> {
+    flujo::testing::StubModel::new("gpt-4o-mini")
+        .chat_stream("stream me", flujo::testing::StubStreamUsage::LastChunk)
+        .expect("the stub answers")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct TooSlow(#[from] flujo::StepTimeout);
+
+#[pipeline_step(timeout_ms = 1)]
+async fn never_answers() -> Result<(), TooSlow> {
+    std::future::pending().await
+}
+
+/// A streamed call's and a timed-out step's attributes, with their OTLP types, as a collector
+/// receives them.
+#[test]
+fn streamed_calls_and_timeouts_arrive_with_their_attributes() {
+    let spans = exported_spans_of(TelemetryConfig::builder(), 2, || {
+        let chunks = futures::executor::block_on_stream(streamed_draft()).count();
+        assert!(chunks > 1);
+        assert!(futures::executor::block_on(never_answers()).is_err());
+    });
+    let streamed = spans
+        .iter()
+        .find(|span| span.name == "chat gpt-4o-mini")
+        .expect("the streamed call arrived");
+    assert_eq!(
+        streamed.attribute("gen_ai.request.stream"),
+        Some("Bool(true)")
+    );
+    let first = streamed
+        .attribute("gen_ai.response.time_to_first_chunk")
+        .expect("time to first chunk");
+    assert!(
+        first.starts_with("Double("),
+        "a double, in seconds: {first}"
+    );
+    assert!(
+        streamed
+            .attribute("flujo.stream.chunks")
+            .is_some_and(|v| v.starts_with("Int("))
+    );
+    assert!(
+        streamed
+            .attribute("gen_ai.usage.input_tokens")
+            .is_some_and(|v| v.starts_with("Int(")),
+        "priced from the last chunk: {streamed:?}"
+    );
+    let timed_out = spans
+        .iter()
+        .find(|span| span.name == "never_answers")
+        .expect("the timed-out step arrived");
+    assert_eq!(timed_out.attribute("error.type"), Some("Str(timeout)"));
+    assert_eq!(timed_out.status, "STATUS_CODE_ERROR");
+}

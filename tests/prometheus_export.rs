@@ -134,7 +134,10 @@ fn exposed_agent() -> u32 {
 fn exposed_stream()
 -> impl futures::Stream<Item = Result<flujo::testing::StubChunk, flujo::testing::StubError>> {
     flujo::testing::StubModel::new("gpt-4.1")
-        .chat_stream("three words here", flujo::testing::StubStreamUsage::LastChunk)
+        .chat_stream(
+            "three words here",
+            flujo::testing::StubStreamUsage::LastChunk,
+        )
         .expect("the stub answers")
 }
 

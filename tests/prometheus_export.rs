@@ -147,7 +147,7 @@ struct TimedOut(#[from] flujo::StepTimeout);
 
 #[pipeline_step(timeout_ms = 1, fallback = exposed_quick)]
 async fn exposed_slow() -> Result<u32, TimedOut> {
-    futures_timer_free_sleep().await;
+    never_ready().await;
     Ok(0)
 }
 
@@ -156,7 +156,7 @@ async fn exposed_quick() -> Result<u32, TimedOut> {
 }
 
 /// Never ready: the step's timeout cancels it.
-async fn futures_timer_free_sleep() {
+async fn never_ready() {
     std::future::pending::<()>().await
 }
 

@@ -3,7 +3,6 @@
 //! usage its chunks report.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flujo::cost::{ChunkUsage, StreamChunk};
@@ -13,7 +12,9 @@ use flujo::{
     Flujo, TokenUsage, UsageLimitExceeded, UsageLimits, pipeline, pipeline_step, track_cost,
 };
 use futures::{Stream, StreamExt};
-use tracing_subscriber::layer::{Context, SubscriberExt};
+
+#[path = "support/logs.rs"]
+mod logs;
 
 #[derive(Debug, thiserror::Error)]
 enum AskError {
@@ -282,34 +283,10 @@ async fn an_error_mid_stream_fails_the_call_with_the_usage_so_far() {
     assert!(record.cost.is_some());
 }
 
-/// Log lines flujo wrote.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<String>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logs {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0 = format!("{value:?}");
-                }
-            }
-        }
-        if event.metadata().target() == "flujo" && *event.metadata().level() == tracing::Level::WARN
-        {
-            let mut message = Message(String::new());
-            event.record(&mut message);
-            self.0.lock().unwrap().push(message.0);
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_stream_without_usage_is_flagged_counted_and_warned_once_never_zero() {
     let capture = Capture::start();
-    let logs = Logs::default();
-    let _logs = tracing::subscriber::set_default(tracing_subscriber::registry().with(logs.clone()));
+    let (logs, _logs) = logs::capture_logs();
     let model = StubModel::new("stub");
     for _ in 0..2 {
         let stream = ask_stream(&model, "no usage here", StubStreamUsage::None)
@@ -343,14 +320,17 @@ async fn a_stream_without_usage_is_flagged_counted_and_warned_once_never_zero() 
         records.iter().all(|r| r.cost.is_none()),
         "unknown, never $0: {records:?}"
     );
-    let warnings = logs.0.lock().unwrap().clone();
     assert_eq!(
-        warnings
-            .iter()
-            .filter(|w| w.contains("without its chunks reporting usage"))
-            .count(),
+        logs.count(
+            tracing::Level::WARN,
+            "a streamed model call ended without its chunks reporting usage: it is recorded \
+             with flujo.usage.missing and no cost (not $0). For OpenAI-style APIs set \
+             `stream_options.include_usage`; check the chunk type's StreamChunk::chunk_usage \
+             (said once per function; counted in flujo_model_usage_missing_total)"
+        ),
         1,
-        "said once per call site: {warnings:?}"
+        "said once per call site: {:?}",
+        logs.lines()
     );
 }
 

@@ -3,13 +3,15 @@
 //! pipeline's `StepResult` says.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flujo::export::{AttributeValue, FinishedSpan, SpanStatus};
 use flujo::testing::{Capture, StubCompletion, StubError, StubModel};
 use flujo::{Flujo, StepTimeout, UsageLimitExceeded, pipeline, pipeline_step, track_cost};
-use tracing_subscriber::layer::{Context, SubscriberExt};
+
+#[path = "support/logs.rs"]
+mod logs;
+use logs::capture_logs;
 
 #[derive(Debug, thiserror::Error)]
 enum AskError {
@@ -35,51 +37,6 @@ async fn chat_mini(model: &StubModel, prompt: &str) -> Result<StubCompletion, As
 #[pipeline_step(timeout_ms = 50)]
 async fn answer(model: &StubModel, prompt: &str) -> Result<String, AskError> {
     Ok(chat(model, prompt).await?.text)
-}
-
-/// Log lines flujo wrote, as `(level, message)`.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<(tracing::Level, String)>>>);
-
-impl Logs {
-    fn lines(&self) -> Vec<(tracing::Level, String)> {
-        self.0.lock().unwrap().clone()
-    }
-
-    fn count(&self, level: tracing::Level, message: &str) -> usize {
-        self.lines()
-            .iter()
-            .filter(|(l, m)| *l == level && m == message)
-            .count()
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logs {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0 = format!("{value:?}");
-                }
-            }
-        }
-        if event.metadata().target() == "flujo" {
-            let mut message = Message(String::new());
-            event.record(&mut message);
-            self.0
-                .lock()
-                .unwrap()
-                .push((*event.metadata().level(), message.0));
-        }
-    }
-}
-
-/// Captures flujo's log lines on this thread while the guard lives.
-fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
-    let logs = Logs::default();
-    let subscriber = tracing_subscriber::registry().with(logs.clone());
-    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 fn one<'a>(spans: &'a [FinishedSpan], name: &str) -> &'a FinishedSpan {
@@ -184,7 +141,7 @@ static SLOW_FIRST: AtomicU32 = AtomicU32::new(0);
 #[pipeline_step(retries = 2, backoff_ms = 1, timeout_ms = 50)]
 async fn hangs_once(prompt: String) -> Result<String, AskError> {
     if SLOW_FIRST.fetch_add(1, Ordering::SeqCst) == 0 {
-        futures_timer_sleep(Duration::from_secs(30)).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
     }
     Ok(prompt)
 }
@@ -192,12 +149,8 @@ async fn hangs_once(prompt: String) -> Result<String, AskError> {
 /// Every attempt hangs.
 #[pipeline_step(retries = 1, backoff_ms = 1, timeout_ms = 30)]
 async fn always_hangs(prompt: String) -> Result<String, AskError> {
-    futures_timer_sleep(Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
     Ok(prompt)
-}
-
-async fn futures_timer_sleep(duration: Duration) {
-    tokio::time::sleep(duration).await;
 }
 
 #[tokio::test]

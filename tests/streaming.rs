@@ -509,3 +509,16 @@ async fn a_streamed_call_in_a_pipeline_is_in_its_step_result() {
     assert!(plan.cost > flujo::Usd::ZERO);
     assert_eq!(result.total_tokens, plan.tokens);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracked_stream_is_send_and_can_be_read_on_another_task() {
+    let capture = Capture::start();
+    let stream = ask_stream(&MODEL, "across tasks", StubStreamUsage::LastChunk)
+        .await
+        .unwrap();
+    let chunks = tokio::spawn(stream.count()).await.unwrap();
+    assert!(chunks > 1);
+    let spans = capture.finished_spans();
+    assert_eq!(one(&spans, "chat gpt-4o-mini").status, SpanStatus::Ok);
+    assert!(capture.cost_records()[0].cost.is_some());
+}

@@ -462,3 +462,35 @@ async fn a_pipeline_step_result_counts_its_timeouts_and_fallbacks() {
     let polish = &result.step_history[1];
     assert_eq!((polish.timeouts, polish.fallbacks), (0, 0));
 }
+
+// A fallback that never finishes: dropping the step then still records it.
+
+#[pipeline_step(fallback = wait_forever)]
+async fn gives_up(model: &StubModel) -> Result<String, AskError> {
+    Ok(model.complete_async("x").await?)
+}
+
+async fn wait_forever(_: &StubModel) -> Result<String, AskError> {
+    std::future::pending().await
+}
+
+#[tokio::test]
+async fn a_step_dropped_while_its_fallback_runs_is_recorded_as_cancelled() {
+    let capture = Capture::start();
+    let down = StubModel::new("down").failing_first(1);
+    let outcome = tokio::time::timeout(Duration::from_millis(50), gives_up(&down)).await;
+    assert!(outcome.is_err(), "the fallback never answers");
+    let spans = capture.finished_spans();
+    let step = one(&spans, "gives_up");
+    assert_eq!(
+        step.attribute("flujo.step.cancelled"),
+        Some(AttributeValue::Bool(true))
+    );
+    assert_eq!(
+        capture.counter(
+            "flujo_step_calls_total",
+            &[("step", "gives_up"), ("status", "cancelled")]
+        ),
+        1
+    );
+}

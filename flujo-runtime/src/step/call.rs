@@ -398,6 +398,8 @@ impl StepCall {
         if !self.step.retry.has_fallback() {
             return self.fail(error);
         }
+        // Open until the fallback ends it: dropped before that, it is recorded as cancelled.
+        self.finished = false;
         self.falling_back = true;
         let message = message_of(error);
         let error_type = self.error_type::<E>();

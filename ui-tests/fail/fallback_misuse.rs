@@ -17,4 +17,9 @@ fn unnamed(_: String) -> Result<String, std::io::Error> {
     Ok(String::new())
 }
 
+#[flujo::pipeline_step(fallback = cheap)]
+fn configured(text: String, #[cfg(test)] verbose: bool) -> Result<String, std::io::Error> {
+    Ok(text)
+}
+
 fn main() {}

@@ -19,6 +19,14 @@ if ldd "$FLUJO_ROTEL" | grep -q "not found"; then
 fi
 export FLUJO_ROTEL="$PWD/$FLUJO_ROTEL"
 
+# genai-prices, the Python package of the price data flujo ships (pinned to the same
+# version): the differential test prices every model with it and with flujo.
+if ! .backends/genai-prices/bin/python -c "import genai_prices" >/dev/null 2>&1; then
+  python3 -m venv .backends/genai-prices
+  .backends/genai-prices/bin/pip install --quiet --disable-pip-version-check genai-prices==0.2.3
+fi
+export FLUJO_GENAI_PRICES_PYTHON="$PWD/.backends/genai-prices/bin/python"
+
 # Prometheus server and promtool: Debian's package, unpacked into .backends/ (not installed
 # system-wide, so no daemon is started).
 if [ ! -x .backends/prometheus/usr/bin/prometheus ]; then

@@ -1,0 +1,697 @@
+//! Prices in the data format of pydantic's `genai-prices` (MIT): providers, their models'
+//! match rules, dated and time-of-day prices, long-context tiers and per-request fees, read
+//! into exact integer prices and matched and priced as the `genai-prices` package does.
+//!
+//! flujo ships the data of a pinned version (`genai-prices/data.json`, written from the PyPI
+//! wheel by `scripts/genai-prices-data.py`, with the package's MIT notice); a newer file in
+//! the same format can be read at run time with [`Catalog::parse`].
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use time::{Date, OffsetDateTime, Time};
+
+use crate::money::{PricingError, Usd, picos_to_usd};
+use crate::usage::TokenUsage;
+
+/// The data shipped with flujo: `genai-prices` at [`GENAI_PRICES_VERSION`].
+pub const GENAI_PRICES_JSON: &str = include_str!("../genai-prices/data.json");
+
+/// The `genai-prices` release the shipped data comes from.
+pub const GENAI_PRICES_VERSION: &str = "0.2.3";
+
+/// Prices the data states with more decimals than flujo's micro-dollars per million tokens
+/// keep, and which are not float noise: repeating decimals (a twelfth of a dollar). Each is
+/// rounded to the nearest micro-dollar per million tokens, which moves a million tokens' cost
+/// by less than half a micro-dollar. A price of this kind that is not in the list is an error
+/// when the data is read.
+pub const ROUNDED_PRICES: &[&str] = &[
+    "0.0833333333333333",
+    "0.08333333333333334",
+    "0.0416666666666667",
+    "0.04166666666666665",
+    "0.041666666666666664",
+];
+
+/// A price as the data states it: an exact decimal, in whole micro-dollars per unit (per
+/// million tokens, per thousand requests).
+fn micros(text: &str, at: &dyn Fn() -> String) -> Result<u64, PricingError> {
+    let invalid = |why: &str| PricingError::File {
+        file: "genai-prices data".to_owned(),
+        line: 0,
+        message: format!("{}: price {text}: {why}", at()),
+    };
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(invalid("not a non-negative decimal number"));
+    }
+    let whole: u64 = whole
+        .parse()
+        .map_err(|_| invalid("more than 10^12 dollars"))?;
+    let (kept, rest) = fraction.split_at(fraction.len().min(6));
+    let kept_value = format!("{kept:0<6}")
+        .parse::<u64>()
+        .map_err(|_| invalid("not a number"))?;
+    let mut value = whole
+        .checked_mul(1_000_000)
+        .and_then(|w| w.checked_add(kept_value))
+        .ok_or_else(|| invalid("too large"))?;
+    if rest.bytes().any(|b| b != b'0') {
+        // Float noise (`0.18000000000000002`, `1.0399999999999998`) is within 10^-12 of a
+        // whole micro-dollar; a real seventh decimal only stands in the documented list.
+        let rest_value: f64 = format!("0.{rest}").parse().unwrap_or(0.0);
+        let noise = !(1e-6..=1.0 - 1e-6).contains(&rest_value);
+        if !noise && !ROUNDED_PRICES.contains(&text) {
+            return Err(invalid(
+                "more than 6 decimals, which flujo's micro-dollars per million tokens cannot \
+                 hold (and not float noise, nor in flujo::cost::ROUNDED_PRICES)",
+            ));
+        }
+        if rest_value >= 0.5 {
+            value += 1;
+        }
+    }
+    Ok(value)
+}
+
+/// A price of one unit: flat, or replaced by a tier's once a request's input is above the
+/// tier's start (the whole request is repriced, as providers do).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitPrice {
+    /// Micro-dollars per unit (per million tokens, per thousand requests) below every tier.
+    pub base: u64,
+    /// `(start, micro-dollars)`, by ascending start: the price when input tokens are above
+    /// `start`.
+    pub tiers: Vec<(u64, u64)>,
+}
+
+impl UnitPrice {
+    /// The price for a request with `input_tokens` of input.
+    pub fn for_input(&self, input_tokens: u64) -> u64 {
+        self.tiers
+            .iter()
+            .rev()
+            .find(|(start, _)| input_tokens > *start)
+            .map_or(self.base, |(_, price)| *price)
+    }
+}
+
+/// The prices of a model at one time: the token units flujo's usage reports, and the fee per
+/// request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Prices {
+    /// Input tokens (those not priced by a more specific unit below).
+    pub input: Option<UnitPrice>,
+    /// Output tokens (reasoning included unless `reasoning` prices them).
+    pub output: Option<UnitPrice>,
+    /// Input tokens read from the prompt cache (else they cost `input`).
+    pub cache_read: Option<UnitPrice>,
+    /// Input tokens written to the prompt cache (else they cost `input`).
+    pub cache_write: Option<UnitPrice>,
+    /// Reasoning output tokens (else they cost `output`).
+    pub reasoning: Option<UnitPrice>,
+    /// A fee per request, in micro-dollars per thousand requests.
+    pub requests: Option<UnitPrice>,
+    /// Units the data prices that flujo's usage cannot report (audio, images, web searches,
+    /// 1-hour cache writes, ...): their count is 0 in every flujo call.
+    pub unreported: Vec<String>,
+    /// One of these prices is in [`ROUNDED_PRICES`]: rounded to the micro-dollar.
+    pub rounded: bool,
+}
+
+impl Prices {
+    /// The exact cost of `usage`: each priced unit's count is what is left of it after its
+    /// more specific priced units (`genai-prices`' rule), priced per million tokens at the
+    /// tier the request's input reaches, plus the request fee.
+    pub fn cost(&self, usage: &TokenUsage) -> Usd {
+        let tier = usage.input;
+        let at = |price: &Option<UnitPrice>, count: u64| {
+            price
+                .as_ref()
+                .map_or(0, |p| u128::from(p.for_input(tier)) * u128::from(count))
+        };
+        let priced_count = |price: &Option<UnitPrice>, count: u64| {
+            if price.is_some() { count } else { 0 }
+        };
+        let cache_read = priced_count(&self.cache_read, usage.cache_read_input);
+        let cache_write = priced_count(&self.cache_write, usage.cache_write_input);
+        let reasoning = priced_count(&self.reasoning, usage.reasoning_output);
+        let input = usage
+            .input
+            .saturating_sub(cache_read)
+            .saturating_sub(cache_write);
+        let output = usage.output.saturating_sub(reasoning);
+        // Micro-dollars per million tokens times tokens: pico-dollars. A thousand requests at
+        // micro-dollars: one request is micros * 1000 pico-dollars.
+        let picos = at(&self.input, input)
+            + at(&self.cache_read, cache_read)
+            + at(&self.cache_write, cache_write)
+            + at(&self.output, output)
+            + at(&self.reasoning, reasoning)
+            + at(&self.requests, 1) * 1_000;
+        picos_to_usd(picos)
+    }
+}
+
+/// When a model's prices apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Constraint {
+    /// From this date (UTC) on.
+    StartDate(Date),
+    /// Every day between these times (UTC; the window may cross midnight).
+    TimeOfDay {
+        /// Start of the window.
+        start: Time,
+        /// End of the window (excluded).
+        end: Time,
+    },
+}
+
+impl Constraint {
+    fn active(&self, at: OffsetDateTime) -> bool {
+        let at = at.to_offset(time::UtcOffset::UTC);
+        match self {
+            Constraint::StartDate(date) => at.date() >= *date,
+            Constraint::TimeOfDay { start, end } => {
+                let now = at.time();
+                if end < start {
+                    now >= *start || now < *end
+                } else {
+                    *start <= now && now < *end
+                }
+            }
+        }
+    }
+}
+
+/// A model of the data: its id, match rule and prices.
+#[derive(Debug)]
+pub struct Model {
+    /// The data's id, e.g. `gpt-4o-mini`.
+    pub id: String,
+    rule: Clause,
+    /// Prices, each with its constraint (`None`: always); the last active one applies, the
+    /// first when none is.
+    prices: Vec<(Option<Constraint>, Prices)>,
+}
+
+impl Model {
+    /// The prices in force at `at`.
+    pub fn prices_at(&self, at: OffsetDateTime) -> &Prices {
+        self.prices
+            .iter()
+            .rev()
+            .find(|(constraint, _)| constraint.as_ref().is_none_or(|c| c.active(at)))
+            .or(self.prices.first())
+            .map(|(_, prices)| prices)
+            .unwrap_or(&NO_PRICES)
+    }
+
+    /// Whether `model` (lower case) is this model.
+    pub fn matches(&self, model: &str) -> bool {
+        self.rule.matches(model)
+    }
+}
+
+static NO_PRICES: Prices = Prices {
+    input: None,
+    output: None,
+    cache_read: None,
+    cache_write: None,
+    reasoning: None,
+    requests: None,
+    unreported: Vec::new(),
+    rounded: false,
+};
+
+/// A provider of the data.
+#[derive(Debug)]
+pub struct Provider {
+    /// The data's id, e.g. `openai`, `aws`, `google`.
+    pub id: String,
+    /// Its name, e.g. `OpenAI`.
+    pub name: String,
+    model_rule: Option<Clause>,
+    provider_rule: Option<Clause>,
+    fallbacks: Vec<String>,
+    /// Its models, in the data's order (the first that matches a name is the model).
+    pub models: Vec<Model>,
+}
+
+/// A match rule of the data.
+#[derive(Debug)]
+enum Clause {
+    Equals(String),
+    StartsWith(String),
+    EndsWith(String),
+    Contains(String),
+    Regex(fancy_regex::Regex),
+    Or(Vec<Clause>),
+    And(Vec<Clause>),
+}
+
+impl Clause {
+    /// `text` is lower case, as the package lowers every name before matching.
+    fn matches(&self, text: &str) -> bool {
+        match self {
+            Clause::Equals(value) => text == value,
+            Clause::StartsWith(value) => text.starts_with(value.as_str()),
+            Clause::EndsWith(value) => text.ends_with(value.as_str()),
+            Clause::Contains(value) => text.contains(value.as_str()),
+            // A pattern that backtracks past its limit does not match (never a panic).
+            Clause::Regex(regex) => regex.is_match(text).unwrap_or(false),
+            Clause::Or(clauses) => clauses.iter().any(|c| c.matches(text)),
+            Clause::And(clauses) => clauses.iter().all(|c| c.matches(text)),
+        }
+    }
+}
+
+/// The whole data: providers in the data's order.
+#[derive(Debug)]
+pub struct Catalog {
+    /// The `genai-prices` version the data states.
+    pub version: String,
+    /// The providers.
+    pub providers: Vec<Provider>,
+}
+
+impl Catalog {
+    /// The data shipped with flujo.
+    pub fn shipped() -> Result<Catalog, PricingError> {
+        Catalog::parse(GENAI_PRICES_JSON)
+    }
+
+    /// Reads data in `genai-prices`' JSON format; an error names the provider, model and
+    /// price it cannot use.
+    pub fn parse(text: &str) -> Result<Catalog, PricingError> {
+        let raw: RawData = serde_json::from_str(text).map_err(|error| PricingError::File {
+            file: "genai-prices data".to_owned(),
+            line: error.line(),
+            message: error.to_string(),
+        })?;
+        let providers = raw
+            .providers
+            .into_iter()
+            .map(RawProvider::build)
+            .collect::<Result<_, _>>()?;
+        Ok(Catalog {
+            version: raw
+                .genai_prices_version
+                .unwrap_or_else(|| "unversioned".to_owned()),
+            providers,
+        })
+    }
+
+    /// The provider and model `model` names, as the `genai-prices` package finds them: with a
+    /// `provider` (its id, or a name its rule matches, e.g. `bedrock`), in that provider;
+    /// without, in the first provider whose model rule matches the name. A model is the
+    /// provider's first that matches (then its fallback providers', then the name with a
+    /// compact date `-20251211` written `-2025-12-11`).
+    pub fn find(&self, model: &str, provider: Option<&str>) -> Option<(&Provider, &Model)> {
+        let model = model.trim().to_lowercase();
+        let provider = match provider {
+            Some(id) => self.provider_named(id)?,
+            None => self.providers.iter().find(|p| {
+                p.model_rule
+                    .as_ref()
+                    .is_some_and(|rule| rule.matches(&model))
+            })?,
+        };
+        let found = self.model_in(provider, &model, true).or_else(|| {
+            let dashed = dashed_date(&model)?;
+            self.model_in(provider, &dashed, true)
+        })?;
+        Some((provider, found))
+    }
+
+    fn provider_named(&self, id: &str) -> Option<&Provider> {
+        let id = id.trim().to_lowercase();
+        self.providers.iter().find(|p| p.id == id).or_else(|| {
+            self.providers.iter().find(|p| {
+                p.provider_rule
+                    .as_ref()
+                    .is_some_and(|rule| rule.matches(&id))
+            })
+        })
+    }
+
+    fn model_in<'a>(
+        &'a self,
+        provider: &'a Provider,
+        model: &str,
+        fall_back: bool,
+    ) -> Option<&'a Model> {
+        provider
+            .models
+            .iter()
+            .find(|m| m.matches(model))
+            .or_else(|| {
+                if !fall_back {
+                    return None;
+                }
+                provider.fallbacks.iter().find_map(|id| {
+                    let fallback = self.providers.iter().find(|p| &p.id == id)?;
+                    self.model_in(fallback, model, false)
+                })
+            })
+    }
+
+    /// How many models the data prices.
+    pub fn model_count(&self) -> usize {
+        self.providers.iter().map(|p| p.models.len()).sum()
+    }
+}
+
+/// `name-20251211` as `name-2025-12-11` (a valid date only), when it ends so.
+fn dashed_date(model: &str) -> Option<String> {
+    let (head, digits) = model.rsplit_once('-')?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (year, rest) = digits.split_at(4);
+    let (month, day) = rest.split_at(2);
+    let month_number: u8 = month.parse().ok()?;
+    Date::from_calendar_date(
+        year.parse().ok()?,
+        time::Month::try_from(month_number).ok()?,
+        day.parse().ok()?,
+    )
+    .ok()?;
+    Some(format!("{head}-{year}-{month}-{day}"))
+}
+
+#[derive(Deserialize)]
+struct RawData<'a> {
+    genai_prices_version: Option<String>,
+    #[serde(borrow)]
+    providers: Vec<RawProvider<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawProvider<'a> {
+    id: String,
+    name: String,
+    model_match: Option<RawClause>,
+    provider_match: Option<RawClause>,
+    #[serde(default)]
+    fallback_model_providers: Vec<String>,
+    #[serde(borrow)]
+    models: Vec<RawModel<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawModel<'a> {
+    id: String,
+    #[serde(rename = "match")]
+    rule: RawClause,
+    #[serde(borrow)]
+    prices: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawClause {
+    Equals { equals: String },
+    StartsWith { starts_with: String },
+    EndsWith { ends_with: String },
+    Contains { contains: String },
+    Regex { regex: String },
+    Or { or: Vec<RawClause> },
+    And { and: Vec<RawClause> },
+}
+
+impl RawClause {
+    fn build(self, at: &dyn Fn() -> String) -> Result<Clause, PricingError> {
+        let lower = |s: String| s.to_lowercase();
+        Ok(match self {
+            RawClause::Equals { equals } => Clause::Equals(lower(equals)),
+            RawClause::StartsWith { starts_with } => Clause::StartsWith(lower(starts_with)),
+            RawClause::EndsWith { ends_with } => Clause::EndsWith(lower(ends_with)),
+            RawClause::Contains { contains } => Clause::Contains(lower(contains)),
+            RawClause::Regex { regex } => {
+                Clause::Regex(fancy_regex::Regex::new(&regex).map_err(|error| {
+                    PricingError::File {
+                        file: "genai-prices data".to_owned(),
+                        line: 0,
+                        message: format!("{}: match regex {regex:?}: {error}", at()),
+                    }
+                })?)
+            }
+            RawClause::Or { or } => Clause::Or(
+                or.into_iter()
+                    .map(|c| c.build(at))
+                    .collect::<Result<_, _>>()?,
+            ),
+            RawClause::And { and } => Clause::And(
+                and.into_iter()
+                    .map(|c| c.build(at))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct RawConditional<'a> {
+    constraint: Option<RawConstraint>,
+    #[serde(borrow)]
+    prices: std::collections::BTreeMap<Cow<'a, str>, &'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawConstraint {
+    start_date: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawTiered<'a> {
+    #[serde(borrow)]
+    base: &'a RawValue,
+    #[serde(borrow)]
+    tiers: Vec<RawTier<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawTier<'a> {
+    start: u64,
+    #[serde(borrow)]
+    price: &'a RawValue,
+}
+
+impl RawProvider<'_> {
+    fn build(self) -> Result<Provider, PricingError> {
+        let provider = self.id.clone();
+        let at = || format!("provider {provider}");
+        let models = self
+            .models
+            .into_iter()
+            .map(|model| model.build(&provider))
+            .collect::<Result<_, _>>()?;
+        Ok(Provider {
+            model_rule: self.model_match.map(|c| c.build(&at)).transpose()?,
+            provider_rule: self.provider_match.map(|c| c.build(&at)).transpose()?,
+            fallbacks: self.fallback_model_providers,
+            id: self.id,
+            name: self.name,
+            models,
+        })
+    }
+}
+
+impl RawModel<'_> {
+    fn build(self, provider: &str) -> Result<Model, PricingError> {
+        let id = self.id;
+        let at = || format!("provider {provider}, model {id}");
+        let invalid = |message: String| PricingError::File {
+            file: "genai-prices data".to_owned(),
+            line: 0,
+            message: format!("{}: {message}", at()),
+        };
+        let text = self.prices.get();
+        let conditionals: Vec<RawConditional> = if text.trim_start().starts_with('[') {
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?
+        } else {
+            vec![RawConditional {
+                constraint: None,
+                prices: serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?,
+            }]
+        };
+        let prices = conditionals
+            .into_iter()
+            .map(|conditional| {
+                let constraint = conditional
+                    .constraint
+                    .map(|c| c.build(&invalid))
+                    .transpose()?;
+                Ok((constraint, prices_of(&conditional.prices, &at)?))
+            })
+            .collect::<Result<_, PricingError>>()?;
+        Ok(Model {
+            rule: self.rule.build(&at)?,
+            prices,
+            id,
+        })
+    }
+}
+
+impl RawConstraint {
+    fn build(self, invalid: &dyn Fn(String) -> PricingError) -> Result<Constraint, PricingError> {
+        let date_format = time::macros::format_description!("[year]-[month]-[day]");
+        let time_format =
+            time::macros::format_description!("[hour]:[minute]:[second][optional [+00:00]]");
+        match (self.start_date, self.start_time, self.end_time) {
+            (Some(date), None, None) => Date::parse(&date, date_format)
+                .map(Constraint::StartDate)
+                .map_err(|e| invalid(format!("start_date {date:?}: {e}"))),
+            (None, Some(start), Some(end)) => {
+                let parse = |t: &str| {
+                    Time::parse(t, time_format)
+                        .map_err(|e| invalid(format!("time {t:?} (UTC times only): {e}")))
+                };
+                Ok(Constraint::TimeOfDay {
+                    start: parse(&start)?,
+                    end: parse(&end)?,
+                })
+            }
+            _ => Err(invalid(
+                "a constraint is a start_date, or a start_time and an end_time".to_owned(),
+            )),
+        }
+    }
+}
+
+fn prices_of(
+    raw: &std::collections::BTreeMap<Cow<'_, str>, &RawValue>,
+    at: &dyn Fn() -> String,
+) -> Result<Prices, PricingError> {
+    let mut prices = Prices::default();
+    for (key, value) in raw {
+        let where_ = || format!("{}, {key}", at());
+        let price = unit_price(value, &where_)?;
+        prices.rounded |= is_rounded(value.get());
+        let slot = match key.as_ref() {
+            "input_mtok" => &mut prices.input,
+            "output_mtok" => &mut prices.output,
+            "cache_read_mtok" => &mut prices.cache_read,
+            "cache_write_mtok" => &mut prices.cache_write,
+            "output_reasoning_mtok" => &mut prices.reasoning,
+            "requests_kcount" => &mut prices.requests,
+            other => {
+                prices.unreported.push(other.to_owned());
+                continue;
+            }
+        };
+        *slot = Some(price);
+    }
+    Ok(prices)
+}
+
+/// Whether a price (or one of its tiers) is one that flujo rounds.
+fn is_rounded(text: &str) -> bool {
+    ROUNDED_PRICES
+        .iter()
+        .any(|rounded| text.trim() == *rounded || text.contains(&format!(": {rounded}")))
+}
+
+fn unit_price(value: &RawValue, at: &dyn Fn() -> String) -> Result<UnitPrice, PricingError> {
+    let text = value.get().trim();
+    if !text.starts_with('{') {
+        return Ok(UnitPrice {
+            base: micros(text, at)?,
+            tiers: Vec::new(),
+        });
+    }
+    let tiered: RawTiered = serde_json::from_str(text).map_err(|e| PricingError::File {
+        file: "genai-prices data".to_owned(),
+        line: 0,
+        message: format!("{}: {e}", at()),
+    })?;
+    let mut tiers = tiered
+        .tiers
+        .iter()
+        .map(|tier| Ok((tier.start, micros(tier.price.get().trim(), at)?)))
+        .collect::<Result<Vec<_>, PricingError>>()?;
+    tiers.sort_by_key(|(start, _)| *start);
+    Ok(UnitPrice {
+        base: micros(tiered.base.get().trim(), at)?,
+        tiers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_price_converts_exactly_or_is_listed() {
+        let catalog = Catalog::shipped().expect("the shipped data reads");
+        assert_eq!(catalog.version, GENAI_PRICES_VERSION);
+        assert!(catalog.model_count() > 2_000, "{}", catalog.model_count());
+        // Each listed rounding is still needed by the data (none is stale).
+        for listed in ROUNDED_PRICES {
+            assert!(
+                GENAI_PRICES_JSON.contains(&format!(": {listed}")),
+                "{listed} is no longer in the data"
+            );
+        }
+    }
+
+    #[test]
+    fn conversions_are_exact_noise_is_dropped_and_seventh_decimals_refused() {
+        let at = || "test".to_owned();
+        assert_eq!(micros("2.5", &at).unwrap(), 2_500_000);
+        assert_eq!(micros("0.0375", &at).unwrap(), 37_500);
+        assert_eq!(micros("0.18000000000000002", &at).unwrap(), 180_000);
+        assert_eq!(micros("1.0399999999999998", &at).unwrap(), 1_040_000);
+        assert_eq!(micros("0.0833333333333333", &at).unwrap(), 83_333);
+        let error = micros("0.1234567", &at).unwrap_err().to_string();
+        assert!(error.contains("more than 6 decimals"), "{error}");
+        assert!(micros("-1", &at).is_err());
+        assert!(micros("1e-3", &at).is_err());
+    }
+
+    #[test]
+    fn tiers_reprice_the_whole_request_above_their_start() {
+        let price = UnitPrice {
+            base: 3_000_000,
+            tiers: vec![(200_000, 6_000_000)],
+        };
+        assert_eq!(price.for_input(200_000), 3_000_000);
+        assert_eq!(price.for_input(200_001), 6_000_000);
+    }
+
+    #[test]
+    fn time_windows_may_cross_midnight() {
+        let window = Constraint::TimeOfDay {
+            start: Time::from_hms(16, 30, 0).unwrap(),
+            end: Time::from_hms(0, 30, 0).unwrap(),
+        };
+        let at = |h, m| {
+            Date::from_calendar_date(2026, time::Month::January, 2)
+                .unwrap()
+                .with_hms(h, m, 0)
+                .unwrap()
+                .assume_utc()
+        };
+        assert!(window.active(at(23, 0)));
+        assert!(window.active(at(0, 10)));
+        assert!(!window.active(at(0, 30)));
+        assert!(!window.active(at(12, 0)));
+    }
+
+    #[test]
+    fn compact_dates_are_dashed_when_they_are_dates() {
+        assert_eq!(
+            dashed_date("gpt-5.2-20251211").as_deref(),
+            Some("gpt-5.2-2025-12-11")
+        );
+        assert_eq!(dashed_date("gpt-5.2-20251311"), None);
+        assert_eq!(dashed_date("gpt-4o"), None);
+    }
+}

@@ -1,0 +1,142 @@
+//! flujo prices the shipped `genai-prices` data as the `genai-prices` Python package of the
+//! same version does: every model, a grid of usages (small, large, cache reads and writes,
+//! reasoning, at and across every tier start), on the days around every dated price and around
+//! every time-of-day window; to the nano-dollar. `scripts/genai-prices-grid.py` prices the
+//! grid with the package (installed into `.backends/genai-prices/` by `scripts/test.sh`,
+//! which sets `FLUJO_GENAI_PRICES_PYTHON`).
+
+use std::process::Command;
+
+use flujo_pricing::genai::{Catalog, GENAI_PRICES_VERSION};
+use flujo_pricing::{TokenUsage, Usd};
+
+fn python() -> String {
+    std::env::var("FLUJO_GENAI_PRICES_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "FLUJO_GENAI_PRICES_PYTHON is not set: run `bash scripts/test.sh`, which installs \
+             genai-prices {GENAI_PRICES_VERSION} into .backends/genai-prices/"
+        )
+    })
+}
+
+fn grid() -> Vec<serde_json::Value> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/genai-prices-grid.py"
+    );
+    let version = Command::new(python())
+        .args(["-c", "import genai_prices; print(genai_prices.__version__)"])
+        .output()
+        .expect("python runs");
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        GENAI_PRICES_VERSION,
+        "the package is the version of the shipped data: {version:?}"
+    );
+    let output = Command::new(python())
+        .arg(script)
+        .output()
+        .expect("the grid script runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON row"))
+        .collect()
+}
+
+fn count(usage: &serde_json::Value, key: &str) -> u64 {
+    usage.get(key).and_then(|v| v.as_u64()).unwrap_or(0)
+}
+
+#[test]
+fn flujo_and_the_python_package_agree_on_every_model() {
+    let catalog = Catalog::shipped().expect("the shipped data reads");
+    let rows = grid();
+    assert!(rows.len() > 20_000, "{} rows", rows.len());
+    let (mut agreed, mut explained, mut unexplained) = (0, Vec::new(), Vec::new());
+    for row in &rows {
+        let provider = row["provider"].as_str().unwrap();
+        let model = row["model"].as_str().unwrap();
+        let usage = &row["usage"];
+        let at = time::OffsetDateTime::parse(
+            row["at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("an RFC 3339 time");
+        let tokens = TokenUsage {
+            input: count(usage, "input_tokens"),
+            output: count(usage, "output_tokens"),
+            cache_read_input: count(usage, "cache_read_tokens"),
+            cache_write_input: count(usage, "cache_write_tokens"),
+            reasoning_output: count(usage, "output_reasoning_tokens"),
+        };
+        let found = catalog.find(model, Some(provider));
+        let prices = found.map(|(_, m)| m.prices_at(at));
+        let ours = found.map(|(_, m)| (m.id.as_str(), m.prices_at(at).cost(&tokens)));
+        let theirs = row["nanos"]
+            .as_u64()
+            .map(|nanos| (row["found"].as_str().unwrap(), Usd::from_nanos(nanos)));
+        // A price rounded to the micro-dollar per million tokens moves the cost by at most
+        // half a pico-dollar per token (plus the nano-dollar rounding of each side).
+        let within_rounding = match (ours, theirs) {
+            (Some((a, ours)), Some((b, theirs))) => {
+                let tokens = tokens.input + tokens.output;
+                a == b && ours.nanos().abs_diff(theirs.nanos()) <= tokens / 2_000 + 1
+            }
+            _ => false,
+        };
+        if ours == theirs {
+            agreed += 1;
+        } else if within_rounding && prices.is_some_and(|p| p.rounded) {
+            explained.push((row.clone(), ours));
+        } else {
+            unexplained.push(format!(
+                "{provider}/{model} at {} with {usage}: flujo {ours:?}, genai-prices {theirs:?} {}",
+                row["at"],
+                row.get("error").map(|e| e.to_string()).unwrap_or_default()
+            ));
+        }
+    }
+    println!(
+        "{agreed} rows agree; {} differ by the documented rounding of a repeating price",
+        explained.len()
+    );
+    for (row, ours) in explained.iter().take(5) {
+        println!("  e.g. {row} -> flujo {ours:?}");
+    }
+    assert!(
+        unexplained.is_empty(),
+        "{} of {} rows disagree without a reason:\n{}",
+        unexplained.len(),
+        rows.len(),
+        unexplained
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn the_shipped_data_is_what_the_pinned_package_holds() {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/genai-prices-data.py"
+    );
+    let out = std::env::temp_dir().join(format!("flujo-genai-prices-{}.json", std::process::id()));
+    let status = Command::new(python())
+        .arg(script)
+        .arg(&out)
+        .status()
+        .expect("the data script runs");
+    assert!(status.success());
+    let written = std::fs::read_to_string(&out).expect("the script wrote the data");
+    let _ = std::fs::remove_file(&out);
+    assert!(
+        written == flujo_pricing::genai::GENAI_PRICES_JSON,
+        "flujo-pricing/genai-prices/data.json differs from what genai-prices {GENAI_PRICES_VERSION} \
+         holds: regenerate it with `scripts/genai-prices-data.py`"
+    );
+}

@@ -175,6 +175,7 @@ fn run_child(scenario: &str, env: &[(&str, &str)]) -> Output {
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
         "OTEL_BSP_SCHEDULE_DELAY",
         "FLUJO_PRICING_FILE",
+        "FLUJO_PRICES_FILE",
         "FLUJO_PRICING_STRICT",
         "FLUJO_COST_LEDGER",
         "FLUJO_DAILY_COST_LIMIT_USD",
@@ -419,6 +420,45 @@ fn pricing_settings_come_from_the_environment() {
         out.stdout.contains(&format!(
             "init error: price file {}, line 3: field `input`",
             bad.display()
+        )),
+        "{}",
+        out.stdout
+    );
+    // A newer genai-prices data file replaces the shipped data, without rebuilding.
+    let data = dir.join("data.json");
+    std::fs::write(
+        &data,
+        r#"{"genai_prices_version": "9.9.9", "providers": [{"id": "acme", "name": "Acme",
+            "model_match": {"starts_with": "acme"},
+            "models": [{"id": "acme-x", "match": {"equals": "acme-x"},
+                        "prices": {"input_mtok": 0.5, "output_mtok": 2}}]}]}"#,
+    )
+    .unwrap();
+    let out = run_child("cost", &[("FLUJO_PRICES_FILE", data.to_str().unwrap())]);
+    assert!(
+        out.stdout
+            .contains("acme_cost=Some(Some(Usd($0.500000000)))"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("genai-prices-9.9.9"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("cost_nanos=0"),
+        "gpt-4o-mini is not in that file: {}",
+        out.stdout
+    );
+    let broken = dir.join("broken.json");
+    std::fs::write(
+        &broken,
+        r#"{"providers": [{"id": "acme", "name": "Acme", "models": [{"id": "acme-x",
+            "match": {"equals": "acme-x"}, "prices": {"input_mtok": 0.1234567}}]}]}"#,
+    )
+    .unwrap();
+    let out = run_child("cost", &[("FLUJO_PRICES_FILE", broken.to_str().unwrap())]);
+    assert!(
+        out.stdout.contains(&format!(
+            "init error: price file {}, line 1: provider acme, model acme-x, input_mtok: price 0.1234567: more than 6 decimals",
+            broken.display()
         )),
         "{}",
         out.stdout

@@ -1,6 +1,7 @@
 //! `flujo cost --ledger PATH --from DATE --to DATE [--group-by ...] [--format ...]`: the cost
 //! of the model calls a flujo application recorded in its durable ledger
-//! (`FLUJO_COST_LEDGER`), grouped by model, step, pipeline, day or month.
+//! (`FLUJO_COST_LEDGER`), grouped by model, step, pipeline, day or month. `flujo prices`: the
+//! price data flujo uses (list, look up a model, check a data file).
 
 #![forbid(unsafe_code)]
 
@@ -10,6 +11,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flujo_runtime::cost::{CostGroup, CostLedger, CostReport, GroupBy, ReportDate};
+
+mod prices;
 
 #[derive(Parser)]
 #[command(name = "flujo", version, about = "flujo's command-line tools")]
@@ -43,6 +46,11 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
         precision: Option<u8>,
     },
+    /// The price data flujo uses (genai-prices): list it, look up a model, check a data file.
+    Prices {
+        #[command(subcommand)]
+        command: prices::PricesCommand,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,14 +70,28 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    let Command::Cost {
-        ledger,
-        from,
-        to,
-        group_by,
-        format,
-        precision,
-    } = Cli::parse().command;
+    let (ledger, from, to, group_by, format, precision) = match Cli::parse().command {
+        Command::Cost {
+            ledger,
+            from,
+            to,
+            group_by,
+            format,
+            precision,
+        } => (ledger, from, to, group_by, format, precision),
+        Command::Prices { command } => {
+            return match prices::run(command) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("flujo prices: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
     // Errors name the flags as the user typed them.
     let report = from.as_str().report_date("--from").and_then(|from| {
         let to = to.as_str().report_date("--to")?;

@@ -91,7 +91,7 @@ fn the_ledger_survives_restarts_and_the_cli_reports_it() {
     assert!(
         records
             .iter()
-            .all(|r| r.price_version.starts_with("builtin-"))
+            .all(|r| r.price_version == flujo::prices_version())
     );
     let today = report.by_day.keys().next().copied().unwrap();
     assert_eq!(report.by_month.len(), 1);

@@ -306,23 +306,41 @@ impl CostModel {
     }
 }
 
-/// The price file declared at build time (`FLUJO_PRICING_FILE`, relative to the crate).
+/// The prices flujo ships (`genai-prices`), read once per compiler process: every
+/// `#[track_cost]` of a crate asks them.
+fn shipped_catalog() -> &'static flujo_pricing::genai::Catalog {
+    static CATALOG: std::sync::OnceLock<flujo_pricing::genai::Catalog> = std::sync::OnceLock::new();
+    CATALOG.get_or_init(|| {
+        flujo_pricing::genai::Catalog::shipped()
+            .unwrap_or_else(|_| flujo_pricing::genai::Catalog::empty())
+    })
+}
+
+/// The prices a literal model is checked against at build time: the shipped `genai-prices`
+/// data and the price file declared at build time (`FLUJO_PRICING_FILE`, relative to the
+/// crate) on top.
 struct BuildPrices {
     /// The file, when the variable is set.
     file: Option<PathBuf>,
     table: flujo_pricing::PriceTable,
+    catalog: &'static flujo_pricing::genai::Catalog,
 }
 
 impl BuildPrices {
-    /// The built-in table with the declared file on top; a variable or file that cannot be
+    /// The shipped data with the declared file on top; a variable or file that cannot be
     /// used is an error naming it (the file's own errors name its line and field).
     fn load(
         variable: Option<std::ffi::OsString>,
         crate_dir: Option<&Path>,
     ) -> Result<BuildPrices, String> {
-        let mut table = flujo_pricing::PriceTable::builtin();
+        let mut table = flujo_pricing::PriceTable::empty();
+        let catalog = shipped_catalog();
         let Some(value) = variable else {
-            return Ok(BuildPrices { file: None, table });
+            return Ok(BuildPrices {
+                file: None,
+                table,
+                catalog,
+            });
         };
         let Some(text) = value.to_str() else {
             return Err(
@@ -349,6 +367,7 @@ impl BuildPrices {
         Ok(BuildPrices {
             file: Some(file),
             table,
+            catalog,
         })
     }
 
@@ -370,14 +389,20 @@ impl BuildPrices {
         }
     }
 
-    /// The warning for a literal model that neither the built-in table nor the declared file
+    /// The warning for a literal model that neither the shipped data nor the declared file
     /// prices, with the nearest priced names.
     fn unknown_model_warning(&self, lit: &LitStr) -> Option<(Span, String)> {
         let model = lit.value();
-        if self.table.knows(&model) {
+        if self.table.knows(&model) || self.catalog.lookup(&model).is_some() {
             return None;
         }
-        let nearest = nearest_models(&self.table, &model);
+        let names = self.table.models().chain(
+            self.catalog
+                .providers
+                .iter()
+                .flat_map(|provider| provider.models.iter().map(|m| m.id.as_str())),
+        );
+        let nearest = nearest_models(names, &model);
         let suggestion = match nearest.as_slice() {
             [] => String::new(),
             names => format!(
@@ -402,10 +427,9 @@ impl BuildPrices {
 
 /// Up to three priced names closest to `model` (by edit distance, a third of its length at
 /// most), nearest first.
-fn nearest_models<'a>(table: &'a flujo_pricing::PriceTable, model: &str) -> Vec<&'a str> {
+fn nearest_models<'a>(names: impl Iterator<Item = &'a str>, model: &str) -> Vec<&'a str> {
     let limit = (model.chars().count() / 3).max(2);
-    let mut close: Vec<(usize, &str)> = table
-        .models()
+    let mut close: Vec<(usize, &str)> = names
         .map(|name| (internals::edit_distance(model, name), name))
         .filter(|(distance, _)| *distance <= limit)
         .collect();

@@ -128,12 +128,7 @@ impl Prices {
     /// more specific priced units (`genai-prices`' rule), priced per million tokens at the
     /// tier the request's input reaches, plus the request fee.
     pub fn cost(&self, usage: &TokenUsage) -> Usd {
-        let tier = usage.input;
-        let at = |price: &Option<UnitPrice>, count: u64| {
-            price
-                .as_ref()
-                .map_or(0, |p| u128::from(p.for_input(tier)) * u128::from(count))
-        };
+        let at = |price: &Option<UnitPrice>, count: u64| picos(price, count, usage.input);
         let priced_count = |price: &Option<UnitPrice>, count: u64| {
             if price.is_some() { count } else { 0 }
         };
@@ -155,6 +150,34 @@ impl Prices {
             + at(&self.requests, 1) * 1_000;
         picos_to_usd(picos)
     }
+
+    /// The part of [`Prices::cost`] that pays for output tokens (reasoning included).
+    pub fn output_cost(&self, usage: &TokenUsage) -> Usd {
+        let at = |price: &Option<UnitPrice>, count: u64| picos(price, count, usage.input);
+        let reasoning = if self.reasoning.is_some() {
+            usage.reasoning_output
+        } else {
+            0
+        };
+        picos_to_usd(
+            at(&self.output, usage.output.saturating_sub(reasoning))
+                + at(&self.reasoning, reasoning),
+        )
+    }
+
+    /// Whether flujo's usage is priced at all (a model with only audio or image prices is
+    /// not, for flujo).
+    pub fn prices_tokens(&self) -> bool {
+        self.input.is_some() || self.output.is_some()
+    }
+}
+
+/// Pico-dollars for `count` units at `price` (micro-dollars per million), at the tier of a
+/// request with `input_tokens`; 0 when unpriced.
+fn picos(price: &Option<UnitPrice>, count: u64, input_tokens: u64) -> u128 {
+    price.as_ref().map_or(0, |p| {
+        u128::from(p.for_input(input_tokens)) * u128::from(count)
+    })
 }
 
 /// When a model's prices apply.
@@ -249,7 +272,7 @@ enum Clause {
     StartsWith(String),
     EndsWith(String),
     Contains(String),
-    Regex(fancy_regex::Regex),
+    Regex(Box<LazyRegex>),
     Or(Vec<Clause>),
     And(Vec<Clause>),
 }
@@ -262,11 +285,41 @@ impl Clause {
             Clause::StartsWith(value) => text.starts_with(value.as_str()),
             Clause::EndsWith(value) => text.ends_with(value.as_str()),
             Clause::Contains(value) => text.contains(value.as_str()),
-            // A pattern that backtracks past its limit does not match (never a panic).
-            Clause::Regex(regex) => regex.is_match(text).unwrap_or(false),
+            Clause::Regex(regex) => regex.is_match(text),
             Clause::Or(clauses) => clauses.iter().any(|c| c.matches(text)),
             Clause::And(clauses) => clauses.iter().all(|c| c.matches(text)),
         }
+    }
+}
+
+/// A regular expression of a match rule: checked when the data is read, compiled when a name
+/// first reaches it (compiling the data's 73 patterns would double the time to read it).
+#[derive(Debug)]
+struct LazyRegex {
+    pattern: String,
+    compiled: std::sync::OnceLock<Option<fancy_regex::Regex>>,
+}
+
+impl LazyRegex {
+    fn new(pattern: String, at: &dyn Fn() -> String) -> Result<LazyRegex, PricingError> {
+        fancy_regex::Expr::parse_tree(&pattern).map_err(|error| PricingError::File {
+            file: "genai-prices data".to_owned(),
+            line: 0,
+            message: format!("{}: match regex {pattern:?}: {error}", at()),
+        })?;
+        Ok(LazyRegex {
+            pattern,
+            compiled: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Python's `re.search`. A pattern that parses but does not compile, or that backtracks
+    /// past its limit, matches nothing (never a panic).
+    fn is_match(&self, text: &str) -> bool {
+        self.compiled
+            .get_or_init(|| fancy_regex::Regex::new(&self.pattern).ok())
+            .as_ref()
+            .is_some_and(|regex| regex.is_match(text).unwrap_or(false))
     }
 }
 
@@ -285,6 +338,29 @@ impl Catalog {
         Catalog::parse(GENAI_PRICES_JSON)
     }
 
+    /// Reads a data file in `genai-prices`' JSON format (a newer release's `data.json`, say),
+    /// within [`crate::MAX_PRICE_FILE_BYTES`]; an error names the file and what in it cannot
+    /// be used.
+    pub fn read_file(path: &std::path::Path) -> Result<Catalog, PricingError> {
+        let text = crate::table::read_price_file(path)?;
+        Catalog::parse(&text).map_err(|error| match error {
+            PricingError::File { line, message, .. } => PricingError::File {
+                file: path.display().to_string(),
+                line,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// No prices at all.
+    pub fn empty() -> Catalog {
+        Catalog {
+            version: "empty".to_owned(),
+            providers: Vec::new(),
+        }
+    }
+
     /// Reads data in `genai-prices`' JSON format; an error names the provider, model and
     /// price it cannot use.
     pub fn parse(text: &str) -> Result<Catalog, PricingError> {
@@ -297,7 +373,8 @@ impl Catalog {
             .providers
             .into_iter()
             .map(RawProvider::build)
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(|error| at_line(error, text))?;
         Ok(Catalog {
             version: raw
                 .genai_prices_version
@@ -312,26 +389,67 @@ impl Catalog {
     /// provider's first that matches (then its fallback providers', then the name with a
     /// compact date `-20251211` written `-2025-12-11`).
     pub fn find(&self, model: &str, provider: Option<&str>) -> Option<(&Provider, &Model)> {
+        let found = self.locate(model, provider)?;
+        Some(self.at(found))
+    }
+
+    /// Where [`Catalog::find`] finds `model`: its provider (the one asked) and the model in
+    /// the provider that holds it (the asked one, or a fallback of it).
+    pub fn locate(&self, model: &str, provider: Option<&str>) -> Option<ModelIndex> {
         let model = model.trim().to_lowercase();
-        let provider = match provider {
+        let asked = match provider {
             Some(id) => self.provider_named(id)?,
-            None => self.providers.iter().find(|p| {
+            None => self.providers.iter().position(|p| {
                 p.model_rule
                     .as_ref()
                     .is_some_and(|rule| rule.matches(&model))
             })?,
         };
-        let found = self.model_in(provider, &model, true).or_else(|| {
+        let (holder, index) = self.model_in(asked, &model, true).or_else(|| {
             let dashed = dashed_date(&model)?;
-            self.model_in(provider, &dashed, true)
+            self.model_in(asked, &dashed, true)
         })?;
-        Some((provider, found))
+        Some(ModelIndex {
+            provider: asked,
+            holder,
+            model: index,
+        })
     }
 
-    fn provider_named(&self, id: &str) -> Option<&Provider> {
+    /// A model named without its provider, as flujo looks it up: by `genai-prices`' own rule
+    /// ([`Catalog::locate`] without a provider), else in the first provider that has a model
+    /// of that name (a Bedrock id such as `us.anthropic.claude-sonnet-4-20250514-v1:0` is
+    /// AWS's, though the name says `claude`), else the same for the name without its
+    /// decorations ([`crate::name_candidates`]: router prefixes, `-latest`, ...).
+    pub fn lookup(&self, model: &str) -> Option<ModelIndex> {
+        crate::names::name_candidates(model)
+            .iter()
+            .find_map(|name| self.locate(name, None).or_else(|| self.any_provider(name)))
+    }
+
+    fn any_provider(&self, model: &str) -> Option<ModelIndex> {
+        (0..self.providers.len()).find_map(|provider| {
+            let (holder, model) = self.model_in(provider, model, false)?;
+            Some(ModelIndex {
+                provider,
+                holder,
+                model,
+            })
+        })
+    }
+
+    /// The provider asked and the model at `index`.
+    pub fn at(&self, index: ModelIndex) -> (&Provider, &Model) {
+        (
+            &self.providers[index.provider],
+            &self.providers[index.holder].models[index.model],
+        )
+    }
+
+    fn provider_named(&self, id: &str) -> Option<usize> {
         let id = id.trim().to_lowercase();
-        self.providers.iter().find(|p| p.id == id).or_else(|| {
-            self.providers.iter().find(|p| {
+        self.providers.iter().position(|p| p.id == id).or_else(|| {
+            self.providers.iter().position(|p| {
                 p.provider_rule
                     .as_ref()
                     .is_some_and(|rule| rule.matches(&id))
@@ -339,31 +457,61 @@ impl Catalog {
         })
     }
 
-    fn model_in<'a>(
-        &'a self,
-        provider: &'a Provider,
-        model: &str,
-        fall_back: bool,
-    ) -> Option<&'a Model> {
-        provider
-            .models
-            .iter()
-            .find(|m| m.matches(model))
-            .or_else(|| {
-                if !fall_back {
-                    return None;
-                }
-                provider.fallbacks.iter().find_map(|id| {
-                    let fallback = self.providers.iter().find(|p| &p.id == id)?;
-                    self.model_in(fallback, model, false)
-                })
-            })
+    /// The provider holding `model` (`provider`, or one step only to a fallback of it) and
+    /// the model's index there.
+    fn model_in(&self, provider: usize, model: &str, fall_back: bool) -> Option<(usize, usize)> {
+        let models = &self.providers[provider].models;
+        if let Some(index) = models.iter().position(|m| m.matches(model)) {
+            return Some((provider, index));
+        }
+        if !fall_back {
+            return None;
+        }
+        self.providers[provider].fallbacks.iter().find_map(|id| {
+            let fallback = self.providers.iter().position(|p| &p.id == id)?;
+            self.model_in(fallback, model, false)
+        })
     }
 
     /// How many models the data prices.
     pub fn model_count(&self) -> usize {
         self.providers.iter().map(|p| p.models.len()).sum()
     }
+}
+
+/// `error` with the line of the model (else the provider) it names: the line where that id
+/// first stands quoted in `text`.
+fn at_line(error: PricingError, text: &str) -> PricingError {
+    let PricingError::File {
+        file,
+        line: 0,
+        message,
+    } = error
+    else {
+        return error;
+    };
+    let named = |label: &str| {
+        let start = message.find(label)? + label.len();
+        let rest = &message[start..];
+        Some(rest[..rest.find([',', ':']).unwrap_or(rest.len())].to_owned())
+    };
+    let line = named("model ")
+        .or_else(|| named("provider "))
+        .and_then(|id| text.find(&format!("\"{id}\"")))
+        .map_or(1, |offset| text[..offset].matches('\n').count() + 1);
+    PricingError::File {
+        file,
+        line,
+        message,
+    }
+}
+
+/// Where a model is in a [`Catalog`] (see [`Catalog::locate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelIndex {
+    provider: usize,
+    holder: usize,
+    model: usize,
 }
 
 /// `name-20251211` as `name-2025-12-11` (a valid date only), when it ends so.
@@ -432,15 +580,7 @@ impl RawClause {
             RawClause::StartsWith { starts_with } => Clause::StartsWith(lower(starts_with)),
             RawClause::EndsWith { ends_with } => Clause::EndsWith(lower(ends_with)),
             RawClause::Contains { contains } => Clause::Contains(lower(contains)),
-            RawClause::Regex { regex } => {
-                Clause::Regex(fancy_regex::Regex::new(&regex).map_err(|error| {
-                    PricingError::File {
-                        file: "genai-prices data".to_owned(),
-                        line: 0,
-                        message: format!("{}: match regex {regex:?}: {error}", at()),
-                    }
-                })?)
-            }
+            RawClause::Regex { regex } => Clause::Regex(Box::new(LazyRegex::new(regex, at)?)),
             RawClause::Or { or } => Clause::Or(
                 or.into_iter()
                     .map(|c| c.build(at))
@@ -640,6 +780,33 @@ mod tests {
                 "{listed} is no longer in the data"
             );
         }
+    }
+
+    #[test]
+    fn names_as_applications_write_them_resolve_in_the_data() {
+        let catalog = Catalog::shipped().unwrap();
+        for (name, provider, model) in [
+            ("gpt-4o-2024-08-06", "openai", "gpt-4o"),
+            ("gpt-4.1-latest", "openai", "gpt-4.1"),
+            ("openai/gpt-4.1", "openrouter", "openai/gpt-4.1"),
+            (
+                "claude-3-5-sonnet@20241022",
+                "anthropic",
+                "claude-3-5-sonnet",
+            ),
+            (
+                "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                "aws",
+                "regional.anthropic.claude-sonnet-4-20250514-v1:0",
+            ),
+            ("mistral-large-latest", "mistral", "mistral-large"),
+            ("deepseek-chat", "deepseek", "deepseek-chat"),
+        ] {
+            let found = catalog.lookup(name).map(|index| catalog.at(index));
+            let found = found.map(|(p, m)| (p.id.as_str(), m.id.as_str()));
+            assert_eq!(found, Some((provider, model)), "{name}");
+        }
+        assert!(catalog.lookup("acme-unreleased-9000").is_none());
     }
 
     #[test]

@@ -184,6 +184,45 @@ fn key_line(text: &str, key: &str) -> usize {
         .map_or(1, |index| index + 1)
 }
 
+/// The text of the price file at `path` (TOML, or `genai-prices` JSON), read within
+/// [`MAX_PRICE_FILE_BYTES`]: a device, a FIFO or a directory is refused before reading (it
+/// would be read forever, or block), and so is a file too large.
+pub(crate) fn read_price_file(path: &Path) -> Result<String, PricingError> {
+    let refuse = |reason: String| PricingError::Read {
+        file: path.display().to_string(),
+        reason,
+    };
+    let metadata = std::fs::metadata(path).map_err(|error| refuse(error.to_string()))?;
+    if !metadata.is_file() {
+        return Err(refuse(
+            "not a regular file (a device, FIFO or directory): name a price file".to_owned(),
+        ));
+    }
+    if metadata.len() > MAX_PRICE_FILE_BYTES {
+        return Err(refuse(format!(
+            "{} bytes; a price file is at most {} MiB",
+            metadata.len(),
+            MAX_PRICE_FILE_BYTES >> 20
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(|error| refuse(error.to_string()))?,
+            MAX_PRICE_FILE_BYTES + 1,
+        ),
+        &mut text,
+    )
+    .map_err(|error| refuse(error.to_string()))?;
+    if text.len() as u64 > MAX_PRICE_FILE_BYTES {
+        return Err(refuse(format!(
+            "it grew past {} MiB while read",
+            MAX_PRICE_FILE_BYTES >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// Model prices by name and date. Start from [`PriceTable::builtin`], then layer a file
 /// ([`PriceTable::merge_file`]) or rows from code ([`PriceTable::insert`]) over it: a later
 /// row for the same model and effective date replaces the earlier one.
@@ -270,41 +309,7 @@ impl PriceTable {
     /// Layers the rows of the TOML price file at `path` over this table.
     pub fn merge_file(&mut self, path: &Path) -> Result<(), PricingError> {
         let file = path.display().to_string();
-        let refuse = |reason: String| PricingError::Read {
-            file: file.clone(),
-            reason,
-        };
-        // Checked before reading: a device or FIFO would be read forever (or block), a huge
-        // file would be held in memory whole.
-        let metadata = std::fs::metadata(path).map_err(|error| refuse(error.to_string()))?;
-        if !metadata.is_file() {
-            return Err(refuse(
-                "not a regular file (a device, FIFO or directory): name a TOML price file"
-                    .to_owned(),
-            ));
-        }
-        if metadata.len() > MAX_PRICE_FILE_BYTES {
-            return Err(refuse(format!(
-                "{} bytes; a price file is at most {} MiB",
-                metadata.len(),
-                MAX_PRICE_FILE_BYTES >> 20
-            )));
-        }
-        let mut text = String::new();
-        std::io::Read::read_to_string(
-            &mut std::io::Read::take(
-                std::fs::File::open(path).map_err(|error| refuse(error.to_string()))?,
-                MAX_PRICE_FILE_BYTES + 1,
-            ),
-            &mut text,
-        )
-        .map_err(|error| refuse(error.to_string()))?;
-        if text.len() as u64 > MAX_PRICE_FILE_BYTES {
-            return Err(refuse(format!(
-                "it grew past {} MiB while read",
-                MAX_PRICE_FILE_BYTES >> 20
-            )));
-        }
+        let text = read_price_file(path)?;
         let name = path
             .file_name()
             .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());

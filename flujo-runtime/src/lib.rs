@@ -37,6 +37,7 @@ pub mod testing;
 pub use crate::config::error::TelemetryError;
 pub use crate::config::settings::TelemetryConfig;
 pub use crate::core::context::SpanContext;
+pub use crate::cost::prices_version;
 pub use crate::pipeline::runner::{Flujo, Pipeline};
 pub use crate::run::handle::{ContextHandle, StepFutureExt};
 pub use crate::run::limits::{UsageLimitExceeded, UsageLimits};

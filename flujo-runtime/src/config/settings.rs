@@ -125,9 +125,12 @@ pub struct TelemetryConfig {
     /// How long dropping the guard may wait for the last export. Env:
     /// `FLUJO_SHUTDOWN_TIMEOUT_MS`. Default 5 s.
     pub shutdown_timeout: Option<Duration>,
-    /// A TOML price file layered over the built-in prices (same format as the built-in
-    /// table, see the README). Env: `FLUJO_PRICING_FILE`.
+    /// A TOML price file whose rows win over the `genai-prices` data (see the README). Env:
+    /// `FLUJO_PRICING_FILE`.
     pub pricing_file: Option<std::path::PathBuf>,
+    /// A `genai-prices` data file (`data.json` of a newer release) used instead of the data
+    /// flujo ships, without rebuilding. Env: `FLUJO_PRICES_FILE`.
+    pub prices_file: Option<std::path::PathBuf>,
     /// Refuse calls of models without a price ([`Limit::UnpricedModel`](crate::cost::Limit::UnpricedModel)) instead of
     /// recording them as unpriced. Env: `FLUJO_PRICING_STRICT`. Default false.
     pub strict_pricing: Option<bool>,
@@ -234,6 +237,8 @@ setter!(/// Sets [`TelemetryConfig::shutdown_timeout`].
     shutdown_timeout: Duration);
 setter!(/// Sets [`TelemetryConfig::pricing_file`].
     pricing_file: into std::path::PathBuf);
+setter!(/// Sets [`TelemetryConfig::prices_file`].
+    prices_file: into std::path::PathBuf);
 setter!(/// Sets [`TelemetryConfig::strict_pricing`].
     strict_pricing: bool);
 setter!(/// Sets [`TelemetryConfig::genai_compat`].
@@ -301,8 +306,10 @@ pub struct TelemetrySettings {
     pub flush_interval: Duration,
     /// Longest wait for the final export on shutdown.
     pub shutdown_timeout: Duration,
-    /// Price file over the built-in prices.
+    /// TOML price file over the `genai-prices` data.
     pub pricing_file: Option<std::path::PathBuf>,
+    /// `genai-prices` data file instead of the shipped data.
+    pub prices_file: Option<std::path::PathBuf>,
     /// Unpriced models are refused.
     pub strict_pricing: bool,
     /// Back-ends whose names model-call spans carry.
@@ -779,6 +786,10 @@ impl TelemetryConfig {
                 .pricing_file
                 .clone()
                 .or_else(|| env.get("FLUJO_PRICING_FILE").map(Into::into)),
+            prices_file: self
+                .prices_file
+                .clone()
+                .or_else(|| env.get("FLUJO_PRICES_FILE").map(Into::into)),
             strict_pricing: flag(self.strict_pricing, "FLUJO_PRICING_STRICT")?,
             genai_compat: match self.genai_compat {
                 Some(compat) => compat,

@@ -25,7 +25,7 @@ pub use self::ledger::{
     CostRecord, KILL_LOSS_WINDOW, MAX_QUEUED_COST_RECORD_BYTES, MAX_QUEUED_COST_RECORDS,
     recent_cost_records,
 };
-pub use self::pricing::set_model_price;
+pub use self::pricing::{prices_version, set_model_price};
 #[cfg(feature = "sqlite")]
 pub use self::query::CostLedger;
 pub use self::query::{get_cost_report, utc_today};
@@ -34,6 +34,9 @@ pub use self::stream::{ChunkUsage, StreamChunk, TrackedStream};
 pub use self::usage::ReportsUsage;
 pub use crate::core::record::{Operation, StreamTiming};
 pub use crate::run::limits::{Limit, UsageLimitExceeded, UsageLimits};
+/// The `genai-prices` data flujo prices calls with: its format, matching and pricing.
+pub use flujo_pricing::genai;
+pub use flujo_pricing::genai::ROUNDED_PRICES;
 pub use flujo_pricing::{
     Date, MAX_PRICE_FILE_BYTES, MAX_TOKENS_PER_CALL, MAX_USD_PER_MILLION_TOKENS, MAX_VERSION_CHARS,
     ModelPrice, PerMillionTokens, PriceTable, PricingError, Rates, TokenUsage, Usd,

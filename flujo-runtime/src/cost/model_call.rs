@@ -278,7 +278,8 @@ impl ModelCall {
             return;
         };
         let usage = usage.clamped();
-        let cost = pricing::resolve(&self.model, utc_date(SystemTime::now())).cost(&usage);
+        let now = SystemTime::now();
+        let cost = pricing::resolve(&self.model, utc_date(now)).cost(&usage, now);
         self.charged = budget::charge_progress(run, self.charged, &usage, cost);
     }
 
@@ -355,9 +356,10 @@ impl ModelCall {
         let reported = report.as_ref().and_then(|r| r.usage);
         let usage = reported.map(TokenUsage::clamped);
         let (cost, output_cost) = match reported {
-            Some(usage) if usage.is_within_bounds() => {
-                (resolved.cost(&usage), resolved.output_cost(&usage))
-            }
+            Some(usage) if usage.is_within_bounds() => (
+                resolved.cost(&usage, timestamp),
+                resolved.output_cost(&usage, timestamp),
+            ),
             Some(usage) => {
                 out_of_bounds(&self.model, &usage);
                 (None, None)

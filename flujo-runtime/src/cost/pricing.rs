@@ -1,6 +1,7 @@
-//! The prices in force (built-in table, price file, rows set in code) and the per-thread
-//! cache that resolves a model name to its price row and provider once per day, so that a
-//! model call costs a hash lookup rather than a name normalisation and a lock.
+//! The prices in force (the shipped `genai-prices` data, then a TOML price file and rows set
+//! in code on top) and the per-thread cache that resolves a model name to its price and
+//! provider once per day, so that a model call costs a hash lookup rather than a name match
+//! and a lock.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -10,14 +11,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::SystemTime;
 
+use flujo_pricing::genai::{Catalog, ModelIndex};
 use flujo_pricing::{Date, ModelPrice, PriceTable, PricingError, TokenUsage, Usd, infer_provider};
 
 /// The prices in force and whether an unpriced model is refused.
 pub(crate) struct Pricing {
+    /// Rows of a price file and of code: they win over the catalog.
     pub(crate) table: PriceTable,
+    /// The `genai-prices` data.
+    pub(crate) catalog: Arc<Catalog>,
     pub(crate) version: Arc<str>,
     pub(crate) strict: bool,
 }
+
+/// The shipped `genai-prices` data, read once. It is tested; a failure to read it would be a
+/// bug in flujo, met with no catalog (every model unpriced, and said) rather than a panic.
+static SHIPPED: LazyLock<Arc<Catalog>> = LazyLock::new(|| {
+    Arc::new(Catalog::shipped().unwrap_or_else(|error| {
+        tracing::error!(target: "flujo", %error, "flujo's shipped price data cannot be read; models are unpriced");
+        Catalog::empty()
+    }))
+});
 
 impl fmt::Debug for Pricing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,8 +42,13 @@ impl fmt::Debug for Pricing {
     }
 }
 
-static PRICING: LazyLock<RwLock<Arc<Pricing>>> =
-    LazyLock::new(|| RwLock::new(Arc::new(pricing_from(PriceTable::builtin(), false))));
+static PRICING: LazyLock<RwLock<Arc<Pricing>>> = LazyLock::new(|| {
+    RwLock::new(Arc::new(pricing_from(
+        Arc::clone(&SHIPPED),
+        PriceTable::empty(),
+        false,
+    )))
+});
 
 /// Bumped whenever the prices change: thread caches older than this are stale.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -42,12 +61,25 @@ pub(crate) fn strict() -> bool {
     STRICT.load(Ordering::Relaxed)
 }
 
-fn pricing_from(table: PriceTable, strict: bool) -> Pricing {
+fn pricing_from(catalog: Arc<Catalog>, table: PriceTable, strict: bool) -> Pricing {
+    // `genai-prices-0.2.3`, then the layers on top (`+prices.toml@2026-01-01`, `+code`).
+    let layers = table
+        .version()
+        .strip_prefix("empty")
+        .unwrap_or(table.version());
     Pricing {
-        version: Arc::from(table.version()),
+        version: Arc::from(format!("genai-prices-{}{layers}", catalog.version)),
+        catalog,
         table,
         strict,
     }
+}
+
+/// The prices flujo uses now: `genai-prices-{version}` of the shipped data, then the layers
+/// on top of it (a price file `+prices.toml@{its version}`, rows set in code `+code`). Every
+/// cost record carries it.
+pub fn prices_version() -> String {
+    pricing().version.to_string()
 }
 
 /// The prices in force (a read lock held for a pointer copy; see [`resolve`] for the cached
@@ -70,18 +102,26 @@ fn update_pricing(
 /// whenever they were set (before `init_telemetry` too) and through every re-init.
 static CODE_ROWS: Mutex<Vec<ModelPrice>> = Mutex::new(Vec::new());
 
-/// Loads the price file (on top of the built-in table) and the strict setting at init; rows
-/// set in code stay on top.
-pub(crate) fn configure(file: Option<&Path>, strict: bool) -> Result<(), PricingError> {
+/// Loads the prices at init: a `genai-prices` data file (else the shipped data), a TOML price
+/// file on top, and the strict setting; rows set in code stay on top.
+pub(crate) fn configure(
+    data: Option<&Path>,
+    file: Option<&Path>,
+    strict: bool,
+) -> Result<(), PricingError> {
+    let catalog = match data {
+        Some(data) => Arc::new(Catalog::read_file(data)?),
+        None => Arc::clone(&SHIPPED),
+    };
     update_pricing(|_| {
-        let mut table = PriceTable::builtin();
+        let mut table = PriceTable::empty();
         if let Some(file) = file {
             table.merge_file(file)?;
         }
         for row in CODE_ROWS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             table.insert(row.clone());
         }
-        Ok(pricing_from(table, strict))
+        Ok(pricing_from(catalog, table, strict))
     })
 }
 
@@ -102,7 +142,11 @@ pub fn set_model_price(price: ModelPrice) {
     let _ = update_pricing(|current| {
         let mut table = current.table.clone();
         table.insert(price);
-        Ok(pricing_from(table, current.strict))
+        Ok(pricing_from(
+            Arc::clone(&current.catalog),
+            table,
+            current.strict,
+        ))
     });
 }
 
@@ -111,24 +155,54 @@ pub(crate) fn utc_date(time: SystemTime) -> Date {
     time::OffsetDateTime::from(time).date()
 }
 
+/// Where a model's price comes from.
+#[derive(Clone)]
+enum Price {
+    /// A row of a price file or of code.
+    Row(Arc<ModelPrice>),
+    /// A model of the `genai-prices` data.
+    Catalog(Arc<Catalog>, ModelIndex),
+}
+
+impl Price {
+    fn cost(&self, usage: &TokenUsage, at: SystemTime) -> Usd {
+        match self {
+            Price::Row(row) => row.cost(usage),
+            Price::Catalog(catalog, index) => catalog.at(*index).1.prices_at(at.into()).cost(usage),
+        }
+    }
+
+    fn output_cost(&self, usage: &TokenUsage, at: SystemTime) -> Usd {
+        match self {
+            Price::Row(row) => row.output_cost(usage),
+            Price::Catalog(catalog, index) => {
+                catalog.at(*index).1.prices_at(at.into()).output_cost(usage)
+            }
+        }
+    }
+}
+
 /// A model name resolved against the prices of one day.
 #[derive(Clone)]
 pub(crate) struct Resolved {
-    price: Option<Arc<ModelPrice>>,
+    price: Option<Price>,
     /// `gen_ai.provider.name`: the row's, else inferred from the name, else `unknown`.
     pub(crate) provider: &'static str,
     pub(crate) version: Arc<str>,
 }
 
 impl Resolved {
-    /// The exact cost of `usage`; `None` when the model has no price.
-    pub(crate) fn cost(&self, usage: &TokenUsage) -> Option<Usd> {
-        self.price.as_ref().map(|price| price.cost(usage))
+    /// The exact cost of `usage` for a call at `at` (time-of-day prices); `None` when the
+    /// model has no price.
+    pub(crate) fn cost(&self, usage: &TokenUsage, at: SystemTime) -> Option<Usd> {
+        self.price.as_ref().map(|price| price.cost(usage, at))
     }
 
     /// The part of [`Resolved::cost`] that pays for output tokens.
-    pub(crate) fn output_cost(&self, usage: &TokenUsage) -> Option<Usd> {
-        self.price.as_ref().map(|price| price.output_cost(usage))
+    pub(crate) fn output_cost(&self, usage: &TokenUsage, at: SystemTime) -> Option<Usd> {
+        self.price
+            .as_ref()
+            .map(|price| price.output_cost(usage, at))
     }
 
     pub(crate) fn is_priced(&self) -> bool {
@@ -178,18 +252,48 @@ pub(crate) fn resolve(model: &str, day: Date) -> Resolved {
 
 fn resolve_uncached(model: &str, day: Date) -> Resolved {
     let pricing = pricing();
-    let price = pricing.table.lookup(model, day).cloned().map(Arc::new);
-    let provider = price
+    let row = pricing.table.lookup(model, day).cloned().map(Arc::new);
+    let provider = row
         .as_ref()
         .and_then(|row| row.provider.as_deref())
         .map(intern)
         .or_else(|| pricing.table.provider_of(model).as_deref().map(intern))
-        .or_else(|| infer_provider(model))
+        .or_else(|| infer_provider(model));
+    let price = match row {
+        Some(row) => Some(Price::Row(row)),
+        None => pricing
+            .catalog
+            .lookup(model)
+            .filter(|index| {
+                let (_, found) = pricing.catalog.at(*index);
+                found.prices_at(day.midnight().assume_utc()).prices_tokens()
+            })
+            .map(|index| Price::Catalog(Arc::clone(&pricing.catalog), index)),
+    };
+    let provider = provider
+        .or_else(|| match &price {
+            Some(Price::Catalog(catalog, index)) => Some(provider_name(&catalog.at(*index).0.id)),
+            _ => None,
+        })
         .unwrap_or("unknown");
     Resolved {
         price,
         provider,
         version: Arc::clone(&pricing.version),
+    }
+}
+
+/// `gen_ai.provider.name` of a `genai-prices` provider id, where the conventions spell it
+/// otherwise.
+fn provider_name(id: &str) -> &'static str {
+    match id {
+        "aws" => "aws.bedrock",
+        "azure" => "azure.ai.openai",
+        "google" => "gcp.gemini",
+        "mistral" => "mistral_ai",
+        "x-ai" => "x_ai",
+        "moonshotai" => "moonshot_ai",
+        other => intern(other),
     }
 }
 

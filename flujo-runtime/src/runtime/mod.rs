@@ -192,6 +192,7 @@ impl TelemetryGuard {
     /// Prices, the daily limit, the ledger, the exporters and the log subscriber.
     fn start(&mut self) -> Result<(), TelemetryError> {
         pricing::configure(
+            self.settings.prices_file.as_deref(),
             self.settings.pricing_file.as_deref(),
             self.settings.strict_pricing,
         )?;

@@ -669,3 +669,73 @@ fn track_cost_fields_are_attributes_of_the_model_call() {
     );
     assert_eq!(attribute("gen_ai.conversation.id"), "conv-42");
 }
+
+/// The same model name through two providers of the price data.
+#[track_cost(model = "gpt-4o")]
+fn gpt_4o_from_openai(usage: TokenUsage) -> Result<TokenUsage, CallError> {
+    Ok(usage)
+}
+
+#[track_cost(model = "gpt-4o", provider = "github-copilot")]
+fn gpt_4o_through_copilot(usage: TokenUsage) -> Result<TokenUsage, CallError> {
+    Ok(usage)
+}
+
+#[track_cost(
+    model = "anthropic.claude-3-haiku-20240307-v1:0",
+    provider = "aws.bedrock"
+)]
+fn haiku_on_bedrock(usage: TokenUsage) -> Result<TokenUsage, CallError> {
+    Ok(usage)
+}
+
+/// What the shipped data says `model` costs at `provider` now.
+fn data_price(model: &str, provider: Option<&str>, usage: &TokenUsage) -> Usd {
+    let catalog = flujo::cost::genai::Catalog::shipped().unwrap();
+    let index = match provider {
+        Some(provider) => catalog.locate(model, Some(provider)),
+        None => catalog.lookup(model),
+    }
+    .expect("the data has the model");
+    catalog
+        .at(index)
+        .1
+        .prices_at(std::time::SystemTime::now())
+        .cost(usage)
+}
+
+#[test]
+fn the_call_sites_provider_chooses_the_price_in_the_data() {
+    let capture = Capture::start();
+    let usage = TokenUsage::new(1_000_000, 100_000);
+    gpt_4o_from_openai(usage).unwrap();
+    gpt_4o_through_copilot(usage).unwrap();
+    haiku_on_bedrock(usage).unwrap();
+    let records = capture.cost_records();
+    let cost_of = |provider: &str| {
+        records
+            .iter()
+            .find(|r| r.provider == provider)
+            .unwrap_or_else(|| panic!("a record of {provider}: {records:?}"))
+            .cost
+    };
+    let openai = data_price("gpt-4o", None, &usage);
+    assert_eq!(cost_of("openai"), Some(openai));
+    assert_eq!(openai, Usd::parse("3.5").unwrap(), "$2.50/M in, $10/M out");
+    // Included in the subscription: priced at $0 exactly, not unpriced.
+    assert_eq!(cost_of("github-copilot"), Some(Usd::ZERO));
+    assert_eq!(
+        cost_of("aws.bedrock"),
+        Some(data_price(
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            Some("aws"),
+            &usage
+        ))
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.price_version == flujo::prices_version())
+    );
+    assert!(flujo::prices_version().starts_with("genai-prices-0.2.3"));
+}

@@ -165,10 +165,20 @@ impl Prices {
         )
     }
 
-    /// Whether flujo's usage is priced at all (a model with only audio or image prices is
-    /// not, for flujo).
-    pub fn prices_tokens(&self) -> bool {
-        self.input.is_some() || self.output.is_some()
+    /// Whether these prices price a flujo call: they price a token unit or a request, or
+    /// they price nothing at all (the data's way to say a model is free, e.g. one included in
+    /// a subscription). Prices only for units flujo's usage cannot report (audio hours,
+    /// images) do not: such a call is unpriced, never a silent $0.
+    pub fn prices_calls(&self) -> bool {
+        let priced = [
+            &self.input,
+            &self.output,
+            &self.cache_read,
+            &self.cache_write,
+            &self.reasoning,
+            &self.requests,
+        ];
+        priced.iter().any(|price| price.is_some()) || self.unreported.is_empty()
     }
 }
 
@@ -223,8 +233,9 @@ pub struct Model {
 }
 
 impl Model {
-    /// The prices in force at `at`.
-    pub fn prices_at(&self, at: OffsetDateTime) -> &Prices {
+    /// The prices in force at `at` (a `SystemTime` or a `time::OffsetDateTime`).
+    pub fn prices_at(&self, at: impl Into<OffsetDateTime>) -> &Prices {
+        let at = at.into();
         self.prices
             .iter()
             .rev()
@@ -821,6 +832,28 @@ mod tests {
         assert!(error.contains("more than 6 decimals"), "{error}");
         assert!(micros("-1", &at).is_err());
         assert!(micros("1e-3", &at).is_err());
+    }
+
+    #[test]
+    fn a_model_without_prices_is_free_and_one_with_only_other_units_unpriced() {
+        let catalog = Catalog::parse(
+            r#"{"providers": [{"id": "p", "name": "P", "models": [
+                {"id": "free", "match": {"equals": "free"}, "prices": {}},
+                {"id": "audio", "match": {"equals": "audio"}, "prices": {"audio_hours": 0.36}},
+                {"id": "fee", "match": {"equals": "fee"},
+                 "prices": {"input_mtok": 1, "requests_kcount": 5}}]}]}"#,
+        )
+        .unwrap();
+        let prices = |model: &str| {
+            let (_, found) = catalog.find(model, Some("p")).unwrap();
+            found.prices_at(std::time::SystemTime::now()).clone()
+        };
+        let usage = TokenUsage::new(1_000_000, 0);
+        assert!(prices("free").prices_calls());
+        assert_eq!(prices("free").cost(&usage), Usd::ZERO);
+        assert!(!prices("audio").prices_calls(), "never a silent $0");
+        // $1 for the tokens and $5 per thousand requests: half a cent for this one.
+        assert_eq!(prices("fee").cost(&usage), Usd::from_nanos(1_005_000_000));
     }
 
     #[test]

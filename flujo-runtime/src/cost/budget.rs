@@ -15,6 +15,7 @@ use crate::run::scope::{self, RunScope};
 /// run for its error.
 pub(crate) fn admit(
     model: &str,
+    provider: Option<&'static str>,
     run: Option<&RunScope>,
 ) -> Result<Reservation, UsageLimitExceeded> {
     let mut reservation = Reservation::default();
@@ -27,8 +28,8 @@ pub(crate) fn admit(
         None => None,
     };
     let refused = refused.or_else(daily_limit_reached).or_else(|| {
-        let unpriced =
-            pricing::strict() && !pricing::resolve(model, utc_date(SystemTime::now())).is_priced();
+        let unpriced = pricing::strict()
+            && !pricing::resolve(model, provider, utc_date(SystemTime::now())).is_priced();
         unpriced.then(|| Limit::UnpricedModel {
             model: model.to_owned(),
         })

@@ -168,7 +168,11 @@ impl ModelCall {
     fn admit(&mut self, model: Cow<'static, str>) -> Result<(), UsageLimitExceeded> {
         self.model = model;
         self.run = run::current();
-        self.reservation = Some(budget::admit(&self.model, self.run.as_deref())?);
+        self.reservation = Some(budget::admit(
+            &self.model,
+            self.site.provider,
+            self.run.as_deref(),
+        )?);
         Ok(())
     }
 
@@ -255,10 +259,9 @@ impl ModelCall {
 
     /// The labels of this call's `gen_ai.client.operation.*` histograms.
     pub(crate) fn metric_labels(&self) -> Vec<metrics::Label> {
-        let provider = self
-            .site
-            .provider
-            .unwrap_or_else(|| pricing::resolve(&self.model, utc_date(SystemTime::now())).provider);
+        let provider = self.site.provider.unwrap_or_else(|| {
+            pricing::resolve(&self.model, self.site.provider, utc_date(SystemTime::now())).provider
+        });
         vec![
             metrics::Label::new("gen_ai.operation.name", self.site.operation.as_str()),
             metrics::Label::new("gen_ai.provider.name", provider),
@@ -279,7 +282,8 @@ impl ModelCall {
         };
         let usage = usage.clamped();
         let now = SystemTime::now();
-        let cost = pricing::resolve(&self.model, utc_date(now)).cost(&usage, now);
+        let cost =
+            pricing::resolve(&self.model, self.site.provider, utc_date(now)).cost(&usage, now);
         self.charged = budget::charge_progress(run, self.charged, &usage, cost);
     }
 
@@ -352,7 +356,7 @@ impl ModelCall {
     /// call of the run sees what this one used.
     fn details(&mut self, report: Option<UsageReport>) -> ModelCallRecord {
         let timestamp = SystemTime::now();
-        let resolved = pricing::resolve(&self.model, utc_date(timestamp));
+        let resolved = pricing::resolve(&self.model, self.site.provider, utc_date(timestamp));
         let reported = report.as_ref().and_then(|r| r.usage);
         let usage = reported.map(TokenUsage::clamped);
         let (cost, output_cost) = match reported {

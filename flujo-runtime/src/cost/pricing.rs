@@ -168,16 +168,14 @@ impl Price {
     fn cost(&self, usage: &TokenUsage, at: SystemTime) -> Usd {
         match self {
             Price::Row(row) => row.cost(usage),
-            Price::Catalog(catalog, index) => catalog.at(*index).1.prices_at(at.into()).cost(usage),
+            Price::Catalog(catalog, index) => catalog.at(*index).1.prices_at(at).cost(usage),
         }
     }
 
     fn output_cost(&self, usage: &TokenUsage, at: SystemTime) -> Usd {
         match self {
             Price::Row(row) => row.output_cost(usage),
-            Price::Catalog(catalog, index) => {
-                catalog.at(*index).1.prices_at(at.into()).output_cost(usage)
-            }
+            Price::Catalog(catalog, index) => catalog.at(*index).1.prices_at(at).output_cost(usage),
         }
     }
 }
@@ -214,7 +212,10 @@ impl Resolved {
 struct ThreadCache {
     generation: u64,
     day: Option<Date>,
-    models: HashMap<String, Resolved>,
+    /// By the call site's `provider`, then by model name (found without allocating a key).
+    models: HashMap<Option<&'static str>, HashMap<String, Resolved>>,
+    /// How many models are cached, over every provider.
+    len: usize,
 }
 
 thread_local! {
@@ -224,33 +225,37 @@ thread_local! {
 /// Models resolved per thread and day, at most (a cache, not a record: it is cleared when full).
 const CACHED_MODELS: usize = 256;
 
-/// `model` resolved against the prices in force on `day`.
-pub(crate) fn resolve(model: &str, day: Date) -> Resolved {
+/// `model` (of `provider`, when the call site names one) resolved against the prices in force
+/// on `day`.
+pub(crate) fn resolve(model: &str, provider: Option<&'static str>, day: Date) -> Resolved {
     let generation = GENERATION.load(Ordering::Acquire);
     let cached = CACHE.try_with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.generation != generation
-            || cache.day != Some(day)
-            || cache.models.len() >= CACHED_MODELS
-        {
+        if cache.generation != generation || cache.day != Some(day) || cache.len >= CACHED_MODELS {
             *cache = ThreadCache {
                 generation,
                 day: Some(day),
                 models: HashMap::new(),
+                len: 0,
             };
         }
-        if let Some(resolved) = cache.models.get(model) {
+        if let Some(resolved) = cache.models.get(&provider).and_then(|m| m.get(model)) {
             return resolved.clone();
         }
-        let resolved = resolve_uncached(model, day);
-        cache.models.insert(model.to_owned(), resolved.clone());
+        let resolved = resolve_uncached(model, provider, day);
+        cache.len += 1;
+        cache
+            .models
+            .entry(provider)
+            .or_default()
+            .insert(model.to_owned(), resolved.clone());
         resolved
     });
     // The thread is exiting: resolve without the cache.
-    cached.unwrap_or_else(|_| resolve_uncached(model, day))
+    cached.unwrap_or_else(|_| resolve_uncached(model, provider, day))
 }
 
-fn resolve_uncached(model: &str, day: Date) -> Resolved {
+fn resolve_uncached(model: &str, site_provider: Option<&'static str>, day: Date) -> Resolved {
     let pricing = pricing();
     let row = pricing.table.lookup(model, day).cloned().map(Arc::new);
     let provider = row
@@ -259,14 +264,15 @@ fn resolve_uncached(model: &str, day: Date) -> Resolved {
         .map(intern)
         .or_else(|| pricing.table.provider_of(model).as_deref().map(intern))
         .or_else(|| infer_provider(model));
+    let catalog = &pricing.catalog;
     let price = match row {
         Some(row) => Some(Price::Row(row)),
-        None => pricing
-            .catalog
-            .lookup(model)
+        None => site_provider
+            .and_then(|name| catalog.locate(model, Some(genai_provider(name))))
+            .or_else(|| catalog.lookup(model))
             .filter(|index| {
                 let (_, found) = pricing.catalog.at(*index);
-                found.prices_at(day.midnight().assume_utc()).prices_tokens()
+                found.prices_at(day.midnight().assume_utc()).prices_calls()
             })
             .map(|index| Price::Catalog(Arc::clone(&pricing.catalog), index)),
     };
@@ -280,6 +286,17 @@ fn resolve_uncached(model: &str, day: Date) -> Resolved {
         price,
         provider,
         version: Arc::clone(&pricing.version),
+    }
+}
+
+/// The `genai-prices` provider of a `gen_ai.provider.name`, where the data does not take
+/// the conventions' name itself (by its id or its provider rule).
+fn genai_provider(name: &str) -> &str {
+    match name {
+        "x_ai" => "x-ai",
+        "gcp.gen_ai" => "google",
+        "azure.ai.openai" | "azure.ai.inference" => "azure",
+        other => other,
     }
 }
 

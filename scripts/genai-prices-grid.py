@@ -4,7 +4,7 @@ differential test `flujo-pricing/tests/genai_prices_agree.rs`: one JSON object p
 rounded half-up to the nano-dollar; `found`: the model id the package matched; `error`
 instead when it prices nothing).
 
-The grid: small and large calls, cache reads and writes, reasoning, at and across every tier
+The grid: small and large calls, cache reads and writes (one-hour writes too), reasoning, at and across every tier
 start a model has, on the day before and the day of every dated price, and inside and
 outside every time-of-day window.
 """
@@ -27,6 +27,8 @@ BASE_USAGES = [
     {'input_tokens': 40_000, 'cache_write_tokens': 20_000, 'output_tokens': 500},
     {'input_tokens': 90_000, 'cache_read_tokens': 40_000, 'cache_write_tokens': 10_000, 'output_tokens': 700},
     {'input_tokens': 2_000, 'output_tokens': 5_000, 'output_reasoning_tokens': 3_000},
+    {'input_tokens': 60_000, 'cache_write_tokens': 30_000, 'cache_write_1h_tokens': 20_000, 'output_tokens': 400},
+    {'input_tokens': 60_000, 'cache_read_tokens': 10_000, 'cache_write_tokens': 5_000, 'cache_write_1h_tokens': 5_000, 'output_tokens': 400},
     {'input_tokens': 3, 'output_tokens': 1},
 ]
 DEFAULT_AT = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -110,6 +110,7 @@ fn describe(out: &mut String, prices: &Prices) {
         ("output", &prices.output, "M tokens"),
         ("cache read", &prices.cache_read, "M tokens"),
         ("cache write", &prices.cache_write, "M tokens"),
+        ("cache 1h", &prices.cache_write_1h, "M tokens"),
         ("reasoning", &prices.reasoning, "M tokens"),
         ("requests", &prices.requests, "1000 requests"),
     ] {

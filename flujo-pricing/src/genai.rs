@@ -112,6 +112,8 @@ pub struct Prices {
     pub cache_read: Option<UnitPrice>,
     /// Input tokens written to the prompt cache (else they cost `input`).
     pub cache_write: Option<UnitPrice>,
+    /// Cache writes kept for an hour (else they cost `cache_write`).
+    pub cache_write_1h: Option<UnitPrice>,
     /// Reasoning output tokens (else they cost `output`).
     pub reasoning: Option<UnitPrice>,
     /// A fee per request, in micro-dollars per thousand requests.
@@ -133,18 +135,28 @@ impl Prices {
             if price.is_some() { count } else { 0 }
         };
         let cache_read = priced_count(&self.cache_read, usage.cache_read_input);
-        let cache_write = priced_count(&self.cache_write, usage.cache_write_input);
+        // One-hour writes are part of the cache writes, as those are part of the input.
+        let one_hour = priced_count(
+            &self.cache_write_1h,
+            usage.cache_write_1h_input.min(usage.cache_write_input),
+        );
+        let cache_write = priced_count(
+            &self.cache_write,
+            usage.cache_write_input.saturating_sub(one_hour),
+        );
         let reasoning = priced_count(&self.reasoning, usage.reasoning_output);
         let input = usage
             .input
             .saturating_sub(cache_read)
-            .saturating_sub(cache_write);
+            .saturating_sub(cache_write)
+            .saturating_sub(one_hour);
         let output = usage.output.saturating_sub(reasoning);
         // Micro-dollars per million tokens times tokens: pico-dollars. A thousand requests at
         // micro-dollars: one request is micros * 1000 pico-dollars.
         let picos = at(&self.input, input)
             + at(&self.cache_read, cache_read)
             + at(&self.cache_write, cache_write)
+            + at(&self.cache_write_1h, one_hour)
             + at(&self.output, output)
             + at(&self.reasoning, reasoning)
             + at(&self.requests, 1) * 1_000;
@@ -175,6 +187,7 @@ impl Prices {
             &self.output,
             &self.cache_read,
             &self.cache_write,
+            &self.cache_write_1h,
             &self.reasoning,
             &self.requests,
         ];
@@ -256,6 +269,7 @@ static NO_PRICES: Prices = Prices {
     output: None,
     cache_read: None,
     cache_write: None,
+    cache_write_1h: None,
     reasoning: None,
     requests: None,
     unreported: Vec::new(),
@@ -731,6 +745,7 @@ fn prices_of(
             "output_mtok" => &mut prices.output,
             "cache_read_mtok" => &mut prices.cache_read,
             "cache_write_mtok" => &mut prices.cache_write,
+            "cache_write_1h_mtok" => &mut prices.cache_write_1h,
             "output_reasoning_mtok" => &mut prices.reasoning,
             "requests_kcount" => &mut prices.requests,
             other => {

@@ -11,8 +11,9 @@ pub const MAX_TOKENS_PER_CALL: u64 = 1_000_000_000;
 /// Tokens one model call used.
 ///
 /// Counted as the OpenTelemetry GenAI conventions define them, so that nothing is counted
-/// twice: `cache_read_input` and `cache_write_input` are **part of** `input`, and
-/// `reasoning_output` is **part of** `output`. OpenAI and Gemini report usage this way.
+/// twice: `cache_read_input` and `cache_write_input` are **part of** `input`,
+/// `cache_write_1h_input` is **part of** `cache_write_input`, and `reasoning_output` is
+/// **part of** `output`. OpenAI and Gemini report usage this way.
 /// Anthropic reports input *excluding* cached tokens: build its usage with
 /// [`TokenUsage::anthropic`].
 ///
@@ -33,6 +34,10 @@ pub struct TokenUsage {
     pub cache_read_input: u64,
     /// Input tokens written to the provider's prompt cache (part of `input`).
     pub cache_write_input: u64,
+    /// Of the cache writes, those kept for an hour (Anthropic's
+    /// `cache_creation.ephemeral_1h_input_tokens`; part of `cache_write_input`), which cost
+    /// more than the default 5-minute writes where a price says so.
+    pub cache_write_1h_input: u64,
     /// Output tokens spent on reasoning (part of `output`).
     pub reasoning_output: u64,
 }
@@ -45,6 +50,7 @@ impl TokenUsage {
             output,
             cache_read_input: 0,
             cache_write_input: 0,
+            cache_write_1h_input: 0,
             reasoning_output: 0,
         }
     }
@@ -65,6 +71,7 @@ impl TokenUsage {
             output: output_tokens,
             cache_read_input: cache_read_input_tokens,
             cache_write_input: cache_creation_input_tokens,
+            cache_write_1h_input: 0,
             reasoning_output: 0,
         }
     }
@@ -80,6 +87,14 @@ impl TokenUsage {
     #[must_use]
     pub const fn with_cache_write(mut self, tokens: u64) -> TokenUsage {
         self.cache_write_input = tokens;
+        self
+    }
+
+    /// With `tokens` of the cache writes kept for an hour (they stay counted in
+    /// `cache_write_input`).
+    #[must_use]
+    pub const fn with_cache_write_1h(mut self, tokens: u64) -> TokenUsage {
+        self.cache_write_1h_input = tokens;
         self
     }
 
@@ -108,6 +123,7 @@ impl TokenUsage {
             && self.output <= MAX_TOKENS_PER_CALL
             && self.cache_read_input <= MAX_TOKENS_PER_CALL
             && self.cache_write_input <= MAX_TOKENS_PER_CALL
+            && self.cache_write_1h_input <= MAX_TOKENS_PER_CALL
             && self.reasoning_output <= MAX_TOKENS_PER_CALL
     }
 
@@ -126,6 +142,7 @@ impl TokenUsage {
             output: cap(self.output),
             cache_read_input: cap(self.cache_read_input),
             cache_write_input: cap(self.cache_write_input),
+            cache_write_1h_input: cap(self.cache_write_1h_input),
             reasoning_output: cap(self.reasoning_output),
         }
     }
@@ -141,6 +158,9 @@ impl Add for TokenUsage {
             cache_write_input: self
                 .cache_write_input
                 .saturating_add(other.cache_write_input),
+            cache_write_1h_input: self
+                .cache_write_1h_input
+                .saturating_add(other.cache_write_1h_input),
             reasoning_output: self.reasoning_output.saturating_add(other.reasoning_output),
         }
     }

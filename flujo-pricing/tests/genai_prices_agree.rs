@@ -69,6 +69,7 @@ fn flujo_and_the_python_package_agree_on_every_model() {
             output: count(usage, "output_tokens"),
             cache_read_input: count(usage, "cache_read_tokens"),
             cache_write_input: count(usage, "cache_write_tokens"),
+            cache_write_1h_input: count(usage, "cache_write_1h_tokens"),
             reasoning_output: count(usage, "output_reasoning_tokens"),
         };
         let found = catalog.find(model, Some(provider));

@@ -25,6 +25,7 @@ fn chat_usage_keeps_cached_and_reasoning_tokens_inside_the_totals() {
             output: 412,
             cache_read_input: 2432,
             cache_write_input: 0,
+            cache_write_1h_input: 0,
             reasoning_output: 320,
         })
     );
@@ -169,6 +170,7 @@ fn anthropic_events_split_usage_is_counted_once() {
             output: 153,
             cache_read_input: 2048,
             cache_write_input: 0,
+            cache_write_1h_input: 0,
             reasoning_output: 0,
         },
         "input from message_start with its cache reads, output from message_delta replacing \

@@ -32,6 +32,7 @@ impl ReportsUsage for CompletionUsage {
             reasoning_output: completion
                 .and_then(|d| d.reasoning_tokens)
                 .map_or(0, u64::from),
+            ..TokenUsage::default()
         })
     }
 }

@@ -46,6 +46,7 @@ pub struct ChunkUsage {
     output: Option<u64>,
     cache_read_input: Option<u64>,
     cache_write_input: Option<u64>,
+    cache_write_1h_input: Option<u64>,
     reasoning_output: Option<u64>,
     /// Increments: added, never replaced.
     delta: Option<TokenUsage>,
@@ -60,6 +61,7 @@ impl ChunkUsage {
             output: None,
             cache_read_input: None,
             cache_write_input: None,
+            cache_write_1h_input: None,
             reasoning_output: None,
             delta: None,
         }
@@ -73,6 +75,7 @@ impl ChunkUsage {
             output: Some(usage.output),
             cache_read_input: Some(usage.cache_read_input),
             cache_write_input: Some(usage.cache_write_input),
+            cache_write_1h_input: Some(usage.cache_write_1h_input),
             reasoning_output: Some(usage.reasoning_output),
             delta: None,
         }
@@ -111,6 +114,14 @@ impl ChunkUsage {
         self
     }
 
+    /// This usage with the cache writes kept for an hour (part of the cache writes:
+    /// Anthropic's `cache_creation.ephemeral_1h_input_tokens`).
+    #[must_use]
+    pub const fn with_cache_write_1h(mut self, tokens: u64) -> ChunkUsage {
+        self.cache_write_1h_input = Some(tokens);
+        self
+    }
+
     /// This usage with the whole prompt so far.
     #[must_use]
     pub const fn with_input(mut self, input: u64) -> ChunkUsage {
@@ -125,6 +136,7 @@ impl ChunkUsage {
             && self.output.is_none()
             && self.cache_read_input.is_none()
             && self.cache_write_input.is_none()
+            && self.cache_write_1h_input.is_none()
             && self.reasoning_output.is_none()
             && self.delta.is_none()
     }
@@ -139,6 +151,7 @@ impl ChunkUsage {
             output: later.output.or(self.output),
             cache_read_input: later.cache_read_input.or(self.cache_read_input),
             cache_write_input: later.cache_write_input.or(self.cache_write_input),
+            cache_write_1h_input: later.cache_write_1h_input.or(self.cache_write_1h_input),
             reasoning_output: later.reasoning_output.or(self.reasoning_output),
             delta: match (self.delta, later.delta) {
                 (Some(a), Some(b)) => Some(a + b),
@@ -165,6 +178,7 @@ impl ChunkUsage {
             output: self.output.unwrap_or(0),
             cache_read_input,
             cache_write_input,
+            cache_write_1h_input: self.cache_write_1h_input.unwrap_or(0),
             reasoning_output: self.reasoning_output.unwrap_or(0),
         };
         Some(match self.delta {
@@ -233,12 +247,19 @@ impl StreamChunk for serde_json::Value {
             _ => None,
         };
         if let Some(usage) = anthropic {
-            return ChunkUsage::anthropic(
+            let split = ChunkUsage::anthropic(
                 count(usage, "input_tokens"),
                 count(usage, "cache_read_input_tokens"),
                 count(usage, "cache_creation_input_tokens"),
                 count(usage, "output_tokens"),
             );
+            return match usage
+                .pointer("/cache_creation/ephemeral_1h_input_tokens")
+                .and_then(|v| v.as_u64())
+            {
+                Some(one_hour) => split.with_cache_write_1h(one_hour),
+                None => split,
+            };
         }
         let Some(usage) = self.get("usage").filter(|u| u.is_object()) else {
             return ChunkUsage::none();

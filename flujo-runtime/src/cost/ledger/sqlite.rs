@@ -35,10 +35,45 @@ CREATE TABLE IF NOT EXISTS cost_records (
     cache_write_input_tokens INTEGER NOT NULL,
     reasoning_output_tokens INTEGER NOT NULL,
     cost_nano_usd INTEGER,
-    price_version TEXT NOT NULL
+    price_version TEXT NOT NULL,
+    cache_write_1h_input_tokens INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS cost_records_day ON cost_records(day);
 ";
+
+/// The column that came after the first version of the table; a ledger written before it
+/// gains it when opened for writing, and reads as 0 where it is missing.
+const ONE_HOUR_WRITES: &str = "cache_write_1h_input_tokens";
+
+/// Whether the ledger's table has [`ONE_HOUR_WRITES`].
+fn has_one_hour_writes(connection: &Connection) -> rusqlite::Result<bool> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_info('cost_records')")?;
+    let names = statement.query_map([], |row| row.get::<_, String>(0))?;
+    for name in names {
+        if name? == ONE_HOUR_WRITES {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `cache_write_1h_input_tokens`, or `0` in a ledger written before that column.
+fn one_hour_writes(connection: &Connection) -> &'static str {
+    match has_one_hour_writes(connection) {
+        Ok(true) => ONE_HOUR_WRITES,
+        _ => "0",
+    }
+}
+
+/// Adds [`ONE_HOUR_WRITES`] to a ledger written before it.
+fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+    if has_one_hour_writes(connection)? {
+        return Ok(());
+    }
+    connection.execute_batch(&format!(
+        "ALTER TABLE cost_records ADD COLUMN {ONE_HOUR_WRITES} INTEGER NOT NULL DEFAULT 0"
+    ))
+}
 
 /// How long a call's record waits for room in a full queue while the ledger writes (the
 /// back-pressure of a cost path faster than the disk) before it is refused and counted.
@@ -292,7 +327,8 @@ fn set_up(connection: &Connection) -> rusqlite::Result<()> {
     loop {
         let result = connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .and_then(|()| connection.execute_batch(SCHEMA));
+            .and_then(|()| connection.execute_batch(SCHEMA))
+            .and_then(|()| migrate(connection));
         match result {
             Err(rusqlite::Error::SqliteFailure(error, _))
                 if matches!(
@@ -425,8 +461,9 @@ fn insert(connection: &Connection, records: &[CostRecord]) -> rusqlite::Result<(
         let mut statement = transaction.prepare_cached(
             "INSERT INTO cost_records (timestamp_ns, day, request_id, trace_id, pipeline, step, \
              model, provider, operation, input_tokens, output_tokens, cache_read_input_tokens, \
-             cache_write_input_tokens, reasoning_output_tokens, cost_nano_usd, price_version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             cache_write_input_tokens, reasoning_output_tokens, cost_nano_usd, price_version, \
+             cache_write_1h_input_tokens) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )?;
         for r in records {
             let nanos = r
@@ -450,6 +487,7 @@ fn insert(connection: &Connection, records: &[CostRecord]) -> rusqlite::Result<(
                 to_i64(r.usage.reasoning_output),
                 r.cost.map(|c| to_i64(c.nanos())),
                 r.price_version,
+                to_i64(r.usage.cache_write_1h_input),
             ])?;
         }
     }
@@ -464,12 +502,13 @@ pub(crate) fn read_between(
 ) -> Result<Vec<CostRecord>, CostError> {
     let connection = open_existing(path)?;
     let mut statement = connection
-        .prepare(
+        .prepare(&format!(
             "SELECT timestamp_ns, request_id, trace_id, pipeline, step, model, provider, \
              operation, input_tokens, output_tokens, cache_read_input_tokens, \
-             cache_write_input_tokens, reasoning_output_tokens, cost_nano_usd, price_version \
-             FROM cost_records WHERE day BETWEEN ?1 AND ?2 ORDER BY timestamp_ns, id",
-        )
+             cache_write_input_tokens, reasoning_output_tokens, cost_nano_usd, price_version, \
+             {} FROM cost_records WHERE day BETWEEN ?1 AND ?2 ORDER BY timestamp_ns, id",
+            one_hour_writes(&connection)
+        ))
         .map_err(|e| ledger_error(path, e))?;
     let rows = statement
         .query_map([start.to_string(), end.to_string()], |row| {
@@ -487,7 +526,7 @@ pub(crate) fn read_between(
                 model: row.get(5)?,
                 provider: row.get(6)?,
                 operation: row.get(7)?,
-                usage: token_usage_at(row, 8)?,
+                usage: token_usage_at(row, 8)?.with_cache_write_1h(count(row.get(15)?)),
                 cost: cost.map(|c| Usd::from_nanos(count(c))),
                 price_version: row.get(14)?,
             })
@@ -497,7 +536,8 @@ pub(crate) fn read_between(
         .map_err(|e| ledger_error(path, e))
 }
 
-/// The summed columns of a report, in the order [`report_between`] reads them.
+/// The summed columns of a report, in the order [`report_between`] reads them (the last is
+/// [`ONE_HOUR_WRITES`], or `0` in a ledger written before it).
 const SUMMED: [&str; 6] = [
     "input_tokens",
     "output_tokens",
@@ -510,9 +550,10 @@ const SUMMED: [&str; 6] = [
 /// An SQL `SUM` raises "integer overflow" past `i64::MAX`; each column is summed in two parts
 /// (billions, and the remainder) that no number of stored rows overflows in practice, and
 /// put together here, saturating.
-fn split_sums() -> String {
+fn split_sums(one_hour_writes: &str) -> String {
     SUMMED
         .iter()
+        .chain([&one_hour_writes])
         .map(|column| {
             format!(
                 "COALESCE(SUM({column} / 1000000000), 0), COALESCE(SUM({column} % 1000000000), 0)"
@@ -539,7 +580,7 @@ pub(crate) fn report_between(path: &Path, start: Date, end: Date) -> Result<Cost
             "SELECT day, model, step, pipeline, COUNT(*), COUNT(*) - COUNT(cost_nano_usd), {} \
              FROM cost_records WHERE day BETWEEN ?1 AND ?2 \
              GROUP BY day, model, step, pipeline",
-            split_sums()
+            split_sums(one_hour_writes(&connection))
         ))
         .map_err(|e| ledger_error(path, e))?;
     let mut report = CostReport::default();
@@ -558,6 +599,7 @@ pub(crate) fn report_between(path: &Path, start: Date, end: Date) -> Result<Cost
                     output: sum(1)?,
                     cache_read_input: sum(2)?,
                     cache_write_input: sum(3)?,
+                    cache_write_1h_input: sum(6)?,
                     reasoning_output: sum(4)?,
                 },
                 cost: Usd::from_nanos(sum(5)?),
@@ -580,15 +622,15 @@ fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// The five token columns starting at `first`, in the table's order.
+/// The five token columns starting at `first`, in the table's order (one-hour writes, a later
+/// column, are read apart).
 fn token_usage_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<TokenUsage> {
-    Ok(TokenUsage {
-        input: count(row.get(first)?),
-        output: count(row.get(first + 1)?),
-        cache_read_input: count(row.get(first + 2)?),
-        cache_write_input: count(row.get(first + 3)?),
-        reasoning_output: count(row.get(first + 4)?),
-    })
+    Ok(
+        TokenUsage::new(count(row.get(first)?), count(row.get(first + 1)?))
+            .with_cache_read(count(row.get(first + 2)?))
+            .with_cache_write(count(row.get(first + 3)?))
+            .with_reasoning(count(row.get(first + 4)?)),
+    )
 }
 
 fn open_existing(path: &Path) -> Result<Connection, CostError> {

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 use flujo::config::OtlpProtocol;
 use flujo::testing::Capture;
 
+#[path = "support/memory.rs"]
+mod memory;
+
 const SPANS: u64 = 1_000_000;
 
 #[flujo::pipeline_step(fields(i))]
@@ -104,18 +107,7 @@ fn reset_peak_rss() {
 }
 
 fn peak_rss_mib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib / 1024)
+    memory::status_bytes("VmHWM") >> 20
 }
 
 fn run(rotel: &Rotel, protocol: OtlpProtocol) {

@@ -9,20 +9,12 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use flujo::cost::genai::Catalog;
 
+#[path = "support/memory.rs"]
+mod memory;
+
 /// This process's resident memory, in bytes.
 fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib * 1024)
+    memory::status_bytes("VmRSS")
 }
 
 fn load(c: &mut Criterion) {

@@ -1,7 +1,6 @@
 //! The durable cost ledger across restarts, its daily limit, and the `flujo cost` CLI on it.
 
 use std::path::Path;
-use std::process::Command;
 
 use flujo::cost::Limit;
 use flujo::{TelemetryConfig, TokenUsage, UsageLimitExceeded, Usd, pipeline_step, track_cost};
@@ -28,17 +27,10 @@ fn run_process(ledger: &Path, daily_limit: Option<Usd>, work: impl FnOnce()) {
     drop(guard);
 }
 
+mod support;
+
 fn flujo_cost(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_flujo"))
-        .arg("cost")
-        .args(args)
-        .output()
-        .expect("the flujo binary runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    support::flujo(&[&["cost"], args].concat())
 }
 
 #[test]

@@ -1,18 +1,9 @@
 //! `flujo prices`: list, look up and check the genai-prices data, as a user runs it.
 
-use std::process::Command;
+mod support;
 
 fn flujo_prices(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_flujo"))
-        .arg("prices")
-        .args(args)
-        .output()
-        .expect("the flujo binary runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    support::flujo(&[&["prices"], args].concat())
 }
 
 #[test]

@@ -98,7 +98,7 @@ fn update_pricing(
     Ok(())
 }
 
-/// Rows set with [`set_model_price`]: they win over the built-in table and any price file,
+/// Rows set with [`set_model_price`]: they win over the `genai-prices` data and any price file,
 /// whenever they were set (before `init_telemetry` too) and through every re-init.
 static CODE_ROWS: Mutex<Vec<ModelPrice>> = Mutex::new(Vec::new());
 
@@ -125,7 +125,7 @@ pub(crate) fn configure(
     })
 }
 
-/// Adds or replaces a model's price for this process, on top of the built-in table and any
+/// Adds or replaces a model's price for this process, on top of the `genai-prices` data and any
 /// price file (also when set before `init_telemetry`, and through a re-init). Calls priced
 /// afterwards use it.
 ///

@@ -6,7 +6,8 @@ instead when it prices nothing).
 
 The grid: small and large calls, cache reads and writes (one-hour writes too), reasoning, at and across every tier
 start a model has, on the day before and the day of every dated price, and inside and
-outside every time-of-day window.
+outside every time-of-day window; and for every price variant (batch, service tiers), its
+request context, also around the variant's own start date.
 """
 
 import datetime
@@ -69,25 +70,55 @@ def times(model: types.ModelInfo):
                 yield at - datetime.timedelta(minutes=1)
 
 
+def contexts(model: types.ModelInfo):
+    """No request context, and each context a price variant of the model is selected by."""
+    yield None
+    seen = []
+    for variant in model.price_variants or ():
+        if variant.when not in seen:
+            seen.append(variant.when)
+            yield variant.when
+
+
+def variant_times(model: types.ModelInfo):
+    for variant in model.price_variants or ():
+        if isinstance(variant.constraint, types.StartDateConstraint):
+            day = datetime.datetime.combine(variant.constraint.start_date, datetime.time(12), tzinfo=UTC)
+            yield day - datetime.timedelta(days=1)
+            yield day
+
+
 def main() -> None:
     warnings.simplefilter('ignore')
     out = sys.stdout
     for provider in genai_prices.data.providers:
         for model in provider.models:
-            for at in times(model):
-                for usage in usages(model):
-                    row = {'provider': provider.id, 'model': model.id, 'usage': usage, 'at': at.isoformat()}
-                    try:
-                        price = genai_prices.calc_price(
-                            types.Usage(**usage), model.id, provider_id=provider.id, genai_request_timestamp=at
-                        )
-                    except Exception as error:  # noqa: BLE001 - the package's refusal is data here
-                        row['error'] = f'{type(error).__name__}: {error}'
-                    else:
-                        row['found'] = price.model.id
-                        nanos = (price.total_price * Decimal(10**9)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-                        row['nanos'] = int(nanos)
-                    out.write(json.dumps(row) + '\n')
+            for context in contexts(model):
+                at_times = list(times(model)) + (list(variant_times(model)) if context else [])
+                for at in at_times:
+                    for usage in usages(model) if context is None else BASE_USAGES[:4]:
+                        out.write(json.dumps(price_row(provider, model, usage, at, context)) + '\n')
+
+
+def price_row(provider, model, usage, at, context):
+    row = {'provider': provider.id, 'model': model.id, 'usage': usage, 'at': at.isoformat()}
+    if context:
+        row['context'] = context
+    try:
+        price = genai_prices.calc_price(
+            types.Usage(**usage),
+            model.id,
+            provider_id=provider.id,
+            genai_request_timestamp=at,
+            price_context=context,
+        )
+    except Exception as error:  # noqa: BLE001 - the package's refusal is data here
+        row['error'] = f'{type(error).__name__}: {error}'
+    else:
+        row['found'] = price.model.id
+        nanos = (price.total_price * Decimal(10**9)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        row['nanos'] = int(nanos)
+    return row
 
 
 if __name__ == '__main__':

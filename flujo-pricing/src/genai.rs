@@ -243,6 +243,18 @@ pub struct Model {
     /// Prices, each with its constraint (`None`: always); the last active one applies, the
     /// first when none is.
     prices: Vec<(Option<Constraint>, Prices)>,
+    /// Prices a request context selects (batch processing, a service tier), each replacing
+    /// the prices it names.
+    variants: Vec<Variant>,
+}
+
+/// Prices selected by exact request-context values (`processing = batch`,
+/// `service_tier = flex`), in force under their constraint.
+#[derive(Debug)]
+struct Variant {
+    when: Vec<(String, String)>,
+    constraint: Option<Constraint>,
+    prices: Prices,
 }
 
 impl Model {
@@ -256,6 +268,80 @@ impl Model {
             .or(self.prices.first())
             .map(|(_, prices)| prices)
             .unwrap_or(&NO_PRICES)
+    }
+
+    /// The prices in force at `at` for a request whose context is `context` (pairs such as
+    /// `("service_tier", "flex")` or `("processing", "batch")`): each price the first variant
+    /// that matches the context names replaces the standard one, as `genai-prices` resolves
+    /// them. Without a matching variant, [`Model::prices_at`].
+    pub fn prices_for(
+        &self,
+        at: impl Into<OffsetDateTime>,
+        context: &[(&str, &str)],
+    ) -> Cow<'_, Prices> {
+        let at = at.into();
+        let standard = self.prices_at(at);
+        if context.is_empty() {
+            return Cow::Borrowed(standard);
+        }
+        let mut resolved = Cow::Borrowed(standard);
+        let mut replaced = Prices::default();
+        for variant in &self.variants {
+            let applies = variant.constraint.as_ref().is_none_or(|c| c.active(at))
+                && variant
+                    .when
+                    .iter()
+                    .all(|(key, value)| context.iter().any(|(k, v)| k == key && v == value));
+            if !applies {
+                continue;
+            }
+            let prices = resolved.to_mut();
+            for (slot, done, price) in [
+                (
+                    &mut prices.input,
+                    &mut replaced.input,
+                    &variant.prices.input,
+                ),
+                (
+                    &mut prices.output,
+                    &mut replaced.output,
+                    &variant.prices.output,
+                ),
+                (
+                    &mut prices.cache_read,
+                    &mut replaced.cache_read,
+                    &variant.prices.cache_read,
+                ),
+                (
+                    &mut prices.cache_write,
+                    &mut replaced.cache_write,
+                    &variant.prices.cache_write,
+                ),
+                (
+                    &mut prices.cache_write_1h,
+                    &mut replaced.cache_write_1h,
+                    &variant.prices.cache_write_1h,
+                ),
+                (
+                    &mut prices.reasoning,
+                    &mut replaced.reasoning,
+                    &variant.prices.reasoning,
+                ),
+                (
+                    &mut prices.requests,
+                    &mut replaced.requests,
+                    &variant.prices.requests,
+                ),
+            ] {
+                // The first variant to name a price sets it.
+                if price.is_some() && done.is_none() {
+                    *slot = price.clone();
+                    *done = price.clone();
+                }
+            }
+            prices.rounded |= variant.prices.rounded;
+        }
+        resolved
     }
 
     /// Whether `model` (lower case) is this model.
@@ -463,6 +549,23 @@ impl Catalog {
         })
     }
 
+    /// The prices of the model at `index` at `at` for a request of `context` (see
+    /// [`Model::prices_for`]); a model found in a fallback provider has no variants of the
+    /// provider asked, so the context selects nothing there (as in `genai-prices`).
+    pub fn prices_for(
+        &self,
+        index: ModelIndex,
+        at: impl Into<OffsetDateTime>,
+        context: &[(&str, &str)],
+    ) -> Cow<'_, Prices> {
+        let (_, model) = self.at(index);
+        if index.provider == index.holder {
+            model.prices_for(at, context)
+        } else {
+            Cow::Borrowed(model.prices_at(at))
+        }
+    }
+
     /// The provider asked and the model at `index`.
     pub fn at(&self, index: ModelIndex) -> (&Provider, &Model) {
         (
@@ -583,6 +686,16 @@ struct RawModel<'a> {
     rule: RawClause,
     #[serde(borrow)]
     prices: &'a RawValue,
+    #[serde(borrow, default)]
+    price_variants: Vec<RawVariant<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawVariant<'a> {
+    when: std::collections::BTreeMap<String, String>,
+    constraint: Option<RawConstraint>,
+    #[serde(borrow)]
+    prices: std::collections::BTreeMap<Cow<'a, str>, &'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -697,9 +810,21 @@ impl RawModel<'_> {
                 Ok((constraint, prices_of(&conditional.prices, &at)?))
             })
             .collect::<Result<_, PricingError>>()?;
+        let variants = self
+            .price_variants
+            .into_iter()
+            .map(|variant| {
+                Ok(Variant {
+                    when: variant.when.into_iter().collect(),
+                    constraint: variant.constraint.map(|c| c.build(&invalid)).transpose()?,
+                    prices: prices_of(&variant.prices, &at)?,
+                })
+            })
+            .collect::<Result<_, PricingError>>()?;
         Ok(Model {
             rule: self.rule.build(&at)?,
             prices,
+            variants,
             id,
         })
     }

@@ -1,7 +1,7 @@
 //! flujo prices the shipped `genai-prices` data as the `genai-prices` Python package of the
 //! same version does: every model, a grid of usages (small, large, cache reads and writes,
 //! reasoning, at and across every tier start), on the days around every dated price and around
-//! every time-of-day window; to the nano-dollar. `scripts/genai-prices-grid.py` prices the
+//! every time-of-day window, and with every price variant's request context; to the nano-dollar. `scripts/genai-prices-grid.py` prices the
 //! grid with the package (installed into `.backends/genai-prices/` by `scripts/test.sh`,
 //! which sets `FLUJO_GENAI_PRICES_PYTHON`).
 
@@ -72,9 +72,21 @@ fn flujo_and_the_python_package_agree_on_every_model() {
             cache_write_1h_input: count(usage, "cache_write_1h_tokens"),
             reasoning_output: count(usage, "output_reasoning_tokens"),
         };
-        let found = catalog.find(model, Some(provider));
-        let prices = found.map(|(_, m)| m.prices_at(at));
-        let ours = found.map(|(_, m)| (m.id.as_str(), m.prices_at(at).cost(&tokens)));
+        let context: Vec<(&str, &str)> = row
+            .get("context")
+            .and_then(|c| c.as_object())
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let found = catalog.locate(model, Some(provider));
+        let prices = found.map(|index| catalog.prices_for(index, at, &context));
+        let ours = found.map(|index| {
+            let id = catalog.at(index).1.id.as_str();
+            (id, catalog.prices_for(index, at, &context).cost(&tokens))
+        });
         let theirs = row["nanos"]
             .as_u64()
             .map(|nanos| (row["found"].as_str().unwrap(), Usd::from_nanos(nanos)));
@@ -89,7 +101,7 @@ fn flujo_and_the_python_package_agree_on_every_model() {
         };
         if ours == theirs {
             agreed += 1;
-        } else if within_rounding && prices.is_some_and(|p| p.rounded) {
+        } else if within_rounding && prices.as_ref().is_some_and(|p| p.rounded) {
             explained.push((row.clone(), ours));
         } else {
             unexplained.push(format!(

@@ -191,3 +191,22 @@ fn anthropic_events_split_usage_is_counted_once() {
         ["end_turn"]
     );
 }
+
+/// The same answer, served by OpenAI's flex tier.
+#[track_cost(model = "o4-mini")]
+async fn extract_invoice_flex() -> Result<CreateChatCompletionResponse, anyhow::Error> {
+    let mut response: serde_json::Value =
+        serde_json::from_str(include_str!("recorded/chat_completion_o4_mini.json")).unwrap();
+    response["service_tier"] = "flex".into();
+    Ok(serde_json::from_value(response)?)
+}
+
+#[test]
+fn the_service_tier_of_the_response_selects_the_price_variant() {
+    let capture = Capture::start();
+    futures::executor::block_on(extract_invoice_flex()).unwrap();
+    let record = &capture.cost_records()[0];
+    // o4-mini at the flex tier (genai-prices, from 2026-10-12): 409 uncached * $0.55/M +
+    // 2432 cached * $0.138/M + 412 * $2.20/M = 224.95 + 335.616 + 906.4 micro-dollars.
+    assert_eq!(record.cost, Some(Usd::parse("0.001466966").unwrap()));
+}

@@ -283,7 +283,7 @@ impl ModelCall {
         let usage = usage.clamped();
         let now = SystemTime::now();
         let cost =
-            pricing::resolve(&self.model, self.site.provider, utc_date(now)).cost(&usage, now);
+            pricing::resolve(&self.model, self.site.provider, utc_date(now)).cost(&usage, now, &[]);
         self.charged = budget::charge_progress(run, self.charged, &usage, cost);
     }
 
@@ -358,11 +358,17 @@ impl ModelCall {
         let timestamp = SystemTime::now();
         let resolved = pricing::resolve(&self.model, self.site.provider, utc_date(timestamp));
         let reported = report.as_ref().and_then(|r| r.usage);
+        let context: Vec<(&str, &str)> = report.as_ref().map_or_else(Vec::new, |r| {
+            r.price_context
+                .iter()
+                .map(|(key, value)| (*key, value.as_str()))
+                .collect()
+        });
         let usage = reported.map(TokenUsage::clamped);
         let (cost, output_cost) = match reported {
             Some(usage) if usage.is_within_bounds() => (
-                resolved.cost(&usage, timestamp),
-                resolved.output_cost(&usage, timestamp),
+                resolved.cost(&usage, timestamp, &context),
+                resolved.output_cost(&usage, timestamp, &context),
             ),
             Some(usage) => {
                 out_of_bounds(&self.model, &usage);

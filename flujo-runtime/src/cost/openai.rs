@@ -59,6 +59,20 @@ impl ReportsUsage for CreateChatCompletionResponse {
         )
     }
 
+    /// The tier that served the request (`flex`, `priority`, ...), which selects the price
+    /// data's variant for it.
+    fn price_context(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        self.service_tier
+            .as_ref()
+            .and_then(|tier| serde_json::to_value(tier).ok())
+            .and_then(|tier| {
+                tier.as_str()
+                    .map(|t| ("service_tier", Cow::Owned(t.to_owned())))
+            })
+            .into_iter()
+            .collect()
+    }
+
     /// Each choice's text (a choice that answered with tool calls only has none).
     fn output_texts(&self) -> Vec<Cow<'_, str>> {
         self.choices

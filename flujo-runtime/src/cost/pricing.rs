@@ -165,17 +165,19 @@ enum Price {
 }
 
 impl Price {
-    fn cost(&self, usage: &TokenUsage, at: SystemTime) -> Usd {
+    fn cost(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> Usd {
         match self {
             Price::Row(row) => row.cost(usage),
-            Price::Catalog(catalog, index) => catalog.at(*index).1.prices_at(at).cost(usage),
+            Price::Catalog(catalog, index) => catalog.prices_for(*index, at, context).cost(usage),
         }
     }
 
-    fn output_cost(&self, usage: &TokenUsage, at: SystemTime) -> Usd {
+    fn output_cost(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> Usd {
         match self {
             Price::Row(row) => row.output_cost(usage),
-            Price::Catalog(catalog, index) => catalog.at(*index).1.prices_at(at).output_cost(usage),
+            Price::Catalog(catalog, index) => {
+                catalog.prices_for(*index, at, context).output_cost(usage)
+            }
         }
     }
 }
@@ -190,17 +192,29 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
-    /// The exact cost of `usage` for a call at `at` (time-of-day prices); `None` when the
-    /// model has no price.
-    pub(crate) fn cost(&self, usage: &TokenUsage, at: SystemTime) -> Option<Usd> {
-        self.price.as_ref().map(|price| price.cost(usage, at))
+    /// The exact cost of `usage` for a call at `at` (time-of-day prices) served as `context`
+    /// says (the data's price variants); `None` when the model has no price.
+    pub(crate) fn cost(
+        &self,
+        usage: &TokenUsage,
+        at: SystemTime,
+        context: &[(&str, &str)],
+    ) -> Option<Usd> {
+        self.price
+            .as_ref()
+            .map(|price| price.cost(usage, at, context))
     }
 
     /// The part of [`Resolved::cost`] that pays for output tokens.
-    pub(crate) fn output_cost(&self, usage: &TokenUsage, at: SystemTime) -> Option<Usd> {
+    pub(crate) fn output_cost(
+        &self,
+        usage: &TokenUsage,
+        at: SystemTime,
+        context: &[(&str, &str)],
+    ) -> Option<Usd> {
         self.price
             .as_ref()
-            .map(|price| price.output_cost(usage, at))
+            .map(|price| price.output_cost(usage, at, context))
     }
 
     pub(crate) fn is_priced(&self) -> bool {

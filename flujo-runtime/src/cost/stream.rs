@@ -447,6 +447,7 @@ impl StreamCall {
             usage: self.usage.total(),
             response: std::mem::take(&mut self.response),
             output: None,
+            price_context: Vec::new(),
         };
         let timing = StreamTiming {
             time_to_first_chunk: self.time_to_first_chunk,

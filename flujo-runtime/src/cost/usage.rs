@@ -57,6 +57,13 @@ pub trait ReportsUsage {
     fn output_texts(&self) -> Vec<Cow<'_, str>> {
         Vec::new()
     }
+
+    /// How the provider served the request, as the price data's variants name it:
+    /// `("service_tier", "flex")`, `("processing", "batch")`, ... A matching variant's prices
+    /// replace the standard ones (OpenAI's flex tier at half price, say).
+    fn price_context(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        Vec::new()
+    }
 }
 
 impl ReportsUsage for TokenUsage {
@@ -83,6 +90,9 @@ macro_rules! reports_through {
             }
             fn output_texts(&self) -> Vec<Cow<'_, str>> {
                 $inner(self).map(ReportsUsage::output_texts).unwrap_or_default()
+            }
+            fn price_context(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+                $inner(self).map(ReportsUsage::price_context).unwrap_or_default()
             }
         }
     )*};
@@ -138,6 +148,8 @@ pub(crate) struct UsageReport {
     pub(crate) response: ResponseDetails,
     /// `gen_ai.output.messages`, when content is captured.
     pub(crate) output: Option<Captured>,
+    /// How the request was served, for the price data's variants.
+    pub(crate) price_context: Vec<(&'static str, String)>,
 }
 
 impl UsageReport {
@@ -159,6 +171,11 @@ impl UsageReport {
                 finish_reasons,
             },
             output,
+            price_context: value
+                .price_context()
+                .into_iter()
+                .map(|(key, value)| (key, capped_copy(&value)))
+                .collect(),
         }
     }
 

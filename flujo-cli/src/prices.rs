@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use flujo_runtime::cost::genai::{Catalog, Prices, UnitPrice};
+use flujo_runtime::cost::genai::{Catalog, Prices, Unit, UnitPrice};
 
 #[derive(Subcommand)]
 pub(crate) enum PricesCommand {
@@ -105,17 +105,18 @@ pub(crate) fn run(command: PricesCommand) -> Result<String, String> {
 }
 
 fn describe(out: &mut String, prices: &Prices) {
-    for (label, price, unit) in [
-        ("input", &prices.input, "M tokens"),
-        ("output", &prices.output, "M tokens"),
-        ("cache read", &prices.cache_read, "M tokens"),
-        ("cache write", &prices.cache_write, "M tokens"),
-        ("cache 1h", &prices.cache_write_1h, "M tokens"),
-        ("reasoning", &prices.reasoning, "M tokens"),
-        ("requests", &prices.requests, "1000 requests"),
-    ] {
-        if let Some(price) = price {
-            let _ = writeln!(out, "  {label:<12} {}", per(price, unit));
+    for unit in Unit::ALL {
+        let (label, per_unit) = match unit {
+            Unit::Input => ("input", "M tokens"),
+            Unit::Output => ("output", "M tokens"),
+            Unit::CacheRead => ("cache read", "M tokens"),
+            Unit::CacheWrite => ("cache write", "M tokens"),
+            Unit::CacheWrite1h => ("cache 1h", "M tokens"),
+            Unit::Reasoning => ("reasoning", "M tokens"),
+            Unit::Requests => ("requests", "1000 requests"),
+        };
+        if let Some(price) = prices.get(unit) {
+            let _ = writeln!(out, "  {label:<12} {}", per(price, per_unit));
         }
     }
     if !prices.unreported.is_empty() {

@@ -34,48 +34,41 @@ pub const ROUNDED_PRICES: &[&str] = &[
     "0.041666666666666664",
 ];
 
-/// A price as the data states it: an exact decimal, in whole micro-dollars per unit (per
-/// million tokens, per thousand requests).
-fn micros(text: &str, at: &dyn Fn() -> String) -> Result<u64, PricingError> {
-    let invalid = |why: &str| PricingError::File {
+/// An error in the data: `line` 0 until [`at_line`] finds the line of the model it names.
+fn data_error(message: String) -> PricingError {
+    PricingError::File {
         file: "genai-prices data".to_owned(),
         line: 0,
-        message: format!("{}: price {text}: {why}", at()),
-    };
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || !fraction.bytes().all(|b| b.is_ascii_digit())
-    {
+        message,
+    }
+}
+
+/// A price as the data states it: an exact decimal, in whole micro-dollars per unit (per
+/// million tokens, per thousand requests), and whether it is one of [`ROUNDED_PRICES`].
+fn micros(text: &str, at: &dyn Fn() -> String) -> Result<(u64, bool), PricingError> {
+    let invalid = |why: &str| data_error(format!("{}: price {text}: {why}", at()));
+    let fraction = text.split_once('.').map_or("", |(_, fraction)| fraction);
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid("not a non-negative decimal number"));
     }
-    let whole: u64 = whole
-        .parse()
-        .map_err(|_| invalid("more than 10^12 dollars"))?;
-    let (kept, rest) = fraction.split_at(fraction.len().min(6));
-    let kept_value = format!("{kept:0<6}")
-        .parse::<u64>()
-        .map_err(|_| invalid("not a number"))?;
-    let mut value = whole
-        .checked_mul(1_000_000)
-        .and_then(|w| w.checked_add(kept_value))
-        .ok_or_else(|| invalid("too large"))?;
-    if rest.bytes().any(|b| b != b'0') {
-        // Float noise (`0.18000000000000002`, `1.0399999999999998`) is within 10^-12 of a
-        // whole micro-dollar; a real seventh decimal only stands in the documented list.
-        let rest_value: f64 = format!("0.{rest}").parse().unwrap_or(0.0);
-        let noise = !(1e-6..=1.0 - 1e-6).contains(&rest_value);
-        if !noise && !ROUNDED_PRICES.contains(&text) {
-            return Err(invalid(
-                "more than 6 decimals, which flujo's micro-dollars per million tokens cannot \
-                 hold (and not float noise, nor in flujo::cost::ROUNDED_PRICES)",
-            ));
-        }
-        if rest_value >= 0.5 {
-            value += 1;
-        }
+    let rest = &fraction[fraction.len().min(6)..];
+    let value = crate::money::parse_decimal(&text[..text.len() - rest.len()], 6)
+        .ok_or_else(|| invalid("not a non-negative decimal number of at most 10^13 dollars"))?;
+    if rest.bytes().all(|b| b == b'0') {
+        return Ok((value, false));
     }
-    Ok(value)
+    // Float noise (`0.18000000000000002`, `1.0399999999999998`) is within 10^-12 of a whole
+    // micro-dollar; a real seventh decimal only stands in the documented list.
+    let rest_value: f64 = format!("0.{rest}").parse().unwrap_or(0.0);
+    let noise = !(1e-6..=1.0 - 1e-6).contains(&rest_value);
+    let listed = ROUNDED_PRICES.contains(&text);
+    if !noise && !listed {
+        return Err(invalid(
+            "more than 6 decimals, which flujo's micro-dollars per million tokens cannot \
+             hold (and not float noise, nor in flujo::cost::ROUNDED_PRICES)",
+        ));
+    }
+    Ok((value + u64::from(rest_value >= 0.5), listed))
 }
 
 /// A price of one unit: flat, or replaced by a tier's once a request's input is above the
@@ -87,6 +80,8 @@ pub struct UnitPrice {
     /// `(start, micro-dollars)`, by ascending start: the price when input tokens are above
     /// `start`.
     pub tiers: Vec<(u64, u64)>,
+    /// The base or a tier is one of [`ROUNDED_PRICES`]: rounded to the micro-dollar.
+    pub rounded: bool,
 }
 
 impl UnitPrice {
@@ -100,107 +95,133 @@ impl UnitPrice {
     }
 }
 
-/// The prices of a model at one time: the token units flujo's usage reports, and the fee per
-/// request.
+/// The units of the data that flujo's usage reports, each with the data's price key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Input tokens (those not priced by a more specific unit).
+    Input,
+    /// Output tokens (reasoning included unless [`Unit::Reasoning`] prices them).
+    Output,
+    /// Input tokens read from the prompt cache (else they cost [`Unit::Input`]).
+    CacheRead,
+    /// Input tokens written to the prompt cache (else they cost [`Unit::Input`]).
+    CacheWrite,
+    /// Cache writes kept for an hour (else they cost [`Unit::CacheWrite`]).
+    CacheWrite1h,
+    /// Reasoning output tokens (else they cost [`Unit::Output`]).
+    Reasoning,
+    /// A fee per request (priced per thousand requests).
+    Requests,
+}
+
+impl Unit {
+    /// Every unit, in this order.
+    pub const ALL: [Unit; 7] = [
+        Unit::Input,
+        Unit::Output,
+        Unit::CacheRead,
+        Unit::CacheWrite,
+        Unit::CacheWrite1h,
+        Unit::Reasoning,
+        Unit::Requests,
+    ];
+
+    /// The data's price key, e.g. `input_mtok`.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Unit::Input => "input_mtok",
+            Unit::Output => "output_mtok",
+            Unit::CacheRead => "cache_read_mtok",
+            Unit::CacheWrite => "cache_write_mtok",
+            Unit::CacheWrite1h => "cache_write_1h_mtok",
+            Unit::Reasoning => "output_reasoning_mtok",
+            Unit::Requests => "requests_kcount",
+        }
+    }
+
+    fn of_key(key: &str) -> Option<Unit> {
+        Unit::ALL.into_iter().find(|unit| unit.key() == key)
+    }
+}
+
+/// The prices of a model at one time: the units flujo's usage reports, and the names of
+/// those it does not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Prices {
-    /// Input tokens (those not priced by a more specific unit below).
-    pub input: Option<UnitPrice>,
-    /// Output tokens (reasoning included unless `reasoning` prices them).
-    pub output: Option<UnitPrice>,
-    /// Input tokens read from the prompt cache (else they cost `input`).
-    pub cache_read: Option<UnitPrice>,
-    /// Input tokens written to the prompt cache (else they cost `input`).
-    pub cache_write: Option<UnitPrice>,
-    /// Cache writes kept for an hour (else they cost `cache_write`).
-    pub cache_write_1h: Option<UnitPrice>,
-    /// Reasoning output tokens (else they cost `output`).
-    pub reasoning: Option<UnitPrice>,
-    /// A fee per request, in micro-dollars per thousand requests.
-    pub requests: Option<UnitPrice>,
-    /// Units the data prices that flujo's usage cannot report (audio, images, web searches,
-    /// 1-hour cache writes, ...): their count is 0 in every flujo call.
+    /// By [`Unit`], in the order of [`Unit::ALL`].
+    units: [Option<UnitPrice>; Unit::ALL.len()],
+    /// Units the data prices that flujo's usage cannot report (audio, images, web
+    /// searches, ...): their count is 0 in every flujo call.
     pub unreported: Vec<String>,
-    /// One of these prices is in [`ROUNDED_PRICES`]: rounded to the micro-dollar.
-    pub rounded: bool,
 }
 
 impl Prices {
+    /// The price of `unit`, when the data states one.
+    pub fn get(&self, unit: Unit) -> Option<&UnitPrice> {
+        self.units[unit as usize].as_ref()
+    }
+
+    /// Whether one of these prices is in [`ROUNDED_PRICES`].
+    pub fn rounded(&self) -> bool {
+        self.units.iter().flatten().any(|price| price.rounded)
+    }
+
     /// The exact cost of `usage`: each priced unit's count is what is left of it after its
     /// more specific priced units (`genai-prices`' rule), priced per million tokens at the
     /// tier the request's input reaches, plus the request fee.
     pub fn cost(&self, usage: &TokenUsage) -> Usd {
-        let at = |price: &Option<UnitPrice>, count: u64| picos(price, count, usage.input);
-        let priced_count = |price: &Option<UnitPrice>, count: u64| {
-            if price.is_some() { count } else { 0 }
+        picos_to_usd(self.picos(usage).0)
+    }
+
+    /// The part of [`Prices::cost`] that pays for output tokens (reasoning included).
+    pub fn output_cost(&self, usage: &TokenUsage) -> Usd {
+        picos_to_usd(self.picos(usage).1)
+    }
+
+    /// Pico-dollars for the whole of `usage`, and for its output.
+    fn picos(&self, usage: &TokenUsage) -> (u128, u128) {
+        // Micro-dollars per million tokens times tokens: pico-dollars. A thousand requests at
+        // micro-dollars: one request is micros * 1000 pico-dollars.
+        let at = |unit: Unit, count: u64| {
+            self.get(unit).map_or(0, |price| {
+                u128::from(price.for_input(usage.input)) * u128::from(count)
+            })
         };
-        let cache_read = priced_count(&self.cache_read, usage.cache_read_input);
+        let priced = |unit: Unit, count: u64| if self.get(unit).is_some() { count } else { 0 };
+        let cache_read = priced(Unit::CacheRead, usage.cache_read_input);
         // One-hour writes are part of the cache writes, as those are part of the input.
-        let one_hour = priced_count(
-            &self.cache_write_1h,
+        let one_hour = priced(
+            Unit::CacheWrite1h,
             usage.cache_write_1h_input.min(usage.cache_write_input),
         );
-        let cache_write = priced_count(
-            &self.cache_write,
+        let cache_write = priced(
+            Unit::CacheWrite,
             usage.cache_write_input.saturating_sub(one_hour),
         );
-        let reasoning = priced_count(&self.reasoning, usage.reasoning_output);
+        let reasoning = priced(Unit::Reasoning, usage.reasoning_output);
         let input = usage
             .input
             .saturating_sub(cache_read)
             .saturating_sub(cache_write)
             .saturating_sub(one_hour);
-        let output = usage.output.saturating_sub(reasoning);
-        // Micro-dollars per million tokens times tokens: pico-dollars. A thousand requests at
-        // micro-dollars: one request is micros * 1000 pico-dollars.
-        let picos = at(&self.input, input)
-            + at(&self.cache_read, cache_read)
-            + at(&self.cache_write, cache_write)
-            + at(&self.cache_write_1h, one_hour)
-            + at(&self.output, output)
-            + at(&self.reasoning, reasoning)
-            + at(&self.requests, 1) * 1_000;
-        picos_to_usd(picos)
+        let output = at(Unit::Output, usage.output.saturating_sub(reasoning))
+            + at(Unit::Reasoning, reasoning);
+        let total = at(Unit::Input, input)
+            + at(Unit::CacheRead, cache_read)
+            + at(Unit::CacheWrite, cache_write)
+            + at(Unit::CacheWrite1h, one_hour)
+            + output
+            + at(Unit::Requests, 1) * 1_000;
+        (total, output)
     }
 
-    /// The part of [`Prices::cost`] that pays for output tokens (reasoning included).
-    pub fn output_cost(&self, usage: &TokenUsage) -> Usd {
-        let at = |price: &Option<UnitPrice>, count: u64| picos(price, count, usage.input);
-        let reasoning = if self.reasoning.is_some() {
-            usage.reasoning_output
-        } else {
-            0
-        };
-        picos_to_usd(
-            at(&self.output, usage.output.saturating_sub(reasoning))
-                + at(&self.reasoning, reasoning),
-        )
-    }
-
-    /// Whether these prices price a flujo call: they price a token unit or a request, or
-    /// they price nothing at all (the data's way to say a model is free, e.g. one included in
-    /// a subscription). Prices only for units flujo's usage cannot report (audio hours,
+    /// Whether these prices price a flujo call: they price one of its units, or they price
+    /// nothing at all (the data's way to say a model is free, e.g. one included in a
+    /// subscription). Prices only for units flujo's usage cannot report (audio hours,
     /// images) do not: such a call is unpriced, never a silent $0.
     pub fn prices_calls(&self) -> bool {
-        let priced = [
-            &self.input,
-            &self.output,
-            &self.cache_read,
-            &self.cache_write,
-            &self.cache_write_1h,
-            &self.reasoning,
-            &self.requests,
-        ];
-        priced.iter().any(|price| price.is_some()) || self.unreported.is_empty()
+        self.units.iter().any(Option::is_some) || self.unreported.is_empty()
     }
-}
-
-/// Pico-dollars for `count` units at `price` (micro-dollars per million), at the tier of a
-/// request with `input_tokens`; 0 when unpriced.
-fn picos(price: &Option<UnitPrice>, count: u64, input_tokens: u64) -> u128 {
-    price.as_ref().map_or(0, |p| {
-        u128::from(p.for_input(input_tokens)) * u128::from(count)
-    })
 }
 
 /// When a model's prices apply.
@@ -285,7 +306,7 @@ impl Model {
             return Cow::Borrowed(standard);
         }
         let mut resolved = Cow::Borrowed(standard);
-        let mut replaced = Prices::default();
+        let mut replaced = [false; Unit::ALL.len()];
         for variant in &self.variants {
             let applies = variant.constraint.as_ref().is_none_or(|c| c.active(at))
                 && variant
@@ -295,51 +316,15 @@ impl Model {
             if !applies {
                 continue;
             }
-            let prices = resolved.to_mut();
-            for (slot, done, price) in [
-                (
-                    &mut prices.input,
-                    &mut replaced.input,
-                    &variant.prices.input,
-                ),
-                (
-                    &mut prices.output,
-                    &mut replaced.output,
-                    &variant.prices.output,
-                ),
-                (
-                    &mut prices.cache_read,
-                    &mut replaced.cache_read,
-                    &variant.prices.cache_read,
-                ),
-                (
-                    &mut prices.cache_write,
-                    &mut replaced.cache_write,
-                    &variant.prices.cache_write,
-                ),
-                (
-                    &mut prices.cache_write_1h,
-                    &mut replaced.cache_write_1h,
-                    &variant.prices.cache_write_1h,
-                ),
-                (
-                    &mut prices.reasoning,
-                    &mut replaced.reasoning,
-                    &variant.prices.reasoning,
-                ),
-                (
-                    &mut prices.requests,
-                    &mut replaced.requests,
-                    &variant.prices.requests,
-                ),
-            ] {
-                // The first variant to name a price sets it.
-                if price.is_some() && done.is_none() {
-                    *slot = price.clone();
-                    *done = price.clone();
+            // The first variant to name a price sets it.
+            for unit in Unit::ALL {
+                if let Some(price) = variant.prices.get(unit)
+                    && !replaced[unit as usize]
+                {
+                    resolved.to_mut().units[unit as usize] = Some(price.clone());
+                    replaced[unit as usize] = true;
                 }
             }
-            prices.rounded |= variant.prices.rounded;
         }
         resolved
     }
@@ -351,15 +336,8 @@ impl Model {
 }
 
 static NO_PRICES: Prices = Prices {
-    input: None,
-    output: None,
-    cache_read: None,
-    cache_write: None,
-    cache_write_1h: None,
-    reasoning: None,
-    requests: None,
+    units: [const { None }; Unit::ALL.len()],
     unreported: Vec::new(),
-    rounded: false,
 };
 
 /// A provider of the data.
@@ -413,11 +391,8 @@ struct LazyRegex {
 
 impl LazyRegex {
     fn new(pattern: String, at: &dyn Fn() -> String) -> Result<LazyRegex, PricingError> {
-        fancy_regex::Expr::parse_tree(&pattern).map_err(|error| PricingError::File {
-            file: "genai-prices data".to_owned(),
-            line: 0,
-            message: format!("{}: match regex {pattern:?}: {error}", at()),
-        })?;
+        fancy_regex::Expr::parse_tree(&pattern)
+            .map_err(|error| data_error(format!("{}: match regex {pattern:?}: {error}", at())))?;
         Ok(LazyRegex {
             pattern,
             compiled: std::sync::OnceLock::new(),
@@ -786,11 +761,7 @@ impl RawModel<'_> {
     fn build(self, provider: &str) -> Result<Model, PricingError> {
         let id = self.id;
         let at = || format!("provider {provider}, model {id}");
-        let invalid = |message: String| PricingError::File {
-            file: "genai-prices data".to_owned(),
-            line: 0,
-            message: format!("{}: {message}", at()),
-        };
+        let invalid = |message: String| data_error(format!("{}: {message}", at()));
         let text = self.prices.get();
         let conditionals: Vec<RawConditional> = if text.trim_start().starts_with('[') {
             serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?
@@ -862,56 +833,39 @@ fn prices_of(
 ) -> Result<Prices, PricingError> {
     let mut prices = Prices::default();
     for (key, value) in raw {
-        let where_ = || format!("{}, {key}", at());
-        let price = unit_price(value, &where_)?;
-        prices.rounded |= is_rounded(value.get());
-        let slot = match key.as_ref() {
-            "input_mtok" => &mut prices.input,
-            "output_mtok" => &mut prices.output,
-            "cache_read_mtok" => &mut prices.cache_read,
-            "cache_write_mtok" => &mut prices.cache_write,
-            "cache_write_1h_mtok" => &mut prices.cache_write_1h,
-            "output_reasoning_mtok" => &mut prices.reasoning,
-            "requests_kcount" => &mut prices.requests,
-            other => {
-                prices.unreported.push(other.to_owned());
-                continue;
-            }
-        };
-        *slot = Some(price);
+        let price = unit_price(value, &|| format!("{}, {key}", at()))?;
+        match Unit::of_key(key) {
+            Some(unit) => prices.units[unit as usize] = Some(price),
+            None => prices.unreported.push(key.to_string()),
+        }
     }
     Ok(prices)
-}
-
-/// Whether a price (or one of its tiers) is one that flujo rounds.
-fn is_rounded(text: &str) -> bool {
-    ROUNDED_PRICES
-        .iter()
-        .any(|rounded| text.trim() == *rounded || text.contains(&format!(": {rounded}")))
 }
 
 fn unit_price(value: &RawValue, at: &dyn Fn() -> String) -> Result<UnitPrice, PricingError> {
     let text = value.get().trim();
     if !text.starts_with('{') {
+        let (base, rounded) = micros(text, at)?;
         return Ok(UnitPrice {
-            base: micros(text, at)?,
+            base,
             tiers: Vec::new(),
+            rounded,
         });
     }
-    let tiered: RawTiered = serde_json::from_str(text).map_err(|e| PricingError::File {
-        file: "genai-prices data".to_owned(),
-        line: 0,
-        message: format!("{}: {e}", at()),
-    })?;
-    let mut tiers = tiered
-        .tiers
-        .iter()
-        .map(|tier| Ok((tier.start, micros(tier.price.get().trim(), at)?)))
-        .collect::<Result<Vec<_>, PricingError>>()?;
+    let tiered: RawTiered =
+        serde_json::from_str(text).map_err(|e| data_error(format!("{}: {e}", at())))?;
+    let (base, mut rounded) = micros(tiered.base.get().trim(), at)?;
+    let mut tiers = Vec::with_capacity(tiered.tiers.len());
+    for tier in &tiered.tiers {
+        let (price, tier_rounded) = micros(tier.price.get().trim(), at)?;
+        rounded |= tier_rounded;
+        tiers.push((tier.start, price));
+    }
     tiers.sort_by_key(|(start, _)| *start);
     Ok(UnitPrice {
-        base: micros(tiered.base.get().trim(), at)?,
+        base,
         tiers,
+        rounded,
     })
 }
 
@@ -963,11 +917,17 @@ mod tests {
     #[test]
     fn conversions_are_exact_noise_is_dropped_and_seventh_decimals_refused() {
         let at = || "test".to_owned();
-        assert_eq!(micros("2.5", &at).unwrap(), 2_500_000);
-        assert_eq!(micros("0.0375", &at).unwrap(), 37_500);
-        assert_eq!(micros("0.18000000000000002", &at).unwrap(), 180_000);
-        assert_eq!(micros("1.0399999999999998", &at).unwrap(), 1_040_000);
-        assert_eq!(micros("0.0833333333333333", &at).unwrap(), 83_333);
+        assert_eq!(micros("2.5", &at).unwrap(), (2_500_000, false));
+        assert_eq!(micros("0.0375", &at).unwrap(), (37_500, false));
+        assert_eq!(
+            micros("0.18000000000000002", &at).unwrap(),
+            (180_000, false)
+        );
+        assert_eq!(
+            micros("1.0399999999999998", &at).unwrap(),
+            (1_040_000, false)
+        );
+        assert_eq!(micros("0.0833333333333333", &at).unwrap(), (83_333, true));
         let error = micros("0.1234567", &at).unwrap_err().to_string();
         assert!(error.contains("more than 6 decimals"), "{error}");
         assert!(micros("-1", &at).is_err());
@@ -1001,6 +961,7 @@ mod tests {
         let price = UnitPrice {
             base: 3_000_000,
             tiers: vec![(200_000, 6_000_000)],
+            rounded: false,
         };
         assert_eq!(price.for_input(200_000), 3_000_000);
         assert_eq!(price.for_input(200_001), 6_000_000);

@@ -220,7 +220,7 @@ pub(crate) fn picos_to_usd(picos: u128) -> Usd {
 }
 
 /// `digits[.fraction]` as an integer scaled by 10^`scale`; `None` if malformed or too precise.
-fn parse_decimal(text: &str, scale: u32) -> Option<u64> {
+pub(crate) fn parse_decimal(text: &str, scale: u32) -> Option<u64> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() && fraction.is_empty()

@@ -101,7 +101,7 @@ fn flujo_and_the_python_package_agree_on_every_model() {
         };
         if ours == theirs {
             agreed += 1;
-        } else if within_rounding && prices.as_ref().is_some_and(|p| p.rounded) {
+        } else if within_rounding && prices.as_ref().is_some_and(|p| p.rounded()) {
             explained.push((row.clone(), ours));
         } else {
             unexplained.push(format!(

@@ -282,8 +282,9 @@ impl ModelCall {
         };
         let usage = usage.clamped();
         let now = SystemTime::now();
-        let cost =
-            pricing::resolve(&self.model, self.site.provider, utc_date(now)).cost(&usage, now, &[]);
+        let cost = pricing::resolve(&self.model, self.site.provider, utc_date(now))
+            .costs(&usage, now, &[])
+            .map(|(cost, _)| cost);
         self.charged = budget::charge_progress(run, self.charged, &usage, cost);
     }
 
@@ -366,10 +367,9 @@ impl ModelCall {
         });
         let usage = reported.map(TokenUsage::clamped);
         let (cost, output_cost) = match reported {
-            Some(usage) if usage.is_within_bounds() => (
-                resolved.cost(&usage, timestamp, &context),
-                resolved.output_cost(&usage, timestamp, &context),
-            ),
+            Some(usage) if usage.is_within_bounds() => {
+                resolved.costs(&usage, timestamp, &context).unzip()
+            }
             Some(usage) => {
                 out_of_bounds(&self.model, &usage);
                 (None, None)

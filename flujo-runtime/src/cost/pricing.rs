@@ -165,18 +165,13 @@ enum Price {
 }
 
 impl Price {
-    fn cost(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> Usd {
+    /// The cost of `usage` and the part of it that pays for output tokens.
+    fn costs(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> (Usd, Usd) {
         match self {
-            Price::Row(row) => row.cost(usage),
-            Price::Catalog(catalog, index) => catalog.prices_for(*index, at, context).cost(usage),
-        }
-    }
-
-    fn output_cost(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> Usd {
-        match self {
-            Price::Row(row) => row.output_cost(usage),
+            Price::Row(row) => (row.cost(usage), row.output_cost(usage)),
             Price::Catalog(catalog, index) => {
-                catalog.prices_for(*index, at, context).output_cost(usage)
+                let prices = catalog.prices_for(*index, at, context);
+                (prices.cost(usage), prices.output_cost(usage))
             }
         }
     }
@@ -193,28 +188,17 @@ pub(crate) struct Resolved {
 
 impl Resolved {
     /// The exact cost of `usage` for a call at `at` (time-of-day prices) served as `context`
-    /// says (the data's price variants); `None` when the model has no price.
-    pub(crate) fn cost(
+    /// says (the data's price variants), and the part of it that pays for output tokens;
+    /// `None` when the model has no price.
+    pub(crate) fn costs(
         &self,
         usage: &TokenUsage,
         at: SystemTime,
         context: &[(&str, &str)],
-    ) -> Option<Usd> {
+    ) -> Option<(Usd, Usd)> {
         self.price
             .as_ref()
-            .map(|price| price.cost(usage, at, context))
-    }
-
-    /// The part of [`Resolved::cost`] that pays for output tokens.
-    pub(crate) fn output_cost(
-        &self,
-        usage: &TokenUsage,
-        at: SystemTime,
-        context: &[(&str, &str)],
-    ) -> Option<Usd> {
-        self.price
-            .as_ref()
-            .map(|price| price.output_cost(usage, at, context))
+            .map(|price| price.costs(usage, at, context))
     }
 
     pub(crate) fn is_priced(&self) -> bool {
@@ -285,10 +269,10 @@ fn resolve_uncached(model: &str, site_provider: Option<&'static str>, day: Date)
             .and_then(|name| catalog.locate(model, Some(genai_provider(name))))
             .or_else(|| catalog.lookup(model))
             .filter(|index| {
-                let (_, found) = pricing.catalog.at(*index);
+                let (_, found) = catalog.at(*index);
                 found.prices_at(day.midnight().assume_utc()).prices_calls()
             })
-            .map(|index| Price::Catalog(Arc::clone(&pricing.catalog), index)),
+            .map(|index| Price::Catalog(Arc::clone(catalog), index)),
     };
     let provider = provider
         .or_else(|| match &price {

@@ -24,7 +24,6 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         ModelArg::Literal(lit) => quote!(::std::borrow::Cow::Borrowed(#lit)),
         ModelArg::Expr(expr) => quote_spanned!(expr.span()=> #private::model_name(&(#expr))),
     };
-    let value_span = model.value_span;
     // A stream outlives the function: its call never becomes the thread's current span.
     let detached = is_async || model.stream.is_some();
     let begin = if model.returns_result {
@@ -69,23 +68,6 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
             let __flujo_value = (|| #annotation #block)();
         }
     };
-    // Through a closure, so that the usage function may take a deref of the value
-    // (`&[T]` for a `Vec<T>`, `&str` for a `String`); the closure has call-site spans, so
-    // that lints see generated code.
-    let finish = match (&model.usage, model.returns_result) {
-        (None, true) => {
-            quote_spanned!(value_span=> __flujo_model_call.finish_result(&__flujo_value))
-        }
-        (None, false) => quote_spanned!(value_span=> __flujo_model_call.finish(&__flujo_value)),
-        (Some(usage), true) => {
-            let closure = quote!(|__flujo_v| #usage(__flujo_v));
-            quote_spanned!(usage.span()=> __flujo_model_call.finish_result_with(&__flujo_value, #closure))
-        }
-        (Some(usage), false) => {
-            let closure = quote!(|__flujo_v| #usage(__flujo_v));
-            quote_spanned!(usage.span()=> __flujo_model_call.finish_with(&__flujo_value, #closure))
-        }
-    };
     let warning = model.unpriced_warning.as_ref().map(|(span, note)| {
         let name = format_ident!("flujo_model_has_no_price", span = *span);
         quote_spanned! {*span=>
@@ -99,7 +81,10 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
     });
     let tail = match model.stream {
         Some(kind) => wrap_stream(model, &private, kind),
-        None => quote!(#finish; __flujo_value),
+        None => {
+            let finish = finish_call(model);
+            quote!(#finish; __flujo_value)
+        }
     };
     let tracking = &model.build_tracking;
     let fields = fields::record(&model.fields, &format_ident!("__flujo_model_call"));
@@ -128,6 +113,28 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
     }
 }
 
+/// Ends a call that is not streamed: reads the usage of its value (`__flujo_value`).
+fn finish_call(model: &CostModel) -> TokenStream {
+    let value_span = model.value_span;
+    // Through a closure, so that the usage function may take a deref of the value
+    // (`&[T]` for a `Vec<T>`, `&str` for a `String`); the closure has call-site spans, so
+    // that lints see generated code.
+    match (&model.usage, model.returns_result) {
+        (None, true) => {
+            quote_spanned!(value_span=> __flujo_model_call.finish_result(&__flujo_value))
+        }
+        (None, false) => quote_spanned!(value_span=> __flujo_model_call.finish(&__flujo_value)),
+        (Some(usage), true) => {
+            let closure = quote!(|__flujo_v| #usage(__flujo_v));
+            quote_spanned!(usage.span()=> __flujo_model_call.finish_result_with(&__flujo_value, #closure))
+        }
+        (Some(usage), false) => {
+            let closure = quote!(|__flujo_v| #usage(__flujo_v));
+            quote_spanned!(usage.span()=> __flujo_model_call.finish_with(&__flujo_value, #closure))
+        }
+    }
+}
+
 /// The end of a streamed call's expansion: the function's stream, wrapped so that the call
 /// lasts until it ends (boxed again into a named stream type).
 fn wrap_stream(model: &CostModel, private: &TokenStream, kind: StreamKind) -> TokenStream {
@@ -137,21 +144,40 @@ fn wrap_stream(model: &CostModel, private: &TokenStream, kind: StreamKind) -> To
     } else {
         quote_spanned!(value_span=> #private::track_stream(__flujo_model_call, __flujo_value))
     };
-    match (kind, &model.output) {
-        (StreamKind::Boxed, Some(output)) => {
-            // On the declared type: a type that cannot hold the stream is reported there.
-            let boxed_into = quote_spanned!(value_span=> #private::BoxedStream::boxed);
-            let boxed = if model.returns_result {
-                quote!(#tracked.map(#boxed_into))
-            } else {
-                quote!(#boxed_into(#tracked))
-            };
-            quote! {
-                let __flujo_stream: #output = #boxed;
-                __flujo_stream
-            }
-        }
-        _ => tracked,
+    // On the declared type: a type that cannot hold the stream is reported there.
+    box_stream(
+        private,
+        kind,
+        model.output.as_ref(),
+        model.returns_result,
+        tracked,
+        value_span,
+    )
+}
+
+/// `stream` (a `Result` of one when `returns_result`) boxed back into the declared `output`
+/// type for a named stream type, else as it is; `span` is where a type that cannot hold it
+/// is reported.
+pub(crate) fn box_stream(
+    private: &TokenStream,
+    kind: StreamKind,
+    output: Option<&syn::Type>,
+    returns_result: bool,
+    stream: TokenStream,
+    span: Span,
+) -> TokenStream {
+    let (StreamKind::Boxed, Some(output)) = (kind, output) else {
+        return stream;
+    };
+    let boxed_into = quote_spanned!(span=> #private::BoxedStream::boxed);
+    let boxed = if returns_result {
+        quote!(#stream.map(#boxed_into))
+    } else {
+        quote!(#boxed_into(#stream))
+    };
+    quote! {
+        let __flujo_stream: #output = #boxed;
+        __flujo_stream
     }
 }
 

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Block, ItemFn};
 
 use crate::model::{Backoff, Rebind, StepModel};
-use crate::shape::{Body, FutureWrapper, StreamKind};
+use crate::shape::{Body, FutureWrapper};
 use crate::{cost_expand, fields};
 
 pub(crate) fn expand(model: StepModel) -> TokenStream {
@@ -273,17 +273,14 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
             } else {
                 quote!(#private::step_stream(__flujo_call, __flujo_result))
             };
-            let attach = match (kind, &model.output) {
-                (StreamKind::Boxed, Some(output)) if model.returns_result => quote! {
-                    let __flujo_stream: #output = #attach.map(#private::BoxedStream::boxed);
-                    __flujo_stream
-                },
-                (StreamKind::Boxed, Some(output)) => quote! {
-                    let __flujo_stream: #output = #private::BoxedStream::boxed(#attach);
-                    __flujo_stream
-                },
-                _ => attach,
-            };
+            let attach = cost_expand::box_stream(
+                &private,
+                kind,
+                model.output.as_ref(),
+                model.returns_result,
+                attach,
+                Span::call_site(),
+            );
             quote! {
                 let __flujo_result = { #attempts };
                 #attach

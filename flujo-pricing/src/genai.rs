@@ -178,6 +178,12 @@ impl Prices {
         picos_to_usd(self.picos(usage).1)
     }
 
+    /// [`Prices::cost`] and [`Prices::output_cost`] of `usage`, computed once.
+    pub fn costs(&self, usage: &TokenUsage) -> (Usd, Usd) {
+        let (total, output) = self.picos(usage);
+        (picos_to_usd(total), picos_to_usd(output))
+    }
+
     /// Pico-dollars for the whole of `usage`, and for its output.
     fn picos(&self, usage: &TokenUsage) -> (u128, u128) {
         // Micro-dollars per million tokens times tokens: pico-dollars. A thousand requests at

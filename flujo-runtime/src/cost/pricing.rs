@@ -169,10 +169,7 @@ impl Price {
     fn costs(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> (Usd, Usd) {
         match self {
             Price::Row(row) => (row.cost(usage), row.output_cost(usage)),
-            Price::Catalog(catalog, index) => {
-                let prices = catalog.prices_for(*index, at, context);
-                (prices.cost(usage), prices.output_cost(usage))
-            }
+            Price::Catalog(catalog, index) => catalog.prices_for(*index, at, context).costs(usage),
         }
     }
 }

@@ -13,7 +13,7 @@ use futures_core::Stream;
 use pin_project_lite::pin_project;
 
 use super::model_call::ModelCall;
-use super::usage::UsageReport;
+use super::usage::{UsageReport, capped_reasons};
 use crate::core::attribute::capped_copy;
 use crate::core::clock;
 use crate::core::record::{ResponseDetails, StreamTiming};
@@ -433,10 +433,7 @@ impl StreamCall {
         }
         let reasons = chunk.finish_reasons();
         if !reasons.is_empty() {
-            response.finish_reasons = reasons
-                .iter()
-                .map(|reason| Cow::Owned(capped_copy(reason)))
-                .collect();
+            response.finish_reasons = capped_reasons(&reasons);
         }
     }
 

@@ -141,6 +141,14 @@ impl IntoTokenUsage for Option<TokenUsage> {
     }
 }
 
+/// Finish reasons as a record keeps them: owned, each cut to the attribute bound.
+pub(crate) fn capped_reasons(reasons: &[Cow<'_, str>]) -> Vec<Cow<'static, str>> {
+    reasons
+        .iter()
+        .map(|reason| Cow::Owned(capped_copy(reason)))
+        .collect()
+}
+
 /// What a return value said about its usage and itself.
 #[derive(Default)]
 pub(crate) struct UsageReport {
@@ -154,11 +162,7 @@ pub(crate) struct UsageReport {
 
 impl UsageReport {
     pub(crate) fn of<T: ReportsUsage + ?Sized>(value: &T) -> UsageReport {
-        let finish_reasons: Vec<Cow<'static, str>> = value
-            .finish_reasons()
-            .into_iter()
-            .map(|reason| Cow::Owned(capped_copy(&reason)))
-            .collect();
+        let finish_reasons = capped_reasons(&value.finish_reasons());
         let output = content::is_captured()
             .then(|| value.output_texts())
             .filter(|texts| !texts.is_empty())

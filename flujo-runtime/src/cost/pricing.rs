@@ -284,29 +284,34 @@ fn resolve_uncached(model: &str, site_provider: Option<&'static str>, day: Date)
     }
 }
 
-/// The `genai-prices` provider of a `gen_ai.provider.name`, where the data does not take
-/// the conventions' name itself (by its id or its provider rule).
+/// `gen_ai.provider.name`s and the `genai-prices` provider ids they stand for, where the two
+/// spell a provider differently; the first name of an id is the one flujo reports.
+const PROVIDER_NAMES: &[(&str, &str)] = &[
+    ("aws.bedrock", "aws"),
+    ("azure.ai.openai", "azure"),
+    ("azure.ai.inference", "azure"),
+    ("gcp.gemini", "google"),
+    ("gcp.gen_ai", "google"),
+    ("gcp.vertex_ai", "google"),
+    ("mistral_ai", "mistral"),
+    ("x_ai", "x-ai"),
+    ("moonshot_ai", "moonshotai"),
+];
+
+/// The `genai-prices` provider of a `gen_ai.provider.name`.
 fn genai_provider(name: &str) -> &str {
-    match name {
-        "x_ai" => "x-ai",
-        "gcp.gen_ai" => "google",
-        "azure.ai.openai" | "azure.ai.inference" => "azure",
-        other => other,
-    }
+    PROVIDER_NAMES
+        .iter()
+        .find(|(gen_ai, _)| *gen_ai == name)
+        .map_or(name, |(_, id)| id)
 }
 
-/// `gen_ai.provider.name` of a `genai-prices` provider id, where the conventions spell it
-/// otherwise.
+/// `gen_ai.provider.name` of a `genai-prices` provider id.
 fn provider_name(id: &str) -> &'static str {
-    match id {
-        "aws" => "aws.bedrock",
-        "azure" => "azure.ai.openai",
-        "google" => "gcp.gemini",
-        "mistral" => "mistral_ai",
-        "x-ai" => "x_ai",
-        "moonshotai" => "moonshot_ai",
-        other => intern(other),
-    }
+    PROVIDER_NAMES
+        .iter()
+        .find(|(_, genai)| *genai == id)
+        .map_or_else(|| intern(id), |(gen_ai, _)| gen_ai)
 }
 
 /// Provider names live as long as the process: there are a handful of them.

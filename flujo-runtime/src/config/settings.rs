@@ -9,7 +9,11 @@ use super::error::TelemetryError;
 use super::secret::Secret;
 use crate::core::attribute::MAX_ATTRIBUTE_VALUE_BYTES;
 use crate::core::genai::{GenAiCompat, GenAiConventions};
+use crate::core::percent::percent_decode;
 use crate::cost::content::DEFAULT_MAX_CONTENT_BYTES;
+use crate::cost::{
+    LedgerLocation, MAX_COST_LEDGER_BUFFER, MAX_QUEUED_COST_RECORDS, WhenUnreachable,
+};
 
 /// Log output when no exporter takes logs: human-readable text or one JSON object per line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -162,12 +166,33 @@ pub struct TelemetryConfig {
     /// Env: `FLUJO_GENAI_CONTENT_MAX_BYTES`, 1 to `MAX_ATTRIBUTE_VALUE_BYTES` (1 MiB).
     /// Default 64 KiB.
     pub max_content_bytes: Option<usize>,
-    /// A SQLite file that keeps cost records across restarts (feature `sqlite`). Env:
-    /// `FLUJO_COST_LEDGER`. Default: records kept in memory.
-    pub cost_ledger: Option<std::path::PathBuf>,
+    /// The durable cost ledger: a SQLite file that keeps cost records across restarts
+    /// (feature `sqlite`), or a `postgres://user:password@host:port/database` URL of a
+    /// PostgreSQL database shared by every replica (feature `postgres`; its password is never
+    /// printed). Env: `FLUJO_COST_LEDGER`. Default: records kept in memory.
+    pub cost_ledger: Option<LedgerLocation>,
     /// Most USD the ledger may record per UTC day; calls after that are refused with
-    /// [`Limit::DailyCost`](crate::cost::Limit::DailyCost). Env: `FLUJO_DAILY_COST_LIMIT_USD` (e.g. `25.00`).
+    /// [`Limit::DailyCost`](crate::cost::Limit::DailyCost). With a PostgreSQL ledger, the
+    /// whole fleet's spending counts. Env: `FLUJO_DAILY_COST_LIMIT_USD` (e.g. `25.00`).
     pub daily_cost_limit_usd: Option<Usd>,
+    /// Most USD the ledger may record per UTC calendar month; calls after that are refused
+    /// with [`Limit::MonthlyCost`](crate::cost::Limit::MonthlyCost). Env:
+    /// `FLUJO_MONTHLY_COST_LIMIT_USD`.
+    pub monthly_cost_limit_usd: Option<Usd>,
+    /// The most cost records a durable ledger buffers for its writer, 1 to
+    /// [`MAX_COST_LEDGER_BUFFER`](crate::cost::MAX_COST_LEDGER_BUFFER) (1,048,576), and at most
+    /// 4 KiB of memory per record. Env: `FLUJO_COST_LEDGER_BUFFER`. Default: 4,096 for SQLite
+    /// (a full buffer makes calls wait up to 10 s for the disk), 65,536 for PostgreSQL (calls
+    /// never wait: records beyond it are dropped and counted).
+    pub cost_ledger_buffer: Option<usize>,
+    /// How often a PostgreSQL ledger reads the fleet's spending for the daily and monthly
+    /// limits, 100 ms to 60 s: the fleet overshoots a limit by at most what it spends in one
+    /// interval (plus the write of a batch). Env: `FLUJO_COST_LEDGER_REFRESH_MS`. Default 1 s.
+    pub cost_ledger_refresh: Option<Duration>,
+    /// What calls do while a PostgreSQL ledger's fleet spending cannot be read (for three
+    /// refresh intervals, at least 1 s) and a daily or monthly limit is set. Env:
+    /// `FLUJO_COST_LEDGER_UNREACHABLE` (`open` or `closed`). Default: open.
+    pub cost_ledger_unreachable: Option<WhenUnreachable>,
 }
 
 macro_rules! setter {
@@ -251,10 +276,18 @@ setter!(/// Sets [`TelemetryConfig::otel_context_activation`].
     otel_context_activation: bool);
 setter!(/// Sets [`TelemetryConfig::max_content_bytes`].
     max_content_bytes: usize);
-setter!(/// Sets [`TelemetryConfig::cost_ledger`].
-    cost_ledger: into std::path::PathBuf);
+setter!(/// Sets [`TelemetryConfig::cost_ledger`]: a path, or a `postgres://` URL.
+    cost_ledger: into LedgerLocation);
 setter!(/// Sets [`TelemetryConfig::daily_cost_limit_usd`].
     daily_cost_limit_usd: Usd);
+setter!(/// Sets [`TelemetryConfig::monthly_cost_limit_usd`].
+    monthly_cost_limit_usd: Usd);
+setter!(/// Sets [`TelemetryConfig::cost_ledger_buffer`].
+    cost_ledger_buffer: usize);
+setter!(/// Sets [`TelemetryConfig::cost_ledger_refresh`].
+    cost_ledger_refresh: Duration);
+setter!(/// Sets [`TelemetryConfig::cost_ledger_unreachable`].
+    cost_ledger_unreachable: WhenUnreachable);
 
 /// The settings in force after defaults, environment and code were combined and validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -324,9 +357,17 @@ pub struct TelemetrySettings {
     /// Text a call's captured content keeps, at most.
     pub max_content_bytes: usize,
     /// Durable cost ledger.
-    pub cost_ledger: Option<std::path::PathBuf>,
+    pub cost_ledger: Option<LedgerLocation>,
     /// Daily cost limit of the ledger.
     pub daily_cost_limit: Option<Usd>,
+    /// Monthly cost limit of the ledger.
+    pub monthly_cost_limit: Option<Usd>,
+    /// Records a durable ledger buffers at most (`None`: its default).
+    pub cost_ledger_buffer: Option<usize>,
+    /// How often a PostgreSQL ledger reads the fleet's spending.
+    pub cost_ledger_refresh: Duration,
+    /// What calls do while the fleet's spending is unknown.
+    pub cost_ledger_unreachable: WhenUnreachable,
 }
 
 const BOOL_VALUES: &str = "one of true, false, 1, 0, yes, no, on, off";
@@ -365,6 +406,14 @@ pub const MAX_EXPORTED_SPAN_BYTES: usize = 2 << 20;
 /// `max_export_batch_size` allows: under the 4 MiB a gRPC collector takes by default.
 pub const MAX_EXPORT_REQUEST_BYTES: usize = 3 << 20;
 const USD_VALUES: &str = "a non-negative amount of USD, e.g. 25.00";
+const LEDGER_BUFFER_VALUES: &str =
+    "a whole number of cost records from 1 to 1048576 (MAX_COST_LEDGER_BUFFER)";
+const REFRESH_VALUES: &str = "a whole number of milliseconds from 100 to 60000";
+/// The bounds of `FLUJO_COST_LEDGER_REFRESH_MS` / `cost_ledger_refresh`.
+const REFRESH_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(60);
+/// How often a PostgreSQL ledger reads the fleet's spending unless told.
+pub const DEFAULT_LEDGER_REFRESH: Duration = Duration::from_secs(1);
 
 /// A money limit: an exact amount, or (for an amount above what `Usd` holds, about $18.4
 /// billion) the largest one, which no spending reaches: a huge limit means "no limit", never
@@ -395,20 +444,6 @@ fn parse_headers(value: &str) -> Option<Vec<(String, Secret)>> {
             Some((key.to_owned(), Secret::from(percent_decode(value.trim())?)))
         })
         .collect()
-}
-
-fn percent_decode(value: &str) -> Option<String> {
-    let mut bytes = Vec::with_capacity(value.len());
-    let mut rest = value.bytes();
-    while let Some(byte) = rest.next() {
-        if byte == b'%' {
-            let hex = [rest.next()?, rest.next()?];
-            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
-        } else {
-            bytes.push(byte);
-        }
-    }
-    String::from_utf8(bytes).ok()
 }
 
 fn positive_count(value: &str) -> Option<usize> {
@@ -658,6 +693,17 @@ impl TelemetryConfig {
             MAX_ATTRIBUTE_VALUE_BYTES,
             CONTENT_BYTES_VALUES,
         )?;
+        let cost_ledger_buffer = match self.cost_ledger_buffer {
+            None if env.get("FLUJO_COST_LEDGER_BUFFER").is_none() => None,
+            explicit => Some(count(
+                explicit,
+                "cost_ledger_buffer",
+                "FLUJO_COST_LEDGER_BUFFER",
+                MAX_QUEUED_COST_RECORDS,
+                MAX_COST_LEDGER_BUFFER,
+                LEDGER_BUFFER_VALUES,
+            )?),
+        };
         let max_export_batch_size = count(
             self.max_export_batch_size,
             "max_export_batch_size",
@@ -816,13 +862,44 @@ impl TelemetryConfig {
                         GenAiConventions::from_opt_in(&list)
                     })
             }),
-            cost_ledger: self
-                .cost_ledger
-                .clone()
-                .or_else(|| env.get("FLUJO_COST_LEDGER").map(Into::into)),
+            cost_ledger: self.cost_ledger.clone().or_else(|| {
+                env.get("FLUJO_COST_LEDGER")
+                    .map(|v| LedgerLocation::parse(&v))
+            }),
             daily_cost_limit: match self.daily_cost_limit_usd {
                 Some(limit) => Some(limit),
                 None => env.parse("FLUJO_DAILY_COST_LIMIT_USD", USD_VALUES, parse_limit)?,
+            },
+            monthly_cost_limit: match self.monthly_cost_limit_usd {
+                Some(limit) => Some(limit),
+                None => env.parse("FLUJO_MONTHLY_COST_LIMIT_USD", USD_VALUES, parse_limit)?,
+            },
+            cost_ledger_buffer,
+            cost_ledger_refresh: match self.cost_ledger_refresh {
+                Some(refresh) if REFRESH_RANGE.contains(&refresh) => refresh,
+                Some(refresh) => {
+                    return Err(TelemetryError::InvalidSetting {
+                        field: "cost_ledger_refresh",
+                        value: format!("{refresh:?}"),
+                        expected: REFRESH_VALUES,
+                    });
+                }
+                None => env
+                    .parse("FLUJO_COST_LEDGER_REFRESH_MS", REFRESH_VALUES, |v| {
+                        let refresh = Duration::from_millis(v.trim().parse().ok()?);
+                        REFRESH_RANGE.contains(&refresh).then_some(refresh)
+                    })?
+                    .unwrap_or(DEFAULT_LEDGER_REFRESH),
+            },
+            cost_ledger_unreachable: match self.cost_ledger_unreachable {
+                Some(when) => when,
+                None => env
+                    .parse(
+                        "FLUJO_COST_LEDGER_UNREACHABLE",
+                        WhenUnreachable::VALUES,
+                        WhenUnreachable::parse,
+                    )?
+                    .unwrap_or_default(),
             },
         };
         self.check_features(&settings)?;
@@ -884,15 +961,15 @@ impl TelemetryConfig {
             },
         ];
         if let Some(ledger) = &settings.cost_ledger
-            && !cfg!(feature = "sqlite")
+            && !ledger.is_built()
         {
             return Err(TelemetryError::FeatureNotEnabled {
                 setting: if self.cost_ledger.is_some() {
                     format!("`cost_ledger = {ledger:?}`")
                 } else {
-                    format!("FLUJO_COST_LEDGER={}", ledger.display())
+                    format!("FLUJO_COST_LEDGER={ledger}")
                 },
-                feature: "sqlite",
+                feature: ledger.feature(),
             });
         }
         match wanted.into_iter().find(|wanted| wanted.on && !wanted.built) {

@@ -13,6 +13,7 @@ pub(crate) mod ids;
 pub(crate) mod otel;
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod otel_current;
+pub(crate) mod percent;
 pub(crate) mod record;
 pub(crate) mod site;
 pub(crate) mod state;

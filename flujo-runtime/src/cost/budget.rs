@@ -1,8 +1,8 @@
 //! Whether a model call may start (the run's limits, the daily limit, strict pricing), and
 //! charging what it used: to its run and to today's total of the ledger.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flujo_pricing::{Date, TokenUsage, Usd};
 
@@ -96,90 +96,257 @@ pub(crate) fn charge_progress(
     }
 }
 
-/// Today's (UTC) spending in this ledger, for `FLUJO_DAILY_COST_LIMIT_USD`: kept on the
-/// calling threads as calls end, seeded from the durable ledger at init.
+/// What this process spent in one period (a UTC day, or a month), for the ledger's limits:
+/// kept on the calling threads as calls end, seeded from the SQLite ledger at init.
 ///
-/// One atomic word holds the day and its total, so that a rollover and the additions racing
-/// it are one compare-and-swap each: no addition is lost at midnight, and a late call stamped
-/// with yesterday's date never zeroes today. The low 16 bits of the day number tag the total
-/// (days are compared for "same" and "newer" only); the total keeps 48 bits of nano-dollars
-/// and saturates at about $281,474.98 (a daily limit above that is never reached).
-static DAILY_SPENT: AtomicU64 = AtomicU64::new(EMPTY);
-/// No call counted yet: the first one sets the day.
-const EMPTY: u64 = 0;
-static DAILY_LIMIT: AtomicU64 = AtomicU64::new(NO_LIMIT);
+/// One atomic word holds the period and its total, so that a rollover and the additions
+/// racing it are one compare-and-swap each: no addition is lost at midnight, and a late call
+/// stamped with yesterday's date never zeroes today. The low 16 bits of the period's number
+/// tag the total (periods are compared for "same" and "newer" only); the total keeps 48 bits
+/// of nano-dollars and saturates at about $281,474.98 (a limit above that is never reached).
+struct PeriodTotal {
+    word: AtomicU64,
+    period: Period,
+}
 
+#[derive(Clone, Copy)]
+enum Period {
+    Day,
+    Month,
+}
+
+impl Period {
+    fn tag(self, date: Date) -> u16 {
+        let number = match self {
+            Period::Day => date.to_julian_day(),
+            Period::Month => date.year() * 12 + i32::from(u8::from(date.month())),
+        };
+        (number & 0xffff) as u16
+    }
+}
+
+/// No call counted yet: the first one sets the period.
+const EMPTY: u64 = 0;
 const NO_LIMIT: u64 = u64::MAX;
 const TOTAL_BITS: u32 = 48;
 const TOTAL_MASK: u64 = (1 << TOTAL_BITS) - 1;
 
-fn day_tag(date: Date) -> u16 {
-    (date.to_julian_day() & 0xffff) as u16
-}
-
-fn pack(day: u16, nanos: u64) -> u64 {
-    (u64::from(day) << TOTAL_BITS) | nanos.min(TOTAL_MASK)
+fn pack(tag: u16, nanos: u64) -> u64 {
+    (u64::from(tag) << TOTAL_BITS) | nanos.min(TOTAL_MASK)
 }
 
 fn unpack(word: u64) -> (u16, u64) {
     ((word >> TOTAL_BITS) as u16, word & TOTAL_MASK)
 }
 
-/// Starts today's total at what the durable ledger already holds for `date`.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-pub(crate) fn seed_today(date: Date, spent: Usd) {
-    DAILY_SPENT.store(pack(day_tag(date), spent.nanos()), Ordering::Release);
-}
+impl PeriodTotal {
+    const fn new(period: Period) -> PeriodTotal {
+        PeriodTotal {
+            word: AtomicU64::new(EMPTY),
+            period,
+        }
+    }
 
-fn spent_on(date: Date) -> Usd {
-    let (day, nanos) = unpack(DAILY_SPENT.load(Ordering::Acquire));
-    if day == day_tag(date) {
-        Usd::from_nanos(nanos)
-    } else {
-        Usd::ZERO
+    /// Sets the total of `date`'s period.
+    fn set(&self, date: Date, spent: Usd) {
+        self.word.store(
+            pack(self.period.tag(date), spent.nanos()),
+            Ordering::Release,
+        );
+    }
+
+    fn on(&self, date: Date) -> Usd {
+        let (tag, nanos) = unpack(self.word.load(Ordering::Acquire));
+        if tag == self.period.tag(date) {
+            Usd::from_nanos(nanos)
+        } else {
+            Usd::ZERO
+        }
+    }
+
+    /// Adds a cost to the total of the period it is stamped with, when that is the current
+    /// one (or a newer one, which starts the count again); a cost stamped with an earlier
+    /// period is in the ledger under that period and does not touch the current total.
+    fn add(&self, date: Date, cost: Usd) {
+        let tag = self.period.tag(date);
+        let _ = self
+            .word
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                if word == EMPTY {
+                    return Some(pack(tag, cost.nanos()));
+                }
+                let (current, nanos) = unpack(word);
+                // Newer by the wrapping distance between tags (periods are hours apart here).
+                let ahead = tag.wrapping_sub(current) as i16;
+                match ahead {
+                    0 => Some(pack(tag, nanos.saturating_add(cost.nanos()))),
+                    1.. => Some(pack(tag, cost.nanos())),
+                    _ => None,
+                }
+            });
     }
 }
 
-/// Sets (or clears) the daily limit.
-pub(crate) fn set_daily_limit(limit: Option<Usd>) {
-    DAILY_LIMIT.store(limit.map_or(NO_LIMIT, Usd::nanos), Ordering::Release);
+/// This process's spend today and this month (UTC).
+static SPENT_TODAY: PeriodTotal = PeriodTotal::new(Period::Day);
+static SPENT_THIS_MONTH: PeriodTotal = PeriodTotal::new(Period::Month);
+/// What the rest of the fleet spent (a PostgreSQL ledger): the fleet's total as last read,
+/// less this process's part of it.
+static OTHERS_TODAY: PeriodTotal = PeriodTotal::new(Period::Day);
+static OTHERS_THIS_MONTH: PeriodTotal = PeriodTotal::new(Period::Month);
+static DAILY_LIMIT: AtomicU64 = AtomicU64::new(NO_LIMIT);
+static MONTHLY_LIMIT: AtomicU64 = AtomicU64::new(NO_LIMIT);
+/// When the fleet's spend was last read (milliseconds since the epoch); 0: the ledger is not
+/// shared by a fleet.
+static FLEET_READ_AT_MS: AtomicU64 = AtomicU64::new(0);
+/// How old the fleet's spend may grow before it counts as unknown (milliseconds).
+static FLEET_STALE_AFTER_MS: AtomicU64 = AtomicU64::new(u64::MAX);
+static FAIL_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// What calls do while the fleet's spend is unknown (a shared ledger that cannot be read):
+/// `FLUJO_COST_LEDGER_UNREACHABLE`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WhenUnreachable {
+    /// Calls go on, counted against the last fleet total read plus this process's own spend
+    /// since (counted in `flujo_budget_unverified_total{limit}`). The default: an outage of
+    /// the database does not stop the application.
+    #[default]
+    Open,
+    /// Calls are refused with [`Limit::LedgerUnreachable`] until the fleet's spend is read
+    /// again: no spend the limits cannot see.
+    Closed,
 }
 
-/// Adds a call's cost to the total of the day it is stamped with, when that is today's (or a
-/// newer day's, which starts the count again); a call stamped with an earlier day is in the
-/// ledger under that day and does not touch today's total.
-fn add_to_today(timestamp: SystemTime, cost: Usd) {
-    let day = day_tag(utc_date(timestamp));
-    let _ = DAILY_SPENT.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
-        if word == EMPTY {
-            return Some(pack(day, cost.nanos()));
-        }
-        let (current, nanos) = unpack(word);
-        // Newer by the wrapping distance between tags (days are at most hours apart here).
-        let ahead = day.wrapping_sub(current) as i16;
-        match ahead {
-            0 => Some(pack(day, nanos.saturating_add(cost.nanos()))),
-            1.. => Some(pack(day, cost.nanos())),
+impl WhenUnreachable {
+    /// The accepted values of `FLUJO_COST_LEDGER_UNREACHABLE`.
+    pub const VALUES: &'static str =
+        "open (calls go on; the default) or closed (calls are refused)";
+
+    /// `open` or `closed`.
+    pub fn parse(value: &str) -> Option<WhenUnreachable> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "open" => Some(WhenUnreachable::Open),
+            "closed" => Some(WhenUnreachable::Closed),
             _ => None,
         }
-    });
+    }
 }
 
-/// The daily limit, when today's spending has reached it.
+/// Starts this process's totals at what the durable ledger already holds for `date`'s day
+/// and month.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn seed(date: Date, today: Usd, this_month: Usd) {
+    SPENT_TODAY.set(date, today);
+    SPENT_THIS_MONTH.set(date, this_month);
+}
+
+/// Sets (or clears) the daily and monthly limits.
+pub(crate) fn set_limits(daily: Option<Usd>, monthly: Option<Usd>) {
+    DAILY_LIMIT.store(daily.map_or(NO_LIMIT, Usd::nanos), Ordering::Release);
+    MONTHLY_LIMIT.store(monthly.map_or(NO_LIMIT, Usd::nanos), Ordering::Release);
+}
+
+/// The fleet's spend as a shared ledger last read it.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) struct FleetSpend {
+    /// The UTC day it was read for.
+    pub(crate) day: Date,
+    /// The fleet's spend of that day and its month, less this process's committed part.
+    pub(crate) others_today: Usd,
+    pub(crate) others_this_month: Usd,
+    pub(crate) read_at: SystemTime,
+}
+
+fn epoch_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The limits count the fleet: its spend (read every `refresh`) counts as unknown once older
+/// than `stale_after`, and then calls go on or are refused as `when` says. `None`: this
+/// process alone.
+pub(crate) fn share_with_fleet(fleet: Option<(Duration, WhenUnreachable)>) {
+    match fleet {
+        Some((stale_after, when)) => {
+            FLEET_STALE_AFTER_MS.store(
+                u64::try_from(stale_after.as_millis()).unwrap_or(u64::MAX),
+                Ordering::Release,
+            );
+            FAIL_CLOSED.store(when == WhenUnreachable::Closed, Ordering::Release);
+            // Unknown until first read.
+            FLEET_READ_AT_MS.store(1, Ordering::Release);
+            let today = utc_date(SystemTime::now());
+            OTHERS_TODAY.set(today, Usd::ZERO);
+            OTHERS_THIS_MONTH.set(today, Usd::ZERO);
+            // A fleet's totals are read from the ledger, not seeded.
+            seed(today, Usd::ZERO, Usd::ZERO);
+        }
+        None => {
+            FLEET_READ_AT_MS.store(0, Ordering::Release);
+            FAIL_CLOSED.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Hands the limits what the fleet spent (from the ledger's writer thread).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn set_fleet_spend(spend: FleetSpend) {
+    if FLEET_READ_AT_MS.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    OTHERS_TODAY.set(spend.day, spend.others_today);
+    OTHERS_THIS_MONTH.set(spend.day, spend.others_this_month);
+    FLEET_READ_AT_MS.store(epoch_ms(spend.read_at).max(1), Ordering::Release);
+}
+
+/// Adds a call's cost to this process's totals of the day and month it is stamped with.
+fn add_to_today(timestamp: SystemTime, cost: Usd) {
+    let date = utc_date(timestamp);
+    SPENT_TODAY.add(date, cost);
+    SPENT_THIS_MONTH.add(date, cost);
+}
+
+/// The daily or monthly limit, when the spending (the fleet's, with a shared ledger) has
+/// reached it; or the fleet's spend is unknown and calls are to be refused then.
 fn daily_limit_reached() -> Option<Limit> {
-    let limit = DAILY_LIMIT.load(Ordering::Acquire);
-    if limit == NO_LIMIT {
+    let daily = DAILY_LIMIT.load(Ordering::Acquire);
+    let monthly = MONTHLY_LIMIT.load(Ordering::Acquire);
+    if daily == NO_LIMIT && monthly == NO_LIMIT {
         return None;
     }
-    let spent = spent_on(utc_date(SystemTime::now()));
-    let limit = Usd::from_nanos(limit);
-    (spent >= limit).then_some(Limit::DailyCost { limit, spent })
+    let now = SystemTime::now();
+    let today = utc_date(now);
+    let read_at = FLEET_READ_AT_MS.load(Ordering::Acquire);
+    if read_at != 0 {
+        let age = epoch_ms(now).saturating_sub(read_at);
+        if age > FLEET_STALE_AFTER_MS.load(Ordering::Acquire) {
+            let unknown_for = Duration::from_millis(if read_at == 1 { 0 } else { age });
+            if FAIL_CLOSED.load(Ordering::Acquire) {
+                return Some(Limit::LedgerUnreachable { unknown_for });
+            }
+            let limit = if daily == NO_LIMIT {
+                "monthly_cost"
+            } else {
+                "daily_cost"
+            };
+            metrics::counter!("flujo_budget_unverified_total", "limit" => limit).increment(1);
+        }
+    }
+    let reached = |limit: u64, own: &PeriodTotal, others: &PeriodTotal| {
+        let spent = own.on(today).saturating_add(others.on(today));
+        (limit != NO_LIMIT && spent.nanos() >= limit).then(|| (Usd::from_nanos(limit), spent))
+    };
+    if let Some((limit, spent)) = reached(daily, &SPENT_TODAY, &OTHERS_TODAY) {
+        return Some(Limit::DailyCost { limit, spent });
+    }
+    reached(monthly, &SPENT_THIS_MONTH, &OTHERS_THIS_MONTH)
+        .map(|(limit, spent)| Limit::MonthlyCost { limit, spent })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(day: i64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(u64::try_from(day).unwrap() * 86_400 + 3_600)
@@ -193,14 +360,14 @@ mod tests {
     #[test]
     fn the_daily_total_survives_a_rollover_and_saturates() {
         let (yesterday, today) = (20_000, 20_001);
-        seed_today(date(yesterday), Usd::from_nanos(500));
+        SPENT_TODAY.set(date(yesterday), Usd::from_nanos(500));
         let threads: Vec<_> = (0..4)
             .map(|n| {
                 std::thread::spawn(move || {
                     for i in 0..10_000 {
                         // Half the calls still carry yesterday's stamp, as around midnight.
                         let day = if (i + n) % 2 == 0 { yesterday } else { today };
-                        add_to_today(at(day), Usd::from_nanos(1));
+                        SPENT_TODAY.add(date(day), Usd::from_nanos(1));
                     }
                 })
             })
@@ -208,25 +375,39 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        let today_total = spent_on(date(today)).nanos();
+        let today_total = SPENT_TODAY.on(date(today)).nanos();
         // Every today-stamped call after the first one that rolled the day over is counted;
         // none is lost to the reset, and no yesterday-stamped call zeroed today.
         assert_eq!(today_total, 20_000, "today's additions are all there");
-        add_to_today(at(yesterday), Usd::from_nanos(7));
+        SPENT_TODAY.add(date(yesterday), Usd::from_nanos(7));
         assert_eq!(
-            spent_on(date(today)).nanos(),
+            SPENT_TODAY.on(date(today)).nanos(),
             20_000,
             "a late call never zeroes today"
         );
-        assert_eq!(spent_on(date(yesterday)), Usd::ZERO);
+        assert_eq!(SPENT_TODAY.on(date(yesterday)), Usd::ZERO);
 
         let day = 20_100;
-        seed_today(date(day), Usd::from_nanos(TOTAL_MASK - 1));
-        add_to_today(at(day), Usd::from_nanos(u64::MAX));
+        SPENT_TODAY.set(date(day), Usd::from_nanos(TOTAL_MASK - 1));
+        SPENT_TODAY.add(date(day), Usd::from_nanos(u64::MAX));
         assert_eq!(
-            spent_on(date(day)),
+            SPENT_TODAY.on(date(day)),
             Usd::from_nanos(TOTAL_MASK),
             "saturates, never wraps"
         );
+        // Months roll over as days do, on their own tag.
+        let (march, april) = (
+            Date::from_calendar_date(2026, time::Month::March, 31).unwrap(),
+            Date::from_calendar_date(2026, time::Month::April, 1).unwrap(),
+        );
+        SPENT_THIS_MONTH.set(march, Usd::from_nanos(9));
+        SPENT_THIS_MONTH.add(march, Usd::from_nanos(1));
+        assert_eq!(
+            SPENT_THIS_MONTH.on(march.replace_day(2).unwrap()),
+            Usd::from_nanos(10)
+        );
+        SPENT_THIS_MONTH.add(april, Usd::from_nanos(3));
+        assert_eq!(SPENT_THIS_MONTH.on(april), Usd::from_nanos(3));
+        assert_eq!(SPENT_THIS_MONTH.on(march), Usd::ZERO);
     }
 }

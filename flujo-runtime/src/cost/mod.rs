@@ -19,14 +19,18 @@ pub(crate) mod report;
 pub(crate) mod stream;
 pub(crate) mod usage;
 
+pub use self::budget::WhenUnreachable;
 pub use self::content::{DEFAULT_MAX_CONTENT_BYTES, GenAiMessages, REDACTED, redact};
 pub use self::error::CostError;
+#[cfg(feature = "postgres")]
+pub use self::ledger::postgres::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
 pub use self::ledger::{
-    CostRecord, KILL_LOSS_WINDOW, MAX_QUEUED_COST_RECORD_BYTES, MAX_QUEUED_COST_RECORDS,
-    recent_cost_records,
+    COST_RECORD_BUFFER_BYTES, CostRecord, DEFAULT_POSTGRES_BUFFER, KILL_LOSS_WINDOW,
+    LedgerLocation, MAX_COST_LEDGER_BUFFER, MAX_QUEUED_COST_RECORD_BYTES, MAX_QUEUED_COST_RECORDS,
+    PostgresUrl, recent_cost_records,
 };
 pub use self::pricing::{prices_version, set_model_price};
-#[cfg(feature = "sqlite")]
+#[cfg(durable_ledger)]
 pub use self::query::CostLedger;
 pub use self::query::{get_cost_report, utc_today};
 pub use self::report::{CostGroup, CostReport, GroupBy, ReportDate};

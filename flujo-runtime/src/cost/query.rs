@@ -1,15 +1,12 @@
 //! Reading the ledger: `get_cost_report` over this process's ledger, and `CostLedger` over
 //! any ledger file.
 
-#[cfg(feature = "sqlite")]
-use std::path::{Path, PathBuf};
-
 use flujo_pricing::Date;
 
 use super::error::CostError;
 use super::ledger;
-#[cfg(feature = "sqlite")]
-use super::ledger::CostRecord;
+#[cfg(durable_ledger)]
+use super::ledger::{CostRecord, LedgerLocation};
 use super::pricing::utc_date;
 use super::report::{CostReport, ReportDate};
 
@@ -58,22 +55,39 @@ pub fn get_cost_report(
     Ok(dated(ledger::report_between(start, end)?, start, end))
 }
 
-/// A durable ledger file opened for reading (feature `sqlite`), e.g. by the `flujo cost` CLI
-/// or a monthly job in another process.
-#[cfg(feature = "sqlite")]
+/// A durable ledger opened for reading, e.g. by the `flujo cost` CLI or a monthly job in
+/// another process: a SQLite file (feature `sqlite`) or a PostgreSQL database (feature
+/// `postgres`). Its `Debug` never shows a database password.
+#[cfg(durable_ledger)]
 #[derive(Clone, Debug)]
 pub struct CostLedger {
-    path: PathBuf,
+    location: LedgerLocation,
 }
 
-#[cfg(feature = "sqlite")]
+#[cfg(durable_ledger)]
 impl CostLedger {
-    /// Opens the ledger at `path` (it must exist).
-    pub fn open(path: impl AsRef<Path>) -> Result<CostLedger, CostError> {
-        let path = path.as_ref().to_owned();
-        // Reading an empty range checks that it is a ledger.
-        ledger::sqlite::report_between(&path, Date::MIN, Date::MIN)?;
-        Ok(CostLedger { path })
+    /// Opens the ledger at `location`, which must hold one: a SQLite file's path, or a
+    /// `postgres://user:password@host:port/database` URL.
+    ///
+    /// ```no_run
+    /// let ledger = flujo::cost::CostLedger::open("postgres://flujo@db.internal/costs")?;
+    /// let march = ledger.report("2026-03-01", "2026-03-31")?;
+    /// println!("{}", march.total_cost);
+    /// # Ok::<(), flujo::cost::CostError>(())
+    /// ```
+    pub fn open(location: impl Into<LedgerLocation>) -> Result<CostLedger, CostError> {
+        let location = location.into();
+        if !location.is_built() {
+            return Err(CostError::Ledger {
+                path: location.to_string(),
+                reason: format!(
+                    "this build has no `{}` feature: add it to the flujo dependency",
+                    location.feature()
+                ),
+            });
+        }
+        location.check_readable()?;
+        Ok(CostLedger { location })
     }
 
     /// The records of `start_date..=end_date` (UTC, inclusive), oldest first.
@@ -83,20 +97,17 @@ impl CostLedger {
         end_date: impl ReportDate,
     ) -> Result<Vec<CostRecord>, CostError> {
         let (start, end) = range(&start_date, &end_date)?;
-        ledger::sqlite::read_between(&self.path, start, end)
+        self.location.read_between(start, end)
     }
 
-    /// The cost report of `start_date..=end_date` (UTC, inclusive).
+    /// The cost report of `start_date..=end_date` (UTC, inclusive), summed where the ledger
+    /// is (in SQL).
     pub fn report(
         &self,
         start_date: impl ReportDate,
         end_date: impl ReportDate,
     ) -> Result<CostReport, CostError> {
         let (start, end) = range(&start_date, &end_date)?;
-        Ok(dated(
-            ledger::sqlite::report_between(&self.path, start, end)?,
-            start,
-            end,
-        ))
+        Ok(dated(self.location.report_between(start, end)?, start, end))
     }
 }

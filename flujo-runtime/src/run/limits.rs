@@ -95,6 +95,21 @@ pub enum Limit {
         /// What the ledger recorded today (UTC).
         spent: Usd,
     },
+    /// The ledger's monthly limit (`FLUJO_MONTHLY_COST_LIMIT_USD`), over the UTC calendar
+    /// month: the fleet's spending with a PostgreSQL ledger.
+    MonthlyCost {
+        /// The limit.
+        limit: Usd,
+        /// What the ledger recorded this month (UTC).
+        spent: Usd,
+    },
+    /// A shared (PostgreSQL) ledger's fleet spending could not be read for longer than three
+    /// refresh intervals and `FLUJO_COST_LEDGER_UNREACHABLE=closed`: no call the daily or
+    /// monthly limit cannot see.
+    LedgerUnreachable {
+        /// How long the fleet's spending has been unknown (zero: never read in this session).
+        unknown_for: std::time::Duration,
+    },
     /// Strict pricing (`FLUJO_PRICING_STRICT=true`) and a model without a price: its cost
     /// could not be counted against any limit.
     UnpricedModel {
@@ -133,6 +148,16 @@ fn describe(limit: &Limit) -> String {
             "daily cost limit reached: {spent:.4} spent today (UTC) of {limit:.4} \
              (FLUJO_DAILY_COST_LIMIT_USD); the model was not called"
         ),
+        Limit::MonthlyCost { limit, spent } => format!(
+            "monthly cost limit reached: {spent:.4} spent this month (UTC) of {limit:.4} \
+             (FLUJO_MONTHLY_COST_LIMIT_USD); the model was not called"
+        ),
+        Limit::LedgerUnreachable { unknown_for } => format!(
+            "the cost ledger's fleet spending is unknown (the database has not answered for \
+             {} s) and FLUJO_COST_LEDGER_UNREACHABLE=closed: the daily and monthly limits \
+             cannot be checked, so the model was not called",
+            unknown_for.as_secs()
+        ),
         Limit::UnpricedModel { model } => format!(
             "model `{model}` has no price and strict pricing is on (FLUJO_PRICING_STRICT): add \
              it to your price file (FLUJO_PRICING_FILE) or turn strict pricing off; the model \
@@ -148,6 +173,8 @@ impl Limit {
             Limit::TotalCost { .. } => "total_cost",
             Limit::TotalTokens { .. } => "total_tokens",
             Limit::DailyCost { .. } => "daily_cost",
+            Limit::MonthlyCost { .. } => "monthly_cost",
+            Limit::LedgerUnreachable { .. } => "ledger_unreachable",
             Limit::UnpricedModel { .. } => "unpriced_model",
         }
     }

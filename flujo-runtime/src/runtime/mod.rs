@@ -196,11 +196,19 @@ impl TelemetryGuard {
             self.settings.pricing_file.as_deref(),
             self.settings.strict_pricing,
         )?;
-        budget::set_daily_limit(self.settings.daily_cost_limit);
+        budget::set_limits(
+            self.settings.daily_cost_limit,
+            self.settings.monthly_cost_limit,
+        );
         self.durable_ledger = self.settings.cost_ledger.is_some();
-        if let Some(spent) = ledger::open_session(self.settings.cost_ledger.clone())? {
-            budget::seed_today(crate::cost::query::utc_today(), spent);
-        }
+        ledger::open_session(self.settings.cost_ledger.clone().map(|location| {
+            ledger::LedgerOptions {
+                location,
+                buffer: self.settings.cost_ledger_buffer,
+                refresh: self.settings.cost_ledger_refresh,
+                when_unreachable: self.settings.cost_ledger_unreachable,
+            }
+        }))?;
         #[cfg(feature = "otlp")]
         if self.settings.export_otlp_metrics {
             self.otlp_metrics = Some(crate::sinks::otlp::metrics::OtlpMetrics::start(
@@ -269,7 +277,7 @@ impl TelemetryGuard {
         } else {
             Unwritten::default()
         };
-        budget::set_daily_limit(None);
+        budget::set_limits(None, None);
         let mut undelivered_spans = 0;
         for exporter in self.exporters.drain(..) {
             if let Some(mut exporter) = sink::remove_sink(exporter) {

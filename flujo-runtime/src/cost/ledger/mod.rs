@@ -1,56 +1,90 @@
 //! The cost ledger: every model call that reported usage becomes a [`CostRecord`]. Records
-//! live in memory, or in a SQLite file (feature `sqlite`, `FLUJO_COST_LEDGER=path`) written
-//! by a thread of its own in batches, so that neither the calling thread nor the export
-//! worker waits on the disk.
+//! live in memory, in a SQLite file (feature `sqlite`, `FLUJO_COST_LEDGER=path`), or in a
+//! PostgreSQL database shared by a fleet (feature `postgres`,
+//! `FLUJO_COST_LEDGER=postgres://...`), written by a thread of its own in batches, so that
+//! neither the calling thread nor the export worker waits on the disk or the network.
 //!
-//! Reports never hold the ledger's lock while they read a file: a report over a large
-//! ledger in a live service leaves the worker (and every call) free to go on.
+//! Reports never hold the ledger's lock while they read: a report over a large ledger in a
+//! live service leaves the writer (and every call) free to go on.
 
+mod location;
 mod memory;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod record;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+#[cfg(durable_ledger)]
+mod writer;
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use flujo_pricing::{Date, Usd};
+use flujo_pricing::Date;
 
+pub use self::location::{LedgerLocation, PostgresUrl};
 use self::memory::MemoryLedger;
 pub use self::record::CostRecord;
+use super::budget::WhenUnreachable;
 use super::error::CostError;
 use super::pricing::utc_date;
 use super::report::CostReport;
-#[cfg(feature = "sqlite")]
+#[cfg(durable_ledger)]
 use crate::collect::sink;
 use crate::collect::worker::LATE_COST_RECORDS;
 use crate::core::sync::lock;
 
-/// The most cost records waiting for the durable ledger's writer (and so the most in one
-/// transaction). At SQLite's insert rate (about 370,000 rows a second on the project's CI
-/// machine) that is about 11 ms of work: with the records of model calls handed to the
-/// writer when the call ends (not when the export worker next drains), it bounds what a hard
-/// kill can lose at any rate of calls. A cost path faster than the disk waits for room
-/// (back-pressure) rather than queue without bound.
+/// The most cost records waiting for a SQLite ledger's writer unless `FLUJO_COST_LEDGER_BUFFER`
+/// says (and the most in one transaction). At SQLite's insert rate (about 370,000 rows a
+/// second on the project's CI machine) that is about 11 ms of work: with the records of model
+/// calls handed to the writer when the call ends (not when the export worker next drains), it
+/// bounds what a hard kill can lose at any rate of calls. A cost path faster than the disk
+/// waits for room (back-pressure) rather than queue without bound.
 pub const MAX_QUEUED_COST_RECORDS: usize = 4096;
-/// The most bytes of cost records (strings included, about) waiting for the writer.
-pub const MAX_QUEUED_COST_RECORD_BYTES: usize = 16 << 20;
+/// The most cost records a PostgreSQL ledger buffers (queued, or being written) unless
+/// `FLUJO_COST_LEDGER_BUFFER` says: what an outage of the database can hold, about 11
+/// minutes of 100 calls a second. Calls never wait for room: beyond it records are dropped
+/// and counted.
+pub const DEFAULT_POSTGRES_BUFFER: usize = 1 << 16;
+/// The most records `FLUJO_COST_LEDGER_BUFFER` may ask a ledger to buffer.
+pub const MAX_COST_LEDGER_BUFFER: usize = 1 << 20;
+/// Bytes (about, strings included) a ledger's buffer holds per record it may hold: a buffer of
+/// `n` records holds at most `n` x 4 KiB, whatever the records' sizes.
+pub const COST_RECORD_BUFFER_BYTES: usize = 4096;
+/// The most bytes of cost records waiting for a SQLite ledger's writer by default.
+pub const MAX_QUEUED_COST_RECORD_BYTES: usize = MAX_QUEUED_COST_RECORDS * COST_RECORD_BUFFER_BYTES;
 /// What a process killed outright (SIGKILL, a crash, the OOM killer) can lose of its durable
 /// ledger: cost records of the calls that ended in this window before the kill, never older
 /// ones, at any rate of calls (a disk slower than SQLite on a local disk widens it).
 pub const KILL_LOSS_WINDOW: std::time::Duration = std::time::Duration::from_millis(300);
 
+/// How a session's durable ledger is opened.
+#[derive(Clone, Debug)]
+pub(crate) struct LedgerOptions {
+    pub(crate) location: LedgerLocation,
+    /// Records buffered at most (`None`: the store's default).
+    #[cfg_attr(not(durable_ledger), allow(dead_code))]
+    pub(crate) buffer: Option<usize>,
+    /// How often a shared ledger's fleet spending is read.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) refresh: Duration,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) when_unreachable: WhenUnreachable,
+}
+
 enum Store {
     Memory(MemoryLedger),
-    #[cfg(feature = "sqlite")]
-    Sqlite(sqlite::Writer),
-    /// A durable ledger was closed at shutdown: reports still read its file, records
-    /// arriving now (from calls that outlived the session) are counted as late, never kept in
-    /// memory as if no durable ledger had been configured.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    Closed(PathBuf),
+    #[cfg(durable_ledger)]
+    Durable {
+        location: LedgerLocation,
+        writer: writer::Writer,
+    },
+    /// A durable ledger was closed at shutdown: reports still read it, records arriving now
+    /// (from calls that outlived the session) are counted as late, never kept in memory as if
+    /// no durable ledger had been configured.
+    #[cfg_attr(not(durable_ledger), allow(dead_code))]
+    Closed(LedgerLocation),
 }
 
 static STORE: Mutex<Store> = Mutex::new(Store::Memory(MemoryLedger::new()));
@@ -73,60 +107,60 @@ pub(crate) fn accept(record: CostRecord) {
     if let Some(captured) = &mut *lock(&CAPTURED) {
         captured.push(record.clone());
     }
-    #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+    #[cfg_attr(not(durable_ledger), allow(unused_variables))]
     let durable = match &mut *lock(&STORE) {
         Store::Memory(ledger) => return ledger.add(record),
-        #[cfg(feature = "sqlite")]
-        Store::Sqlite(writer) => writer.handle(),
+        #[cfg(durable_ledger)]
+        Store::Durable { writer, .. } => writer.handle(),
         Store::Closed(_) => {
             LATE_COST_RECORDS.fetch_add(1, Ordering::Relaxed);
             return;
         }
     };
     // Outside the ledger's lock: a full queue may make this wait for the disk.
-    #[cfg(feature = "sqlite")]
+    #[cfg(durable_ledger)]
     durable.send(record);
 }
 
-/// A durable ledger's file, to read without holding the ledger's lock.
-struct FileReader {
-    path: PathBuf,
-    #[cfg(feature = "sqlite")]
-    writer: Option<sqlite::Handle>,
+/// A durable ledger, to read without holding the ledger's lock.
+struct Reader {
+    location: LedgerLocation,
+    #[cfg(durable_ledger)]
+    writer: Option<writer::Handle>,
 }
 
-impl FileReader {
+impl Reader {
     /// Waits (bounded) until what the writer was given is committed, then reads.
     fn read<T>(
         self,
-        read: impl FnOnce(&std::path::Path) -> Result<T, CostError>,
+        read: impl FnOnce(&LedgerLocation) -> Result<T, CostError>,
     ) -> Result<T, CostError> {
-        #[cfg(feature = "sqlite")]
+        #[cfg(durable_ledger)]
         if let Some(writer) = &self.writer {
             writer.wait(SYNC_TIMEOUT);
         }
-        read(&self.path)
+        read(&self.location)
     }
 }
 
 /// What a read of the ledger needs: done already (the in-memory ledger, read under its lock),
-/// or a file to read after the lock is released.
+/// or a durable ledger to read after the lock is released.
 enum Read<T> {
     Done(T),
-    File(FileReader),
+    Durable(Reader),
 }
 
 fn read<T>(memory: impl FnOnce(&MemoryLedger) -> T) -> Read<T> {
     match &*lock(&STORE) {
         Store::Memory(ledger) => Read::Done(memory(ledger)),
-        #[cfg(feature = "sqlite")]
-        Store::Sqlite(writer) => Read::File(FileReader {
-            path: writer.path().to_owned(),
+        #[cfg(durable_ledger)]
+        Store::Durable { location, writer } => Read::Durable(Reader {
+            location: location.clone(),
             writer: Some(writer.handle()),
         }),
-        Store::Closed(path) => Read::File(FileReader {
-            path: path.clone(),
-            #[cfg(feature = "sqlite")]
+        Store::Closed(location) => Read::Durable(Reader {
+            location: location.clone(),
+            #[cfg(durable_ledger)]
             writer: None,
         }),
     }
@@ -136,25 +170,74 @@ fn read<T>(memory: impl FnOnce(&MemoryLedger) -> T) -> Read<T> {
 pub(crate) fn report_between(start: Date, end: Date) -> Result<CostReport, CostError> {
     match read(|ledger| ledger.report(start, end)) {
         Read::Done(report) => Ok(report),
-        Read::File(file) => file.read(|path| read_report(path, start, end)),
+        Read::Durable(reader) => reader.read(|location| location.report_between(start, end)),
     }
 }
 
-#[cfg(feature = "sqlite")]
-fn read_report(path: &std::path::Path, start: Date, end: Date) -> Result<CostReport, CostError> {
-    sqlite::report_between(path, start, end)
-}
+impl LedgerLocation {
+    /// The report of `start..=end` (UTC days) of the ledger here.
+    #[cfg_attr(not(durable_ledger), allow(unused_variables))]
+    pub(crate) fn report_between(&self, start: Date, end: Date) -> Result<CostReport, CostError> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            LedgerLocation::File(path) => sqlite::report_between(path, start, end),
+            #[cfg(feature = "postgres")]
+            LedgerLocation::Postgres(url) => postgres::report_between(url, start, end),
+            #[allow(unreachable_patterns)]
+            other => Err(other.not_built()),
+        }
+    }
 
-#[cfg(not(feature = "sqlite"))]
-fn read_report(path: &std::path::Path, _: Date, _: Date) -> Result<CostReport, CostError> {
-    Err(no_sqlite(path))
-}
+    /// The records of `start..=end` (UTC days) of the ledger here, oldest first.
+    #[cfg_attr(not(durable_ledger), allow(unused_variables))]
+    pub(crate) fn read_between(
+        &self,
+        start: Date,
+        end: Date,
+    ) -> Result<Vec<CostRecord>, CostError> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            LedgerLocation::File(path) => sqlite::read_between(path, start, end),
+            #[cfg(feature = "postgres")]
+            LedgerLocation::Postgres(url) => postgres::read_between(url, start, end),
+            #[allow(unreachable_patterns)]
+            other => Err(other.not_built()),
+        }
+    }
 
-#[cfg(not(feature = "sqlite"))]
-fn no_sqlite(path: &std::path::Path) -> CostError {
-    CostError::Ledger {
-        path: path.display().to_string(),
-        reason: "this build has no `sqlite` feature".to_owned(),
+    /// Checks that a ledger is here, for reading.
+    #[cfg(durable_ledger)]
+    pub(crate) fn check_readable(&self) -> Result<(), CostError> {
+        match self {
+            #[cfg(feature = "postgres")]
+            LedgerLocation::Postgres(url) => postgres::open_for_reading(url),
+            // Reading an empty range checks that it is a ledger.
+            other => other.report_between(Date::MIN, Date::MIN).map(drop),
+        }
+    }
+
+    /// The cargo feature this kind of ledger needs.
+    pub(crate) fn feature(&self) -> &'static str {
+        match self {
+            LedgerLocation::File(_) => "sqlite",
+            LedgerLocation::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether this build has the feature of this kind of ledger.
+    pub(crate) fn is_built(&self) -> bool {
+        match self {
+            LedgerLocation::File(_) => cfg!(feature = "sqlite"),
+            LedgerLocation::Postgres(_) => cfg!(feature = "postgres"),
+        }
+    }
+
+    #[cfg_attr(all(feature = "sqlite", feature = "postgres"), allow(dead_code))]
+    fn not_built(&self) -> CostError {
+        CostError::Ledger {
+            path: self.to_string(),
+            reason: format!("this build has no `{}` feature", self.feature()),
+        }
     }
 }
 
@@ -166,51 +249,52 @@ pub fn recent_cost_records() -> Vec<CostRecord> {
     let today = utc_date(SystemTime::now());
     match read(|ledger| ledger.recent.iter().cloned().collect()) {
         Read::Done(records) => records,
-        Read::File(file) => file
-            .read(|path| read_records(path, today))
+        Read::Durable(reader) => reader
+            .read(|location| location.read_between(today, today))
             .unwrap_or_default(),
     }
 }
 
-#[cfg(feature = "sqlite")]
-fn read_records(path: &std::path::Path, day: Date) -> Result<Vec<CostRecord>, CostError> {
-    sqlite::read_between(path, day, day)
-}
-
-#[cfg(not(feature = "sqlite"))]
-fn read_records(path: &std::path::Path, _: Date) -> Result<Vec<CostRecord>, CostError> {
-    Err(no_sqlite(path))
-}
-
 /// How long a report waits for the writer to commit what it was given.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+#[cfg_attr(not(durable_ledger), allow(dead_code))]
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens the ledger of a new session: the SQLite file at `durable`, or the in-memory
-/// ledger. Returns what the durable ledger holds for today (UTC), for the daily limit.
-pub(crate) fn open_session(durable: Option<PathBuf>) -> Result<Option<Usd>, CostError> {
-    let Some(path) = durable else {
+/// Opens the ledger of a new session: the durable one `options` name, or the in-memory
+/// ledger; seeds the daily and monthly limits with what it already holds.
+pub(crate) fn open_session(options: Option<LedgerOptions>) -> Result<(), CostError> {
+    super::budget::share_with_fleet(None);
+    let Some(options) = options else {
         let mut store = lock(&STORE);
         if !matches!(*store, Store::Memory(_)) {
             *store = Store::Memory(MemoryLedger::new());
         }
-        return Ok(None);
+        return Ok(());
     };
-    open_durable(path)
+    open_durable(options)
 }
 
-#[cfg(feature = "sqlite")]
-fn open_durable(path: PathBuf) -> Result<Option<Usd>, CostError> {
-    let (writer, today) = sqlite::Writer::start(path)?;
-    *lock(&STORE) = Store::Sqlite(writer);
+#[cfg(durable_ledger)]
+fn open_durable(options: LedgerOptions) -> Result<(), CostError> {
+    let writer = match &options.location {
+        #[cfg(feature = "sqlite")]
+        LedgerLocation::File(path) => sqlite::open_writer(path.clone(), options.buffer)?,
+        #[cfg(feature = "postgres")]
+        LedgerLocation::Postgres(url) => postgres::open_writer(url.clone(), &options)?,
+        #[allow(unreachable_patterns)]
+        other => return Err(other.not_built()),
+    };
+    *lock(&STORE) = Store::Durable {
+        location: options.location,
+        writer,
+    };
     sink::observe_model_calls_at_once(true);
-    Ok(Some(today))
+    Ok(())
 }
 
-/// Without the `sqlite` feature (which the configuration checks first, naming the feature).
-#[cfg(not(feature = "sqlite"))]
-fn open_durable(path: PathBuf) -> Result<Option<Usd>, CostError> {
-    Err(no_sqlite(&path))
+/// Without a durable ledger's feature (which the configuration checks first, naming it).
+#[cfg(not(durable_ledger))]
+fn open_durable(options: LedgerOptions) -> Result<(), CostError> {
+    Err(options.location.not_built())
 }
 
 /// What a durable ledger did not write in its session.
@@ -218,21 +302,22 @@ fn open_durable(path: PathBuf) -> Result<Option<Usd>, CostError> {
 pub(crate) struct Unwritten {
     /// Accepted, and not committed when closing gave up waiting.
     pub(crate) uncommitted: u64,
-    /// Refused: the ledger could not write and its queue was full.
+    /// Refused: the ledger's buffer was full.
     pub(crate) refused: u64,
 }
 
 /// Ends the session's ledger: a durable one commits everything accepted (waiting at most
 /// `timeout`) and is closed. Returns what it did not write.
-#[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+#[cfg_attr(not(durable_ledger), allow(unused_variables))]
 pub(crate) fn close_session(timeout: Duration) -> Unwritten {
     let mut store = lock(&STORE);
     match std::mem::replace(&mut *store, Store::Memory(MemoryLedger::new())) {
-        #[cfg(feature = "sqlite")]
-        Store::Sqlite(writer) => {
+        #[cfg(durable_ledger)]
+        Store::Durable { location, writer } => {
             sink::observe_model_calls_at_once(false);
-            *store = Store::Closed(writer.path().to_owned());
+            *store = Store::Closed(location);
             drop(store);
+            super::budget::share_with_fleet(None);
             writer.close(timeout)
         }
         other => {

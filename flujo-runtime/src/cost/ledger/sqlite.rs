@@ -1,18 +1,19 @@
-//! The durable cost ledger (feature `sqlite`): one table in a SQLite file, appended by a
-//! writer thread in one transaction per batch, readable by any number of processes (WAL).
+//! The durable cost ledger (feature `sqlite`): one table in a SQLite file, appended by the
+//! ledger's writer thread in one transaction per batch, readable by any number of processes
+//! (WAL).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flujo_pricing::{Date, TokenUsage, Usd};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::record::CostRecord;
-use super::{MAX_QUEUED_COST_RECORD_BYTES, MAX_QUEUED_COST_RECORDS, Unwritten};
+use super::writer::{Backend, QueuePolicy, WriteError, Writer};
+use super::{COST_RECORD_BUFFER_BYTES, MAX_QUEUED_COST_RECORDS};
 use crate::core::ids::TraceId;
-use crate::core::sync::{lock, wait_at_most};
+use crate::cost::budget;
 use crate::cost::error::CostError;
 use crate::cost::pricing::utc_date;
 use crate::cost::report::{CostGroup, CostReport, parse_date};
@@ -75,107 +76,6 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     ))
 }
 
-/// How long a call's record waits for room in a full queue while the ledger writes (the
-/// back-pressure of a cost path faster than the disk) before it is refused and counted.
-const ROOM_PATIENCE: Duration = Duration::from_secs(10);
-
-/// Records waiting for the writer, and what callers and the writer tell each other.
-#[derive(Default)]
-struct Queue {
-    records: Vec<CostRecord>,
-    bytes: usize,
-    /// Records accepted, ever; committed, ever; refused (the ledger could not write and the
-    /// queue was full).
-    accepted: u64,
-    committed: u64,
-    refused: u64,
-    /// The last write failed: a full queue then refuses records at once, rather than make
-    /// calls wait on a disk that may stay full.
-    failing: bool,
-    closed: bool,
-}
-
-struct Shared {
-    queue: Mutex<Queue>,
-    /// Records arrived, or the queue closed.
-    arrived: Condvar,
-    /// The writer took the queue, or committed: room, or progress to wait for.
-    progressed: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        lock(&self.queue)
-    }
-
-    fn wait_for_progress<'a>(
-        &self,
-        queue: MutexGuard<'a, Queue>,
-        at_most: Duration,
-    ) -> MutexGuard<'a, Queue> {
-        wait_at_most(&self.progressed, queue, at_most)
-    }
-}
-
-/// The writer thread of an open ledger.
-pub(crate) struct Writer {
-    path: PathBuf,
-    handle: Handle,
-    thread: Option<JoinHandle<()>>,
-}
-
-/// What callers hold of an open ledger's writer, to give it records and wait for it without
-/// holding the ledger's lock.
-#[derive(Clone)]
-pub(crate) struct Handle(Arc<Shared>);
-
-impl Handle {
-    /// Queues `record` for the writer. A full queue makes the caller wait for room while the
-    /// ledger writes (at most [`ROOM_PATIENCE`]); while it cannot write, a full queue refuses
-    /// the record, counted in `flujo_cost_records_dropped_total{reason="ledger_unwritable"}`.
-    pub(crate) fn send(&self, record: CostRecord) {
-        let size = record_size(&record);
-        let deadline = Instant::now() + ROOM_PATIENCE;
-        let mut queue = self.0.lock();
-        loop {
-            let full = queue.records.len() >= MAX_QUEUED_COST_RECORDS
-                || queue.bytes + size > MAX_QUEUED_COST_RECORD_BYTES;
-            if !full {
-                break;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if queue.failing || queue.closed || left.is_zero() {
-                queue.refused += 1;
-                drop(queue);
-                metrics::counter!("flujo_cost_records_dropped_total", "reason" => "ledger_unwritable")
-                    .increment(1);
-                return;
-            }
-            queue = self.0.wait_for_progress(queue, left);
-        }
-        queue.accepted += 1;
-        queue.bytes += size;
-        queue.records.push(record);
-        drop(queue);
-        self.0.arrived.notify_one();
-    }
-
-    /// Waits until everything accepted so far is committed; false after `timeout`.
-    pub(crate) fn wait(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut queue = self.0.lock();
-        let target = queue.accepted;
-        while queue.committed < target {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            queue = self.0.wait_for_progress(queue, left);
-        }
-        true
-    }
-}
-
 fn ledger_error(path: &Path, error: impl std::fmt::Display) -> CostError {
     CostError::Ledger {
         path: path.display().to_string(),
@@ -191,89 +91,58 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection, CostError> {
     Ok(connection)
 }
 
-/// About how many bytes `record` holds.
-fn record_size(record: &CostRecord) -> usize {
-    let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
-    std::mem::size_of::<CostRecord>()
-        + optional(&record.request_id)
-        + optional(&record.pipeline)
-        + optional(&record.step)
-        + record.model.len()
-        + record.provider.len()
-        + record.operation.len()
-        + record.price_version.len()
+/// The SQLite store of a ledger's writer.
+struct SqliteStore {
+    connection: Connection,
 }
 
-impl Writer {
-    /// Opens (creating if needed) the ledger at `path`; returns the writer and what the
-    /// ledger holds for today (UTC), for the daily limit. A ledger that cannot be written
-    /// (a read-only file or directory) is an error here, not lost records later.
-    pub(crate) fn start(path: PathBuf) -> Result<(Writer, Usd), CostError> {
-        check_path(&path).map_err(|reason| ledger_error(&path, reason))?;
-        let connection = open(
+impl Backend for SqliteStore {
+    fn write(&mut self, records: &[CostRecord]) -> Result<(), WriteError> {
+        insert(&self.connection, records).map_err(|error| WriteError {
+            message: error.to_string(),
+            // A full disk may still take a smaller transaction.
+            smaller_may_fit: true,
+        })
+    }
+}
+
+/// How long a call's record waits for room in a full queue while the ledger writes (the
+/// back-pressure of a cost path faster than the disk) before it is refused and counted.
+const ROOM_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Opens (creating if needed) the ledger at `path`, seeds the daily and monthly limits with
+/// what it holds, and starts its writer, which buffers at most `buffer` records (default
+/// [`MAX_QUEUED_COST_RECORDS`]). A ledger that cannot be written (a read-only file or
+/// directory) is an error here, not lost records later.
+pub(crate) fn open_writer(path: PathBuf, buffer: Option<usize>) -> Result<Writer, CostError> {
+    check_path(&path).map_err(|reason| ledger_error(&path, reason))?;
+    let connection = open(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    )?;
+    set_up(&connection).map_err(|error| match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => ledger_error(
             &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        )?;
-        set_up(&connection).map_err(|error| match error.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase) => ledger_error(
-                &path,
-                "the file is not a SQLite database (the ledger is one): point FLUJO_COST_LEDGER \
-                 (cost_ledger) at a new file, or at an existing flujo ledger",
-            ),
-            _ => ledger_error(&path, error),
-        })?;
-        check_writable(&connection).map_err(|reason| ledger_error(&path, reason))?;
-        let spent = spent_on(&connection, utc_date(SystemTime::now()))
-            .map_err(|e| ledger_error(&path, e))?;
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
-            arrived: Condvar::new(),
-            progressed: Condvar::new(),
-        });
-        let thread_path = path.clone();
-        let writer_shared = Arc::clone(&shared);
-        let thread = thread::Builder::new()
-            .name("flujo-ledger".to_owned())
-            .spawn(move || write_loop(&connection, &thread_path, &writer_shared))
-            .map_err(|e| ledger_error(&path, e))?;
-        Ok((
-            Writer {
-                path,
-                handle: Handle(shared),
-                thread: Some(thread),
-            },
-            spent,
-        ))
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub(crate) fn handle(&self) -> Handle {
-        self.handle.clone()
-    }
-
-    /// Commits everything and stops the writer, waiting at most `timeout`. Returns how many
-    /// records were not committed by then (the writer goes on with them in the background)
-    /// and how many the ledger refused during the session because it could not write.
-    pub(crate) fn close(mut self, timeout: Duration) -> Unwritten {
-        let done = self.handle.wait(timeout);
-        let shared = &self.handle.0;
-        let mut queue = shared.lock();
-        queue.closed = true;
-        let closed = Unwritten {
-            uncommitted: queue.accepted - queue.committed,
-            refused: queue.refused,
-        };
-        drop(queue);
-        shared.arrived.notify_all();
-        shared.progressed.notify_all();
-        if done && let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        closed
-    }
+            "the file is not a SQLite database (the ledger is one): point FLUJO_COST_LEDGER \
+             (cost_ledger) at a new file, or at an existing flujo ledger",
+        ),
+        _ => ledger_error(&path, error),
+    })?;
+    check_writable(&connection).map_err(|reason| ledger_error(&path, reason))?;
+    let today = utc_date(SystemTime::now());
+    let month = today.replace_day(1).unwrap_or(today);
+    let spent =
+        |start| spent_between(&connection, start, today).map_err(|e| ledger_error(&path, e));
+    budget::seed(today, spent(today)?, spent(month)?);
+    let records = buffer.unwrap_or(MAX_QUEUED_COST_RECORDS);
+    let policy = QueuePolicy {
+        max_records: records,
+        max_bytes: records.saturating_mul(COST_RECORD_BUFFER_BYTES),
+        room_patience: ROOM_PATIENCE,
+        failing_reason: "ledger_unwritable",
+        name: path.display().to_string(),
+    };
+    Writer::start(SqliteStore { connection }, policy).map_err(|e| ledger_error(&path, e))
 }
 
 /// The checks SQLite's own errors ("unable to open database file") would not explain.
@@ -347,108 +216,19 @@ fn set_up(connection: &Connection) -> rusqlite::Result<()> {
 /// How long opening a ledger waits for another process that is setting it up.
 const SET_UP_PATIENCE: Duration = Duration::from_secs(10);
 
-/// What the ledger recorded for `day`, summed here with saturation: stored values that an
-/// SQL `SUM` would overflow on never stop the ledger from opening.
-fn spent_on(connection: &Connection, day: Date) -> rusqlite::Result<Usd> {
+/// What the ledger recorded for the days `start..=end`, summed here with saturation: stored
+/// values that an SQL `SUM` would overflow on never stop the ledger from opening.
+fn spent_between(connection: &Connection, start: Date, end: Date) -> rusqlite::Result<Usd> {
     let mut statement = connection.prepare(
-        "SELECT cost_nano_usd FROM cost_records WHERE day = ?1 AND cost_nano_usd IS NOT NULL",
+        "SELECT cost_nano_usd FROM cost_records \
+         WHERE day BETWEEN ?1 AND ?2 AND cost_nano_usd IS NOT NULL",
     )?;
-    let mut rows = statement.query([day.to_string()])?;
+    let mut rows = statement.query([start.to_string(), end.to_string()])?;
     let mut nanos = 0u64;
     while let Some(row) = rows.next()? {
         nanos = nanos.saturating_add(count(row.get(0)?));
     }
     Ok(Usd::from_nanos(nanos))
-}
-
-/// Waits between attempts to write a batch that failed: doubling from the first to the last.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
-
-fn write_loop(connection: &Connection, path: &Path, shared: &Shared) {
-    let mut batch: Vec<CostRecord> = Vec::new();
-    let mut retry_in = RETRY_FIRST;
-    // After a failure, records are written in smaller transactions: a full disk may still
-    // take some of them.
-    let mut chunk = MAX_QUEUED_COST_RECORDS;
-    let mut failing = false;
-    loop {
-        if batch.is_empty() {
-            let mut queue = shared.lock();
-            while queue.records.is_empty() && !queue.closed {
-                queue = shared
-                    .arrived
-                    .wait(queue)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
-            if queue.records.is_empty() {
-                return;
-            }
-            batch = std::mem::take(&mut queue.records);
-            queue.bytes = 0;
-            drop(queue);
-            shared.progressed.notify_all();
-        }
-        let mut failed = None;
-        while !batch.is_empty() {
-            let n = chunk.min(batch.len());
-            match insert(connection, &batch[..n]) {
-                Ok(()) => {
-                    batch.drain(..n);
-                    let mut queue = shared.lock();
-                    queue.committed += n as u64;
-                    queue.failing = false;
-                    drop(queue);
-                    shared.progressed.notify_all();
-                    chunk = (chunk * 2).min(MAX_QUEUED_COST_RECORDS);
-                }
-                Err(error) if n > 1 => {
-                    chunk = n / 2;
-                    failed = Some(error);
-                }
-                Err(error) => {
-                    failed = Some(error);
-                    break;
-                }
-            }
-        }
-        if batch.is_empty() {
-            if failing {
-                tracing::info!(target: "flujo", ledger = %path.display(), "cost records are written again");
-                failing = false;
-            }
-            retry_in = RETRY_FIRST;
-            continue;
-        }
-        let error = failed.map_or_else(String::new, |e| e.to_string());
-        shared.lock().failing = true;
-        metrics::counter!("flujo_cost_ledger_write_errors_total").increment(1);
-        // One line per outage (a full disk fails every retry), and one when it ends.
-        if !failing {
-            tracing::error!(target: "flujo", ledger = %path.display(), %error,
-                records = batch.len(),
-                "could not write cost records; retrying with backoff (up to 5 s apart) while \
-                 they wait, then refusing new records once {MAX_QUEUED_COST_RECORDS} wait \
-                 (counted in flujo_cost_records_dropped_total{{reason=\"ledger_unwritable\"}})");
-            failing = true;
-        }
-        // The whole backoff, whatever arrives meanwhile; closed while failing, what is left
-        // is counted as uncommitted.
-        let retry_at = Instant::now() + retry_in;
-        let mut queue = shared.lock();
-        loop {
-            if queue.closed {
-                return;
-            }
-            let left = retry_at.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            queue = wait_at_most(&shared.arrived, queue, left);
-        }
-        drop(queue);
-        retry_in = (retry_in * 2).min(RETRY_MAX);
-    }
 }
 
 fn to_i64(n: u64) -> i64 {

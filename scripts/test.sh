@@ -50,13 +50,25 @@ if [ ! -x .backends/socat/usr/bin/socat ]; then
   done
 fi
 command -v openssl >/dev/null || apt-get install -y --no-install-recommends openssl >/dev/null
+# PostgreSQL, for the PostgreSQL cost ledger's tests: Debian's server package when absent. The
+# tests start throwaway servers from its binaries (initdb into a temporary directory, a free
+# loopback port, an unprivileged user when run as root) and stop them when done; see
+# flujo-runtime/tests/support/postgres_server.rs.
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  if ! apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1; then
+    apt-get update -q >/dev/null
+    apt-get install -y --no-install-recommends postgresql >/dev/null
+  fi
+fi
+FLUJO_POSTGRES_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+export FLUJO_POSTGRES_BIN
 export FLUJO_PROMETHEUS="$PWD/.backends/prometheus/usr/bin/prometheus"
 export FLUJO_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
 
 cargo test --workspace --locked
-# The export build: exporter unit tests, the durable ledger and async-openai usage, and the
-# tests against rotel and Prometheus.
-cargo test --locked --features otlp,prometheus,logfire,sqlite,async-openai -p flujo-runtime
+# The export build: exporter unit tests, the durable ledgers (SQLite, and PostgreSQL against
+# real servers) and async-openai usage, and the tests against rotel and Prometheus.
+cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai -p flujo-runtime
 cargo test --locked --features otlp,prometheus,logfire \
   --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export \
   --test otel_interop

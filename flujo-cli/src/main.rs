@@ -1,6 +1,7 @@
-//! `flujo cost --ledger PATH --from DATE --to DATE [--group-by ...] [--format ...]`: the cost
-//! of the model calls a flujo application recorded in its durable ledger
-//! (`FLUJO_COST_LEDGER`), grouped by model, step, pipeline, day or month. `flujo prices`: the
+//! `flujo cost --ledger PATH|URL --from DATE --to DATE [--group-by ...] [--format ...]`: the
+//! cost of the model calls a flujo application recorded in its durable ledger
+//! (`FLUJO_COST_LEDGER`: a SQLite file, or a PostgreSQL database shared by a fleet), grouped
+//! by model, step, pipeline, day or month. `flujo prices`: the
 //! price data flujo uses (list, look up a model, check a data file).
 
 #![forbid(unsafe_code)]
@@ -25,8 +26,10 @@ struct Cli {
 enum Command {
     /// Cost report over a date range (UTC days, inclusive) of a cost ledger.
     Cost {
-        /// The SQLite cost ledger (the application's FLUJO_COST_LEDGER).
-        #[arg(long)]
+        /// The cost ledger, as the application's FLUJO_COST_LEDGER names it: a SQLite file, or
+        /// a postgres://user:password@host:port/database URL (the password is never printed).
+        /// Default: FLUJO_COST_LEDGER.
+        #[arg(long, env = "FLUJO_COST_LEDGER", hide_env_values = true)]
         ledger: PathBuf,
         /// First day, YYYY-MM-DD.
         #[arg(long)]

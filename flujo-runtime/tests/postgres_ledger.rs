@@ -583,3 +583,46 @@ fn the_monthly_limit_counts_the_fleet_month() {
     }
     drop(guard);
 }
+
+#[test]
+fn calls_never_wait_on_a_database_that_is_stuck() {
+    let server = Server::start("stuck");
+    let url = server.create_database("stuck");
+    let _turn = turn();
+    let guard = flujo::init_telemetry_with(
+        TelemetryConfig::builder()
+            .cost_ledger(url.as_str())
+            .shutdown_timeout(Duration::from_secs(60)),
+    )
+    .unwrap();
+    call(1).unwrap();
+    flujo::cost::get_cost_report(utc_today(), utc_today()).unwrap();
+    // Another session holds the table: every write of the ledger waits on it.
+    let mut blocker = server.client("stuck");
+    let mut lock = blocker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE cost_records IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let (done, calls_done) = std::sync::mpsc::channel();
+    let calls = std::thread::spawn(move || {
+        for _ in 0..5_000 {
+            call(1).unwrap();
+        }
+        done.send(()).unwrap();
+    });
+    // Were a call to wait for the database, none would end while the lock is held.
+    calls_done
+        .recv_timeout(Duration::from_secs(60))
+        .expect("calls ended while the database could not take a write");
+    calls.join().unwrap();
+    lock.rollback().unwrap();
+    drop(guard);
+    let rows: i64 = server
+        .client("stuck")
+        .query_one("SELECT COUNT(*) FROM cost_records", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        rows, 5_001,
+        "everything buffered was written once the database moved"
+    );
+}

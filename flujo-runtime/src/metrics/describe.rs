@@ -72,7 +72,13 @@ pub(crate) fn describe_metrics() {
         "flujo_budget_exceeded_total",
         Unit::Count,
         "Model calls refused by a usage limit, by limit (total_cost, total_tokens, daily_cost, \
-         unpriced_model)"
+         monthly_cost, ledger_unreachable, unpriced_model)"
+    );
+    metrics::describe_counter!(
+        "flujo_budget_unverified_total",
+        Unit::Count,
+        "Model calls admitted while a shared ledger's fleet spending could not be read (fail \
+         open), by limit (daily_cost, monthly_cost)"
     );
     metrics::describe_histogram!(
         "gen_ai.client.token.usage",
@@ -179,7 +185,9 @@ pub(crate) fn describe_metrics() {
         "flujo_cost_records_dropped_total",
         Unit::Count,
         "Cost records not delivered to the ledger, by reason (late: the call ended after its \
-         telemetry session shut down)"
+         telemetry session shut down; ledger_unwritable: a SQLite ledger could not write and its \
+         buffer was full; ledger_unreachable: a PostgreSQL ledger could not be reached and its \
+         buffer was full; ledger_queue_full: the buffer was full while the ledger wrote)"
     );
     metrics::describe_counter!(
         "flujo_cost_ledger_write_errors_total",

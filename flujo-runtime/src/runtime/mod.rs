@@ -304,7 +304,7 @@ struct Undelivered {
     queued_spans: u64,
     queued_cost_records: u64,
     uncommitted_cost_records: u64,
-    /// Refused by a ledger that could not write (a full disk), whose queue was full.
+    /// Refused by a ledger whose buffer was full (a full disk, a database down).
     unwritten_cost_records: u64,
 }
 
@@ -314,9 +314,10 @@ impl Undelivered {
             tracing::warn!(
                 target: "flujo",
                 cost_records = self.unwritten_cost_records,
-                "the cost ledger could not write {} cost records in this session (see its \
-                 ERROR lines; counted in flujo_cost_records_dropped_total{{reason=\"ledger_unwritable\"}}): \
-                 reports and the ledger miss them, budgets and metrics counted them",
+                "the cost ledger could not write {} cost records in this session: its buffer was \
+                 full (see its WARN and ERROR lines; counted in \
+                 flujo_cost_records_dropped_total{{reason}}): reports and the ledger miss them, \
+                 budgets and metrics counted them",
                 self.unwritten_cost_records
             );
         }

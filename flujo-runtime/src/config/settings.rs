@@ -1354,4 +1354,70 @@ mod tests {
         assert_eq!(key.expose(), "sk-secret-token");
         assert_eq!(key.to_string(), "<redacted>");
     }
+
+    #[test]
+    fn ledger_settings_have_documented_bounds_and_name_what_is_wrong() {
+        for (variable, value, expected) in [
+            ("FLUJO_COST_LEDGER_BUFFER", "0", "from 1 to 1048576"),
+            ("FLUJO_COST_LEDGER_BUFFER", "1048577", "from 1 to 1048576"),
+            ("FLUJO_COST_LEDGER_REFRESH_MS", "99", "from 100 to 60000"),
+            ("FLUJO_COST_LEDGER_REFRESH_MS", "60001", "from 100 to 60000"),
+            ("FLUJO_COST_LEDGER_UNREACHABLE", "maybe", "open (calls go on"),
+            ("FLUJO_MONTHLY_COST_LIMIT_USD", "-3", "USD"),
+        ] {
+            let error = error_for(variable, value).to_string();
+            assert!(error.contains(variable) && error.contains(expected), "{error}");
+        }
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("FLUJO_COST_LEDGER_BUFFER", "1048576"),
+                ("FLUJO_COST_LEDGER_REFRESH_MS", "100"),
+                ("FLUJO_COST_LEDGER_UNREACHABLE", "Closed"),
+                ("FLUJO_MONTHLY_COST_LIMIT_USD", "250"),
+            ]))
+            .unwrap();
+        assert_eq!(settings.cost_ledger_buffer, Some(MAX_COST_LEDGER_BUFFER));
+        assert_eq!(settings.cost_ledger_refresh, Duration::from_millis(100));
+        assert_eq!(settings.cost_ledger_unreachable, WhenUnreachable::Closed);
+        assert_eq!(settings.monthly_cost_limit, Some(Usd::parse("250").unwrap()));
+        let defaults = TelemetryConfig::default().resolve_from(env(&[])).unwrap();
+        assert_eq!(defaults.cost_ledger_buffer, None, "each store's own default");
+        assert_eq!(defaults.cost_ledger_refresh, DEFAULT_LEDGER_REFRESH);
+        assert_eq!(defaults.cost_ledger_unreachable, WhenUnreachable::Open);
+        let error = TelemetryConfig::builder()
+            .cost_ledger_refresh(Duration::from_secs(61))
+            .resolve_from(env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cost_ledger_refresh"), "{error}");
+        let error = TelemetryConfig::builder()
+            .cost_ledger_buffer(0)
+            .resolve_from(env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cost_ledger_buffer"), "{error}");
+    }
+
+    #[test]
+    fn a_postgres_ledger_url_keeps_its_password_out_of_debug_output_and_errors() {
+        const URL: &str = "postgres://flujo:pg-secret@db:5432/costs";
+        let url = URL;
+        let config = TelemetryConfig::builder().cost_ledger(url);
+        assert!(!format!("{config:?}").contains("pg-secret"));
+        let settings = TelemetryConfig::default().resolve_from(env(&[("FLUJO_COST_LEDGER", URL)]));
+        if cfg!(feature = "postgres") {
+            let settings = settings.unwrap();
+            assert!(matches!(settings.cost_ledger, Some(LedgerLocation::Postgres(_))));
+            assert!(!format!("{settings:?}").contains("pg-secret"));
+        } else {
+            let error = settings.unwrap_err();
+            assert_eq!(
+                error,
+                TelemetryError::FeatureNotEnabled {
+                    setting: "FLUJO_COST_LEDGER=postgres://flujo:***@db:5432/costs".to_owned(),
+                    feature: "postgres"
+                }
+            );
+        }
+    }
 }

@@ -5,72 +5,15 @@
 #![cfg(feature = "prometheus")]
 
 use std::fmt;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
 
 use flujo::{TelemetryConfig, TelemetryError, TokenUsage, pipeline_step, track_cost};
 
-fn tool(variable: &str, name: &str) -> PathBuf {
-    let path = std::env::var_os(variable)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join(".backends/prometheus/usr/bin")
-                .join(name)
-        });
-    assert!(
-        path.exists(),
-        "{name} is not installed at {}: run `bash scripts/test.sh`, which unpacks it",
-        path.display()
-    );
-    path
-}
-
-/// A plain HTTP/1.1 GET; returns the status code and the body.
-fn http_get(address: SocketAddr, path_and_query: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).expect("connects");
-    write!(
-        stream,
-        "GET {path_and_query} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request sent");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    // tiny_http answers with chunked encoding for large bodies: undo it.
-    if response
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return (status, dechunk(&body));
-    }
-    (status, body)
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = &after[size + 2..];
-    }
-    out
-}
+#[path = "support/prometheus.rs"]
+mod prometheus;
+use prometheus::{PrometheusServer, http_get, query, query_value, tool};
 
 #[derive(Debug)]
 struct Flaky;
@@ -279,99 +222,6 @@ fn a_busy_address_is_an_error_naming_it() {
     );
 }
 
-struct PrometheusServer {
-    child: Child,
-    address: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl PrometheusServer {
-    fn start(target: SocketAddr) -> PrometheusServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir =
-            std::env::temp_dir().join(format!("flujo-prometheus-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-                 scrape_configs:\n  - job_name: app\n    static_configs: [{{targets: [\"{target}\"]}}]\n"
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(tool("FLUJO_PROMETHEUS", "prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={address}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("prometheus starts");
-        PrometheusServer {
-            child,
-            address,
-            dir,
-        }
-    }
-
-    fn api(&self, path_and_query: &str) -> Option<serde_json::Value> {
-        let stream_ok = TcpStream::connect(self.address).is_ok();
-        if !stream_ok {
-            return None;
-        }
-        let (status, body) = http_get(self.address, path_and_query);
-        (status == 200)
-            .then(|| serde_json::from_str(&body).ok())
-            .flatten()
-    }
-
-    /// Polls until `check` accepts an answer of the API (never a fixed sleep), at most 60 s.
-    fn wait_for(
-        &self,
-        path_and_query: &str,
-        check: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(answer) = self.api(path_and_query).filter(|a| check(a)) {
-                return answer;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Prometheus never answered {path_and_query} as expected; last: {:?}\nlog:\n{}",
-                self.api(path_and_query),
-                std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-fn query_value(answer: &serde_json::Value) -> Option<f64> {
-    answer["data"]["result"][0]["value"][1]
-        .as_str()?
-        .parse()
-        .ok()
-}
-
 #[test]
 fn a_prometheus_server_scrapes_step_counts_that_promql_returns() {
     telemetry();
@@ -385,20 +235,10 @@ fn a_prometheus_server_scrapes_step_counts_that_promql_returns() {
     for _ in 0..4 {
         scraped_model_call().expect("the model call succeeds");
     }
-    let prometheus = PrometheusServer::start(app.local_addr());
+    let prometheus = PrometheusServer::start(app.local_addr(), &[]);
     prometheus.wait_for("/api/v1/targets", |answer| {
         answer["data"]["activeTargets"][0]["health"] == "up"
     });
-    let encode = |query: &str| {
-        query
-            .bytes()
-            .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    let query = |promql: &str| format!("/api/v1/query?query={}", encode(promql));
 
     let ok = prometheus.wait_for(
         &query("flujo_step_calls_total{step=\"scraped_ok\",status=\"ok\"}"),

@@ -1,8 +1,9 @@
 //! `flujo cost --ledger PATH|URL --from DATE --to DATE [--group-by ...] [--format ...]`: the
 //! cost of the model calls a flujo application recorded in its durable ledger
 //! (`FLUJO_COST_LEDGER`: a SQLite file, or a PostgreSQL database shared by a fleet), grouped
-//! by model, step, pipeline, day or month. `flujo prices`: the
-//! price data flujo uses (list, look up a model, check a data file).
+//! by model, step, pipeline, day or month, or as a self-contained HTML page. `flujo prices`:
+//! the price data flujo uses (list, look up a model, check a data file). `flujo rules`: the
+//! Prometheus alert and recording rules for flujo's metrics, with your thresholds.
 
 #![forbid(unsafe_code)]
 
@@ -13,7 +14,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use flujo_runtime::cost::{CostGroup, CostLedger, CostReport, GroupBy, ReportDate};
 
+mod html;
 mod prices;
+mod rules;
 
 #[derive(Parser)]
 #[command(name = "flujo", version, about = "flujo's command-line tools")]
@@ -48,6 +51,15 @@ enum Command {
         /// keep every nano-dollar.
         #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
         precision: Option<u8>,
+        /// Write the report to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Prometheus rules for flujo's metrics: alerts with your thresholds, and the recording
+    /// rules they read (deploy/prometheus/ holds them with the defaults).
+    Rules {
+        #[command(subcommand)]
+        command: rules::RulesCommand,
     },
     /// The price data flujo uses (genai-prices): list it, look up a model, check a data file.
     Prices {
@@ -70,10 +82,12 @@ enum Format {
     Table,
     Json,
     Csv,
+    /// One self-contained page (inline SVG charts, no network); `--group-by` does not apply.
+    Html,
 }
 
 fn main() -> ExitCode {
-    let (ledger, from, to, group_by, format, precision) = match Cli::parse().command {
+    let (ledger, from, to, group_by, format, precision, output) = match Cli::parse().command {
         Command::Cost {
             ledger,
             from,
@@ -81,7 +95,12 @@ fn main() -> ExitCode {
             group_by,
             format,
             precision,
-        } => (ledger, from, to, group_by, format, precision),
+            output,
+        } => (ledger, from, to, group_by, format, precision, output),
+        Command::Rules { command } => {
+            print!("{}", rules::run(command));
+            return ExitCode::SUCCESS;
+        }
         Command::Prices { command } => {
             return match prices::run(command) {
                 Ok(out) => {
@@ -100,11 +119,16 @@ fn main() -> ExitCode {
         let to = to.as_str().report_date("--to")?;
         CostLedger::open(&ledger)?.report(from, to)
     });
-    match report {
-        Ok(report) => {
-            print!("{}", render(&report, group_by, format, precision));
-            ExitCode::SUCCESS
+    let text = report.map(|report| render(&report, group_by, format, precision));
+    match text.map_err(|e| e.to_string()).and_then(|text| match &output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
+        None => {
+            print!("{text}");
+            Ok(())
         }
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("flujo cost: {error}");
             ExitCode::FAILURE
@@ -196,6 +220,7 @@ fn render(report: &CostReport, group: Group, format: Format, precision: Option<u
                 );
             }
         }
+        Format::Html => out = html::render(report),
         Format::Json => {
             let groups: Vec<serde_json::Value> = rows
                 .iter()

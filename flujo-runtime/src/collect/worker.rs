@@ -130,9 +130,9 @@ fn report_drops() {
     for ((total, name, reason), reported) in counters.into_iter().zip(&REPORTED) {
         let total = total.load(Ordering::Relaxed);
         let before = reported.swap(total, Ordering::Relaxed);
-        if total > before {
-            metrics::counter!(name, "reason" => reason).increment(total - before);
-        }
+        // Also when nothing was dropped: a healthy application exports its zeros, so that
+        // dashboards and alerts see a series, not an absent one.
+        metrics::counter!(name, "reason" => reason).increment(total.saturating_sub(before));
     }
 }
 

@@ -245,6 +245,12 @@ pub(crate) fn seed(date: Date, today: Usd, this_month: Usd) {
 pub(crate) fn set_limits(daily: Option<Usd>, monthly: Option<Usd>) {
     DAILY_LIMIT.store(daily.map_or(NO_LIMIT, Usd::nanos), Ordering::Release);
     MONTHLY_LIMIT.store(monthly.map_or(NO_LIMIT, Usd::nanos), Ordering::Release);
+    // At zero from the start: a dashboard of a healthy application sees the series.
+    for (limit, set) in [("daily_cost", daily), ("monthly_cost", monthly)] {
+        if set.is_some() {
+            metrics::counter!("flujo_budget_unverified_total", "limit" => limit).increment(0);
+        }
+    }
 }
 
 /// The fleet's spend as a shared ledger last read it.

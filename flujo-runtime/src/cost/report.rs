@@ -130,6 +130,8 @@ pub struct CostReport {
     /// Cost by UTC month (`YYYY-MM`).
     pub by_month: BTreeMap<String, Usd>,
     groups: [BTreeMap<String, CostGroup>; 5],
+    /// By UTC day, then model, step and pipeline (the first three of `GroupBy`).
+    daily: [BTreeMap<Date, BTreeMap<String, CostGroup>>; 3],
 }
 
 impl CostReport {
@@ -171,6 +173,14 @@ impl CostReport {
             day.to_string(),
             month_of(day),
         ];
+        for (daily, key) in self.daily.iter_mut().zip(&keys) {
+            daily
+                .entry(day)
+                .or_default()
+                .entry(key.clone())
+                .or_default()
+                .merge(group);
+        }
         for (groups, key) in self.groups.iter_mut().zip(keys) {
             groups.entry(key).or_default().merge(group);
         }
@@ -204,6 +214,27 @@ impl CostReport {
     /// Requests, tokens and cost per group, ordered by key.
     pub fn groups(&self, by: GroupBy) -> &BTreeMap<String, CostGroup> {
         &self.groups[by as usize]
+    }
+
+    /// Requests, tokens and cost per UTC day and group: spend over time by model, step or
+    /// pipeline (by day or month: each day's one group, named as [`CostReport::groups`] names
+    /// it).
+    pub fn daily(&self, by: GroupBy) -> BTreeMap<Date, BTreeMap<String, CostGroup>> {
+        match by {
+            GroupBy::Model | GroupBy::Step | GroupBy::Pipeline => self.daily[by as usize].clone(),
+            GroupBy::Day | GroupBy::Month => self.daily[GroupBy::Model as usize]
+                .iter()
+                .map(|(day, groups)| {
+                    let mut total = CostGroup::default();
+                    groups.values().for_each(|group| total.merge(group));
+                    let key = match by {
+                        GroupBy::Month => month_of(*day),
+                        _ => day.to_string(),
+                    };
+                    (*day, BTreeMap::from([(key, total)]))
+                })
+                .collect(),
+        }
     }
 }
 
@@ -280,5 +311,33 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("- draft: $0.0019"), "{text}");
+    }
+
+    #[test]
+    fn spend_over_time_is_kept_per_day_and_group_and_sums_to_the_totals() {
+        let mut report = CostReport::default();
+        let call = |nanos| CostGroup {
+            requests: 1,
+            unpriced_requests: 0,
+            tokens: TokenUsage::new(10, 1),
+            cost: Usd::from_nanos(nanos),
+        };
+        let (monday, tuesday) = (
+            Date::from_calendar_date(2026, time::Month::March, 2).unwrap(),
+            Date::from_calendar_date(2026, time::Month::March, 3).unwrap(),
+        );
+        report.add_group(monday, "a", Some("s"), Some("p"), &call(5));
+        report.add_group(monday, "b", Some("s"), None, &call(7));
+        report.add_group(tuesday, "a", None, Some("p"), &call(11));
+        let by_model = report.daily(GroupBy::Model);
+        assert_eq!(by_model[&monday]["a"].cost, Usd::from_nanos(5));
+        assert_eq!(by_model[&monday]["b"].cost, Usd::from_nanos(7));
+        assert_eq!(by_model[&tuesday]["a"].cost, Usd::from_nanos(11));
+        assert_eq!(report.daily(GroupBy::Step)[&tuesday]["(none)"].cost, Usd::from_nanos(11));
+        assert_eq!(report.daily(GroupBy::Pipeline)[&monday]["p"].cost, Usd::from_nanos(5));
+        assert_eq!(report.daily(GroupBy::Day)[&monday]["2026-03-02"].cost, Usd::from_nanos(12));
+        assert_eq!(report.daily(GroupBy::Month)[&tuesday]["2026-03"].requests, 1);
+        let summed: Usd = by_model.values().flat_map(|g| g.values()).map(|g| g.cost).sum();
+        assert_eq!(summed, report.total_cost);
     }
 }

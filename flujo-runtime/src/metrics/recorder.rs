@@ -54,6 +54,16 @@ impl<T, H> Fanout<T, H> {
         }
     }
 
+    /// This metric's handle in the downstream recorder of slot `index`.
+    fn downstream_at(
+        &self,
+        index: usize,
+        recorder: &dyn Recorder,
+        register: impl Fn(&dyn Recorder, &Key) -> H,
+    ) -> &H {
+        self.downstream[index].get_or_init(|| register(recorder, &self.key))
+    }
+
     /// Applies `update` to this metric's handle in every attached downstream recorder.
     #[inline]
     fn each_downstream(&self, register: impl Fn(&dyn Recorder, &Key) -> H, update: impl Fn(&H)) {
@@ -349,7 +359,9 @@ pub(crate) fn attach_downstream(
     recorder: Box<dyn Recorder + Send + Sync>,
 ) -> bool {
     install();
-    let slot = &DOWNSTREAM[slot as usize];
+    let index = slot as usize;
+    let prometheus = matches!(slot, Downstream::Prometheus);
+    let slot = &DOWNSTREAM[index];
     if slot.set(recorder).is_err() {
         return false;
     }
@@ -361,6 +373,25 @@ pub(crate) fn attach_downstream(
             .unwrap_or_else(|e| e.into_inner());
         for (name, description) in descriptions.iter() {
             describe_on(&**downstream, KeyName::from(name.clone()), description);
+        }
+        drop(descriptions);
+        // What was counted before the recorder was attached (calls before the Prometheus
+        // server started, health counters at zero) is in its first scrape, whole: counters
+        // and gauges at their values. Histograms start empty there (their buckets cannot be
+        // replayed into another recorder's).
+        let store = &RECORDER.store;
+        for counter in store.counters.read().unwrap_or_else(|e| e.into_inner()).values() {
+            if counter.skip_prometheus && prometheus {
+                continue;
+            }
+            counter
+                .downstream_at(index, &**downstream, counter_of)
+                .absolute(counter.local.load(Ordering::Relaxed));
+        }
+        for gauge in store.gauges.read().unwrap_or_else(|e| e.into_inner()).values() {
+            gauge
+                .downstream_at(index, &**downstream, gauge_of)
+                .set(f64::from_bits(gauge.local.load(Ordering::Relaxed)));
         }
     }
     true

@@ -73,6 +73,9 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
         #[cfg(feature = "otlp")]
         otlp_metrics: None,
     };
+    // Before the exporters and the ledger start: the counters they register at zero reach
+    // flujo's recorder, not the facade's no-op one.
+    crate::metrics::recorder::install();
     // On error the guard is dropped before it is live: it releases what it started.
     guard.start()?;
     guard.live = true;

@@ -203,6 +203,11 @@ fn record_size(record: &CostRecord) -> usize {
 impl Writer {
     /// Starts the writer thread of `store`.
     pub(crate) fn start(store: impl Backend, policy: QueuePolicy) -> std::io::Result<Writer> {
+        // At zero from the start: dashboards and alerts see a healthy ledger's series.
+        metrics::counter!("flujo_cost_ledger_write_errors_total").increment(0);
+        for reason in [policy.failing_reason, QUEUE_FULL] {
+            metrics::counter!("flujo_cost_records_dropped_total", "reason" => reason).increment(0);
+        }
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             arrived: Condvar::new(),

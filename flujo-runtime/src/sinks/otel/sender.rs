@@ -147,6 +147,7 @@ impl QueuedExporter {
             exporter: name,
             reason,
         };
+        register_health_counters();
         let (queue, batches) = mpsc::channel();
         let (finished_tx, finished) = mpsc::channel();
         let shared = Arc::new(Shared {
@@ -404,4 +405,21 @@ fn fitted(span: &FinishedSpan) -> Option<(Cow<'_, FinishedSpan>, usize)> {
     metrics::counter!("flujo_telemetry_spans_truncated_total").increment(1);
     let size = cut.approximate_size();
     Some((Cow::Owned(cut), size))
+}
+
+/// The export's counters, at zero before anything happens: a healthy exporter shows its
+/// zeros to dashboards and alerts, rather than series that do not exist.
+fn register_health_counters() {
+    for name in [
+        "flujo_telemetry_spans_exported_total",
+        "flujo_telemetry_spans_unconfirmed_total",
+        "flujo_telemetry_export_errors_total",
+        "flujo_telemetry_export_stalls_total",
+        "flujo_telemetry_spans_truncated_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for reason in ["export_queue_full", "export_failed", "shutdown", "too_large"] {
+        metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => reason).increment(0);
+    }
 }

@@ -1,0 +1,97 @@
+//! `flujo rules`: the shipped Prometheus rules are its output, thresholds are the user's, and
+//! the rules pass `promtool check rules` and the shipped unit tests (`promtool test rules`:
+//! series in, each alert fires or stays quiet).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn deploy(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/prometheus")
+        .join(file)
+}
+
+fn promtool() -> PathBuf {
+    PathBuf::from(std::env::var_os("FLUJO_PROMTOOL").expect(
+        "FLUJO_PROMTOOL names promtool: run the tests with `bash scripts/test.sh`, which \
+         installs it",
+    ))
+}
+
+fn promtool_says(args: &[&str], files: &[&Path]) -> (bool, String) {
+    let output = Command::new(promtool())
+        .args(args)
+        .args(files)
+        .output()
+        .expect("promtool runs");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_shipped_rules_are_what_flujo_rules_prints_with_the_defaults() {
+    for (kind, file) in [
+        ("alerts", "flujo-alerts.yml"),
+        ("recording", "flujo-recording.yml"),
+    ] {
+        let (ok, printed, stderr) = support::flujo(&["rules", kind]);
+        assert!(ok, "{stderr}");
+        let shipped = std::fs::read_to_string(deploy(file)).unwrap();
+        assert_eq!(
+            printed, shipped,
+            "deploy/prometheus/{file} is stale: regenerate it with `flujo rules {kind} > deploy/prometheus/{file}`"
+        );
+    }
+}
+
+#[test]
+fn the_shipped_rules_pass_promtool_and_their_unit_tests() {
+    let (ok, said) = promtool_says(
+        &["check", "rules"],
+        &[&deploy("flujo-recording.yml"), &deploy("flujo-alerts.yml")],
+    );
+    assert!(ok, "{said}");
+    let (ok, said) = promtool_says(&["test", "rules"], &[&deploy("tests/flujo-alerts.test.yml")]);
+    assert!(ok, "{said}");
+    assert!(said.contains("SUCCESS"), "{said}");
+}
+
+#[test]
+fn thresholds_are_the_users_and_bad_ones_name_the_flag() {
+    let (ok, printed, stderr) = support::flujo(&[
+        "rules",
+        "alerts",
+        "--daily-budget-usd",
+        "250",
+        "--step-p95-seconds",
+        "4.5",
+        "--job-regex",
+        "checkout-.*",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(printed.contains("* 86400 > 250\n"), "{printed}");
+    assert!(printed.contains("flujo:step_duration_seconds:p95_5m > 4.5"), "{printed}");
+    assert!(printed.contains("up{job=~\"checkout-.*\"} == 0"), "{printed}");
+    let dir = std::env::temp_dir().join(format!("flujo-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let custom = dir.join("alerts.yml");
+    std::fs::write(&custom, &printed).unwrap();
+    let (ok, said) = promtool_says(
+        &["check", "rules"],
+        &[&deploy("flujo-recording.yml"), &custom],
+    );
+    assert!(ok, "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let (ok, _, stderr) = support::flujo(&["rules", "alerts", "--step-error-ratio", "-1"]);
+    assert!(!ok);
+    assert!(stderr.contains("--step-error-ratio") && stderr.contains("non-negative"), "{stderr}");
+}

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use flujo::quality::{self, ValidationError};
 use flujo::testing::{StubChunk, StubCompletion, StubError, StubModel, StubStreamUsage};
 use flujo::{
-    Flujo, StepTimeout, UsageLimitExceeded, UsageLimits, Usd, pipeline, pipeline_step,
-    track_cost,
+    Flujo, StepTimeout, UsageLimitExceeded, UsageLimits, Usd, pipeline, pipeline_step, track_cost,
 };
 use futures::{Stream, StreamExt};
 
@@ -71,8 +70,11 @@ fn retrieve(models: &Models, question: String) -> Result<String, AppError> {
     Ok(ask_retriever(models, &format!("Find sources for {question}"))?.text)
 }
 
-fn cites_its_sources(draft: &String) -> Result<(), String> {
-    if draft.contains("sources") {
+/// A written answer, before its review.
+pub struct Draft(String);
+
+fn cites_its_sources(draft: &Draft) -> Result<(), String> {
+    if draft.0.contains("sources") {
         Ok(())
     } else {
         Err("the draft cites no source".to_owned())
@@ -80,13 +82,16 @@ fn cites_its_sources(draft: &String) -> Result<(), String> {
 }
 
 #[pipeline_step(validate = cites_its_sources)]
-fn write(models: &Models, sources: String) -> Result<String, AppError> {
-    Ok(ask_writer(models, &format!("Write from the sources: {sources}"))?.text)
+fn write(models: &Models, sources: String) -> Result<Draft, AppError> {
+    Ok(Draft(
+        ask_writer(models, &format!("Write from the sources: {sources}"))?.text,
+    ))
 }
 
 #[pipeline_step]
-fn review(models: &Models, draft: String) -> String {
+fn review(models: &Models, draft: Draft) -> String {
     let _ = models;
+    let Draft(draft) = draft;
     let checklist = quality::record_checklist(
         "answer_review",
         &[
@@ -143,7 +148,9 @@ async fn stream_answer(
     models: &Models,
     question: &str,
 ) -> Result<impl Stream<Item = Result<StubChunk, StubError>> + use<>, AppError> {
-    Ok(models.small.chat_stream(question, StubStreamUsage::LastChunk)?)
+    Ok(models
+        .small
+        .chat_stream(question, StubStreamUsage::LastChunk)?)
 }
 
 /// One round of the application's traffic.
@@ -176,7 +183,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(120);
     let server = flujo::export::start_prometheus_server_on(address)?;
-    println!("serving metrics on http://{}/metrics for {seconds} s", server.local_addr());
+    println!(
+        "serving metrics on http://{}/metrics for {seconds} s",
+        server.local_addr()
+    );
     let started = Instant::now();
     let mut rounds = 0;
     while started.elapsed() < Duration::from_secs(seconds) {

@@ -62,6 +62,15 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
 fi
 FLUJO_POSTGRES_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 export FLUJO_POSTGRES_BIN
+# Chromium (Debian's), headless, opens the HTML cost report (flujo-cli/tests/html_report.rs).
+if ! command -v chromium >/dev/null 2>&1; then
+  if ! apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; then
+    apt-get update -q >/dev/null
+    apt-get install -y --no-install-recommends chromium >/dev/null
+  fi
+fi
+FLUJO_CHROMIUM=$(command -v chromium)
+export FLUJO_CHROMIUM
 export FLUJO_PROMETHEUS="$PWD/.backends/prometheus/usr/bin/prometheus"
 export FLUJO_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
 
@@ -69,6 +78,6 @@ cargo test --workspace --locked
 # The export build: exporter unit tests, the durable ledgers (SQLite, and PostgreSQL against
 # real servers) and async-openai usage, and the tests against rotel and Prometheus.
 cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai -p flujo-runtime
-cargo test --locked --features otlp,prometheus,logfire \
+cargo test --locked --features otlp,prometheus,logfire,sqlite \
   --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export \
-  --test otel_interop
+  --test otel_interop --test operations

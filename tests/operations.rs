@@ -20,7 +20,9 @@ use prometheus::{PrometheusServer, query};
 use serde_json::Value;
 
 fn deploy(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(file)
 }
 
 fn dashboard() -> Value {
@@ -85,7 +87,8 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
             c if !in_braces && (c.is_ascii_alphabetic() || c == '_' || c == ':') => {
                 let start = i;
                 while i < bytes.len()
-                    && ((bytes[i] as char).is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b':'))
+                    && ((bytes[i] as char).is_ascii_alphanumeric()
+                        || matches!(bytes[i], b'_' | b':'))
                 {
                     i += 1;
                 }
@@ -160,7 +163,10 @@ fn every_rule_and_dashboard_expression_returns_data_from_a_real_prometheus() {
         })
         .unwrap_or_else(|| panic!("no review calls in the first scrape:\n{first}"));
     assert!(reviews.ends_with(" 1"), "{reviews}");
-    assert!(first.contains("\nflujo_telemetry_spans_exported_total 0"), "{first}");
+    assert!(
+        first.contains("\nflujo_telemetry_spans_exported_total 0"),
+        "{first}"
+    );
     let running = std::sync::Arc::new(AtomicBool::new(true));
     let traffic = {
         let running = std::sync::Arc::clone(&running);
@@ -187,9 +193,9 @@ fn every_rule_and_dashboard_expression_returns_data_from_a_real_prometheus() {
     server.wait_for(&query("flujo:step_duration_seconds:p95_5m"), has_data);
     server.wait_for(&query("flujo:cost_per_run_usd:rate5m"), has_data);
 
-    let exported: BTreeSet<String> = server
-        .wait_for("/api/v1/label/__name__/values", |answer| answer["status"] == "success")
-        ["data"]
+    let exported: BTreeSet<String> = server.wait_for("/api/v1/label/__name__/values", |answer| {
+        answer["status"] == "success"
+    })["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -208,7 +214,10 @@ fn every_rule_and_dashboard_expression_returns_data_from_a_real_prometheus() {
             );
         }
         let answer = server.wait_for(&query(expr), |answer| answer["status"] == "success");
-        assert!(has_data(&answer), "panel {panel:?}: `{expr}` returned no data: {answer}");
+        assert!(
+            has_data(&answer),
+            "panel {panel:?}: `{expr}` returned no data: {answer}"
+        );
     }
     for variable in dashboard["templating"]["list"].as_array().unwrap() {
         let Some(definition) = variable["definition"].as_str() else {
@@ -244,7 +253,10 @@ fn every_rule_and_dashboard_expression_returns_data_from_a_real_prometheus() {
     let mut alerts = 0;
     for group in rules["data"]["groups"].as_array().unwrap() {
         for rule in group["rules"].as_array().unwrap() {
-            let (name, expr) = (rule["name"].as_str().unwrap(), rule["query"].as_str().unwrap());
+            let (name, expr) = (
+                rule["name"].as_str().unwrap(),
+                rule["query"].as_str().unwrap(),
+            );
             for metric in metric_names(expr) {
                 assert!(
                     exported.contains(&metric),
@@ -258,7 +270,10 @@ fn every_rule_and_dashboard_expression_returns_data_from_a_real_prometheus() {
                 name.to_owned()
             };
             let answer = server.wait_for(&query(&promql), |answer| answer["status"] == "success");
-            assert!(has_data(&answer), "rule {name}: `{promql}` returned no data: {answer}");
+            assert!(
+                has_data(&answer),
+                "rule {name}: `{promql}` returned no data: {answer}"
+            );
         }
     }
     assert_eq!(alerts, 17);
@@ -307,11 +322,17 @@ fn the_dashboard_has_the_structure_of_its_grafana_schema_version() {
     // Grafana's dashboard JSON model, schema version 39 (Grafana 10.x and 11.x).
     assert_eq!(dashboard["schemaVersion"], 39);
     for field in ["uid", "title"] {
-        assert!(dashboard[field].as_str().is_some_and(|v| !v.is_empty()), "{field}");
+        assert!(
+            dashboard[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field}"
+        );
     }
     assert!(dashboard["time"]["from"].is_string() && dashboard["time"]["to"].is_string());
     let variables = dashboard["templating"]["list"].as_array().unwrap();
-    let names: Vec<&str> = variables.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = variables
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["datasource", "job", "pipeline", "model"]);
     for variable in &variables[1..] {
         assert_eq!(variable["type"], "query");
@@ -321,7 +342,16 @@ fn the_dashboard_has_the_structure_of_its_grafana_schema_version() {
     assert_eq!(variables[0]["type"], "datasource");
     assert_eq!(variables[0]["query"], "prometheus");
 
-    let known = ["row", "timeseries", "stat", "heatmap", "table", "gauge", "bargauge", "text"];
+    let known = [
+        "row",
+        "timeseries",
+        "stat",
+        "heatmap",
+        "table",
+        "gauge",
+        "bargauge",
+        "text",
+    ];
     let mut ids = BTreeSet::new();
     let mut cells: BTreeSet<(u64, u64)> = BTreeSet::new();
     for panel in panels(&dashboard) {
@@ -336,18 +366,30 @@ fn the_dashboard_has_the_structure_of_its_grafana_schema_version() {
             grid["w"].as_u64().unwrap(),
             grid["h"].as_u64().unwrap(),
         );
-        assert!(w >= 1 && x + w <= 24 && h >= 1, "{:?} does not fit the 24-column grid", panel["title"]);
+        assert!(
+            w >= 1 && x + w <= 24 && h >= 1,
+            "{:?} does not fit the 24-column grid",
+            panel["title"]
+        );
         // No two panels overlap.
         for dx in x..x + w {
             for dy in y..y + h {
-                assert!(cells.insert((dx, dy)), "{:?} overlaps another panel", panel["title"]);
+                assert!(
+                    cells.insert((dx, dy)),
+                    "{:?} overlaps another panel",
+                    panel["title"]
+                );
             }
         }
         if kind == "row" {
             continue;
         }
         assert!(panel["title"].as_str().is_some_and(|t| !t.is_empty()));
-        assert!(panel["description"].as_str().is_some_and(|t| !t.is_empty()), "{:?}", panel["title"]);
+        assert!(
+            panel["description"].as_str().is_some_and(|t| !t.is_empty()),
+            "{:?}",
+            panel["title"]
+        );
         assert_eq!(panel["datasource"]["uid"], "${datasource}");
         let targets = panel["targets"].as_array().expect("a panel queries");
         assert!(!targets.is_empty());
@@ -366,7 +408,10 @@ fn the_metric_name_check_catches_a_name_flujo_does_not_export() {
     );
     assert_eq!(
         names,
-        BTreeSet::from(["flujo_cost_dollars_total".to_owned(), "flujo:x:rate5m".to_owned()])
+        BTreeSet::from([
+            "flujo_cost_dollars_total".to_owned(),
+            "flujo:x:rate5m".to_owned()
+        ])
     );
     assert_eq!(as_signal("a > 1 and b == 0"), "a > bool 1 and b == bool 0");
 }

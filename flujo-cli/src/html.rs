@@ -67,7 +67,13 @@ fn days(report: &CostReport) -> Vec<Date> {
 
 /// The series of a chart by `by`: the largest by cost apart, the rest as "other".
 fn series(report: &CostReport, by: GroupBy) -> Vec<(String, BTreeMap<Date, Usd>)> {
-    let mut totals: Vec<(&String, &CostGroup)> = report.groups(by).iter().collect();
+    // Unpriced calls cost nothing here and are drawn nowhere (their cost is unknown, not
+    // zero): the "Unpriced calls" section lists them.
+    let mut totals: Vec<(&String, &CostGroup)> = report
+        .groups(by)
+        .iter()
+        .filter(|(_, group)| group.cost > Usd::ZERO)
+        .collect();
     totals.sort_by(|a, b| b.1.cost.cmp(&a.1.cost).then_with(|| a.0.cmp(b.0)));
     let daily = report.daily(by);
     let kept: Vec<&String> = totals.iter().take(MAX_SERIES).map(|(k, _)| *k).collect();
@@ -77,7 +83,7 @@ fn series(report: &CostReport, by: GroupBy) -> Vec<(String, BTreeMap<Date, Usd>)
         .collect();
     let mut other: BTreeMap<Date, Usd> = BTreeMap::new();
     for (day, groups) in &daily {
-        for (key, group) in groups {
+        for (key, group) in groups.iter().filter(|(_, group)| group.cost > Usd::ZERO) {
             let target = match kept.iter().position(|k| *k == key) {
                 Some(i) => &mut out[i].1,
                 None => &mut other,
@@ -172,11 +178,15 @@ fn spend_chart(out: &mut String, report: &CostReport, by: GroupBy, what: &str) {
 /// Horizontal bars of the tokens by type.
 fn tokens_chart(out: &mut String, tokens: &TokenUsage) {
     let kinds = [
-        ("input (uncached)", "input_uncached", tokens.input.saturating_sub(tokens.cache_read_input)),
+        (
+            "uncached input",
+            "input_uncached",
+            tokens.input.saturating_sub(tokens.cache_read_input),
+        ),
         ("cache read", "cache_read_input", tokens.cache_read_input),
         ("cache write", "cache_write_input", tokens.cache_write_input),
         ("output", "output", tokens.output),
-        ("reasoning (in output)", "reasoning_output", tokens.reasoning_output),
+        ("reasoning", "reasoning_output", tokens.reasoning_output),
     ];
     let max = kinds.iter().map(|k| k.2).max().unwrap_or(0).max(1);
     let (width, row) = (720.0_f64, 30.0_f64);
@@ -204,7 +214,10 @@ fn tokens_chart(out: &mut String, tokens: &TokenUsage) {
             y + row * 0.55,
         );
     }
-    out.push_str("</svg></figure>");
+    out.push_str(
+        "</svg><figcaption class=\"legend\">Uncached input plus cache reads is the input; \
+         reasoning is part of the output.</figcaption></figure>",
+    );
 }
 
 fn number_cells(group: &CostGroup) -> String {
@@ -263,7 +276,7 @@ figure{margin:0}svg.chart{width:100%;height:auto;display:block}\
 th,td{padding:5px 8px;border-bottom:1px solid #e5e8ec;text-align:right;white-space:nowrap}\
 th:first-child{text-align:left}tfoot th,tfoot td{font-weight:600;border-top:2px solid #c9ced6}\
 .none{color:#5b6472}\
-@media (max-width:560px){body{padding:10px}.kpi b{font-size:1.1rem}.axis{font-size:14px}th,td{padding:4px 6px}}";
+@media (max-width:560px){body{padding:10px}.kpi b{font-size:1.1rem}.axis{font-size:22px}th,td{padding:4px 6px}}";
 
 /// The page of `report`.
 pub fn render(report: &CostReport) -> String {

@@ -120,14 +120,16 @@ fn main() -> ExitCode {
         CostLedger::open(&ledger)?.report(from, to)
     });
     let text = report.map(|report| render(&report, group_by, format, precision));
-    match text.map_err(|e| e.to_string()).and_then(|text| match &output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
-    }) {
+    match text
+        .map_err(|e| e.to_string())
+        .and_then(|text| match &output {
+            Some(path) => std::fs::write(path, text)
+                .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("flujo cost: {error}");

@@ -317,7 +317,8 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         },
         Alert {
             name: "FlujoTelemetrySpansDropped",
-            expr: "sum by (job, reason) (rate(flujo_telemetry_spans_dropped_total[5m])) > 0".to_owned(),
+            expr: "sum by (job, reason) (rate(flujo_telemetry_spans_dropped_total[5m])) > 0"
+                .to_owned(),
             for_: "5m",
             severity: "warning",
             summary: "{{ $labels.job }} drops spans ({{ $labels.reason }})",
@@ -326,7 +327,8 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         },
         Alert {
             name: "FlujoCostRecordsDropped",
-            expr: "sum by (job, reason) (increase(flujo_cost_records_dropped_total[10m])) > 0".to_owned(),
+            expr: "sum by (job, reason) (increase(flujo_cost_records_dropped_total[10m])) > 0"
+                .to_owned(),
             for_: "0m",
             severity: "critical",
             summary: "{{ $labels.job }} drops cost records ({{ $labels.reason }})",

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use flujo::{Flujo, TelemetryConfig, TokenUsage, UsageLimitExceeded, pipeline, pipeline_step, track_cost};
+use flujo::{
+    Flujo, TelemetryConfig, TokenUsage, UsageLimitExceeded, pipeline, pipeline_step, track_cost,
+};
 
 #[track_cost(model = "gpt-4o-mini")]
 fn mini(tokens: u64) -> Result<TokenUsage, UsageLimitExceeded> {
@@ -122,8 +124,9 @@ fn chart_sums(dom: &str, chart: &str) -> BTreeMap<String, u64> {
     let end = dom[start..].find("</svg>").unwrap() + start;
     let mut sums = BTreeMap::new();
     for rect in elements_with(&dom[start..end], "rect", "data-nanos") {
-        *sums.entry(rect["data-key"].replace("&amp;", "&")).or_default() +=
-            rect["data-nanos"].parse::<u64>().unwrap();
+        *sums
+            .entry(rect["data-key"].replace("&amp;", "&"))
+            .or_default() += rect["data-nanos"].parse::<u64>().unwrap();
     }
     sums
 }
@@ -165,13 +168,20 @@ fn the_html_report_renders_in_a_browser_with_the_ledgers_numbers() {
     assert!(stdout.is_empty(), "the page goes to the file: {stdout}");
     let html = std::fs::read_to_string(&page).unwrap();
     for forbidden in ["http://", "https://", "<script", "<link"] {
-        assert!(!html.contains(forbidden), "self-contained: {forbidden} in the page");
+        assert!(
+            !html.contains(forbidden),
+            "self-contained: {forbidden} in the page"
+        );
     }
 
     let profile = dir.join("profile");
     let (dom, stderr) = browse(&page, &["--dump-dom"], &profile);
     assert!(dom.contains("Model spend"), "the page rendered: {stderr}");
-    assert!(console_errors(&stderr).is_empty(), "console errors: {:?}", console_errors(&stderr));
+    assert!(
+        console_errors(&stderr).is_empty(),
+        "console errors: {:?}",
+        console_errors(&stderr)
+    );
 
     let report = flujo::cost::CostLedger::open(&ledger)
         .unwrap()
@@ -185,22 +195,39 @@ fn the_html_report_renders_in_a_browser_with_the_ledgers_numbers() {
             .collect()
     };
     assert_eq!(chart_sums(&dom, "model"), nanos(&report.cost_by_model));
-    assert_eq!(chart_sums(&dom, "pipeline"), nanos(&report.cost_by_pipeline));
+    assert_eq!(
+        chart_sums(&dom, "pipeline"),
+        nanos(&report.cost_by_pipeline)
+    );
     assert_eq!(chart_sums(&dom, "step"), nanos(&report.cost_by_step));
     assert_eq!(report.cost_by_pipeline.len(), 3, "answer, triage and none");
     let total = elements_with(&dom, "b", "data-total-nanos");
-    assert_eq!(total[0]["data-total-nanos"], report.total_cost.nanos().to_string());
+    assert_eq!(
+        total[0]["data-total-nanos"],
+        report.total_cost.nanos().to_string()
+    );
     let footer = elements_with(&dom, "td", "data-nanos");
     assert!(
-        footer.iter().any(|cell| cell["data-nanos"] == report.total_cost.nanos().to_string()),
+        footer
+            .iter()
+            .any(|cell| cell["data-nanos"] == report.total_cost.nanos().to_string()),
         "the exact totals table has the total"
     );
     let tokens = elements_with(&dom, "rect", "data-tokens");
-    let output = tokens.iter().find(|t| t["data-token-type"] == "output").unwrap();
-    assert_eq!(output["data-tokens"], report.totals().tokens.output.to_string());
+    let output = tokens
+        .iter()
+        .find(|t| t["data-token-type"] == "output")
+        .unwrap();
+    assert_eq!(
+        output["data-tokens"],
+        report.totals().tokens.output.to_string()
+    );
     let unpriced = elements_with(&dom, "td", "data-calls");
     assert_eq!(unpriced.len(), 1);
-    assert_eq!(unpriced[0]["data-calls"], report.unpriced_requests["acme-in-house"].to_string());
+    assert_eq!(
+        unpriced[0]["data-calls"],
+        report.unpriced_requests["acme-in-house"].to_string()
+    );
     assert_eq!(report.unpriced_requests["acme-in-house"], 40);
 
     // Screenshots for review, at a phone's width and a desktop's.
@@ -208,7 +235,10 @@ fn the_html_report_renders_in_a_browser_with_the_ledgers_numbers() {
         let shot = dir.join(format!("report-{name}.png"));
         let _ = browse(
             &page,
-            &[&format!("--screenshot={}", shot.display()), &format!("--window-size={size}")],
+            &[
+                &format!("--screenshot={}", shot.display()),
+                &format!("--window-size={size}"),
+            ],
             &profile,
         );
         let bytes = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);

@@ -59,7 +59,10 @@ fn the_shipped_rules_pass_promtool_and_their_unit_tests() {
         &[&deploy("flujo-recording.yml"), &deploy("flujo-alerts.yml")],
     );
     assert!(ok, "{said}");
-    let (ok, said) = promtool_says(&["test", "rules"], &[&deploy("tests/flujo-alerts.test.yml")]);
+    let (ok, said) = promtool_says(
+        &["test", "rules"],
+        &[&deploy("tests/flujo-alerts.test.yml")],
+    );
     assert!(ok, "{said}");
     assert!(said.contains("SUCCESS"), "{said}");
 }
@@ -78,8 +81,14 @@ fn thresholds_are_the_users_and_bad_ones_name_the_flag() {
     ]);
     assert!(ok, "{stderr}");
     assert!(printed.contains("* 86400 > 250\n"), "{printed}");
-    assert!(printed.contains("flujo:step_duration_seconds:p95_5m > 4.5"), "{printed}");
-    assert!(printed.contains("up{job=~\"checkout-.*\"} == 0"), "{printed}");
+    assert!(
+        printed.contains("flujo:step_duration_seconds:p95_5m > 4.5"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("up{job=~\"checkout-.*\"} == 0"),
+        "{printed}"
+    );
     let dir = std::env::temp_dir().join(format!("flujo-rules-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let custom = dir.join("alerts.yml");
@@ -91,7 +100,44 @@ fn thresholds_are_the_users_and_bad_ones_name_the_flag() {
     assert!(ok, "{said}");
     std::fs::remove_dir_all(&dir).unwrap();
 
-    let (ok, _, stderr) = support::flujo(&["rules", "alerts", "--step-error-ratio", "-1"]);
-    assert!(!ok);
-    assert!(stderr.contains("--step-error-ratio") && stderr.contains("non-negative"), "{stderr}");
+    for bad in [
+        "--step-error-ratio=-1",
+        "--step-error-ratio=NaN",
+        "--step-error-ratio=lots",
+    ] {
+        let (ok, _, stderr) = support::flujo(&["rules", "alerts", bad]);
+        assert!(!ok);
+        assert!(
+            stderr.contains("--step-error-ratio") && stderr.contains("non-negative"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_unit_tests_hold_the_thresholds_to_account() {
+    // The shipped unit tests against rules with a higher error-ratio threshold: the alert
+    // they expect no longer fires, and promtool says so.
+    let dir = std::env::temp_dir().join(format!("flujo-rules-mutated-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    let (ok, alerts, stderr) = support::flujo(&["rules", "alerts", "--step-error-ratio", "0.5"]);
+    assert!(ok, "{stderr}");
+    std::fs::write(dir.join("flujo-alerts.yml"), alerts).unwrap();
+    std::fs::copy(
+        deploy("flujo-recording.yml"),
+        dir.join("flujo-recording.yml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        deploy("tests/flujo-alerts.test.yml"),
+        dir.join("tests/flujo-alerts.test.yml"),
+    )
+    .unwrap();
+    let (ok, said) = promtool_says(
+        &["test", "rules"],
+        &[&dir.join("tests/flujo-alerts.test.yml")],
+    );
+    assert!(!ok, "{said}");
+    assert!(said.contains("FlujoStepErrorRatioHigh"), "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -168,7 +168,6 @@ pub fn query_value(answer: &serde_json::Value) -> Option<f64> {
         .ok()
 }
 
-
 /// The API path of an instant query of `promql`.
 pub fn query(promql: &str) -> String {
     let encoded: String = promql

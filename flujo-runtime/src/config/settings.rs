@@ -1362,11 +1362,18 @@ mod tests {
             ("FLUJO_COST_LEDGER_BUFFER", "1048577", "from 1 to 1048576"),
             ("FLUJO_COST_LEDGER_REFRESH_MS", "99", "from 100 to 60000"),
             ("FLUJO_COST_LEDGER_REFRESH_MS", "60001", "from 100 to 60000"),
-            ("FLUJO_COST_LEDGER_UNREACHABLE", "maybe", "open (calls go on"),
+            (
+                "FLUJO_COST_LEDGER_UNREACHABLE",
+                "maybe",
+                "open (calls go on",
+            ),
             ("FLUJO_MONTHLY_COST_LIMIT_USD", "-3", "USD"),
         ] {
             let error = error_for(variable, value).to_string();
-            assert!(error.contains(variable) && error.contains(expected), "{error}");
+            assert!(
+                error.contains(variable) && error.contains(expected),
+                "{error}"
+            );
         }
         let settings = TelemetryConfig::default()
             .resolve_from(env(&[
@@ -1379,9 +1386,15 @@ mod tests {
         assert_eq!(settings.cost_ledger_buffer, Some(MAX_COST_LEDGER_BUFFER));
         assert_eq!(settings.cost_ledger_refresh, Duration::from_millis(100));
         assert_eq!(settings.cost_ledger_unreachable, WhenUnreachable::Closed);
-        assert_eq!(settings.monthly_cost_limit, Some(Usd::parse("250").unwrap()));
+        assert_eq!(
+            settings.monthly_cost_limit,
+            Some(Usd::parse("250").unwrap())
+        );
         let defaults = TelemetryConfig::default().resolve_from(env(&[])).unwrap();
-        assert_eq!(defaults.cost_ledger_buffer, None, "each store's own default");
+        assert_eq!(
+            defaults.cost_ledger_buffer, None,
+            "each store's own default"
+        );
         assert_eq!(defaults.cost_ledger_refresh, DEFAULT_LEDGER_REFRESH);
         assert_eq!(defaults.cost_ledger_unreachable, WhenUnreachable::Open);
         let error = TelemetryConfig::builder()
@@ -1407,7 +1420,10 @@ mod tests {
         let settings = TelemetryConfig::default().resolve_from(env(&[("FLUJO_COST_LEDGER", URL)]));
         if cfg!(feature = "postgres") {
             let settings = settings.unwrap();
-            assert!(matches!(settings.cost_ledger, Some(LedgerLocation::Postgres(_))));
+            assert!(matches!(
+                settings.cost_ledger,
+                Some(LedgerLocation::Postgres(_))
+            ));
             assert!(!format!("{settings:?}").contains("pg-secret"));
         } else {
             let error = settings.unwrap_err();

@@ -333,11 +333,27 @@ mod tests {
         assert_eq!(by_model[&monday]["a"].cost, Usd::from_nanos(5));
         assert_eq!(by_model[&monday]["b"].cost, Usd::from_nanos(7));
         assert_eq!(by_model[&tuesday]["a"].cost, Usd::from_nanos(11));
-        assert_eq!(report.daily(GroupBy::Step)[&tuesday]["(none)"].cost, Usd::from_nanos(11));
-        assert_eq!(report.daily(GroupBy::Pipeline)[&monday]["p"].cost, Usd::from_nanos(5));
-        assert_eq!(report.daily(GroupBy::Day)[&monday]["2026-03-02"].cost, Usd::from_nanos(12));
-        assert_eq!(report.daily(GroupBy::Month)[&tuesday]["2026-03"].requests, 1);
-        let summed: Usd = by_model.values().flat_map(|g| g.values()).map(|g| g.cost).sum();
+        assert_eq!(
+            report.daily(GroupBy::Step)[&tuesday]["(none)"].cost,
+            Usd::from_nanos(11)
+        );
+        assert_eq!(
+            report.daily(GroupBy::Pipeline)[&monday]["p"].cost,
+            Usd::from_nanos(5)
+        );
+        assert_eq!(
+            report.daily(GroupBy::Day)[&monday]["2026-03-02"].cost,
+            Usd::from_nanos(12)
+        );
+        assert_eq!(
+            report.daily(GroupBy::Month)[&tuesday]["2026-03"].requests,
+            1
+        );
+        let summed: Usd = by_model
+            .values()
+            .flat_map(|g| g.values())
+            .map(|g| g.cost)
+            .sum();
         assert_eq!(summed, report.total_cost);
     }
 }

@@ -380,7 +380,12 @@ pub(crate) fn attach_downstream(
         // and gauges at their values. Histograms start empty there (their buckets cannot be
         // replayed into another recorder's).
         let store = &RECORDER.store;
-        for counter in store.counters.read().unwrap_or_else(|e| e.into_inner()).values() {
+        for counter in store
+            .counters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
             if counter.skip_prometheus && prometheus {
                 continue;
             }
@@ -388,7 +393,12 @@ pub(crate) fn attach_downstream(
                 .downstream_at(index, &**downstream, counter_of)
                 .absolute(counter.local.load(Ordering::Relaxed));
         }
-        for gauge in store.gauges.read().unwrap_or_else(|e| e.into_inner()).values() {
+        for gauge in store
+            .gauges
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
             gauge
                 .downstream_at(index, &**downstream, gauge_of)
                 .set(f64::from_bits(gauge.local.load(Ordering::Relaxed)));

@@ -419,7 +419,12 @@ fn register_health_counters() {
     ] {
         metrics::counter!(name).increment(0);
     }
-    for reason in ["export_queue_full", "export_failed", "shutdown", "too_large"] {
+    for reason in [
+        "export_queue_full",
+        "export_failed",
+        "shutdown",
+        "too_large",
+    ] {
         metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => reason).increment(0);
     }
 }

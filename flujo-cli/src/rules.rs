@@ -180,6 +180,32 @@ fn number(value: f64) -> String {
     }
 }
 
+/// A model's rate (the recording rule `rate`) far above its own average of the last day,
+/// for a model that spends enough to matter.
+fn spike(
+    name: &'static str,
+    rate: &str,
+    t: &Thresholds,
+    summary: &'static str,
+    description: &'static str,
+    runbook: &'static str,
+) -> Alert {
+    Alert {
+        name,
+        expr: format!(
+            "{rate} > {factor} * avg_over_time({rate}[1d])\n\
+             and flujo:model_cost_usd:rate5m * 3600 > {floor}",
+            factor = number(t.spike_factor),
+            floor = number(t.spike_min_usd_per_hour)
+        ),
+        for_: "10m",
+        severity: "warning",
+        summary,
+        description,
+        runbook,
+    }
+}
+
 fn alert_rules(t: &Thresholds) -> Vec<Alert> {
     let job = &t.job_regex;
     vec![
@@ -209,34 +235,22 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
             description: "One pipeline's model calls, at the pace of the last hour, would cost more than its daily budget.",
             runbook: "Open the dashboard filtered to this pipeline: cost per run and cost by step show which step grew. Per-run limits (UsageLimits) bound a single run.",
         },
-        Alert {
-            name: "FlujoModelCostSpike",
-            expr: format!(
-                "flujo:model_cost_usd:rate5m > {factor} * avg_over_time(flujo:model_cost_usd:rate5m[1d])\n\
-                 and flujo:model_cost_usd:rate5m * 3600 > {floor}",
-                factor = number(t.spike_factor),
-                floor = number(t.spike_min_usd_per_hour)
-            ),
-            for_: "10m",
-            severity: "warning",
-            summary: "Cost of {{ $labels.model }} in {{ $labels.job }} is far above its own last day",
-            description: "A model's spend rate left its own baseline (its average over the last day).",
-            runbook: "Compare tokens by type for the model (a prompt that grew, a cache that stopped hitting) and requests per second (traffic, a retry storm).",
-        },
-        Alert {
-            name: "FlujoModelTokenSpike",
-            expr: format!(
-                "flujo:model_tokens:rate5m > {factor} * avg_over_time(flujo:model_tokens:rate5m[1d])\n\
-                 and flujo:model_cost_usd:rate5m * 3600 > {floor}",
-                factor = number(t.spike_factor),
-                floor = number(t.spike_min_usd_per_hour)
-            ),
-            for_: "10m",
-            severity: "warning",
-            summary: "Tokens of {{ $labels.model }} in {{ $labels.job }} are far above their own last day",
-            description: "A model's input and output tokens per second left their own baseline.",
-            runbook: "Look at the tokens panel by type: input growing points at prompts or context, output at generation settings; cache reads falling at a cache that stopped hitting.",
-        },
+        spike(
+            "FlujoModelCostSpike",
+            "flujo:model_cost_usd:rate5m",
+            t,
+            "Cost of {{ $labels.model }} in {{ $labels.job }} is far above its own last day",
+            "A model's spend rate left its own baseline (its average over the last day).",
+            "Compare tokens by type for the model (a prompt that grew, a cache that stopped hitting) and requests per second (traffic, a retry storm).",
+        ),
+        spike(
+            "FlujoModelTokenSpike",
+            "flujo:model_tokens:rate5m",
+            t,
+            "Tokens of {{ $labels.model }} in {{ $labels.job }} are far above their own last day",
+            "A model's input and output tokens per second left their own baseline.",
+            "Look at the tokens panel by type: input growing points at prompts or context, output at generation settings; cache reads falling at a cache that stopped hitting.",
+        ),
         Alert {
             name: "FlujoStepErrorRatioHigh",
             expr: format!(

@@ -59,6 +59,40 @@ pub const MAX_QUEUED_COST_RECORD_BYTES: usize = MAX_QUEUED_COST_RECORDS * COST_R
 /// ones, at any rate of calls (a disk slower than SQLite on a local disk widens it).
 pub const KILL_LOSS_WINDOW: std::time::Duration = std::time::Duration::from_millis(300);
 
+/// The columns a durable ledger's report sums, in the order [`summed_group`] reads them.
+#[cfg_attr(not(durable_ledger), allow(dead_code))]
+const SUMMED: [&str; 7] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "cache_write_1h_input_tokens",
+    "reasoning_output_tokens",
+    "cost_nano_usd",
+];
+
+/// A report's group from its counts and the sums of [`SUMMED`] (`sum(i)` is column `i`).
+#[cfg_attr(not(durable_ledger), allow(dead_code))]
+fn summed_group<E>(
+    requests: u64,
+    unpriced_requests: u64,
+    sum: impl Fn(usize) -> Result<u64, E>,
+) -> Result<super::report::CostGroup, E> {
+    Ok(super::report::CostGroup {
+        requests,
+        unpriced_requests,
+        tokens: flujo_pricing::TokenUsage {
+            input: sum(0)?,
+            output: sum(1)?,
+            cache_read_input: sum(2)?,
+            cache_write_input: sum(3)?,
+            cache_write_1h_input: sum(4)?,
+            reasoning_output: sum(5)?,
+        },
+        cost: flujo_pricing::Usd::from_nanos(sum(6)?),
+    })
+}
+
 /// How a session's durable ledger is opened.
 #[derive(Clone, Debug)]
 pub(crate) struct LedgerOptions {

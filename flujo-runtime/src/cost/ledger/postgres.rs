@@ -20,12 +20,14 @@ use postgres::{Client, Config, NoTls, Row};
 use super::location::PostgresUrl;
 use super::record::CostRecord;
 use super::writer::{Backend, QueuePolicy, WriteError, Writer};
-use super::{COST_RECORD_BUFFER_BYTES, DEFAULT_POSTGRES_BUFFER, LedgerOptions};
+use super::{
+    COST_RECORD_BUFFER_BYTES, DEFAULT_POSTGRES_BUFFER, LedgerOptions, SUMMED, summed_group,
+};
 use crate::core::ids::TraceId;
 use crate::cost::budget::{self, FleetSpend};
 use crate::cost::error::CostError;
 use crate::cost::pricing::utc_date;
-use crate::cost::report::{CostGroup, CostReport};
+use crate::cost::report::CostReport;
 
 /// The schema's versions, in order: `MIGRATIONS[n]` takes a ledger from version `n` to
 /// `n + 1`. Version 0 is an empty database.
@@ -526,18 +528,6 @@ fn record_of(row: &Row) -> Result<CostRecord, postgres::Error> {
     })
 }
 
-/// The summed columns of a report, in the order [`report_between`] reads them. PostgreSQL's
-/// `SUM` of a `BIGINT` is a `NUMERIC`, which never overflows; it is capped to a `BIGINT`.
-const SUMMED: [&str; 7] = [
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_write_input_tokens",
-    "cache_write_1h_input_tokens",
-    "reasoning_output_tokens",
-    "cost_nano_usd",
-];
-
 /// The report of the UTC days `start..=end`, summed in SQL: one row per (day, model, step,
 /// pipeline) crosses the network, however many calls there were.
 pub(crate) fn report_between(
@@ -547,6 +537,8 @@ pub(crate) fn report_between(
 ) -> Result<CostReport, CostError> {
     let mut client = read_connection(url)?;
     check_ledger(url, &mut client)?;
+    // PostgreSQL's `SUM` of a `BIGINT` is a `NUMERIC`, which never overflows; it is capped
+    // to a `BIGINT`.
     let sums = SUMMED
         .iter()
         .map(|column| format!("LEAST(COALESCE(SUM({column}), 0), 9223372036854775807)::BIGINT"))
@@ -565,20 +557,9 @@ pub(crate) fn report_between(
     let mut report = CostReport::default();
     for row in &rows {
         let read = || -> Result<_, postgres::Error> {
-            let sum = |i: usize| row.try_get::<_, i64>(6 + i).map(count);
-            let group = CostGroup {
-                requests: count(row.try_get(4)?),
-                unpriced_requests: count(row.try_get(5)?),
-                tokens: TokenUsage {
-                    input: sum(0)?,
-                    output: sum(1)?,
-                    cache_read_input: sum(2)?,
-                    cache_write_input: sum(3)?,
-                    cache_write_1h_input: sum(4)?,
-                    reasoning_output: sum(5)?,
-                },
-                cost: Usd::from_nanos(sum(6)?),
-            };
+            let group = summed_group(count(row.try_get(4)?), count(row.try_get(5)?), |i| {
+                row.try_get::<_, i64>(6 + i).map(count)
+            })?;
             let day: Date = row.try_get(0)?;
             let model: String = row.try_get(1)?;
             let step: Option<String> = row.try_get(2)?;

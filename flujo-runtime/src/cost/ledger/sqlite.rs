@@ -11,12 +11,12 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use super::record::CostRecord;
 use super::writer::{Backend, QueuePolicy, WriteError, Writer};
-use super::{COST_RECORD_BUFFER_BYTES, MAX_QUEUED_COST_RECORDS};
+use super::{COST_RECORD_BUFFER_BYTES, MAX_QUEUED_COST_RECORDS, SUMMED, summed_group};
 use crate::core::ids::TraceId;
 use crate::cost::budget;
 use crate::cost::error::CostError;
 use crate::cost::pricing::utc_date;
-use crate::cost::report::{CostGroup, CostReport, parse_date};
+use crate::cost::report::{CostReport, parse_date};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS cost_records (
@@ -316,24 +316,19 @@ pub(crate) fn read_between(
         .map_err(|e| ledger_error(path, e))
 }
 
-/// The summed columns of a report, in the order [`report_between`] reads them (the last is
-/// [`ONE_HOUR_WRITES`], or `0` in a ledger written before it).
-const SUMMED: [&str; 6] = [
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_write_input_tokens",
-    "reasoning_output_tokens",
-    "cost_nano_usd",
-];
-
 /// An SQL `SUM` raises "integer overflow" past `i64::MAX`; each column is summed in two parts
 /// (billions, and the remainder) that no number of stored rows overflows in practice, and
 /// put together here, saturating.
 fn split_sums(one_hour_writes: &str) -> String {
     SUMMED
         .iter()
-        .chain([&one_hour_writes])
+        .map(|column| {
+            if *column == ONE_HOUR_WRITES {
+                one_hour_writes
+            } else {
+                column
+            }
+        })
         .map(|column| {
             format!(
                 "COALESCE(SUM({column} / 1000000000), 0), COALESCE(SUM({column} % 1000000000), 0)"
@@ -370,20 +365,9 @@ pub(crate) fn report_between(path: &Path, start: Date, end: Date) -> Result<Cost
     while let Some(row) = rows.next().map_err(|e| ledger_error(path, e))? {
         let read = || -> rusqlite::Result<_> {
             let day: String = row.get(0)?;
-            let sum = |i: usize| split_sum_at(row, 6 + 2 * i);
-            let group = CostGroup {
-                requests: count(row.get(4)?),
-                unpriced_requests: count(row.get(5)?),
-                tokens: TokenUsage {
-                    input: sum(0)?,
-                    output: sum(1)?,
-                    cache_read_input: sum(2)?,
-                    cache_write_input: sum(3)?,
-                    cache_write_1h_input: sum(6)?,
-                    reasoning_output: sum(4)?,
-                },
-                cost: Usd::from_nanos(sum(5)?),
-            };
+            let group = summed_group(count(row.get(4)?), count(row.get(5)?), |i| {
+                split_sum_at(row, 6 + 2 * i)
+            })?;
             let model: String = row.get(1)?;
             let step: Option<String> = row.get(2)?;
             let pipeline: Option<String> = row.get(3)?;

@@ -2,12 +2,14 @@
 //! through a queue bounded in records and bytes, and it writes them in batches, retrying with
 //! backoff while its store cannot take them. The store itself is a [`Backend`].
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::Unwritten;
 use super::record::CostRecord;
+use crate::collect::worker::LATE_COST_RECORDS;
 use crate::core::sync::{lock, wait_at_most};
 
 /// A durable store of cost records, driven by its writer thread.
@@ -135,13 +137,21 @@ impl Handle {
         let deadline = Instant::now() + policy.room_patience;
         let mut queue = shared.lock();
         loop {
+            if queue.closed {
+                // The call took this handle just before its session closed the ledger (or
+                // waited for room through the close): late, as every record after the close
+                // is; the writer may have stopped already.
+                drop(queue);
+                LATE_COST_RECORDS.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             let full = queue.records.len() + queue.taken >= policy.max_records
                 || queue.bytes + queue.taken_bytes + size > policy.max_bytes;
             if !full {
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if queue.failing || queue.closed || left.is_zero() {
+            if queue.failing || left.is_zero() {
                 queue.refused += 1;
                 let reason = if queue.failing {
                     policy.failing_reason
@@ -351,5 +361,65 @@ fn write_loop(mut store: impl Backend, shared: &Shared) {
             drop(shared.wait_for_records(queue, Some(until)));
         }
         retry_in = (retry_in * 2).min(RETRY_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use flujo_pricing::TokenUsage;
+
+    use super::*;
+
+    /// A store that writes nothing anywhere, and counts what it was given.
+    struct Counting(Arc<Mutex<usize>>);
+
+    impl Backend for Counting {
+        fn write(&mut self, records: &[CostRecord]) -> Result<(), WriteError> {
+            *lock(&self.0) += records.len();
+            Ok(())
+        }
+    }
+
+    fn record() -> CostRecord {
+        CostRecord {
+            timestamp: SystemTime::now(),
+            request_id: None,
+            trace_id: None,
+            pipeline: None,
+            step: None,
+            model: "m".to_owned(),
+            provider: "p".to_owned(),
+            operation: "chat".to_owned(),
+            usage: TokenUsage::new(1, 1),
+            cost: None,
+            price_version: "v".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_record_handed_over_after_the_close_is_counted_late_never_lost() {
+        let written = Arc::new(Mutex::new(0));
+        let policy = QueuePolicy {
+            max_records: 16,
+            max_bytes: 1 << 20,
+            room_patience: Duration::ZERO,
+            failing_reason: "test",
+            name: "test".to_owned(),
+        };
+        let writer = Writer::start(Counting(Arc::clone(&written)), policy).unwrap();
+        // A call took the writer's handle just before the session closed it.
+        let handle = writer.handle();
+        handle.send(record());
+        assert_eq!(writer.close(Duration::from_secs(10)), Unwritten::default());
+        let late = LATE_COST_RECORDS.load(Ordering::Relaxed);
+        handle.send(record());
+        assert_eq!(*lock(&written), 1);
+        assert_eq!(
+            LATE_COST_RECORDS.load(Ordering::Relaxed) - late,
+            1,
+            "the record that arrived after the close is counted late"
+        );
     }
 }

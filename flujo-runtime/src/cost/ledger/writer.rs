@@ -71,6 +71,8 @@ struct Queue {
     /// Refusals of this outage were logged.
     refusal_logged: bool,
     closed: bool,
+    /// The writer thread has stopped: nothing queued now would be written.
+    stopped: bool,
 }
 
 struct Shared {
@@ -137,10 +139,10 @@ impl Handle {
         let deadline = Instant::now() + policy.room_patience;
         let mut queue = shared.lock();
         loop {
-            if queue.closed {
-                // The call took this handle just before its session closed the ledger (or
-                // waited for room through the close): late, as every record after the close
-                // is; the writer may have stopped already.
+            if queue.stopped {
+                // The call took this handle just before its session closed the ledger, and
+                // the writer has written everything and stopped: late, as every record after
+                // the close is. (Until it stops, a record is still written.)
                 drop(queue);
                 LATE_COST_RECORDS.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -151,7 +153,7 @@ impl Handle {
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if queue.failing || left.is_zero() {
+            if queue.failing || queue.closed || left.is_zero() {
                 queue.refused += 1;
                 let reason = if queue.failing {
                     policy.failing_reason
@@ -290,6 +292,7 @@ fn write_loop(mut store: impl Backend, shared: &Shared) {
                 }
             }
             if queue.records.is_empty() {
+                queue.stopped = true;
                 return;
             }
             batch = std::mem::take(&mut queue.records);
@@ -350,8 +353,9 @@ fn write_loop(mut store: impl Backend, shared: &Shared) {
         let retry_at = Instant::now() + retry_in;
         loop {
             let next_tick = store.tick();
-            let queue = shared.lock();
+            let mut queue = shared.lock();
             if queue.closed {
+                queue.stopped = true;
                 return;
             }
             if Instant::now() >= retry_at {

@@ -15,6 +15,8 @@ pub(crate) mod record;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 #[cfg(durable_ledger)]
+mod stored;
+#[cfg(durable_ledger)]
 mod writer;
 
 use std::sync::Mutex;

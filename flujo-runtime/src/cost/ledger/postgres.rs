@@ -9,7 +9,7 @@
 //! may block, is the only place that talks to the database.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use flujo_pricing::{Date, TokenUsage, Usd};
 use postgres::binary_copy::BinaryCopyInWriter;
@@ -19,11 +19,11 @@ use postgres::{Client, Config, NoTls, Row};
 
 use super::location::PostgresUrl;
 use super::record::CostRecord;
+use super::stored::{count, timestamp_nanos, timestamp_of, to_i64, trace_id_of};
 use super::writer::{Backend, QueuePolicy, WriteError, Writer};
 use super::{
     COST_RECORD_BUFFER_BYTES, DEFAULT_POSTGRES_BUFFER, LedgerOptions, SUMMED, summed_group,
 };
-use crate::core::ids::TraceId;
 use crate::cost::budget::{self, FleetSpend};
 use crate::cost::error::CostError;
 use crate::cost::pricing::utc_date;
@@ -361,10 +361,6 @@ fn text(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 const COLUMNS: &str = "timestamp_ns, day, request_id, trace_id, pipeline, step, model, \
                        provider, operation, input_tokens, output_tokens, \
                        cache_read_input_tokens, cache_write_input_tokens, \
@@ -402,10 +398,7 @@ fn insert(client: &mut Client, records: &[CostRecord]) -> Result<(), postgres::E
         let mut writer = BinaryCopyInWriter::new(sink, &COLUMN_TYPES);
         for r in records {
             let day = utc_date(r.timestamp);
-            let nanos = r
-                .timestamp
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+            let nanos = timestamp_nanos(r.timestamp);
             if let Some(cost) = r.cost {
                 let total = spend.entry(day).or_default();
                 *total = total.saturating_add(cost.nanos());
@@ -450,11 +443,6 @@ fn read_connection(url: &PostgresUrl) -> Result<Client, CostError> {
     config(url)?
         .connect(NoTls)
         .map_err(|error| postgres_error(url, &error))
-}
-
-/// A stored count (never negative when flujo wrote it).
-fn count(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
 }
 
 /// Whether the database holds a flujo ledger (a read never creates one).
@@ -508,11 +496,9 @@ fn record_of(row: &Row) -> Result<CostRecord, postgres::Error> {
     let cost: Option<i64> = row.try_get(14)?;
     let tokens = |i: usize| row.try_get::<_, i64>(i).map(count);
     Ok(CostRecord {
-        timestamp: UNIX_EPOCH + Duration::from_nanos(count(nanos)),
+        timestamp: timestamp_of(nanos),
         request_id: row.try_get(2)?,
-        trace_id: trace_id
-            .and_then(|t| u128::from_str_radix(&t, 16).ok())
-            .map(TraceId),
+        trace_id: trace_id_of(trace_id),
         pipeline: row.try_get(4)?,
         step: row.try_get(5)?,
         model: row.try_get(6)?,

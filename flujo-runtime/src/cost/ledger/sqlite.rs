@@ -4,15 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use flujo_pricing::{Date, TokenUsage, Usd};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::record::CostRecord;
+use super::stored::{count, timestamp_nanos, timestamp_of, to_i64, trace_id_of};
 use super::writer::{Backend, QueuePolicy, WriteError, Writer};
 use super::{COST_RECORD_BUFFER_BYTES, MAX_QUEUED_COST_RECORDS, SUMMED, summed_group};
-use crate::core::ids::TraceId;
 use crate::cost::budget;
 use crate::cost::error::CostError;
 use crate::cost::pricing::utc_date;
@@ -231,10 +231,6 @@ fn spent_between(connection: &Connection, start: Date, end: Date) -> rusqlite::R
     Ok(Usd::from_nanos(nanos))
 }
 
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 fn insert(connection: &Connection, records: &[CostRecord]) -> rusqlite::Result<()> {
     let transaction = connection.unchecked_transaction()?;
     {
@@ -246,10 +242,7 @@ fn insert(connection: &Connection, records: &[CostRecord]) -> rusqlite::Result<(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )?;
         for r in records {
-            let nanos = r
-                .timestamp
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+            let nanos = timestamp_nanos(r.timestamp);
             statement.execute(params![
                 nanos,
                 utc_date(r.timestamp).to_string(),
@@ -296,11 +289,9 @@ pub(crate) fn read_between(
             let trace_id: Option<String> = row.get(2)?;
             let cost: Option<i64> = row.get(13)?;
             Ok(CostRecord {
-                timestamp: UNIX_EPOCH + Duration::from_nanos(count(nanos)),
+                timestamp: timestamp_of(nanos),
                 request_id: row.get(1)?,
-                trace_id: trace_id
-                    .and_then(|t| u128::from_str_radix(&t, 16).ok())
-                    .map(TraceId),
+                trace_id: trace_id_of(trace_id),
                 pipeline: row.get(3)?,
                 step: row.get(4)?,
                 model: row.get(5)?,
@@ -379,11 +370,6 @@ pub(crate) fn report_between(path: &Path, start: Date, end: Date) -> Result<Cost
         report.add_group(day, &model, step.as_deref(), pipeline.as_deref(), &group);
     }
     Ok(report)
-}
-
-/// A stored count (never negative when flujo wrote it).
-fn count(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
 }
 
 /// The five token columns starting at `first`, in the table's order (one-hour writes, a later

@@ -52,62 +52,80 @@ fn new_ring(capacity: usize) -> Producer<SpanRecord> {
 }
 
 impl LocalRing {
-    /// Pushes `record`, growing the ring when it is full and not yet at its largest. Gives the
-    /// record back when it cannot be queued.
-    fn push(&mut self, record: SpanRecord) -> Result<(), SpanRecord> {
-        let producer = self
-            .producer
-            .get_or_insert_with(|| new_ring(FIRST_RING_CAPACITY));
-        let record = match producer.push(record) {
-            Ok(()) => return self.pushed_one(),
-            Err(rtrb::PushError::Full(record)) => record,
+    /// Pushes `record`; the first ring, a grown one and a full one are out of line.
+    #[inline(always)]
+    fn push(&mut self, record: SpanRecord, refused: fn(SpanRecord)) {
+        let Some(producer) = &mut self.producer else {
+            return self.push_into_new(record, refused);
         };
-        let capacity = producer.buffer().capacity();
-        if capacity >= MAX_RING_CAPACITY {
-            wake();
-            return Err(record);
+        if let Err(rtrb::PushError::Full(record)) = producer.push(record) {
+            return self.push_when_full(record, refused);
         }
-        // The old ring's consumer stays registered until the worker has emptied it.
-        let mut bigger = new_ring(capacity * 2);
-        let pushed = bigger.push(record);
-        self.producer = Some(bigger);
-        wake();
-        pushed.map_err(|rtrb::PushError::Full(record)| record)
-    }
-
-    fn pushed_one(&mut self) -> Result<(), SpanRecord> {
         self.pushed = self.pushed.wrapping_add(1);
         if self.pushed % WAKE_EVERY == 0 {
             wake();
         }
-        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_into_new(&mut self, record: SpanRecord, refused: fn(SpanRecord)) {
+        let mut first = new_ring(FIRST_RING_CAPACITY);
+        if let Err(rtrb::PushError::Full(record)) = first.push(record) {
+            refused(dropped(record));
+        }
+        self.producer = Some(first);
+    }
+
+    /// Grows the full ring when it is not yet at its largest; refuses the record when it is.
+    #[cold]
+    #[inline(never)]
+    fn push_when_full(&mut self, record: SpanRecord, refused: fn(SpanRecord)) {
+        let capacity = self
+            .producer
+            .as_ref()
+            .map_or(0, |producer| producer.buffer().capacity());
+        if capacity >= MAX_RING_CAPACITY {
+            wake();
+            return refused(dropped(record));
+        }
+        // The old ring's consumer stays registered until the worker has emptied it.
+        let mut bigger = new_ring(capacity * 2);
+        if let Err(rtrb::PushError::Full(record)) = bigger.push(record) {
+            refused(dropped(record));
+        }
+        self.producer = Some(bigger);
+        wake();
     }
 }
 
-/// Queues a finished call for the worker; never blocks. Gives the record back when this
-/// thread's ring is full (or the thread is exiting); an exported span is then counted as
-/// dropped.
-#[inline]
-pub(crate) fn submit(record: SpanRecord) -> Result<(), SpanRecord> {
-    let mut slot = Some(record);
+/// Queues the record `make` builds for the worker; never blocks. The record is built where
+/// the ring takes it, and a refused one only moves on the cold path: each move of it is a
+/// copy of 112 bytes. A record this thread's ring cannot take (full at its largest, or the
+/// thread exiting) goes to `refused`; an exported span is then counted as dropped.
+#[inline(always)]
+pub(crate) fn submit(make: impl FnOnce() -> SpanRecord, refused: fn(SpanRecord)) {
+    let mut make = Some(make);
     let _ = LOCAL.try_with(|local| {
         // Never re-entered; a busy ring counts as full rather than panic.
-        let Ok(mut local) = local.try_borrow_mut() else {
-            return;
-        };
-        if let Some(record) = slot.take() {
-            slot = local.push(record).err();
+        if let Ok(mut local) = local.try_borrow_mut()
+            && let Some(make) = make.take()
+        {
+            local.push(make(), refused);
         }
     });
-    match slot {
-        None => Ok(()),
-        Some(record) => {
-            if record.exported {
-                DROPPED_RING_FULL.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(record)
-        }
+    if let Some(make) = make {
+        refused(dropped(make()));
     }
+}
+
+/// Counts a refused record when its span was to be exported.
+#[cold]
+fn dropped(record: SpanRecord) -> SpanRecord {
+    if record.exported {
+        DROPPED_RING_FULL.fetch_add(1, Ordering::Relaxed);
+    }
+    record
 }
 
 /// Moves every queued record into `out`, holding the ring lock only for the moves, and

@@ -319,7 +319,7 @@ impl StepCall {
         self.attempts = 1;
         self.finished = true;
         if self.active.is_some() {
-            self.end(Outcome::Ok, None);
+            self.end(Outcome::Ok);
         }
     }
 
@@ -341,7 +341,7 @@ impl StepCall {
             // Still open: its stream ends it.
             self.finished = false;
         } else {
-            self.end(Outcome::Ok, None);
+            self.end(Outcome::Ok);
         }
     }
 
@@ -388,7 +388,7 @@ impl StepCall {
     pub fn finish_fallback<T, E: StepError>(&mut self, result: &Result<T, E>) {
         self.falling_back = false;
         match result {
-            Ok(_) => self.end(Outcome::Ok, None),
+            Ok(_) => self.end(Outcome::Ok),
             Err(error) => self.fail(error),
         }
     }
@@ -508,9 +508,8 @@ impl StepCall {
     }
 
     fn fail<E: StepError + ?Sized>(&mut self, error: &E) {
-        // Taken out first: if the user's `Display` or a log subscriber panics below, the
-        // call's scope is dropped while unwinding and the thread's context restored.
-        let active = self.take_active();
+        // The user's `Display` and the log subscriber run contained: a panic in either
+        // neither unwinds through the call nor loses its record.
         let details = error_details(error, self.error_type::<E>());
         let (step, attempts) = (self.step.name(), self.attempts);
         // A timeout has said so at ERROR already.
@@ -526,7 +525,7 @@ impl StepCall {
                 )
             });
         }
-        self.submit_record(active, Outcome::Error(details), None);
+        self.end(Outcome::Error(details));
     }
 
     /// Ends a model call that failed (logged at WARN: the step that made it logs its own
@@ -537,7 +536,6 @@ impl StepCall {
         call: ModelCallRecord,
     ) {
         self.attempts = 1;
-        let active = self.take_active();
         let details = error_details(error, std::any::type_name::<E>());
         contain_panic(|| {
             tracing::warn!(
@@ -548,19 +546,19 @@ impl StepCall {
                 "model call failed"
             )
         });
-        self.submit_record(active, Outcome::Error(details), Some(call));
+        self.end_with_model_call(Outcome::Error(details), call);
     }
 
     /// Ends a model call with `outcome`.
     pub(crate) fn end_model_call(&mut self, outcome: Outcome, call: ModelCallRecord) {
         self.attempts = 1;
-        self.end(outcome, Some(call));
+        self.end_with_model_call(outcome, call);
     }
 
     /// Ends a call with `outcome` (for the pipeline runner's root span).
     pub(crate) fn end_with(&mut self, outcome: Outcome) {
         self.attempts = 1;
-        self.end(outcome, None);
+        self.end(outcome);
     }
 
     /// The call's stream ended: the call ends with it (failed by the chunk error that ended
@@ -571,7 +569,7 @@ impl StepCall {
         }
         self.attempts = self.attempts.max(1);
         match error {
-            None => self.end(Outcome::Ok, None),
+            None => self.end(Outcome::Ok),
             Some(error) => self.fail(error),
         }
     }
@@ -581,66 +579,79 @@ impl StepCall {
         !self.finished && self.active.is_some()
     }
 
-    fn take_active(&mut self) -> Option<ActiveCall> {
+    /// Ends the call: hands the record of a call that was active to the collector.
+    #[inline(never)]
+    fn end(&mut self, outcome: Outcome) {
+        self.submit_record(outcome, None);
+    }
+
+    /// Ends a model call. Apart from [`StepCall::end`], so that a step's end neither moves
+    /// nor tests an absent model call (a `ModelCallRecord` is 328 bytes).
+    #[inline(never)]
+    fn end_with_model_call(&mut self, outcome: Outcome, model_call: ModelCallRecord) {
+        self.submit_record(outcome, Some(model_call));
+    }
+
+    /// The record built where the ring takes it, the call's state used in place: every move
+    /// of a record or of the active call is a copy of 100 to 300 bytes on the hot path.
+    #[inline(always)]
+    fn submit_record(&mut self, outcome: Outcome, model_call: Option<ModelCallRecord>) {
         self.finished = true;
-        self.active.take()
-    }
-
-    fn end(&mut self, outcome: Outcome, model_call: Option<ModelCallRecord>) {
-        let active = self.take_active();
-        self.submit_record(active, outcome, model_call);
-    }
-
-    /// Hands the record of a call that was active to the collector.
-    fn submit_record(
-        &mut self,
-        active: Option<ActiveCall>,
-        outcome: Outcome,
-        model_call: Option<ModelCallRecord>,
-    ) {
-        let Some(active) = active else {
+        let Some(active) = self.active.as_mut() else {
             // Telemetry is off: nothing is recorded (a model call has already charged its run).
             return;
         };
         let session = active.state.session();
-        let mut record = SpanRecord {
+        let exported = active.is_recording();
+        let (trace_id, span_id) = (active.context.raw_trace_id(), active.context.raw_span_id());
+        let (parent_span_id, start) = (active.parent_span_id, active.start);
+        let attributes = std::mem::take(&mut active.attributes);
+        let extras = extras_of(
+            active.extras.take(),
+            model_call,
+            span_id,
+            Lineage {
+                parent_is_remote: active.parent_is_remote,
+                trace_state: active.context.trace_state_id(),
+            },
+        );
+        // The scope ends with the call, before the record is queued.
+        drop(active._scope.take());
+        // What is left of the active call owns nothing: overwritten, not dropped.
+        self.active = ManuallyDrop::new(None);
+        let observe_now = extras
+            .as_ref()
+            .is_some_and(|extras| extras.model_call.is_some())
+            && sink::observes_model_calls_at_once();
+        let record = || SpanRecord {
             site: &self.step.site,
             session,
-            exported: active.is_recording(),
+            exported,
             observed: false,
-            trace_id: active.context.raw_trace_id(),
-            span_id: active.context.raw_span_id(),
-            parent_span_id: active.parent_span_id,
-            start: active.start,
+            trace_id,
+            span_id,
+            parent_span_id,
+            start,
             end: clock::now(),
             outcome,
             attempts: self.attempts,
-            attributes: active.attributes,
-            extras: extras_of(
-                active.extras,
-                model_call,
-                active.context.raw_span_id(),
-                Lineage {
-                    parent_is_remote: active.parent_is_remote,
-                    trace_state: active.context.trace_state_id(),
-                },
-            ),
+            attributes,
+            extras,
         };
-        // The scope ends with the call, before the record is queued.
-        drop(active._scope);
-        // A model call's cost goes to a durable ledger from here, so that a hard kill loses
-        // only what the ledger's bounded queue holds, whatever waits in the rings.
-        if record.model_call().is_some() && sink::observes_model_calls_at_once() {
-            if !worker::observe_here(&record) {
-                return context::count_call_end(session);
+        if observe_now {
+            // A model call's cost goes to a durable ledger from here, so that a hard kill
+            // loses only what the ledger's bounded queue holds, whatever waits in the rings.
+            let mut record = record();
+            if worker::observe_here(&record) {
+                record.observed = true;
+                // A record its ring cannot take has been observed: only its span is lost.
+                ring::submit(|| record, drop);
             }
-            record.observed = true;
-        }
-        // A record its ring cannot take is observed here: metrics and cost are never lost.
-        if let Err(record) = ring::submit(record)
-            && !record.observed
-        {
-            worker::observe_here(&record);
+        } else {
+            // A record its ring cannot take is observed here: metrics and cost are never lost.
+            ring::submit(record, |record| {
+                worker::observe_here(&record);
+            });
         }
         context::count_call_end(session);
     }
@@ -655,7 +666,7 @@ impl StepCall {
             Outcome::Cancelled
         };
         self.attempts = self.attempts.max(1);
-        self.end(outcome, None);
+        self.end(outcome);
     }
 }
 
@@ -668,8 +679,27 @@ struct Lineage {
 }
 
 /// The extras of a finished span: its own, a model call's, events that `tracing` logged
-/// inside it (when the bridge is on), and its lineage.
+/// inside it (when the bridge is on), and its lineage. Inline for the common span that has
+/// none of them.
+#[inline(always)]
 fn extras_of(
+    extras: Option<Box<SpanExtras>>,
+    model_call: Option<ModelCallRecord>,
+    span_id: u64,
+    lineage: Lineage,
+) -> Option<Box<SpanExtras>> {
+    if model_call.is_none()
+        && !bridged::any_pending()
+        && !lineage.parent_is_remote
+        && lineage.trace_state == 0
+    {
+        return extras;
+    }
+    more_extras(extras, model_call, span_id, lineage)
+}
+
+#[inline(never)]
+fn more_extras(
     extras: Option<Box<SpanExtras>>,
     model_call: Option<ModelCallRecord>,
     span_id: u64,

@@ -6,7 +6,7 @@
 //! `cargo build` of the crate alone; the figure that matters is each crate's time over the
 //! plain one.
 //!
-//! Run: `cargo bench --bench compile_time` (about 3 minutes; offline: the dependencies come
+//! Run: `cargo bench -p flujo-benches --bench compile_time` (about 3 minutes; offline: the dependencies come
 //! from the local registry cache that building this project filled).
 
 use std::path::{Path, PathBuf};
@@ -87,7 +87,8 @@ struct Workspace {
 
 impl Workspace {
     fn generate() -> Workspace {
-        let project = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        // This package's parent: the flujo package the generated crates depend on.
+        let project = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         let root = project.join("target/compile-time-bench");
         let members: Vec<String> = Attribute::ALL
             .iter()

@@ -5,7 +5,7 @@
 //! thread: a fault shows in the drop counters, not in the calls.
 //!
 //! Run: `FLUJO_ROTEL=$(ls $PWD/.backends/venv/lib/python3*/site-packages/rotel/rotel-agent)
-//! cargo bench --features otlp --bench export_faults`.
+//! cargo bench -p flujo-benches --features otlp --bench export_faults`.
 
 use std::hint::black_box;
 use std::net::TcpListener;

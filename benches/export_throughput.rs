@@ -6,7 +6,7 @@
 //!
 //! Run (rotel as `scripts/test.sh` installs it):
 //! `FLUJO_ROTEL=$(ls $PWD/.backends/venv/lib/python3*/site-packages/rotel/rotel-agent)
-//! cargo bench --features otlp --bench export_throughput`.
+//! cargo bench -p flujo-benches --features otlp --bench export_throughput`.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

@@ -6,7 +6,7 @@
 //! figure is records over that whole time. A session that dropped a record (the buffer
 //! outran) fails the bench rather than report a rate it did not write.
 //!
-//! Run: `cargo bench --features postgres,sqlite --bench ledger_write` (PostgreSQL's binaries
+//! Run: `cargo bench -p flujo-benches --features postgres,sqlite --bench ledger_write` (PostgreSQL's binaries
 //! from `FLUJO_POSTGRES_BIN` or `/usr/lib/postgresql/*/bin`).
 
 #[path = "../flujo-runtime/tests/support/postgres_server.rs"]

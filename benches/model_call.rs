@@ -12,14 +12,14 @@
 //! through the same stream untracked: the difference between the two lengths, over 100, is
 //! what tracking costs per chunk.
 //!
-//! Run: `cargo bench --bench model_call`. Calls are back to back, so these figures are the
+//! Run: `cargo bench -p flujo-benches --bench model_call`. Calls are back to back, so these figures are the
 //! instrumentation's own cost; a real model call takes 100 ms or more.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use flujo::cost::{ChunkUsage, StreamChunk};
-use flujo::{Flujo, TokenUsage, pipeline, pipeline_step, track_cost};
+use flujo::{Flujo, TokenUsage, track_cost};
 use futures::{Stream, StreamExt};
 use opentelemetry::trace::TracerProvider as _;
 use tracing_subscriber::layer::SubscriberExt;
@@ -29,7 +29,10 @@ mod discard;
 use discard::{DiscardSpans, peer_meters, peer_provider};
 #[path = "support/pace.rs"]
 mod pace;
-use pace::{counting_drops, pace_rounds, time_paced_calls};
+#[path = "support/three_steps.rs"]
+mod three_step_pipeline;
+use pace::{counting_drops, pace_rounds, time_bursts, time_paced_calls};
+use three_step_pipeline::three_steps;
 
 /// Stands in for the provider's answer: usage that varies a little per call.
 #[inline(never)]
@@ -186,27 +189,6 @@ impl OtelModelCall {
     }
 }
 
-#[pipeline_step]
-fn first(x: u64) -> u64 {
-    black_box(x) + 1
-}
-
-#[pipeline_step]
-fn second(x: u64) -> Result<u64, std::num::TryFromIntError> {
-    Ok(black_box(x) * 2)
-}
-
-#[pipeline_step]
-fn third(x: u64) -> u64 {
-    black_box(x) ^ 0x5A
-}
-
-pipeline! {
-    pipeline three_steps(x: u64) -> u64 {
-        first >> second? >> third
-    }
-}
-
 #[inline(never)]
 fn plain_three(x: u64) -> u64 {
     (black_box(x + 1) * 2) ^ 0x5A
@@ -250,6 +232,24 @@ fn model_and_pipeline(c: &mut Criterion) {
         group.bench_function("paced_flujo_track_cost", |b| {
             b.iter_custom(|iterations| {
                 time_paced_calls(iterations, rounds, || {
+                    x += 1;
+                    flujo_call(x)
+                })
+            })
+        });
+    });
+    group.bench_function("bursts_plain_fn", |b| {
+        b.iter_custom(|iterations| {
+            time_bursts(iterations, || {
+                x += 1;
+                plain_call(x)
+            })
+        })
+    });
+    counting_drops("bursts_flujo_track_cost", || {
+        group.bench_function("bursts_flujo_track_cost", |b| {
+            b.iter_custom(|iterations| {
+                time_bursts(iterations, || {
                     x += 1;
                     flujo_call(x)
                 })

@@ -2,7 +2,7 @@
 //! the memory it holds once read (resident set before and after, in a fresh process: the first
 //! read is the one an application pays, at its first priced call).
 //!
-//! Run: `cargo bench --bench prices`. Bounds (issue: at most 20 ms and 20 MiB at init).
+//! Run: `cargo bench -p flujo-benches --bench prices`. Bounds (issue: at most 20 ms and 20 MiB at init).
 
 use std::hint::black_box;
 

@@ -4,10 +4,11 @@
 //! that discards), and `#[tracing::instrument]` exported through `tracing-opentelemetry`
 //! plus `metrics::counter!`/`histogram!`. flujo is measured off, sampled out, on back to back
 //! (faster than the export worker drains: drops are said on stderr), on paced (about 400 ns
-//! of work between calls, only the calls timed; subtract `paced_plain_fn`), and on with a second thread calling
-//! the same step.
+//! of work between calls, only the calls timed; subtract `paced_plain_fn`), in bursts (256
+//! calls after a 200 µs pause, only the bursts timed; subtract `bursts_plain_fn`), and on with
+//! a second thread calling the same step.
 //!
-//! Run: `cargo bench --bench step_overhead`. Benchmarks run in the order listed, because
+//! Run: `cargo bench -p flujo-benches --bench step_overhead`. Benchmarks run in the order listed, because
 //! "not initialised" must be measured before telemetry is switched on.
 
 use std::hint::black_box;
@@ -22,7 +23,7 @@ mod discard;
 use discard::{DiscardSpans, peer_meters, peer_provider};
 #[path = "support/pace.rs"]
 mod pace;
-use pace::{counting_drops, pace_rounds, time_paced_calls};
+use pace::{counting_drops, pace_rounds, time_bursts, time_paced_calls};
 
 /// Stands in for the step's real work: a few nanoseconds the optimiser cannot remove.
 #[inline(never)]
@@ -180,6 +181,24 @@ fn step_call(c: &mut Criterion) {
         group.bench_function("paced_flujo_enabled", |b| {
             b.iter_custom(|iterations| {
                 time_paced_calls(iterations, rounds, || {
+                    x += 1;
+                    flujo_step(x)
+                })
+            })
+        });
+    });
+    group.bench_function("bursts_plain_fn", |b| {
+        b.iter_custom(|iterations| {
+            time_bursts(iterations, || {
+                x += 1;
+                plain(x)
+            })
+        })
+    });
+    counting_drops("bursts_flujo_enabled", || {
+        group.bench_function("bursts_flujo_enabled", |b| {
+            b.iter_custom(|iterations| {
+                time_bursts(iterations, || {
                     x += 1;
                     flujo_step(x)
                 })

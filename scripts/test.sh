@@ -81,3 +81,6 @@ cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-ope
 cargo test --locked --features otlp,prometheus,logfire,sqlite \
   --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export \
   --test otel_interop --test operations
+# The instruction-count guard: the hot paths' counts under Callgrind (valgrind, Debian's,
+# installed when absent) against the baselines in benches/README.md.
+bash scripts/perf-guard.sh

@@ -19,6 +19,32 @@ pub fn time_paced_calls<T>(iterations: u64, rounds: u64, mut call: impl FnMut() 
     spent
 }
 
+/// Calls in one burst of [`time_bursts`], and the pause before each: the shape of a service
+/// that handles a request now and then (the worker drains a burst, then watches or parks).
+pub const BURST: u64 = 256;
+pub const BURST_PAUSE: Duration = Duration::from_micros(200);
+
+/// `iterations` calls of `call` in bursts of [`BURST`], each after a [`BURST_PAUSE`] spent
+/// spinning: the time spent in the bursts (two clock reads a burst, none a call).
+pub fn time_bursts<T>(iterations: u64, mut call: impl FnMut() -> T) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut left = iterations;
+    while left > 0 {
+        let calls = left.min(BURST);
+        let resume = Instant::now() + BURST_PAUSE;
+        while Instant::now() < resume {
+            std::hint::spin_loop();
+        }
+        let start = Instant::now();
+        for _ in 0..calls {
+            black_box(call());
+        }
+        spent += start.elapsed();
+        left -= calls;
+    }
+    spent
+}
+
 /// Spins `rounds` rounds (see [`pace_rounds`]).
 #[inline(never)]
 fn pace(rounds: u64) {

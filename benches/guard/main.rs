@@ -6,8 +6,9 @@
 //! Callgrind counts only inside [`measured`] (and, for `worker`, inside the export worker's
 //! drain), so set-up, pacing and the waits between bursts are not counted. Two shapes:
 //! - `hot`: bursts of [`BURST`] calls, the worker drains between bursts: instructions a call.
-//! - `cold`: one call after the caches were flushed by a walk over [`EVICT_BYTES`]: the cache
-//!   lines one call touches (what a call pays after a pause, when its lines have gone cold).
+//! - `cold`: one call after the caches were flushed by a walk over [`EVICT_BYTES`] (and the
+//!   stack warmed again, as a caller leaves it): the cache lines one call touches (what a call
+//!   pays after a pause, when its lines have gone cold).
 //!
 //! Run: `flujo-guard <scenario> <hot|cold>`, scenarios as in [`SCENARIOS`]. Outside Callgrind
 //! it runs the same calls and prints how many it made.
@@ -30,6 +31,8 @@ const BURST: u64 = 256;
 const HOT_BURSTS: u64 = 40;
 /// Cold calls counted per scenario.
 const COLD_CALLS: u64 = 40;
+/// More stack than a measured call uses.
+const STACK_BYTES: usize = 16 << 10;
 /// Larger than the last-level cache the guard simulates (`--LL=2097152,16,64`).
 const EVICT_BYTES: usize = 8 << 20;
 
@@ -117,12 +120,27 @@ fn evict(buffer: &mut [u8]) {
     black_box(buffer);
 }
 
+/// Writes the stack the measured calls will use: after a pause a thread's stack is warm (its
+/// caller just ran), so the cold lines counted are the call's own data and code, not stack
+/// lines whose number moves with the compiler's frame sizes.
+#[inline(never)]
+fn warm_stack() {
+    let mut frame = [0u8; STACK_BYTES];
+    black_box(&mut frame);
+}
+
 /// Waits until the worker has drained what was recorded (spans seen by the exporter, or a
 /// few flush intervals for a scenario that exports nothing).
 fn settle(expected_spans: Option<u64>) {
     match expected_spans {
         Some(expected) => {
+            let give_up = std::time::Instant::now() + Duration::from_secs(120);
             while EXPORTED.load(Ordering::Relaxed) < expected {
+                assert!(
+                    std::time::Instant::now() < give_up,
+                    "flujo-guard: the worker exported {} of {expected} spans in 120 s",
+                    EXPORTED.load(Ordering::Relaxed)
+                );
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
@@ -147,7 +165,15 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let config = flujo::TelemetryConfig::builder().flush_interval(Duration::from_millis(1));
+    // Cold calls run while the worker is parked (it drains when a ring asks, every 256 calls,
+    // never on a timer): a worker that ran between the eviction and the call would warm lines
+    // for it, and when it runs depends on timing, not on the code measured.
+    let interval = if cold {
+        Duration::from_secs(3600)
+    } else {
+        Duration::from_millis(1)
+    };
+    let config = flujo::TelemetryConfig::builder().flush_interval(interval);
     let config = if scenario == "step_sampled_out" {
         config.sampling_rate(0.0)
     } else {
@@ -211,10 +237,21 @@ fn main() {
     };
     for _ in 0..rounds {
         if cold {
+            // The worker drained (and freed) the previous burst and has parked, past its watch
+            // of the rings: the counted call is the first of a burst after a pause.
+            std::thread::sleep(Duration::from_millis(20));
             evict(&mut buffer);
+            warm_stack();
         }
         measured(calls, &mut call);
-        exported += spans_per_call.map_or(0, |n| n * calls);
+        if cold {
+            // The burst's other calls, uncounted: the 256th wakes the worker, as it does in
+            // every burst, and the settle below waits for its drain.
+            for _ in 1..BURST {
+                call();
+            }
+        }
+        exported += spans_per_call.map_or(0, |n| n * if cold { BURST } else { calls });
         settle(spans_per_call.map(|_| exported));
     }
     // The worker scenario divides the drain's count by every span drained, warm-up included.

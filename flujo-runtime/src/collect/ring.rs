@@ -55,11 +55,13 @@ impl LocalRing {
     /// Pushes `record`; the first ring, a grown one and a full one are out of line.
     #[inline(always)]
     fn push(&mut self, record: SpanRecord, refused: fn(SpanRecord)) {
-        let Some(producer) = &mut self.producer else {
-            return self.push_into_new(record, refused);
-        };
-        if let Err(rtrb::PushError::Full(record)) = producer.push(record) {
-            return self.push_when_full(record, refused);
+        match &mut self.producer {
+            Some(producer) => {
+                if let Err(rtrb::PushError::Full(record)) = producer.push(record) {
+                    return self.push_when_full(record, refused);
+                }
+            }
+            None => self.push_into_new(FIRST_RING_CAPACITY, record, refused),
         }
         self.pushed = self.pushed.wrapping_add(1);
         if self.pushed % WAKE_EVERY == 0 {
@@ -67,14 +69,15 @@ impl LocalRing {
         }
     }
 
+    /// Pushes `record` into a new ring of `capacity` slots, which becomes this thread's.
     #[cold]
     #[inline(never)]
-    fn push_into_new(&mut self, record: SpanRecord, refused: fn(SpanRecord)) {
-        let mut first = new_ring(FIRST_RING_CAPACITY);
-        if let Err(rtrb::PushError::Full(record)) = first.push(record) {
+    fn push_into_new(&mut self, capacity: usize, record: SpanRecord, refused: fn(SpanRecord)) {
+        let mut ring = new_ring(capacity);
+        if let Err(rtrb::PushError::Full(record)) = ring.push(record) {
             refused(dropped(record));
         }
-        self.producer = Some(first);
+        self.producer = Some(ring);
     }
 
     /// Grows the full ring when it is not yet at its largest; refuses the record when it is.
@@ -90,11 +93,7 @@ impl LocalRing {
             return refused(dropped(record));
         }
         // The old ring's consumer stays registered until the worker has emptied it.
-        let mut bigger = new_ring(capacity * 2);
-        if let Err(rtrb::PushError::Full(record)) = bigger.push(record) {
-            refused(dropped(record));
-        }
-        self.producer = Some(bigger);
+        self.push_into_new(capacity * 2, record, refused);
         wake();
     }
 }

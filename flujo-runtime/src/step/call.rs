@@ -678,6 +678,13 @@ struct Lineage {
     trace_state: u32,
 }
 
+impl Lineage {
+    /// A local parent and no `tracestate`: nothing for the extras to carry.
+    fn is_plain(&self) -> bool {
+        !self.parent_is_remote && self.trace_state == 0
+    }
+}
+
 /// The extras of a finished span: its own, a model call's, events that `tracing` logged
 /// inside it (when the bridge is on), and its lineage. Inline for the common span that has
 /// none of them.
@@ -688,11 +695,7 @@ fn extras_of(
     span_id: u64,
     lineage: Lineage,
 ) -> Option<Box<SpanExtras>> {
-    if model_call.is_none()
-        && !bridged::any_pending()
-        && !lineage.parent_is_remote
-        && lineage.trace_state == 0
-    {
+    if model_call.is_none() && lineage.is_plain() && !bridged::any_pending() {
         return extras;
     }
     more_extras(extras, model_call, span_id, lineage)
@@ -706,11 +709,8 @@ fn more_extras(
     lineage: Lineage,
 ) -> Option<Box<SpanExtras>> {
     let bridged = bridged::take(span_id);
-    if model_call.is_none()
-        && bridged.is_empty()
-        && !lineage.parent_is_remote
-        && lineage.trace_state == 0
-    {
+    // Events were pending, but none of them this span's.
+    if model_call.is_none() && lineage.is_plain() && bridged.is_empty() {
         return extras;
     }
     let mut extras = extras.unwrap_or_default();

@@ -104,7 +104,31 @@ fn readme_main() -> Result<(), flujo::TelemetryError> {
     Ok(())
 }
 
+/// What a program does after its guard is gone: a model call, a step and a pipeline run.
+fn calls_after_the_guard() {
+    let _ = known_model();
+    let _ = double(1);
+    let result = flujo::Flujo::new(logged::new()).run(1);
+    println!("output={:?}", result.output.map_err(|e| e.to_string()));
+}
+
+/// Initialises telemetry in a helper that keeps the guard in a local: dropped on return.
+fn start_telemetry() {
+    let _telemetry = flujo::init_telemetry().expect("telemetry starts");
+}
+
 fn child(scenario: &str) {
+    if scenario == "guard_discarded" {
+        // What rustc's help for the `must_use` warning suggests.
+        let _ = flujo::init_telemetry();
+        calls_after_the_guard();
+        return;
+    }
+    if scenario == "guard_in_helper" {
+        start_telemetry();
+        calls_after_the_guard();
+        return;
+    }
     if scenario == "main_error" {
         // What the standard library does with the `Result` a `main` returns.
         let _ = std::process::Termination::report(readme_main());
@@ -549,12 +573,43 @@ fn pipeline_runs_put_request_id_and_pipeline_on_every_log_line() {
     }
 }
 
+/// A guard dropped by `let _ =` or at the end of a helper: the drop says so at once, and the
+/// first call after it says what happened and the fix, once; a guard kept while calls run says
+/// neither.
+fn a_dropped_guard_is_said_once() {
+    const AFTER: &str = "after telemetry was shut down";
+    const EARLY: &str = "before anything was recorded";
+    for scenario in ["guard_discarded", "guard_in_helper"] {
+        let out = run_child(scenario, &[]);
+        let after: Vec<&str> = out.stderr.lines().filter(|l| l.contains(AFTER)).collect();
+        assert_eq!(after.len(), 1, "{scenario}: said once:\n{}", out.stderr);
+        assert!(after[0].contains("WARN"), "{}", after[0]);
+        // It names the first call that found telemetry gone, and the fix.
+        assert!(after[0].contains("known_model"), "{}", after[0]);
+        assert!(
+            after[0].contains("let _telemetry = flujo::init_telemetry()"),
+            "{}",
+            after[0]
+        );
+        let early: Vec<&str> = out.stderr.lines().filter(|l| l.contains(EARLY)).collect();
+        assert_eq!(early.len(), 1, "{scenario}:\n{}", out.stderr);
+        assert!(early[0].contains("WARN"), "{}", early[0]);
+        assert!(early[0].contains("let _telemetry"), "{}", early[0]);
+        assert!(out.stdout.contains("output=Ok(4)"), "{}", out.stdout);
+    }
+    // The guard lives while the calls run, and is dropped after them.
+    let out = run_child("logs", &[]);
+    assert!(!out.stderr.contains(AFTER), "{}", out.stderr);
+    assert!(!out.stderr.contains(EARLY), "{}", out.stderr);
+}
+
 fn main() {
     if let Ok(scenario) = std::env::var(CHILD) {
         child(&scenario);
         return;
     }
-    let tests: [(&str, fn()); 8] = [
+    let tests: [(&str, fn()); 9] = [
+        ("a_dropped_guard_is_said_once", a_dropped_guard_is_said_once),
         (
             "pipeline_runs_put_request_id_and_pipeline_on_every_log_line",
             pipeline_runs_put_request_id_and_pipeline_on_every_log_line,

@@ -13,6 +13,9 @@ pub const METRICS: u64 = 1;
 pub const SPANS: u64 = 2;
 
 const FLAGS: u64 = 0xff;
+/// Set when a guard shut telemetry down (not a test capture ending), cleared when recording
+/// starts again: a call that finds it says once that it was not recorded, and why.
+const SHUT_DOWN: u64 = 0x100;
 const SESSION_SHIFT: u32 = 32;
 const SESSION_MASK: u64 = 0xffff;
 
@@ -31,6 +34,14 @@ impl State {
     #[inline(always)]
     pub fn is_on(self) -> bool {
         self.0 & FLAGS != 0
+    }
+
+    /// Whether anything records, or a guard shut telemetry down and nothing has started it
+    /// again (as opposed to never started: the state of a process that never called
+    /// `init_telemetry` is 0). One test, so that the off path pays nothing for the second.
+    #[inline(always)]
+    pub fn is_on_or_after_shutdown(self) -> bool {
+        self.0 & (FLAGS | SHUT_DOWN) != 0
     }
 
     /// Whether spans are recorded.
@@ -57,20 +68,27 @@ pub fn current_session() -> u16 {
     state().session()
 }
 
-/// Sets what calls record (`0`, [`METRICS`], `METRICS | SPANS`) within the current session.
+/// Sets what calls record (`0`, [`METRICS`], `METRICS | SPANS`) within the current session;
+/// recording switched on is no longer "after a shutdown".
 pub fn set_flags(flags: u64) {
     let _ = STATE.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |state| {
-        Some((state & !FLAGS) | (flags & FLAGS))
+        let kept = if flags & FLAGS == 0 {
+            state & !FLAGS
+        } else {
+            state & !(FLAGS | SHUT_DOWN)
+        };
+        Some(kept | (flags & FLAGS))
     });
 }
 
 /// Ends the current session: nothing records, and calls still running from it are late
-/// (their records reach no later session). Returns the new session.
-pub fn next_session() -> u16 {
+/// (their records reach no later session). `shut_down`: a guard ended it (calls starting now
+/// say so once), not a test capture. Returns the new session.
+pub fn next_session(shut_down: bool) -> u16 {
     let previous = STATE
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |state| {
             let session = ((state >> SESSION_SHIFT) + 1) & SESSION_MASK;
-            Some(session << SESSION_SHIFT)
+            Some(session << SESSION_SHIFT | if shut_down { SHUT_DOWN } else { 0 })
         })
         .unwrap_or_default();
     State(previous).session().wrapping_add(1)
@@ -176,6 +194,27 @@ pub fn count_exiting(session: u16, ended: bool) {
     EXITING[usize::from(ended)][usize::from(session & 1)].fetch_add(1, Ordering::AcqRel);
 }
 
+/// Calls counted as started (or ended) with `parity`, over every shard and the exiting
+/// threads' counters.
+fn total(shards: &Shards, parity: usize, ended: bool) -> u64 {
+    shards
+        .all
+        .iter()
+        .map(|shard| {
+            let side = if ended { &shard.ended } else { &shard.started };
+            side[parity].load(Ordering::Acquire)
+        })
+        .sum::<u64>()
+        + EXITING[usize::from(ended)][parity].load(Ordering::Acquire)
+}
+
+/// Calls of `session` (and of the sessions that share its counters) that have started so far:
+/// a guard compares it at its drop with its value at init.
+pub fn calls_started(session: u16) -> u64 {
+    let shards = SHARDS.lock().unwrap_or_else(|e| e.into_inner());
+    total(&shards, usize::from(session & 1), false)
+}
+
 /// Calls of `session` (or of a session two before it, which share its counters) that have
 /// started and not yet ended.
 pub fn calls_in_flight(session: u16) -> u64 {
@@ -183,18 +222,8 @@ pub fn calls_in_flight(session: u16) -> u64 {
     let shards = SHARDS.lock().unwrap_or_else(|e| e.into_inner());
     // Ends first: every end counted had its start counted before it, so the difference is
     // never below the true number in flight.
-    let ended: u64 = shards
-        .all
-        .iter()
-        .map(|s| s.ended[parity].load(Ordering::Acquire))
-        .sum::<u64>()
-        + EXITING[1][parity].load(Ordering::Acquire);
-    let started: u64 = shards
-        .all
-        .iter()
-        .map(|s| s.started[parity].load(Ordering::Acquire))
-        .sum::<u64>()
-        + EXITING[0][parity].load(Ordering::Acquire);
+    let ended = total(&shards, parity, true);
+    let started = total(&shards, parity, false);
     started.saturating_sub(ended)
 }
 

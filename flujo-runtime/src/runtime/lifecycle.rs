@@ -107,7 +107,7 @@ pub(crate) fn end_capture(sink: sink::SinkId) {
         } else {
             state::set_flags(0);
             sink::accept_session(None);
-            state::next_session();
+            state::next_session(false);
         }
     }
     *lock(&CAPTURE_OWNER) = None;

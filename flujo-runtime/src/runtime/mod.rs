@@ -38,7 +38,9 @@ const IN_FLIGHT_POLL: Duration = Duration::from_millis(1);
 /// Initialises telemetry from defaults and the environment.
 ///
 /// Keep the returned guard alive for as long as telemetry should run (typically the whole
-/// `main`); dropping it delivers what is buffered and switches recording off.
+/// `main`); dropping it delivers what is buffered and switches recording off. A guard dropped
+/// by mistake (`let _ = init_telemetry()`, or an init in a helper function that returns) is
+/// said in a WARN line, and so is the first call that starts after it (once per process).
 ///
 /// ```
 /// fn main() -> Result<(), flujo::TelemetryError> {
@@ -68,6 +70,8 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
         logs_installed: false,
         durable_ledger: false,
         exporters: Vec::new(),
+        created: Instant::now(),
+        calls_at_init: state::calls_started(state::current_session()),
         #[cfg(feature = "logfire")]
         logfire_logs: None,
         #[cfg(feature = "otlp")]
@@ -95,6 +99,10 @@ pub struct TelemetryGuard {
     logs_installed: bool,
     durable_ledger: bool,
     exporters: Vec<SinkId>,
+    /// When it was made, and the calls started by then: a guard dropped within
+    /// [`EARLY_DROP`] with no call in between says so.
+    created: Instant,
+    calls_at_init: u64,
     #[cfg(feature = "logfire")]
     logfire_logs: Option<crate::sinks::logfire::LogfireLogs>,
     #[cfg(feature = "otlp")]
@@ -366,6 +374,8 @@ impl Drop for TelemetryGuard {
         let mut lifecycle = lock(&LIFECYCLE);
         lifecycle.guard = false;
         let session = state::current_session();
+        let unused = self.created.elapsed() < EARLY_DROP
+            && state::calls_started(session) == self.calls_at_init;
         let mut undelivered = Undelivered::default();
         if !lifecycle.capture {
             state::set_flags(0);
@@ -386,11 +396,31 @@ impl Drop for TelemetryGuard {
         if lifecycle.capture {
             lifecycle::refresh_locked(&lifecycle);
         } else {
-            state::next_session();
+            state::next_session(true);
         }
         drop(lifecycle);
         undelivered.warn(self.settings.shutdown_timeout);
+        if unused {
+            dropped_early(self.created.elapsed());
+        }
     }
+}
+
+/// A guard dropped this soon after `init_telemetry`, with no call in between, was most likely
+/// not meant to be dropped.
+const EARLY_DROP: Duration = Duration::from_secs(1);
+
+/// Says that the guard was dropped moments after it was made, before anything was recorded.
+#[cold]
+fn dropped_early(lived: Duration) {
+    tracing::warn!(
+        target: "flujo",
+        lived_ms = u64::try_from(lived.as_millis()).unwrap_or(u64::MAX),
+        "telemetry was shut down moments after init_telemetry, before anything was recorded: \
+         its guard was dropped (`let _ = ...` drops it at once, and so does the end of the \
+         function that holds it). If that was not meant, keep it for as long as the program \
+         runs: `let _telemetry = flujo::init_telemetry()?;`"
+    );
 }
 
 /// Waits until no call of `session` is running, or until `deadline`; returns how many still

@@ -7,6 +7,7 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::retry::RetryPolicy;
@@ -209,7 +210,7 @@ impl StepCall {
     pub fn enter(&mut self) {
         self.begin_in_run();
         let state = state::state();
-        if state.is_on() {
+        if state.is_on_or_after_shutdown() {
             self.activate(state, true);
         }
     }
@@ -220,7 +221,7 @@ impl StepCall {
     pub fn start(&mut self) {
         self.begin_in_run();
         let state = state::state();
-        if state.is_on() {
+        if state.is_on_or_after_shutdown() {
             self.activate(state, false);
         }
     }
@@ -237,9 +238,13 @@ impl StepCall {
         }
     }
 
-    /// Out of line, so that the telemetry-off path stays a load and a branch.
+    /// Out of line, so that the telemetry-off path stays a load and a branch (a call after a
+    /// shutdown comes here too, to say so).
     #[inline(never)]
     fn activate(&mut self, state: State, make_current: bool) {
+        if !state.is_on() {
+            return said_after_shutdown(&self.step.site);
+        }
         let (parent, context) =
             SpanContext::start_child(make_current, self.step.step_site(), state.session());
         // Assigning a `ManuallyDrop` drops nothing: the `None` written by `new` has no data.
@@ -734,6 +739,35 @@ fn error_details<E: StepError + ?Sized>(error: &E, error_type: &'static str) -> 
         error_type,
         message: message_of(error),
     })
+}
+
+/// The first call that finds telemetry shut down by its guard (not never started) says so,
+/// once per process: without it a dropped guard loses everything without a word.
+#[cold]
+#[inline(never)]
+fn said_after_shutdown(site: &CallSite) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if SAID.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let call = match site.kind {
+        SiteKind::ModelCall => "model call",
+        SiteKind::Pipeline => "pipeline run",
+        SiteKind::Step | SiteKind::Bridged => "step",
+    };
+    let function = site.function;
+    contain_panic(|| {
+        tracing::warn!(
+            target: "flujo",
+            call,
+            function,
+            "a {call} started after telemetry was shut down: it and every call after it \
+             record no span, metric or cost record. The guard \
+             that init_telemetry returned was dropped: `let _ = ...` drops it at once, and so \
+             does the end of the function that holds it. Keep it for as long as the program \
+             runs: `let _telemetry = flujo::init_telemetry()?;` (said once)"
+        )
+    });
 }
 
 /// `error.type` of a timed-out attempt, as the conventions spell it.

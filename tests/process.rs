@@ -129,6 +129,13 @@ fn child(scenario: &str) {
         calls_after_the_guard();
         return;
     }
+    if scenario == "code_sampling_rate" {
+        let config = flujo::TelemetryConfig::builder().sampling_rate(1.5);
+        if let Err(error) = flujo::init_telemetry_with(config) {
+            println!("init error: {error}");
+        }
+        return;
+    }
     if scenario == "main_error" {
         // What the standard library does with the `Result` a `main` returns.
         let _ = std::process::Termination::report(readme_main());
@@ -349,6 +356,40 @@ fn an_exporter_that_is_not_compiled_in_names_the_feature() {
         "{}",
         out.stdout
     );
+}
+
+/// The README quotes init errors; each quoted line is what flujo prints, to the character.
+fn the_readmes_quoted_errors_are_what_flujo_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README reads");
+    let block = readme
+        .split("A bad value is an error that names it and what is accepted:")
+        .nth(1)
+        .and_then(|rest| rest.split("```text\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README quotes the errors in a text block");
+    let quoted: Vec<&str> = block.lines().collect();
+    assert_eq!(quoted.len(), 3, "{block}");
+    let printed = |scenario: &str, env: &[(&str, &str)]| {
+        let out = run_child(scenario, env);
+        out.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("init error: "))
+            .unwrap_or_else(|| panic!("{scenario} {env:?} printed no init error: {}", out.stdout))
+            .to_owned()
+    };
+    assert_eq!(
+        printed("logs", &[("TELEMETRY_EXPORT_ENABLED", "maybe")]),
+        quoted[0]
+    );
+    assert_eq!(printed("code_sampling_rate", &[]), quoted[1]);
+    // A build with the feature has nothing to refuse.
+    if !cfg!(feature = "otlp") {
+        assert_eq!(
+            printed("logs", &[("OTLP_EXPORT_ENABLED", "true")]),
+            quoted[2]
+        );
+    }
 }
 
 fn standard_otel_variables_are_read() {
@@ -608,7 +649,11 @@ fn main() {
         child(&scenario);
         return;
     }
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 10] = [
+        (
+            "the_readmes_quoted_errors_are_what_flujo_prints",
+            the_readmes_quoted_errors_are_what_flujo_prints,
+        ),
         ("a_dropped_guard_is_said_once", a_dropped_guard_is_said_once),
         (
             "pipeline_runs_put_request_id_and_pipeline_on_every_log_line",

@@ -7,3 +7,27 @@ fn ui() {
     cases.pass("ui-tests/pass/*.rs");
     cases.compile_fail("ui-tests/fail/*.rs");
 }
+
+/// The README quotes a misuse's compile error; it is the first error of the ui-test that
+/// checks it (the README shows it in a user's `src/main.rs`).
+#[test]
+fn the_readmes_quoted_compile_error_is_what_the_macro_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README reads");
+    let quoted = readme
+        .split("Misuse is a compile error on the offending token, all errors at once:")
+        .nth(1)
+        .and_then(|rest| rest.split("```text\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README quotes the error in a text block");
+    let stderr = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/ui-tests/fail/unknown_argument.stderr"
+    ))
+    .expect("the ui-test's expected output reads");
+    let first = stderr.split("\n\n").next().expect("one error at least");
+    assert_eq!(
+        quoted.trim_end(),
+        first.replace("ui-tests/fail/unknown_argument.rs", "src/main.rs")
+    );
+}

@@ -248,7 +248,7 @@ fn warn_unpriced_once(model: &str) {
             target: "flujo",
             model,
             "model `{model}` has no price: its calls are recorded as unpriced (not $0). Add it \
-             to a price file (FLUJO_PRICING_FILE) or with flujo::set_model_price"
+             to a price file (FLUJO_PRICING_FILE) or with flujo::cost::set_model_price"
         );
     }
 }

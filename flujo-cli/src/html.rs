@@ -231,7 +231,8 @@ fn number_cells(group: &CostGroup) -> String {
         t.output,
         group.unpriced_requests,
         group.cost.nanos(),
-        exact(group.cost)
+        // Unpriced is unknown, never $0: "unknown", or the priced part and what it leaves out.
+        group.cost_text(Some(9))
     )
 }
 
@@ -299,7 +300,7 @@ pub fn render(report: &CostReport) -> String {
          <div class=\"kpi\"><span>tokens</span><b>{}</b></div>\
          <div class=\"kpi\"><span>unpriced calls</span><b data-unpriced=\"{unpriced}\">{unpriced}</b></div></div>",
         report.total_cost.nanos(),
-        escape(&report.total_cost.to_string()),
+        escape(&report.totals().cost_text(None)),
         report.requests,
         report.requests,
         report.totals().tokens.total(),

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use flujo_runtime::Usd;
 use flujo_runtime::cost::{CostGroup, CostLedger, CostReport, GroupBy, ReportDate};
 
 mod html;
@@ -218,7 +219,7 @@ fn render(report: &CostReport, group: Group, format: Format, precision: Option<u
                     t.cache_write_input,
                     t.output,
                     t.reasoning_output,
-                    exact(row)
+                    exact(row).unwrap_or_default()
                 );
             }
         }
@@ -237,17 +238,19 @@ fn render(report: &CostReport, group: Group, format: Format, precision: Option<u
                         "output_tokens": row.tokens.output,
                         "reasoning_output_tokens": row.tokens.reasoning_output,
                         "cost_usd": exact(row),
-                        "cost_nano_usd": row.cost.nanos(),
+                        "cost_nano_usd": row.known_cost().map(Usd::nanos),
                     })
                 })
                 .collect();
+            let totals = report.totals();
             let document = serde_json::json!({
                 "from": report.start_date.map(|d| d.to_string()),
                 "to": report.end_date.map(|d| d.to_string()),
                 "group_by": key,
-                "total_cost_usd": format!("{:.9}", report.total_cost).trim_start_matches('$'),
-                "total_cost_nano_usd": report.total_cost.nanos(),
+                "total_cost_usd": exact(&totals),
+                "total_cost_nano_usd": totals.known_cost().map(Usd::nanos),
                 "requests": report.requests,
+                "unpriced_requests": totals.unpriced_requests,
                 "groups": groups,
             });
             let _ = writeln!(out, "{document:#}");
@@ -257,21 +260,18 @@ fn render(report: &CostReport, group: Group, format: Format, precision: Option<u
 }
 
 fn table_cells(row: &CostGroup, precision: Option<u8>) -> String {
-    let cost = match precision {
-        Some(decimals) => format!("{:.*}", usize::from(decimals), row.cost),
-        None => row.cost.to_string(),
-    };
+    let cost = row.cost_text(precision);
     format!(
         "{:>8}  {:>12}  {:>12}  {:>12}  {cost:>12}",
         row.requests, row.tokens.input, row.tokens.cache_read_input, row.tokens.output,
     )
 }
 
-/// The exact cost as a decimal string (machine formats keep every nano-dollar).
-fn exact(row: &CostGroup) -> String {
-    format!("{:.9}", row.cost)
-        .trim_start_matches('$')
-        .to_owned()
+/// The exact cost as a decimal string (machine formats keep every nano-dollar); `None` when no
+/// call of the row was priced (unknown, not 0).
+fn exact(row: &CostGroup) -> Option<String> {
+    row.known_cost()
+        .map(|cost| format!("{cost:.9}").trim_start_matches('$').to_owned())
 }
 
 fn csv_field(text: &str) -> String {

@@ -229,6 +229,15 @@ fn the_html_report_renders_in_a_browser_with_the_ledgers_numbers() {
         report.unpriced_requests["acme-in-house"].to_string()
     );
     assert_eq!(report.unpriced_requests["acme-in-house"], 40);
+    // Unpriced is unknown, never $0: the model's exact cost cell and the total say so.
+    assert!(
+        dom.contains(">unknown</td>"),
+        "the unpriced model's cost reads unknown"
+    );
+    assert!(
+        dom.contains(" + 40 unpriced calls</b>"),
+        "the total says what it leaves out"
+    );
 
     // Screenshots for review, at a phone's width and a desktop's.
     for (name, size) in [("phone", "390,844"), ("desktop", "1280,900")] {

@@ -16,7 +16,11 @@ fn haiku(tokens: u64) -> Result<TokenUsage, UsageLimitExceeded> {
     Ok(TokenUsage::anthropic(tokens, 0, 0, 100))
 }
 
+/// One telemetry session at a time: the tests of this binary run on parallel threads.
+static ONE_SESSION: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run_process(ledger: &Path, daily_limit: Option<Usd>, work: impl FnOnce()) {
+    let _one = ONE_SESSION.lock().unwrap_or_else(|e| e.into_inner());
     let mut config = TelemetryConfig::builder().cost_ledger(ledger);
     if let Some(limit) = daily_limit {
         config = config.daily_cost_limit_usd(limit);
@@ -207,4 +211,81 @@ fn the_ledger_survives_restarts_and_the_cli_reports_it() {
         assert!(stderr.contains(expected), "{stderr}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[track_cost(model = "acme-in-house", unpriced)]
+fn in_house(tokens: u64) -> Result<TokenUsage, UsageLimitExceeded> {
+    Ok(TokenUsage::new(tokens, 10))
+}
+
+/// A model without a price is unknown in every format, never `$0.00` or 0.
+#[test]
+fn unpriced_calls_are_unknown_in_every_format_never_zero() {
+    let dir = std::env::temp_dir().join(format!("flujo-unpriced-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ledger = dir.join("costs.sqlite");
+    let _ = std::fs::remove_file(&ledger);
+    run_process(&ledger, None, || {
+        mini(1_000).unwrap();
+        in_house(500).unwrap();
+    });
+    let path = ledger.to_str().unwrap();
+    let cost = |format: &str| {
+        let (ok, out, stderr) = flujo_cost(&[
+            "--ledger",
+            path,
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-12-31",
+            "--format",
+            format,
+        ]);
+        assert!(ok, "{stderr}");
+        out
+    };
+    // mini(1_000): 750 * 0.15 + 250 * 0.075 + 500 * 0.6 µ$ = $0.00043125.
+    let table = cost("table");
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row: {table}"))
+            .to_owned()
+    };
+    assert!(
+        row("acme-in-house").trim_end().ends_with("unknown"),
+        "{table}"
+    );
+    assert!(
+        row("total")
+            .trim_end()
+            .ends_with("$0.00043 + 1 unpriced call"),
+        "{table}"
+    );
+    assert!(!table.contains("$0.00 "), "{table}");
+
+    let csv = cost("csv");
+    let acme = csv
+        .lines()
+        .find(|l| l.starts_with("acme-in-house"))
+        .unwrap();
+    assert!(
+        acme.ends_with(",1,1,500,0,0,10,0,"),
+        "cost_usd empty: {csv}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&cost("json")).unwrap();
+    let groups = json["groups"].as_array().unwrap();
+    let acme = groups
+        .iter()
+        .find(|g| g["model"] == "acme-in-house")
+        .unwrap();
+    assert!(acme["cost_usd"].is_null(), "{json:#}");
+    assert!(acme["cost_nano_usd"].is_null(), "{json:#}");
+    let mini = groups.iter().find(|g| g["model"] == "gpt-4o-mini").unwrap();
+    assert_eq!(mini["cost_usd"], "0.000431250");
+    assert_eq!(json["total_cost_nano_usd"], 431_250);
+    assert_eq!(json["unpriced_requests"], 1);
+    let _ = std::fs::remove_dir_all(&dir);
 }

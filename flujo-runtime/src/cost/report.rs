@@ -67,6 +67,28 @@ pub struct CostGroup {
 }
 
 impl CostGroup {
+    /// The group's cost; `None` when none of its calls was priced: unknown, not $0.
+    pub fn known_cost(&self) -> Option<Usd> {
+        (self.requests == 0 || self.unpriced_requests < self.requests).then_some(self.cost)
+    }
+
+    /// The cost as a person reads it: `$0.0093`; `$0.0093 + 1 unpriced call` (the priced part,
+    /// and what it leaves out); `unknown` when no call was priced. `decimals` as in `{:.N}`.
+    pub fn cost_text(&self, decimals: Option<u8>) -> String {
+        let Some(cost) = self.known_cost() else {
+            return "unknown".to_owned();
+        };
+        let cost = match decimals {
+            Some(decimals) => format!("{:.*}", usize::from(decimals), cost),
+            None => cost.to_string(),
+        };
+        match self.unpriced_requests {
+            0 => cost,
+            1 => format!("{cost} + 1 unpriced call"),
+            n => format!("{cost} + {n} unpriced calls"),
+        }
+    }
+
     /// One call.
     pub(crate) fn of(record: &CostRecord) -> CostGroup {
         CostGroup {
@@ -260,7 +282,7 @@ impl fmt::Display for CostReport {
         writeln!(
             f,
             "Total cost: {} over {}",
-            self.total_cost,
+            self.totals().cost_text(None),
             requests(self.requests)
         )?;
         writeln!(f, "Cost by model:")?;
@@ -268,7 +290,9 @@ impl fmt::Display for CostReport {
             writeln!(
                 f,
                 "- {model}: {} ({}, {} input / {} output tokens{})",
-                group.cost,
+                group
+                    .known_cost()
+                    .map_or_else(|| "unknown".to_owned(), |cost| cost.to_string()),
                 requests(group.requests),
                 group.tokens.input,
                 group.tokens.output,
@@ -280,8 +304,8 @@ impl fmt::Display for CostReport {
             )?;
         }
         writeln!(f, "Cost by step:")?;
-        for (step, cost) in &self.cost_by_step {
-            writeln!(f, "- {step}: {cost}")?;
+        for (step, group) in self.groups(GroupBy::Step) {
+            writeln!(f, "- {step}: {}", group.cost_text(None))?;
         }
         Ok(())
     }
@@ -311,6 +335,47 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("- draft: $0.0019"), "{text}");
+    }
+
+    #[test]
+    fn unpriced_calls_read_as_unknown_never_as_zero() {
+        let mut report = CostReport::default();
+        let priced = CostGroup {
+            requests: 2,
+            unpriced_requests: 0,
+            tokens: TokenUsage::new(1_000, 10),
+            cost: Usd::from_nanos(9_300_000),
+        };
+        let unpriced = CostGroup {
+            requests: 1,
+            unpriced_requests: 1,
+            tokens: TokenUsage::new(500, 5),
+            cost: Usd::ZERO,
+        };
+        report.add_group(Date::MIN, "gpt-4o-mini", Some("draft"), None, &priced);
+        report.add_group(Date::MIN, "gpt-4o-minii", Some("review"), None, &unpriced);
+        let text = report.to_string();
+        assert!(
+            text.contains("Total cost: $0.0093 + 1 unpriced call over 3 requests\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "- gpt-4o-minii: unknown (1 request, 500 input / 5 output tokens, 1 unpriced)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("- review: unknown\n"), "{text}");
+        assert!(text.contains("- draft: $0.0093\n"), "{text}");
+        assert!(!text.contains("$0.00 "), "{text}");
+        assert_eq!(
+            report.groups(GroupBy::Model)["gpt-4o-minii"].known_cost(),
+            None
+        );
+        assert_eq!(
+            report.totals().known_cost(),
+            Some(Usd::from_nanos(9_300_000))
+        );
     }
 
     #[test]

@@ -1185,3 +1185,74 @@ fn streamed_calls_and_timeouts_arrive_with_their_attributes() {
     assert_eq!(timed_out.attribute("error.type"), Some("Str(timeout)"));
     assert_eq!(timed_out.status, "STATUS_CODE_ERROR");
 }
+
+/// The child of [`an_export_failure_names_the_endpoint_protocol_and_the_mismatch`]: exports
+/// over `protocol` to `endpoint` with flujo's own stderr log subscriber, then shuts down.
+fn export_to_the_wrong_server(protocol: &str, endpoint: &str) {
+    let protocol = match protocol {
+        "grpc" => OtlpProtocol::Grpc,
+        _ => OtlpProtocol::HttpProtobuf,
+    };
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder()
+            .export_otlp(true)
+            .otlp_protocol(protocol)
+            .otlp_endpoint(endpoint)
+            .otlp_timeout(Duration::from_secs(2))
+            .shutdown_timeout(Duration::from_secs(3))
+            .max_export_batch_size(10),
+    )
+    .expect("telemetry starts");
+    for i in 0..20 {
+        draft(&"x".repeat(i % 7));
+    }
+    drop(guard);
+}
+
+/// An export that fails names where it went and over what; when the answer shows the other
+/// protocol's server (an OTLP/HTTP port asked over gRPC, a gRPC port asked over HTTP) it says
+/// which protocol to set, on any port (not only 4317/4318). Each case runs in a child process,
+/// whose stderr has flujo's log lines.
+#[test]
+fn an_export_failure_names_the_endpoint_protocol_and_the_mismatch() {
+    const CHILD: &str = "FLUJO_WRONG_SERVER_CHILD";
+    if let Ok(child) = std::env::var(CHILD) {
+        let (protocol, endpoint) = child.split_once(' ').expect("protocol and endpoint");
+        return export_to_the_wrong_server(protocol, endpoint);
+    }
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let rotel = Rotel::start();
+    for (protocol, name, server, other) in [
+        ("grpc", "grpc", OtlpProtocol::HttpProtobuf, "http/protobuf"),
+        ("http", "http/protobuf", OtlpProtocol::Grpc, "grpc"),
+    ] {
+        let endpoint = format!("http://127.0.0.1:{}", rotel.port(server));
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "an_export_failure_names_the_endpoint_protocol_and_the_mismatch",
+                "--nocapture",
+            ])
+            .env(CHILD, format!("{protocol} {endpoint}"))
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("the child runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        let failed: Vec<&str> = stderr
+            .lines()
+            .filter(|line| line.contains("failed; spans are dropped and counted"))
+            .collect();
+        assert_eq!(failed.len(), 1, "one line per outage:\n{stderr}");
+        let line = failed[0];
+        assert!(line.contains(&endpoint), "names the endpoint: {line}");
+        assert!(
+            line.contains(&format!("over {name}")),
+            "names the protocol: {line}"
+        );
+        assert!(
+            line.contains(&format!("OTEL_EXPORTER_OTLP_PROTOCOL={other}")),
+            "says which protocol the answer shows: {line}"
+        );
+    }
+}

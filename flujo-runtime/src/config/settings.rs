@@ -47,15 +47,26 @@ pub enum OtlpProtocol {
     HttpProtobuf,
 }
 
+impl OtlpProtocol {
+    /// Its name in `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
 impl FromStr for OtlpProtocol {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "grpc" => Ok(OtlpProtocol::Grpc),
-            "http/protobuf" | "http" => Ok(OtlpProtocol::HttpProtobuf),
-            _ => Err(()),
-        }
+        let s = s.trim().to_ascii_lowercase();
+        [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf]
+            .into_iter()
+            .find(|protocol| protocol.name() == s)
+            .or((s == "http").then_some(OtlpProtocol::HttpProtobuf))
+            .ok_or(())
     }
 }
 

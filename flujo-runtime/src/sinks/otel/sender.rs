@@ -71,7 +71,17 @@ pub(crate) struct QueueSettings {
     pub(crate) timeout: Duration,
     /// Said with a failure (a likely misconfiguration).
     pub(crate) hint: Option<String>,
+    /// Where the spans go and over what ("http://collector:4318/v1/traces over
+    /// http/protobuf"), said with a failure; `None` for an exporter flujo did not configure.
+    pub(crate) target: Option<String>,
+    /// Reads a failure's error (and may look at the destination once) for a likely
+    /// misconfiguration, such as the other protocol's server; called once per outage, on the
+    /// sending thread.
+    pub(crate) diagnose: Option<Diagnose>,
 }
+
+/// Reads a failed export's error for a hint (see [`QueueSettings::diagnose`]).
+pub(crate) type Diagnose = Box<dyn Fn(&str) -> Option<String> + Send>;
 
 impl QueueSettings {
     pub(crate) fn new(
@@ -86,6 +96,8 @@ impl QueueSettings {
             batch_size: settings.max_export_batch_size,
             timeout: settings.otlp_timeout,
             hint: None,
+            target: None,
+            diagnose: None,
         }
     }
 }
@@ -282,8 +294,20 @@ impl<D: Destination> BatchSender<'_, D> {
                     .increment(settled);
                 // One line per outage, not one per batch.
                 if !self.failing {
-                    tracing::warn!(target: "flujo", %error, hint = self.settings.hint.as_deref(),
-                        "{name} export failed; spans are dropped and counted until it recovers");
+                    let error = error.to_string();
+                    let hint = self
+                        .settings
+                        .diagnose
+                        .as_ref()
+                        .and_then(|diagnose| diagnose(&error))
+                        .or_else(|| self.settings.hint.clone());
+                    let to = self
+                        .settings
+                        .target
+                        .as_deref()
+                        .map_or_else(String::new, |target| format!(" to {target}"));
+                    tracing::warn!(target: "flujo", %error, hint,
+                        "{name} export{to} failed; spans are dropped and counted until it recovers");
                     self.failing = true;
                 }
             }

@@ -10,7 +10,9 @@
 //! Requests are bounded in spans and bytes, and every span lands in exactly one counter, as
 //! `sinks::otel::sender` says.
 
-use super::transport::{Signal, TimeoutWitness, Transport, protocol_hint};
+use super::transport::{
+    Signal, TimeoutWitness, Transport, mismatch_diagnosis, protocol_hint, target,
+};
 use crate::config::error::TelemetryError;
 use crate::config::settings::{OtlpProtocol, TelemetrySettings};
 use crate::sinks::otel::convert::resource;
@@ -38,6 +40,8 @@ pub(crate) fn start(settings: &TelemetrySettings) -> Result<QueuedExporter, Tele
     }
     let queue = QueueSettings {
         hint,
+        target: Some(target(settings, Signal::Traces)),
+        diagnose: Some(mismatch_diagnosis(settings, Signal::Traces)),
         ..QueueSettings::new("OTLP", "flujo-otlp", settings)
     };
     let settings = settings.clone();

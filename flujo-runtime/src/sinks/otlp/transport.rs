@@ -12,6 +12,7 @@ use opentelemetry_otlp::{
 };
 
 use crate::config::settings::{OtlpProtocol, TelemetrySettings};
+use crate::sinks::otel::sender::Diagnose;
 
 /// A one-worker tokio runtime for exporters that the OpenTelemetry SDK drives from plain
 /// threads (its log and metric processors). It is never dropped in place: dropping a runtime
@@ -94,14 +95,106 @@ fn endpoint(settings: &TelemetrySettings, signal: Signal) -> String {
     }
 }
 
+/// The other transport: what a mismatch hint says to set.
+fn other(protocol: OtlpProtocol) -> OtlpProtocol {
+    match protocol {
+        OtlpProtocol::Grpc => OtlpProtocol::HttpProtobuf,
+        OtlpProtocol::HttpProtobuf => OtlpProtocol::Grpc,
+    }
+}
+
+/// Where `signal` goes and over what: "http://collector:4318/v1/traces over http/protobuf".
+pub(crate) fn target(settings: &TelemetrySettings, signal: Signal) -> String {
+    format!(
+        "{} over {}",
+        endpoint(settings, signal),
+        settings.otlp_protocol.name()
+    )
+}
+
+/// Tells, from a failed export, whether the endpoint is a server of the other protocol, on
+/// any port: an OTLP/HTTP server asked over gRPC answers 404, which tonic reports as
+/// `Unimplemented`; a gRPC server asked over HTTP/1.1 fails the request with only a "network
+/// error", so the endpoint is asked once more, directly: an HTTP/2-only server answers an
+/// HTTP/1.1 request with an HTTP/2 frame.
+pub(crate) fn mismatch_diagnosis(settings: &TelemetrySettings, signal: Signal) -> Diagnose {
+    let asked = settings.otlp_protocol;
+    let endpoint = endpoint(settings, signal);
+    let hint = format!(
+        "{endpoint} answers like an OTLP server over {other}, not {asked}: set \
+         OTEL_EXPORTER_OTLP_PROTOCOL={other} (or point OTEL_EXPORTER_OTLP_ENDPOINT at the \
+         collector's {asked} port)",
+        other = other(asked).name(),
+        asked = asked.name(),
+    );
+    Box::new(move |error: &str| {
+        let mismatch = match asked {
+            OtlpProtocol::Grpc => error.contains("gRPC code: Unimplemented"),
+            OtlpProtocol::HttpProtobuf => {
+                error.contains("network error") && answers_with_http2(&endpoint)
+            }
+        };
+        mismatch.then(|| hint.clone())
+    })
+}
+
+/// Whether the server at `endpoint` (an `http://` URL) answers an HTTP/1.1 request with an
+/// HTTP/2 frame (a SETTINGS or GOAWAY frame header), as a gRPC server does. A second at most.
+fn answers_with_http2(endpoint: &str) -> bool {
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpStream, ToSocketAddrs as _};
+
+    const WAIT: Duration = Duration::from_millis(500);
+    let Ok(uri) = endpoint.parse::<http::Uri>() else {
+        return false;
+    };
+    let (Some(host), Some(port)) = (uri.host(), uri.port_u16()) else {
+        return false;
+    };
+    if uri.scheme_str() != Some("http") {
+        return false;
+    }
+    let Some(address) = (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut all| all.next())
+    else {
+        return false;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, WAIT) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(WAIT));
+    let _ = stream.set_write_timeout(Some(WAIT));
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        uri.path()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 9];
+    stream.read_exact(&mut head).is_ok() && is_http2_frame_header(&head)
+}
+
+/// An HTTP/2 frame header of a SETTINGS (4) or GOAWAY (7) frame on stream 0: what an
+/// HTTP/2-only server sends first. An HTTP/1.1 answer starts with `HTTP/1.`.
+fn is_http2_frame_header(head: &[u8; 9]) -> bool {
+    matches!(head[3], 4 | 7) && head[5..9] == [0, 0, 0, 0]
+}
+
 /// A hint when the endpoint's port is the other protocol's well-known one (gRPC to 4318,
 /// HTTP to 4317): the export then fails with a transport error that does not say why.
 pub(crate) fn protocol_hint(settings: &TelemetrySettings) -> Option<String> {
     let endpoint = settings.otlp_endpoint.as_deref()?;
     let port = endpoint.parse::<http::Uri>().ok()?.port_u16()?;
-    let (protocol, expected_port, other) = match settings.otlp_protocol {
-        OtlpProtocol::Grpc => ("grpc", 4318, "http/protobuf"),
-        OtlpProtocol::HttpProtobuf => ("http/protobuf", 4317, "grpc"),
+    let (protocol, other) = (
+        settings.otlp_protocol.name(),
+        other(settings.otlp_protocol).name(),
+    );
+    let expected_port = match settings.otlp_protocol {
+        OtlpProtocol::Grpc => 4318,
+        OtlpProtocol::HttpProtobuf => 4317,
     };
     (port == expected_port).then(|| {
         let usual = if expected_port == 4317 { 4318 } else { 4317 };
@@ -279,6 +372,25 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http2_servers_first_frame_is_told_from_an_http1_answer() {
+        // SETTINGS, empty, stream 0; GOAWAY, 8 bytes, stream 0.
+        assert!(is_http2_frame_header(&[0, 0, 0, 4, 0, 0, 0, 0, 0]));
+        assert!(is_http2_frame_header(&[0, 0, 8, 7, 0, 0, 0, 0, 0]));
+        assert!(!is_http2_frame_header(b"HTTP/1.1 "));
+        assert!(!is_http2_frame_header(&[0, 0, 0, 4, 0, 0, 0, 0, 1]));
+    }
+
+    #[test]
+    fn nothing_listening_is_no_protocol_mismatch() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        assert!(!answers_with_http2(&format!(
+            "http://127.0.0.1:{port}/v1/traces"
+        )));
+    }
     use crate::config::settings::TelemetryConfig;
 
     fn settings(endpoint: &str, protocol: OtlpProtocol) -> TelemetrySettings {

@@ -68,9 +68,10 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
             let __flujo_value = (|| #annotation #block)();
         }
     };
-    let warning = model.unpriced_warning.as_ref().map(|(span, note)| {
-        let name = format_ident!("flujo_model_has_no_price", span = *span);
-        quote_spanned! {*span=>
+    let warning = model.unpriced_warning.as_ref().map(|warning| {
+        let (span, note) = (warning.span, &warning.note);
+        let name = format_ident!("{}", warning.constant, span = span);
+        quote_spanned! {span=>
             const _: () = {
                 #[deprecated(note = #note)]
                 #[allow(non_upper_case_globals)]

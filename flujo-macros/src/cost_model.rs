@@ -49,7 +49,7 @@ pub(crate) struct CostModel {
     pub operation: Ident,
     pub usage: Option<syn::Path>,
     /// A literal model the price table does not know, and why that is worth a warning.
-    pub unpriced_warning: Option<(Span, String)>,
+    pub unpriced_warning: Option<UnpricedWarning>,
     /// Makes cargo rebuild when `FLUJO_PRICING_FILE` or the file it names changes.
     pub build_tracking: TokenStream,
     pub function: String,
@@ -391,7 +391,7 @@ impl BuildPrices {
 
     /// The warning for a literal model that neither the shipped data nor the declared file
     /// prices, with the nearest priced names.
-    fn unknown_model_warning(&self, lit: &LitStr) -> Option<(Span, String)> {
+    fn unknown_model_warning(&self, lit: &LitStr) -> Option<UnpricedWarning> {
         let model = lit.value();
         if self.table.knows(&model) || self.catalog.lookup(&model).is_some() {
             return None;
@@ -414,15 +414,35 @@ impl BuildPrices {
                     .join(", ")
             ),
         };
-        Some((
-            lit.span(),
-            format!(
+        Some(UnpricedWarning {
+            span: lit.span(),
+            constant: constant_naming(&model),
+            note: format!(
                 "flujo has no price for model \"{model}\": its calls will be recorded as \
                  unpriced (not $0).{suggestion} Add it to a price file declared at build time \
                  (FLUJO_PRICING_FILE), or write `unpriced` in #[track_cost] to silence this"
             ),
-        ))
+        })
     }
+}
+
+/// The compile-time warning for a literal model no price knows: rustc's deprecation warning
+/// on a constant (the one warning a proc macro can raise on stable), the constant named after
+/// the model, so that the warning's first words say which model has no price.
+pub struct UnpricedWarning {
+    pub span: Span,
+    /// `model_<the model, other characters as _>_has_no_price`.
+    pub constant: String,
+    pub note: String,
+}
+
+/// The constant that names `model`: `gtp-4o` -> `model_gtp_4o_has_no_price`.
+fn constant_naming(model: &str) -> String {
+    let model: String = model
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("model_{model}_has_no_price")
 }
 
 /// Up to three priced names closest to `model` (by edit distance, a third of its length at
@@ -441,6 +461,19 @@ fn nearest_models<'a>(names: impl Iterator<Item = &'a str>, model: &str) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_warnings_constant_is_named_after_the_model() {
+        assert_eq!(constant_naming("gtp-4o"), "model_gtp_4o_has_no_price");
+        assert_eq!(
+            constant_naming("anthropic/claude-3.5@v2"),
+            "model_anthropic_claude_3_5_v2_has_no_price"
+        );
+        // Whatever the model, a valid identifier (the macro would panic on another).
+        for model in ["", "4o", "ñandú", "a b", "self"] {
+            syn::parse_str::<syn::Ident>(&constant_naming(model)).expect(model);
+        }
+    }
 
     fn temp_file(name: &str, text: &str) -> PathBuf {
         let file = std::env::temp_dir().join(format!("flujo-macro-{}-{name}", std::process::id()));
@@ -503,9 +536,14 @@ mod tests {
     #[test]
     fn an_unknown_literal_model_suggests_the_nearest_priced_names() {
         let prices = BuildPrices::load(None, None).unwrap();
-        let (_, warning) = prices
+        let warning = prices
             .unknown_model_warning(&LitStr::new("gtp-4o", Span::call_site()))
             .unwrap();
-        assert!(warning.contains("Did you mean \"gpt-4o\""), "{warning}");
+        assert!(
+            warning.note.contains("Did you mean \"gpt-4o\""),
+            "{}",
+            warning.note
+        );
+        assert_eq!(warning.constant, "model_gtp_4o_has_no_price");
     }
 }

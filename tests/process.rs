@@ -7,6 +7,9 @@ use std::process::Command;
 use flujo::testing::Capture;
 use flujo::{TokenUsage, UsageLimitExceeded, logfire, pipeline_step, track_cost};
 
+#[path = "support/readme.rs"]
+mod readme;
+
 const CHILD: &str = "FLUJO_TEST_CHILD";
 
 #[derive(Debug)]
@@ -360,14 +363,7 @@ fn an_exporter_that_is_not_compiled_in_names_the_feature() {
 
 /// The README quotes init errors; each quoted line is what flujo prints, to the character.
 fn the_readmes_quoted_errors_are_what_flujo_prints() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README reads");
-    let block = readme
-        .split("A bad value is an error that names it and what is accepted:")
-        .nth(1)
-        .and_then(|rest| rest.split("```text\n").nth(1))
-        .and_then(|rest| rest.split("```").next())
-        .expect("the README quotes the errors in a text block");
+    let block = readme::quoted_after("A bad value is an error that names it and what is accepted:");
     let quoted: Vec<&str> = block.lines().collect();
     assert_eq!(quoted.len(), 3, "{block}");
     let printed = |scenario: &str, env: &[(&str, &str)]| {

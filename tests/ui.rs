@@ -1,6 +1,9 @@
 //! Compile-time behaviour of the macros: what compiles, and the errors misuse produces.
 //! Expected compiler output lives next to each case in `ui-tests/fail/*.stderr`.
 
+#[path = "support/readme.rs"]
+mod readme;
+
 #[test]
 fn ui() {
     let cases = trybuild::TestCases::new();
@@ -12,14 +15,9 @@ fn ui() {
 /// checks it (the README shows it in a user's `src/main.rs`).
 #[test]
 fn the_readmes_quoted_compile_error_is_what_the_macro_prints() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README reads");
-    let quoted = readme
-        .split("Misuse is a compile error on the offending token, all errors at once:")
-        .nth(1)
-        .and_then(|rest| rest.split("```text\n").nth(1))
-        .and_then(|rest| rest.split("```").next())
-        .expect("the README quotes the error in a text block");
+    let quoted = readme::quoted_after(
+        "Misuse is a compile error on the offending token, all errors at once:",
+    );
     let stderr = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/ui-tests/fail/unknown_argument.stderr"

@@ -33,16 +33,22 @@ fn run_process(ledger: &Path, daily_limit: Option<Usd>, work: impl FnOnce()) {
 
 mod support;
 
+/// A folder of this test process with no ledger in it yet, and the ledger's path there.
+fn fresh_ledger(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("flujo-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ledger = dir.join("costs.sqlite");
+    let _ = std::fs::remove_file(&ledger);
+    (dir, ledger)
+}
+
 fn flujo_cost(args: &[&str]) -> (bool, String, String) {
     support::flujo(&[&["cost"], args].concat())
 }
 
 #[test]
 fn the_ledger_survives_restarts_and_the_cli_reports_it() {
-    let dir = std::env::temp_dir().join(format!("flujo-ledger-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ledger = dir.join("costs.sqlite");
-    let _ = std::fs::remove_file(&ledger);
+    let (dir, ledger) = fresh_ledger("ledger");
 
     run_process(&ledger, None, || {
         for _ in 0..100 {
@@ -221,10 +227,7 @@ fn in_house(tokens: u64) -> Result<TokenUsage, UsageLimitExceeded> {
 /// A model without a price is unknown in every format, never `$0.00` or 0.
 #[test]
 fn unpriced_calls_are_unknown_in_every_format_never_zero() {
-    let dir = std::env::temp_dir().join(format!("flujo-unpriced-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ledger = dir.join("costs.sqlite");
-    let _ = std::fs::remove_file(&ledger);
+    let (dir, ledger) = fresh_ledger("unpriced");
     run_process(&ledger, None, || {
         mini(1_000).unwrap();
         in_house(500).unwrap();

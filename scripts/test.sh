@@ -74,13 +74,29 @@ export FLUJO_CHROMIUM
 export FLUJO_PROMETHEUS="$PWD/.backends/prometheus/usr/bin/prometheus"
 export FLUJO_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
 
-cargo test --workspace --locked
+# Nothing reaches beyond loopback: the tests run under strace, which logs each `connect`
+# (filtered in the kernel with seccomp: every other system call runs untouched), and
+# scripts/no-network.py fails the run on a DNS query or a connection off the machine.
+# Dependencies are downloaded before, outside the watch.
+command -v strace >/dev/null || apt-get install -y --no-install-recommends strace >/dev/null
+cargo fetch --locked
+mkdir -p target
+CONNECTS=target/connects.log
+rm -f "$CONNECTS"
+watched() {
+  strace --seccomp-bpf -f -qq -A -o "$CONNECTS" -e signal=none \
+    -e trace=connect,execve,clone,clone3,fork,vfork "$@"
+}
+
+watched cargo test --workspace --locked
 # The export build: exporter unit tests, the durable ledgers (SQLite, and PostgreSQL against
 # real servers) and async-openai usage, and the tests against rotel and Prometheus.
-cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai -p flujo-runtime
-cargo test --locked --features otlp,prometheus,logfire,sqlite \
+watched cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai \
+  -p flujo-runtime
+watched cargo test --locked --features otlp,prometheus,logfire,sqlite \
   --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export \
-  --test otel_interop --test operations
+  --test otel_interop --test operations --test cardinality
+python3 scripts/no-network.py "$CONNECTS"
 # The instruction-count guard: the hot paths' counts under Callgrind (valgrind, Debian's,
 # installed when absent) against the baselines in benches/README.md.
 bash scripts/perf-guard.sh

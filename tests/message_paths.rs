@@ -35,6 +35,7 @@ named_paths! {
     value flujo::init_telemetry;
     value flujo::cost::set_model_price;
     value flujo::cost::ROUNDED_PRICES;
+    value flujo::cost::MAX_TOKENS_PER_CALL;
     value flujo::quality::record_score;
     value flujo::testing::Capture::start;
     value flujo::TokenUsage::new;

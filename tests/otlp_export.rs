@@ -391,6 +391,38 @@ fn a_missing_ca_file_is_an_error_naming_it() {
 }
 
 #[test]
+fn a_ca_file_without_a_certificate_is_an_error_naming_it() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("flujo-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [
+        ("empty.pem", ""),
+        (
+            "key.pem",
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+        ),
+        ("words.pem", "not a certificate\n"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+            let err = init_telemetry_with(
+                TelemetryConfig::builder()
+                    .export_otlp(true)
+                    .otlp_endpoint("https://127.0.0.1:4318")
+                    .otlp_protocol(protocol)
+                    .otlp_certificate(&path),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains("holds no PEM certificate"), "{err}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn without_a_collector_calls_succeed_and_failed_exports_are_counted() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let closed = free_port(); // nothing listens here

@@ -47,6 +47,12 @@ fn acme_model() -> Result<TokenUsage, UsageLimitExceeded> {
     Ok(TokenUsage::new(1_000_000, 0))
 }
 
+#[track_cost(model = "gpt-4o-mini")]
+fn absurd_usage() -> TokenUsage {
+    // What a wrapped subtraction in reading usage reports.
+    TokenUsage::new(u64::MAX - 3, 10)
+}
+
 #[pipeline_step]
 fn double(n: u32) -> u32 {
     logfire::info!(n, "doubling");
@@ -147,6 +153,11 @@ fn child(scenario: &str) {
     match flujo::init_telemetry() {
         Err(error) => println!("init error: {error}"),
         Ok(guard) => {
+            if scenario == "out_of_bounds" {
+                absurd_usage();
+                known_model().unwrap();
+                return;
+            }
             if scenario == "settings" {
                 println!("{:?}", guard.settings());
                 return;
@@ -640,12 +651,41 @@ fn a_dropped_guard_is_said_once() {
     assert!(!out.stderr.contains(EARLY), "{}", out.stderr);
 }
 
+/// A priced model's call over the token bound is said as what it is (clamped, not priced
+/// because of the bound, the bound's real path), never as a model without a price.
+fn a_call_over_the_token_bound_is_said_as_such_not_as_unpriced() {
+    let out = run_child("out_of_bounds", &[]);
+    let said: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|line| line.contains("more tokens than one call can use"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", out.stderr);
+    for words in [
+        "clamped",
+        "not priced",
+        "flujo::cost::MAX_TOKENS_PER_CALL",
+        "gpt-4o-mini",
+    ] {
+        assert!(said[0].contains(words), "{words}: {}", said[0]);
+    }
+    assert!(
+        !out.stderr.contains("has no price"),
+        "gpt-4o-mini has a price: {}",
+        out.stderr
+    );
+}
+
 fn main() {
     if let Ok(scenario) = std::env::var(CHILD) {
         child(&scenario);
         return;
     }
-    let tests: [(&str, fn()); 10] = [
+    let tests: [(&str, fn()); 11] = [
+        (
+            "a_call_over_the_token_bound_is_said_as_such_not_as_unpriced",
+            a_call_over_the_token_bound_is_said_as_such_not_as_unpriced,
+        ),
         (
             "the_readmes_quoted_errors_are_what_flujo_prints",
             the_readmes_quoted_errors_are_what_flujo_prints,

@@ -313,11 +313,12 @@ fn a_full_disk_delays_records_until_space_is_freed_and_loses_none() {
 }
 
 const STAYS_FULL_CALLS: u64 = 40_000;
+const STAYS_FULL_SHUTDOWN: Duration = Duration::from_millis(500);
 
 /// The disk stays full: the writer's queue fills, later records are refused (counted), and
 /// the shutdown says how many records the ledger did not write.
 fn disk_full_stays(dir: &Path) {
-    let (path, capture, guard) = ledger_on(dir, Duration::from_millis(500));
+    let (path, capture, guard) = ledger_on(dir, STAYS_FULL_SHUTDOWN);
     fill(dir, 1_900 << 10);
     // Calls until a write fails: from then on a full queue refuses rather than waits.
     let mut i = 0;
@@ -331,15 +332,22 @@ fn disk_full_stays(dir: &Path) {
         call(i).unwrap();
     }
     let calls_took = started.elapsed();
+    let dropping = Instant::now();
     drop(guard);
+    let drop_took = dropping.elapsed();
     println!(
-        "ROWS {} REFUSED {} CALLS_MS {}",
+        "ROWS {} REFUSED {} CALLS_MS {} SHUTDOWN {} DROP_MS {}",
         rows(&path),
         capture.counter(
             "flujo_cost_records_dropped_total",
             &[("reason", "ledger_unwritable")]
         ),
-        calls_took.as_millis()
+        calls_took.as_millis(),
+        capture.counter(
+            "flujo_cost_records_dropped_total",
+            &[("reason", "shutdown")]
+        ),
+        drop_took.as_millis()
     );
 }
 
@@ -356,6 +364,7 @@ fn a_disk_that_stays_full_refuses_beyond_the_queue_and_says_how_many_at_exit() {
     let dir = fresh_dir("ledger-disk-stays-full");
     let (numbers, stderr) = report_of(&run_on_small_disk("disk-full-stays", &dir, "2m"));
     let (stored, refused, calls_ms) = (numbers[0], numbers[1], numbers[2]);
+    let (let_go, drop_ms) = (numbers[3], numbers[4]);
     let unwritten_line = stderr
         .lines()
         .find(|line| line.contains("the cost ledger could not write"))
@@ -379,6 +388,14 @@ fn a_disk_that_stays_full_refuses_beyond_the_queue_and_says_how_many_at_exit() {
     assert!(
         calls_ms < 10_000,
         "calls never wait on a disk that failed: {calls_ms} ms"
+    );
+    assert_eq!(
+        let_go, uncommitted,
+        "what the shutdown let go is counted, as the WARN line says"
+    );
+    assert!(
+        drop_ms < STAYS_FULL_SHUTDOWN.as_millis() as u64 + 300,
+        "the shutdown waited {drop_ms} ms, past its timeout of {STAYS_FULL_SHUTDOWN:?}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

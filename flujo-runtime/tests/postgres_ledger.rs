@@ -130,6 +130,7 @@ fn child() {
             println!("MADE {made} {}", u64::from(daily));
         }
         "outage" => outage(&url),
+        "stalled" => stalled(&url),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -624,5 +625,224 @@ fn calls_never_wait_on_a_database_that_is_stuck() {
     assert_eq!(
         rows, 5_001,
         "everything buffered was written once the database moved"
+    );
+}
+
+/// A TCP proxy in front of the server that loses acknowledgements: it passes every third
+/// `COMMIT` of a batch (not a connection's first, the schema's) to the server, waits for the
+/// server's answer (the commit has happened) and closes the connection instead of passing
+/// the answer on. The writer cannot know whether its batch was committed, and writes it
+/// again on a new connection.
+struct LostAcks {
+    port: u16,
+    lost: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The simple-query message `COMMIT` (what the driver sends to commit a transaction).
+const COMMIT: &[u8] = b"Q\0\0\0\x0bCOMMIT\0";
+
+impl LostAcks {
+    fn start(server_port: u16) -> LostAcks {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lost = Arc::new(AtomicU64::new(0));
+        let commits = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&lost);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", server_port)) else {
+                    continue;
+                };
+                let cut = Arc::new(AtomicBool::new(false));
+                let (mut from_client, mut to_server) = (client.try_clone().unwrap(), server);
+                let (mut from_server, mut to_client) = (to_server.try_clone().unwrap(), client);
+                let (commits, lost, cut_here) =
+                    (Arc::clone(&commits), Arc::clone(&counted), Arc::clone(&cut));
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut buffer = vec![0u8; 1 << 16];
+                    let mut first_commit = true;
+                    while let Ok(n) = from_client.read(&mut buffer) {
+                        if n == 0 {
+                            break;
+                        }
+                        let chunk = &buffer[..n];
+                        if chunk.windows(COMMIT.len()).any(|w| w == COMMIT)
+                            && !std::mem::replace(&mut first_commit, false)
+                            && commits.fetch_add(1, Ordering::SeqCst) % 3 == 0
+                        {
+                            lost.fetch_add(1, Ordering::SeqCst);
+                            cut_here.store(true, Ordering::SeqCst);
+                        }
+                        if to_server.write_all(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut buffer = vec![0u8; 1 << 16];
+                    while let Ok(n) = from_server.read(&mut buffer) {
+                        // The client sends nothing before the answer to its COMMIT: what
+                        // arrives once the cut is set is that answer.
+                        if n == 0 || cut.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        if to_client.write_all(&buffer[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_client.shutdown(std::net::Shutdown::Both);
+                    let _ = from_server.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        LostAcks { port, lost }
+    }
+
+    fn lost(&self) -> u64 {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+const LOST_ACK_RUNS: u32 = 5;
+const LOST_ACK_CALLS: u64 = 2_000;
+
+#[test]
+fn a_batch_whose_commit_was_not_acknowledged_is_stored_once_exact_to_the_nano_dollar() {
+    let server = Server::start("lost-acks");
+    let proxy = LostAcks::start(server.port);
+    let _turn = turn();
+    for run in 0..LOST_ACK_RUNS {
+        let database = format!("lost_acks_{run}");
+        let url = server
+            .create_database(&database)
+            .replace(&format!(":{}/", server.port), &format!(":{}/", proxy.port));
+        let lost_before = proxy.lost();
+        let capture = Capture::start();
+        let guard = flujo::init_telemetry_with(
+            TelemetryConfig::builder()
+                .cost_ledger(url.as_str())
+                .shutdown_timeout(Duration::from_secs(60)),
+        )
+        .unwrap();
+        // In bursts, so that the writer commits many batches.
+        for i in 0..LOST_ACK_CALLS {
+            call(1 + i % 13).unwrap();
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        }
+        drop(guard);
+        let nanos: u64 = capture
+            .cost_records()
+            .iter()
+            .map(|r| r.cost.unwrap().nanos())
+            .sum();
+        assert_eq!(capture.cost_records().len() as u64, LOST_ACK_CALLS);
+        let mut client = server.client(&database);
+        let row = client
+            .query_one(
+                "SELECT COUNT(*), SUM(cost_nano_usd)::TEXT, COUNT(DISTINCT record_id) \
+                 FROM cost_records",
+                &[],
+            )
+            .unwrap();
+        let (rows, stored, distinct): (i64, String, i64) = (row.get(0), row.get(1), row.get(2));
+        let spend: String = client
+            .query_one(
+                "SELECT SUM(cost_nano_usd)::TEXT FROM flujo_daily_spend",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        let lost = proxy.lost() - lost_before;
+        println!("run {run}: {lost} acknowledgements lost, {rows} rows for {LOST_ACK_CALLS} calls");
+        assert!(lost >= 1, "run {run}: the proxy lost no acknowledgement");
+        assert_eq!(rows as u64, LOST_ACK_CALLS, "run {run}: one row per call");
+        assert_eq!(distinct, rows, "run {run}: every row has its own identity");
+        assert_eq!(stored, nanos.to_string(), "run {run}: the stored total");
+        assert_eq!(
+            spend,
+            nanos.to_string(),
+            "run {run}: the fleet's daily spend"
+        );
+    }
+}
+
+const STALLED_CALLS: u64 = 3_000;
+const STALLED_SHUTDOWN: Duration = Duration::from_millis(800);
+
+/// In a child: the ledger's table is locked by another session (every write waits), calls
+/// go on, and the guard is dropped with a short shutdown timeout.
+fn stalled(url: &str) {
+    let capture = Capture::start();
+    let guard = flujo::init_telemetry_with(
+        TelemetryConfig::builder()
+            .cost_ledger(url)
+            .shutdown_timeout(STALLED_SHUTDOWN),
+    )
+    .unwrap();
+    call(1).unwrap();
+    flujo::cost::get_cost_report(utc_today(), utc_today()).unwrap();
+    let mut blocker = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let mut lock = blocker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE cost_records IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    for _ in 0..STALLED_CALLS {
+        call(1).unwrap();
+    }
+    let started = Instant::now();
+    drop(guard);
+    let took = started.elapsed();
+    let dropped = capture.counter(
+        "flujo_cost_records_dropped_total",
+        &[("reason", "shutdown")],
+    );
+    println!("STALLED {dropped} {}", took.as_millis());
+    lock.rollback().unwrap();
+}
+
+#[test]
+fn a_shutdown_with_the_database_stalled_waits_its_timeout_and_counts_what_it_let_go() {
+    let server = Server::start("stalled");
+    let url = server.create_database("stalled");
+    let child = run_child("stalled", &url, &[]);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let numbers = numbers(&output, "STALLED ");
+    let (dropped, took_ms) = (numbers[0], numbers[1]);
+    let warning = stderr
+        .lines()
+        .find(|line| line.contains("did not deliver everything"))
+        .unwrap_or_else(|| panic!("the shutdown says what it let go:\n{stderr}"));
+    let said: u64 = warning
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("cost_records=")?.parse().ok())
+        .unwrap_or_else(|| panic!("{warning}"));
+    println!("stalled database: {dropped} records let go, shutdown took {took_ms} ms");
+    assert_eq!(
+        said, STALLED_CALLS,
+        "nothing of the stalled calls was written"
+    );
+    assert_eq!(dropped, said, "the WARN line and the counter agree");
+    assert!(
+        took_ms < STALLED_SHUTDOWN.as_millis() as u64 + 300,
+        "the shutdown waited {took_ms} ms, past its timeout of {STALLED_SHUTDOWN:?}"
+    );
+    let rows: i64 = server
+        .client("stalled")
+        .query_one("SELECT COUNT(*) FROM cost_records", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        rows as u64 <= 1 + STALLED_CALLS,
+        "nothing is written twice: {rows}"
     );
 }

@@ -385,7 +385,6 @@ const BOOL_VALUES: &str = "one of true, false, 1, 0, yes, no, on, off";
 const RATE_VALUES: &str = "a number from 0.0 to 1.0";
 const URL_VALUES: &str = "an http:// or https:// URL with a host and a port from 1 to 65535, such as http://localhost:4317";
 const FORMAT_VALUES: &str = "text or json";
-const MILLIS_VALUES: &str = "a whole number of milliseconds";
 const FILTER_VALUES: &str = "a tracing filter such as `info` or `warn,my_app=debug`";
 const PROTOCOL_VALUES: &str = "grpc or http/protobuf";
 const COMPRESSION_VALUES: &str = "gzip or none";
@@ -394,7 +393,46 @@ const QUEUE_VALUES: &str = "a whole number of spans from 1 to 1048576 (at most 1
 const BATCH_VALUES: &str = "a whole number of spans from 1 to 65536 (at most 65536)";
 const CONTENT_BYTES_VALUES: &str =
     "a whole number of bytes from 1 to 1048576 (MAX_ATTRIBUTE_VALUE_BYTES)";
-const TIMEOUT_VALUES: &str = "a whole number of milliseconds greater than 0";
+
+/// A duration setting in whole milliseconds, bounded: a value past its bounds (a schedule
+/// delay of 2^64 ms exports nothing until a batch fills) is an error naming the setting.
+struct Millis {
+    field: &'static str,
+    variable: &'static str,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &'static str,
+    default: u64,
+}
+
+const FLUSH_INTERVAL: Millis = Millis {
+    field: "flush_interval",
+    variable: "OTEL_BSP_SCHEDULE_DELAY",
+    range: 1..=3_600_000,
+    expected: "a whole number of milliseconds from 1 to 3600000 (an hour)",
+    default: 100,
+};
+const SHUTDOWN_TIMEOUT: Millis = Millis {
+    field: "shutdown_timeout",
+    variable: "FLUJO_SHUTDOWN_TIMEOUT_MS",
+    range: 0..=600_000,
+    expected: "a whole number of milliseconds from 0 to 600000 (ten minutes)",
+    default: 5_000,
+};
+// Zero would fail every export.
+const OTLP_TIMEOUT: Millis = Millis {
+    field: "otlp_timeout",
+    variable: "OTEL_EXPORTER_OTLP_TIMEOUT",
+    range: 1..=600_000,
+    expected: "a whole number of milliseconds from 1 to 600000 (ten minutes)",
+    default: 10_000,
+};
+const METRIC_EXPORT_INTERVAL: Millis = Millis {
+    field: "metrics_export_interval",
+    variable: "OTEL_METRIC_EXPORT_INTERVAL",
+    range: 100..=3_600_000,
+    expected: "a whole number of milliseconds from 100 to 3600000 (an hour)",
+    default: 60_000,
+};
 
 /// The export queue's size in spans unless `OTEL_BSP_MAX_QUEUE_SIZE` / `max_queue_size` say.
 pub const DEFAULT_QUEUE_SIZE: usize = 1 << 17;
@@ -641,12 +679,26 @@ impl TelemetryConfig {
         let export_otlp = flag(self.export_otlp, "OTLP_EXPORT_ENABLED")?;
         let export_prometheus = flag(self.export_prometheus, "PROMETHEUS_EXPORT_ENABLED")?;
 
-        let millis = |explicit: Option<Duration>, variable: &'static str, default: u64| {
+        let millis = |explicit: Option<Duration>, setting: &Millis| {
+            let range = Duration::from_millis(*setting.range.start())
+                ..=Duration::from_millis(*setting.range.end());
             Ok::<_, TelemetryError>(match explicit {
-                Some(duration) => duration,
+                Some(duration) if range.contains(&duration) => duration,
+                Some(duration) => {
+                    return Err(TelemetryError::InvalidSetting {
+                        field: setting.field,
+                        value: format!("{duration:?}"),
+                        expected: setting.expected,
+                    });
+                }
                 None => Duration::from_millis(
-                    env.parse(variable, MILLIS_VALUES, |v| v.trim().parse::<u64>().ok())?
-                        .unwrap_or(default),
+                    env.parse(setting.variable, setting.expected, |v| {
+                        v.trim()
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|ms| setting.range.contains(ms))
+                    })?
+                    .unwrap_or(setting.default),
                 ),
             })
         };
@@ -775,23 +827,7 @@ impl TelemetryConfig {
                 .otlp_certificate
                 .clone()
                 .or_else(|| env.get("OTEL_EXPORTER_OTLP_CERTIFICATE").map(Into::into)),
-            otlp_timeout: match self.otlp_timeout {
-                Some(timeout) if timeout.is_zero() => {
-                    return Err(TelemetryError::InvalidSetting {
-                        field: "otlp_timeout",
-                        value: "0 ms".to_owned(),
-                        expected: TIMEOUT_VALUES,
-                    });
-                }
-                Some(timeout) => timeout,
-                // Zero would fail every export.
-                None => Duration::from_millis(
-                    env.parse("OTEL_EXPORTER_OTLP_TIMEOUT", TIMEOUT_VALUES, |v| {
-                        v.trim().parse::<u64>().ok().filter(|ms| *ms > 0)
-                    })?
-                    .unwrap_or(10_000),
-                ),
-            },
+            otlp_timeout: millis(self.otlp_timeout, &OTLP_TIMEOUT)?,
             max_queue_size,
             max_export_batch_size,
             export_otlp_metrics: match self.export_otlp_metrics {
@@ -806,11 +842,7 @@ impl TelemetryConfig {
                     })?
                     .unwrap_or(false),
             },
-            metrics_export_interval: millis(
-                self.metrics_export_interval,
-                "OTEL_METRIC_EXPORT_INTERVAL",
-                60_000,
-            )?,
+            metrics_export_interval: millis(self.metrics_export_interval, &METRIC_EXPORT_INTERVAL)?,
             export_prometheus,
             log_format: match self.log_format {
                 Some(format) => format,
@@ -837,8 +869,8 @@ impl TelemetryConfig {
                     valid_endpoint(v.trim()).then(|| v.trim().to_owned())
                 })?,
             },
-            flush_interval: millis(self.flush_interval, "OTEL_BSP_SCHEDULE_DELAY", 100)?,
-            shutdown_timeout: millis(self.shutdown_timeout, "FLUJO_SHUTDOWN_TIMEOUT_MS", 5000)?,
+            flush_interval: millis(self.flush_interval, &FLUSH_INTERVAL)?,
+            shutdown_timeout: millis(self.shutdown_timeout, &SHUTDOWN_TIMEOUT)?,
             pricing_file: self
                 .pricing_file
                 .clone()
@@ -971,6 +1003,13 @@ impl TelemetryConfig {
                 built: cfg!(feature = "logfire"),
             },
         ];
+        if let Some(refused) = settings
+            .cost_ledger
+            .as_ref()
+            .and_then(LedgerLocation::refusal)
+        {
+            return Err(TelemetryError::CostLedger(refused));
+        }
         if let Some(ledger) = &settings.cost_ledger
             && !ledger.is_built()
         {
@@ -980,7 +1019,7 @@ impl TelemetryConfig {
                 } else {
                     format!("FLUJO_COST_LEDGER={ledger}")
                 },
-                feature: ledger.feature(),
+                feature: ledger.feature().unwrap_or_default(),
             });
         }
         match wanted.into_iter().find(|wanted| wanted.on && !wanted.built) {
@@ -1034,6 +1073,41 @@ mod tests {
     }
 
     #[test]
+    fn durations_have_documented_bounds() {
+        for (variable, bad, good) in [
+            ("OTEL_BSP_SCHEDULE_DELAY", "18446744073709551615", "250"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "0", "1"),
+            ("FLUJO_SHUTDOWN_TIMEOUT_MS", "86400000", "0"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "0", "600000"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "3600001", "100"),
+        ] {
+            let error = error_for(variable, bad).to_string();
+            assert!(
+                error.contains(variable) && error.contains("milliseconds from"),
+                "{error}"
+            );
+            assert!(
+                TelemetryConfig::default()
+                    .resolve_from(move |name: &str| (name == variable).then(|| good.to_owned()))
+                    .is_ok(),
+                "{variable}={good}"
+            );
+        }
+        let error = TelemetryConfig::builder()
+            .flush_interval(Duration::from_secs(u64::MAX))
+            .resolve_from(env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("flush_interval"), "{error}");
+        let error = TelemetryConfig::builder()
+            .shutdown_timeout(Duration::from_secs(3600))
+            .resolve_from(env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("shutdown_timeout"), "{error}");
+    }
+
+    #[test]
     fn counts_have_a_documented_maximum() {
         for variable in ["OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] {
             for huge in ["18446744073709551615", "99999999999"] {
@@ -1067,7 +1141,7 @@ mod tests {
         assert!(error.contains("OTLP_ENDPOINT"), "{error}");
         let error = error_for("OTEL_EXPORTER_OTLP_TIMEOUT", "0").to_string();
         assert!(
-            error.contains("OTEL_EXPORTER_OTLP_TIMEOUT") && error.contains("greater than 0"),
+            error.contains("OTEL_EXPORTER_OTLP_TIMEOUT") && error.contains("from 1 to"),
             "{error}"
         );
         let error = TelemetryConfig::builder()

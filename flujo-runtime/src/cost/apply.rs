@@ -6,13 +6,15 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use super::ledger::{self, CostRecord};
+use super::ledger::{self, CostRecord, record};
+use super::pricing::{self, utc_date};
 use crate::collect::sink::Observer;
 use crate::core::clock;
 use crate::core::genai::{self, GenAiConventions};
 use crate::core::ids::TraceId;
 use crate::core::record::{ModelCallRecord, Outcome, STATUSES, SpanRecord};
 use crate::metrics::describe::{COST_USD_TOTAL, GEN_AI_DETAILED_TOKEN_COUNTERS};
+use crate::metrics::labels;
 
 /// The observer that applies finished model calls: the model metrics, then the cost record
 /// into the ledger.
@@ -29,14 +31,17 @@ impl Observer for CostObserver {
 }
 
 fn apply(record: &SpanRecord, call: &ModelCallRecord) {
-    let metrics = CallMetrics::of(call);
+    let (metrics, folded) = CallMetrics::of(call);
+    if folded {
+        labels::count_folded();
+    }
     metrics.requests[record.outcome.status_index()].increment(1);
     let duration = clock::elapsed(record.start, record.end).as_secs_f64();
     match &record.outcome {
         Outcome::Error(details) => {
-            CallMetrics::failed_duration(call, details.error_type).record(duration)
+            CallMetrics::failed_duration(call, details.error_type, folded).record(duration)
         }
-        Outcome::Panicked => CallMetrics::failed_duration(call, "panic").record(duration),
+        Outcome::Panicked => CallMetrics::failed_duration(call, "panic", folded).record(duration),
         _ => metrics.duration.record(duration),
     }
     let Some(usage) = call.usage else {
@@ -63,10 +68,11 @@ fn apply(record: &SpanRecord, call: &ModelCallRecord) {
         Some(cost) => metrics.cost.increment(cost.nanos()),
         None => {
             metrics.unpriced.increment(1);
-            warn_unpriced_once(&call.model);
+            warn_unpriced_once(if folded { labels::FOLDED } else { &call.model }, call);
         }
     }
     ledger::accept(CostRecord {
+        id: Some(record::record_id(record.trace_id, record.span_id)),
         timestamp: call.timestamp,
         request_id: call.request_id.as_deref().map(str::to_owned),
         trace_id: (record.trace_id != 0).then_some(TraceId(record.trace_id)),
@@ -119,6 +125,8 @@ struct CallMetrics {
     unpriced: metrics::Counter,
 }
 
+/// (operation, model, provider, pipeline, step, the latest conventions); the model is the
+/// call's in the per-thread `LAST`, its label (see [`labels::model`]) in the shared cache.
 type CallKey = (
     &'static str,
     Cow<'static, str>,
@@ -132,12 +140,14 @@ type CallKey = (
 const CACHED_CALL_METRICS: usize = 4096;
 
 impl CallMetrics {
-    fn of(call: &ModelCallRecord) -> Arc<CallMetrics> {
+    /// The handles of `call`'s labels, and whether its model was folded into
+    /// [`labels::FOLDED`].
+    fn of(call: &ModelCallRecord) -> (Arc<CallMetrics>, bool) {
+        type Last = Option<(CallKey, Arc<CallMetrics>, bool)>;
         thread_local! {
             /// The last call's handles: a drained batch is mostly calls of one model and step,
             /// found here without the cache's lock and hash.
-            static LAST: std::cell::RefCell<Option<(CallKey, Arc<CallMetrics>)>> =
-                const { std::cell::RefCell::new(None) };
+            static LAST: std::cell::RefCell<Last> = const { std::cell::RefCell::new(None) };
         }
         let latest = genai::conventions() == GenAiConventions::LatestExperimental;
         let same = |key: &CallKey| {
@@ -151,15 +161,22 @@ impl CallMetrics {
         if let Ok(Some(found)) = LAST.try_with(|last| {
             last.borrow()
                 .as_ref()
-                .filter(|(key, _)| same(key))
-                .map(|(_, metrics)| Arc::clone(metrics))
+                .filter(|(key, ..)| same(key))
+                .map(|(_, metrics, folded)| (Arc::clone(metrics), *folded))
         }) {
             return found;
         }
         let key = CallMetrics::key(call, latest);
-        let metrics = CallMetrics::cached(&key);
-        let _ = LAST.try_with(|last| *last.borrow_mut() = Some((key, Arc::clone(&metrics))));
-        metrics
+        let label = labels::model(&call.model);
+        let folded = label == labels::FOLDED && call.model != labels::FOLDED;
+        let mut labelled = key.clone();
+        if folded {
+            labelled.1 = Cow::Borrowed(labels::FOLDED);
+        }
+        let metrics = CallMetrics::cached(&labelled);
+        let _ =
+            LAST.try_with(|last| *last.borrow_mut() = Some((key, Arc::clone(&metrics), folded)));
+        (metrics, folded)
     }
 
     fn key(call: &ModelCallRecord, latest: bool) -> CallKey {
@@ -226,19 +243,38 @@ impl CallMetrics {
     }
 
     /// The duration of a failed call, labelled with its `error.type` (rare: not cached).
-    fn failed_duration(call: &ModelCallRecord, error_type: &'static str) -> metrics::Histogram {
+    fn failed_duration(
+        call: &ModelCallRecord,
+        error_type: &'static str,
+        folded: bool,
+    ) -> metrics::Histogram {
+        let model = if folded { labels::FOLDED } else { &call.model };
         metrics::histogram!(
             "gen_ai.client.operation.duration",
             "gen_ai.operation.name" => call.operation.as_str(),
             "gen_ai.provider.name" => call.provider,
-            "gen_ai.request.model" => call.model.to_string(),
+            "gen_ai.request.model" => model.to_owned(),
             "error.type" => error_type
         )
     }
 }
 
-fn warn_unpriced_once(model: &str) {
+/// Says once per model label that `call`'s model has no price; a call of a priced model left
+/// unpriced (its usage was over the bound, said where it was read) is not one.
+fn warn_unpriced_once(model: &str, call: &ModelCallRecord) {
     static WARNED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
+    if WARNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(model)
+    {
+        return;
+    }
+    let priced =
+        pricing::resolve(&call.model, Some(call.provider), utc_date(call.timestamp)).is_priced();
+    if priced {
+        return;
+    }
     let first = WARNED
         .lock()
         .unwrap_or_else(|e| e.into_inner())

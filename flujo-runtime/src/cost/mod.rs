@@ -27,7 +27,7 @@ pub use self::ledger::postgres::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
 pub use self::ledger::{
     COST_RECORD_BUFFER_BYTES, CostRecord, DEFAULT_POSTGRES_BUFFER, KILL_LOSS_WINDOW,
     LedgerLocation, MAX_COST_LEDGER_BUFFER, MAX_QUEUED_COST_RECORD_BYTES, MAX_QUEUED_COST_RECORDS,
-    PostgresUrl, recent_cost_records,
+    PostgresUrl, UnsupportedLocation, recent_cost_records,
 };
 pub use self::pricing::{prices_version, set_model_price};
 #[cfg(durable_ledger)]

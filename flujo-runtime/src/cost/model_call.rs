@@ -19,6 +19,7 @@ use super::usage::{IntoTokenUsage, ReportsUsage, UsageReport};
 use crate::core::attribute::{AttributeValue, ToAttributeValue};
 use crate::core::context::SpanContext;
 use crate::core::record::{ModelCallRecord, Operation, Outcome, StreamTiming};
+use crate::metrics::labels;
 use crate::run::limits::{Progress, Reservation, UsageLimitExceeded};
 use crate::run::scope::{self as run, RunScope};
 use crate::step::call::{Step, StepCall, StepError};
@@ -265,7 +266,10 @@ impl ModelCall {
         vec![
             metrics::Label::new("gen_ai.operation.name", self.site.operation.as_str()),
             metrics::Label::new("gen_ai.provider.name", provider),
-            metrics::Label::new("gen_ai.request.model", self.model.to_string()),
+            metrics::Label::new(
+                "gen_ai.request.model",
+                labels::model(&self.model).to_owned(),
+            ),
         ]
     }
 
@@ -322,8 +326,9 @@ impl ModelCall {
         if report.usage.is_some() {
             return;
         }
-        metrics::counter!("flujo_model_usage_missing_total", "model" => self.model.to_string())
-            .increment(1);
+        metrics::counter!("flujo_model_usage_missing_total",
+            "model" => labels::model(&self.model).to_owned())
+        .increment(1);
         if !self.site.usage_missing_said.swap(true, Ordering::Relaxed) {
             tracing::warn!(target: "flujo", model = %self.model, function = self.site.step.function(),
                 "a streamed model call ended without its chunks reporting usage: it is recorded \
@@ -412,13 +417,16 @@ impl ModelCall {
 /// counted, and said once per process (a bug in reading usage repeats on every call).
 fn out_of_bounds(model: &str, usage: &TokenUsage) {
     static SAID: AtomicBool = AtomicBool::new(false);
-    metrics::counter!("flujo_token_usage_out_of_bounds_total", "model" => model.to_owned())
-        .increment(1);
+    metrics::counter!("flujo_token_usage_out_of_bounds_total",
+        "model" => labels::model(model).to_owned())
+    .increment(1);
     if !SAID.swap(true, Ordering::Relaxed) {
         tracing::warn!(target: "flujo", model, ?usage, max = MAX_TOKENS_PER_CALL,
-            "a model call reported more tokens than one call can use (at most {MAX_TOKENS_PER_CALL} \
-             of each kind): it is recorded with its counts clamped and is not priced; check how \
-             its usage is read (said once; counted in flujo_token_usage_out_of_bounds_total)");
+            "a call of model `{model}` reported more tokens than one call can use (at most \
+             flujo::cost::MAX_TOKENS_PER_CALL = {MAX_TOKENS_PER_CALL} of each kind): its counts \
+             are recorded clamped to that bound, and the call is not priced because of it (its \
+             cost is unknown, not $0; the model's price is not in question); check how its usage \
+             is read (said once; counted in flujo_token_usage_out_of_bounds_total)");
     }
 }
 

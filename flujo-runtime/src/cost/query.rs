@@ -77,12 +77,15 @@ impl CostLedger {
     /// ```
     pub fn open(location: impl Into<LedgerLocation>) -> Result<CostLedger, CostError> {
         let location = location.into();
+        if let Some(refused) = location.refusal() {
+            return Err(refused);
+        }
         if !location.is_built() {
             return Err(CostError::Ledger {
                 path: location.to_string(),
                 reason: format!(
                     "this build has no `{}` feature: add it to the flujo dependency",
-                    location.feature()
+                    location.feature().unwrap_or_default()
                 ),
             });
         }

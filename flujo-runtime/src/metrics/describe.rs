@@ -187,7 +187,8 @@ pub(crate) fn describe_metrics() {
         "Cost records not delivered to the ledger, by reason (late: the call ended after its \
          telemetry session shut down; ledger_unwritable: a SQLite ledger could not write and its \
          buffer was full; ledger_unreachable: a PostgreSQL ledger could not be reached and its \
-         buffer was full; ledger_queue_full: the buffer was full while the ledger wrote)"
+         buffer was full; ledger_queue_full: the buffer was full while the ledger wrote; \
+         shutdown: not committed when the shutdown's timeout ended)"
     );
     metrics::describe_counter!(
         "flujo_cost_ledger_write_errors_total",

@@ -4,5 +4,6 @@
 
 pub(crate) mod describe;
 pub(crate) mod histogram;
+pub(crate) mod labels;
 pub(crate) mod recorder;
 pub(crate) mod step;

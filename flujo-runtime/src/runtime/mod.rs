@@ -23,10 +23,6 @@ use crate::cost::{budget, ledger, pricing};
 #[cfg(feature = "opentelemetry")]
 use crate::sinks::otel::destination::{ExporterDestination, ProcessorDestination};
 
-/// The least a shutdown waits for the cost ledger to commit, whatever the export timeout:
-/// cost records are not dropped because spans took long to export.
-const LEDGER_MIN_WAIT: Duration = Duration::from_secs(5);
-
 /// The least the last drain gets, however long the calls in flight took: it only moves
 /// records already in memory to the observers and exporters (which hand them on, never send
 /// inline), so it ends long before this.
@@ -278,33 +274,37 @@ impl TelemetryGuard {
         Ok(())
     }
 
-    /// Closes the ledger and shuts the exporters down, each within what is left of the
-    /// deadline; returns how many cost records the ledger had not committed and how many
-    /// spans the exporters could not deliver.
+    /// Closes the ledger and shuts the exporters down side by side, each until `deadline`
+    /// (cost records are not dropped because spans took long to export, nor the reverse);
+    /// returns how many cost records the ledger had not committed and how many spans the
+    /// exporters could not deliver.
     fn release(&mut self, deadline: Instant) -> (Unwritten, u64) {
         let remaining = || deadline.saturating_duration_since(Instant::now());
-        let unwritten = if self.durable_ledger {
-            ledger::close_session(remaining().max(LEDGER_MIN_WAIT))
-        } else {
-            Unwritten::default()
-        };
-        budget::set_limits(None, None);
-        let mut undelivered_spans = 0;
-        for exporter in self.exporters.drain(..) {
-            if let Some(mut exporter) = sink::remove_sink(exporter) {
-                exporter.shutdown(remaining());
-                undelivered_spans += exporter.undelivered();
+        std::thread::scope(|scope| {
+            let ledger = self
+                .durable_ledger
+                .then(|| scope.spawn(|| ledger::close_session(remaining())));
+            budget::set_limits(None, None);
+            let mut undelivered_spans = 0;
+            for exporter in self.exporters.drain(..) {
+                if let Some(mut exporter) = sink::remove_sink(exporter) {
+                    exporter.shutdown(remaining());
+                    undelivered_spans += exporter.undelivered();
+                }
             }
-        }
-        #[cfg(feature = "logfire")]
-        if let Some(mut logs) = self.logfire_logs.take() {
-            logs.shutdown(remaining());
-        }
-        #[cfg(feature = "otlp")]
-        if let Some(mut metrics) = self.otlp_metrics.take() {
-            metrics.shutdown(remaining());
-        }
-        (unwritten, undelivered_spans)
+            #[cfg(feature = "logfire")]
+            if let Some(mut logs) = self.logfire_logs.take() {
+                logs.shutdown(remaining());
+            }
+            #[cfg(feature = "otlp")]
+            if let Some(mut metrics) = self.otlp_metrics.take() {
+                metrics.shutdown(remaining());
+            }
+            let unwritten = ledger
+                .map(|closing| closing.join().unwrap_or_default())
+                .unwrap_or_default();
+            (unwritten, undelivered_spans)
+        })
     }
 }
 
@@ -350,21 +350,23 @@ impl Undelivered {
             spans = queued_spans,
             cost_records,
             "flujo telemetry shutdown did not deliver everything within shutdown_timeout: \
-             {queued_spans} spans and {cost_records} cost records were not delivered, and \
-             {calls_running} calls were still running (their spans and cost records are counted \
-             as late when they end, in flujo_telemetry_spans_dropped_total and \
-             flujo_cost_records_dropped_total)",
+             {queued_spans} spans and {cost_records} cost records were not delivered (counted \
+             in flujo_telemetry_spans_dropped_total and flujo_cost_records_dropped_total: \
+             reason=\"shutdown\" for what the exporters and the ledger had not sent, \"late\" for \
+             what was still queued), and {calls_running} calls were still running (their \
+             spans and cost records are counted as late when they end)",
         );
     }
 }
 
 impl Drop for TelemetryGuard {
-    /// Shuts telemetry down: new calls stop recording first; calls already running (sync
-    /// and async) get until `shutdown_timeout` to end; the records are drained one last time
-    /// and handed to every sink and the ledger; only then is the durable ledger committed and
-    /// closed and the exporters shut down. Calls that end later are counted as late and
-    /// never reach a later `init_telemetry`. What could not be delivered in time is said in
-    /// one WARN line.
+    /// Shuts telemetry down, within `shutdown_timeout` in all: new calls stop recording
+    /// first; calls already running (sync and async) get until the timeout less a quarter of
+    /// it (at most 500 ms) to end; the records are drained one last time and handed to every
+    /// sink and the ledger; then the durable ledger is committed and closed and the exporters
+    /// shut down, side by side, in what is left. Calls that end later are counted as late and
+    /// never reach a later `init_telemetry`; records the ledger had not committed are counted
+    /// (`reason="shutdown"`). What could not be delivered in time is said in one WARN line.
     fn drop(&mut self) {
         let deadline = Instant::now() + self.settings.shutdown_timeout;
         if !self.live {
@@ -379,7 +381,8 @@ impl Drop for TelemetryGuard {
         let mut undelivered = Undelivered::default();
         if !lifecycle.capture {
             state::set_flags(0);
-            undelivered.calls_running = wait_for_calls(session, deadline);
+            let calls_deadline = deadline - delivery_reserve(self.settings.shutdown_timeout);
+            undelivered.calls_running = wait_for_calls(session, calls_deadline);
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if !worker::flush(remaining.max(LAST_DRAIN_MIN_WAIT)) {
@@ -404,6 +407,13 @@ impl Drop for TelemetryGuard {
             dropped_early(self.created.elapsed());
         }
     }
+}
+
+/// The part of `shutdown_timeout` kept for delivery: calls still running get the rest, so
+/// that the records of the calls that ended in time are committed and exported within the
+/// timeout (a quarter of it, at most 500 ms).
+fn delivery_reserve(timeout: Duration) -> Duration {
+    (timeout / 4).min(Duration::from_millis(500))
 }
 
 /// A guard dropped this soon after `init_telemetry`, with no call in between, was most likely

@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 
 use flujo_pricing::Date;
 
-pub use self::location::{LedgerLocation, PostgresUrl};
+pub use self::location::{LedgerLocation, PostgresUrl, UnsupportedLocation};
 use self::memory::MemoryLedger;
 pub use self::record::CostRecord;
 use super::budget::WhenUnreachable;
@@ -219,8 +219,7 @@ impl LedgerLocation {
             LedgerLocation::File(path) => sqlite::report_between(path, start, end),
             #[cfg(feature = "postgres")]
             LedgerLocation::Postgres(url) => postgres::report_between(url, start, end),
-            #[allow(unreachable_patterns)]
-            other => Err(other.not_built()),
+            other => Err(other.unusable()),
         }
     }
 
@@ -236,8 +235,7 @@ impl LedgerLocation {
             LedgerLocation::File(path) => sqlite::read_between(path, start, end),
             #[cfg(feature = "postgres")]
             LedgerLocation::Postgres(url) => postgres::read_between(url, start, end),
-            #[allow(unreachable_patterns)]
-            other => Err(other.not_built()),
+            other => Err(other.unusable()),
         }
     }
 
@@ -252,28 +250,34 @@ impl LedgerLocation {
         }
     }
 
-    /// The cargo feature this kind of ledger needs.
-    pub(crate) fn feature(&self) -> &'static str {
+    /// The cargo feature this kind of ledger needs (none for a location flujo refuses).
+    pub(crate) fn feature(&self) -> Option<&'static str> {
         match self {
-            LedgerLocation::File(_) => "sqlite",
-            LedgerLocation::Postgres(_) => "postgres",
+            LedgerLocation::File(_) => Some("sqlite"),
+            LedgerLocation::Postgres(_) => Some("postgres"),
+            LedgerLocation::Unsupported(_) => None,
         }
     }
 
-    /// Whether this build has the feature of this kind of ledger.
+    /// Whether this build has the feature of this kind of ledger (a refused location needs
+    /// none: its error is [`LedgerLocation::refusal`]'s).
     pub(crate) fn is_built(&self) -> bool {
         match self {
             LedgerLocation::File(_) => cfg!(feature = "sqlite"),
             LedgerLocation::Postgres(_) => cfg!(feature = "postgres"),
+            LedgerLocation::Unsupported(_) => true,
         }
     }
 
-    #[cfg_attr(all(feature = "sqlite", feature = "postgres"), allow(dead_code))]
-    fn not_built(&self) -> CostError {
-        CostError::Ledger {
+    /// Why no ledger can be read or written here by this build.
+    fn unusable(&self) -> CostError {
+        self.refusal().unwrap_or_else(|| CostError::Ledger {
             path: self.to_string(),
-            reason: format!("this build has no `{}` feature", self.feature()),
-        }
+            reason: format!(
+                "this build has no `{}` feature",
+                self.feature().unwrap_or_default()
+            ),
+        })
     }
 }
 
@@ -316,8 +320,7 @@ fn open_durable(options: LedgerOptions) -> Result<(), CostError> {
         LedgerLocation::File(path) => sqlite::open_writer(path.clone(), options.buffer)?,
         #[cfg(feature = "postgres")]
         LedgerLocation::Postgres(url) => postgres::open_writer(url.clone(), &options)?,
-        #[allow(unreachable_patterns)]
-        other => return Err(other.not_built()),
+        other => return Err(other.unusable()),
     };
     *lock(&STORE) = Store::Durable {
         location: options.location,
@@ -330,7 +333,7 @@ fn open_durable(options: LedgerOptions) -> Result<(), CostError> {
 /// Without a durable ledger's feature (which the configuration checks first, naming it).
 #[cfg(not(durable_ledger))]
 fn open_durable(options: LedgerOptions) -> Result<(), CostError> {
-    Err(options.location.not_built())
+    Err(options.location.unusable())
 }
 
 /// What a durable ledger did not write in its session.

@@ -8,7 +8,6 @@
 //! runtime of its own), so applications need no async runtime and the writer thread, which
 //! may block, is the only place that talks to the database.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use flujo_pricing::{Date, TokenUsage, Usd};
@@ -19,7 +18,7 @@ use postgres::{Client, Config, NoTls, Row};
 
 use super::location::PostgresUrl;
 use super::record::CostRecord;
-use super::stored::{count, timestamp_nanos, timestamp_of, to_i64, trace_id_of};
+use super::stored::{count, record_id_of, timestamp_nanos, timestamp_of, to_i64, trace_id_of};
 use super::writer::{Backend, QueuePolicy, WriteError, Writer};
 use super::{
     COST_RECORD_BUFFER_BYTES, DEFAULT_POSTGRES_BUFFER, LedgerOptions, SUMMED, summed_group,
@@ -31,9 +30,10 @@ use crate::cost::report::CostReport;
 
 /// The schema's versions, in order: `MIGRATIONS[n]` takes a ledger from version `n` to
 /// `n + 1`. Version 0 is an empty database.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("postgres/001_cost_records.sql"),
     include_str!("postgres/002_daily_spend.sql"),
+    include_str!("postgres/003_record_ids.sql"),
 ];
 
 /// The schema version this build writes.
@@ -138,9 +138,15 @@ fn migrate(client: &mut Client) -> Result<i32, postgres::Error> {
     Ok(found)
 }
 
+/// The writer's connection, with the schema migrated and the session's table into which a
+/// batch is copied before it joins the ledger (see [`insert`]).
 fn connect(url: &PostgresUrl, config: &Config) -> Result<Client, postgres::Error> {
     let mut client = config.connect(NoTls)?;
     let found = migrate(&mut client)?;
+    client.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE flujo_incoming ON COMMIT DELETE ROWS AS \
+         SELECT {COLUMNS} FROM cost_records WITH NO DATA"
+    ))?;
     if found > SCHEMA_VERSION {
         tracing::info!(target: "flujo", ledger = %url, found, knows = SCHEMA_VERSION,
             "the cost ledger's schema is newer than this flujo's; writing the columns it knows");
@@ -365,9 +371,9 @@ const COLUMNS: &str = "timestamp_ns, day, request_id, trace_id, pipeline, step, 
                        provider, operation, input_tokens, output_tokens, \
                        cache_read_input_tokens, cache_write_input_tokens, \
                        reasoning_output_tokens, cost_nano_usd, price_version, \
-                       cache_write_1h_input_tokens";
+                       cache_write_1h_input_tokens, record_id";
 
-const COLUMN_TYPES: [Type; 17] = [
+const COLUMN_TYPES: [Type; 18] = [
     Type::INT8,
     Type::DATE,
     Type::TEXT,
@@ -385,27 +391,25 @@ const COLUMN_TYPES: [Type; 17] = [
     Type::INT8,
     Type::TEXT,
     Type::INT8,
+    Type::BYTEA,
 ];
 
-/// Writes `records` and adds their cost to the fleet's spend of their days, in one
-/// transaction.
+/// Writes `records` and adds the cost of those the ledger did not hold yet to the fleet's
+/// spend of their days, in one transaction. The batch is copied (binary `COPY`) into the
+/// session's `flujo_incoming` table, then moved into the ledger by one statement that skips
+/// records already there (the same batch written again after a lost acknowledgement) and
+/// sums only what it added.
 fn insert(client: &mut Client, records: &[CostRecord]) -> Result<(), postgres::Error> {
     let mut transaction = client.transaction()?;
-    let mut spend: BTreeMap<Date, u64> = BTreeMap::new();
     {
-        let sink =
-            transaction.copy_in(&format!("COPY cost_records ({COLUMNS}) FROM STDIN BINARY"))?;
+        let sink = transaction.copy_in(&format!(
+            "COPY flujo_incoming ({COLUMNS}) FROM STDIN BINARY"
+        ))?;
         let mut writer = BinaryCopyInWriter::new(sink, &COLUMN_TYPES);
         for r in records {
-            let day = utc_date(r.timestamp);
-            let nanos = timestamp_nanos(r.timestamp);
-            if let Some(cost) = r.cost {
-                let total = spend.entry(day).or_default();
-                *total = total.saturating_add(cost.nanos());
-            }
             writer.write(&[
-                &nanos,
-                &day,
+                &timestamp_nanos(r.timestamp),
+                &utc_date(r.timestamp),
                 &r.request_id.as_deref().map(text).as_deref(),
                 &r.trace_id.map(|t| t.to_string()),
                 &r.pipeline.as_deref().map(text).as_deref(),
@@ -421,20 +425,25 @@ fn insert(client: &mut Client, records: &[CostRecord]) -> Result<(), postgres::E
                 &r.cost.map(|c| to_i64(c.nanos())),
                 &text(&r.price_version).as_ref(),
                 &to_i64(r.usage.cache_write_1h_input),
+                &r.id
+                    .map(u128::to_be_bytes)
+                    .as_ref()
+                    .map(<[u8; 16]>::as_slice),
             ])?;
         }
         writer.finish()?;
     }
     // Days in order: two replicas' batches that span the same days lock their rows in the
     // same order, never each waiting on the other.
-    for (day, nanos) in spend {
-        transaction.execute(
-            "INSERT INTO flujo_daily_spend (day, cost_nano_usd) VALUES ($1, $2::BIGINT) \
-             ON CONFLICT (day) DO UPDATE \
-             SET cost_nano_usd = flujo_daily_spend.cost_nano_usd + EXCLUDED.cost_nano_usd",
-            &[&day, &to_i64(nanos)],
-        )?;
-    }
+    transaction.batch_execute(&format!(
+        "WITH added AS (INSERT INTO cost_records ({COLUMNS}) SELECT {COLUMNS} FROM flujo_incoming \
+         ON CONFLICT (record_id) DO NOTHING RETURNING day, cost_nano_usd) \
+         INSERT INTO flujo_daily_spend (day, cost_nano_usd) \
+         SELECT day, SUM(cost_nano_usd) FROM added WHERE cost_nano_usd IS NOT NULL \
+         GROUP BY day ORDER BY day \
+         ON CONFLICT (day) DO UPDATE \
+         SET cost_nano_usd = flujo_daily_spend.cost_nano_usd + EXCLUDED.cost_nano_usd"
+    ))?;
     transaction.commit()
 }
 
@@ -496,6 +505,7 @@ fn record_of(row: &Row) -> Result<CostRecord, postgres::Error> {
     let cost: Option<i64> = row.try_get(14)?;
     let tokens = |i: usize| row.try_get::<_, i64>(i).map(count);
     Ok(CostRecord {
+        id: record_id_of(row.try_get(17)?),
         timestamp: timestamp_of(nanos),
         request_id: row.try_get(2)?,
         trace_id: trace_id_of(trace_id),

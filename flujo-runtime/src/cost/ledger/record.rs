@@ -10,6 +10,11 @@ use crate::core::ids::TraceId;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CostRecord {
+    /// The record's identity, unique to its model call (made from the call's trace and span
+    /// ids): a durable ledger stores it and refuses a second copy, such as a batch written
+    /// again after the database committed it but its acknowledgement was lost. `None` for
+    /// rows written by a flujo before 0.1.0 had identities.
+    pub id: Option<u128>,
     /// When the call ended.
     pub timestamp: SystemTime,
     /// The request id of the run the call belonged to, when known.
@@ -32,4 +37,36 @@ pub struct CostRecord {
     pub cost: Option<Usd>,
     /// The price table that priced the call (see `PriceTable::version`).
     pub price_version: String,
+}
+
+/// The identity of the model call with these trace and span ids: distinct for every span of
+/// a trace (the span id enters it one-to-one), and across traces as unlikely to collide as
+/// two random 128-bit numbers. A call recorded without ids (while its thread exits) gets a
+/// random one.
+pub(crate) fn record_id(trace_id: u128, span_id: u64) -> u128 {
+    if span_id == 0 {
+        return fastrand::u128(..);
+    }
+    trace_id.rotate_left(64) ^ u128::from(span_id)
+}
+
+#[cfg(test)]
+impl CostRecord {
+    /// A record of a call (of model `m`) ending `at`, with identity `id` and cost `nanos`.
+    pub(crate) fn sample(id: u128, at: SystemTime, nanos: Option<u64>) -> CostRecord {
+        CostRecord {
+            id: Some(id),
+            timestamp: at,
+            request_id: None,
+            trace_id: None,
+            pipeline: None,
+            step: None,
+            model: "m".to_owned(),
+            provider: "p".to_owned(),
+            operation: "chat".to_owned(),
+            usage: TokenUsage::new(1, 1),
+            cost: nanos.map(Usd::from_nanos),
+            price_version: "v".to_owned(),
+        }
+    }
 }

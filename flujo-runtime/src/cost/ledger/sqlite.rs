@@ -10,7 +10,7 @@ use flujo_pricing::{Date, TokenUsage, Usd};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::record::CostRecord;
-use super::stored::{count, timestamp_nanos, timestamp_of, to_i64, trace_id_of};
+use super::stored::{count, record_id_of, timestamp_nanos, timestamp_of, to_i64, trace_id_of};
 use super::writer::{Backend, QueuePolicy, WriteError, Writer};
 use super::{COST_RECORD_BUFFER_BYTES, MAX_QUEUED_COST_RECORDS, SUMMED, summed_group};
 use crate::cost::budget;
@@ -37,43 +37,68 @@ CREATE TABLE IF NOT EXISTS cost_records (
     reasoning_output_tokens INTEGER NOT NULL,
     cost_nano_usd INTEGER,
     price_version TEXT NOT NULL,
-    cache_write_1h_input_tokens INTEGER NOT NULL DEFAULT 0
+    cache_write_1h_input_tokens INTEGER NOT NULL DEFAULT 0,
+    record_id BLOB
 );
 CREATE INDEX IF NOT EXISTS cost_records_day ON cost_records(day);
 ";
 
-/// The column that came after the first version of the table; a ledger written before it
-/// gains it when opened for writing, and reads as 0 where it is missing.
-const ONE_HOUR_WRITES: &str = "cache_write_1h_input_tokens";
+/// Columns that came after the first version of the table, each with how a ledger written
+/// before it gains it when opened for writing, and what a read finds where it is missing.
+struct LaterColumn {
+    name: &'static str,
+    added_by: &'static str,
+    missing_reads_as: &'static str,
+}
 
-/// Whether the ledger's table has [`ONE_HOUR_WRITES`].
-fn has_one_hour_writes(connection: &Connection) -> rusqlite::Result<bool> {
+const ONE_HOUR_WRITES: LaterColumn = LaterColumn {
+    name: "cache_write_1h_input_tokens",
+    added_by: "ALTER TABLE cost_records ADD COLUMN cache_write_1h_input_tokens \
+               INTEGER NOT NULL DEFAULT 0",
+    missing_reads_as: "0",
+};
+
+/// Each record's identity: a second copy of a record is refused (a batch written again
+/// because its commit's outcome was not known).
+const RECORD_ID: LaterColumn = LaterColumn {
+    name: "record_id",
+    added_by: "ALTER TABLE cost_records ADD COLUMN record_id BLOB",
+    missing_reads_as: "NULL",
+};
+
+/// The index that refuses a second copy of a record (rows without an identity, written by
+/// an earlier flujo, are never refused).
+const RECORD_ID_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS cost_records_record_id ON cost_records(record_id)";
+
+/// Whether the ledger's table has `column`.
+fn has_column(connection: &Connection, column: &LaterColumn) -> rusqlite::Result<bool> {
     let mut statement = connection.prepare("SELECT name FROM pragma_table_info('cost_records')")?;
     let names = statement.query_map([], |row| row.get::<_, String>(0))?;
     for name in names {
-        if name? == ONE_HOUR_WRITES {
+        if name? == column.name {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
-/// `cache_write_1h_input_tokens`, or `0` in a ledger written before that column.
-fn one_hour_writes(connection: &Connection) -> &'static str {
-    match has_one_hour_writes(connection) {
-        Ok(true) => ONE_HOUR_WRITES,
-        _ => "0",
+/// `column`'s name, or what it reads as in a ledger written before it.
+fn read_of(connection: &Connection, column: &LaterColumn) -> &'static str {
+    match has_column(connection, column) {
+        Ok(true) => column.name,
+        _ => column.missing_reads_as,
     }
 }
 
-/// Adds [`ONE_HOUR_WRITES`] to a ledger written before it.
+/// Adds the later columns a ledger written before them lacks.
 fn migrate(connection: &Connection) -> rusqlite::Result<()> {
-    if has_one_hour_writes(connection)? {
-        return Ok(());
+    for column in [ONE_HOUR_WRITES, RECORD_ID] {
+        if !has_column(connection, &column)? {
+            connection.execute_batch(column.added_by)?;
+        }
     }
-    connection.execute_batch(&format!(
-        "ALTER TABLE cost_records ADD COLUMN {ONE_HOUR_WRITES} INTEGER NOT NULL DEFAULT 0"
-    ))
+    connection.execute_batch(RECORD_ID_INDEX)
 }
 
 fn ledger_error(path: &Path, error: impl std::fmt::Display) -> CostError {
@@ -238,8 +263,9 @@ fn insert(connection: &Connection, records: &[CostRecord]) -> rusqlite::Result<(
             "INSERT INTO cost_records (timestamp_ns, day, request_id, trace_id, pipeline, step, \
              model, provider, operation, input_tokens, output_tokens, cache_read_input_tokens, \
              cache_write_input_tokens, reasoning_output_tokens, cost_nano_usd, price_version, \
-             cache_write_1h_input_tokens) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             cache_write_1h_input_tokens, record_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18) ON CONFLICT (record_id) DO NOTHING",
         )?;
         for r in records {
             let nanos = timestamp_nanos(r.timestamp);
@@ -261,6 +287,7 @@ fn insert(connection: &Connection, records: &[CostRecord]) -> rusqlite::Result<(
                 r.cost.map(|c| to_i64(c.nanos())),
                 r.price_version,
                 to_i64(r.usage.cache_write_1h_input),
+                r.id.map(u128::to_be_bytes),
             ])?;
         }
     }
@@ -279,8 +306,9 @@ pub(crate) fn read_between(
             "SELECT timestamp_ns, request_id, trace_id, pipeline, step, model, provider, \
              operation, input_tokens, output_tokens, cache_read_input_tokens, \
              cache_write_input_tokens, reasoning_output_tokens, cost_nano_usd, price_version, \
-             {} FROM cost_records WHERE day BETWEEN ?1 AND ?2 ORDER BY timestamp_ns, id",
-            one_hour_writes(&connection)
+             {}, {} FROM cost_records WHERE day BETWEEN ?1 AND ?2 ORDER BY timestamp_ns, id",
+            read_of(&connection, &ONE_HOUR_WRITES),
+            read_of(&connection, &RECORD_ID),
         ))
         .map_err(|e| ledger_error(path, e))?;
     let rows = statement
@@ -289,6 +317,7 @@ pub(crate) fn read_between(
             let trace_id: Option<String> = row.get(2)?;
             let cost: Option<i64> = row.get(13)?;
             Ok(CostRecord {
+                id: record_id_of(row.get(16)?),
                 timestamp: timestamp_of(nanos),
                 request_id: row.get(1)?,
                 trace_id: trace_id_of(trace_id),
@@ -314,7 +343,7 @@ fn split_sums(one_hour_writes: &str) -> String {
     SUMMED
         .iter()
         .map(|column| {
-            if *column == ONE_HOUR_WRITES {
+            if *column == ONE_HOUR_WRITES.name {
                 one_hour_writes
             } else {
                 column
@@ -346,7 +375,7 @@ pub(crate) fn report_between(path: &Path, start: Date, end: Date) -> Result<Cost
             "SELECT day, model, step, pipeline, COUNT(*), COUNT(*) - COUNT(cost_nano_usd), {} \
              FROM cost_records WHERE day BETWEEN ?1 AND ?2 \
              GROUP BY day, model, step, pipeline",
-            split_sums(one_hour_writes(&connection))
+            split_sums(read_of(&connection, &ONE_HOUR_WRITES))
         ))
         .map_err(|e| ledger_error(path, e))?;
     let mut report = CostReport::default();
@@ -388,4 +417,48 @@ fn open_existing(path: &Path) -> Result<Connection, CostError> {
         return Err(ledger_error(path, "no such file"));
     }
     open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+}
+
+#[cfg(test)]
+mod tests {
+    use flujo_pricing::Usd;
+
+    use super::*;
+
+    fn records(ids: std::ops::Range<u128>, at: SystemTime) -> Vec<CostRecord> {
+        ids.map(|id| CostRecord::sample(id, at, Some(1_000 + id as u64)))
+            .collect()
+    }
+
+    /// The writer writes a batch again when it cannot know whether its commit happened (the
+    /// store acknowledged late, or not at all): the ledger keeps one copy of each record.
+    #[test]
+    fn a_batch_written_again_is_stored_once() {
+        let dir = std::env::temp_dir().join(format!("flujo-sqlite-again-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ledger.sqlite");
+        let connection = open(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .unwrap();
+        set_up(&connection).unwrap();
+        let now = SystemTime::now();
+        let first = records(0..100, now);
+        insert(&connection, &first).unwrap();
+        insert(&connection, &first).unwrap();
+        // A later batch that overlaps the first: only its new records are added.
+        insert(&connection, &records(50..150, now)).unwrap();
+        let day = utc_date(now);
+        let report = report_between(&path, day, day).unwrap();
+        assert_eq!(report.requests, 150);
+        let nanos: u64 = (0..150).map(|id| 1_000 + id).sum();
+        assert_eq!(report.total_cost, Usd::from_nanos(nanos));
+        let read = read_between(&path, day, day).unwrap();
+        let mut ids: Vec<u128> = read.iter().filter_map(|r| r.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..150).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

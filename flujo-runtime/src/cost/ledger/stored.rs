@@ -31,3 +31,9 @@ pub(super) fn trace_id_of(text: Option<String>) -> Option<TraceId> {
     text.and_then(|t| u128::from_str_radix(&t, 16).ok())
         .map(TraceId)
 }
+
+/// A stored record identity (16 bytes, big-endian) read back; anything else is no identity.
+pub(super) fn record_id_of(bytes: Option<Vec<u8>>) -> Option<u128> {
+    let bytes: [u8; 16] = bytes?.try_into().ok()?;
+    Some(u128::from_be_bytes(bytes))
+}

@@ -52,6 +52,8 @@ pub(crate) struct QueuePolicy {
 
 /// The `reason` of records refused because the queue was full while the store was writing.
 const QUEUE_FULL: &str = "ledger_queue_full";
+/// The `reason` of records not committed when the session's close stopped waiting for them.
+const SHUTDOWN: &str = "shutdown";
 
 /// Records waiting for the writer, and what callers and the writer tell each other.
 #[derive(Default)]
@@ -71,6 +73,9 @@ struct Queue {
     /// Refusals of this outage were logged.
     refusal_logged: bool,
     closed: bool,
+    /// The close stopped waiting: what was not committed then is counted, and the writer
+    /// writes nothing more (a write in progress may still land).
+    abandoned: bool,
     /// The writer thread has stopped: nothing queued now would be written.
     stopped: bool,
 }
@@ -217,7 +222,7 @@ impl Writer {
     pub(crate) fn start(store: impl Backend, policy: QueuePolicy) -> std::io::Result<Writer> {
         // At zero from the start: dashboards and alerts see a healthy ledger's series.
         metrics::counter!("flujo_cost_ledger_write_errors_total").increment(0);
-        for reason in [policy.failing_reason, QUEUE_FULL] {
+        for reason in [policy.failing_reason, QUEUE_FULL, SHUTDOWN] {
             metrics::counter!("flujo_cost_records_dropped_total", "reason" => reason).increment(0);
         }
         let shared = Arc::new(Shared {
@@ -241,8 +246,11 @@ impl Writer {
     }
 
     /// Commits everything and stops the writer, waiting at most `timeout`. Returns how many
-    /// records were not committed by then (the writer goes on with them in the background)
-    /// and how many the ledger refused during the session.
+    /// records were not committed by then and how many the ledger refused during the
+    /// session. What was not committed is let go and counted in
+    /// `flujo_cost_records_dropped_total{reason="shutdown"}`: the writer stops after the
+    /// write in progress, if any (a store that answers late may still take that batch; its
+    /// records' identities keep a later copy out).
     pub(crate) fn close(mut self, timeout: Duration) -> Unwritten {
         let done = self.handle.wait(timeout);
         let shared = &self.handle.0;
@@ -252,7 +260,14 @@ impl Writer {
             uncommitted: queue.accepted - queue.committed,
             refused: queue.refused,
         };
+        if closed.uncommitted > 0 {
+            queue.abandoned = true;
+            queue.records = Vec::new();
+            queue.bytes = 0;
+        }
         drop(queue);
+        metrics::counter!("flujo_cost_records_dropped_total", "reason" => SHUTDOWN)
+            .increment(closed.uncommitted);
         shared.arrived.notify_all();
         shared.progressed.notify_all();
         if done && let Some(thread) = self.thread.take() {
@@ -306,6 +321,10 @@ fn write_loop(mut store: impl Backend, shared: &Shared) {
                 Ok(()) => {
                     let written_bytes: usize = batch.drain(..n).map(|r| record_size(&r)).sum();
                     let mut queue = shared.lock();
+                    if queue.abandoned {
+                        queue.stopped = true;
+                        return;
+                    }
                     queue.committed += n as u64;
                     queue.taken -= n;
                     queue.taken_bytes = queue.taken_bytes.saturating_sub(written_bytes);
@@ -335,7 +354,15 @@ fn write_loop(mut store: impl Backend, shared: &Shared) {
             continue;
         }
         let error = failed.map_or_else(String::new, |e| e.message);
-        shared.lock().failing = true;
+        let mut queue = shared.lock();
+        if queue.abandoned {
+            queue.stopped = true;
+            return;
+        }
+        queue.failing = true;
+        drop(queue);
+        // Callers waiting for room are refused now, not after their patience.
+        shared.progressed.notify_all();
         metrics::counter!("flujo_cost_ledger_write_errors_total").increment(1);
         // One line per outage (a full disk or a database down fails every retry), and one
         // when it ends.
@@ -372,8 +399,6 @@ fn write_loop(mut store: impl Backend, shared: &Shared) {
 mod tests {
     use std::time::SystemTime;
 
-    use flujo_pricing::TokenUsage;
-
     use super::*;
 
     /// A store that writes nothing anywhere, and counts what it was given.
@@ -387,19 +412,97 @@ mod tests {
     }
 
     fn record() -> CostRecord {
-        CostRecord {
-            timestamp: SystemTime::now(),
-            request_id: None,
-            trace_id: None,
-            pipeline: None,
-            step: None,
-            model: "m".to_owned(),
-            provider: "p".to_owned(),
-            operation: "chat".to_owned(),
-            usage: TokenUsage::new(1, 1),
-            cost: None,
-            price_version: "v".to_owned(),
+        CostRecord::sample(fastrand::u128(..), SystemTime::now(), None)
+    }
+
+    /// A store whose writes wait until the test says how they end.
+    struct Gated(std::sync::mpsc::Receiver<bool>);
+
+    impl Backend for Gated {
+        fn write(&mut self, _: &[CostRecord]) -> Result<(), WriteError> {
+            match self.0.recv() {
+                Ok(true) => Ok(()),
+                _ => Err(WriteError {
+                    message: "the disk is full".to_owned(),
+                    smaller_may_fit: false,
+                }),
+            }
         }
+    }
+
+    fn policy(max_records: usize, room_patience: Duration) -> QueuePolicy {
+        QueuePolicy {
+            max_records,
+            max_bytes: 1 << 20,
+            room_patience,
+            failing_reason: "test_failing",
+            name: "test".to_owned(),
+        }
+    }
+
+    /// Waits until the writer has taken what was queued (the queue has room for no more).
+    fn wait_taken(handle: &Handle, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while handle.0.lock().taken < n {
+            assert!(Instant::now() < deadline, "the writer never took the batch");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_call_waiting_for_room_is_refused_as_soon_as_the_writer_fails() {
+        let (outcome, gate) = std::sync::mpsc::channel();
+        let writer = Writer::start(Gated(gate), policy(1, Duration::from_secs(10))).unwrap();
+        let handle = writer.handle();
+        handle.send(record());
+        wait_taken(&handle, 1);
+        let waiting = handle.clone();
+        let caller = thread::spawn(move || {
+            let started = Instant::now();
+            waiting.send(record());
+            started.elapsed()
+        });
+        thread::sleep(Duration::from_millis(100));
+        outcome.send(false).unwrap();
+        let waited = caller.join().unwrap();
+        // The bound the docs state: a failed write refuses the callers waiting for room at
+        // once (not after their patience, 10 s here).
+        assert!(
+            waited < Duration::from_secs(1),
+            "a caller waited {waited:?} on a writer that had failed"
+        );
+        assert_eq!(handle.0.lock().refused, 1);
+        drop(outcome);
+        writer.close(Duration::from_millis(10));
+    }
+
+    #[test]
+    fn what_is_not_committed_when_the_close_gives_up_is_counted_at_once() {
+        let (outcome, gate) = std::sync::mpsc::channel();
+        let writer = Writer::start(Gated(gate), policy(64, Duration::ZERO)).unwrap();
+        let handle = writer.handle();
+        handle.send(record());
+        wait_taken(&handle, 1);
+        for _ in 0..9 {
+            handle.send(record());
+        }
+        let started = Instant::now();
+        let unwritten = writer.close(Duration::from_millis(200));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(1), "the close waited {took:?}");
+        assert_eq!(
+            unwritten,
+            Unwritten {
+                uncommitted: 10,
+                refused: 0
+            }
+        );
+        // The write in progress ends after the close: the writer writes nothing more.
+        outcome.send(true).unwrap();
+        thread::sleep(Duration::from_millis(50));
+        let queue = handle.0.lock();
+        assert!(queue.records.is_empty(), "queued records were let go");
+        assert!(queue.stopped);
     }
 
     #[test]

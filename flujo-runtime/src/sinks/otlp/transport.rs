@@ -221,21 +221,28 @@ fn header_map(settings: &TelemetrySettings) -> Result<http::HeaderMap, String> {
     Ok(headers)
 }
 
-/// The extra CA certificates of `otlp_certificate`, read once: a missing or unreadable file
-/// is an error naming it.
+/// The extra CA certificates of `otlp_certificate`, read once: a missing or unreadable file,
+/// or one that holds no PEM certificate (a key, a DER file, an empty file), is an error
+/// naming it, at init rather than at the first export.
 fn ca_pem(settings: &TelemetrySettings) -> Result<Option<Vec<u8>>, String> {
-    settings
-        .otlp_certificate
-        .as_ref()
-        .map(|path| {
-            std::fs::read(path).map_err(|error| {
-                format!(
-                    "cannot read the OTLP CA certificate file {}: {error}",
-                    path.display()
-                )
-            })
-        })
-        .transpose()
+    let Some(path) = settings.otlp_certificate.as_ref() else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path).map_err(|error| {
+        format!(
+            "cannot read the OTLP CA certificate file {}: {error}",
+            path.display()
+        )
+    })?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certificates) if !certificates.is_empty() => Ok(Some(pem)),
+        _ => Err(format!(
+            "the OTLP CA certificate file {} holds no PEM certificate: it must hold one or more \
+             `-----BEGIN CERTIFICATE-----` blocks (OTEL_EXPORTER_OTLP_CERTIFICATE, \
+             otlp_certificate)",
+            path.display()
+        )),
+    }
 }
 
 /// Tells whether a failed export attempt timed out (the request may have arrived, and the
@@ -339,9 +346,8 @@ impl Transport {
     ) -> Result<B, String> {
         let mut client = reqwest::Client::builder().timeout(self.timeout);
         if let Some(pem) = &self.ca_pem {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
-                format!("the OTLP CA certificate file holds no valid PEM certificate: {error}")
-            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|error| format!("the OTLP CA certificate file is not PEM: {error}"))?;
             client = client.tls_certs_merge(certificates);
         }
         let client = client

@@ -3,8 +3,14 @@
 //! Run it with `cargo run --example quickstart`: no network, no API key. The drafting model
 //! fails its first call, so the `draft` step retries once (you will see the WARN log line).
 //! Every step calls a (stub) model through `#[track_cost]`: the stub reports realistic usage,
-//! including a cached system prompt, and the calls are priced with flujo's built-in prices.
-//! At the end the example prints the span tree, the step metrics and the cost report.
+//! including a cached system prompt, and the calls are priced with the price data flujo
+//! ships. At the end the example prints the span tree, the step metrics and the cost report.
+//!
+//! The next step: send the spans to your OpenTelemetry collector (at `localhost:4317`):
+//! `OTLP_EXPORT_ENABLED=true cargo run --example quickstart --features otlp`.
+//!
+//! `main` is what your program looks like; `show_what_was_recorded` (at the end) is this
+//! example's own: it reads what flujo recorded through `flujo::testing`, the test helpers.
 
 use std::time::Duration;
 
@@ -58,11 +64,10 @@ fn answer(models: &Models, question: &str) -> Result<String, PipelineError> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Reads TELEMETRY_EXPORT_ENABLED, OTEL_SERVICE_NAME, RUST_LOG, FLUJO_COST_LEDGER, ... from
-    // the environment.
+    // Reads OTLP_EXPORT_ENABLED, OTEL_SERVICE_NAME, RUST_LOG, FLUJO_COST_LEDGER, ... from the
+    // environment.
     let _telemetry = flujo::init_telemetry()?;
-    // Keep finished spans and metric values in memory so that we can print them below.
-    let capture = Capture::start();
+    let capture = Capture::start(); // the example's own: see `show_what_was_recorded`
 
     let models = Models {
         planner: StubModel::new("gpt-4o-mini").with_latency(Duration::from_millis(15)),
@@ -73,8 +78,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // Each run may spend at most 5 cents; a call that would start after that is refused.
-    // Five cents: money is `Usd` (exact nano-dollars) in every API, never a float.
-    let limits = UsageLimits::new().total_cost_usd_limit(Usd::from_nanos(50_000_000));
+    // Money is `Usd` (exact nano-dollars) in every API, never a float.
+    let limits = UsageLimits::new().total_cost_usd_limit(Usd::parse("0.05")?);
     for question in [
         "Why is the sky blue at noon but red at sunset?",
         "Why is the sea blue?",
@@ -83,6 +88,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("answer: {result}");
     }
 
+    // As the guide's `get_cost_report(start_date=..., end_date=...)`; here, today's costs.
+    let today = flujo::cost::utc_today();
+    let report = flujo::cost::get_cost_report(today, today)?;
+    show_what_was_recorded(&capture);
+    println!("\n{report}");
+    println!("exact total: {:.6}", report.total_cost);
+    Ok(())
+}
+
+/// The span tree and the step metrics, as a collector and Prometheus would show them.
+fn show_what_was_recorded(capture: &Capture) {
     println!("\nspan tree:");
     print!("{}", capture.span_tree());
 
@@ -99,11 +115,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             capture.counter("flujo_step_retries_total", &[("step", step)]),
         );
     }
-
-    // As the guide's `get_cost_report(start_date=..., end_date=...)`; here, today's costs.
-    let today = flujo::cost::utc_today();
-    let report = flujo::cost::get_cost_report(today, today)?;
-    println!("\n{report}");
-    println!("exact total: {:.6}", report.total_cost);
-    Ok(())
 }

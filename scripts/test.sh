@@ -88,14 +88,25 @@ watched() {
     -e trace=connect,execve,clone,clone3,fork,vfork "$@"
 }
 
-watched cargo test --workspace --locked
+# The one case that bounds a time window on a busy process runs outside the watch (strace's
+# seccomp filter and ptrace make a process about 3x slower): a SQLite writer killed with
+# SIGKILL, which opens no socket.
+KILL_CASE=a_killed_writer_loses_at_most_the_documented_window_and_only_at_the_end
+
+watched cargo test --workspace --locked -- --skip "$KILL_CASE"
 # The export build: exporter unit tests, the durable ledgers (SQLite, and PostgreSQL against
 # real servers) and async-openai usage, and the tests against rotel and Prometheus.
 watched cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai \
-  -p flujo-runtime
+  -p flujo-runtime -- --skip "$KILL_CASE"
+cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai \
+  -p flujo-runtime --test ledger_faults -- --exact "$KILL_CASE"
 watched cargo test --locked --features otlp,prometheus,logfire,sqlite \
   --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export \
   --test otel_interop --test operations --test cardinality
+# The guide's samples (docs/guide/, the `flujo` crate's `guide` module), with the features
+# they use.
+watched cargo test --locked --doc -p flujo \
+  --features otlp,prometheus,logfire,sqlite,postgres,async-openai
 python3 scripts/no-network.py "$CONNECTS"
 # The instruction-count guard: the hot paths' counts under Callgrind (valgrind, Debian's,
 # installed when absent) against the baselines in benches/README.md.

@@ -1,9 +1,29 @@
 //! # flujo
 //!
 //! Compile-time instrumentation for AI/LLM pipelines. Annotate functions with
-//! [`#[pipeline_step]`](pipeline_step), call [`init_telemetry`] once, and every call records a
-//! span (parent links across `.await` and threads), step metrics, retry counts and logs.
-//! See the README for the full guide.
+//! [`#[pipeline_step]`](pipeline_step), the functions that call a model with
+//! [`#[track_cost]`](track_cost), call [`init_telemetry`] once, and every call records a span
+//! (parent links across `.await` and threads), step and model metrics, retries, exact cost
+//! and logs, exported to the tools you already run: an OpenTelemetry collector (OTLP),
+//! Prometheus, Logfire, Langfuse, Arize Phoenix, or your own OpenTelemetry SDK setup.
+//!
+//! **The guide** is in [`guide`]: [getting started](guide::getting_started),
+//! [steps](guide::steps), [model calls and cost](guide::cost), [streaming](guide::streaming),
+//! [pipelines](guide::pipelines), [export back-ends](guide::export),
+//! [OpenTelemetry interop](guide::opentelemetry), [settings](guide::settings),
+//! [budgets and ledgers](guide::ledgers), [operations](guide::operations), [logs](guide::logs),
+//! [testing](guide::testing), [reliability](guide::reliability).
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `otlp` | OTLP export of spans and metrics (gRPC or HTTP/protobuf, TLS); implies `opentelemetry` and `tokio` |
+//! | `prometheus` | a Prometheus `/metrics` endpoint |
+//! | `logfire` | spans and logs to Logfire |
+//! | `opentelemetry` | interop with the application's OpenTelemetry SDK (0.33) and `tracing` setup |
+//! | `sqlite` | the durable cost ledger in a SQLite file |
+//! | `postgres` | the cost ledger in PostgreSQL, shared by a fleet, with fleet-wide budgets |
+//! | `async-openai` | usage read from `async-openai`'s response types |
+//! | `tokio` | waits step aside for the tokio runtime's other tasks |
 //!
 //! The root holds what nearly every program names: the macros, [`init_telemetry`] and its
 //! guard, [`TelemetryConfig`], [`SpanContext`] and [`StepFutureExt`], the usage and money
@@ -34,11 +54,12 @@
 //! assert_eq!(summarise("First. Second.").unwrap(), "First");
 //! ```
 //!
-//! ## Cost tracking
+//! ## A first tracked model call
 //!
 //! [`#[track_cost]`](track_cost) on the function that calls a model records a
 //! `{operation} {model}` span with the GenAI attributes, token and cost metrics and a cost
-//! record priced exactly from flujo's dated price table; [`cost::get_cost_report`] sums them up.
+//! record priced exactly from the `genai-prices` data flujo ships; [`cost::get_cost_report`]
+//! sums them up. (Here flujo's stub model stands in for a provider's client.)
 //!
 //! ```
 //! use flujo::testing::{Capture, StubCompletion, StubError, StubModel};
@@ -96,8 +117,48 @@
 //! assert_eq!(result.output.unwrap(), 3);
 //! assert_eq!(result.step_history.len(), 2);
 //! ```
+//!
+//! ## Next: export to a collector
+//!
+//! Build with the `otlp` feature and set `OTLP_EXPORT_ENABLED=true`: spans and metrics go to
+//! the OpenTelemetry collector at `http://localhost:4317` (gRPC). Elsewhere, name it with
+//! `OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_ENDPOINT`), or in code:
+//!
+//! ```no_run
+//! # #[cfg(feature = "otlp")]
+//! # fn main() -> Result<(), flujo::TelemetryError> {
+//! let _telemetry = flujo::init_telemetry_with(
+//!     flujo::TelemetryConfig::builder()
+//!         .service_name("checkout")
+//!         .export_otlp(true)
+//!         .otlp_endpoint("http://collector:4317"),
+//! )?;
+//! # Ok(()) }
+//! # #[cfg(not(feature = "otlp"))]
+//! # fn main() {}
+//! ```
+//!
+//! [`guide::export`] covers HTTP/protobuf, TLS, headers, Prometheus and Logfire;
+//! [`guide::settings`] every setting and environment variable.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The guide's pages, shown by rustdoc; their samples are doctests when every feature they use
+// is on (the test command runs them so).
+#[cfg(any(
+    doc,
+    all(
+        doctest,
+        feature = "otlp",
+        feature = "prometheus",
+        feature = "logfire",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "async-openai"
+    )
+))]
+pub mod guide;
 
 /// Declares typed pipelines from `#[pipeline_step]` functions; run them with [`Flujo`].
 ///

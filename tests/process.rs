@@ -374,7 +374,10 @@ fn an_exporter_that_is_not_compiled_in_names_the_feature() {
 
 /// The README quotes init errors; each quoted line is what flujo prints, to the character.
 fn the_readmes_quoted_errors_are_what_flujo_prints() {
-    let block = readme::quoted_after("A bad value is an error that names it and what is accepted:");
+    let block = readme::quoted_after(
+        "settings",
+        "A bad value is an error that names it and what is accepted:",
+    );
     let quoted: Vec<&str> = block.lines().collect();
     assert_eq!(quoted.len(), 3, "{block}");
     let printed = |scenario: &str, env: &[(&str, &str)]| {

@@ -43,7 +43,10 @@ static RETRY_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32:
 
 #[pipeline_step(retries = 2, backoff = "fixed", backoff_ms = 1)]
 fn scraped_retry() -> Result<(), Flaky> {
-    if RETRY_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 0 {
+    if RETRY_CALLS
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        .is_multiple_of(2)
+    {
         return Err(Flaky);
     }
     Ok(())

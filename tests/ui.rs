@@ -16,6 +16,7 @@ fn ui() {
 #[test]
 fn the_readmes_quoted_compile_error_is_what_the_macro_prints() {
     let quoted = readme::quoted_after(
+        "steps",
         "Misuse is a compile error on the offending token, all errors at once:",
     );
     let stderr = std::fs::read_to_string(concat!(

@@ -1,6 +1,8 @@
 //! Attribute macros of flujo. Use them through the `flujo` crate (`flujo::pipeline_step`),
 //! which documents them in full.
 
+#![forbid(unsafe_code)]
+
 mod cost_expand;
 mod cost_model;
 mod expand;

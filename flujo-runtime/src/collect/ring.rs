@@ -64,7 +64,7 @@ impl LocalRing {
             None => self.push_into_new(FIRST_RING_CAPACITY, record, refused),
         }
         self.pushed = self.pushed.wrapping_add(1);
-        if self.pushed % WAKE_EVERY == 0 {
+        if self.pushed.is_multiple_of(WAKE_EVERY) {
             wake();
         }
     }

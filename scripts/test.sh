@@ -102,7 +102,7 @@ cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-ope
   -p flujo-runtime --test ledger_faults -- --exact "$KILL_CASE"
 watched cargo test --locked --features otlp,prometheus,logfire,sqlite \
   --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export \
-  --test otel_interop --test operations --test cardinality
+  --test otel_interop --test operations --test cardinality --test otel_env
 # The guide's samples (docs/guide/, the `flujo` crate's `guide` module), with the features
 # they use.
 watched cargo test --locked --doc -p flujo \

@@ -210,6 +210,10 @@ fn run_child(scenario: &str, env: &[(&str, &str)]) -> Output {
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_SERVICE_NAME",
         "OTEL_TRACES_SAMPLER_ARG",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_METRICS_EXPORTER",
+        "OTEL_SDK_DISABLED",
         "LOGFIRE_API_KEY",
         "PROMETHEUS_EXPORT_ENABLED",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -407,6 +411,7 @@ fn standard_otel_variables_are_read() {
         "settings",
         &[
             ("OTEL_SERVICE_NAME", "checkout"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
             ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
             ("LOGFIRE_API_KEY", "lf-secret-value"),
@@ -429,7 +434,7 @@ fn standard_otel_variables_are_read() {
 }
 
 fn cost_metrics_and_records_are_never_sampled() {
-    let out = run_child("cost", &[("OTEL_TRACES_SAMPLER_ARG", "0.0")]);
+    let out = run_child("cost", &[("OTEL_TRACES_SAMPLER", "always_off")]);
     // 10 calls of 1_000 input * $0.15/M + 100 output * $0.60/M = 210 µ$ each.
     assert!(
         out.stdout

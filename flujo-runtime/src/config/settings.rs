@@ -316,8 +316,19 @@ pub struct TelemetrySettings {
     pub export_telemetry: bool,
     /// OTLP export on.
     pub export_otlp: bool,
+    /// The setting that turned OTLP (and Prometheus) export on, as its errors name it.
+    pub(crate) otlp_switch: &'static str,
+    pub(crate) prometheus_switch: &'static str,
+    /// `OTEL_SDK_DISABLED=true`: nothing is exported, whatever else says.
+    pub sdk_disabled: bool,
+    /// What resolving had to say, logged at init.
+    pub(crate) notices: Vec<Notice>,
     /// OTLP endpoint, validated as an `http(s)://` URL.
     pub otlp_endpoint: Option<String>,
+    /// The traces' OTLP endpoint, used as given (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    pub otlp_traces_endpoint: Option<String>,
+    /// The metrics' OTLP endpoint, used as given (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`).
+    pub otlp_metrics_endpoint: Option<String>,
     /// OTLP transport.
     pub otlp_protocol: OtlpProtocol,
     /// Extra OTLP request headers.
@@ -382,6 +393,49 @@ pub struct TelemetrySettings {
 }
 
 const BOOL_VALUES: &str = "one of true, false, 1, 0, yes, no, on, off";
+const SAMPLER_VALUES: &str = "one of always_on, always_off, traceidratio, parentbased_always_on, \
+     parentbased_always_off, parentbased_traceidratio (flujo's sampling is parent-based: a child \
+     follows its parent)";
+const TRACES_EXPORTER_VALUES: &str =
+    "otlp or none (flujo exports spans over OTLP; OTLP_EXPORT_ENABLED is the guide's switch)";
+const METRICS_EXPORTER_VALUES: &str = "a comma-separated list of otlp and prometheus, or none";
+
+/// `OTEL_TRACES_SAMPLER`: what decides a root span (children follow their parent whichever).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sampler {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio,
+}
+
+impl Sampler {
+    fn parse(value: &str) -> Option<Sampler> {
+        let value = value.trim().to_ascii_lowercase();
+        match value.strip_prefix("parentbased_").unwrap_or(&value) {
+            "always_on" => Some(Sampler::AlwaysOn),
+            "always_off" => Some(Sampler::AlwaysOff),
+            "traceidratio" => Some(Sampler::TraceIdRatio),
+            _ => None,
+        }
+    }
+}
+
+/// A line that resolving the settings has for the log, written once the log is set up.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Notice {
+    pub(crate) warn: bool,
+    pub(crate) text: String,
+}
+
+impl Notice {
+    fn warn(text: String) -> Notice {
+        Notice { warn: true, text }
+    }
+
+    fn info(text: String) -> Notice {
+        Notice { warn: false, text }
+    }
+}
 const RATE_VALUES: &str = "a number from 0.0 to 1.0";
 const URL_VALUES: &str = "an http:// or https:// URL with a host and a port from 1 to 65535, such as http://localhost:4317";
 const FORMAT_VALUES: &str = "text or json";
@@ -634,6 +688,8 @@ impl TelemetryConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<TelemetrySettings, TelemetryError> {
         let env = Env(env);
+        // What the resolution has to say at init (a variable ignored, two that disagree).
+        let mut notices = Vec::new();
 
         let sampling_rate = match self.sampling_rate {
             Some(rate) if valid_rate(rate) => rate,
@@ -644,11 +700,28 @@ impl TelemetryConfig {
                     expected: RATE_VALUES,
                 });
             }
-            None => env
-                .parse("OTEL_TRACES_SAMPLER_ARG", RATE_VALUES, |v| {
+            None => {
+                let sampler = env.parse("OTEL_TRACES_SAMPLER", SAMPLER_VALUES, Sampler::parse)?;
+                let argument = env.parse("OTEL_TRACES_SAMPLER_ARG", RATE_VALUES, |v| {
                     v.trim().parse::<f64>().ok().filter(|r| valid_rate(*r))
-                })?
-                .unwrap_or(1.0),
+                })?;
+                match (sampler, argument) {
+                    (Some(Sampler::AlwaysOn), _) => 1.0,
+                    (Some(Sampler::AlwaysOff), _) => 0.0,
+                    // The specification's default argument of a ratio sampler: 1.0.
+                    (Some(Sampler::TraceIdRatio), argument) => argument.unwrap_or(1.0),
+                    (None, Some(argument)) => {
+                        notices.push(Notice::warn(format!(
+                            "OTEL_TRACES_SAMPLER_ARG={argument} is not used: it is the \
+                             argument of a ratio sampler, and OTEL_TRACES_SAMPLER names none \
+                             (its default, parentbased_always_on, samples every trace); set \
+                             OTEL_TRACES_SAMPLER=parentbased_traceidratio to sample by it"
+                        )));
+                        1.0
+                    }
+                    (None, None) => 1.0,
+                }
+            }
         };
 
         let otlp_endpoint = match &self.otlp_endpoint {
@@ -676,8 +749,80 @@ impl TelemetryConfig {
                 .unwrap_or(false)),
         };
         let export_telemetry = flag(self.export_telemetry, "TELEMETRY_EXPORT_ENABLED")?;
-        let export_otlp = flag(self.export_otlp, "OTLP_EXPORT_ENABLED")?;
-        let export_prometheus = flag(self.export_prometheus, "PROMETHEUS_EXPORT_ENABLED")?;
+        // OTLP export: code, else the standard's OTEL_TRACES_EXPORTER, else the guide's
+        // OTLP_EXPORT_ENABLED (two that disagree are said).
+        let traces_exporter =
+            env.parse("OTEL_TRACES_EXPORTER", TRACES_EXPORTER_VALUES, |v| match v
+                .trim()
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "otlp" => Some(true),
+                "none" => Some(false),
+                _ => None,
+            })?;
+        let (export_otlp, otlp_switch) = match self.export_otlp {
+            Some(on) => (on, "`export_otlp = true`"),
+            None => {
+                let guide = env.parse("OTLP_EXPORT_ENABLED", BOOL_VALUES, parse_bool)?;
+                match (traces_exporter, guide) {
+                    (Some(standard), Some(guide)) if standard != guide => {
+                        notices.push(Notice::warn(format!(
+                            "OTEL_TRACES_EXPORTER={} and OTLP_EXPORT_ENABLED={guide} disagree: \
+                             OTEL_TRACES_EXPORTER wins (the OpenTelemetry standard's variable), \
+                             so spans are {}exported over OTLP; unset one of them",
+                            if standard { "otlp" } else { "none" },
+                            if standard { "" } else { "not " }
+                        )));
+                        (standard, "OTEL_TRACES_EXPORTER=otlp")
+                    }
+                    (Some(standard), _) => (standard, "OTEL_TRACES_EXPORTER=otlp"),
+                    (None, guide) => (guide.unwrap_or(false), "OTLP_EXPORT_ENABLED=true"),
+                }
+            }
+        };
+        // OTEL_METRICS_EXPORTER: a comma-separated list of `otlp`, `prometheus`, or `none`.
+        let metrics_exporters =
+            env.parse("OTEL_METRICS_EXPORTER", METRICS_EXPORTER_VALUES, |v| {
+                let names: Vec<String> = v
+                    .split(',')
+                    .map(|n| n.trim().to_ascii_lowercase())
+                    .collect();
+                let known = names
+                    .iter()
+                    .all(|n| matches!(n.as_str(), "otlp" | "prometheus" | "none"));
+                let none_alone = !names.iter().any(|n| n == "none") || names.len() == 1;
+                (known && none_alone).then_some(names)
+            })?;
+        let metrics_exporter = |name: &str| {
+            metrics_exporters
+                .as_ref()
+                .map(|names| names.iter().any(|n| n == name))
+        };
+        let (export_prometheus, prometheus_switch) = match self.export_prometheus {
+            Some(on) => (on, "`export_prometheus = true`"),
+            None if metrics_exporter("prometheus") == Some(true) => {
+                (true, "OTEL_METRICS_EXPORTER=prometheus")
+            }
+            None => (
+                flag(None, "PROMETHEUS_EXPORT_ENABLED")?,
+                "PROMETHEUS_EXPORT_ENABLED=true",
+            ),
+        };
+        let signal_endpoint = |variable: &'static str| {
+            if self.otlp_endpoint.is_some() {
+                // Code names the endpoint of every signal.
+                return Ok(None);
+            }
+            env.parse(variable, URL_VALUES, |v| {
+                valid_endpoint(v.trim()).then(|| v.trim().to_owned())
+            })
+        };
+        let otlp_traces_endpoint = signal_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")?;
+        let otlp_metrics_endpoint = signal_endpoint("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")?;
+        let sdk_disabled = env
+            .parse("OTEL_SDK_DISABLED", BOOL_VALUES, parse_bool)?
+            .unwrap_or(false);
 
         let millis = |explicit: Option<Duration>, setting: &Millis| {
             let range = Duration::from_millis(*setting.range.start())
@@ -794,6 +939,10 @@ impl TelemetryConfig {
             sampling_rate,
             export_telemetry,
             export_otlp,
+            otlp_switch,
+            prometheus_switch,
+            sdk_disabled,
+            notices: Vec::new(),
             otlp_endpoint,
             otlp_protocol: match self.otlp_protocol {
                 Some(protocol) => protocol,
@@ -830,18 +979,11 @@ impl TelemetryConfig {
             otlp_timeout: millis(self.otlp_timeout, &OTLP_TIMEOUT)?,
             max_queue_size,
             max_export_batch_size,
-            export_otlp_metrics: match self.export_otlp_metrics {
-                Some(on) => on,
-                None => env
-                    .parse("OTEL_METRICS_EXPORTER", "otlp or none", |v| {
-                        match v.trim().to_ascii_lowercase().as_str() {
-                            "otlp" => Some(true),
-                            "none" => Some(false),
-                            _ => None,
-                        }
-                    })?
-                    .unwrap_or(false),
-            },
+            export_otlp_metrics: self
+                .export_otlp_metrics
+                .unwrap_or_else(|| metrics_exporter("otlp") == Some(true)),
+            otlp_traces_endpoint,
+            otlp_metrics_endpoint,
             metrics_export_interval: millis(self.metrics_export_interval, &METRIC_EXPORT_INTERVAL)?,
             export_prometheus,
             log_format: match self.log_format {
@@ -945,6 +1087,21 @@ impl TelemetryConfig {
                     .unwrap_or_default(),
             },
         };
+        let mut settings = settings;
+        if settings.sdk_disabled {
+            // The operator's switch: it wins over the code too (an incident must be able to
+            // stop the traffic without a release).
+            settings.export_telemetry = false;
+            settings.export_otlp = false;
+            settings.export_otlp_metrics = false;
+            settings.export_prometheus = false;
+            notices.push(Notice::info(
+                "OTEL_SDK_DISABLED=true: no span, metric or log is exported (OTLP, Prometheus, \
+                 Logfire); cost records, budgets and the log lines on stderr go on"
+                    .to_owned(),
+            ));
+        }
+        settings.notices = notices;
         self.check_features(&settings)?;
         if settings.export_telemetry && settings.logfire_api_key.is_none() {
             return Err(TelemetryError::MissingSetting {
@@ -974,7 +1131,7 @@ impl TelemetryConfig {
                 on: settings.export_otlp,
                 explicit: self.export_otlp.is_some(),
                 field: "export_otlp",
-                env_setting: "OTLP_EXPORT_ENABLED=true",
+                env_setting: settings.otlp_switch,
                 feature: "otlp",
                 built: cfg!(feature = "otlp"),
             },
@@ -990,7 +1147,7 @@ impl TelemetryConfig {
                 on: settings.export_prometheus,
                 explicit: self.export_prometheus.is_some(),
                 field: "export_prometheus",
-                env_setting: "PROMETHEUS_EXPORT_ENABLED=true",
+                env_setting: settings.prometheus_switch,
                 feature: "prometheus",
                 built: cfg!(feature = "prometheus"),
             },
@@ -1070,6 +1227,159 @@ mod tests {
             assert!(!shown.contains("SECRET"), "{shown}");
             assert!(shown.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{shown}");
         }
+    }
+
+    #[test]
+    fn otel_traces_sampler_names_the_sampler_and_its_argument_applies_only_to_ratios() {
+        let rate = |pairs: &'static [(&'static str, &'static str)]| {
+            TelemetryConfig::default()
+                .resolve_from(env(pairs))
+                .unwrap()
+                .sampling_rate
+        };
+        assert_eq!(rate(&[("OTEL_TRACES_SAMPLER", "always_off")]), 0.0);
+        assert_eq!(
+            rate(&[("OTEL_TRACES_SAMPLER", "parentbased_always_off")]),
+            0.0
+        );
+        assert_eq!(rate(&[("OTEL_TRACES_SAMPLER", "ALWAYS_ON")]), 1.0);
+        assert_eq!(
+            rate(&[("OTEL_TRACES_SAMPLER", "parentbased_always_on")]),
+            1.0
+        );
+        assert_eq!(
+            rate(&[
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.5")
+            ]),
+            0.5
+        );
+        // A ratio sampler without its argument samples everything (the specification's
+        // default argument), and an argument without a ratio sampler is not used, and said.
+        assert_eq!(rate(&[("OTEL_TRACES_SAMPLER", "traceidratio")]), 1.0);
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[("OTEL_TRACES_SAMPLER_ARG", "0.1")]))
+            .unwrap();
+        assert_eq!(settings.sampling_rate, 1.0);
+        assert!(
+            settings
+                .notices
+                .iter()
+                .any(|n| n.text.contains("OTEL_TRACES_SAMPLER_ARG")),
+            "{:?}",
+            settings.notices
+        );
+        // Code wins.
+        let settings = TelemetryConfig::builder()
+            .sampling_rate(0.3)
+            .resolve_from(env(&[("OTEL_TRACES_SAMPLER", "always_off")]))
+            .unwrap();
+        assert_eq!(settings.sampling_rate, 0.3);
+        for bad in ["sometimes", "jaeger_remote"] {
+            let error = error_for("OTEL_TRACES_SAMPLER", bad).to_string();
+            assert!(
+                error.contains("OTEL_TRACES_SAMPLER") && error.contains("parentbased_traceidratio"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn otel_sdk_disabled_switches_every_export_off_whatever_else_says() {
+        let settings = TelemetryConfig::builder()
+            .export_otlp(true)
+            .export_prometheus(true)
+            .resolve_from(env(&[
+                ("OTEL_SDK_DISABLED", "true"),
+                ("OTLP_EXPORT_ENABLED", "true"),
+                ("TELEMETRY_EXPORT_ENABLED", "true"),
+                ("OTEL_METRICS_EXPORTER", "otlp"),
+            ]))
+            .unwrap();
+        assert!(settings.sdk_disabled);
+        assert!(!settings.export_otlp && !settings.export_prometheus);
+        assert!(!settings.export_telemetry && !settings.export_otlp_metrics);
+        assert!(
+            settings
+                .notices
+                .iter()
+                .any(|n| n.text.contains("OTEL_SDK_DISABLED"))
+        );
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("OTEL_SDK_DISABLED", "false"),
+                ("OTLP_EXPORT_ENABLED", "1"),
+            ]))
+            .unwrap();
+        assert!(!settings.sdk_disabled && settings.export_otlp);
+        let error = error_for("OTEL_SDK_DISABLED", "maybe").to_string();
+        assert!(error.contains("OTEL_SDK_DISABLED"), "{error}");
+    }
+
+    #[test]
+    fn otel_traces_exporter_switches_otlp_export_and_wins_over_the_guides_variable() {
+        let settings = |pairs: &'static [(&'static str, &'static str)]| {
+            TelemetryConfig::default().resolve_from(env(pairs)).unwrap()
+        };
+        assert!(settings(&[("OTEL_TRACES_EXPORTER", "otlp")]).export_otlp);
+        assert!(!settings(&[("OTEL_TRACES_EXPORTER", "none")]).export_otlp);
+        let both = settings(&[
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTLP_EXPORT_ENABLED", "true"),
+        ]);
+        assert!(!both.export_otlp, "the standard's variable wins");
+        let said: Vec<_> = both
+            .notices
+            .iter()
+            .filter(|n| {
+                n.text.contains("OTEL_TRACES_EXPORTER") && n.text.contains("OTLP_EXPORT_ENABLED")
+            })
+            .collect();
+        assert_eq!(said.len(), 1, "one WARN naming both: {:?}", both.notices);
+        // Code wins over both.
+        let code = TelemetryConfig::builder()
+            .export_otlp(true)
+            .resolve_from(env(&[("OTEL_TRACES_EXPORTER", "none")]))
+            .unwrap();
+        assert!(code.export_otlp);
+        assert!(settings(&[("OTEL_METRICS_EXPORTER", "prometheus")]).export_prometheus);
+        for bad in ["zipkin,otlp", "jaeger"] {
+            let error = error_for("OTEL_TRACES_EXPORTER", bad).to_string();
+            assert!(
+                error.contains("OTEL_TRACES_EXPORTER") && error.contains("otlp"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_signal_endpoint_is_used_as_given_and_wins_over_the_generic_one() {
+        let settings = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://127.0.0.1:9999/custom/traces",
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                    "http://127.0.0.1:9998",
+                ),
+            ]))
+            .unwrap();
+        assert_eq!(
+            settings.otlp_traces_endpoint.as_deref(),
+            Some("http://127.0.0.1:9999/custom/traces")
+        );
+        assert_eq!(
+            settings.otlp_metrics_endpoint.as_deref(),
+            Some("http://127.0.0.1:9998")
+        );
+        let error = error_for("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4317").to_string();
+        assert!(
+            error.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -1193,6 +1503,7 @@ mod tests {
     fn environment_fills_in_and_code_wins() {
         let vars = env(&[
             ("OTEL_SERVICE_NAME", "from-env"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
             ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
             ("FLUJO_LOG_FORMAT", "JSON"),

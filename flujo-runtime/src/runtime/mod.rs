@@ -249,6 +249,13 @@ impl TelemetryGuard {
             &self.settings.log_filter,
             extra_log_layer,
         );
+        for notice in &self.settings.notices {
+            if notice.warn {
+                tracing::warn!(target: "flujo", "{}", notice.text);
+            } else {
+                tracing::info!(target: "flujo", "{}", notice.text);
+            }
+        }
         state::set_sampling_rate(self.settings.sampling_rate);
         genai::set_compat(self.settings.genai_compat);
         genai::set_conventions(self.settings.genai_conventions);

@@ -44,6 +44,9 @@ pub(crate) fn otlp_settings(settings: &TelemetrySettings, token: &Secret) -> Tel
     let mut logfire = settings.clone();
     logfire.otlp_protocol = OtlpProtocol::HttpProtobuf;
     logfire.otlp_endpoint = Some(base_url(settings, token));
+    // Logfire's endpoint for every signal, whatever OTEL_EXPORTER_OTLP_*_ENDPOINT say.
+    logfire.otlp_traces_endpoint = None;
+    logfire.otlp_metrics_endpoint = None;
     logfire.otlp_headers = vec![("authorization".to_owned(), token.clone())];
     logfire.otlp_gzip = false;
     logfire

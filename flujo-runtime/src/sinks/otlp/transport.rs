@@ -75,6 +75,16 @@ impl Signal {
 }
 
 fn endpoint(settings: &TelemetrySettings, signal: Signal) -> String {
+    // A signal's own endpoint is used as given, as the OTLP specification asks of
+    // OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT.
+    let own = match signal {
+        Signal::Traces => &settings.otlp_traces_endpoint,
+        Signal::Metrics => &settings.otlp_metrics_endpoint,
+        Signal::Logs => &None,
+    };
+    if let Some(endpoint) = own {
+        return endpoint.clone();
+    }
     let base = settings
         .otlp_endpoint
         .clone()

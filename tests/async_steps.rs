@@ -150,7 +150,10 @@ async fn async_trait_methods_are_instrumented_as_futures() {
     let completes = capture.spans_named("stub.complete");
     assert_eq!(completes.len(), 2);
     assert_eq!(completes[0].attribute("model").unwrap(), "stub-1");
-    assert_eq!(completes[0].attribute("code.function").unwrap(), "complete");
+    assert_eq!(
+        completes[0].attribute("code.function.name").unwrap(),
+        "async_steps::complete"
+    );
     assert!(completes[1].status.is_error());
     let retrieves = capture.spans_named("retrieve");
     assert_eq!(retrieves[0].parent_span_id, Some(completes[0].span_id));

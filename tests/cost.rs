@@ -739,3 +739,99 @@ fn the_call_sites_provider_chooses_the_price_in_the_data() {
     );
     assert!(flujo::prices_version().starts_with("genai-prices-0.2.3"));
 }
+
+/// A model call of `provider` (a literal, as the attribute takes it) for any model.
+macro_rules! provider_call {
+    ($name:ident, $provider:literal) => {
+        #[track_cost(model = model, provider = $provider)]
+        fn $name(model: &str) -> TokenUsage {
+            let _ = model;
+            TokenUsage::new(10, 1)
+        }
+    };
+}
+
+provider_call!(gemini_call, "gcp.gemini");
+provider_call!(vertex_call, "gcp.vertex_ai");
+provider_call!(mistral_call, "mistral_ai");
+provider_call!(xai_call, "x_ai");
+provider_call!(bedrock_call, "aws.bedrock");
+provider_call!(azure_openai_call, "azure.ai.openai");
+provider_call!(azure_inference_call, "azure.ai.inference");
+provider_call!(openai_named_call, "openai");
+provider_call!(anthropic_call, "anthropic");
+provider_call!(deepseek_call, "deepseek");
+provider_call!(acme_call, "acme");
+
+#[track_cost(model = name)]
+fn inferred_call_of(name: &str) -> TokenUsage {
+    let _ = name;
+    TokenUsage::new(10, 1)
+}
+
+/// OpenInference readers (Arize Phoenix) know providers by their own names: `llm.provider`
+/// carries them, `gen_ai.provider.name` the OpenTelemetry ones.
+#[test]
+fn llm_provider_is_spelled_as_openinference_reads_it() {
+    let capture = Capture::start();
+    // A call of each provider, its model, and the provider's two spellings.
+    type Case = (
+        fn(&str) -> TokenUsage,
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+    let calls: [Case; 11] = [
+        (gemini_call, "gemini-2.5-flash", "gcp.gemini", "google"),
+        (vertex_call, "gemini-2.5-flash", "gcp.vertex_ai", "google"),
+        (
+            mistral_call,
+            "mistral-large-latest",
+            "mistral_ai",
+            "mistralai",
+        ),
+        (xai_call, "grok-4", "x_ai", "xai"),
+        (
+            bedrock_call,
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "aws.bedrock",
+            "aws",
+        ),
+        (azure_openai_call, "gpt-4o", "azure.ai.openai", "azure"),
+        (
+            azure_inference_call,
+            "gpt-4o",
+            "azure.ai.inference",
+            "azure",
+        ),
+        (openai_named_call, "gpt-4o", "openai", "openai"),
+        (anthropic_call, "claude-haiku-4-5", "anthropic", "anthropic"),
+        (deepseek_call, "deepseek-chat", "deepseek", "deepseek"),
+        (acme_call, "acme-1", "acme", "acme"),
+    ];
+    for (call, model, provider, openinference) in calls {
+        call(model);
+        let spans = capture.finished_spans();
+        let span = spans.last().unwrap();
+        let text = |key| {
+            span.attribute(key)
+                .and_then(|v| v.as_str().map(str::to_owned))
+        };
+        assert_eq!(text("gen_ai.provider.name").as_deref(), Some(provider));
+        assert_eq!(
+            text("llm.provider").as_deref(),
+            Some(openinference),
+            "{provider}"
+        );
+    }
+    // Inferred from the model's name too.
+    inferred_call_of("gemini-2.5-flash");
+    let spans = capture.finished_spans();
+    let span = spans.last().unwrap();
+    assert_eq!(
+        span.attribute("llm.provider")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .as_deref(),
+        Some("google")
+    );
+}

@@ -56,6 +56,8 @@ fn run(vars: &[(&str, String)]) -> (String, String) {
         "OTEL_TRACES_SAMPLER",
         "OTEL_TRACES_SAMPLER_ARG",
         "OTEL_SDK_DISABLED",
+        "OTEL_SERVICE_NAME",
+        "OTEL_RESOURCE_ATTRIBUTES",
     ] {
         command.env_remove(variable);
     }
@@ -176,6 +178,41 @@ fn the_specifications_variables_decide_what_arrives() {
         .collect();
     assert_eq!(said.len(), 1, "{stderr}");
     assert!(said[0].contains("WARN"), "{}", said[0]);
+    // Arize Phoenix files spans by `openinference.project.name`: the service's name, unless
+    // OTEL_RESOURCE_ATTRIBUTES names one (read too: any other resource attribute arrives).
+    for (resource, project) in [
+        (None, "checkout"),
+        (
+            Some("openinference.project.name=support-bot,team=payments"),
+            "support-bot",
+        ),
+    ] {
+        let rotel = Rotel::start();
+        let mut vars = vec![
+            ("OTLP_EXPORT_ENABLED", s("true")),
+            ("OTEL_SERVICE_NAME", s("checkout")),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", rotel.grpc),
+            ),
+        ];
+        if let Some(resource) = resource {
+            vars.push(("OTEL_RESOURCE_ATTRIBUTES", s(resource)));
+        }
+        run(&vars);
+        let output = rotel.wait_for_spans(SPANS as usize);
+        assert!(
+            output.contains(&format!("-> openinference.project.name: Str({project})")),
+            "{output}"
+        );
+        assert!(
+            output.contains("-> service.name: Str(checkout)"),
+            "{output}"
+        );
+        if resource.is_some() {
+            assert!(output.contains("-> team: Str(payments)"), "{output}");
+        }
+    }
     // Values the specification does not allow are errors naming the variable.
     for (variable, bad) in [
         ("OTEL_TRACES_SAMPLER", "sometimes"),

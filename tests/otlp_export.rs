@@ -204,7 +204,10 @@ fn export_run<Front>(
                 .filter(|s| s.parent_id == root.id)
                 .all(|s| s.trace_id == root.trace_id)
         );
-        assert_eq!(root.attribute("code.function"), Some("Str(answer)"));
+        assert_eq!(
+            root.attribute("code.function.name"),
+            Some("Str(otlp_export::answer)")
+        );
         assert_eq!(root.attribute("flujo.step.attempts"), Some("Int(1)"));
     }
     assert_ne!(roots[0].trace_id, roots[1].trace_id);

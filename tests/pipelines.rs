@@ -117,6 +117,7 @@ fn concurrent_runs_keep_their_own_trees_and_request_ids() {
         assert_eq!(text(root, "flujo.request_id"), result.request_id);
         assert_eq!(text(root, "gen_ai.operation.name"), "invoke_workflow");
         assert_eq!(text(root, "gen_ai.workflow.name"), "shouting");
+        assert_eq!(text(root, "openinference.span.kind"), "CHAIN");
         assert_eq!(text(root, "flujo.pipeline.version"), "2.1.0");
         assert_eq!(
             text(root, "flujo.pipeline.description"),
@@ -660,7 +661,7 @@ fn tracing_spans_and_events_inside_a_step_join_its_trace() {
     assert_eq!(helper.attribute("n").and_then(|v| v.as_i64()), Some(21));
     assert_eq!(helper.events()[0].name, "helping");
     assert!(
-        helper.attribute("code.function").is_none(),
+        helper.attribute("code.function.name").is_none(),
         "no empty code.* attributes"
     );
     let warning = &step.events()[0];

@@ -44,8 +44,16 @@ fn a_call_records_one_span_with_step_attributes_and_metrics() {
         span.attribute("flujo.step.attempts"),
         Some(AttributeValue::Int(1))
     );
-    assert_eq!(span.attribute("code.function").unwrap(), "tokenize");
-    assert_eq!(span.attribute("code.namespace").unwrap(), "steps");
+    // The current conventions' name: the fully qualified function (`code.function` and
+    // `code.namespace` are deprecated).
+    assert_eq!(
+        span.attribute("code.function.name").unwrap(),
+        "steps::tokenize"
+    );
+    assert!(span.attribute("code.function").is_none());
+    assert!(span.attribute("code.namespace").is_none());
+    // What Arize Phoenix files a step under (OpenInference).
+    assert_eq!(span.attribute("openinference.span.kind").unwrap(), "CHAIN");
     assert!(span.end_time() >= span.start_time());
     // Arguments are never recorded unless named in `fields(...)`.
     assert!(!span.attributes().any(|(_, v)| v == "a b c"));
@@ -70,7 +78,10 @@ fn nested_steps_are_children_in_one_trace() {
     let spans = capture.finished_spans();
     let outer = spans.iter().find(|s| s.name == "count_words").unwrap();
     let inner = spans.iter().find(|s| s.name == "tokenize").unwrap();
-    assert_eq!(outer.attribute("code.function").unwrap(), "count");
+    assert_eq!(
+        outer.attribute("code.function.name").unwrap(),
+        "steps::count"
+    );
     assert_eq!(inner.parent_span_id, Some(outer.span_id));
     assert_eq!(inner.trace_id, outer.trace_id);
     assert_ne!(inner.span_id, outer.span_id);

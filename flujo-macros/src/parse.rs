@@ -26,6 +26,15 @@ pub(crate) enum RawValue {
 /// All arguments of one attribute.
 pub(crate) struct RawArgs(pub Vec<RawArg>);
 
+/// `expr` without the invisible groups a `macro_rules!` fragment (`$provider:literal`,
+/// `$model:expr`) arrives in, so that an attribute written by a macro reads as written by hand.
+fn without_invisible_groups(mut expr: Expr) -> Expr {
+    while let Expr::Group(group) = expr {
+        expr = *group.expr;
+    }
+    expr
+}
+
 impl Parse for RawArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut args = Vec::new();
@@ -33,7 +42,7 @@ impl Parse for RawArgs {
             let key = Ident::parse_any(input)?;
             let value = if input.peek(Token![=]) {
                 input.parse::<Token![=]>()?;
-                RawValue::Expr(input.parse()?)
+                RawValue::Expr(without_invisible_groups(input.parse()?))
             } else if input.peek(syn::token::Paren) {
                 let content;
                 parenthesized!(content in input);

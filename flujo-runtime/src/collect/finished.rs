@@ -111,16 +111,21 @@ impl FinishedSpan {
                     AttributeValue::Int(i64::from(self.attempts)),
                 ),
             ];
-            let code = [
-                ("code.function", str_value(step.function)),
-                ("code.namespace", str_value(step.namespace)),
-            ];
-            // Bridged `tracing` spans have no function of their own.
-            let has_code = !step.function.is_empty();
+            // The current conventions' one name for the function (`code.function` and
+            // `code.namespace` are deprecated). Bridged `tracing` spans have no function.
+            let code = (!step.function.is_empty())
+                .then(|| ("code.function.name", str_value(step.qualified_function())));
+            // OpenInference (Arize Phoenix) files a step and a pipeline run as a CHAIN;
+            // tools and agents say what they are below.
+            let chain = (matches!(step.kind, SiteKind::Step | SiteKind::Pipeline)
+                && step.role == StepRole::Step
+                && genai::compat().contains(GenAiCompat::OPENINFERENCE))
+            .then_some(("openinference.span.kind", str_value("CHAIN")));
             step_attributes
                 .into_iter()
                 .filter(move |_| is_step)
-                .chain(code.into_iter().filter(move |_| has_code))
+                .chain(code)
+                .chain(chain)
         });
         let role = role_attributes(self.site).into_iter().flatten();
         let model_call = self
@@ -544,6 +549,19 @@ fn usage_details(
         .map(|(key, tokens)| (key, int_value(tokens)))
 }
 
+/// A provider as OpenInference names it (`llm.provider`), from its OpenTelemetry
+/// `gen_ai.provider.name`: Phoenix picks its price row and shows the provider by it.
+fn openinference_provider(provider: &'static str) -> &'static str {
+    match provider {
+        "mistral_ai" => "mistralai",
+        "x_ai" => "xai",
+        "aws.bedrock" => "aws",
+        _ if provider.starts_with("gcp.") => "google",
+        _ if provider.starts_with("azure.") => "azure",
+        other => other,
+    }
+}
+
 /// What OpenInference (Arize Phoenix) reads from an LLM span: its kind, model and provider,
 /// token counts (cache and reasoning as details) and the cost split into prompt and
 /// completion.
@@ -555,7 +573,10 @@ fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attrib
             "llm.model_name",
             AttributeValue::String(Cow::Owned(model.to_owned())),
         ),
-        ("llm.provider", str_value(call.provider)),
+        (
+            "llm.provider",
+            str_value(openinference_provider(call.provider)),
+        ),
     ];
     if let Some(usage) = &call.usage {
         attributes.extend([

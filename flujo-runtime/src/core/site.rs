@@ -35,9 +35,9 @@ pub struct CallSite {
     /// Step name (`name = "..."`, or the function's name); the operation for a model call;
     /// `invoke_workflow {pipeline}` for a pipeline root.
     pub name: &'static str,
-    /// The function's own name (`code.function`); the pipeline's name for a pipeline root.
+    /// The function's own name; the pipeline's name for a pipeline root.
     pub function: &'static str,
-    /// The module path of the function (`code.namespace`).
+    /// The module path of the function.
     pub namespace: &'static str,
     /// What the call site records.
     pub kind: SiteKind,
@@ -48,6 +48,8 @@ pub struct CallSite {
     /// Filled once by the layer that derives metrics from this site's records (its metric
     /// handles), so that the worker finds them from the record without a lookup.
     cache: OnceLock<Box<dyn Any + Send + Sync>>,
+    /// `namespace::function`, made on first use (`code.function.name`).
+    qualified: OnceLock<Box<str>>,
 }
 
 impl CallSite {
@@ -78,7 +80,14 @@ impl CallSite {
             role,
             span_name,
             cache: OnceLock::new(),
+            qualified: OnceLock::new(),
         }
+    }
+
+    /// The function's fully qualified name (`code.function.name`: `module::path::function`).
+    pub fn qualified_function(&self) -> &str {
+        self.qualified
+            .get_or_init(|| format!("{}::{}", self.namespace, self.function).into_boxed_str())
     }
 
     /// The value cached for this site, made by `init` on first use. `None` only if a value

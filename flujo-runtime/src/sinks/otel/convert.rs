@@ -10,6 +10,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use crate::collect::finished::{AttributeKey, FinishedSpan, SpanKind as FlujoSpanKind, SpanStatus};
 use crate::config::settings::TelemetrySettings;
 use crate::core::attribute::AttributeValue;
+use crate::core::genai::GenAiCompat;
 
 /// The instrumentation scope of every span flujo exports.
 pub(crate) fn scope() -> InstrumentationScope {
@@ -27,11 +28,27 @@ pub(crate) fn resource(settings: &TelemetrySettings) -> Resource {
     if let Some(version) = &settings.version {
         attributes.push(KeyValue::new("service.version", version.clone()));
     }
-    Resource::builder()
+    let resource = Resource::builder()
         .with_service_name(settings.service_name.clone())
-        .with_attributes(attributes)
-        .build()
+        .with_attributes(attributes.clone())
+        .build();
+    // Arize Phoenix files spans by project: the service's, unless OTEL_RESOURCE_ATTRIBUTES
+    // names one (`openinference.project.name=...`).
+    let project = Key::from_static_str(OPENINFERENCE_PROJECT);
+    if settings.genai_compat.contains(GenAiCompat::OPENINFERENCE)
+        && resource.get(&project).is_none()
+    {
+        attributes.push(KeyValue::new(project, settings.service_name.clone()));
+        return Resource::builder()
+            .with_service_name(settings.service_name.clone())
+            .with_attributes(attributes)
+            .build();
+    }
+    resource
 }
+
+/// The resource attribute OpenInference readers (Arize Phoenix) file spans by.
+const OPENINFERENCE_PROJECT: &str = "openinference.project.name";
 
 pub(crate) fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
     SpanData {

@@ -104,7 +104,8 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         #warning
         #tracking
         static __FLUJO_MODEL_CALL: #private::ModelCallSite = #private::ModelCallSite::new(
-            #private::Operation::#operation, #provider, #function, ::core::module_path!());
+            #private::Operation::#operation, #provider, #function,
+            ::core::concat!(::core::module_path!(), "::", #function));
         let mut __flujo_model_call = #private::ModelCall::new(&__FLUJO_MODEL_CALL);
         #begin
         #fields

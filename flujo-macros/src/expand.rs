@@ -230,14 +230,16 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         }
     };
 
+    // `code.function.name`, made at compile time.
+    let qualified = quote!(::core::concat!(::core::module_path!(), "::", #function));
     let step = match model.role.variant_and_operation() {
         (_, None) => {
-            quote!(#private::Step::new(#name, #function, ::core::module_path!(), #retry_policy))
+            quote!(#private::Step::new(#name, #function, #qualified, #retry_policy))
         }
         (variant, Some(operation)) => {
             let variant = format_ident!("{variant}");
             let span_name = format!("{operation} {}", model.name);
-            quote!(#private::Step::with_role(#name, #function, ::core::module_path!(), #retry_policy,
+            quote!(#private::Step::with_role(#name, #function, #qualified, #retry_policy,
                 #private::StepRole::#variant, #span_name))
         }
     };

@@ -101,7 +101,8 @@ pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
 
             fn info(&self) -> &'static #private::PipelineInfo {
                 static __FLUJO_ROOT: #private::Step =
-                    #private::Step::pipeline(#span_name, #name_str, ::core::module_path!());
+                    #private::Step::pipeline(#span_name, #name_str,
+                        ::core::concat!(::core::module_path!(), "::", #name_str));
                 static __FLUJO_PIPELINE: #private::PipelineInfo = #private::PipelineInfo::new(
                     #name_str,
                     #version,

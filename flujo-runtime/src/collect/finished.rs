@@ -113,8 +113,8 @@ impl FinishedSpan {
             ];
             // The current conventions' one name for the function (`code.function` and
             // `code.namespace` are deprecated). Bridged `tracing` spans have no function.
-            let code = (!step.function.is_empty())
-                .then(|| ("code.function.name", str_value(step.qualified_function())));
+            let code = (!step.qualified.is_empty())
+                .then(|| ("code.function.name", str_value(step.qualified)));
             // OpenInference (Arize Phoenix) files a step and a pipeline run as a CHAIN;
             // tools and agents say what they are below.
             let chain = (matches!(step.kind, SiteKind::Step | SiteKind::Pipeline)
@@ -611,7 +611,7 @@ fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attrib
 mod tests {
     use super::*;
 
-    static SITE: CallSite = CallSite::new("big", "big", "tests", SiteKind::Step);
+    static SITE: CallSite = CallSite::new("big", "big", "tests::big", SiteKind::Step);
 
     fn span(fields: Vec<String>, error: Option<String>) -> FinishedSpan {
         let record = SpanRecord {

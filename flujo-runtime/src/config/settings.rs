@@ -1305,13 +1305,17 @@ mod tests {
                 .iter()
                 .any(|n| n.text.contains("OTEL_SDK_DISABLED"))
         );
-        let settings = TelemetryConfig::default()
-            .resolve_from(env(&[
-                ("OTEL_SDK_DISABLED", "false"),
-                ("OTLP_EXPORT_ENABLED", "1"),
-            ]))
-            .unwrap();
-        assert!(!settings.sdk_disabled && settings.export_otlp);
+        let resolved = TelemetryConfig::default().resolve_from(env(&[
+            ("OTEL_SDK_DISABLED", "false"),
+            ("OTLP_EXPORT_ENABLED", "1"),
+        ]));
+        if cfg!(feature = "otlp") {
+            let settings = resolved.unwrap();
+            assert!(!settings.sdk_disabled && settings.export_otlp);
+        } else {
+            let error = resolved.unwrap_err().to_string();
+            assert!(error.contains("OTLP_EXPORT_ENABLED"), "{error}");
+        }
         let error = error_for("OTEL_SDK_DISABLED", "maybe").to_string();
         assert!(error.contains("OTEL_SDK_DISABLED"), "{error}");
     }
@@ -1321,7 +1325,15 @@ mod tests {
         let settings = |pairs: &'static [(&'static str, &'static str)]| {
             TelemetryConfig::default().resolve_from(env(pairs)).unwrap()
         };
-        assert!(settings(&[("OTEL_TRACES_EXPORTER", "otlp")]).export_otlp);
+        let otlp =
+            TelemetryConfig::default().resolve_from(env(&[("OTEL_TRACES_EXPORTER", "otlp")]));
+        if cfg!(feature = "otlp") {
+            assert!(otlp.unwrap().export_otlp);
+        } else {
+            // Without the feature, the error names the variable that asked for it.
+            let error = otlp.unwrap_err().to_string();
+            assert!(error.contains("OTEL_TRACES_EXPORTER=otlp"), "{error}");
+        }
         assert!(!settings(&[("OTEL_TRACES_EXPORTER", "none")]).export_otlp);
         let both = settings(&[
             ("OTEL_TRACES_EXPORTER", "none"),
@@ -1339,10 +1351,22 @@ mod tests {
         // Code wins over both.
         let code = TelemetryConfig::builder()
             .export_otlp(true)
-            .resolve_from(env(&[("OTEL_TRACES_EXPORTER", "none")]))
-            .unwrap();
-        assert!(code.export_otlp);
-        assert!(settings(&[("OTEL_METRICS_EXPORTER", "prometheus")]).export_prometheus);
+            .resolve_from(env(&[("OTEL_TRACES_EXPORTER", "none")]));
+        assert_eq!(
+            code.map(|s| s.export_otlp).ok(),
+            cfg!(feature = "otlp").then_some(true)
+        );
+        let prometheus = TelemetryConfig::default()
+            .resolve_from(env(&[("OTEL_METRICS_EXPORTER", "prometheus")]));
+        if cfg!(feature = "prometheus") {
+            assert!(prometheus.unwrap().export_prometheus);
+        } else {
+            let error = prometheus.unwrap_err().to_string();
+            assert!(
+                error.contains("OTEL_METRICS_EXPORTER=prometheus"),
+                "{error}"
+            );
+        }
         for bad in ["zipkin,otlp", "jaeger"] {
             let error = error_for("OTEL_TRACES_EXPORTER", bad).to_string();
             assert!(

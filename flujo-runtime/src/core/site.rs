@@ -37,8 +37,9 @@ pub struct CallSite {
     pub name: &'static str,
     /// The function's own name; the pipeline's name for a pipeline root.
     pub function: &'static str,
-    /// The module path of the function.
-    pub namespace: &'static str,
+    /// The function's fully qualified name, `module::path::function` (`code.function.name`),
+    /// made at compile time; empty for a bridged span.
+    pub qualified: &'static str,
     /// What the call site records.
     pub kind: SiteKind,
     /// What a step stands for ([`StepRole::Step`] for every other kind of site).
@@ -48,8 +49,6 @@ pub struct CallSite {
     /// Filled once by the layer that derives metrics from this site's records (its metric
     /// handles), so that the worker finds them from the record without a lookup.
     cache: OnceLock<Box<dyn Any + Send + Sync>>,
-    /// `namespace::function`, made on first use (`code.function.name`).
-    qualified: OnceLock<Box<str>>,
 }
 
 impl CallSite {
@@ -57,17 +56,17 @@ impl CallSite {
     pub const fn new(
         name: &'static str,
         function: &'static str,
-        namespace: &'static str,
+        qualified: &'static str,
         kind: SiteKind,
     ) -> CallSite {
-        CallSite::step_with_role(name, function, namespace, kind, StepRole::Step, name)
+        CallSite::step_with_role(name, function, qualified, kind, StepRole::Step, name)
     }
 
     /// Describes a call site whose step has a role (and a span name that says it).
     pub const fn step_with_role(
         name: &'static str,
         function: &'static str,
-        namespace: &'static str,
+        qualified: &'static str,
         kind: SiteKind,
         role: StepRole,
         span_name: &'static str,
@@ -75,19 +74,12 @@ impl CallSite {
         CallSite {
             name,
             function,
-            namespace,
+            qualified,
             kind,
             role,
             span_name,
             cache: OnceLock::new(),
-            qualified: OnceLock::new(),
         }
-    }
-
-    /// The function's fully qualified name (`code.function.name`: `module::path::function`).
-    pub fn qualified_function(&self) -> &str {
-        self.qualified
-            .get_or_init(|| format!("{}::{}", self.namespace, self.function).into_boxed_str())
     }
 
     /// The value cached for this site, made by `init` on first use. `None` only if a value
@@ -104,7 +96,7 @@ impl fmt::Debug for CallSite {
         f.debug_struct("CallSite")
             .field("name", &self.name)
             .field("function", &self.function)
-            .field("namespace", &self.namespace)
+            .field("qualified", &self.qualified)
             .field("kind", &self.kind)
             .field("role", &self.role)
             .finish_non_exhaustive()

@@ -96,10 +96,10 @@ impl ModelCallSite {
         operation: Operation,
         provider: Option<&'static str>,
         function: &'static str,
-        namespace: &'static str,
+        qualified: &'static str,
     ) -> ModelCallSite {
         ModelCallSite {
-            step: Step::model_call(operation.as_str(), function, namespace),
+            step: Step::model_call(operation.as_str(), function, qualified),
             operation,
             provider,
             usage_missing_said: AtomicBool::new(false),

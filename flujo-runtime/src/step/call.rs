@@ -52,14 +52,15 @@ const fn same_text(a: &str, b: &str) -> bool {
 }
 
 impl Step {
-    /// Describes a step; `namespace` is the function's `module_path!()`.
+    /// Describes a step; `qualified` is the function's `module_path!()` and name,
+    /// `module::function`.
     pub const fn new(
         name: &'static str,
         function: &'static str,
-        namespace: &'static str,
+        qualified: &'static str,
         retry: RetryPolicy,
     ) -> Step {
-        Step::with_role(name, function, namespace, retry, StepRole::Step, name)
+        Step::with_role(name, function, qualified, retry, StepRole::Step, name)
     }
 
     /// Describes a step that is a tool (`kind = "tool"`) or an agent (`kind = "agent"`):
@@ -67,7 +68,7 @@ impl Step {
     pub const fn with_role(
         name: &'static str,
         function: &'static str,
-        namespace: &'static str,
+        qualified: &'static str,
         retry: RetryPolicy,
         role: StepRole,
         span_name: &'static str,
@@ -76,7 +77,7 @@ impl Step {
             site: CallSite::step_with_role(
                 name,
                 function,
-                namespace,
+                qualified,
                 SiteKind::Step,
                 role,
                 span_name,
@@ -91,10 +92,10 @@ impl Step {
     pub const fn pipeline(
         span_name: &'static str,
         pipeline: &'static str,
-        namespace: &'static str,
+        qualified: &'static str,
     ) -> Step {
         Step {
-            site: CallSite::new(span_name, pipeline, namespace, SiteKind::Pipeline),
+            site: CallSite::new(span_name, pipeline, qualified, SiteKind::Pipeline),
             retry: RetryPolicy::NONE,
             renamed: false,
         }
@@ -104,10 +105,10 @@ impl Step {
     pub(crate) const fn model_call(
         operation: &'static str,
         function: &'static str,
-        namespace: &'static str,
+        qualified: &'static str,
     ) -> Step {
         Step {
-            site: CallSite::new(operation, function, namespace, SiteKind::ModelCall),
+            site: CallSite::new(operation, function, qualified, SiteKind::ModelCall),
             retry: RetryPolicy::NONE,
             renamed: false,
         }

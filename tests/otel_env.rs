@@ -13,7 +13,10 @@ const CHILD: &str = "FLUJO_OTEL_ENV_CHILD";
 /// Spans one child records: a step and its two child steps.
 const SPANS: u64 = 3;
 
-#[pipeline_step]
+/// An attribute longer than the limits the cases set.
+const NOTE: &str = "a note longer than the limit";
+
+#[pipeline_step(fields(note = NOTE))]
 fn leaf(n: u32) -> u32 {
     n + 1
 }
@@ -58,6 +61,10 @@ fn run(vars: &[(&str, String)]) -> (String, String) {
         "OTEL_SDK_DISABLED",
         "OTEL_SERVICE_NAME",
         "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
     ] {
         command.env_remove(variable);
     }
@@ -213,6 +220,33 @@ fn the_specifications_variables_decide_what_arrives() {
             assert!(output.contains("-> team: Str(payments)"), "{output}");
         }
     }
+    // Attribute limits: values cut to a length, spans cut to a count of attributes (the
+    // step's own first, then its fields).
+    let rotel = Rotel::start();
+    run(&[
+        ("OTLP_EXPORT_ENABLED", s("true")),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", rotel.grpc),
+        ),
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", s("6")),
+    ]);
+    let output = rotel.wait_for_spans(SPANS as usize);
+    assert!(output.contains("-> note: Str(a note)"), "{output}");
+    assert!(!output.contains(NOTE), "{output}");
+    let rotel = Rotel::start();
+    run(&[
+        ("OTLP_EXPORT_ENABLED", s("true")),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", rotel.grpc),
+        ),
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", s("2")),
+    ]);
+    let output = rotel.wait_for_spans(SPANS as usize);
+    assert!(output.contains("-> flujo.step.name: Str(leaf)"), "{output}");
+    assert!(!output.contains("-> note:"), "{output}");
+    assert!(!output.contains("-> code.function.name:"), "{output}");
     // Values the specification does not allow are errors naming the variable.
     for (variable, bad) in [
         ("OTEL_TRACES_SAMPLER", "sometimes"),

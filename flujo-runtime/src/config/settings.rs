@@ -325,6 +325,12 @@ pub struct TelemetrySettings {
     pub(crate) notices: Vec<Notice>,
     /// OTLP endpoint, validated as an `http(s)://` URL.
     pub otlp_endpoint: Option<String>,
+    /// The most characters an exported attribute value keeps (`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`,
+    /// then `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`; none by default).
+    pub attribute_value_length_limit: Option<usize>,
+    /// The most attributes an exported span keeps (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, then
+    /// `OTEL_ATTRIBUTE_COUNT_LIMIT`; 128 by default); the rest are counted as dropped.
+    pub span_attribute_count_limit: usize,
     /// The traces' OTLP endpoint, used as given (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
     pub otlp_traces_endpoint: Option<String>,
     /// The metrics' OTLP endpoint, used as given (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`).
@@ -399,6 +405,12 @@ const SAMPLER_VALUES: &str = "one of always_on, always_off, traceidratio, parent
 const TRACES_EXPORTER_VALUES: &str =
     "otlp or none (flujo exports spans over OTLP; OTLP_EXPORT_ENABLED is the guide's switch)";
 const METRICS_EXPORTER_VALUES: &str = "a comma-separated list of otlp and prometheus, or none";
+const LENGTH_LIMIT_VALUES: &str =
+    "a whole number of characters from 1 to 1048576 (MAX_ATTRIBUTE_VALUE_BYTES)";
+const COUNT_LIMIT_VALUES: &str = "a whole number of attributes from 1 to 65536";
+/// The specification's default attribute count limit of a span.
+const DEFAULT_ATTRIBUTE_COUNT: usize = 128;
+const MAX_ATTRIBUTE_COUNT: usize = 1 << 16;
 
 /// `OTEL_TRACES_SAMPLER`: what decides a root span (children follow their parent whichever).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -921,7 +933,36 @@ impl TelemetryConfig {
             BATCH_VALUES,
         )?;
 
+        // The span limits: the span's own variable, else the generic one (the specification's
+        // precedence).
+        let limit = |span: &'static str, generic: &'static str, max: usize, expected| {
+            let read = |variable| {
+                env.parse(variable, expected, |v| {
+                    positive_count(v).filter(|n| *n <= max)
+                })
+            };
+            Ok::<_, TelemetryError>(match read(span)? {
+                Some(n) => Some(n),
+                None => read(generic)?,
+            })
+        };
+        let attribute_value_length_limit = limit(
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            MAX_ATTRIBUTE_VALUE_BYTES,
+            LENGTH_LIMIT_VALUES,
+        )?;
+        let span_attribute_count_limit = limit(
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            MAX_ATTRIBUTE_COUNT,
+            COUNT_LIMIT_VALUES,
+        )?
+        .unwrap_or(DEFAULT_ATTRIBUTE_COUNT);
+
         let settings = TelemetrySettings {
+            attribute_value_length_limit,
+            span_attribute_count_limit,
             service_name: self
                 .service_name
                 .clone()
@@ -1404,6 +1445,46 @@ mod tests {
             error.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn attribute_limits_come_from_the_span_variable_then_the_generic_one() {
+        let defaults = TelemetryConfig::default().resolve_from(env(&[])).unwrap();
+        assert_eq!(
+            defaults.attribute_value_length_limit, None,
+            "no limit by default"
+        );
+        assert_eq!(
+            defaults.span_attribute_count_limit, 128,
+            "the specification's default"
+        );
+        let generic = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "40"),
+                ("OTEL_ATTRIBUTE_COUNT_LIMIT", "12"),
+            ]))
+            .unwrap();
+        assert_eq!(generic.attribute_value_length_limit, Some(40));
+        assert_eq!(generic.span_attribute_count_limit, 12);
+        let span = TelemetryConfig::default()
+            .resolve_from(env(&[
+                ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "40"),
+                ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "8"),
+                ("OTEL_ATTRIBUTE_COUNT_LIMIT", "12"),
+                ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3"),
+            ]))
+            .unwrap();
+        assert_eq!(span.attribute_value_length_limit, Some(8));
+        assert_eq!(span.span_attribute_count_limit, 3);
+        for variable in [
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        ] {
+            for bad in ["-1", "many", "99999999999"] {
+                let error = error_for(variable, bad).to_string();
+                assert!(error.contains(variable), "{error}");
+            }
+        }
     }
 
     #[test]

@@ -50,7 +50,41 @@ pub(crate) fn resource(settings: &TelemetrySettings) -> Resource {
 /// The resource attribute OpenInference readers (Arize Phoenix) file spans by.
 const OPENINFERENCE_PROJECT: &str = "openinference.project.name";
 
-pub(crate) fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
+/// The attribute limits of exported spans (the `OTEL_*ATTRIBUTE*_LIMIT` variables).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpanLimits {
+    /// Characters a value keeps, at most.
+    value_chars: Option<usize>,
+    /// Attributes a span keeps, at most: its own first, then its fields.
+    attributes: usize,
+}
+
+impl SpanLimits {
+    pub(crate) fn of(settings: &TelemetrySettings) -> SpanLimits {
+        SpanLimits {
+            value_chars: settings.attribute_value_length_limit,
+            attributes: settings.span_attribute_count_limit,
+        }
+    }
+}
+
+pub(crate) fn span_data(
+    span: &FinishedSpan,
+    scope: &InstrumentationScope,
+    limits: &SpanLimits,
+) -> SpanData {
+    let mut attributes: Vec<KeyValue> = span
+        .keyed_attributes()
+        .map(|(key, value)| {
+            let key = match key {
+                AttributeKey::Static(key) => Key::from_static_str(key),
+                AttributeKey::Owned(key) => Key::from(key.to_owned()),
+            };
+            KeyValue::new(key, otel_value(value, limits.value_chars))
+        })
+        .collect();
+    let dropped = attributes.len().saturating_sub(limits.attributes);
+    attributes.truncate(limits.attributes);
     SpanData {
         span_context: SpanContext::new(
             span.trace_id.0.into(),
@@ -70,18 +104,9 @@ pub(crate) fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> Sp
         name: span.name.clone(),
         start_time: span.start_time(),
         end_time: span.end_time(),
-        attributes: span
-            .keyed_attributes()
-            .map(|(key, value)| {
-                let key = match key {
-                    AttributeKey::Static(key) => Key::from_static_str(key),
-                    AttributeKey::Owned(key) => Key::from(key.to_owned()),
-                };
-                KeyValue::new(key, otel_value(value))
-            })
-            .collect(),
-        dropped_attributes_count: 0,
-        events: span_events(span),
+        attributes,
+        dropped_attributes_count: u32::try_from(dropped).unwrap_or(u32::MAX),
+        events: span_events(span, limits),
         links: SpanLinks::default(),
         status: match &span.status {
             SpanStatus::Unset => Status::Unset,
@@ -92,7 +117,7 @@ pub(crate) fn span_data(span: &FinishedSpan, scope: &InstrumentationScope) -> Sp
     }
 }
 
-fn span_events(span: &FinishedSpan) -> SpanEvents {
+fn span_events(span: &FinishedSpan, limits: &SpanLimits) -> SpanEvents {
     let mut events = SpanEvents::default();
     events.events = span
         .events()
@@ -101,7 +126,9 @@ fn span_events(span: &FinishedSpan) -> SpanEvents {
             let attributes = event
                 .attributes
                 .iter()
-                .map(|(key, value)| KeyValue::new(key.clone(), otel_value(value.clone())))
+                .map(|(key, value)| {
+                    KeyValue::new(key.clone(), otel_value(value.clone(), limits.value_chars))
+                })
                 .collect();
             opentelemetry::trace::Event::new(event.name.clone(), event.time(), attributes, 0)
         })
@@ -109,16 +136,29 @@ fn span_events(span: &FinishedSpan) -> SpanEvents {
     events
 }
 
-fn otel_value(value: AttributeValue) -> Value {
+fn otel_value(value: AttributeValue, chars: Option<usize>) -> Value {
+    let cut = |text| string_value(cut_to(text, chars));
     match value {
         AttributeValue::Bool(b) => Value::Bool(b),
         AttributeValue::Int(i) => Value::I64(i),
         AttributeValue::Float(f) => Value::F64(f),
-        AttributeValue::String(s) => Value::String(string_value(s)),
-        AttributeValue::StringArray(strings) => Value::Array(Array::String(
-            strings.into_iter().map(string_value).collect(),
-        )),
+        AttributeValue::String(s) => Value::String(cut(s)),
+        AttributeValue::StringArray(strings) => {
+            Value::Array(Array::String(strings.into_iter().map(cut).collect()))
+        }
     }
+}
+
+/// `text` cut to its first `chars` characters, when a limit is set.
+fn cut_to(mut text: Cow<'static, str>, chars: Option<usize>) -> Cow<'static, str> {
+    let Some(end) = chars.and_then(|n| text.char_indices().nth(n).map(|(at, _)| at)) else {
+        return text;
+    };
+    match &mut text {
+        Cow::Borrowed(borrowed) => *borrowed = &borrowed[..end],
+        Cow::Owned(owned) => owned.truncate(end),
+    }
+    text
 }
 
 /// A string as the SDK keeps one: a static one stays static, an owned one is moved.

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::trace::SpanData;
 
-use super::convert::{scope, span_data};
+use super::convert::{SpanLimits, scope, span_data};
 use crate::collect::finished::{Cut, FinishedSpan};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
@@ -69,6 +69,8 @@ pub(crate) struct QueueSettings {
     pub(crate) max_queue_size: usize,
     pub(crate) batch_size: usize,
     pub(crate) timeout: Duration,
+    /// The attribute limits of what is sent.
+    pub(crate) limits: SpanLimits,
     /// Said with a failure (a likely misconfiguration).
     pub(crate) hint: Option<String>,
     /// Where the spans go and over what ("http://collector:4318/v1/traces over
@@ -95,6 +97,7 @@ impl QueueSettings {
             max_queue_size: settings.max_queue_size,
             batch_size: settings.max_export_batch_size,
             timeout: settings.otlp_timeout,
+            limits: SpanLimits::of(settings),
             hint: None,
             target: None,
             diagnose: None,
@@ -321,7 +324,7 @@ impl<D: Destination> BatchSender<'_, D> {
         for attempt in 0..=TIMED_OUT_RESENDS {
             let data = spans
                 .iter()
-                .map(|span| span_data(span, &self.scope))
+                .map(|span| span_data(span, &self.scope, &self.settings.limits))
                 .collect();
             let failure = match self
                 .destination

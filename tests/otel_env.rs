@@ -6,10 +6,12 @@ mod support;
 
 use std::process::Command;
 
-use flujo::pipeline_step;
+use flujo::{TokenUsage, pipeline_step, track_cost};
 use support::{Rotel, free_port};
 
 const CHILD: &str = "FLUJO_OTEL_ENV_CHILD";
+/// Set for a child that also makes a priced model call and prints the day's cost report.
+const PRICED: &str = "FLUJO_OTEL_ENV_PRICED";
 /// Spans one child records: a step and its two child steps.
 const SPANS: u64 = 3;
 
@@ -26,11 +28,23 @@ fn root(n: u32) -> u32 {
     leaf(leaf(n))
 }
 
+/// A priced model call (outside the steps: it adds no span to theirs).
+#[track_cost(model = "gpt-4o-mini")]
+fn priced_call() -> TokenUsage {
+    TokenUsage::new(1_000, 100)
+}
+
 /// The child: telemetry from the environment, three spans, shutdown.
 fn child() {
     match flujo::init_telemetry() {
         Ok(guard) => {
             root(1);
+            if std::env::var_os(PRICED).is_some() {
+                priced_call();
+                let today = flujo::cost::utc_today();
+                let report = flujo::cost::get_cost_report(today, today).unwrap();
+                println!("COST requests={} {}", report.requests, report.total_cost);
+            }
             drop(guard);
             println!("RAN");
         }
@@ -126,10 +140,11 @@ fn the_specifications_variables_decide_what_arrives() {
         ],
         true,
     );
-    // OTEL_SDK_DISABLED=true: nothing, whatever else says.
+    // OTEL_SDK_DISABLED=true: nothing exported, whatever else says; cost accounting goes on.
     let stderr = case(
         "OTEL_SDK_DISABLED=true",
         &[
+            (PRICED, s("1")),
             ("OTEL_SDK_DISABLED", s("true")),
             ("OTEL_TRACES_EXPORTER", s("otlp")),
             ("OTLP_EXPORT_ENABLED", s("true")),
@@ -138,6 +153,11 @@ fn the_specifications_variables_decide_what_arrives() {
         false,
     );
     assert!(stderr.contains("OTEL_SDK_DISABLED=true"), "said: {stderr}");
+    let (stdout, _) = run(&[(PRICED, s("1")), ("OTEL_SDK_DISABLED", s("true"))]);
+    assert!(
+        stdout.contains("COST requests=1 $0.00021"),
+        "cost records go on without export: {stdout}"
+    );
     // The sampler.
     case(
         "OTEL_TRACES_SAMPLER=always_off",

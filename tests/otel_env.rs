@@ -94,6 +94,20 @@ fn run(vars: &[(&str, String)]) -> (String, String) {
     (stdout, stderr)
 }
 
+/// Runs the child exporting over OTLP to a rotel that logs every span, with `vars` besides;
+/// what rotel logged once the child's spans arrived.
+fn exported(vars: &[(&str, String)]) -> String {
+    let rotel = Rotel::start();
+    let endpoint = format!("http://127.0.0.1:{}", rotel.grpc);
+    let mut all = vec![
+        ("OTLP_EXPORT_ENABLED", "true".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+    ];
+    all.extend(vars.iter().cloned());
+    run(&all);
+    rotel.wait_for_spans(SPANS as usize)
+}
+
 #[test]
 fn the_specifications_variables_decide_what_arrives() {
     if std::env::var_os(CHILD).is_some() {
@@ -214,20 +228,11 @@ fn the_specifications_variables_decide_what_arrives() {
             "support-bot",
         ),
     ] {
-        let rotel = Rotel::start();
-        let mut vars = vec![
-            ("OTLP_EXPORT_ENABLED", s("true")),
-            ("OTEL_SERVICE_NAME", s("checkout")),
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                format!("http://127.0.0.1:{}", rotel.grpc),
-            ),
-        ];
+        let mut vars = vec![("OTEL_SERVICE_NAME", s("checkout"))];
         if let Some(resource) = resource {
             vars.push(("OTEL_RESOURCE_ATTRIBUTES", s(resource)));
         }
-        run(&vars);
-        let output = rotel.wait_for_spans(SPANS as usize);
+        let output = exported(&vars);
         assert!(
             output.contains(&format!("-> openinference.project.name: Str({project})")),
             "{output}"
@@ -242,28 +247,10 @@ fn the_specifications_variables_decide_what_arrives() {
     }
     // Attribute limits: values cut to a length, spans cut to a count of attributes (the
     // step's own first, then its fields).
-    let rotel = Rotel::start();
-    run(&[
-        ("OTLP_EXPORT_ENABLED", s("true")),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{}", rotel.grpc),
-        ),
-        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", s("6")),
-    ]);
-    let output = rotel.wait_for_spans(SPANS as usize);
+    let output = exported(&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", s("6"))]);
     assert!(output.contains("-> note: Str(a note)"), "{output}");
     assert!(!output.contains(NOTE), "{output}");
-    let rotel = Rotel::start();
-    run(&[
-        ("OTLP_EXPORT_ENABLED", s("true")),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{}", rotel.grpc),
-        ),
-        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", s("2")),
-    ]);
-    let output = rotel.wait_for_spans(SPANS as usize);
+    let output = exported(&[("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", s("2"))]);
     assert!(output.contains("-> flujo.step.name: Str(leaf)"), "{output}");
     assert!(!output.contains("-> note:"), "{output}");
     assert!(!output.contains("-> code.function.name:"), "{output}");

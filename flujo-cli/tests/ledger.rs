@@ -42,6 +42,20 @@ fn fresh_ledger(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     (dir, ledger)
 }
 
+/// `flujo cost` over every call of the ledger at `path`, with `extra` arguments.
+fn all_time(path: &str, extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
+        "--ledger",
+        path,
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-12-31",
+    ];
+    args.extend_from_slice(extra);
+    flujo_cost(&args)
+}
+
 fn flujo_cost(args: &[&str]) -> (bool, String, String) {
     support::flujo(&[&["cost"], args].concat())
 }
@@ -110,19 +124,7 @@ fn the_ledger_survives_restarts_and_the_cli_reports_it() {
     });
 
     let path = ledger.to_str().unwrap();
-    // Every call of the ledger, with `extra` arguments.
-    let all_time = |extra: &[&str]| {
-        let mut args = vec![
-            "--ledger",
-            path,
-            "--from",
-            "2000-01-01",
-            "--to",
-            "2100-12-31",
-        ];
-        args.extend_from_slice(extra);
-        flujo_cost(&args)
-    };
+    let all_time = |extra: &[&str]| all_time(path, extra);
     let (ok, table, stderr) = all_time(&[]);
     assert!(ok, "{stderr}");
     let lines: Vec<&str> = table.lines().collect();
@@ -234,16 +236,7 @@ fn unpriced_calls_are_unknown_in_every_format_never_zero() {
     });
     let path = ledger.to_str().unwrap();
     let cost = |format: &str| {
-        let (ok, out, stderr) = flujo_cost(&[
-            "--ledger",
-            path,
-            "--from",
-            "2000-01-01",
-            "--to",
-            "2100-12-31",
-            "--format",
-            format,
-        ]);
+        let (ok, out, stderr) = all_time(path, &["--format", format]);
         assert!(ok, "{stderr}");
         out
     };

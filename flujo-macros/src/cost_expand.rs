@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 
 use crate::cost_model::{CostModel, ModelArg};
 use crate::fields;
+use crate::internals::qualified_name;
 use crate::shape::StreamKind;
 
 /// The statements that replace `block` (the body of a fn, or of its `async move` block).
@@ -20,6 +21,7 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         None => quote!(::core::option::Option::None),
     };
     let function = &model.function;
+    let qualified = qualified_name(function);
     let model_name = match &model.model {
         ModelArg::Literal(lit) => quote!(::std::borrow::Cow::Borrowed(#lit)),
         ModelArg::Expr(expr) => quote_spanned!(expr.span()=> #private::model_name(&(#expr))),
@@ -104,8 +106,7 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         #warning
         #tracking
         static __FLUJO_MODEL_CALL: #private::ModelCallSite = #private::ModelCallSite::new(
-            #private::Operation::#operation, #provider, #function,
-            ::core::concat!(::core::module_path!(), "::", #function));
+            #private::Operation::#operation, #provider, #function, #qualified);
         let mut __flujo_model_call = #private::ModelCall::new(&__FLUJO_MODEL_CALL);
         #begin
         #fields

@@ -6,6 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, Block, ItemFn};
 
+use crate::internals::qualified_name;
 use crate::model::{Backoff, Rebind, StepModel};
 use crate::shape::{Body, FutureWrapper};
 use crate::{cost_expand, fields};
@@ -231,7 +232,7 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
     };
 
     // `code.function.name`, made at compile time.
-    let qualified = quote!(::core::concat!(::core::module_path!(), "::", #function));
+    let qualified = qualified_name(function);
     let step = match model.role.variant_and_operation() {
         (_, None) => {
             quote!(#private::Step::new(#name, #function, #qualified, #retry_policy))

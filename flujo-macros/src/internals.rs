@@ -8,6 +8,12 @@ use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr};
 
 use crate::parse::{RawArg, RawValue};
 
+/// The fully qualified name of the function (or pipeline) `name` at the call site,
+/// `module::path::name`, made at compile time: its `code.function.name`.
+pub(crate) fn qualified_name(name: &str) -> TokenStream {
+    quote::quote!(::core::concat!(::core::module_path!(), "::", #name))
+}
+
 /// Collects errors so that one expansion reports all of them.
 #[derive(Default)]
 pub(crate) struct Errors(Option<syn::Error>);

@@ -6,6 +6,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::cost_expand::respan;
+use crate::internals::qualified_name;
 use crate::pipeline_model::{PipelineModel, Stage};
 
 pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
@@ -23,6 +24,7 @@ pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
     } = model;
     let private = quote!(#krate::__private);
     let name_str = name.to_string();
+    let qualified = qualified_name(&name_str);
     let span_name = format!("invoke_workflow {name_str}");
     let version = match version {
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
@@ -101,8 +103,7 @@ pub(crate) fn expand(model: &PipelineModel) -> TokenStream {
 
             fn info(&self) -> &'static #private::PipelineInfo {
                 static __FLUJO_ROOT: #private::Step =
-                    #private::Step::pipeline(#span_name, #name_str,
-                        ::core::concat!(::core::module_path!(), "::", #name_str));
+                    #private::Step::pipeline(#span_name, #name_str, #qualified);
                 static __FLUJO_PIPELINE: #private::PipelineInfo = #private::PipelineInfo::new(
                     #name_str,
                     #version,

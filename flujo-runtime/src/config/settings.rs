@@ -577,6 +577,11 @@ fn valid_rate(rate: f64) -> bool {
     (0.0..=1.0).contains(&rate)
 }
 
+/// An endpoint variable's value, trimmed, when it is a valid endpoint.
+fn endpoint_value(value: &str) -> Option<String> {
+    valid_endpoint(value.trim()).then(|| value.trim().to_owned())
+}
+
 fn valid_endpoint(endpoint: &str) -> bool {
     endpoint.parse::<http::Uri>().ok().is_some_and(|uri| {
         matches!(uri.scheme_str(), Some("http" | "https"))
@@ -745,13 +750,10 @@ impl TelemetryConfig {
                     expected: URL_VALUES,
                 });
             }
-            None => {
-                let valid = |v: &str| valid_endpoint(v.trim()).then(|| v.trim().to_owned());
-                match env.parse("OTLP_ENDPOINT", URL_VALUES, valid)? {
-                    Some(endpoint) => Some(endpoint),
-                    None => env.parse("OTEL_EXPORTER_OTLP_ENDPOINT", URL_VALUES, valid)?,
-                }
-            }
+            None => match env.parse("OTLP_ENDPOINT", URL_VALUES, endpoint_value)? {
+                Some(endpoint) => Some(endpoint),
+                None => env.parse("OTEL_EXPORTER_OTLP_ENDPOINT", URL_VALUES, endpoint_value)?,
+            },
         };
 
         let flag = |explicit: Option<bool>, variable: &'static str| match explicit {
@@ -826,9 +828,7 @@ impl TelemetryConfig {
                 // Code names the endpoint of every signal.
                 return Ok(None);
             }
-            env.parse(variable, URL_VALUES, |v| {
-                valid_endpoint(v.trim()).then(|| v.trim().to_owned())
-            })
+            env.parse(variable, URL_VALUES, endpoint_value)
         };
         let otlp_traces_endpoint = signal_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")?;
         let otlp_metrics_endpoint = signal_endpoint("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")?;
@@ -960,7 +960,7 @@ impl TelemetryConfig {
         )?
         .unwrap_or(DEFAULT_ATTRIBUTE_COUNT);
 
-        let settings = TelemetrySettings {
+        let mut settings = TelemetrySettings {
             attribute_value_length_limit,
             span_attribute_count_limit,
             service_name: self
@@ -1048,9 +1048,7 @@ impl TelemetryConfig {
                         expected: URL_VALUES,
                     });
                 }
-                None => env.parse("LOGFIRE_BASE_URL", URL_VALUES, |v| {
-                    valid_endpoint(v.trim()).then(|| v.trim().to_owned())
-                })?,
+                None => env.parse("LOGFIRE_BASE_URL", URL_VALUES, endpoint_value)?,
             },
             flush_interval: millis(self.flush_interval, &FLUSH_INTERVAL)?,
             shutdown_timeout: millis(self.shutdown_timeout, &SHUTDOWN_TIMEOUT)?,
@@ -1128,7 +1126,6 @@ impl TelemetryConfig {
                     .unwrap_or_default(),
             },
         };
-        let mut settings = settings;
         if settings.sdk_disabled {
             // The operator's switch: it wins over the code too (an incident must be able to
             // stop the traffic without a release).

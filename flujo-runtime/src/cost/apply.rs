@@ -169,11 +169,13 @@ impl CallMetrics {
         let key = CallMetrics::key(call, latest);
         let label = labels::model(&call.model);
         let folded = label == labels::FOLDED && call.model != labels::FOLDED;
-        let mut labelled = key.clone();
-        if folded {
+        let metrics = if folded {
+            let mut labelled = key.clone();
             labelled.1 = Cow::Borrowed(labels::FOLDED);
-        }
-        let metrics = CallMetrics::cached(&labelled);
+            CallMetrics::cached(&labelled)
+        } else {
+            CallMetrics::cached(&key)
+        };
         let _ =
             LAST.try_with(|last| *last.borrow_mut() = Some((key, Arc::clone(&metrics), folded)));
         (metrics, folded)

@@ -72,10 +72,10 @@ struct Queue {
     failing: bool,
     /// Refusals of this outage were logged.
     refusal_logged: bool,
+    /// The session closed the ledger. Whatever was not committed then (the queue, and the
+    /// write in progress, which may still land) was let go and counted: the writer writes
+    /// nothing more.
     closed: bool,
-    /// The close stopped waiting: what was not committed then is counted, and the writer
-    /// writes nothing more (a write in progress may still land).
-    abandoned: bool,
     /// The writer thread has stopped: nothing queued now would be written.
     stopped: bool,
 }
@@ -260,11 +260,8 @@ impl Writer {
             uncommitted: queue.accepted - queue.committed,
             refused: queue.refused,
         };
-        if closed.uncommitted > 0 {
-            queue.abandoned = true;
-            queue.records = Vec::new();
-            queue.bytes = 0;
-        }
+        queue.records = Vec::new();
+        queue.bytes = 0;
         drop(queue);
         metrics::counter!("flujo_cost_records_dropped_total", "reason" => SHUTDOWN)
             .increment(closed.uncommitted);
@@ -321,7 +318,7 @@ fn write_loop(mut store: impl Backend, shared: &Shared) {
                 Ok(()) => {
                     let written_bytes: usize = batch.drain(..n).map(|r| record_size(&r)).sum();
                     let mut queue = shared.lock();
-                    if queue.abandoned {
+                    if queue.closed {
                         queue.stopped = true;
                         return;
                     }
@@ -355,7 +352,7 @@ fn write_loop(mut store: impl Backend, shared: &Shared) {
         }
         let error = failed.map_or_else(String::new, |e| e.message);
         let mut queue = shared.lock();
-        if queue.abandoned {
+        if queue.closed {
             queue.stopped = true;
             return;
         }

@@ -1,10 +1,10 @@
 //! What a fault at the collector costs a call: one step with OTLP export to a healthy
-//! collector (rotel, when `FLUJO_ROTEL` names its binary, as `scripts/test.sh` installs it),
+//! collector (rotel, when `FLUJO_TEST_ROTEL` names its binary, as `scripts/test.sh` installs it),
 //! one that is absent (nothing listens) and one that is stalled (accepts, never answers);
 //! and, for reference, an exporter that discards. The OTLP exporter sends from its own
 //! thread: a fault shows in the drop counters, not in the calls.
 //!
-//! Run: `FLUJO_ROTEL=$(ls $PWD/.backends/venv/lib/python3*/site-packages/rotel/rotel-agent)
+//! Run: `FLUJO_TEST_ROTEL=$(ls $PWD/.backends/venv/lib/python3*/site-packages/rotel/rotel-agent)
 //! cargo bench -p flujo-benches --features otlp --bench export_faults`.
 
 use std::hint::black_box;
@@ -47,9 +47,9 @@ fn absent_collector() -> u16 {
         .port()
 }
 
-/// rotel on a free port, discarding what it receives, when `FLUJO_ROTEL` names it.
+/// rotel on a free port, discarding what it receives, when `FLUJO_TEST_ROTEL` names it.
 fn healthy_collector() -> Option<(u16, std::process::Child)> {
-    let binary = std::env::var_os("FLUJO_ROTEL")?;
+    let binary = std::env::var_os("FLUJO_TEST_ROTEL")?;
     let (grpc, http) = (absent_collector(), absent_collector());
     let child = std::process::Command::new(binary)
         .args(["start", "--exporter", "blackhole"])
@@ -95,7 +95,9 @@ fn collector_faults(c: &mut Criterion) {
     }
     let healthy = healthy_collector();
     if healthy.is_none() {
-        eprintln!("collector_healthy skipped: set FLUJO_ROTEL to rotel's binary to measure it");
+        eprintln!(
+            "collector_healthy skipped: set FLUJO_TEST_ROTEL to rotel's binary to measure it"
+        );
     }
     let cases = [
         ("collector_healthy", healthy.as_ref().map(|(port, _)| *port)),

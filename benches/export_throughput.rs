@@ -5,7 +5,7 @@
 //! OpenTelemetry SDK's batch span processor (default settings) and `opentelemetry-otlp`.
 //!
 //! Run (rotel as `scripts/test.sh` installs it):
-//! `FLUJO_ROTEL=$(ls $PWD/.backends/venv/lib/python3*/site-packages/rotel/rotel-agent)
+//! `FLUJO_TEST_ROTEL=$(ls $PWD/.backends/venv/lib/python3*/site-packages/rotel/rotel-agent)
 //! cargo bench -p flujo-benches --features otlp --bench export_throughput`.
 
 use std::io::Read;
@@ -232,8 +232,8 @@ fn main() {
     if std::env::args().any(|arg| arg == "--list") {
         return;
     }
-    let Ok(binary) = std::env::var("FLUJO_ROTEL") else {
-        eprintln!("export_throughput skipped: set FLUJO_ROTEL to rotel's binary");
+    let Ok(binary) = std::env::var("FLUJO_TEST_ROTEL") else {
+        eprintln!("export_throughput skipped: set FLUJO_TEST_ROTEL to rotel's binary");
         return;
     };
     let rotel = Rotel::start(&binary);

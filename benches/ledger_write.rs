@@ -7,7 +7,7 @@
 //! outran) fails the bench rather than report a rate it did not write.
 //!
 //! Run: `cargo bench -p flujo-benches --features postgres,sqlite --bench ledger_write` (PostgreSQL's binaries
-//! from `FLUJO_POSTGRES_BIN` or `/usr/lib/postgresql/*/bin`).
+//! from `FLUJO_TEST_POSTGRES_BIN` or `/usr/lib/postgresql/*/bin`).
 
 #[path = "../flujo-runtime/tests/support/postgres_server.rs"]
 mod postgres_server;

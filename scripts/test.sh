@@ -12,12 +12,12 @@ if ! ls .backends/venv/lib/python3*/site-packages/rotel/rotel-agent >/dev/null 2
   python3 -m venv .backends/venv
   .backends/venv/bin/pip install --quiet --disable-pip-version-check rotel==0.0.1a15
 fi
-FLUJO_ROTEL=$(ls .backends/venv/lib/python3*/site-packages/rotel/rotel-agent | head -n 1)
-if ldd "$FLUJO_ROTEL" | grep -q "not found"; then
+FLUJO_TEST_ROTEL=$(ls .backends/venv/lib/python3*/site-packages/rotel/rotel-agent | head -n 1)
+if ldd "$FLUJO_TEST_ROTEL" | grep -q "not found"; then
   # The binary links libpython; Debian ships it separately.
   apt-get install -y --no-install-recommends libpython3.11 >/dev/null
 fi
-export FLUJO_ROTEL="$PWD/$FLUJO_ROTEL"
+export FLUJO_TEST_ROTEL="$PWD/$FLUJO_TEST_ROTEL"
 
 # genai-prices, the Python package of the price data flujo ships (pinned to the same
 # version): the differential test prices every model with it and with flujo.
@@ -25,8 +25,14 @@ if ! .backends/genai-prices/bin/python -c "import genai_prices" >/dev/null 2>&1;
   python3 -m venv .backends/genai-prices
   .backends/genai-prices/bin/pip install --quiet --disable-pip-version-check genai-prices==0.2.3
 fi
-export FLUJO_GENAI_PRICES_PYTHON="$PWD/.backends/genai-prices/bin/python"
+export FLUJO_TEST_GENAI_PRICES_PYTHON="$PWD/.backends/genai-prices/bin/python"
 
+# Arize Phoenix, a real reader of OpenInference spans (tests/phoenix.rs starts it on loopback).
+if ! .backends/phoenix/bin/python -c "import phoenix" >/dev/null 2>&1; then
+  python3 -m venv .backends/phoenix
+  .backends/phoenix/bin/pip install --quiet --disable-pip-version-check arize-phoenix==20.26.1
+fi
+export FLUJO_TEST_PHOENIX_PYTHON="$PWD/.backends/phoenix/bin/python"
 # Prometheus server and promtool: Debian's package, unpacked into .backends/ (not installed
 # system-wide, so no daemon is started).
 if [ ! -x .backends/prometheus/usr/bin/prometheus ]; then
@@ -60,8 +66,8 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     apt-get install -y --no-install-recommends postgresql >/dev/null
   fi
 fi
-FLUJO_POSTGRES_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-export FLUJO_POSTGRES_BIN
+FLUJO_TEST_POSTGRES_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+export FLUJO_TEST_POSTGRES_BIN
 # Chromium (Debian's), headless, opens the HTML cost report (flujo-cli/tests/html_report.rs).
 if ! command -v chromium >/dev/null 2>&1; then
   if ! apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; then
@@ -69,10 +75,10 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get install -y --no-install-recommends chromium >/dev/null
   fi
 fi
-FLUJO_CHROMIUM=$(command -v chromium)
-export FLUJO_CHROMIUM
-export FLUJO_PROMETHEUS="$PWD/.backends/prometheus/usr/bin/prometheus"
-export FLUJO_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
+FLUJO_TEST_CHROMIUM=$(command -v chromium)
+export FLUJO_TEST_CHROMIUM
+export FLUJO_TEST_PROMETHEUS="$PWD/.backends/prometheus/usr/bin/prometheus"
+export FLUJO_TEST_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
 
 # Nothing reaches beyond loopback: the tests run under strace, which logs each `connect`
 # (filtered in the kernel with seccomp: every other system call runs untouched), and
@@ -102,7 +108,7 @@ cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-ope
   -p flujo-runtime --test ledger_faults -- --exact "$KILL_CASE"
 watched cargo test --locked --features otlp,prometheus,logfire,sqlite \
   --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export \
-  --test otel_interop --test operations --test cardinality --test otel_env
+  --test otel_interop --test operations --test cardinality --test otel_env --test phoenix
 # The guide's samples (docs/guide/, the `flujo` crate's `guide` module), with the features
 # they use.
 watched cargo test --locked --doc -p flujo \

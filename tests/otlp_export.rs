@@ -1250,7 +1250,7 @@ fn export_to_the_wrong_server(protocol: &str, endpoint: &str) {
 /// whose stderr has flujo's log lines.
 #[test]
 fn an_export_failure_names_the_endpoint_protocol_and_the_mismatch() {
-    const CHILD: &str = "FLUJO_WRONG_SERVER_CHILD";
+    const CHILD: &str = "FLUJO_TEST_WRONG_SERVER_CHILD";
     if let Ok(child) = std::env::var(CHILD) {
         let (protocol, endpoint) = child.split_once(' ').expect("protocol and endpoint");
         return export_to_the_wrong_server(protocol, endpoint);

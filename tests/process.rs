@@ -225,6 +225,7 @@ fn run_child(scenario: &str, env: &[(&str, &str)]) -> Output {
         "OTEL_BSP_SCHEDULE_DELAY",
         "FLUJO_PRICING_FILE",
         "FLUJO_PRICES_FILE",
+        "FLUJO_GENAI_PRICES_DATA",
         "FLUJO_PRICING_STRICT",
         "FLUJO_COST_LEDGER",
         "FLUJO_DAILY_COST_LIMIT_USD",
@@ -425,7 +426,9 @@ fn standard_otel_variables_are_read() {
     assert!(out.stdout.contains("sampling_rate: 0.25"));
     assert!(
         out.stdout
-            .contains("otlp_endpoint: Some(\"http://127.0.0.1:4317\")")
+            .contains("traces: OtlpSignal { endpoint: \"http://127.0.0.1:4317\""),
+        "{}",
+        out.stdout
     );
     assert!(
         !out.stdout.contains("lf-secret-value"),
@@ -514,7 +517,10 @@ fn pricing_settings_come_from_the_environment() {
                         "prices": {"input_mtok": 0.5, "output_mtok": 2}}]}]}"#,
     )
     .unwrap();
-    let out = run_child("cost", &[("FLUJO_PRICES_FILE", data.to_str().unwrap())]);
+    let out = run_child(
+        "cost",
+        &[("FLUJO_GENAI_PRICES_DATA", data.to_str().unwrap())],
+    );
     assert!(
         out.stdout
             .contains("acme_cost=Some(Some(Usd($0.500000000)))"),
@@ -534,6 +540,7 @@ fn pricing_settings_come_from_the_environment() {
             "match": {"equals": "acme-x"}, "prices": {"input_mtok": 0.1234567}}]}]}"#,
     )
     .unwrap();
+    // The variable's old name still works.
     let out = run_child("cost", &[("FLUJO_PRICES_FILE", broken.to_str().unwrap())]);
     assert!(
         out.stdout.contains(&format!(

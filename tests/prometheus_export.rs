@@ -189,7 +189,7 @@ fn the_exposition_passes_promtool_and_has_help_units_and_buckets() {
     );
     assert_eq!(http_get(server.local_addr(), "/other").0, 404);
 
-    let mut promtool = Command::new(tool("FLUJO_PROMTOOL", "promtool"))
+    let mut promtool = Command::new(tool("FLUJO_TEST_PROMTOOL", "promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -67,6 +67,10 @@ enum Command {
         #[command(subcommand)]
         command: prices::PricesCommand,
     },
+    /// Every setting an application using flujo reads: its `TelemetryConfig` field, its
+    /// environment variables in precedence order, what it accepts and its default (a
+    /// markdown table).
+    Settings,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,6 +104,10 @@ fn main() -> ExitCode {
         } => (ledger, from, to, group_by, format, precision, output),
         Command::Rules { command } => {
             print!("{}", rules::run(command));
+            return ExitCode::SUCCESS;
+        }
+        Command::Settings => {
+            print!("{}", flujo_runtime::config::settings_table());
             return ExitCode::SUCCESS;
         }
         Command::Prices { command } => {

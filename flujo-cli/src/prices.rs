@@ -93,7 +93,7 @@ pub(crate) fn run(command: PricesCommand) -> Result<String, String> {
             let catalog = Catalog::read_file(&file).map_err(|error| error.to_string())?;
             let _ = writeln!(
                 out,
-                "{}: genai-prices {}, {} providers, {} models: flujo can use it (FLUJO_PRICES_FILE)",
+                "{}: genai-prices {}, {} providers, {} models: flujo can use it (FLUJO_GENAI_PRICES_DATA)",
                 file.display(),
                 catalog.version,
                 catalog.providers.len(),

@@ -54,7 +54,9 @@ pipeline! {
 }
 
 fn chromium() -> PathBuf {
-    PathBuf::from(std::env::var_os("FLUJO_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()))
+    PathBuf::from(
+        std::env::var_os("FLUJO_TEST_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()),
+    )
 }
 
 /// Chromium, headless, with no network of its own and logging the page's console to stderr:

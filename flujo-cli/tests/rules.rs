@@ -14,8 +14,8 @@ fn deploy(file: &str) -> PathBuf {
 }
 
 fn promtool() -> PathBuf {
-    PathBuf::from(std::env::var_os("FLUJO_PROMTOOL").expect(
-        "FLUJO_PROMTOOL names promtool: run the tests with `bash scripts/test.sh`, which \
+    PathBuf::from(std::env::var_os("FLUJO_TEST_PROMTOOL").expect(
+        "FLUJO_TEST_PROMTOOL names promtool: run the tests with `bash scripts/test.sh`, which \
          installs it",
     ))
 }

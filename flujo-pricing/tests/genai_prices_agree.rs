@@ -3,7 +3,7 @@
 //! reasoning, at and across every tier start), on the days around every dated price and around
 //! every time-of-day window, and with every price variant's request context; to the nano-dollar. `scripts/genai-prices-grid.py` prices the
 //! grid with the package (installed into `.backends/genai-prices/` by `scripts/test.sh`,
-//! which sets `FLUJO_GENAI_PRICES_PYTHON`).
+//! which sets `FLUJO_TEST_GENAI_PRICES_PYTHON`).
 
 use std::process::Command;
 
@@ -11,9 +11,9 @@ use flujo_pricing::genai::{Catalog, GENAI_PRICES_VERSION};
 use flujo_pricing::{TokenUsage, Usd};
 
 fn python() -> String {
-    std::env::var("FLUJO_GENAI_PRICES_PYTHON").unwrap_or_else(|_| {
+    std::env::var("FLUJO_TEST_GENAI_PRICES_PYTHON").unwrap_or_else(|_| {
         panic!(
-            "FLUJO_GENAI_PRICES_PYTHON is not set: run `bash scripts/test.sh`, which installs \
+            "FLUJO_TEST_GENAI_PRICES_PYTHON is not set: run `bash scripts/test.sh`, which installs \
              genai-prices {GENAI_PRICES_VERSION} into .backends/genai-prices/"
         )
     })

@@ -50,7 +50,10 @@ pub use flujo_pricing::{TokenUsage, Usd};
 /// a `traceparent` header.
 pub mod context {
     pub use crate::core::context::{SpanContext, TraceparentError, WithSpan};
-    pub use crate::core::trace_state::{MAX_TRACE_STATE_BYTES, MAX_TRACE_STATES};
+    pub use crate::core::propagation::Propagators;
+    pub use crate::core::trace_state::{
+        MAX_BAGGAGE_BYTES, MAX_TRACE_STATE_BYTES, MAX_TRACE_STATES,
+    };
     pub use crate::run::handle::{ContextHandle, StepFutureExt, WithContext};
 }
 

@@ -71,7 +71,7 @@ impl Rotel {
     }
 
     fn launch(grpc: u16, http: u16, signals: &[&str], verbosity: &str) -> Rotel {
-        let binary = std::env::var_os("FLUJO_ROTEL")
+        let binary = std::env::var_os("FLUJO_TEST_ROTEL")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -192,6 +192,18 @@ impl Rotel {
         text
     }
 
+    /// Waits (at most 20 s) until rotel's log holds `needle`, returning its output.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let output = self.output();
+            if output.contains(needle) || Instant::now() > deadline {
+                return output;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until rotel has logged `spans` spans, returning its output.
     pub fn wait_for_spans(&self, spans: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -292,6 +304,16 @@ pub struct TlsFront {
 
 impl TlsFront {
     pub fn start(target: u16) -> TlsFront {
+        TlsFront::launch(target, false)
+    }
+
+    /// A front that asks for a client certificate signed by its CA (mutual TLS): see
+    /// [`TlsFront::client_key`] and [`TlsFront::client_certificate`].
+    pub fn start_mutual(target: u16) -> TlsFront {
+        TlsFront::launch(target, true)
+    }
+
+    fn launch(target: u16, mutual: bool) -> TlsFront {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("flujo-tls-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -322,43 +344,60 @@ impl TlsFront {
             "-subj",
             "/CN=flujo test CA",
         ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
+        // A key and a certificate signed by the CA: `{name}.key`, `{name}.pem`.
+        let signed = |name: &str, subject: &str, extensions: &str| {
+            let file = |suffix: &str| format!("{name}.{suffix}");
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &file("key"),
+                "-out",
+                &file("csr"),
+                "-subj",
+                subject,
+            ]);
+            std::fs::write(dir.join(file("ext")), extensions).unwrap();
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &file("csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &file("pem"),
+                "-days",
+                "1",
+                "-extfile",
+                &file("ext"),
+            ]);
+        };
+        signed(
+            "server",
             "/CN=localhost",
-        ]);
-        std::fs::write(
-            dir.join("server.ext"),
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "1",
-            "-extfile",
-            "server.ext",
-        ]);
+        );
+        if mutual {
+            signed(
+                "client",
+                "/CN=flujo test client",
+                "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+            );
+        }
+        let verify = if mutual {
+            format!("verify=1,cafile={}", dir.join("ca.pem").display())
+        } else {
+            "verify=0".to_owned()
+        };
 
         let backends = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".backends/socat");
-        let socat = std::env::var_os("FLUJO_SOCAT")
+        let socat = std::env::var_os("FLUJO_TEST_SOCAT")
             .map(PathBuf::from)
             .unwrap_or_else(|| backends.join("usr/bin/socat"));
         assert!(
@@ -369,7 +408,7 @@ impl TlsFront {
         let child = Command::new(&socat)
             .env("LD_LIBRARY_PATH", backends.join("usr/lib/x86_64-linux-gnu"))
             .arg(format!(
-                "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+                "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},{verify}",
                 dir.join("server.pem").display(),
                 dir.join("server.key").display()
             ))
@@ -384,6 +423,16 @@ impl TlsFront {
     pub fn ca(&self) -> PathBuf {
         self.dir.join("ca.pem")
     }
+
+    /// The client's key of a [`TlsFront::start_mutual`] front.
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.join("client.key")
+    }
+
+    /// The client's certificate of a [`TlsFront::start_mutual`] front.
+    pub fn client_certificate(&self) -> PathBuf {
+        self.dir.join("client.pem")
+    }
 }
 
 impl Drop for TlsFront {
@@ -397,7 +446,7 @@ impl Drop for TlsFront {
 /// A command running Debian's socat as unpacked into `.backends/` by `scripts/test.sh`.
 fn socat() -> Command {
     let backends = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".backends/socat");
-    let binary = std::env::var_os("FLUJO_SOCAT")
+    let binary = std::env::var_os("FLUJO_TEST_SOCAT")
         .map(PathBuf::from)
         .unwrap_or_else(|| backends.join("usr/bin/socat"));
     assert!(

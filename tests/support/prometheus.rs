@@ -110,7 +110,7 @@ impl PrometheusServer {
         .unwrap();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(tool("FLUJO_PROMETHEUS", "prometheus"))
+        let child = Command::new(tool("FLUJO_TEST_PROMETHEUS", "prometheus"))
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",

@@ -38,10 +38,13 @@ pub(crate) fn format() -> LogFormat {
 
 /// Installs the stderr subscriber (plus `extra`); returns false when the application already
 /// installed a global `tracing` subscriber (flujo's logs then go to that one).
-pub(crate) fn install(format: LogFormat, filter: &str, extra: Option<ExtraLayer>) -> bool {
+pub(crate) fn install(format: LogFormat, filter: &str, extra: Vec<ExtraLayer>) -> bool {
     *FORMAT.lock().unwrap_or_else(|e| e.into_inner()) = Some(format);
     // The filter was validated while resolving the settings.
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // An empty `Vec` of layers has no interest in any callsite, which would switch every
+    // log line off: no extra layer is `None`.
+    let extra = (!extra.is_empty()).then_some(extra);
     let registry = tracing_subscriber::registry().with(filter).with(extra);
     let installed = match format {
         LogFormat::Text => registry

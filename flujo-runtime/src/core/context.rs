@@ -255,11 +255,18 @@ impl SpanContext {
     #[must_use]
     pub fn with_tracestate(self, header: &str) -> SpanContext {
         let header = header.trim();
-        let state = if trace_state::is_valid(header) {
-            trace_state::intern(header)
-        } else {
-            0
-        };
+        if !trace_state::is_valid(header) {
+            return self;
+        }
+        let carried = trace_state::carried(self.state);
+        self.with_carried(trace_state::intern(trace_state::Carried {
+            tracestate: Some(header.into()),
+            ..carried
+        }))
+    }
+
+    /// This context with other carried headers (see [`trace_state`]).
+    pub(crate) fn with_carried(self, state: u32) -> SpanContext {
         SpanContext { state, ..self }
     }
 
@@ -337,7 +344,8 @@ impl SpanContext {
                         span_id,
                         sampled: state::sample_root(trace_id),
                         remote: false,
-                        state: 0,
+                        // Baggage that came without a trace stays with the new one.
+                        state: parent.state,
                         step,
                     }
                 } else {

@@ -14,6 +14,7 @@ pub(crate) mod otel;
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod otel_current;
 pub(crate) mod percent;
+pub(crate) mod propagation;
 pub(crate) mod record;
 pub(crate) mod site;
 pub(crate) mod state;

@@ -88,7 +88,10 @@ impl From<&OtelSpanContext> for SpanContext {
         let state = if *span.trace_state() == TraceState::NONE {
             0
         } else {
-            trace_state::intern(&span.trace_state().header())
+            trace_state::intern(trace_state::Carried {
+                tracestate: Some(span.trace_state().header().into()),
+                baggage: None,
+            })
         };
         SpanContext::joining(
             u128::from_be_bytes(span.trace_id().to_bytes()),

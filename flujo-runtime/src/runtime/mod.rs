@@ -68,8 +68,8 @@ pub fn init_telemetry_with(config: TelemetryConfig) -> Result<TelemetryGuard, Te
         exporters: Vec::new(),
         created: Instant::now(),
         calls_at_init: state::calls_started(state::current_session()),
-        #[cfg(feature = "logfire")]
-        logfire_logs: None,
+        #[cfg(feature = "otlp")]
+        log_exports: Vec::new(),
         #[cfg(feature = "otlp")]
         otlp_metrics: None,
     };
@@ -99,8 +99,8 @@ pub struct TelemetryGuard {
     /// [`EARLY_DROP`] with no call in between says so.
     created: Instant,
     calls_at_init: u64,
-    #[cfg(feature = "logfire")]
-    logfire_logs: Option<crate::sinks::logfire::LogfireLogs>,
+    #[cfg(feature = "otlp")]
+    log_exports: Vec<crate::sinks::otlp::logs::OtlpLogs>,
     #[cfg(feature = "otlp")]
     otlp_metrics: Option<crate::sinks::otlp::metrics::OtlpMetrics>,
 }
@@ -140,7 +140,7 @@ impl TelemetryGuard {
         &mut self,
         exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
     ) -> Result<(), TelemetryError> {
-        let resource = crate::sinks::otel::convert::resource(&self.settings);
+        let resource = crate::sinks::otel::convert::resource(&self.settings.resource);
         self.add_otel_destination(
             "OpenTelemetry exporter",
             ExporterDestination::new(exporter, &resource, |_| false),
@@ -157,7 +157,7 @@ impl TelemetryGuard {
         &mut self,
         processor: impl opentelemetry_sdk::trace::SpanProcessor + 'static,
     ) -> Result<(), TelemetryError> {
-        let resource = crate::sinks::otel::convert::resource(&self.settings);
+        let resource = crate::sinks::otel::convert::resource(&self.settings.resource);
         self.add_otel_destination(
             "OpenTelemetry span processor",
             ProcessorDestination::owned(processor, &resource),
@@ -188,7 +188,7 @@ impl TelemetryGuard {
         name: &'static str,
         destination: impl crate::sinks::otel::sender::Destination + Send + 'static,
     ) -> Result<(), TelemetryError> {
-        let exporter = crate::sinks::otel::start(name, destination, &self.settings)?;
+        let exporter = crate::sinks::otel::start(name, destination, &self.settings.spans)?;
         if self.settings.otel_context_activation.is_none() {
             crate::core::otel_current::set_activation(true);
         }
@@ -198,86 +198,122 @@ impl TelemetryGuard {
 
     /// Prices, the daily limit, the ledger, the exporters and the log subscriber.
     fn start(&mut self) -> Result<(), TelemetryError> {
+        let settings = &self.settings;
         pricing::configure(
-            self.settings.prices_file.as_deref(),
-            self.settings.pricing_file.as_deref(),
-            self.settings.strict_pricing,
+            settings.pricing.prices_file.as_deref(),
+            settings.pricing.pricing_file.as_deref(),
+            settings.pricing.strict,
         )?;
-        budget::set_limits(
-            self.settings.daily_cost_limit,
-            self.settings.monthly_cost_limit,
-        );
-        self.durable_ledger = self.settings.cost_ledger.is_some();
-        ledger::open_session(self.settings.cost_ledger.clone().map(|location| {
+        budget::set_limits(settings.ledger.daily_limit, settings.ledger.monthly_limit);
+        self.durable_ledger = settings.ledger.location.is_some();
+        ledger::open_session(settings.ledger.location.clone().map(|location| {
             ledger::LedgerOptions {
                 location,
-                buffer: self.settings.cost_ledger_buffer,
-                refresh: self.settings.cost_ledger_refresh,
-                when_unreachable: self.settings.cost_ledger_unreachable,
+                buffer: settings.ledger.buffer,
+                refresh: settings.ledger.refresh,
+                when_unreachable: settings.ledger.unreachable,
             }
         }))?;
         #[cfg(feature = "otlp")]
-        if self.settings.export_otlp_metrics {
+        if settings.exporters.otlp_metrics || settings.exporters.console_metrics {
             self.otlp_metrics = Some(crate::sinks::otlp::metrics::OtlpMetrics::start(
-                &self.settings,
+                settings
+                    .exporters
+                    .otlp_metrics
+                    .then_some(&settings.otlp.metrics),
+                settings.exporters.console_metrics,
+                settings.exporters.metrics_export_interval,
+                &settings.resource,
             )?);
         }
         #[allow(unused_mut)]
-        let mut extra_log_layer: Option<log::ExtraLayer> = None;
+        let mut log_layers: Vec<log::ExtraLayer> = Vec::new();
         #[cfg(feature = "logfire")]
-        if self.settings.export_telemetry
-            && let Some(token) = self.settings.logfire_api_key.clone()
+        if settings.exporters.logfire
+            && let Some(token) = &settings.logfire.api_key
         {
-            let spans = crate::sinks::logfire::otlp_settings(&self.settings, &token);
-            let exporter = crate::sinks::otlp::traces::start(&spans)?;
+            let timeout = settings.otlp.traces.timeout;
+            let spans =
+                crate::sinks::logfire::signal(&settings.logfire, token, "/v1/traces", timeout);
+            let exporter = crate::sinks::otlp::traces::start(
+                "Logfire",
+                &spans,
+                &settings.spans,
+                &settings.resource,
+            )?;
             self.exporters.push(sink::add_sink(Box::new(exporter)));
-            let (logs, bridge) = crate::sinks::logfire::LogfireLogs::start(&self.settings, &token)?;
-            self.logfire_logs = Some(logs);
-            extra_log_layer = Some(Box::new(bridge));
+            let logs = crate::sinks::logfire::signal(&settings.logfire, token, "/v1/logs", timeout);
+            let (logs, bridge) =
+                crate::sinks::otlp::logs::OtlpLogs::start("Logfire", &logs, &settings.resource)?;
+            self.log_exports.push(logs);
+            log_layers.push(Box::new(bridge));
         }
         #[cfg(feature = "otlp")]
-        if self.settings.export_otlp {
-            let exporter = crate::sinks::otlp::traces::start(&self.settings)?;
+        if settings.exporters.otlp_logs {
+            let (logs, bridge) = crate::sinks::otlp::logs::OtlpLogs::start(
+                "OTLP",
+                &settings.otlp.logs,
+                &settings.resource,
+            )?;
+            self.log_exports.push(logs);
+            log_layers.push(Box::new(bridge));
+        }
+        #[cfg(feature = "otlp")]
+        if settings.exporters.otlp_traces {
+            let exporter = crate::sinks::otlp::traces::start(
+                "OTLP",
+                &settings.otlp.traces,
+                &settings.spans,
+                &settings.resource,
+            )?;
+            self.exporters.push(sink::add_sink(Box::new(exporter)));
+        }
+        #[cfg(feature = "otlp")]
+        if settings.exporters.console_traces {
+            let resource = crate::sinks::otel::convert::resource(&settings.resource);
+            let exporter = crate::sinks::otel::start(
+                "console",
+                crate::sinks::otel::destination::ExporterDestination::new(
+                    opentelemetry_stdout::SpanExporter::default(),
+                    &resource,
+                    |_| false,
+                ),
+                &settings.spans,
+            )?;
             self.exporters.push(sink::add_sink(Box::new(exporter)));
         }
         #[cfg(feature = "prometheus")]
-        if self.settings.export_prometheus {
+        if settings.exporters.prometheus {
             crate::sinks::prometheus::attach()?;
         }
-        self.logs_installed = log::install(
-            self.settings.log_format,
-            &self.settings.log_filter,
-            extra_log_layer,
-        );
-        for notice in &self.settings.notices {
+        self.logs_installed = log::install(settings.logs.format, &settings.logs.filter, log_layers);
+        for notice in &settings.notices {
             if notice.warn {
                 tracing::warn!(target: "flujo", "{}", notice.text);
             } else {
                 tracing::info!(target: "flujo", "{}", notice.text);
             }
         }
-        state::set_sampling_rate(self.settings.sampling_rate);
-        genai::set_compat(self.settings.genai_compat);
-        genai::set_conventions(self.settings.genai_conventions);
+        state::set_sampling_rate(settings.sampling_rate);
+        genai::set_compat(settings.genai.compat);
+        genai::set_conventions(settings.genai.conventions);
+        crate::core::propagation::set(settings.propagators);
         #[cfg(feature = "opentelemetry")]
-        crate::core::otel_current::set_activation(
-            self.settings.otel_context_activation == Some(true),
-        );
+        crate::core::otel_current::set_activation(settings.otel_context_activation == Some(true));
         // The configured secrets are never captured, whatever a prompt or an answer holds.
-        let secrets = self
-            .settings
-            .otlp_headers
-            .iter()
-            .map(|(_, value)| value)
-            .chain(&self.settings.logfire_api_key)
+        let otlp = &settings.otlp;
+        let secrets = [&otlp.traces, &otlp.metrics, &otlp.logs]
+            .into_iter()
+            .flat_map(|signal| signal.headers.iter().map(|(_, value)| value))
+            .chain(&settings.logfire.api_key)
             .map(|secret| secret.expose().to_owned())
             .collect();
         content::configure(
-            self.settings.capture_message_content,
-            self.settings.max_content_bytes,
+            settings.genai.capture_message_content,
+            settings.genai.max_content_bytes,
             secrets,
         );
-        worker::set_flush_interval(self.settings.flush_interval);
+        worker::set_flush_interval(settings.spans.schedule_delay);
         Ok(())
     }
 
@@ -299,8 +335,8 @@ impl TelemetryGuard {
                     undelivered_spans += exporter.undelivered();
                 }
             }
-            #[cfg(feature = "logfire")]
-            if let Some(mut logs) = self.logfire_logs.take() {
+            #[cfg(feature = "otlp")]
+            for mut logs in self.log_exports.drain(..) {
                 logs.shutdown(remaining());
             }
             #[cfg(feature = "otlp")]

@@ -106,7 +106,12 @@ impl OpenTelemetryHook {
             })?;
         #[cfg(feature = "otlp")]
         {
-            let exporter = crate::sinks::otlp::traces::start(&settings)?;
+            let exporter = crate::sinks::otlp::traces::start(
+                "OpenTelemetryHook OTLP",
+                &settings.otlp.traces,
+                &settings.spans,
+                &settings.resource,
+            )?;
             Ok(OpenTelemetryHook::with_forward(
                 Some(Box::new(exporter)),
                 false,

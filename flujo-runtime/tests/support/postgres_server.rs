@@ -1,6 +1,6 @@
 //! A throwaway PostgreSQL server for the ledger's tests: `initdb` into a temporary directory,
 //! a free loopback port, password authentication, run as an unprivileged user when the test
-//! runs as root (the server refuses root). Binaries from `FLUJO_POSTGRES_BIN` (set by
+//! runs as root (the server refuses root). Binaries from `FLUJO_TEST_POSTGRES_BIN` (set by
 //! `scripts/test.sh`, which installs Debian's package when absent) or
 //! `/usr/lib/postgresql/*/bin`.
 #![allow(dead_code)]
@@ -21,7 +21,7 @@ pub struct Server {
 }
 
 fn binaries() -> PathBuf {
-    if let Some(bin) = std::env::var_os("FLUJO_POSTGRES_BIN") {
+    if let Some(bin) = std::env::var_os("FLUJO_TEST_POSTGRES_BIN") {
         return PathBuf::from(bin);
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -34,7 +34,7 @@ fn binaries() -> PathBuf {
     found.sort();
     found.pop().expect(
         "no PostgreSQL server: run the tests with `bash scripts/test.sh`, which installs \
-         Debian's postgresql package, or set FLUJO_POSTGRES_BIN to its bin directory",
+         Debian's postgresql package, or set FLUJO_TEST_POSTGRES_BIN to its bin directory",
     )
 }
 

@@ -8,9 +8,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use crate::collect::finished::{AttributeKey, FinishedSpan, SpanKind as FlujoSpanKind, SpanStatus};
-use crate::config::settings::TelemetrySettings;
+use crate::config::settings::{ResourceSettings, SpanQueueSettings};
 use crate::core::attribute::AttributeValue;
-use crate::core::genai::GenAiCompat;
 
 /// The instrumentation scope of every span flujo exports.
 pub(crate) fn scope() -> InstrumentationScope {
@@ -20,35 +19,34 @@ pub(crate) fn scope() -> InstrumentationScope {
 }
 
 /// The resource of flujo's own exports: the service, its version and environment.
-pub(crate) fn resource(settings: &TelemetrySettings) -> Resource {
-    let mut attributes = vec![KeyValue::new(
+/// Built from the settings alone (the SDK's own detectors add `telemetry.sdk.*`; the
+/// environment's `OTEL_RESOURCE_ATTRIBUTES` came through the settings, so that code and
+/// `resolve_from` decide it too).
+pub(crate) fn resource(settings: &ResourceSettings) -> Resource {
+    let mut attributes: Vec<KeyValue> = settings
+        .attributes
+        .iter()
+        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()))
+        .collect();
+    attributes.push(KeyValue::new(
         "deployment.environment.name",
         settings.environment.clone(),
-    )];
+    ));
     if let Some(version) = &settings.version {
         attributes.push(KeyValue::new("service.version", version.clone()));
     }
-    let resource = Resource::builder()
-        .with_service_name(settings.service_name.clone())
-        .with_attributes(attributes.clone())
-        .build();
-    // Arize Phoenix files spans by project: the service's, unless OTEL_RESOURCE_ATTRIBUTES
-    // names one (`openinference.project.name=...`).
-    let project = Key::from_static_str(OPENINFERENCE_PROJECT);
-    if settings.genai_compat.contains(GenAiCompat::OPENINFERENCE)
-        && resource.get(&project).is_none()
-    {
-        attributes.push(KeyValue::new(project, settings.service_name.clone()));
-        return Resource::builder()
-            .with_service_name(settings.service_name.clone())
-            .with_attributes(attributes)
-            .build();
+    if let Some(project) = &settings.project_name {
+        // The resource attribute OpenInference readers (Arize Phoenix) file spans by.
+        attributes.push(KeyValue::new("openinference.project.name", project.clone()));
     }
-    resource
+    Resource::builder_empty()
+        .with_detectors(&[Box::new(
+            opentelemetry_sdk::resource::TelemetryResourceDetector,
+        )])
+        .with_attributes(attributes)
+        .with_service_name(settings.service_name.clone())
+        .build()
 }
-
-/// The resource attribute OpenInference readers (Arize Phoenix) file spans by.
-const OPENINFERENCE_PROJECT: &str = "openinference.project.name";
 
 /// The attribute limits of exported spans (the `OTEL_*ATTRIBUTE*_LIMIT` variables).
 #[derive(Clone, Copy, Debug)]
@@ -60,7 +58,7 @@ pub(crate) struct SpanLimits {
 }
 
 impl SpanLimits {
-    pub(crate) fn of(settings: &TelemetrySettings) -> SpanLimits {
+    pub(crate) fn of(settings: &SpanQueueSettings) -> SpanLimits {
         SpanLimits {
             value_chars: settings.attribute_value_length_limit,
             attributes: settings.span_attribute_count_limit,

@@ -8,17 +8,17 @@ pub(crate) mod sender;
 
 use self::sender::{Destination, QueueSettings, QueuedExporter};
 use crate::config::error::TelemetryError;
-use crate::config::settings::TelemetrySettings;
+use crate::config::settings::SpanQueueSettings;
 
 /// Feeds `destination` (an application's exporter or processor) on a `flujo-otel` thread;
 /// `name` is what flujo's log lines call it.
 pub(crate) fn start<D: Destination + Send + 'static>(
     name: &'static str,
     destination: D,
-    settings: &TelemetrySettings,
+    settings: &SpanQueueSettings,
 ) -> Result<QueuedExporter, TelemetryError> {
     QueuedExporter::start(
-        QueueSettings::new(name, "flujo-otel", settings),
+        QueueSettings::new(name, "flujo-otel", settings, settings.export_timeout),
         move |_| Ok(destination),
     )
 }

@@ -31,7 +31,7 @@ use crate::collect::finished::{Cut, FinishedSpan};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
 use crate::config::settings::{
-    MAX_EXPORT_QUEUE_BYTES, MAX_EXPORT_REQUEST_BYTES, MAX_EXPORTED_SPAN_BYTES, TelemetrySettings,
+    MAX_EXPORT_QUEUE_BYTES, MAX_EXPORT_REQUEST_BYTES, MAX_EXPORTED_SPAN_BYTES, SpanQueueSettings,
 };
 
 /// How many times more a batch is sent after an attempt the destination did not answer.
@@ -86,17 +86,19 @@ pub(crate) struct QueueSettings {
 pub(crate) type Diagnose = Box<dyn Fn(&str) -> Option<String> + Send>;
 
 impl QueueSettings {
+    /// `timeout`: how long the destination may take with one batch.
     pub(crate) fn new(
         name: &'static str,
         thread: &'static str,
-        settings: &TelemetrySettings,
+        settings: &SpanQueueSettings,
+        timeout: Duration,
     ) -> QueueSettings {
         QueueSettings {
             name,
             thread,
             max_queue_size: settings.max_queue_size,
             batch_size: settings.max_export_batch_size,
-            timeout: settings.otlp_timeout,
+            timeout,
             limits: SpanLimits::of(settings),
             hint: None,
             target: None,

@@ -1,5 +1,6 @@
-//! OTLP metrics push (feature `otlp`, `OTEL_METRICS_EXPORTER=otlp`): every flujo metric, under
-//! the same name as on Prometheus, pushed periodically to the OTLP endpoint.
+//! Metrics push (feature `otlp`, `OTEL_METRICS_EXPORTER=otlp` and `console`): every flujo
+//! metric, under the same name as on Prometheus, pushed periodically to the OTLP endpoint
+//! and/or printed on stdout.
 //!
 //! A recorder attached as a downstream of flujo's own maps counters, gauges and histograms
 //! (with the same explicit buckets) onto OpenTelemetry SDK instruments; the SDK's periodic
@@ -21,9 +22,9 @@ use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 
-use super::transport::{ExportRuntime, Signal, Transport};
+use super::transport::{ExportRuntime, Transport};
 use crate::config::error::TelemetryError;
-use crate::config::settings::{OtlpProtocol, TelemetrySettings};
+use crate::config::settings::{OtlpProtocol, OtlpSignal, ResourceSettings};
 use crate::metrics::describe::{COST_USD_TOTAL, USD_PER_NANO};
 use crate::metrics::histogram::buckets_for;
 use crate::metrics::recorder::{self as flujo_metrics, Downstream};
@@ -257,41 +258,64 @@ impl PushMetricExporter for OnRuntime {
 pub(crate) struct OtlpMetrics {
     provider: SdkMeterProvider,
     /// Declared after the provider: it must outlive the provider's last export.
-    _runtime: ExportRuntime,
+    _runtime: Option<ExportRuntime>,
 }
 
 impl OtlpMetrics {
-    /// Starts pushing; the recorder can be attached once per process.
-    pub(crate) fn start(settings: &TelemetrySettings) -> Result<OtlpMetrics, TelemetryError> {
+    /// Starts pushing every `interval` to the OTLP endpoint of `otlp` and, if `console`, to
+    /// stdout (`OTEL_METRICS_EXPORTER=console`); the recorder can be attached once per
+    /// process.
+    pub(crate) fn start(
+        otlp: Option<&OtlpSignal>,
+        console: bool,
+        interval: Duration,
+        service: &ResourceSettings,
+    ) -> Result<OtlpMetrics, TelemetryError> {
         let start_error = |reason: String| TelemetryError::ExporterStart {
-            exporter: "OTLP metrics",
+            exporter: if otlp.is_some() {
+                "OTLP metrics"
+            } else {
+                "console metrics"
+            },
             reason,
         };
-        let runtime = ExportRuntime::new("flujo-otlp-metrics").map_err(start_error)?;
-        let exporter = runtime
-            .build(|| {
-                let transport = Transport::new(settings, Signal::Metrics)?;
-                let builder = opentelemetry_otlp::MetricExporter::builder();
-                match settings.otlp_protocol {
-                    OtlpProtocol::Grpc => transport.grpc(builder.with_tonic()).build(),
-                    OtlpProtocol::HttpProtobuf => transport.http(builder.with_http())?.build(),
-                }
-                .map_err(|error| error.to_string())
-            })
-            .map_err(start_error)?;
-        let handle = runtime
-            .handle()
-            .ok_or_else(|| start_error("the export runtime stopped".to_owned()))?;
-        let reader = PeriodicReader::builder(OnRuntime {
-            handle,
-            inner: exporter,
-        })
-        .with_interval(settings.metrics_export_interval)
-        .build();
-        let provider = SdkMeterProvider::builder()
-            .with_resource(crate::sinks::otel::convert::resource(settings))
-            .with_reader(reader)
-            .build();
+        let mut provider = SdkMeterProvider::builder()
+            .with_resource(crate::sinks::otel::convert::resource(service));
+        let mut runtime = None;
+        if let Some(signal) = otlp {
+            let export_runtime = ExportRuntime::new("flujo-otlp-metrics").map_err(start_error)?;
+            let exporter = export_runtime
+                .build(|| {
+                    let transport = Transport::new(signal)?;
+                    let builder = opentelemetry_otlp::MetricExporter::builder();
+                    match signal.protocol {
+                        OtlpProtocol::Grpc => transport.grpc(builder.with_tonic()).build(),
+                        OtlpProtocol::HttpProtobuf => transport.http(builder.with_http())?.build(),
+                    }
+                    .map_err(|error| error.to_string())
+                })
+                .map_err(start_error)?;
+            let handle = export_runtime
+                .handle()
+                .ok_or_else(|| start_error("the export runtime stopped".to_owned()))?;
+            provider = provider.with_reader(
+                PeriodicReader::builder(OnRuntime {
+                    handle,
+                    inner: exporter,
+                })
+                .with_interval(interval)
+                .build(),
+            );
+            runtime = Some(export_runtime);
+        }
+        if console {
+            provider = provider.with_reader(
+                PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
+                    .with_interval(interval)
+                    .build(),
+            );
+        }
+        let provider = provider.build();
         let recorder = OtelRecorder {
             meter: provider.meter("flujo"),
             descriptions: Mutex::new(HashMap::new()),
@@ -299,7 +323,7 @@ impl OtlpMetrics {
         if !flujo_metrics::attach_downstream(Downstream::Otlp, Box::new(recorder)) {
             let _ = provider.shutdown();
             return Err(start_error(
-                "OTLP metrics push can start once per process, and it already ran".to_owned(),
+                "metrics push can start once per process, and it already ran".to_owned(),
             ));
         }
         Ok(OtlpMetrics {

@@ -1,5 +1,6 @@
-//! OTLP export (feature `otlp`): spans, metrics, and the transport they share.
+//! OTLP export (feature `otlp`): spans, metrics, logs, and the transport they share.
 
+pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod traces;
 pub(crate) mod transport;

@@ -10,21 +10,19 @@
 //! Requests are bounded in spans and bytes, and every span lands in exactly one counter, as
 //! `sinks::otel::sender` says.
 
-use super::transport::{
-    Signal, TimeoutWitness, Transport, mismatch_diagnosis, protocol_hint, target,
-};
+use super::transport::{TimeoutWitness, Transport, mismatch_diagnosis, protocol_hint, target};
 use crate::config::error::TelemetryError;
-use crate::config::settings::{OtlpProtocol, TelemetrySettings};
+use crate::config::settings::{OtlpProtocol, OtlpSignal, ResourceSettings, SpanQueueSettings};
 use crate::sinks::otel::convert::resource;
 use crate::sinks::otel::destination::ExporterDestination;
 use crate::sinks::otel::sender::{QueueSettings, QueuedExporter};
 
 fn build_exporter(
-    settings: &TelemetrySettings,
+    signal: &OtlpSignal,
 ) -> Result<(opentelemetry_otlp::SpanExporter, TimeoutWitness), String> {
-    let transport = Transport::new(settings, Signal::Traces)?;
+    let transport = Transport::new(signal)?;
     let builder = opentelemetry_otlp::SpanExporter::builder();
-    let exporter = match settings.otlp_protocol {
+    let exporter = match signal.protocol {
         OtlpProtocol::Grpc => transport.grpc(builder.with_tonic()).build(),
         OtlpProtocol::HttpProtobuf => transport.http(builder.with_http())?.build(),
     }
@@ -32,28 +30,35 @@ fn build_exporter(
     Ok((exporter, transport.witness()))
 }
 
-/// Starts sending finished spans to the OTLP endpoint of `settings`.
-pub(crate) fn start(settings: &TelemetrySettings) -> Result<QueuedExporter, TelemetryError> {
-    let hint = protocol_hint(settings);
+/// Starts sending finished spans, queued as `queue` says, to the OTLP endpoint of `signal`
+/// (`name`: what flujo's log lines call it).
+pub(crate) fn start(
+    name: &'static str,
+    signal: &OtlpSignal,
+    queue: &SpanQueueSettings,
+    service: &ResourceSettings,
+) -> Result<QueuedExporter, TelemetryError> {
+    let hint = protocol_hint(signal);
     if let Some(hint) = &hint {
         tracing::warn!(target: "flujo", "{hint}");
     }
     let queue = QueueSettings {
         hint,
-        target: Some(target(settings, Signal::Traces)),
-        diagnose: Some(mismatch_diagnosis(settings, Signal::Traces)),
-        ..QueueSettings::new("OTLP", "flujo-otlp", settings)
+        target: Some(target(signal)),
+        diagnose: Some(mismatch_diagnosis(signal)),
+        ..QueueSettings::new(name, "flujo-otlp", queue, signal.timeout)
     };
-    let settings = settings.clone();
+    let signal = signal.clone();
+    let resource = resource(service);
     QueuedExporter::start(queue, move |runtime| {
         // tonic's lazy channel needs the runtime's reactor while it is built.
         let (exporter, witness) = {
             let _runtime = runtime.enter();
-            build_exporter(&settings)?
+            build_exporter(&signal)?
         };
         Ok(ExporterDestination::new(
             exporter,
-            &resource(&settings),
+            &resource,
             move |error| witness.timed_out(error),
         ))
     })

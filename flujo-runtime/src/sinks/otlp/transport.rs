@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
-use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
+use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
 use opentelemetry_otlp::{
     Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 
-use crate::config::settings::{OtlpProtocol, TelemetrySettings};
+use crate::config::settings::{OtlpProtocol, OtlpSignal};
 use crate::sinks::otel::sender::Diagnose;
 
 /// A one-worker tokio runtime for exporters that the OpenTelemetry SDK drives from plain
@@ -55,56 +55,6 @@ impl std::fmt::Debug for ExportRuntime {
     }
 }
 
-/// An OTLP signal, which decides the path of an HTTP endpoint.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Signal {
-    Traces,
-    Metrics,
-    #[cfg_attr(not(feature = "logfire"), allow(dead_code))]
-    Logs,
-}
-
-impl Signal {
-    fn path(self) -> &'static str {
-        match self {
-            Signal::Traces => "/v1/traces",
-            Signal::Metrics => "/v1/metrics",
-            Signal::Logs => "/v1/logs",
-        }
-    }
-}
-
-fn endpoint(settings: &TelemetrySettings, signal: Signal) -> String {
-    // A signal's own endpoint is used as given, as the OTLP specification asks of
-    // OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT.
-    let own = match signal {
-        Signal::Traces => &settings.otlp_traces_endpoint,
-        Signal::Metrics => &settings.otlp_metrics_endpoint,
-        Signal::Logs => &None,
-    };
-    if let Some(endpoint) = own {
-        return endpoint.clone();
-    }
-    let base = settings
-        .otlp_endpoint
-        .clone()
-        .unwrap_or_else(|| match settings.otlp_protocol {
-            OtlpProtocol::Grpc => "http://localhost:4317".to_owned(),
-            OtlpProtocol::HttpProtobuf => "http://localhost:4318".to_owned(),
-        });
-    match settings.otlp_protocol {
-        OtlpProtocol::Grpc => base,
-        // A base URL gets the signal's path, as the OTLP spec asks of
-        // OTEL_EXPORTER_OTLP_ENDPOINT.
-        OtlpProtocol::HttpProtobuf => match base.parse::<http::Uri>() {
-            Ok(uri) if matches!(uri.path(), "" | "/") => {
-                format!("{}{}", base.trim_end_matches('/'), signal.path())
-            }
-            _ => base,
-        },
-    }
-}
-
 /// The other transport: what a mismatch hint says to set.
 fn other(protocol: OtlpProtocol) -> OtlpProtocol {
     match protocol {
@@ -114,12 +64,8 @@ fn other(protocol: OtlpProtocol) -> OtlpProtocol {
 }
 
 /// Where `signal` goes and over what: "http://collector:4318/v1/traces over http/protobuf".
-pub(crate) fn target(settings: &TelemetrySettings, signal: Signal) -> String {
-    format!(
-        "{} over {}",
-        endpoint(settings, signal),
-        settings.otlp_protocol.name()
-    )
+pub(crate) fn target(signal: &OtlpSignal) -> String {
+    format!("{} over {}", signal.endpoint, signal.protocol.name())
 }
 
 /// Tells, from a failed export, whether the endpoint is a server of the other protocol, on
@@ -127,9 +73,9 @@ pub(crate) fn target(settings: &TelemetrySettings, signal: Signal) -> String {
 /// `Unimplemented`; a gRPC server asked over HTTP/1.1 fails the request with only a "network
 /// error", so the endpoint is asked once more, directly: an HTTP/2-only server answers an
 /// HTTP/1.1 request with an HTTP/2 frame.
-pub(crate) fn mismatch_diagnosis(settings: &TelemetrySettings, signal: Signal) -> Diagnose {
-    let asked = settings.otlp_protocol;
-    let endpoint = endpoint(settings, signal);
+pub(crate) fn mismatch_diagnosis(signal: &OtlpSignal) -> Diagnose {
+    let asked = signal.protocol;
+    let endpoint = signal.endpoint.clone();
     let hint = format!(
         "{endpoint} answers like an OTLP server over {other}, not {asked}: set \
          OTEL_EXPORTER_OTLP_PROTOCOL={other} (or point OTEL_EXPORTER_OTLP_ENDPOINT at the \
@@ -195,19 +141,16 @@ fn is_http2_frame_header(head: &[u8; 9]) -> bool {
 
 /// A hint when the endpoint's port is the other protocol's well-known one (gRPC to 4318,
 /// HTTP to 4317): the export then fails with a transport error that does not say why.
-pub(crate) fn protocol_hint(settings: &TelemetrySettings) -> Option<String> {
-    let endpoint = settings.otlp_endpoint.as_deref()?;
+pub(crate) fn protocol_hint(signal: &OtlpSignal) -> Option<String> {
+    if !signal.endpoint_configured {
+        return None;
+    }
+    let endpoint = signal.endpoint.as_str();
     let port = endpoint.parse::<http::Uri>().ok()?.port_u16()?;
-    let (protocol, other) = (
-        settings.otlp_protocol.name(),
-        other(settings.otlp_protocol).name(),
-    );
-    let expected_port = match settings.otlp_protocol {
-        OtlpProtocol::Grpc => 4318,
-        OtlpProtocol::HttpProtobuf => 4317,
-    };
-    (port == expected_port).then(|| {
-        let usual = if expected_port == 4317 { 4318 } else { 4317 };
+    let (protocol, other_protocol) = (signal.protocol, other(signal.protocol));
+    let (other, usual) = (other_protocol.name(), protocol.port());
+    let protocol = protocol.name();
+    (port == other_protocol.port()).then(|| {
         format!(
             "the OTLP endpoint {endpoint} uses port {port}, the usual port of OTLP over \
              {other}, but the protocol is {protocol}: set OTEL_EXPORTER_OTLP_PROTOCOL={other}, \
@@ -218,9 +161,9 @@ pub(crate) fn protocol_hint(settings: &TelemetrySettings) -> Option<String> {
 
 /// The configured headers, checked: a header the transport cannot carry is an error, not a
 /// silently missing authorization.
-fn header_map(settings: &TelemetrySettings) -> Result<http::HeaderMap, String> {
+fn header_map(signal: &OtlpSignal) -> Result<http::HeaderMap, String> {
     let mut headers = http::HeaderMap::new();
-    for (key, value) in &settings.otlp_headers {
+    for (key, value) in &signal.headers {
         let name = http::HeaderName::from_bytes(key.as_bytes())
             .map_err(|_| format!("OTLP header name `{key}` is not a valid HTTP header name"))?;
         let value = http::HeaderValue::from_str(value.expose()).map_err(|_| {
@@ -231,27 +174,43 @@ fn header_map(settings: &TelemetrySettings) -> Result<http::HeaderMap, String> {
     Ok(headers)
 }
 
-/// The extra CA certificates of `otlp_certificate`, read once: a missing or unreadable file,
-/// or one that holds no PEM certificate (a key, a DER file, an empty file), is an error
-/// naming it, at init rather than at the first export.
-fn ca_pem(settings: &TelemetrySettings) -> Result<Option<Vec<u8>>, String> {
-    let Some(path) = settings.otlp_certificate.as_ref() else {
+/// A PEM file of the transport, read once: a missing or unreadable file, or one that holds
+/// no PEM block of its kind (a key for a certificate, a DER file, an empty file), is an
+/// error naming it, at init rather than at the first export.
+fn read_pem(
+    path: Option<&std::path::PathBuf>,
+    what: &str,
+    block: &str,
+    setting: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    let Some(path) = path else {
         return Ok(None);
     };
     let pem = std::fs::read(path).map_err(|error| {
         format!(
-            "cannot read the OTLP CA certificate file {}: {error}",
+            "cannot read the OTLP {what} file {}: {error}",
             path.display()
         )
     })?;
-    match reqwest::Certificate::from_pem_bundle(&pem) {
-        Ok(certificates) if !certificates.is_empty() => Ok(Some(pem)),
-        _ => Err(format!(
-            "the OTLP CA certificate file {} holds no PEM certificate: it must hold one or more \
-             `-----BEGIN CERTIFICATE-----` blocks (OTEL_EXPORTER_OTLP_CERTIFICATE, \
-             otlp_certificate)",
-            path.display()
-        )),
+    let found = if block == "CERTIFICATE" {
+        reqwest::Certificate::from_pem_bundle(&pem)
+            .is_ok_and(|certificates| !certificates.is_empty())
+    } else {
+        // PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`).
+        String::from_utf8_lossy(&pem).lines().any(|line| {
+            let line = line.trim();
+            line.starts_with("-----BEGIN ") && line.ends_with("PRIVATE KEY-----")
+        })
+    };
+    if found {
+        Ok(Some(pem))
+    } else {
+        Err(format!(
+            "the OTLP {what} file {} holds no PEM {}: it must hold a `-----BEGIN {block}-----` \
+             block ({setting})",
+            path.display(),
+            block.to_ascii_lowercase(),
+        ))
     }
 }
 
@@ -302,19 +261,39 @@ pub(crate) struct Transport {
     endpoint: String,
     headers: http::HeaderMap,
     ca_pem: Option<Vec<u8>>,
+    /// The client's certificate chain and private key, for mutual TLS.
+    identity: Option<(Vec<u8>, Vec<u8>)>,
     timeout: Duration,
     gzip: bool,
     witness: TimeoutWitness,
 }
 
 impl Transport {
-    pub(crate) fn new(settings: &TelemetrySettings, signal: Signal) -> Result<Transport, String> {
+    pub(crate) fn new(signal: &OtlpSignal) -> Result<Transport, String> {
+        let certificate = read_pem(
+            signal.client_certificate.as_ref(),
+            "client certificate",
+            "CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, otlp_client_certificate",
+        )?;
+        let key = read_pem(
+            signal.client_key.as_ref(),
+            "client key",
+            "PRIVATE KEY",
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY, otlp_client_key",
+        )?;
         Ok(Transport {
-            endpoint: endpoint(settings, signal),
-            headers: header_map(settings)?,
-            ca_pem: ca_pem(settings)?,
-            timeout: settings.otlp_timeout,
-            gzip: settings.otlp_gzip,
+            endpoint: signal.endpoint.clone(),
+            headers: header_map(signal)?,
+            ca_pem: read_pem(
+                signal.certificate.as_ref(),
+                "CA certificate",
+                "CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE, otlp_certificate",
+            )?,
+            identity: certificate.zip(key),
+            timeout: signal.timeout,
+            gzip: signal.gzip,
             witness: TimeoutWitness::default(),
         })
     }
@@ -341,6 +320,9 @@ impl Transport {
             if let Some(pem) = &self.ca_pem {
                 tls = tls.ca_certificate(Certificate::from_pem(pem));
             }
+            if let Some((certificate, key)) = &self.identity {
+                tls = tls.identity(Identity::from_pem(certificate, key));
+            }
             builder = builder.with_tls_config(tls);
         }
         if self.gzip {
@@ -359,6 +341,13 @@ impl Transport {
             let certificates = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|error| format!("the OTLP CA certificate file is not PEM: {error}"))?;
             client = client.tls_certs_merge(certificates);
+        }
+        if let Some((certificate, key)) = &self.identity {
+            let pem = [certificate.as_slice(), b"\n", key.as_slice()].concat();
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|error| {
+                format!("the OTLP client certificate and key cannot be used for TLS: {error}")
+            })?;
+            client = client.identity(identity);
         }
         let client = client
             .build()
@@ -409,12 +398,14 @@ mod tests {
     }
     use crate::config::settings::TelemetryConfig;
 
-    fn settings(endpoint: &str, protocol: OtlpProtocol) -> TelemetrySettings {
+    fn settings(endpoint: &str, protocol: OtlpProtocol) -> OtlpSignal {
         TelemetryConfig::builder()
             .otlp_endpoint(endpoint)
             .otlp_protocol(protocol)
-            .resolve()
+            .resolve_from(|_| None)
             .unwrap()
+            .otlp
+            .traces
     }
 
     #[test]

@@ -293,9 +293,12 @@ fn embedding_usage(vectors: &[Vec<f32>]) -> TokenUsage {
 fn runtime_model_names_and_usage_functions_work_on_methods() {
     let capture = Capture::start();
     flujo::cost::set_model_price(
-        ModelPrice::new("acme-embed", 0.02, 0.0)
-            .unwrap()
-            .with_provider("acme"),
+        ModelPrice::new(
+            "acme-embed",
+            flujo::cost::PerMillionTokens::parse("0.02").unwrap(),
+            flujo::cost::PerMillionTokens::ZERO,
+        )
+        .with_provider("acme"),
     );
     let client = Client {
         model: "acme-embed".to_owned(),
@@ -494,7 +497,11 @@ fn ledger_call(priced: bool) -> Result<TokenUsage, CallError> {
 #[test]
 fn the_in_memory_ledger_reports_every_call_exactly() {
     let _capture = Capture::start();
-    flujo::cost::set_model_price(ModelPrice::new("acme-ledger-model", 0.3, 1.2).unwrap());
+    flujo::cost::set_model_price(ModelPrice::new(
+        "acme-ledger-model",
+        flujo::cost::PerMillionTokens::parse("0.3").unwrap(),
+        flujo::cost::PerMillionTokens::parse("1.2").unwrap(),
+    ));
     for _ in 0..2_500 {
         ledger_call(true).unwrap();
     }
@@ -834,4 +841,58 @@ fn llm_provider_is_spelled_as_openinference_reads_it() {
             .as_deref(),
         Some("google")
     );
+}
+
+/// A response that says how it was served (OpenAI's `service_tier`).
+struct Served {
+    usage: TokenUsage,
+    tier: &'static str,
+}
+
+impl ReportsUsage for Served {
+    fn token_usage(&self) -> Option<TokenUsage> {
+        Some(self.usage)
+    }
+    fn price_context(&self) -> Vec<(&'static str, std::borrow::Cow<'_, str>)> {
+        vec![("service_tier", self.tier.into())]
+    }
+}
+
+#[track_cost(model = "acme-override-model", provider = "acme", unpriced)]
+fn served_call(usage: TokenUsage, tier: &'static str) -> Served {
+    Served { usage, tier }
+}
+
+/// An override row prices what the data can (one-hour cache writes, reasoning priced apart,
+/// a tier, a request-context variant) through the model-call path, exactly.
+#[test]
+fn an_override_row_prices_every_unit_tier_and_variant_of_a_call_exactly() {
+    let capture = Capture::start();
+    let usd = |text| flujo::cost::PerMillionTokens::parse(text).unwrap();
+    use flujo::cost::PriceUnit;
+    flujo::cost::set_model_price(
+        ModelPrice::new("acme-override-model", usd("3"), usd("15"))
+            .with_price(PriceUnit::CacheRead, usd("0.3"))
+            .with_price(PriceUnit::CacheWrite, usd("3.75"))
+            .with_price(PriceUnit::CacheWrite1h, usd("6"))
+            .with_price(PriceUnit::Reasoning, usd("20"))
+            .with_tier(PriceUnit::Input, 200_000, usd("6"))
+            .with_variant(&[("service_tier", "flex")], PriceUnit::Output, usd("7.5")),
+    );
+    let usage = TokenUsage::new(10_000, 2_000)
+        .with_cache_read(4_000)
+        .with_cache_write(3_000)
+        .with_cache_write_1h(1_000)
+        .with_reasoning(500);
+    served_call(usage, "default");
+    served_call(usage, "flex");
+    served_call(TokenUsage::new(300_000, 0), "default");
+    let costs: Vec<Option<Usd>> = capture.cost_records().iter().map(|r| r.cost).collect();
+    // 3000 uncached * $3 + 4000 read * $0.30 + 2000 written * $3.75 + 1000 one-hour * $6 +
+    // 1500 output * $15 + 500 reasoning * $20 (per million).
+    assert_eq!(costs[0], Some(Usd::parse("0.0562").unwrap()));
+    // Flex: the output at $7.50.
+    assert_eq!(costs[1], Some(Usd::parse("0.04495").unwrap()));
+    // Above 200,000 input tokens, input at $6.
+    assert_eq!(costs[2], Some(Usd::parse("1.8").unwrap()));
 }

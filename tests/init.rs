@@ -267,9 +267,11 @@ fn code_priced_call() -> Result<flujo::TokenUsage, anyhow::Error> {
 fn prices_set_in_code_survive_init_and_reinit() {
     let _turn = turn();
     // Set before telemetry starts, as a program's setup code does.
-    flujo::cost::set_model_price(
-        flujo::cost::ModelPrice::new("acme-code-priced", 1.0, 2.0).unwrap(),
-    );
+    flujo::cost::set_model_price(flujo::cost::ModelPrice::new(
+        "acme-code-priced",
+        flujo::cost::PerMillionTokens::parse("1").unwrap(),
+        flujo::cost::PerMillionTokens::parse("2").unwrap(),
+    ));
     for session in 0..2 {
         let guard = init_telemetry_with(TelemetryConfig::default()).unwrap();
         let capture = Capture::start();

@@ -106,17 +106,8 @@ pub(crate) fn run(command: PricesCommand) -> Result<String, String> {
 
 fn describe(out: &mut String, prices: &Prices) {
     for unit in Unit::ALL {
-        let (label, per_unit) = match unit {
-            Unit::Input => ("input", "M tokens"),
-            Unit::Output => ("output", "M tokens"),
-            Unit::CacheRead => ("cache read", "M tokens"),
-            Unit::CacheWrite => ("cache write", "M tokens"),
-            Unit::CacheWrite1h => ("cache 1h", "M tokens"),
-            Unit::Reasoning => ("reasoning", "M tokens"),
-            Unit::Requests => ("requests", "1000 requests"),
-        };
         if let Some(price) = prices.get(unit) {
-            let _ = writeln!(out, "  {label:<12} {}", per(price, per_unit));
+            let _ = writeln!(out, "  {:<12} {}", unit.label(), per(price, unit.per()));
         }
     }
     if !prices.unreported.is_empty() {

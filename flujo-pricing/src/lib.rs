@@ -12,9 +12,6 @@ mod usage;
 
 pub use money::{MAX_USD_PER_MILLION_TOKENS, PerMillionTokens, PricingError, Usd};
 pub use names::{infer_provider, name_candidates};
-pub use table::{
-    BUILTIN_PRICES_TOML, MAX_PRICE_FILE_BYTES, MAX_VERSION_CHARS, ModelPrice, PriceTable,
-    PriceTier, Priced, Rates,
-};
+pub use table::{MAX_PRICE_FILE_BYTES, MAX_VERSION_CHARS, ModelPrice, PriceTable, Priced};
 pub use time::Date;
 pub use usage::{MAX_TOKENS_PER_CALL, TokenUsage};

@@ -48,13 +48,6 @@ impl Usd {
         Ok(Usd(nanos))
     }
 
-    /// The nearest amount to `dollars` (for limits given as `f64`); `None` for a negative,
-    /// NaN or infinite value.
-    pub fn from_dollars(dollars: f64) -> Option<Usd> {
-        (dollars.is_finite() && dollars >= 0.0 && dollars < (u64::MAX / NANOS_PER_USD) as f64)
-            .then(|| Usd((dollars * NANOS_PER_USD as f64).round() as u64))
-    }
-
     /// The amount as a float, for metrics and span attributes only (never for sums).
     pub fn as_f64(self) -> f64 {
         self.0 as f64 / NANOS_PER_USD as f64
@@ -175,8 +168,27 @@ impl PerMillionTokens {
     /// Free.
     pub const ZERO: PerMillionTokens = PerMillionTokens(0);
 
-    /// `dollars` per million tokens, e.g. `2.5`; at most 6 decimal places, from 0 to
+    /// Parses a decimal price such as `"2.50"` exactly: at most 6 decimal places, from 0 to
     /// [`MAX_USD_PER_MILLION_TOKENS`].
+    pub fn parse(text: &str) -> Result<PerMillionTokens, PricingError> {
+        parse_decimal(text.trim(), 6)
+            .filter(|micros| *micros <= MAX_USD_PER_MILLION_TOKENS * 1_000_000)
+            .map(PerMillionTokens)
+            .ok_or_else(|| PricingError::InvalidAmount {
+                value: text.to_owned(),
+                expected: "a price in USD per million tokens from 0 to 100000 with at most 6 decimal places, e.g. 2.50",
+            })
+    }
+
+    /// `micros` micro-dollars per million tokens (pico-dollars per token).
+    pub const fn from_micros(micros: u64) -> PerMillionTokens {
+        PerMillionTokens(micros)
+    }
+
+    /// `dollars` per million tokens from a float, for callers that hold one: exact or
+    /// refused. A value that is not within float noise of a whole micro-dollar (a seventh
+    /// decimal), negative, not finite or above [`MAX_USD_PER_MILLION_TOKENS`] is an error;
+    /// prefer [`PerMillionTokens::parse`].
     pub fn usd(dollars: f64) -> Result<PerMillionTokens, PricingError> {
         let invalid = || PricingError::InvalidAmount {
             value: dollars.to_string(),
@@ -198,11 +210,6 @@ impl PerMillionTokens {
     /// Micro-dollars per million tokens (pico-dollars per token).
     pub const fn micros(self) -> u64 {
         self.0
-    }
-
-    /// Pico-dollars for `tokens` tokens, exactly.
-    pub(crate) fn picos_for(self, tokens: u64) -> u128 {
-        u128::from(self.0) * u128::from(tokens)
     }
 }
 

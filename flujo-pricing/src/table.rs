@@ -1,70 +1,24 @@
-//! The price table: rows read from TOML (built in, from a file, or given in code), looked up
-//! by model name and call date.
+//! Price rows over the `genai-prices` data: from a TOML price file (`FLUJO_PRICING_FILE`) or
+//! from code (`set_model_price`). A row holds the data's price shape ([`Prices`]: every unit,
+//! tiers, request-context variants), from a date on, and is priced by the same code as the
+//! data.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Deserialize;
-use time::Date;
-use toml::Spanned;
+use time::{Date, OffsetDateTime};
+use toml::{Spanned, Value};
 
-use crate::money::{PerMillionTokens, PricingError, Usd, picos_to_usd};
+use crate::genai::{Prices, Unit, UnitPrice, Variant, with_variants};
+use crate::money::{PerMillionTokens, PricingError, Usd};
 use crate::names::{infer_provider, name_candidates};
 use crate::usage::TokenUsage;
 
-/// The built-in table's source: USD per million tokens for current OpenAI, Anthropic,
-/// Google, Mistral, DeepSeek and xAI models, each row dated.
-pub const BUILTIN_PRICES_TOML: &str = include_str!("../prices.toml");
-
-/// Prices that replace a row's prices for a request whose input exceeds a threshold
-/// (long-context pricing).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PriceTier {
-    /// The tier applies when a request's input tokens are above this.
-    pub above_input_tokens: u64,
-    /// The prices in this tier.
-    pub rates: Rates,
-}
-
-/// Per-token-class prices.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rates {
-    /// Uncached input tokens.
-    pub input: PerMillionTokens,
-    /// Input tokens read from the prompt cache.
-    pub cached_input: PerMillionTokens,
-    /// Input tokens written to the prompt cache.
-    pub cache_write: PerMillionTokens,
-    /// Output tokens (reasoning included).
-    pub output: PerMillionTokens,
-}
-
-impl Rates {
-    /// Input and output prices; cache reads and writes cost the input price.
-    pub fn new(input: PerMillionTokens, output: PerMillionTokens) -> Rates {
-        Rates {
-            input,
-            cached_input: input,
-            cache_write: input,
-            output,
-        }
-    }
-
-    fn cost(&self, usage: &TokenUsage) -> Usd {
-        let picos = self.input.picos_for(usage.uncached_input())
-            + self.cached_input.picos_for(usage.cache_read_input)
-            + self.cache_write.picos_for(usage.cache_write_input)
-            + self.output.picos_for(usage.output);
-        picos_to_usd(picos)
-    }
-
-    fn output_cost(&self, usage: &TokenUsage) -> Usd {
-        picos_to_usd(self.output.picos_for(usage.output))
-    }
-}
-
 /// One row: a model's prices from a date on.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModelPrice {
     /// The model name the row is for (lower case).
     pub model: String,
@@ -72,49 +26,111 @@ pub struct ModelPrice {
     pub provider: Option<String>,
     /// The date these prices took effect (UTC).
     pub effective: Date,
-    /// The prices.
-    pub rates: Rates,
-    /// Long-context tiers, by ascending threshold.
-    pub tiers: Vec<PriceTier>,
+    /// The prices, as the `genai-prices` data states a model's.
+    pub prices: Prices,
+    /// Prices a request context selects (`service_tier = flex`, `processing = batch`).
+    variants: Vec<Variant>,
     /// Other names of the same model.
     pub aliases: Vec<String>,
 }
 
 impl ModelPrice {
-    /// A row for `model` with input and output prices in USD per million tokens, in effect
-    /// from the earliest date; refine it with the `with_*` methods.
+    /// A row for `model` with input and output prices, in effect from the earliest date;
+    /// refine it with the `with_*` methods.
     ///
     /// ```
-    /// use flujo::cost::ModelPrice;
+    /// use flujo::cost::{ModelPrice, PerMillionTokens, PriceUnit};
+    /// use flujo::{TokenUsage, Usd};
     ///
-    /// let price = ModelPrice::new("acme-llm", 3.0, 15.0)?.with_cached_input(0.3)?;
-    /// assert_eq!(price.rates.cached_input.micros(), 300_000);
+    /// let usd = |text| PerMillionTokens::parse(text).unwrap();
+    /// let price = ModelPrice::new("acme-llm", usd("3"), usd("15"))
+    ///     .with_price(PriceUnit::CacheRead, usd("0.30"))
+    ///     .with_price(PriceUnit::Reasoning, usd("20"));
+    /// let usage = TokenUsage::new(2_000, 1_000).with_cache_read(1_000).with_reasoning(500);
+    /// // 1000 * $3/M + 1000 * $0.30/M + 500 * $15/M + 500 reasoning * $20/M
+    /// assert_eq!(price.cost(&usage), Usd::parse("0.0208")?);
     /// # Ok::<(), flujo::cost::PricingError>(())
     /// ```
-    pub fn new(model: &str, input: f64, output: f64) -> Result<ModelPrice, PricingError> {
-        Ok(ModelPrice {
+    pub fn new(model: &str, input: PerMillionTokens, output: PerMillionTokens) -> ModelPrice {
+        ModelPrice {
             model: model.trim().to_ascii_lowercase(),
             provider: None,
             effective: Date::MIN,
-            rates: Rates::new(
-                PerMillionTokens::usd(input)?,
-                PerMillionTokens::usd(output)?,
-            ),
-            tiers: Vec::new(),
+            prices: Prices::default()
+                .with(Unit::Input, UnitPrice::new(input.micros()))
+                .with(Unit::Output, UnitPrice::new(output.micros())),
+            variants: Vec::new(),
             aliases: Vec::new(),
-        })
+        }
     }
 
-    /// With the price of cached input tokens (USD per million).
-    pub fn with_cached_input(mut self, usd: f64) -> Result<ModelPrice, PricingError> {
-        self.rates.cached_input = PerMillionTokens::usd(usd)?;
-        Ok(self)
+    /// With `unit` at `price` (for [`Unit::Requests`], USD per thousand requests). A unit
+    /// without a price is priced as the data does: cache reads and writes as input,
+    /// one-hour cache writes as cache writes, reasoning as output.
+    #[must_use]
+    pub fn with_price(mut self, unit: Unit, price: PerMillionTokens) -> ModelPrice {
+        self.set_price(unit, price);
+        self
     }
 
-    /// With the price of cache-write input tokens (USD per million).
-    pub fn with_cache_write(mut self, usd: f64) -> Result<ModelPrice, PricingError> {
-        self.rates.cache_write = PerMillionTokens::usd(usd)?;
-        Ok(self)
+    fn set_price(&mut self, unit: Unit, price: PerMillionTokens) {
+        let tiers = self
+            .prices
+            .get(unit)
+            .map(|p| p.tiers.clone())
+            .unwrap_or_default();
+        let prices = std::mem::take(&mut self.prices);
+        self.prices = prices.with(
+            unit,
+            UnitPrice {
+                tiers,
+                ..UnitPrice::new(price.micros())
+            },
+        );
+    }
+
+    /// With `unit` at `price` for requests whose input tokens are above
+    /// `above_input_tokens` (long-context pricing). The unit needs a base price first.
+    #[must_use]
+    pub fn with_tier(
+        mut self,
+        unit: Unit,
+        above_input_tokens: u64,
+        price: PerMillionTokens,
+    ) -> ModelPrice {
+        self.set_tier(unit, above_input_tokens, price);
+        self
+    }
+
+    fn set_tier(&mut self, unit: Unit, above_input_tokens: u64, price: PerMillionTokens) {
+        if let Some(base) = self.prices.get(unit).cloned() {
+            let prices = std::mem::take(&mut self.prices);
+            self.prices = prices.with(unit, base.with_tier(above_input_tokens, price.micros()));
+        }
+    }
+
+    /// With `unit` at `price` for requests whose context has every pair of `when` (the
+    /// first matching variant that names a unit sets it).
+    #[must_use]
+    pub fn with_variant(
+        mut self,
+        when: &[(&str, &str)],
+        unit: Unit,
+        price: PerMillionTokens,
+    ) -> ModelPrice {
+        self.add_variant(when, unit, price);
+        self
+    }
+
+    fn add_variant(&mut self, when: &[(&str, &str)], unit: Unit, price: PerMillionTokens) {
+        let when: Vec<(String, String)> = when
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        self.variants.push(Variant::new(
+            when,
+            Prices::default().with(unit, UnitPrice::new(price.micros())),
+        ));
     }
 
     /// With the provider (`gen_ai.provider.name`, e.g. `openai`).
@@ -131,35 +147,20 @@ impl ModelPrice {
         self
     }
 
-    /// The rates for a request with `input_tokens` of input.
-    pub fn rates_for(&self, input_tokens: u64) -> &Rates {
-        self.tiers
-            .iter()
-            .rev()
-            .find(|tier| input_tokens > tier.above_input_tokens)
-            .map_or(&self.rates, |tier| &tier.rates)
+    /// The prices for a request served as `context` says (`("service_tier", "flex")`).
+    pub fn prices_for(&self, at: OffsetDateTime, context: &[(&str, &str)]) -> Cow<'_, Prices> {
+        with_variants(&self.prices, &self.variants, at, context)
     }
 
-    /// The exact cost of `usage` at these prices.
+    /// The exact cost of `usage` at the standard prices.
     pub fn cost(&self, usage: &TokenUsage) -> Usd {
-        self.rates_for(usage.input).cost(usage)
+        self.prices.cost(usage)
     }
 
     /// The part of [`ModelPrice::cost`] that pays for the output tokens (reasoning included);
     /// the rest, `cost - output_cost`, pays for the input. Never more than the whole.
-    ///
-    /// ```
-    /// use flujo::cost::ModelPrice;
-    /// use flujo::{TokenUsage, Usd};
-    ///
-    /// let price = ModelPrice::new("acme-llm", 2.5, 10.0)?;
-    /// let usage = TokenUsage::new(2_000, 800);
-    /// assert_eq!(price.cost(&usage), Usd::parse("0.013")?);
-    /// assert_eq!(price.output_cost(&usage), Usd::parse("0.008")?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn output_cost(&self, usage: &TokenUsage) -> Usd {
-        self.rates_for(usage.input).output_cost(usage)
+        self.prices.output_cost(usage)
     }
 }
 
@@ -223,21 +224,29 @@ pub(crate) fn read_price_file(path: &Path) -> Result<String, PricingError> {
     Ok(text)
 }
 
-/// Model prices by name and date. Start from [`PriceTable::builtin`], then layer a file
-/// ([`PriceTable::merge_file`]) or rows from code ([`PriceTable::insert`]) over it: a later
-/// row for the same model and effective date replaces the earlier one.
+/// Model prices by name and date, layered over the `genai-prices` data: rows of a file
+/// ([`PriceTable::merge_file`]) or of code ([`PriceTable::insert`]); a later row for the same
+/// model and effective date replaces the earlier one.
 ///
 /// ```
 /// use flujo::TokenUsage;
 /// use flujo::cost::PriceTable;
 ///
-/// let table = PriceTable::builtin();
-/// let day = time::Date::from_calendar_date(2025, time::Month::March, 1).unwrap();
+/// let mut table = PriceTable::empty();
+/// table.merge_toml(r#"
+///     [[model]]
+///     name = "acme-llm"
+///     input = 2.50            # USD per million tokens, read exactly as written
+///     output = "10"
+///     cache_read = 1.25
+/// "#, "prices.toml")?;
+/// let day = time::Date::from_calendar_date(2026, time::Month::March, 1).unwrap();
 /// let usage = TokenUsage::new(1_000_000, 100_000).with_cache_read(400_000);
-/// let priced = table.price("gpt-4o-2024-08-06", &usage, day).unwrap();
+/// let priced = table.price("acme-llm-2026-01-01", &usage, day).unwrap();
 /// // 600k uncached at $2.50/M + 400k cached at $1.25/M + 100k output at $10/M
 /// assert_eq!(priced.cost.to_string(), "$3.00");
 /// assert!(table.price("my-own-model", &usage, day).is_none());
+/// # Ok::<(), flujo::cost::PricingError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct PriceTable {
@@ -247,21 +256,6 @@ pub struct PriceTable {
 }
 
 impl PriceTable {
-    /// The built-in table.
-    pub fn builtin() -> PriceTable {
-        let mut table = PriceTable {
-            rows: HashMap::new(),
-            version: String::new(),
-        };
-        // The built-in file is tested; a failure here is a bug in flujo, reported as an
-        // empty table rather than a panic in the user's program.
-        let version = table
-            .merge_toml(BUILTIN_PRICES_TOML, "<built-in>")
-            .unwrap_or_default();
-        table.version = format!("builtin-{version}");
-        table
-    }
-
     /// An empty table (every model unpriced until rows are added).
     pub fn empty() -> PriceTable {
         PriceTable {
@@ -270,8 +264,8 @@ impl PriceTable {
         }
     }
 
-    /// Identifies the prices in force: the built-in version plus every layer added, e.g.
-    /// `builtin-2025-11-24+prices.toml@2026-01-01+code`. Stored with each cost record.
+    /// Identifies the layers in this table, e.g. `empty+prices.toml@2026-01-01+code`.
+    /// Stored with each cost record.
     pub fn version(&self) -> &str {
         &self.version
     }
@@ -288,7 +282,7 @@ impl PriceTable {
     }
 
     /// For every model that `layer` prices without a date, forgets the rows of the layers
-    /// below (a dated built-in row would otherwise still win on its dates).
+    /// below (a dated row would otherwise still win on its dates).
     fn override_undated(&mut self, layer: &[ModelPrice]) {
         for price in layer.iter().filter(|price| price.effective == Date::MIN) {
             for name in std::iter::once(&price.model).chain(&price.aliases) {
@@ -318,8 +312,14 @@ impl PriceTable {
         Ok(())
     }
 
-    /// Layers the rows of a TOML price table (the built-in table's format) over this one;
-    /// returns the file's `version` (or `unversioned`). `file` names it in errors.
+    /// Layers the rows of a TOML price table over this one; returns the file's `version` (or
+    /// `unversioned`). `file` names it in errors. The format: `[[model]]` rows with `name`,
+    /// optional `provider`, `effective` (a date), `aliases`, and prices in USD per million
+    /// tokens (`input`, `output`, `cache_read` (or `cached_input`), `cache_write`,
+    /// `cache_write_1h`, `reasoning`; `requests` per thousand requests), each a number or a
+    /// string read exactly as written; `[[model.tier]]` with `above_input_tokens` and the
+    /// prices that change above it; `[[model.variant]]` with `when = { key = "value" }` and
+    /// the prices a request context selects.
     pub fn merge_toml(&mut self, text: &str, file: &str) -> Result<String, PricingError> {
         let parsed: FileRows = toml::from_str(text).map_err(|error| {
             let line = error.span().map_or(1, |span| line_of(text, span.start));
@@ -337,9 +337,10 @@ impl PriceTable {
                 message,
             }
         })?;
+        let source = Source { text, file };
         let mut rows = Vec::with_capacity(parsed.model.len());
         for row in parsed.model {
-            rows.push(row.into_price(text, file)?);
+            rows.push(row.into_price(&source)?);
         }
         let version = parsed.version.unwrap_or_else(|| "unversioned".to_owned());
         // Every cost record carries the version: it stays short.
@@ -412,6 +413,92 @@ fn key_on_line(text: &str, line: usize) -> Option<&str> {
     (!key.is_empty() && !key.starts_with('[')).then_some(key)
 }
 
+/// The file being read, for errors that name a line.
+struct Source<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Source<'_> {
+    fn error(&self, offset: usize, message: String) -> PricingError {
+        PricingError::File {
+            file: self.file.to_owned(),
+            line: line_of(self.text, offset),
+            message,
+        }
+    }
+
+    /// A price as written: a TOML number read from its text (never through a float), or a
+    /// string.
+    fn price(&self, field: &str, value: &Spanned<Value>) -> Result<PerMillionTokens, PricingError> {
+        let span = value.span();
+        let written = match value.get_ref() {
+            Value::String(text) => text.clone(),
+            Value::Integer(_) | Value::Float(_) => self.text[span.clone()].replace('_', ""),
+            _ => self.text[span.clone()].to_owned(),
+        };
+        PerMillionTokens::parse(&written).map_err(|_| {
+            self.error(
+                span.start,
+                format!(
+                    "field `{field}` = {written} is not a price: expected a non-negative decimal \
+                     number of USD per million tokens (per thousand requests for `requests`) \
+                     with at most 6 decimal places, e.g. 2.50"
+                ),
+            )
+        })
+    }
+}
+
+/// The price keys a row, a tier and a variant may hold, with the unit each prices.
+macro_rules! priced_table {
+    ($(#[$meta:meta])* struct $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        struct $name {
+            $($(#[$field_meta])* $field: $ty,)*
+            input: Option<Spanned<Value>>,
+            output: Option<Spanned<Value>>,
+            cache_read: Option<Spanned<Value>>,
+            /// `cache_read`'s old name.
+            cached_input: Option<Spanned<Value>>,
+            cache_write: Option<Spanned<Value>>,
+            cache_write_1h: Option<Spanned<Value>>,
+            reasoning: Option<Spanned<Value>>,
+            requests: Option<Spanned<Value>>,
+        }
+
+        impl $name {
+            /// Each price written, with its field and unit.
+            fn written(&self) -> [(&'static str, Unit, &Option<Spanned<Value>>); 8] {
+                [
+                    ("input", Unit::Input, &self.input),
+                    ("output", Unit::Output, &self.output),
+                    ("cache_read", Unit::CacheRead, &self.cache_read),
+                    ("cached_input", Unit::CacheRead, &self.cached_input),
+                    ("cache_write", Unit::CacheWrite, &self.cache_write),
+                    ("cache_write_1h", Unit::CacheWrite1h, &self.cache_write_1h),
+                    ("reasoning", Unit::Reasoning, &self.reasoning),
+                    ("requests", Unit::Requests, &self.requests),
+                ]
+            }
+
+            /// The prices written, each applied with `apply`.
+            fn each_price(
+                &self,
+                source: &Source<'_>,
+                mut apply: impl FnMut(Unit, PerMillionTokens),
+            ) -> Result<(), PricingError> {
+                for (field, unit, value) in self.written() {
+                    if let Some(value) = value {
+                        apply(unit, source.price(field, value)?);
+                    }
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileRows {
@@ -420,84 +507,64 @@ struct FileRows {
     model: Vec<FileRow>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileRow {
-    name: Spanned<String>,
-    provider: Option<String>,
-    effective: Option<Spanned<toml::value::Datetime>>,
-    input: Spanned<f64>,
-    output: Spanned<f64>,
-    cached_input: Option<Spanned<f64>>,
-    cache_write: Option<Spanned<f64>>,
-    #[serde(default)]
-    tier: Vec<FileTier>,
-    #[serde(default)]
-    aliases: Vec<String>,
+priced_table! {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FileRow {
+        name: Spanned<String>,
+        provider: Option<String>,
+        effective: Option<Spanned<toml::value::Datetime>>,
+        #[serde(default)]
+        tier: Vec<FileTier>,
+        #[serde(default)]
+        variant: Vec<FileVariant>,
+        #[serde(default)]
+        aliases: Vec<String>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTier {
-    above_input_tokens: u64,
-    input: Spanned<f64>,
-    output: Spanned<f64>,
-    cached_input: Option<Spanned<f64>>,
-    cache_write: Option<Spanned<f64>>,
+priced_table! {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FileTier {
+        above_input_tokens: u64,
+    }
 }
 
-/// The four prices of a row or tier, as written (serde's `flatten` would lose their spans).
-struct FileRates<'a> {
-    input: &'a Spanned<f64>,
-    output: &'a Spanned<f64>,
-    cached_input: &'a Option<Spanned<f64>>,
-    cache_write: &'a Option<Spanned<f64>>,
-}
-
-impl FileRates<'_> {
-    fn rates(&self, text: &str, file: &str) -> Result<Rates, PricingError> {
-        let price = |field: &str, value: &Spanned<f64>| {
-            PerMillionTokens::usd(*value.get_ref()).map_err(|_| PricingError::File {
-                file: file.to_owned(),
-                line: line_of(text, value.span().start),
-                message: format!(
-                    "field `{field}` = {} is not a price: expected a non-negative number of \
-                     USD per million tokens with at most 6 decimal places",
-                    value.get_ref()
-                ),
-            })
-        };
-        let input = price("input", self.input)?;
-        let or_input = |field, value: &Option<Spanned<f64>>| {
-            value.as_ref().map_or(Ok(input), |v| price(field, v))
-        };
-        Ok(Rates {
-            input,
-            cached_input: or_input("cached_input", self.cached_input)?,
-            cache_write: or_input("cache_write", self.cache_write)?,
-            output: price("output", self.output)?,
-        })
+priced_table! {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FileVariant {
+        when: BTreeMap<String, String>,
     }
 }
 
 impl FileRow {
-    fn into_price(self, text: &str, file: &str) -> Result<ModelPrice, PricingError> {
-        let error = |offset: usize, message: String| PricingError::File {
-            file: file.to_owned(),
-            line: line_of(text, offset),
-            message,
-        };
+    fn into_price(self, source: &Source<'_>) -> Result<ModelPrice, PricingError> {
         let model = self.name.get_ref().trim().to_ascii_lowercase();
         if model.is_empty() {
-            return Err(error(
+            return Err(source.error(
                 self.name.span().start,
                 "field `name` is empty: give the model's name".to_owned(),
             ));
         }
+        let (Some(input), Some(output)) = (&self.input, &self.output) else {
+            let missing = if self.input.is_none() {
+                "input"
+            } else {
+                "output"
+            };
+            return Err(source.error(
+                self.name.span().start,
+                format!(
+                    "missing field `{missing}`: a row gives at least its input and output prices"
+                ),
+            ));
+        };
         let effective = match &self.effective {
             None => Date::MIN,
             Some(value) => to_date(value.get_ref()).ok_or_else(|| {
-                error(
+                source.error(
                     value.span().start,
                     format!(
                         "field `effective` = {} is not a date: write a TOML date, e.g. \
@@ -507,38 +574,33 @@ impl FileRow {
                 )
             })?,
         };
-        let mut tiers = Vec::with_capacity(self.tier.len());
+        let mut price = ModelPrice::new(
+            &model,
+            source.price("input", input)?,
+            source.price("output", output)?,
+        );
+        self.each_price(source, |unit, value| price.set_price(unit, value))?;
         for tier in &self.tier {
-            let rates = FileRates {
-                input: &tier.input,
-                output: &tier.output,
-                cached_input: &tier.cached_input,
-                cache_write: &tier.cache_write,
-            };
-            tiers.push(PriceTier {
-                above_input_tokens: tier.above_input_tokens,
-                rates: rates.rates(text, file)?,
-            });
+            tier.each_price(source, |unit, value| {
+                price.set_tier(unit, tier.above_input_tokens, value);
+            })?;
         }
-        tiers.sort_by_key(|tier| tier.above_input_tokens);
-        Ok(ModelPrice {
-            model,
-            provider: self.provider,
-            effective,
-            rates: FileRates {
-                input: &self.input,
-                output: &self.output,
-                cached_input: &self.cached_input,
-                cache_write: &self.cache_write,
-            }
-            .rates(text, file)?,
-            tiers,
-            aliases: self
-                .aliases
+        for variant in &self.variant {
+            let when: Vec<(&str, &str)> = variant
+                .when
                 .iter()
-                .map(|alias| alias.trim().to_ascii_lowercase())
-                .collect(),
-        })
+                .map(|(key, value)| (key.as_str(), value.as_str()))
+                .collect();
+            variant.each_price(source, |unit, value| price.add_variant(&when, unit, value))?;
+        }
+        price.provider = self.provider;
+        price.effective = effective;
+        price.aliases = self
+            .aliases
+            .iter()
+            .map(|alias| alias.trim().to_ascii_lowercase())
+            .collect();
+        Ok(price)
     }
 }
 
@@ -554,54 +616,184 @@ fn to_date(value: &toml::value::Datetime) -> Option<Date> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::Month;
+
+    fn day(y: i32, m: Month, d: u8) -> Date {
+        Date::from_calendar_date(y, m, d).unwrap()
+    }
+
+    fn table(text: &str) -> PriceTable {
+        let mut table = PriceTable::empty();
+        table.merge_toml(text, "prices.toml").unwrap();
+        table
+    }
+
+    fn usd(text: &str) -> Usd {
+        Usd::parse(text).unwrap()
+    }
+
+    fn per_m(text: &str) -> PerMillionTokens {
+        PerMillionTokens::parse(text).unwrap()
+    }
 
     #[test]
-    fn an_undated_row_over_a_dated_built_in_row_prices_every_date() {
-        let day = Date::from_calendar_date(2026, time::Month::June, 1).unwrap();
-        let usage = TokenUsage::new(1_000_000, 0);
-        let builtin = PriceTable::builtin();
-        assert_ne!(
-            builtin.price("gpt-4o", &usage, day).unwrap().cost,
-            Usd::from_nanos(7_000_000_000)
+    fn an_override_row_says_what_the_data_can_and_is_priced_exactly() {
+        let rows = table(
+            r#"
+            [[model]]
+            name = "acme-opus"
+            input = 15
+            output = 75
+            cache_read = 1.5
+            cache_write = 18.75
+            cache_write_1h = 30
+            reasoning = 90
+            requests = 0.5
+            [[model.tier]]
+            above_input_tokens = 200000
+            input = 30
+            output = "112.50"
+            "#,
         );
-        let mut table = builtin.clone();
-        table
+        let on = day(2026, Month::June, 1);
+        // 10k input: 2k uncached, 3k read, 5k written (1k of them for an hour); 2k output,
+        // 500 of it reasoning; one request.
+        let usage = TokenUsage::new(10_000, 2_000)
+            .with_cache_read(3_000)
+            .with_cache_write(5_000)
+            .with_cache_write_1h(1_000)
+            .with_reasoning(500);
+        let cost = rows.price("acme-opus", &usage, on).unwrap().cost;
+        // 2000*15 + 3000*1.5 + 4000*18.75 + 1000*30 + 1500*75 + 500*90 micro-dollars, plus
+        // $0.5 per thousand requests.
+        let expected = 30_000 + 4_500 + 75_000 + 30_000 + 112_500 + 45_000 + 500;
+        assert_eq!(cost, Usd::from_nanos(expected * 1_000));
+        // Above the tier's threshold, its input and output prices apply to the whole request.
+        let long = TokenUsage::new(200_001, 1_000);
+        let cost = rows.price("acme-opus", &long, on).unwrap().cost;
+        assert_eq!(
+            cost,
+            Usd::from_nanos((200_001 * 30 + 1_000 * 112_500 / 1_000 + 500) * 1_000)
+        );
+        // The same row made in code prices the same.
+        let coded = ModelPrice::new("acme-opus", per_m("15"), per_m("75"))
+            .with_price(Unit::CacheRead, per_m("1.5"))
+            .with_price(Unit::CacheWrite, per_m("18.75"))
+            .with_price(Unit::CacheWrite1h, per_m("30"))
+            .with_price(Unit::Reasoning, per_m("90"))
+            .with_price(Unit::Requests, per_m("0.5"))
+            .with_tier(Unit::Input, 200_000, per_m("30"))
+            .with_tier(Unit::Output, 200_000, per_m("112.5"));
+        assert_eq!(&coded, rows.lookup("acme-opus", on).unwrap());
+    }
+
+    #[test]
+    fn a_row_with_only_input_and_output_prices_cache_and_reasoning_as_the_data_does() {
+        let rows = table("[[model]]\nname = \"acme\"\ninput = 2\noutput = 8\n");
+        let usage = TokenUsage::new(1_000, 1_000)
+            .with_cache_read(400)
+            .with_reasoning(300);
+        // Cache reads at the input price, reasoning at the output price.
+        assert_eq!(
+            rows.price("acme", &usage, day(2026, Month::June, 1))
+                .unwrap()
+                .cost,
+            usd("0.01")
+        );
+    }
+
+    #[test]
+    fn prices_are_read_as_written_never_through_a_float() {
+        // 0.1 + 0.2 is not 0.3 in binary; written prices stay decimal.
+        let rows = table("[[model]]\nname = \"a\"\ninput = 0.1\noutput = 0.2\n");
+        let usage = TokenUsage::new(1_000_000, 1_000_000);
+        assert_eq!(rows.price("a", &usage, Date::MAX).unwrap().cost, usd("0.3"));
+        let rows = table("[[model]]\nname = \"a\"\ninput = 1_000\noutput = \"0.000001\"\n");
+        assert_eq!(
+            rows.lookup("a", Date::MAX)
+                .unwrap()
+                .prices
+                .get(Unit::Output)
+                .unwrap()
+                .base,
+            1
+        );
+        let mut table = PriceTable::empty();
+        let error = table
             .merge_toml(
-                "[[model]]\nname = \"gpt-4o\"\ninput = 7\noutput = 8\n",
-                "mine.toml",
+                "[[model]]\nname = \"a\"\ninput = 1e-3\noutput = 1\n",
+                "p.toml",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 3") && error.contains("`input`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_variant_prices_what_a_request_context_selects() {
+        let rows = table(
+            r#"
+            [[model]]
+            name = "acme"
+            input = 2
+            output = 8
+            [[model.variant]]
+            when = { service_tier = "flex" }
+            input = 1
+            output = 4
+            "#,
+        );
+        let row = rows.lookup("acme", Date::MAX).unwrap();
+        let usage = TokenUsage::new(1_000_000, 0);
+        let at = OffsetDateTime::UNIX_EPOCH;
+        assert_eq!(row.prices_for(at, &[]).cost(&usage), usd("2"));
+        assert_eq!(
+            row.prices_for(at, &[("service_tier", "flex")]).cost(&usage),
+            usd("1")
+        );
+        assert_eq!(
+            row.prices_for(at, &[("service_tier", "priority")])
+                .cost(&usage),
+            usd("2")
+        );
+    }
+
+    #[test]
+    fn dated_rows_price_by_call_date_and_an_undated_one_replaces_them() {
+        let mut rows = table(
+            "[[model]]\nname = \"o3\"\neffective = 2025-04-16\ninput = 10\noutput = 40\n\
+             [[model]]\nname = \"o3\"\neffective = 2025-06-10\ninput = 2\noutput = 8\n",
+        );
+        let usage = TokenUsage::new(1_000_000, 1_000_000);
+        let cost = |rows: &PriceTable, on| rows.price("o3", &usage, on).map(|p| p.cost);
+        assert_eq!(cost(&rows, day(2025, Month::May, 1)), Some(usd("50")));
+        assert_eq!(cost(&rows, day(2025, Month::July, 1)), Some(usd("10")));
+        assert_eq!(cost(&rows, day(2025, Month::January, 1)), None);
+        rows.insert(ModelPrice::new("o3", per_m("1"), per_m("1")));
+        assert_eq!(cost(&rows, day(2025, Month::January, 1)), Some(usd("2")));
+        assert_eq!(cost(&rows, day(2025, Month::July, 1)), Some(usd("2")));
+        assert!(rows.version().ends_with("+code"));
+    }
+
+    #[test]
+    fn file_rows_have_a_provider_aliases_and_a_version() {
+        let mut table = PriceTable::empty();
+        let version = table
+            .merge_toml(
+                "version = \"acme-1\"\n[[model]]\nname = \"acme-llm\"\nprovider = \"acme\"\ninput = 0.5\noutput = 1.5\naliases = [\"Acme\"]\n",
+                "acme.toml",
             )
             .unwrap();
+        assert_eq!(version, "acme-1");
+        let usage = TokenUsage::new(1_000_000, 0);
         assert_eq!(
-            table.price("gpt-4o", &usage, day).unwrap().cost,
-            Usd::from_nanos(7_000_000_000)
+            table.price("acme", &usage, Date::MAX).unwrap().cost,
+            usd("0.5")
         );
-        let early = Date::from_calendar_date(2020, time::Month::January, 1).unwrap();
-        assert_eq!(
-            table.price("gpt-4o", &usage, early).unwrap().cost,
-            Usd::from_nanos(7_000_000_000)
-        );
-        // The same from code.
-        let mut coded = builtin.clone();
-        coded.insert(ModelPrice::new("gpt-4o", 7.0, 8.0).unwrap());
-        assert_eq!(
-            coded.price("gpt-4o", &usage, day).unwrap().cost,
-            Usd::from_nanos(7_000_000_000)
-        );
-        // A dated row still layers in at its date only.
-        let mut dated = builtin.clone();
-        dated.insert(
-            ModelPrice::new("gpt-4o", 7.0, 8.0)
-                .unwrap()
-                .effective_from(day),
-        );
-        assert_eq!(
-            dated.price("gpt-4o", &usage, day).unwrap().cost,
-            Usd::from_nanos(7_000_000_000)
-        );
-        assert_eq!(
-            dated.price("gpt-4o", &usage, early).map(|p| p.cost),
-            builtin.price("gpt-4o", &usage, early).map(|p| p.cost)
-        );
+        assert_eq!(table.provider_of("acme-llm").as_deref(), Some("acme"));
     }
 
     fn temp(name: &str) -> std::path::PathBuf {
@@ -610,7 +802,7 @@ mod tests {
 
     #[test]
     fn a_price_file_that_is_not_a_bounded_regular_file_is_refused_without_reading_it_all() {
-        let mut table = PriceTable::builtin();
+        let mut table = PriceTable::empty();
         // A device that never ends, and a FIFO nobody writes to: refused at once.
         let error = table
             .merge_file(Path::new("/dev/zero"))
@@ -642,7 +834,7 @@ mod tests {
 
     #[test]
     fn a_price_files_version_is_short() {
-        let mut table = PriceTable::builtin();
+        let mut table = PriceTable::empty();
         let long = format!("version = \"{}\"\n", "v".repeat(100_000));
         let error = table
             .merge_toml(&long, "long.toml")
@@ -658,123 +850,6 @@ mod tests {
                 .is_ok()
         );
     }
-    use time::Month;
-
-    fn day(y: i32, m: Month, d: u8) -> Date {
-        Date::from_calendar_date(y, m, d).unwrap()
-    }
-
-    #[test]
-    fn builtin_table_parses_with_every_provider() {
-        let mut table = PriceTable::empty();
-        table
-            .merge_toml(BUILTIN_PRICES_TOML, "<built-in>")
-            .expect("the built-in table is valid");
-        for model in [
-            "gpt-4o",
-            "claude-sonnet-4-5",
-            "gemini-2.5-pro",
-            "mistral-large",
-            "deepseek-chat",
-            "grok-4",
-        ] {
-            assert!(table.knows(model), "{model}");
-        }
-        assert!(PriceTable::builtin().version().starts_with("builtin-20"));
-    }
-
-    #[test]
-    fn dated_rows_price_by_call_date() {
-        let table = PriceTable::builtin();
-        let usage = TokenUsage::new(1_000_000, 1_000_000);
-        let before = table.price("o3", &usage, day(2025, Month::May, 1)).unwrap();
-        let after = table
-            .price("o3", &usage, day(2025, Month::July, 1))
-            .unwrap();
-        assert_eq!(before.cost, Usd::parse("50").unwrap());
-        assert_eq!(after.cost, Usd::parse("10").unwrap());
-        assert!(
-            table
-                .price("o3", &usage, day(2025, Month::January, 1))
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn cache_reads_and_writes_are_priced_separately_and_not_twice() {
-        let table = PriceTable::builtin();
-        // Anthropic: 1000 uncached + 10_000 read + 2_000 written, 500 out.
-        let usage = TokenUsage::anthropic(1_000, 10_000, 2_000, 500);
-        let priced = table
-            .price(
-                "claude-3-5-sonnet-20241022",
-                &usage,
-                day(2025, Month::March, 1),
-            )
-            .unwrap();
-        // 1000*3 + 10000*0.3 + 2000*3.75 + 500*15 micro-dollars = 21_000 µ$ = 0.021 $
-        assert_eq!(priced.cost, Usd::from_nanos(21_000_000));
-    }
-
-    #[test]
-    fn tiers_apply_above_their_threshold() {
-        let table = PriceTable::builtin();
-        let on = day(2025, Month::August, 1);
-        let short = table
-            .price("gemini-2.5-pro", &TokenUsage::new(200_000, 0), on)
-            .unwrap();
-        let long = table
-            .price("gemini-2.5-pro", &TokenUsage::new(200_001, 0), on)
-            .unwrap();
-        assert_eq!(short.cost, Usd::from_nanos(250_000_000));
-        assert_eq!(long.cost, Usd::from_nanos(500_002_500));
-    }
-
-    #[test]
-    fn fractional_nanos_round_once_per_call() {
-        let table = PriceTable::builtin();
-        // gemini-1.5-flash cached input: $0.01875/M = 18.75 nano-dollars per token.
-        let usage = TokenUsage::new(2, 0).with_cache_read(2);
-        let priced = table
-            .price("gemini-1.5-flash", &usage, day(2025, Month::January, 2))
-            .unwrap();
-        assert_eq!(priced.cost, Usd::from_nanos(38));
-    }
-
-    #[test]
-    fn file_rows_override_and_extend() {
-        let mut table = PriceTable::builtin();
-        table
-            .merge_toml(
-                "version = \"acme-1\"\n[[model]]\nname = \"gpt-4o\"\neffective = 2030-01-01\ninput = 1\noutput = 2\n\
-                 [[model]]\nname = \"acme-llm\"\nprovider = \"acme\"\ninput = 0.5\noutput = 1.5\naliases = [\"acme\"]\n",
-                "acme.toml",
-            )
-            .unwrap();
-        let usage = TokenUsage::new(1_000_000, 0);
-        assert_eq!(
-            table
-                .price("gpt-4o", &usage, day(2031, Month::January, 1))
-                .unwrap()
-                .cost,
-            Usd::parse("1").unwrap()
-        );
-        assert_eq!(
-            table
-                .price("gpt-4o", &usage, day(2029, Month::January, 1))
-                .unwrap()
-                .cost,
-            Usd::parse("2.5").unwrap()
-        );
-        assert_eq!(
-            table
-                .price("acme", &usage, day(2029, Month::January, 1))
-                .unwrap()
-                .cost,
-            Usd::parse("0.5").unwrap()
-        );
-        assert_eq!(table.provider_of("acme-llm").as_deref(), Some("acme"));
-    }
 
     #[test]
     fn malformed_files_name_the_line_and_field() {
@@ -785,7 +860,7 @@ mod tests {
                 4,
                 "outptu",
             ),
-            ("[[model]]\nname = \"x\"\ninput = 1\n", 1, "output"),
+            ("[[model]]\nname = \"x\"\ninput = 1\n", 2, "output"),
             (
                 "[[model]]\nname = \"x\"\ninput = -1\noutput = 2\n",
                 3,
@@ -800,6 +875,11 @@ mod tests {
                 "[[model]]\nname = \"x\"\ninput = 1\noutput = 2\n[[model.tier]]\nabove_input_tokens = 10\ninput = 1\noutput = 0.00000001\n",
                 8,
                 "output",
+            ),
+            (
+                "[[model]]\nname = \"x\"\ninput = 1\noutput = 2\n[[model.variant]]\nwhen = { tier = \"flex\" }\nreasoning = \"lots\"\n",
+                7,
+                "reasoning",
             ),
         ];
         for (text, line, field) in cases {

@@ -25,6 +25,7 @@ pub const MAX_TOKENS_PER_CALL: u64 = 1_000_000_000;
 /// assert_eq!(usage.total(), 1500);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct TokenUsage {
     /// Input (prompt) tokens, including cached ones.
     pub input: u64,

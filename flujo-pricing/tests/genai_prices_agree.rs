@@ -64,14 +64,11 @@ fn flujo_and_the_python_package_agree_on_every_model() {
             &time::format_description::well_known::Rfc3339,
         )
         .expect("an RFC 3339 time");
-        let tokens = TokenUsage {
-            input: count(usage, "input_tokens"),
-            output: count(usage, "output_tokens"),
-            cache_read_input: count(usage, "cache_read_tokens"),
-            cache_write_input: count(usage, "cache_write_tokens"),
-            cache_write_1h_input: count(usage, "cache_write_1h_tokens"),
-            reasoning_output: count(usage, "output_reasoning_tokens"),
-        };
+        let tokens = TokenUsage::new(count(usage, "input_tokens"), count(usage, "output_tokens"))
+            .with_cache_read(count(usage, "cache_read_tokens"))
+            .with_cache_write(count(usage, "cache_write_tokens"))
+            .with_cache_write_1h(count(usage, "cache_write_1h_tokens"))
+            .with_reasoning(count(usage, "output_reasoning_tokens"));
         let context: Vec<(&str, &str)> = row
             .get("context")
             .and_then(|c| c.as_object())

@@ -1,32 +1,22 @@
 //! The runtime of [flujo](https://docs.rs/flujo): what `#[pipeline_step]` expands to calls
 //! into this crate. Depend on `flujo` rather than on this crate directly.
 //!
-//! The crate is layers that only look down (a test checks every `use crate::` line):
-//!
-//! | layer | what | imports |
-//! |---|---|---|
-//! | `core` | clock, ids, attributes, call sites, span record, span context (and its OpenTelemetry form), on/off state | nothing of flujo |
-//! | `collect` | per-thread rings, export worker, flush, bridged events, observers and exporters | `core` |
-//! | `metrics` | recorder, histograms, step metrics | `core`, `collect` |
-//! | `run` | run scope, context handle, usage limits | `core` |
-//! | `step` | the step call object and retry policy | `core`, `collect`, `run` |
-//! | `cost` | usage, model calls, pricing, budgets, ledger, reports | `core`, `collect`, `metrics`, `run`, `step` |
-//! | `config` | settings, `Secret`, `TelemetryError` | `core`, `cost` (error types) |
-//! | `pipeline` | `Pipeline`, runner, hooks, quality | `core`, `metrics`, `run`, `step` |
-//! | `sinks` | the application's OpenTelemetry exporters and processors, OTLP, Prometheus, Logfire | `core`, `collect`, `metrics`, `config` |
-//! | `bridge` | `tracing` layer, stderr logs, `logfire` macros | `core`, `collect`, `run`, `config` |
-//! | `runtime` | init, guard, lifecycle, `OpenTelemetryHook` | everything (the composition root) |
-//! | `testing` | `Capture`, `StubModel` | anything |
+//! The crate is layers that only look down, one folder each: what each holds and the layers
+//! it may import are the `RULES` table of `flujo-runtime/tests/layers.rs`, the one source of
+//! the rules (that test checks every `use crate::` path against it, and that the imports
+//! have no cycle). `runtime` is the composition root and `lib.rs` the public face.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod accounting;
 mod bridge;
+mod calls;
 mod collect;
 pub mod config;
 mod core;
-pub mod cost;
+mod ledger;
 mod metrics;
 pub mod pipeline;
 mod run;
@@ -35,10 +25,10 @@ mod sinks;
 mod step;
 pub mod testing;
 
+pub use crate::accounting::pricing::prices_version;
 pub use crate::config::error::TelemetryError;
 pub use crate::config::settings::TelemetryConfig;
 pub use crate::core::context::SpanContext;
-pub use crate::cost::prices_version;
 pub use crate::pipeline::runner::{Flujo, Pipeline};
 pub use crate::run::handle::{ContextHandle, StepFutureExt};
 pub use crate::run::limits::{UsageLimitExceeded, UsageLimits};
@@ -55,6 +45,39 @@ pub mod context {
         MAX_BAGGAGE_BYTES, MAX_TRACE_STATE_BYTES, MAX_TRACE_STATES,
     };
     pub use crate::run::handle::{ContextHandle, StepFutureExt, WithContext};
+}
+
+/// Cost tracking: token usage, prices, usage limits, the ledger and reports (the public face of
+/// the `calls`, `accounting` and `ledger` layers).
+pub mod cost {
+    pub use crate::accounting::budget::WhenUnreachable;
+    pub use crate::accounting::pricing::{prices_version, set_model_price};
+    pub use crate::calls::content::{DEFAULT_MAX_CONTENT_BYTES, GenAiMessages, REDACTED, redact};
+    pub use crate::calls::stream::{ChunkUsage, StreamChunk, TrackedStream};
+    pub use crate::calls::usage::ReportsUsage;
+    pub use crate::core::record::{Operation, StreamTiming};
+    pub use crate::ledger::error::CostError;
+    #[cfg(feature = "postgres")]
+    pub use crate::ledger::postgres::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
+    #[cfg(durable_ledger)]
+    pub use crate::ledger::query::CostLedger;
+    pub use crate::ledger::query::{get_cost_report, utc_today};
+    pub use crate::ledger::report::{CostGroup, CostReport, GroupBy, ReportDate};
+    pub use crate::ledger::{
+        COST_RECORD_BUFFER_BYTES, CostRecord, DEFAULT_POSTGRES_BUFFER, KILL_LOSS_WINDOW,
+        LedgerLocation, MAX_COST_LEDGER_BUFFER, MAX_QUEUED_COST_RECORD_BYTES,
+        MAX_QUEUED_COST_RECORDS, PostgresUrl, UnsupportedLocation, recent_cost_records,
+    };
+    pub use crate::run::limits::{Limit, UsageLimitExceeded, UsageLimits};
+    /// The `genai-prices` data flujo prices calls with: its format, matching and pricing.
+    pub use flujo_pricing::genai;
+    pub use flujo_pricing::genai::ROUNDED_PRICES;
+    /// A unit a price is for: input, output, cache reads and writes, reasoning, requests.
+    pub use flujo_pricing::genai::Unit as PriceUnit;
+    pub use flujo_pricing::{
+        Date, MAX_PRICE_FILE_BYTES, MAX_TOKENS_PER_CALL, MAX_USD_PER_MILLION_TOKENS,
+        MAX_VERSION_CHARS, ModelPrice, PerMillionTokens, PriceTable, PricingError, TokenUsage, Usd,
+    };
 }
 
 /// What exporters see and the exporters flujo ships: `SpanExporter`, finished spans, the
@@ -97,14 +120,14 @@ pub use crate::bridge::logfire;
 /// What generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::calls::model_call::{
+        FromUsageLimitExceeded, ModelCall, ModelCallSite, ModelName, model_name,
+    };
+    pub use crate::calls::stream::{track_stream, track_stream_result};
+    pub use crate::calls::usage::IntoTokenUsage;
     pub use crate::collect::ring::allocated_ring_slots;
     pub use crate::core::record::Operation;
     pub use crate::core::site::StepRole;
-    pub use crate::cost::model_call::{
-        FromUsageLimitExceeded, ModelCall, ModelCallSite, ModelName, model_name,
-    };
-    pub use crate::cost::stream::{track_stream, track_stream_result};
-    pub use crate::cost::usage::IntoTokenUsage;
     pub use crate::pipeline::quality::{FromValidationError, validate_attempt};
     pub use crate::pipeline::runner::{
         FutureStage, IntoStepSource, Pipeline, PipelineError, PipelineInfo, PlainStage, RunState,

@@ -31,14 +31,14 @@ use std::time::Duration;
 
 use flujo_pricing::{TokenUsage, Usd};
 
+use crate::calls::stream::{ChunkUsage, StreamChunk};
+use crate::calls::usage::ReportsUsage;
 use crate::collect::finished::FinishedSpan;
 use crate::collect::sink::{self, SinkId, SpanExporter};
 use crate::collect::{tree, worker};
 use crate::core::sync::lock;
-use crate::cost::ledger::{self, CostRecord};
-use crate::cost::report::CostReport;
-use crate::cost::stream::{ChunkUsage, StreamChunk};
-use crate::cost::usage::ReportsUsage;
+use crate::ledger::report::CostReport;
+use crate::ledger::{self, CostRecord};
 use crate::metrics::describe::COST_USD_TOTAL;
 use crate::metrics::recorder::{RECORDER, Snapshot};
 use crate::runtime;

@@ -20,14 +20,11 @@ fn chat_usage_keeps_cached_and_reasoning_tokens_inside_the_totals() {
     let response = chat_response();
     assert_eq!(
         response.token_usage(),
-        Some(TokenUsage {
-            input: 2841,
-            output: 412,
-            cache_read_input: 2432,
-            cache_write_input: 0,
-            cache_write_1h_input: 0,
-            reasoning_output: 320,
-        })
+        Some(
+            TokenUsage::new(2841, 412)
+                .with_cache_read(2432)
+                .with_reasoning(320)
+        )
     );
     assert_eq!(response.response_model(), Some("o4-mini-2025-04-16"));
     assert_eq!(
@@ -165,14 +162,7 @@ fn anthropic_events_split_usage_is_counted_once() {
     let record = &capture.cost_records()[0];
     assert_eq!(
         record.usage,
-        TokenUsage {
-            input: 2520,
-            output: 153,
-            cache_read_input: 2048,
-            cache_write_input: 0,
-            cache_write_1h_input: 0,
-            reasoning_output: 0,
-        },
+        TokenUsage::new(2520, 153).with_cache_read(2048),
         "input from message_start with its cache reads, output from message_delta replacing \
          message_start's 2"
     );

@@ -411,9 +411,7 @@ fn a_ledger_of_the_previous_schema_version_is_migrated_keeping_its_rows() {
     // The previous version exactly as it was released: its migration file, never changed.
     let mut client = server.client("v1");
     client
-        .batch_execute(include_str!(
-            "../src/cost/ledger/postgres/001_cost_records.sql"
-        ))
+        .batch_execute(include_str!("../src/ledger/postgres/001_cost_records.sql"))
         .unwrap();
     client
         .batch_execute(

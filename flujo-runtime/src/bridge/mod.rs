@@ -1,6 +1,5 @@
 //! From `tracing` into flujo and back out: the layer that bridges `tracing` spans and events
 //! into flujo's traces, the stderr text/JSON log subscriber, and the `logfire` macros.
-//! Imports `core`, `collect`, `run` and `config`.
 
 pub(crate) mod layer;
 pub(crate) mod log;

@@ -20,6 +20,7 @@ use crate::core::trace_state;
 
 /// The outcome of a span, as OpenTelemetry's span status.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SpanStatus {
     /// Not set: the work neither succeeded nor failed (for example a future dropped early).
     Unset,

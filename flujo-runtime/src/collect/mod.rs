@@ -1,6 +1,6 @@
 //! Collection: per-thread rings, the export worker and flush, pending bridged events, and
 //! the two kinds of receivers of drained records: observers (metrics, cost) and span
-//! exporters. Imports `core` only.
+//! exporters.
 
 pub(crate) mod bridged;
 pub(crate) mod finished;

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::core::context::TraceparentError;
-use crate::cost::error::CostError;
+use crate::ledger::error::CostError;
 
 /// Errors from [`init_telemetry`](crate::init_telemetry) and configuration; each names what
 /// is wrong and what is accepted. Its `Debug` is its message, so that a `main` returning it

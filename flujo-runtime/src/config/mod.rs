@@ -1,7 +1,4 @@
 //! Settings from defaults, the environment and code; `Secret`; the configuration's error.
-//!
-//! (Layer `config`: imports `core`, for the `traceparent` error, and `cost`, for the
-//! ledger's error.)
 
 pub(crate) mod error;
 pub(crate) mod secret;

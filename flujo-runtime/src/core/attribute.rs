@@ -51,6 +51,7 @@ impl fmt::Write for CappedText {
 
 /// The value of a span attribute, typed as OpenTelemetry types it: integers stay integers.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum AttributeValue {
     /// A boolean.
     Bool(bool),

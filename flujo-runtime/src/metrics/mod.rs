@@ -1,6 +1,6 @@
 //! Metrics: flujo's `metrics` recorder with fixed-bucket histograms (read by tests and the
 //! exporters), the names and descriptions, and step metrics as an observer of drained
-//! records. Imports `core` and `collect`.
+//! records.
 
 pub(crate) mod describe;
 pub(crate) mod histogram;

@@ -1,8 +1,6 @@
 //! Pipelines declared with `pipeline!`, the `Flujo` runner, and hooks around runs.
 //!
-//! (Layer `pipeline`: also quality, the validators, checklists and scores of
-//! `flujo::quality`. Imports `core`, `metrics`, for quality's counters, `run` and `step`;
-//! never an exporter or the ledger.)
+//! Also quality: the validators, checklists and scores of `flujo::quality`.
 
 pub(crate) mod hooks;
 pub(crate) mod quality;

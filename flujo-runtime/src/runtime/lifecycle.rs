@@ -4,10 +4,11 @@ use std::sync::{Condvar, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
+use crate::calls::apply::CostObserver;
 use crate::collect::{sink, worker};
 use crate::core::sync::lock;
 use crate::core::{clock, state};
-use crate::cost::{apply::CostObserver, ledger};
+use crate::ledger;
 use crate::metrics::{recorder, step::StepMetrics};
 
 /// Who keeps telemetry on.

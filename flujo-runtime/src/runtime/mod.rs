@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use self::lifecycle::{LIFECYCLE, switch_on};
 pub(crate) use self::lifecycle::{begin_capture, end_capture, refresh_flags};
+use crate::accounting::{budget, pricing};
 use crate::bridge::log;
+use crate::calls::content;
 use crate::collect::sink::{self, SinkId, SpanExporter};
 use crate::collect::{ring, worker};
 use crate::config::error::TelemetryError;
@@ -17,9 +19,8 @@ use crate::config::settings::{TelemetryConfig, TelemetrySettings};
 use crate::core::genai;
 use crate::core::state;
 use crate::core::sync::lock;
-use crate::cost::content;
-use crate::cost::ledger::Unwritten;
-use crate::cost::{budget, ledger, pricing};
+use crate::ledger;
+use crate::ledger::Unwritten;
 #[cfg(feature = "opentelemetry")]
 use crate::sinks::otel::destination::{ExporterDestination, ProcessorDestination};
 

@@ -1,7 +1,6 @@
 //! Sinks: the application's OpenTelemetry SDK exporters and processors, OTLP (traces,
 //! metrics, the shared transport), Prometheus, Logfire. They see spans
 //! as `FinishedSpan`s and metrics through the recorder: never a cost or pipeline type.
-//! Imports `core`, `collect`, `metrics` and `config`.
 
 #[cfg(feature = "logfire")]
 pub(crate) mod logfire;

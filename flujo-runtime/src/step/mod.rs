@@ -1,6 +1,6 @@
 //! Instrumented calls: the static descriptor of a `#[pipeline_step]`, the call object its
 //! expansion drives (timing, context, attempts, fallback, the record), the retry policy and
-//! attempt timeouts. Imports `core`, `collect` and `run`.
+//! attempt timeouts.
 
 pub(crate) mod call;
 pub(crate) mod current;

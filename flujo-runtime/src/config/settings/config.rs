@@ -8,9 +8,10 @@ use flujo_pricing::Usd;
 use super::super::secret::Secret;
 use super::logs::LogFormat;
 use super::otlp::OtlpProtocol;
+use crate::accounting::budget::WhenUnreachable;
 use crate::core::genai::{GenAiCompat, GenAiConventions};
 use crate::core::propagation::Propagators;
-use crate::cost::{LedgerLocation, WhenUnreachable};
+use crate::ledger::LedgerLocation;
 
 /// Settings for [`init_telemetry_with`](crate::init_telemetry_with). Every field left `None`
 /// falls back to the environment, then to the default; a field set here wins over the

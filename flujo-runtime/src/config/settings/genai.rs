@@ -3,9 +3,9 @@
 use super::declare::{Declared, Env, Meta, Setting};
 use super::values;
 use super::{TelemetryConfig, TelemetryError};
+use crate::calls::content::DEFAULT_MAX_CONTENT_BYTES;
 use crate::core::attribute::MAX_ATTRIBUTE_VALUE_BYTES;
 use crate::core::genai::{GenAiCompat, GenAiConventions};
-use crate::cost::content::DEFAULT_MAX_CONTENT_BYTES;
 
 /// What model-call spans say.
 #[derive(Clone, Debug, PartialEq)]

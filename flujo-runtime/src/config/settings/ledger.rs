@@ -7,7 +7,8 @@ use flujo_pricing::Usd;
 use super::declare::{Declared, Env, Meta, Setting};
 use super::values;
 use super::{TelemetryConfig, TelemetryError};
-use crate::cost::{LedgerLocation, MAX_COST_LEDGER_BUFFER, WhenUnreachable};
+use crate::accounting::budget::WhenUnreachable;
+use crate::ledger::{LedgerLocation, MAX_COST_LEDGER_BUFFER};
 
 /// Where cost records are kept and what they may add up to.
 #[derive(Clone, Debug, PartialEq)]

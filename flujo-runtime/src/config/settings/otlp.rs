@@ -13,6 +13,7 @@ use super::{TelemetryConfig, TelemetryError};
 
 /// The OTLP transport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OtlpProtocol {
     /// OTLP over gRPC (default port 4317).
     #[default]

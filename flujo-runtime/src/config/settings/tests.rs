@@ -5,8 +5,9 @@ use std::time::Duration;
 use flujo_pricing::Usd;
 
 use super::*;
+use crate::accounting::budget::WhenUnreachable;
 use crate::core::genai::GenAiConventions;
-use crate::cost::{LedgerLocation, MAX_COST_LEDGER_BUFFER, WhenUnreachable};
+use crate::ledger::{LedgerLocation, MAX_COST_LEDGER_BUFFER};
 
 fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
     move |name| {

@@ -22,18 +22,23 @@ impl ReportsUsage for CompletionUsage {
         let prompt = self.prompt_tokens_details.as_ref();
         let completion = self.completion_tokens_details.as_ref();
         let non_negative = |n: i64| u64::try_from(n).unwrap_or(0);
-        Some(TokenUsage {
-            input: u64::from(self.prompt_tokens),
-            output: u64::from(self.completion_tokens),
-            cache_read_input: prompt.and_then(|d| d.cached_tokens).map_or(0, u64::from),
-            cache_write_input: prompt
-                .and_then(|d| d.cache_write_tokens)
-                .map_or(0, non_negative),
-            reasoning_output: completion
-                .and_then(|d| d.reasoning_tokens)
-                .map_or(0, u64::from),
-            ..TokenUsage::default()
-        })
+        Some(
+            TokenUsage::new(
+                u64::from(self.prompt_tokens),
+                u64::from(self.completion_tokens),
+            )
+            .with_cache_read(prompt.and_then(|d| d.cached_tokens).map_or(0, u64::from))
+            .with_cache_write(
+                prompt
+                    .and_then(|d| d.cache_write_tokens)
+                    .map_or(0, non_negative),
+            )
+            .with_reasoning(
+                completion
+                    .and_then(|d| d.reasoning_tokens)
+                    .map_or(0, u64::from),
+            ),
+        )
     }
 }
 

@@ -6,8 +6,8 @@ use std::fmt;
 use flujo_pricing::{Date, TokenUsage, Usd};
 
 use super::error::CostError;
-use super::ledger::record::CostRecord;
-use super::pricing::utc_date;
+use super::record::CostRecord;
+use crate::accounting::pricing::utc_date;
 
 /// A date for [`get_cost_report`](crate::cost::get_cost_report): a `"YYYY-MM-DD"` string or a [`Date`].
 pub trait ReportDate {
@@ -109,6 +109,7 @@ impl CostGroup {
 
 /// How [`CostReport::groups`] groups calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GroupBy {
     /// By model.
     Model,

@@ -130,7 +130,14 @@ pub(crate) fn configure(
 /// afterwards use it.
 ///
 /// ```
-/// let price = flujo::cost::ModelPrice::new("acme-llm", 0.5, 1.5)?.with_provider("acme");
+/// use flujo::cost::{ModelPrice, PerMillionTokens};
+///
+/// let price = ModelPrice::new(
+///     "acme-llm",
+///     PerMillionTokens::parse("0.5")?,
+///     PerMillionTokens::parse("1.5")?,
+/// )
+/// .with_provider("acme");
 /// flujo::cost::set_model_price(price);
 /// # Ok::<(), flujo::cost::PricingError>(())
 /// ```
@@ -168,7 +175,8 @@ impl Price {
     /// The cost of `usage` and the part of it that pays for output tokens.
     fn costs(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> (Usd, Usd) {
         match self {
-            Price::Row(row) => (row.cost(usage), row.output_cost(usage)),
+            // One engine: a row holds the data's price shape and is priced by its code.
+            Price::Row(row) => row.prices_for(at.into(), context).costs(usage),
             Price::Catalog(catalog, index) => catalog.prices_for(*index, at, context).costs(usage),
         }
     }

@@ -7,11 +7,14 @@
 //! Reports never hold the ledger's lock while they read: a report over a large ledger in a
 //! live service leaves the writer (and every call) free to go on.
 
+pub(crate) mod error;
 mod location;
 mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+pub(crate) mod query;
 pub(crate) mod record;
+pub(crate) mod report;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 #[cfg(durable_ledger)]
@@ -25,13 +28,13 @@ use std::time::{Duration, SystemTime};
 
 use flujo_pricing::Date;
 
+use self::error::CostError;
 pub use self::location::{LedgerLocation, PostgresUrl, UnsupportedLocation};
 use self::memory::MemoryLedger;
 pub use self::record::CostRecord;
-use super::budget::WhenUnreachable;
-use super::error::CostError;
-use super::pricing::utc_date;
-use super::report::CostReport;
+use self::report::CostReport;
+use crate::accounting::budget::WhenUnreachable;
+use crate::accounting::pricing::utc_date;
 #[cfg(durable_ledger)]
 use crate::collect::sink;
 use crate::collect::worker::LATE_COST_RECORDS;
@@ -79,18 +82,15 @@ fn summed_group<E>(
     requests: u64,
     unpriced_requests: u64,
     sum: impl Fn(usize) -> Result<u64, E>,
-) -> Result<super::report::CostGroup, E> {
-    Ok(super::report::CostGroup {
+) -> Result<self::report::CostGroup, E> {
+    Ok(self::report::CostGroup {
         requests,
         unpriced_requests,
-        tokens: flujo_pricing::TokenUsage {
-            input: sum(0)?,
-            output: sum(1)?,
-            cache_read_input: sum(2)?,
-            cache_write_input: sum(3)?,
-            cache_write_1h_input: sum(4)?,
-            reasoning_output: sum(5)?,
-        },
+        tokens: flujo_pricing::TokenUsage::new(sum(0)?, sum(1)?)
+            .with_cache_read(sum(2)?)
+            .with_cache_write(sum(3)?)
+            .with_cache_write_1h(sum(4)?)
+            .with_reasoning(sum(5)?),
         cost: flujo_pricing::Usd::from_nanos(sum(6)?),
     })
 }
@@ -302,7 +302,7 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Opens the ledger of a new session: the durable one `options` name, or the in-memory
 /// ledger; seeds the daily and monthly limits with what it already holds.
 pub(crate) fn open_session(options: Option<LedgerOptions>) -> Result<(), CostError> {
-    super::budget::share_with_fleet(None);
+    crate::accounting::budget::share_with_fleet(None);
     let Some(options) = options else {
         let mut store = lock(&STORE);
         if !matches!(*store, Store::Memory(_)) {
@@ -356,7 +356,7 @@ pub(crate) fn close_session(timeout: Duration) -> Unwritten {
             sink::observe_model_calls_at_once(false);
             *store = Store::Closed(location);
             drop(store);
-            super::budget::share_with_fleet(None);
+            crate::accounting::budget::share_with_fleet(None);
             writer.close(timeout)
         }
         other => {

@@ -6,13 +6,13 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use super::ledger::{self, CostRecord, record};
-use super::pricing::{self, utc_date};
+use crate::accounting::pricing::{self, utc_date};
 use crate::collect::sink::Observer;
 use crate::core::clock;
 use crate::core::genai::{self, GenAiConventions};
 use crate::core::ids::TraceId;
 use crate::core::record::{ModelCallRecord, Outcome, STATUSES, SpanRecord};
+use crate::ledger::{self, CostRecord, record};
 use crate::metrics::describe::{COST_USD_TOTAL, GEN_AI_DETAILED_TOKEN_COUNTERS};
 use crate::metrics::labels;
 

@@ -13,10 +13,10 @@ use super::record::CostRecord;
 use super::stored::{count, record_id_of, timestamp_nanos, timestamp_of, to_i64, trace_id_of};
 use super::writer::{Backend, QueuePolicy, WriteError, Writer};
 use super::{COST_RECORD_BUFFER_BYTES, MAX_QUEUED_COST_RECORDS, SUMMED, summed_group};
-use crate::cost::budget;
-use crate::cost::error::CostError;
-use crate::cost::pricing::utc_date;
-use crate::cost::report::{CostReport, parse_date};
+use crate::accounting::budget;
+use crate::accounting::pricing::utc_date;
+use crate::ledger::error::CostError;
+use crate::ledger::report::{CostReport, parse_date};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS cost_records (

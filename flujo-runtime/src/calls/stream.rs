@@ -173,14 +173,11 @@ impl ChunkUsage {
                 .saturating_add(cache_read_input)
                 .saturating_add(cache_write_input)
         });
-        let reported = TokenUsage {
-            input,
-            output: self.output.unwrap_or(0),
-            cache_read_input,
-            cache_write_input,
-            cache_write_1h_input: self.cache_write_1h_input.unwrap_or(0),
-            reasoning_output: self.reasoning_output.unwrap_or(0),
-        };
+        let reported = TokenUsage::new(input, self.output.unwrap_or(0))
+            .with_cache_read(cache_read_input)
+            .with_cache_write(cache_write_input)
+            .with_cache_write_1h(self.cache_write_1h_input.unwrap_or(0))
+            .with_reasoning(self.reasoning_output.unwrap_or(0));
         Some(match self.delta {
             Some(delta) => reported + delta,
             None => reported,

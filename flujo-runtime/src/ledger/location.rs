@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::core::percent::percent_decode;
-use crate::cost::error::CostError;
+use crate::ledger::error::CostError;
 
 /// A durable cost ledger (`FLUJO_COST_LEDGER`, `cost_ledger`): a SQLite file (feature
 /// `sqlite`), or a PostgreSQL database (feature `postgres`) named by a `postgres://` or

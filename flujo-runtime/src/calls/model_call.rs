@@ -12,10 +12,10 @@ use std::time::SystemTime;
 
 use flujo_pricing::{MAX_TOKENS_PER_CALL, TokenUsage};
 
-use super::budget;
 use super::content::{self, Captured, GenAiMessages};
-use super::pricing::{self, utc_date};
 use super::usage::{IntoTokenUsage, ReportsUsage, UsageReport};
+use crate::accounting::budget;
+use crate::accounting::pricing::{self, utc_date};
 use crate::core::attribute::{AttributeValue, ToAttributeValue};
 use crate::core::context::SpanContext;
 use crate::core::record::{ModelCallRecord, Operation, Outcome, StreamTiming};

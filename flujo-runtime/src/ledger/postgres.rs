@@ -23,10 +23,10 @@ use super::writer::{Backend, QueuePolicy, WriteError, Writer};
 use super::{
     COST_RECORD_BUFFER_BYTES, DEFAULT_POSTGRES_BUFFER, LedgerOptions, SUMMED, summed_group,
 };
-use crate::cost::budget::{self, FleetSpend};
-use crate::cost::error::CostError;
-use crate::cost::pricing::utc_date;
-use crate::cost::report::CostReport;
+use crate::accounting::budget::{self, FleetSpend};
+use crate::accounting::pricing::utc_date;
+use crate::ledger::error::CostError;
+use crate::ledger::report::CostReport;
 
 /// The schema's versions, in order: `MIGRATIONS[n]` takes a ledger from version `n` to
 /// `n + 1`. Version 0 is an empty database.

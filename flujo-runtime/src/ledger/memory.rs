@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use flujo_pricing::Date;
 
 use super::record::CostRecord;
-use crate::cost::pricing::utc_date;
-use crate::cost::report::{CostGroup, CostReport};
+use crate::accounting::pricing::utc_date;
+use crate::ledger::report::{CostGroup, CostReport};
 
 /// The in-memory ledger: exact totals per day, model, step and pipeline (bounded by how many
 /// of those there are, not by how many calls), and the most recent records.

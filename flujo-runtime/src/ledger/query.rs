@@ -4,11 +4,11 @@
 use flujo_pricing::Date;
 
 use super::error::CostError;
-use super::ledger;
-#[cfg(durable_ledger)]
-use super::ledger::{CostRecord, LedgerLocation};
-use super::pricing::utc_date;
 use super::report::{CostReport, ReportDate};
+#[cfg(durable_ledger)]
+use super::{CostRecord, LedgerLocation};
+use crate::accounting::pricing::utc_date;
+use crate::ledger;
 
 /// Today's date in UTC, the calendar the ledger uses: `get_cost_report(utc_today(), utc_today())`.
 pub fn utc_today() -> Date {

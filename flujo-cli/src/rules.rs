@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use clap::{Args, Subcommand};
+use flujo_runtime::export::Metric;
 
 #[derive(Subcommand)]
 pub enum RulesCommand {
@@ -83,6 +84,30 @@ pub fn run(command: RulesCommand) -> String {
     }
 }
 
+/// `text` with each `$Name` (a [`Metric`] variant, as its `Debug` spells it) replaced by the
+/// metric's name as Prometheus shows it: the rules never spell a metric name of their own.
+fn with_metric_names(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let end = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        let metric = Metric::ALL
+            .iter()
+            .find(|metric| format!("{metric:?}") == after[..end]);
+        match metric {
+            Some(metric) => out.push_str(&metric.prometheus_name()),
+            None => out.push_str(&rest[at..at + 1 + end]),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// One recording rule: a name and what it records.
 struct Recorded {
     record: &'static str,
@@ -92,52 +117,52 @@ struct Recorded {
 const RECORDED: &[Recorded] = &[
     Recorded {
         record: "flujo:cost_usd:rate5m",
-        expr: "sum by (job, pipeline, step, model) (rate(flujo_cost_usd_total[5m]))",
+        expr: "sum by (job, pipeline, step, model) (rate($CostUsd[5m]))",
     },
     Recorded {
         record: "flujo:model_cost_usd:rate5m",
-        expr: "sum by (job, model) (rate(flujo_cost_usd_total[5m]))",
+        expr: "sum by (job, model) (rate($CostUsd[5m]))",
     },
     Recorded {
         record: "flujo:model_tokens:rate5m",
-        expr: "sum by (job, model) (rate(flujo_tokens_total{token_type=~\"input|output\"}[5m]))",
+        expr: "sum by (job, model) (rate($Tokens{token_type=~\"input|output\"}[5m]))",
     },
     Recorded {
         record: "flujo:cost_usd_per_day",
-        expr: "sum by (job) (increase(flujo_cost_usd_total[1d]))",
+        expr: "sum by (job) (increase($CostUsd[1d]))",
     },
     Recorded {
         record: "flujo:pipeline_cost_usd_per_day",
-        expr: "sum by (job, pipeline) (increase(flujo_cost_usd_total[1d]))",
+        expr: "sum by (job, pipeline) (increase($CostUsd[1d]))",
     },
     Recorded {
         record: "flujo:cost_per_request_usd:rate5m",
-        expr: "sum by (job, model) (rate(flujo_cost_usd_total[5m])) / sum by (job, model) \
-               (rate(flujo_model_requests_total{status=\"ok\"}[5m]))",
+        expr: "sum by (job, model) (rate($CostUsd[5m])) / sum by (job, model) \
+               (rate($ModelRequests{status=\"ok\"}[5m]))",
     },
     Recorded {
         record: "flujo:cost_per_run_usd:rate5m",
-        expr: "sum by (job, pipeline) (rate(flujo_cost_usd_total[5m])) / sum by (job, pipeline) \
-               (rate(flujo_pipeline_runs_total[5m]))",
+        expr: "sum by (job, pipeline) (rate($CostUsd[5m])) / sum by (job, pipeline) \
+               (rate($PipelineRuns[5m]))",
     },
     Recorded {
         record: "flujo:step_calls:rate5m",
-        expr: "sum by (job, step) (rate(flujo_step_calls_total[5m]))",
+        expr: "sum by (job, step) (rate($StepCalls[5m]))",
     },
     Recorded {
         record: "flujo:step_error_ratio:rate5m",
-        expr: "sum by (job, step) (rate(flujo_step_calls_total{status=\"error\"}[5m])) / sum by \
-               (job, step) (rate(flujo_step_calls_total[5m]))",
+        expr: "sum by (job, step) (rate($StepCalls{status=\"error\"}[5m])) / sum by \
+               (job, step) (rate($StepCalls[5m]))",
     },
     Recorded {
         record: "flujo:step_duration_seconds:p95_5m",
         expr: "histogram_quantile(0.95, sum by (job, step, le) \
-               (rate(flujo_step_duration_seconds_bucket[5m])))",
+               (rate($StepDuration_bucket[5m])))",
     },
     Recorded {
         record: "flujo:model_duration_seconds:p95_5m",
         expr: "histogram_quantile(0.95, sum by (job, gen_ai_request_model, le) \
-               (rate(gen_ai_client_operation_duration_seconds_bucket[5m])))",
+               (rate($GenAiOperationDuration_bucket[5m])))",
     },
 ];
 
@@ -156,7 +181,7 @@ pub fn recording() -> String {
             block(rule.expr, 10)
         );
     }
-    yaml
+    with_metric_names(&yaml)
 }
 
 /// One alert rule.
@@ -212,8 +237,8 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         Alert {
             name: "FlujoSpendBurnRateHigh",
             expr: format!(
-                "sum by (job) (rate(flujo_cost_usd_total[1h])) * 86400 > {budget}\n\
-                 and sum by (job) (rate(flujo_cost_usd_total[5m])) * 86400 > {budget}",
+                "sum by (job) (rate($CostUsd[1h])) * 86400 > {budget}\n\
+                 and sum by (job) (rate($CostUsd[5m])) * 86400 > {budget}",
                 budget = number(t.daily_budget_usd)
             ),
             for_: "5m",
@@ -225,8 +250,8 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         Alert {
             name: "FlujoPipelineSpendBurnRateHigh",
             expr: format!(
-                "sum by (job, pipeline) (rate(flujo_cost_usd_total[1h])) * 86400 > {budget}\n\
-                 and sum by (job, pipeline) (rate(flujo_cost_usd_total[5m])) * 86400 > {budget}",
+                "sum by (job, pipeline) (rate($CostUsd[1h])) * 86400 > {budget}\n\
+                 and sum by (job, pipeline) (rate($CostUsd[5m])) * 86400 > {budget}",
                 budget = number(t.pipeline_daily_budget_usd)
             ),
             for_: "5m",
@@ -290,7 +315,7 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         Alert {
             name: "FlujoRetriesSurging",
             expr: format!(
-                "sum by (job, step) (rate(flujo_step_retries_total[5m])) / flujo:step_calls:rate5m > {}",
+                "sum by (job, step) (rate($StepRetries[5m])) / flujo:step_calls:rate5m > {}",
                 number(t.retry_ratio)
             ),
             for_: "10m",
@@ -302,18 +327,18 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         Alert {
             name: "FlujoFallbacksSurging",
             expr: format!(
-                "sum by (job, step) (rate(flujo_step_fallbacks_total[5m])) / flujo:step_calls:rate5m > {}",
+                "sum by (job, step) (rate($StepFallbacks[5m])) / flujo:step_calls:rate5m > {}",
                 number(t.fallback_ratio)
             ),
             for_: "10m",
             severity: "warning",
             summary: "Step {{ $labels.step }} of {{ $labels.job }} ends in its fallback too often",
             description: "A step's primary path fails (or times out) often enough that its fallback serves a large share of calls.",
-            runbook: "The flujo.fallback span events carry the primary's error; timeouts are in flujo_step_timeouts_total.",
+            runbook: "The flujo.fallback span events carry the primary's error; timeouts are in $StepTimeouts.",
         },
         Alert {
             name: "FlujoBudgetRefusals",
-            expr: "sum by (job, limit) (increase(flujo_budget_exceeded_total[10m])) > 0".to_owned(),
+            expr: "sum by (job, limit) (increase($BudgetExceeded[10m])) > 0".to_owned(),
             for_: "0m",
             severity: "warning",
             summary: "Model calls refused by the {{ $labels.limit }} limit",
@@ -322,7 +347,7 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         },
         Alert {
             name: "FlujoUnpricedModelCalls",
-            expr: "sum by (job, model) (increase(flujo_unpriced_calls_total[30m])) > 0".to_owned(),
+            expr: "sum by (job, model) (increase($UnpricedCalls[30m])) > 0".to_owned(),
             for_: "0m",
             severity: "warning",
             summary: "Calls to {{ $labels.model }} have no price",
@@ -331,8 +356,7 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         },
         Alert {
             name: "FlujoTelemetrySpansDropped",
-            expr: "sum by (job, reason) (rate(flujo_telemetry_spans_dropped_total[5m])) > 0"
-                .to_owned(),
+            expr: "sum by (job, reason) (rate($SpansDropped[5m])) > 0".to_owned(),
             for_: "5m",
             severity: "warning",
             summary: "{{ $labels.job }} drops spans ({{ $labels.reason }})",
@@ -341,8 +365,7 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         },
         Alert {
             name: "FlujoCostRecordsDropped",
-            expr: "sum by (job, reason) (increase(flujo_cost_records_dropped_total[10m])) > 0"
-                .to_owned(),
+            expr: "sum by (job, reason) (increase($CostRecordsDropped[10m])) > 0".to_owned(),
             for_: "0m",
             severity: "critical",
             summary: "{{ $labels.job }} drops cost records ({{ $labels.reason }})",
@@ -351,7 +374,7 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         },
         Alert {
             name: "FlujoExportErrors",
-            expr: "sum by (job) (rate(flujo_telemetry_export_errors_total[5m])) > 0".to_owned(),
+            expr: "sum by (job) (rate($ExportErrors[5m])) > 0".to_owned(),
             for_: "10m",
             severity: "warning",
             summary: "{{ $labels.job }} fails to export telemetry",
@@ -360,9 +383,9 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         },
         Alert {
             name: "FlujoExporterStalled",
-            expr: "sum by (job) (increase(flujo_telemetry_export_stalls_total[10m])) > 0\n\
-                   or (sum by (job) (rate(flujo_step_calls_total[5m])) > 0\n\
-                   and sum by (job) (rate(flujo_telemetry_spans_exported_total[5m])) == 0)"
+            expr: "sum by (job) (increase($ExportStalls[10m])) > 0\n\
+                   or (sum by (job) (rate($StepCalls[5m])) > 0\n\
+                   and sum by (job) (rate($SpansExported[5m])) == 0)"
                 .to_owned(),
             for_: "5m",
             severity: "warning",
@@ -372,8 +395,8 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
         },
         Alert {
             name: "FlujoCostLedgerUnhealthy",
-            expr: "sum by (job) (increase(flujo_cost_ledger_write_errors_total[10m])) > 0\n\
-                   or sum by (job) (increase(flujo_budget_unverified_total[10m])) > 0"
+            expr: "sum by (job) (increase($LedgerWriteErrors[10m])) > 0\n\
+                   or sum by (job) (increase($BudgetUnverified[10m])) > 0"
                 .to_owned(),
             for_: "5m",
             severity: "warning",
@@ -385,7 +408,7 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
             name: "FlujoTargetDown",
             expr: format!(
                 "up{{job=~\"{job}\"}} == 0\n\
-                 and on (job, instance) count by (job, instance) (last_over_time(flujo_step_calls_total[1d]))"
+                 and on (job, instance) count by (job, instance) (last_over_time($StepCalls[1d]))"
             ),
             for_: "5m",
             severity: "critical",
@@ -445,5 +468,5 @@ pub fn alerts(thresholds: &Thresholds) -> String {
             quoted(alert.runbook),
         );
     }
-    yaml
+    with_metric_names(&yaml)
 }

@@ -141,3 +141,59 @@ fn the_unit_tests_hold_the_thresholds_to_account() {
     assert!(said.contains("FlujoStepErrorRatioHigh"), "{said}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The dashboard's queries read only metrics flujo declares (`flujo::export::Metric`, by their
+/// Prometheus names, with a histogram's series suffixes) and the recording rules' names.
+#[test]
+fn the_dashboard_reads_only_declared_metrics() {
+    let dashboard = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/flujo-dashboard.json"),
+    )
+    .unwrap();
+    let declared: Vec<String> = flujo::export::Metric::ALL
+        .iter()
+        .map(|metric| metric.prometheus_name())
+        .collect();
+    let recorded = flujo_runtime_recording_rules();
+    let mut read = 0;
+    for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+        // Metric names (labels such as gen_ai_request_model are not).
+        let is_metric = (word.starts_with("flujo_") || word.starts_with("gen_ai_client_"))
+            && !word.contains("::");
+        // Recording rules are `flujo:<what>:<window>`.
+        if word.starts_with("flujo:") && word.matches(':').count() == 2 {
+            assert!(
+                recorded.contains(&word.to_owned()),
+                "{word} is no recording rule"
+            );
+            continue;
+        }
+        if !is_metric {
+            continue;
+        }
+        read += 1;
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| word.strip_suffix(suffix))
+            .unwrap_or(word);
+        assert!(
+            declared.iter().any(|name| name == word || name == base),
+            "the dashboard reads {word}, which flujo does not record"
+        );
+    }
+    assert!(read > 20, "the dashboard's metrics were found: {read}");
+}
+
+/// The names of the recording rules `flujo rules recording` writes.
+fn flujo_runtime_recording_rules() -> Vec<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_flujo"))
+        .args(["rules", "recording"])
+        .output()
+        .expect("flujo runs");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- record: "))
+        .map(str::to_owned)
+        .collect()
+}

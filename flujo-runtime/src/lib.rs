@@ -89,6 +89,7 @@ pub mod export {
     pub use crate::collect::worker::{dropped_spans, late_records};
     pub use crate::core::attribute::{AttributeValue, ToAttributeValue};
     pub use crate::core::ids::{SpanId, TraceId};
+    pub use crate::core::names::{Metric, MetricKind};
     pub use crate::core::record::SpanEvent;
     pub use crate::runtime::otel_hook::OpenTelemetryHook;
     /// flujo inside the application's OpenTelemetry SDK setup (feature `opentelemetry`):

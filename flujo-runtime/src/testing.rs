@@ -36,10 +36,10 @@ use crate::calls::usage::ReportsUsage;
 use crate::collect::finished::FinishedSpan;
 use crate::collect::sink::{self, SinkId, SpanExporter};
 use crate::collect::{tree, worker};
+use crate::core::names::Metric;
 use crate::core::sync::lock;
 use crate::ledger::report::CostReport;
 use crate::ledger::{self, CostRecord};
-use crate::metrics::describe::COST_USD_TOTAL;
 use crate::metrics::recorder::{RECORDER, Snapshot};
 use crate::runtime;
 
@@ -162,7 +162,7 @@ impl Capture {
     /// The exact USD total of the cost counter `flujo_cost_usd_total` with exactly these
     /// labels during the capture (the counter keeps nano-dollars).
     pub fn cost_usd(&self, labels: &[(&str, &str)]) -> Usd {
-        Usd::from_nanos(self.counter(COST_USD_TOTAL, labels))
+        Usd::from_nanos(self.counter(Metric::CostUsd.name(), labels))
     }
 
     /// The finished spans as an indented tree, children under their parents, with status

@@ -1,6 +1,7 @@
 //! Whether a model call may start (the run's limits, the daily limit, strict pricing), and
 //! charging what it used: to its run and to today's total of the ledger.
 
+use crate::core::names::Metric;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -39,7 +40,7 @@ pub(crate) fn admit(
     };
     // Refused after the run's budget reserved (by the daily limit or strict pricing).
     settle_run(run, reservation, None, None, Progress::NONE);
-    metrics::counter!("flujo_budget_exceeded_total", "limit" => limit.label()).increment(1);
+    metrics::counter!(Metric::BudgetExceeded.name(), "limit" => limit.label()).increment(1);
     let refusal = UsageLimitExceeded { limit };
     tracing::warn!(target: "flujo", model, "{refusal}");
     scope::note_refusal(run, &refusal);
@@ -248,7 +249,7 @@ pub(crate) fn set_limits(daily: Option<Usd>, monthly: Option<Usd>) {
     // At zero from the start: a dashboard of a healthy application sees the series.
     for (limit, set) in [("daily_cost", daily), ("monthly_cost", monthly)] {
         if set.is_some() {
-            metrics::counter!("flujo_budget_unverified_total", "limit" => limit).increment(0);
+            metrics::counter!(Metric::BudgetUnverified.name(), "limit" => limit).increment(0);
         }
     }
 }
@@ -336,7 +337,7 @@ fn daily_limit_reached() -> Option<Limit> {
             } else {
                 "daily_cost"
             };
-            metrics::counter!("flujo_budget_unverified_total", "limit" => limit).increment(1);
+            metrics::counter!(Metric::BudgetUnverified.name(), "limit" => limit).increment(1);
         }
     }
     let reached = |limit: u64, own: &PeriodTotal, others: &PeriodTotal| {

@@ -2,6 +2,17 @@
 //! GenAI duration and token histograms, `flujo_tokens_total`, the exact cost counter,
 //! unpriced calls, and the cost record into the ledger.
 
+use crate::core::names::Metric;
+
+/// The current draft's token counters (`gen_ai_latest_experimental`): input, output, then the
+/// cache reads, cache writes and reasoning tokens that are parts of them.
+const GEN_AI_DETAILED_TOKEN_COUNTERS: [Metric; 5] = [
+    Metric::GenAiDetailedInputTokens,
+    Metric::GenAiDetailedOutputTokens,
+    Metric::GenAiDetailedCacheReadTokens,
+    Metric::GenAiDetailedCacheWriteTokens,
+    Metric::GenAiDetailedReasoningTokens,
+];
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -13,7 +24,6 @@ use crate::core::genai::{self, GenAiConventions};
 use crate::core::ids::TraceId;
 use crate::core::record::{ModelCallRecord, Outcome, STATUSES, SpanRecord};
 use crate::ledger::{self, CostRecord, record};
-use crate::metrics::describe::{COST_USD_TOTAL, GEN_AI_DETAILED_TOKEN_COUNTERS};
 use crate::metrics::labels;
 
 /// The observer that applies finished model calls: the model metrics, then the cost record
@@ -101,13 +111,13 @@ const TOKEN_TYPES: [&str; 5] = [
 fn token_histograms(latest: bool) -> [(&'static str, Option<&'static str>); 2] {
     if latest {
         [
-            ("gen_ai.client.inference.usage.input_tokens", None),
-            ("gen_ai.client.inference.usage.output_tokens", None),
+            (Metric::GenAiInputTokens.name(), None),
+            (Metric::GenAiOutputTokens.name(), None),
         ]
     } else {
         [
-            ("gen_ai.client.token.usage", Some("input")),
-            ("gen_ai.client.token.usage", Some("output")),
+            (Metric::GenAiTokenUsage.name(), Some("input")),
+            (Metric::GenAiTokenUsage.name(), Some("output")),
         ]
     }
 }
@@ -220,27 +230,30 @@ impl CallMetrics {
         };
         CallMetrics {
             requests: STATUSES.map(|status| {
-                metrics::counter!("flujo_model_requests_total",
+                metrics::counter!(Metric::ModelRequests.name(),
                     "model" => model.clone(), "provider" => provider, "status" => status)
             }),
-            duration: metrics::histogram!("gen_ai.client.operation.duration", genai(None)),
+            duration: metrics::histogram!(Metric::GenAiOperationDuration.name(), genai(None)),
             token_usage: token_histograms(latest).map(|(name, token_type)| {
                 metrics::histogram!(name, genai(token_type.map(|t| ("gen_ai.token.type", t))))
             }),
             detailed_tokens: latest.then(|| {
-                GEN_AI_DETAILED_TOKEN_COUNTERS.map(|name| {
+                GEN_AI_DETAILED_TOKEN_COUNTERS.map(|metric| {
                     // flujo's usage types carry no modality breakdown.
-                    metrics::counter!(name, genai(Some(("gen_ai.token.modality", "unknown"))))
+                    metrics::counter!(
+                        metric.name(),
+                        genai(Some(("gen_ai.token.modality", "unknown")))
+                    )
                 })
             }),
             tokens: TOKEN_TYPES.map(|token_type| {
-                metrics::counter!("flujo_tokens_total",
+                metrics::counter!(Metric::Tokens.name(),
                     "model" => model.clone(), "provider" => provider, "token_type" => token_type)
             }),
-            cost: metrics::counter!(COST_USD_TOTAL,
+            cost: metrics::counter!(Metric::CostUsd.name(),
                 "model" => model.clone(), "provider" => provider,
                 "pipeline" => pipeline, "step" => step),
-            unpriced: metrics::counter!("flujo_unpriced_calls_total", "model" => model.clone()),
+            unpriced: metrics::counter!(Metric::UnpricedCalls.name(), "model" => model.clone()),
         }
     }
 
@@ -252,7 +265,7 @@ impl CallMetrics {
     ) -> metrics::Histogram {
         let model = if folded { labels::FOLDED } else { &call.model };
         metrics::histogram!(
-            "gen_ai.client.operation.duration",
+            Metric::GenAiOperationDuration.name(),
             "gen_ai.operation.name" => call.operation.as_str(),
             "gen_ai.provider.name" => call.provider,
             "gen_ai.request.model" => model.to_owned(),

@@ -4,6 +4,7 @@
 //! hands the record to the collector (whose cost observer applies the model metrics and
 //! appends the cost record to the ledger).
 
+use crate::core::names::Metric;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -326,7 +327,7 @@ impl ModelCall {
         if report.usage.is_some() {
             return;
         }
-        metrics::counter!("flujo_model_usage_missing_total",
+        metrics::counter!(Metric::ModelUsageMissing.name(),
             "model" => labels::model(&self.model).to_owned())
         .increment(1);
         if !self.site.usage_missing_said.swap(true, Ordering::Relaxed) {
@@ -417,7 +418,7 @@ impl ModelCall {
 /// counted, and said once per process (a bug in reading usage repeats on every call).
 fn out_of_bounds(model: &str, usage: &TokenUsage) {
     static SAID: AtomicBool = AtomicBool::new(false);
-    metrics::counter!("flujo_token_usage_out_of_bounds_total",
+    metrics::counter!(Metric::TokenUsageOutOfBounds.name(),
         "model" => labels::model(model).to_owned())
     .increment(1);
     if !SAID.swap(true, Ordering::Relaxed) {

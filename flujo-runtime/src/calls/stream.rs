@@ -3,6 +3,7 @@
 //! usage the chunks report, charges the run as tokens arrive, and ends the call when the
 //! stream finishes, fails or is dropped.
 
+use crate::core::names::Metric;
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -394,13 +395,10 @@ impl StreamCall {
             let ttfc = clock::elapsed(self.started, now);
             self.time_to_first_chunk = Some(ttfc);
             let labels = self.model_call.metric_labels();
-            metrics::histogram!(
-                "gen_ai.client.operation.time_to_first_chunk",
-                labels.clone()
-            )
-            .record(ttfc.as_secs_f64());
+            metrics::histogram!(Metric::GenAiTimeToFirstChunk.name(), labels.clone())
+                .record(ttfc.as_secs_f64());
             self.per_chunk = Some(metrics::histogram!(
-                "gen_ai.client.operation.time_per_output_chunk",
+                Metric::GenAiTimePerOutputChunk.name(),
                 labels
             ));
         } else if let Some(per_chunk) = &self.per_chunk {

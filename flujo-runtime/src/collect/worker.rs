@@ -3,6 +3,7 @@
 //! spans to the exporters. Records of a session that has ended are late: counted, never
 //! delivered to a later session.
 
+use crate::core::names::Metric;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -117,13 +118,13 @@ fn report_drops() {
     let counters = [
         (
             &DROPPED_RING_FULL,
-            "flujo_telemetry_spans_dropped_total",
+            Metric::SpansDropped.name(),
             "queue_full",
         ),
-        (&LATE_SPANS, "flujo_telemetry_spans_dropped_total", "late"),
+        (&LATE_SPANS, Metric::SpansDropped.name(), "late"),
         (
             &LATE_COST_RECORDS,
-            "flujo_cost_records_dropped_total",
+            Metric::CostRecordsDropped.name(),
             "late",
         ),
     ];

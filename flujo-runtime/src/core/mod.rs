@@ -9,6 +9,7 @@ pub(crate) mod clock;
 pub(crate) mod context;
 pub(crate) mod genai;
 pub(crate) mod ids;
+pub(crate) mod names;
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod otel;
 #[cfg(feature = "opentelemetry")]

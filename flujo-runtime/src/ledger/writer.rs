@@ -2,6 +2,7 @@
 //! through a queue bounded in records and bytes, and it writes them in batches, retrying with
 //! backoff while its store cannot take them. The store itself is a [`Backend`].
 
+use crate::core::names::Metric;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -167,7 +168,7 @@ impl Handle {
                 };
                 let first = !std::mem::replace(&mut queue.refusal_logged, true);
                 drop(queue);
-                metrics::counter!("flujo_cost_records_dropped_total", "reason" => reason)
+                metrics::counter!(Metric::CostRecordsDropped.name(), "reason" => reason)
                     .increment(1);
                 if first {
                     tracing::warn!(target: "flujo", ledger = %policy.name, reason,
@@ -221,9 +222,9 @@ impl Writer {
     /// Starts the writer thread of `store`.
     pub(crate) fn start(store: impl Backend, policy: QueuePolicy) -> std::io::Result<Writer> {
         // At zero from the start: dashboards and alerts see a healthy ledger's series.
-        metrics::counter!("flujo_cost_ledger_write_errors_total").increment(0);
+        metrics::counter!(Metric::LedgerWriteErrors.name()).increment(0);
         for reason in [policy.failing_reason, QUEUE_FULL, SHUTDOWN] {
-            metrics::counter!("flujo_cost_records_dropped_total", "reason" => reason).increment(0);
+            metrics::counter!(Metric::CostRecordsDropped.name(), "reason" => reason).increment(0);
         }
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -263,7 +264,7 @@ impl Writer {
         queue.records = Vec::new();
         queue.bytes = 0;
         drop(queue);
-        metrics::counter!("flujo_cost_records_dropped_total", "reason" => SHUTDOWN)
+        metrics::counter!(Metric::CostRecordsDropped.name(), "reason" => SHUTDOWN)
             .increment(closed.uncommitted);
         shared.arrived.notify_all();
         shared.progressed.notify_all();
@@ -360,7 +361,7 @@ fn write_loop(mut store: impl Backend, shared: &Shared) {
         drop(queue);
         // Callers waiting for room are refused now, not after their patience.
         shared.progressed.notify_all();
-        metrics::counter!("flujo_cost_ledger_write_errors_total").increment(1);
+        metrics::counter!(Metric::LedgerWriteErrors.name()).increment(1);
         // One line per outage (a full disk or a database down fails every retry), and one
         // when it ends.
         if !failing {

@@ -1,6 +1,7 @@
 //! Fixed-bucket histograms (bounded memory whoever scrapes) and the buckets of every flujo
 //! histogram.
 
+use crate::core::names::Metric;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics::HistogramFn;
@@ -53,7 +54,7 @@ pub(crate) fn buckets_for(name: &str) -> &'static [f64] {
         GEN_AI_DURATION_BUCKETS
     } else if name.ends_with("_seconds") {
         DURATION_SECONDS_BUCKETS
-    } else if name == "flujo_score" {
+    } else if name == Metric::Score.name() {
         SCORE_BUCKETS
     } else {
         DEFAULT_BUCKETS

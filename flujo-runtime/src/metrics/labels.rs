@@ -4,6 +4,7 @@
 //! or a typo in a loop, cannot grow the series (and the exposition, and the memory) without
 //! end. Spans and cost records keep every name.
 
+use crate::core::names::Metric;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, RwLock};
@@ -51,6 +52,6 @@ pub(crate) fn model(model: &str) -> &str {
 /// Counts a model call whose model was folded into [`FOLDED`].
 pub(crate) fn count_folded() {
     static FOLDED_CALLS: LazyLock<metrics::Counter> =
-        LazyLock::new(|| metrics::counter!("flujo_labels_folded_total", "label" => "model"));
+        LazyLock::new(|| metrics::counter!(Metric::LabelsFolded.name(), "label" => "model"));
     FOLDED_CALLS.increment(1);
 }

@@ -15,7 +15,10 @@ use metrics::{
     SharedString, Unit,
 };
 
-use super::describe::{COST_USD_TOTAL, describe_metrics};
+use super::describe::describe_metrics;
+use crate::core::names::Metric;
+
+const COST_USD_TOTAL: &str = Metric::CostUsd.name();
 use super::histogram::{BucketHistogram, buckets_for};
 
 /// Other recorders that see every flujo metric too, each attached at most once per process.

@@ -4,6 +4,7 @@
 //! tools, agents and workflows. The handles of a call site are
 //! registered on its first record and cached in the site.
 
+use crate::core::names::Metric;
 use std::sync::Arc;
 
 use metrics::{Counter, Histogram, Key, Label};
@@ -39,17 +40,17 @@ impl GenAiDuration {
     fn of(site: &CallSite) -> Option<GenAiDuration> {
         let (metric, label, value) = match (site.kind, site.role) {
             (SiteKind::Pipeline, _) => (
-                "gen_ai.workflow.duration",
+                Metric::GenAiWorkflowDuration.name(),
                 "gen_ai.workflow.name",
                 site.function,
             ),
             (SiteKind::Step, StepRole::Tool) => (
-                "gen_ai.execute_tool.duration",
+                Metric::GenAiExecuteToolDuration.name(),
                 "gen_ai.tool.name",
                 site.name,
             ),
             (SiteKind::Step, StepRole::Agent) => (
-                "gen_ai.invoke_agent.duration",
+                Metric::GenAiInvokeAgentDuration.name(),
                 "gen_ai.agent.name",
                 site.name,
             ),
@@ -109,14 +110,14 @@ impl SiteMetrics {
         // pipeline's name).
         let (calls, durations, label, value) = match site.kind {
             SiteKind::Pipeline => (
-                "flujo_pipeline_runs_total",
-                "flujo_pipeline_duration_seconds",
+                Metric::PipelineRuns.name(),
+                Metric::PipelineDuration.name(),
                 "pipeline",
                 site.function,
             ),
             _ => (
-                "flujo_step_calls_total",
-                "flujo_step_duration_seconds",
+                Metric::StepCalls.name(),
+                Metric::StepDuration.name(),
                 "step",
                 site.name,
             ),
@@ -130,7 +131,7 @@ impl SiteMetrics {
                     vec![Label::new(label, value), Label::new("status", status)],
                 )
             }),
-            retries: metrics::counter!("flujo_step_retries_total", "step" => site.name),
+            retries: metrics::counter!(Metric::StepRetries.name(), "step" => site.name),
             genai: GenAiDuration::of(site),
         }
     }

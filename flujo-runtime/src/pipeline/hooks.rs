@@ -1,5 +1,6 @@
 //! Hooks around a pipeline run.
 
+use crate::core::names::Metric;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -104,7 +105,7 @@ pub(crate) fn each(hooks: &[Arc<dyn Hook>], phase: &'static str, call: impl Fn(&
         if catch_unwind(AssertUnwindSafe(|| call(&**hook))).is_err() {
             let name = hook.name().to_owned();
             tracing::error!(target: "flujo", hook = %name, phase, "a hook panicked; the run continues");
-            metrics::counter!("flujo_hook_panics_total", "hook" => name, "phase" => phase)
+            metrics::counter!(Metric::HookPanics.name(), "hook" => name, "phase" => phase)
                 .increment(1);
         }
     }

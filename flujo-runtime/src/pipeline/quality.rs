@@ -15,6 +15,7 @@
 //! quality::record_score("faithfulness", 0.82);
 //! ```
 
+use crate::core::names::Metric;
 use std::fmt;
 
 use std::borrow::Cow;
@@ -91,7 +92,7 @@ pub fn record_checklist(checklist: &str, items: &[(&str, bool)]) -> ChecklistRes
     let passed = items.iter().filter(|(_, ok)| *ok).count() as u64;
     let total = items.len() as u64;
     for (result, count) in [("pass", passed), ("fail", total - passed)] {
-        metrics::counter!("flujo_checklist_items_total",
+        metrics::counter!(Metric::ChecklistItems.name(),
             "checklist" => checklist.to_owned(), "result" => result)
         .increment(count);
     }
@@ -119,7 +120,7 @@ pub fn checklist_pass_rate(checklist: &str) -> Option<f64> {
     let snapshot = RECORDER.store.snapshot();
     let count = |result| {
         snapshot.counter(
-            "flujo_checklist_items_total",
+            Metric::ChecklistItems.name(),
             &[("checklist", checklist), ("result", result)],
         )
     };
@@ -130,13 +131,13 @@ pub fn checklist_pass_rate(checklist: &str) -> Option<f64> {
 /// Records a score (0.0 to 1.0 fits the buckets best) in the histogram `flujo_score{name}`,
 /// and as a `gen_ai.evaluation.result` event on the span running here.
 pub fn record_score(name: &str, value: f64) {
-    metrics::histogram!("flujo_score", "name" => name.to_owned()).record(value);
+    metrics::histogram!(Metric::Score.name(), "name" => name.to_owned()).record(value);
     add_event_to_current_span(|| evaluation_event(name, Some(value), None, None));
 }
 
 /// Counts a validation in `flujo_validations_total{step,validator,result}`.
 pub fn record_validation(step: &str, validator: &str, passed: bool) {
-    metrics::counter!("flujo_validations_total",
+    metrics::counter!(Metric::Validations.name(),
         "step" => step.to_owned(),
         "validator" => validator.to_owned(),
         "result" => pass_or_fail(passed))

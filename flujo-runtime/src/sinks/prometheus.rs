@@ -5,6 +5,7 @@
 //! summaries). `/metrics` is served by a small HTTP server on a thread of its own; an upkeep
 //! thread keeps histogram memory bounded when nobody scrapes.
 
+use crate::core::names::Metric;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -37,26 +38,29 @@ pub(crate) fn attach() -> Result<&'static PrometheusHandle, TelemetryError> {
             // named in full.
             let buckets = [
                 (
-                    Matcher::Full("gen_ai.client.token.usage".into()),
+                    Matcher::Full(Metric::GenAiTokenUsage.name().into()),
                     GEN_AI_TOKEN_BUCKETS,
                 ),
                 (
-                    Matcher::Full("gen_ai.client.inference.usage.input_tokens".into()),
+                    Matcher::Full(Metric::GenAiInputTokens.name().into()),
                     GEN_AI_TOKEN_BUCKETS,
                 ),
                 (
-                    Matcher::Full("gen_ai.client.inference.usage.output_tokens".into()),
+                    Matcher::Full(Metric::GenAiOutputTokens.name().into()),
                     GEN_AI_TOKEN_BUCKETS,
                 ),
                 (
-                    Matcher::Full("gen_ai.invoke_agent.duration".into()),
+                    Matcher::Full(Metric::GenAiInvokeAgentDuration.name().into()),
                     metrics::GEN_AI_AGENT_DURATION_BUCKETS,
                 ),
                 (
-                    Matcher::Full("gen_ai.workflow.duration".into()),
+                    Matcher::Full(Metric::GenAiWorkflowDuration.name().into()),
                     metrics::GEN_AI_WORKFLOW_DURATION_BUCKETS,
                 ),
-                (Matcher::Full("flujo_score".into()), metrics::SCORE_BUCKETS),
+                (
+                    Matcher::Full(Metric::Score.name().into()),
+                    metrics::SCORE_BUCKETS,
+                ),
                 (Matcher::Prefix("gen_ai".into()), GEN_AI_DURATION_BUCKETS),
                 (Matcher::Suffix("_seconds".into()), DURATION_SECONDS_BUCKETS),
             ];
@@ -178,4 +182,48 @@ pub fn start_prometheus_server_on(address: SocketAddr) -> Result<PrometheusServe
         address: bound,
         server,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics::{Key, Metadata, Recorder as _};
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use crate::core::names::{Metric, MetricKind};
+    use crate::metrics::describe::unit_of;
+
+    /// `Metric::prometheus_name` is what the exporter makes of each name, as flujo builds it.
+    #[test]
+    fn every_metric_is_served_under_its_prometheus_name() {
+        let recorder = PrometheusBuilder::new()
+            .with_recommended_naming(true)
+            .build_recorder();
+        let handle = recorder.handle();
+        let metadata = Metadata::new("flujo", metrics::Level::INFO, None);
+        for &metric in Metric::ALL {
+            let key = Key::from_static_name(metric.name());
+            let help = metric.description().into();
+            match metric.kind() {
+                MetricKind::Counter => {
+                    recorder.describe_counter(metric.name().into(), unit_of(metric), help);
+                    recorder.register_counter(&key, &metadata).increment(1);
+                }
+                MetricKind::Histogram => {
+                    recorder.describe_histogram(metric.name().into(), unit_of(metric), help);
+                    recorder.register_histogram(&key, &metadata).record(1.0);
+                }
+            }
+        }
+        let served = handle.render();
+        for &metric in Metric::ALL {
+            let series = match metric.kind() {
+                MetricKind::Counter => format!("\n{} 1", metric.prometheus_name()),
+                MetricKind::Histogram => format!("\n{}_count 1", metric.prometheus_name()),
+            };
+            assert!(
+                served.contains(&series),
+                "{metric:?}: {series:?} in\n{served}"
+            );
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! per call that times the call, keeps the span context, counts attempts and hands its record
 //! to the collector when it ends.
 
+use crate::core::names::Metric;
 use std::borrow::Cow;
 use std::fmt;
 use std::mem::ManuallyDrop;
@@ -378,7 +379,7 @@ impl StepCall {
                 "step attempt timed out and was cancelled"
             )
         });
-        metrics::counter!("flujo_step_timeouts_total", "step" => step).increment(1);
+        metrics::counter!(Metric::StepTimeouts.name(), "step" => step).increment(1);
         scope::note_timeout();
         timeout
     }
@@ -436,7 +437,7 @@ impl StepCall {
                 ],
             )
         });
-        metrics::counter!("flujo_step_fallbacks_total", "step" => step).increment(1);
+        metrics::counter!(Metric::StepFallbacks.name(), "step" => step).increment(1);
         scope::note_fallback();
     }
 

@@ -16,6 +16,7 @@
 //! (sent, and never answered: it may have arrived), or dropped with the reason
 //! `export_failed`, `export_queue_full`, `too_large` or `shutdown`.
 
+use crate::core::names::Metric;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -244,7 +245,7 @@ impl QueuedExporter {
         if refused {
             self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.shared.pending.fetch_sub(count, Ordering::AcqRel);
-            metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_queue_full")
+            metrics::counter!(Metric::SpansDropped.name(), "reason" => "export_queue_full")
                 .increment(count);
         }
     }
@@ -283,7 +284,7 @@ impl<D: Destination> BatchSender<'_, D> {
         let name = self.settings.name;
         match delivery {
             Delivery::Exported => {
-                metrics::counter!("flujo_telemetry_spans_exported_total").increment(settled);
+                metrics::counter!(Metric::SpansExported.name()).increment(settled);
                 if self.failing || self.stalled {
                     tracing::info!(target: "flujo", "{name} export recovered");
                     self.failing = false;
@@ -291,11 +292,11 @@ impl<D: Destination> BatchSender<'_, D> {
                 }
             }
             Delivery::Unconfirmed => {
-                metrics::counter!("flujo_telemetry_spans_unconfirmed_total").increment(settled);
+                metrics::counter!(Metric::SpansUnconfirmed.name()).increment(settled);
             }
             Delivery::Failed(error) => {
-                metrics::counter!("flujo_telemetry_export_errors_total").increment(1);
-                metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "export_failed")
+                metrics::counter!(Metric::ExportErrors.name()).increment(1);
+                metrics::counter!(Metric::SpansDropped.name(), "reason" => "export_failed")
                     .increment(settled);
                 // One line per outage, not one per batch.
                 if !self.failing {
@@ -359,7 +360,7 @@ impl<D: Destination> BatchSender<'_, D> {
     fn say_stalled(&mut self) {
         if !self.stalled {
             self.stalled = true;
-            metrics::counter!("flujo_telemetry_export_stalls_total").increment(1);
+            metrics::counter!(Metric::ExportStalls.name()).increment(1);
             tracing::warn!(
                 target: "flujo",
                 waited_ms = u64::try_from(self.settings.timeout.as_millis()).unwrap_or(u64::MAX),
@@ -408,7 +409,7 @@ impl SpanExporter for QueuedExporter {
             // come back) is lost: counted, and said in the guard's WARN line.
             self.shared.abandoned.store(true, Ordering::Release);
             self.lost = self.shared.pending.swap(0, Ordering::AcqRel);
-            metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "shutdown")
+            metrics::counter!(Metric::SpansDropped.name(), "reason" => "shutdown")
                 .increment(self.lost);
         }
     }
@@ -427,11 +428,10 @@ fn fitted(span: &FinishedSpan) -> Option<(Cow<'_, FinishedSpan>, usize)> {
     }
     let mut cut = span.clone();
     if cut.cut_to(MAX_EXPORTED_SPAN_BYTES) == Cut::TooLarge {
-        metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => "too_large")
-            .increment(1);
+        metrics::counter!(Metric::SpansDropped.name(), "reason" => "too_large").increment(1);
         return None;
     }
-    metrics::counter!("flujo_telemetry_spans_truncated_total").increment(1);
+    metrics::counter!(Metric::SpansTruncated.name()).increment(1);
     let size = cut.approximate_size();
     Some((Cow::Owned(cut), size))
 }
@@ -440,11 +440,11 @@ fn fitted(span: &FinishedSpan) -> Option<(Cow<'_, FinishedSpan>, usize)> {
 /// zeros to dashboards and alerts, rather than series that do not exist.
 fn register_health_counters() {
     for name in [
-        "flujo_telemetry_spans_exported_total",
-        "flujo_telemetry_spans_unconfirmed_total",
-        "flujo_telemetry_export_errors_total",
-        "flujo_telemetry_export_stalls_total",
-        "flujo_telemetry_spans_truncated_total",
+        Metric::SpansExported.name(),
+        Metric::SpansUnconfirmed.name(),
+        Metric::ExportErrors.name(),
+        Metric::ExportStalls.name(),
+        Metric::SpansTruncated.name(),
     ] {
         metrics::counter!(name).increment(0);
     }
@@ -454,6 +454,6 @@ fn register_health_counters() {
         "shutdown",
         "too_large",
     ] {
-        metrics::counter!("flujo_telemetry_spans_dropped_total", "reason" => reason).increment(0);
+        metrics::counter!(Metric::SpansDropped.name(), "reason" => reason).increment(0);
     }
 }

@@ -25,7 +25,8 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use super::transport::{ExportRuntime, Transport};
 use crate::config::error::TelemetryError;
 use crate::config::settings::{OtlpProtocol, OtlpSignal, ResourceSettings};
-use crate::metrics::describe::{COST_USD_TOTAL, USD_PER_NANO};
+use crate::core::names::Metric;
+use crate::metrics::describe::USD_PER_NANO;
 use crate::metrics::histogram::buckets_for;
 use crate::metrics::recorder::{self as flujo_metrics, Downstream};
 
@@ -169,7 +170,7 @@ impl Recorder for OtelRecorder {
     // and happens once per handle.
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
         let (unit, description) = self.description(key.name());
-        if key.name() == COST_USD_TOTAL {
+        if key.name() == Metric::CostUsd.name() {
             let counter = self
                 .meter
                 .f64_counter(key.name().to_owned())

@@ -1,0 +1,276 @@
+//! Every metric flujo records, declared once: its name, kind, unit and description. The
+//! recorder, the exporters, the CLI's Prometheus rules and the guide's metrics table (kept
+//! equal to this one by a test) read it; what Prometheus shows derives from it in
+//! [`Metric::prometheus_name`].
+
+/// What a metric is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetricKind {
+    /// A monotonic count.
+    Counter,
+    /// A distribution over fixed buckets.
+    Histogram,
+}
+
+macro_rules! metrics_table {
+    ($($(#[$doc:meta])* $variant:ident: $kind:ident, $name:literal, $unit:expr, $help:literal;)*) => {
+        /// A metric flujo records. Its name as recorded (and pushed over OTLP) is
+        /// [`Metric::name`]; Prometheus shows [`Metric::prometheus_name`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Metric {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Metric {
+            /// Every metric, in the order of the guide's table.
+            pub const ALL: &'static [Metric] = &[$(Metric::$variant,)*];
+
+            /// The name it is recorded under (and pushed over OTLP).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Metric::$variant => $name,)*
+                }
+            }
+
+            /// A counter or a histogram.
+            pub const fn kind(self) -> MetricKind {
+                match self {
+                    $(Metric::$variant => MetricKind::$kind,)*
+                }
+            }
+
+            /// Its unit in UCUM (`s`, `{token}`, `USD`...), when it has one.
+            pub const fn unit(self) -> Option<&'static str> {
+                match self {
+                    $(Metric::$variant => $unit,)*
+                }
+            }
+
+            /// What it counts or measures, and its labels.
+            pub const fn description(self) -> &'static str {
+                match self {
+                    $(Metric::$variant => $help,)*
+                }
+            }
+        }
+    };
+}
+
+const SECONDS: Option<&str> = Some("s");
+const COUNT: Option<&str> = Some("1");
+const TOKENS: Option<&str> = Some("{token}");
+
+metrics_table! {
+    /// Step calls.
+    StepCalls: Counter, "flujo_step_calls_total", COUNT,
+        "Calls of `#[pipeline_step]` functions, by step and final status (ok, error, cancelled)";
+    /// Step durations.
+    StepDuration: Histogram, "flujo_step_duration_seconds", SECONDS,
+        "Wall-clock duration of step calls including retries, by step and final status";
+    /// Step retries.
+    StepRetries: Counter, "flujo_step_retries_total", COUNT,
+        "Retries of failed step attempts, by step";
+    /// Step timeouts.
+    StepTimeouts: Counter, "flujo_step_timeouts_total", COUNT,
+        "Step attempts that ran past their timeout_ms and were cancelled, by step";
+    /// Step fallbacks.
+    StepFallbacks: Counter, "flujo_step_fallbacks_total", COUNT,
+        "Steps whose attempts failed (or timed out) and that ran their fallback, by step";
+    /// Model calls.
+    ModelRequests: Counter, "flujo_model_requests_total", COUNT,
+        "Calls of `#[track_cost]` functions, by model, provider and status (ok, error, cancelled)";
+    /// Tokens.
+    Tokens: Counter, "flujo_tokens_total", TOKENS,
+        "Tokens used by model calls, by model, provider and token_type (input, output, cache_read_input, cache_write_input, reasoning_output; cached are part of input, reasoning part of output)";
+    /// Cost.
+    CostUsd: Counter, "flujo_cost_usd_total", Some("USD"),
+        "Cost of priced model calls in USD (exact to the nano-dollar), by model, provider, pipeline and step";
+    /// Unpriced calls.
+    UnpricedCalls: Counter, "flujo_unpriced_calls_total", COUNT,
+        "Model calls whose model has no price (their cost is unknown, not zero), by model";
+    /// Refused calls.
+    BudgetExceeded: Counter, "flujo_budget_exceeded_total", COUNT,
+        "Model calls refused by a usage limit, by limit (total_cost, total_tokens, daily_cost, monthly_cost, ledger_unreachable, unpriced_model)";
+    /// Calls admitted without the fleet's spending.
+    BudgetUnverified: Counter, "flujo_budget_unverified_total", COUNT,
+        "Model calls admitted while a shared ledger's fleet spending could not be read (fail open), by limit (daily_cost, monthly_cost)";
+    /// Streams without usage.
+    ModelUsageMissing: Counter, "flujo_model_usage_missing_total", COUNT,
+        "Streamed model calls whose chunks reported no usage (unpriced, not $0), by model";
+    /// Usage past the bound.
+    TokenUsageOutOfBounds: Counter, "flujo_token_usage_out_of_bounds_total", COUNT,
+        "Model calls whose reported usage had a count above MAX_TOKENS_PER_CALL (their usage is not read: unpriced), by model";
+    /// Model names folded into `other`.
+    LabelsFolded: Counter, "flujo_labels_folded_total", COUNT,
+        "Calls whose label value was folded into `other` because the label had too many distinct values, by label";
+    /// GenAI token histogram.
+    GenAiTokenUsage: Histogram, "gen_ai.client.token.usage", TOKENS,
+        "Tokens used per model call, by gen_ai.token.type (input, output)";
+    /// The current draft's input tokens.
+    GenAiInputTokens: Histogram, "gen_ai.client.inference.usage.input_tokens", TOKENS,
+        "Input tokens per model call (the conventions' current draft)";
+    /// The current draft's output tokens.
+    GenAiOutputTokens: Histogram, "gen_ai.client.inference.usage.output_tokens", TOKENS,
+        "Output tokens per model call (the conventions' current draft)";
+    /// Detailed input tokens.
+    GenAiDetailedInputTokens: Counter, "gen_ai.client.inference.usage.detailed.input_tokens", TOKENS,
+        "Input tokens used, by gen_ai.token.modality (the conventions' current draft)";
+    /// Detailed output tokens.
+    GenAiDetailedOutputTokens: Counter, "gen_ai.client.inference.usage.detailed.output_tokens", TOKENS,
+        "Output tokens used, by gen_ai.token.modality (the conventions' current draft)";
+    /// Detailed cache reads.
+    GenAiDetailedCacheReadTokens: Counter, "gen_ai.client.inference.usage.detailed.cache_read.input_tokens", TOKENS,
+        "Input tokens read from the prompt cache, by gen_ai.token.modality (the conventions' current draft)";
+    /// Detailed cache writes.
+    GenAiDetailedCacheWriteTokens: Counter, "gen_ai.client.inference.usage.detailed.cache_write.input_tokens", TOKENS,
+        "Input tokens written to the prompt cache, by gen_ai.token.modality (the conventions' current draft)";
+    /// Detailed reasoning tokens.
+    GenAiDetailedReasoningTokens: Counter, "gen_ai.client.inference.usage.detailed.reasoning.output_tokens", TOKENS,
+        "Output tokens spent on reasoning, by gen_ai.token.modality (the conventions' current draft)";
+    /// Model call durations.
+    GenAiOperationDuration: Histogram, "gen_ai.client.operation.duration", SECONDS,
+        "Duration of model calls";
+    /// Time to the first chunk.
+    GenAiTimeToFirstChunk: Histogram, "gen_ai.client.operation.time_to_first_chunk", SECONDS,
+        "Time from the start of a streamed model call to its first chunk";
+    /// Time between chunks.
+    GenAiTimePerOutputChunk: Histogram, "gen_ai.client.operation.time_per_output_chunk", SECONDS,
+        "Time between consecutive chunks of a streamed model call, one value per chunk after the first";
+    /// Tool durations.
+    GenAiExecuteToolDuration: Histogram, "gen_ai.execute_tool.duration", SECONDS,
+        "Duration of tool executions (kind = \"tool\" steps), with error.type when they did not succeed";
+    /// Agent durations.
+    GenAiInvokeAgentDuration: Histogram, "gen_ai.invoke_agent.duration", SECONDS,
+        "Duration of agent invocations (kind = \"agent\" steps), with error.type when they did not succeed";
+    /// Workflow durations.
+    GenAiWorkflowDuration: Histogram, "gen_ai.workflow.duration", SECONDS,
+        "Duration of workflows (pipeline runs), with error.type when they did not succeed";
+    /// Pipeline runs.
+    PipelineRuns: Counter, "flujo_pipeline_runs_total", COUNT,
+        "Runs of pipelines, by pipeline and status (ok, error, cancelled)";
+    /// Pipeline durations.
+    PipelineDuration: Histogram, "flujo_pipeline_duration_seconds", SECONDS,
+        "Wall-clock duration of pipeline runs, by pipeline and status";
+    /// Hook panics.
+    HookPanics: Counter, "flujo_hook_panics_total", COUNT,
+        "Hook calls that panicked (the run continued), by hook and phase";
+    /// Checklist items.
+    ChecklistItems: Counter, "flujo_checklist_items_total", COUNT,
+        "Checklist items evaluated, by checklist and result (pass, fail)";
+    /// Quality scores.
+    Score: Histogram, "flujo_score", None,
+        "Quality scores recorded with flujo::quality::record_score, by name";
+    /// Validations.
+    Validations: Counter, "flujo_validations_total", COUNT,
+        "Validations of step outputs, by step, validator and result (pass, fail)";
+    /// Spans dropped.
+    SpansDropped: Counter, "flujo_telemetry_spans_dropped_total", COUNT,
+        "Spans dropped before export, by reason (queue_full, late, export_queue_full, export_failed, too_large, shutdown)";
+    /// Spans cut to fit.
+    SpansTruncated: Counter, "flujo_telemetry_spans_truncated_total", COUNT,
+        "Spans over MAX_EXPORTED_SPAN_BYTES whose longest text values were cut so that they could be exported";
+    /// Spans delivered.
+    SpansExported: Counter, "flujo_telemetry_spans_exported_total", COUNT,
+        "Spans an exporter delivered";
+    /// Spans sent, never confirmed.
+    SpansUnconfirmed: Counter, "flujo_telemetry_spans_unconfirmed_total", COUNT,
+        "Spans sent whose requests the collector never answered, even when sent again: it may have kept them";
+    /// Collector stalls.
+    ExportStalls: Counter, "flujo_telemetry_export_stalls_total", COUNT,
+        "Times the OTLP collector stopped answering (an export outlasted its timeout); each is also one WARN line, and its end one INFO line";
+    /// Failed exports.
+    ExportErrors: Counter, "flujo_telemetry_export_errors_total", COUNT,
+        "Export requests that failed after the exporter's retries";
+    /// Cost records not delivered.
+    CostRecordsDropped: Counter, "flujo_cost_records_dropped_total", COUNT,
+        "Cost records not delivered to the ledger, by reason (late: the call ended after its telemetry session shut down; ledger_unwritable: a SQLite ledger could not write and its buffer was full; ledger_unreachable: a PostgreSQL ledger could not be reached and its buffer was full; ledger_queue_full: the buffer was full while the ledger wrote; shutdown: not committed when the shutdown's timeout ended)";
+    /// Failed ledger writes.
+    LedgerWriteErrors: Counter, "flujo_cost_ledger_write_errors_total", COUNT,
+        "Failed writes of a batch of cost records to the durable ledger (each is retried)";
+}
+
+impl Metric {
+    /// The name Prometheus shows (what `metrics-exporter-prometheus` makes of
+    /// [`Metric::name`] with its recommended naming): dots become underscores, a histogram in
+    /// seconds ends in `_seconds` and a counter in `_total`. A histogram's series add
+    /// `_bucket`, `_sum` and `_count` to it.
+    pub fn prometheus_name(self) -> String {
+        let mut name = self.name().replace('.', "_");
+        if self.kind() == MetricKind::Histogram
+            && self.unit() == SECONDS
+            && !name.ends_with("_seconds")
+        {
+            name.push_str("_seconds");
+        }
+        if self.kind() == MetricKind::Counter && !name.ends_with("_total") {
+            name.push_str("_total");
+        }
+        name
+    }
+}
+
+/// The guide's table of every metric (`docs/guide/operations.md`), from [`Metric::ALL`].
+#[cfg(test)]
+fn metrics_table() -> String {
+    let mut table = String::from(
+        "\n| name (OTLP) | Prometheus | kind | unit | what it counts or measures |\n|---|---|---|---|---|\n",
+    );
+    for &metric in Metric::ALL {
+        let kind = match metric.kind() {
+            MetricKind::Counter => "counter",
+            MetricKind::Histogram => "histogram",
+        };
+        table.push_str(&format!(
+            "| `{}` | `{}` | {kind} | {} | {} |\n",
+            metric.name(),
+            metric.prometheus_name(),
+            metric
+                .unit()
+                .map_or_else(String::new, |unit| format!("`{unit}`")),
+            metric.description().replace('|', "\\|"),
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEGIN: &str = "<!-- metrics:begin -->";
+    const END: &str = "<!-- metrics:end -->";
+
+    /// The guide's metrics table is the declarations': `UPDATE_METRICS_TABLE=1` writes it.
+    #[test]
+    fn the_guides_metrics_table_is_the_declarations() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/guide/operations.md");
+        let page = std::fs::read_to_string(path).unwrap();
+        let (before, rest) = page
+            .split_once(BEGIN)
+            .expect("the guide has the begin marker");
+        let (current, after) = rest.split_once(END).expect("the guide has the end marker");
+        let generated = metrics_table();
+        if current != generated {
+            if std::env::var_os("UPDATE_METRICS_TABLE").is_some() {
+                std::fs::write(path, format!("{before}{BEGIN}{generated}{END}{after}")).unwrap();
+            } else {
+                panic!(
+                    "docs/guide/operations.md's metrics table differs from core/names.rs: run \
+                     `UPDATE_METRICS_TABLE=1 cargo test -p flujo-runtime --lib metrics_table` and \
+                     review the diff"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_metric_has_one_name() {
+        let mut names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before);
+    }
+}

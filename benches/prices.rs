@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use flujo::cost::genai::Catalog;
+use flujo_pricing::genai::Catalog;
 
 #[path = "support/memory.rs"]
 mod memory;

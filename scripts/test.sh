@@ -113,6 +113,10 @@ watched cargo test --locked --features otlp,prometheus,logfire,sqlite \
 # they use.
 watched cargo test --locked --doc -p flujo \
   --features otlp,prometheus,logfire,sqlite,postgres,async-openai
+# The public surface: the `flujo` crate's items as rustdoc lists them, against public-api.txt
+# (a change to the surface is a change to that file, seen in review), at most 5 constants.
+cargo doc --locked --quiet -p flujo --all-features --no-deps
+python3 scripts/public-api.py target/doc/flujo/all.html --check public-api.txt
 python3 scripts/no-network.py "$CONNECTS"
 # The instruction-count guard: the hot paths' counts under Callgrind (valgrind, Debian's,
 # installed when absent) against the baselines in benches/README.md.

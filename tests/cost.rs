@@ -698,7 +698,7 @@ fn haiku_on_bedrock(usage: TokenUsage) -> Result<TokenUsage, CallError> {
 
 /// What the shipped data says `model` costs at `provider` now.
 fn data_price(model: &str, provider: Option<&str>, usage: &TokenUsage) -> Usd {
-    let catalog = flujo::cost::genai::Catalog::shipped().unwrap();
+    let catalog = flujo_pricing::genai::Catalog::shipped().unwrap();
     let index = match provider {
         Some(provider) => catalog.locate(model, Some(provider)),
         None => catalog.lookup(model),

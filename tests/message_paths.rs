@@ -34,7 +34,7 @@ macro_rules! named_paths {
 named_paths! {
     value flujo::init_telemetry;
     value flujo::cost::set_model_price;
-    value flujo::cost::ROUNDED_PRICES;
+    value flujo_pricing::genai::ROUNDED_PRICES;
     value flujo::cost::MAX_TOKENS_PER_CALL;
     value flujo::quality::record_score;
     value flujo::testing::Capture::start;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use flujo_runtime::cost::genai::{Catalog, Prices, Unit, UnitPrice};
+use flujo_pricing::genai::{Catalog, Prices, Unit, UnitPrice};
 
 #[derive(Subcommand)]
 pub(crate) enum PricesCommand {

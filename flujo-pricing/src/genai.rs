@@ -65,7 +65,7 @@ fn micros(text: &str, at: &dyn Fn() -> String) -> Result<(u64, bool), PricingErr
     if !noise && !listed {
         return Err(invalid(
             "more than 6 decimals, which flujo's micro-dollars per million tokens cannot \
-             hold (and not float noise, nor in flujo::cost::ROUNDED_PRICES)",
+             hold (and not float noise, nor in flujo_pricing::genai::ROUNDED_PRICES)",
         ));
     }
     Ok((value + u64::from(rest_value >= 0.5), listed))

@@ -41,9 +41,6 @@ pub use flujo_pricing::{TokenUsage, Usd};
 pub mod context {
     pub use crate::core::context::{SpanContext, TraceparentError, WithSpan};
     pub use crate::core::propagation::Propagators;
-    pub use crate::core::trace_state::{
-        MAX_BAGGAGE_BYTES, MAX_TRACE_STATE_BYTES, MAX_TRACE_STATES,
-    };
     pub use crate::run::handle::{ContextHandle, StepFutureExt, WithContext};
 }
 
@@ -51,8 +48,8 @@ pub mod context {
 /// the `calls`, `accounting` and `ledger` layers).
 pub mod cost {
     pub use crate::accounting::budget::WhenUnreachable;
-    pub use crate::accounting::pricing::{prices_version, set_model_price};
-    pub use crate::calls::content::{DEFAULT_MAX_CONTENT_BYTES, GenAiMessages, REDACTED, redact};
+    pub use crate::accounting::pricing::{model_prices, prices_version, set_model_price};
+    pub use crate::calls::content::{GenAiMessages, REDACTED, redact};
     pub use crate::calls::stream::{ChunkUsage, StreamChunk, TrackedStream};
     pub use crate::calls::usage::ReportsUsage;
     pub use crate::core::record::{Operation, StreamTiming};
@@ -64,19 +61,15 @@ pub mod cost {
     pub use crate::ledger::query::{get_cost_report, utc_today};
     pub use crate::ledger::report::{CostGroup, CostReport, GroupBy, ReportDate};
     pub use crate::ledger::{
-        COST_RECORD_BUFFER_BYTES, CostRecord, DEFAULT_POSTGRES_BUFFER, KILL_LOSS_WINDOW,
-        LedgerLocation, MAX_COST_LEDGER_BUFFER, MAX_QUEUED_COST_RECORD_BYTES,
-        MAX_QUEUED_COST_RECORDS, PostgresUrl, UnsupportedLocation, recent_cost_records,
+        CostRecord, LedgerLocation, PostgresUrl, UnsupportedLocation, recent_cost_records,
     };
     pub use crate::run::limits::{Limit, UsageLimitExceeded, UsageLimits};
-    /// The `genai-prices` data flujo prices calls with: its format, matching and pricing.
-    pub use flujo_pricing::genai;
-    pub use flujo_pricing::genai::ROUNDED_PRICES;
     /// A unit a price is for: input, output, cache reads and writes, reasoning, requests.
     pub use flujo_pricing::genai::Unit as PriceUnit;
+    pub use flujo_pricing::genai::{Prices, UnitPrice};
     pub use flujo_pricing::{
-        Date, MAX_PRICE_FILE_BYTES, MAX_TOKENS_PER_CALL, MAX_USD_PER_MILLION_TOKENS,
-        MAX_VERSION_CHARS, ModelPrice, PerMillionTokens, PriceTable, PricingError, TokenUsage, Usd,
+        Date, MAX_TOKENS_PER_CALL, MAX_USD_PER_MILLION_TOKENS, ModelPrice, PerMillionTokens,
+        PriceTable, PricingError, TokenUsage, Usd,
     };
 }
 

@@ -15,6 +15,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use flujo::testing::Capture;
 use flujo::{TelemetryConfig, TokenUsage, UsageLimitExceeded, track_cost};
 
+/// A SQLite ledger's buffer, in records, as the guide's ledgers page and the settings table
+/// document it (FLUJO_COST_LEDGER_BUFFER's default).
+const MAX_QUEUED_COST_RECORDS: u64 = 4096;
+/// What a killed process may lose of its durable ledger, as the guide's ledgers page promises.
+const KILL_LOSS_WINDOW: Duration = Duration::from_millis(300);
+
 /// Which scenario a child process runs, and where (the ledger's directory).
 const CHILD: &str = "FLUJO_TEST_LEDGER_FAULT";
 const CHILD_DIR: &str = "FLUJO_TEST_LEDGER_DIR";
@@ -259,7 +265,7 @@ fn ledger_on(dir: &Path, shutdown: Duration) -> (PathBuf, Capture, flujo::Teleme
     (path, capture, guard)
 }
 
-/// Fewer than the writer holds while it cannot write ([`flujo::cost::MAX_QUEUED_COST_RECORDS`]).
+/// Fewer than the writer holds while it cannot write ([`MAX_QUEUED_COST_RECORDS`]).
 const DISK_FULL_CALLS: u64 = 3_000;
 const AFTER_RECOVERY_CALLS: u64 = 1_000;
 
@@ -377,7 +383,7 @@ fn a_disk_that_stays_full_refuses_beyond_the_queue_and_says_how_many_at_exit() {
     let uncommitted = field(shutdown_line, "cost_records");
     assert!(refused > 0, "records beyond the full queue are refused");
     assert!(
-        uncommitted <= flujo::cost::MAX_QUEUED_COST_RECORDS as u64 * 2,
+        uncommitted <= MAX_QUEUED_COST_RECORDS * 2,
         "what was held is bounded: {uncommitted}"
     );
     assert_eq!(
@@ -505,10 +511,10 @@ fn a_killed_writer_loses_at_most_the_documented_window_and_only_at_the_end() {
             let age_ms = (killed_at.saturating_sub(before.1)) as f64 / 1e6;
             worst_ms = worst_ms.max(age_ms);
             assert!(
-                age_ms <= flujo::cost::KILL_LOSS_WINDOW.as_secs_f64() * 1e3,
+                age_ms <= KILL_LOSS_WINDOW.as_secs_f64() * 1e3,
                 "thread {thread}: call {i} ended {age_ms:.0} ms before the kill and is missing \
                  (window {:?})",
-                flujo::cost::KILL_LOSS_WINDOW
+                KILL_LOSS_WINDOW
             );
         }
         assert!(

@@ -63,7 +63,7 @@ fn an_older_ledger_reads_migrates_and_stores_one_hour_writes() {
     // claude-sonnet-4-5: 100 * $3/M + 500 * $3.75/M (five-minute writes) + 1,500 * $6/M
     // (one hour) + 50 * $15/M = $0.0003 + $0.001875 + $0.009 + $0.00075.
     assert_eq!(new.cost, Some(flujo::Usd::parse("0.011925").unwrap()));
-    let catalog = flujo::cost::genai::Catalog::shipped().unwrap();
+    let catalog = flujo_pricing::genai::Catalog::shipped().unwrap();
     let (_, model) = catalog
         .find("claude-sonnet-4-5", Some("anthropic"))
         .unwrap();

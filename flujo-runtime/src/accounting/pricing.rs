@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::SystemTime;
 
-use flujo_pricing::genai::{Catalog, ModelIndex};
+use flujo_pricing::genai::{Catalog, ModelIndex, Prices};
 use flujo_pricing::{Date, ModelPrice, PriceTable, PricingError, TokenUsage, Usd, infer_provider};
 
 /// The prices in force and whether an unpriced model is refused.
@@ -157,6 +157,27 @@ pub fn set_model_price(price: ModelPrice) {
     });
 }
 
+/// The prices flujo applies now to `model`, as a call names it: a row of a price file or of
+/// code, else the `genai-prices` data (matched as calls are: dated snapshots, router and cloud
+/// prefixes); `None` when the model has no price. Price a usage with [`Prices::cost`].
+///
+/// ```
+/// use flujo::{TokenUsage, Usd};
+///
+/// let prices = flujo::cost::model_prices("gpt-4o-mini-2024-07-18").unwrap();
+/// let usage = TokenUsage::new(1_000_000, 1_000_000);
+/// // $0.15 per million input tokens, $0.60 per million output tokens.
+/// assert_eq!(prices.cost(&usage), Usd::parse("0.75")?);
+/// assert!(flujo::cost::model_prices("my-own-model").is_none());
+/// # Ok::<(), flujo::cost::PricingError>(())
+/// ```
+pub fn model_prices(model: &str) -> Option<Prices> {
+    let now = SystemTime::now();
+    resolve_uncached(model, None, utc_date(now))
+        .price
+        .map(|price| price.prices_at(now))
+}
+
 /// The UTC calendar date of `time`.
 pub(crate) fn utc_date(time: SystemTime) -> Date {
     time::OffsetDateTime::from(time).date()
@@ -172,6 +193,14 @@ enum Price {
 }
 
 impl Price {
+    /// The standard prices (no request context) in force at `at`.
+    fn prices_at(&self, at: SystemTime) -> Prices {
+        match self {
+            Price::Row(row) => row.prices_for(at.into(), &[]).into_owned(),
+            Price::Catalog(catalog, index) => catalog.prices_for(*index, at, &[]).into_owned(),
+        }
+    }
+
     /// The cost of `usage` and the part of it that pays for output tokens.
     fn costs(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> (Usd, Usd) {
         match self {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 /// The text each captured content attribute keeps, unless `max_content_bytes` says: 64 KiB
 /// over all of its messages.
-pub const DEFAULT_MAX_CONTENT_BYTES: usize = 64 << 10;
+pub(crate) const DEFAULT_MAX_CONTENT_BYTES: usize = 64 << 10;
 
 /// What replaces a credential in captured content.
 pub const REDACTED: &str = "[REDACTED]";

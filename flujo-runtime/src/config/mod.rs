@@ -7,11 +7,9 @@ pub(crate) mod settings;
 pub use self::error::TelemetryError;
 pub use self::secret::Secret;
 pub use self::settings::{
-    DEFAULT_QUEUE_SIZE, ExporterSettings, GenAiSettings, LedgerSettings, LogFormat, LogSettings,
-    LogfireSettings, MAX_EXPORT_BATCH_SIZE, MAX_EXPORT_QUEUE_BYTES, MAX_EXPORT_REQUEST_BYTES,
-    MAX_EXPORTED_SPAN_BYTES, MAX_QUEUE_SIZE, OtlpProtocol, OtlpSettings, OtlpSignal,
-    PricingSettings, ResourceSettings, SpanQueueSettings, TelemetryConfig, TelemetrySettings,
-    settings_table,
+    ExporterSettings, GenAiSettings, LedgerSettings, LogFormat, LogSettings, LogfireSettings,
+    OtlpProtocol, OtlpSettings, OtlpSignal, PricingSettings, ResourceSettings, SpanQueueSettings,
+    TelemetryConfig, TelemetrySettings, settings_table,
 };
 pub use crate::core::attribute::MAX_ATTRIBUTE_VALUE_BYTES;
 pub use crate::core::genai::{GenAiCompat, GenAiConventions};

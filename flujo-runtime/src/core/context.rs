@@ -271,8 +271,8 @@ impl SpanContext {
     }
 
     /// The trace's W3C `tracestate`, to send with [`SpanContext::traceparent`]; `None` when
-    /// the trace came without one (or it was forgotten: see
-    /// [`MAX_TRACE_STATES`](crate::context::MAX_TRACE_STATES)).
+    /// the trace came without one (or it was forgotten: 4,096 distinct values are kept at
+    /// once, the oldest forgotten first).
     pub fn tracestate(&self) -> Option<String> {
         trace_state::lookup(self.state).map(|state| state.to_string())
     }

@@ -170,7 +170,7 @@ metrics_table! {
         "Spans dropped before export, by reason (queue_full, late, export_queue_full, export_failed, too_large, shutdown)";
     /// Spans cut to fit.
     SpansTruncated: Counter, "flujo_telemetry_spans_truncated_total", COUNT,
-        "Spans over MAX_EXPORTED_SPAN_BYTES whose longest text values were cut so that they could be exported";
+        "Spans over 2 MiB whose longest text values were cut so that they could be exported";
     /// Spans delivered.
     SpansExported: Counter, "flujo_telemetry_spans_exported_total", COUNT,
         "Spans an exporter delivered";

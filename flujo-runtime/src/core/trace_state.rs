@@ -13,10 +13,10 @@ use std::sync::{Arc, LazyLock, Mutex};
 use super::sync::lock;
 
 /// The most distinct `tracestate` values kept at once.
-pub const MAX_TRACE_STATES: usize = 4096;
+pub(crate) const MAX_TRACE_STATES: usize = 4096;
 /// The longest `tracestate` kept, as W3C Trace Context asks of vendors (512 bytes); a longer
 /// one is not propagated.
-pub const MAX_TRACE_STATE_BYTES: usize = 512;
+pub(crate) const MAX_TRACE_STATE_BYTES: usize = 512;
 /// The most list members of a `tracestate` (W3C: 32).
 const MAX_MEMBERS: usize = 32;
 
@@ -132,7 +132,7 @@ pub fn is_valid(header: &str) -> bool {
 }
 
 /// The longest `baggage` kept (W3C Baggage: 8192 bytes); a longer one is not propagated.
-pub const MAX_BAGGAGE_BYTES: usize = 8192;
+pub(crate) const MAX_BAGGAGE_BYTES: usize = 8192;
 /// The most list members of a `baggage` (W3C Baggage: 64).
 const MAX_BAGGAGE_MEMBERS: usize = 64;
 

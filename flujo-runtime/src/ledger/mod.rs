@@ -46,23 +46,17 @@ use crate::core::sync::lock;
 /// calls handed to the writer when the call ends (not when the export worker next drains), it
 /// bounds what a hard kill can lose at any rate of calls. A cost path faster than the disk
 /// waits for room (back-pressure) rather than queue without bound.
-pub const MAX_QUEUED_COST_RECORDS: usize = 4096;
+pub(crate) const MAX_QUEUED_COST_RECORDS: usize = 4096;
 /// The most cost records a PostgreSQL ledger buffers (queued, or being written) unless
 /// `FLUJO_COST_LEDGER_BUFFER` says: what an outage of the database can hold, about 11
 /// minutes of 100 calls a second. Calls never wait for room: beyond it records are dropped
 /// and counted.
-pub const DEFAULT_POSTGRES_BUFFER: usize = 1 << 16;
+pub(crate) const DEFAULT_POSTGRES_BUFFER: usize = 1 << 16;
 /// The most records `FLUJO_COST_LEDGER_BUFFER` may ask a ledger to buffer.
-pub const MAX_COST_LEDGER_BUFFER: usize = 1 << 20;
+pub(crate) const MAX_COST_LEDGER_BUFFER: usize = 1 << 20;
 /// Bytes (about, strings included) a ledger's buffer holds per record it may hold: a buffer of
 /// `n` records holds at most `n` x 4 KiB, whatever the records' sizes.
-pub const COST_RECORD_BUFFER_BYTES: usize = 4096;
-/// The most bytes of cost records waiting for a SQLite ledger's writer by default.
-pub const MAX_QUEUED_COST_RECORD_BYTES: usize = MAX_QUEUED_COST_RECORDS * COST_RECORD_BUFFER_BYTES;
-/// What a process killed outright (SIGKILL, a crash, the OOM killer) can lose of its durable
-/// ledger: cost records of the calls that ended in this window before the kill, never older
-/// ones, at any rate of calls (a disk slower than SQLite on a local disk widens it).
-pub const KILL_LOSS_WINDOW: std::time::Duration = std::time::Duration::from_millis(300);
+pub(crate) const COST_RECORD_BUFFER_BYTES: usize = 4096;
 
 /// The columns a durable ledger's report sums, in the order [`summed_group`] reads them.
 #[cfg_attr(not(durable_ledger), allow(dead_code))]

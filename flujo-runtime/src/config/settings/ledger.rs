@@ -76,7 +76,7 @@ pub(super) const BUFFER: Setting<Option<usize>> = Setting {
     meta: Meta {
         field: Some("cost_ledger_buffer"),
         env: &["FLUJO_COST_LEDGER_BUFFER"],
-        accepts: "a whole number of cost records from 1 to 1048576 (MAX_COST_LEDGER_BUFFER)",
+        accepts: "a whole number of cost records from 1 to 1048576",
         doc: "cost records a durable ledger buffers for its writer (at most 4 KiB of memory each): a full SQLite buffer makes calls wait up to 10 s; PostgreSQL's never waits, it drops and counts",
         secret: false,
     },

@@ -54,10 +54,7 @@ pub use self::logs::{LogFormat, LogSettings};
 pub use self::otlp::{OtlpProtocol, OtlpSettings, OtlpSignal};
 pub use self::pricing::PricingSettings;
 pub use self::resource::ResourceSettings;
-pub use self::spans::{
-    DEFAULT_QUEUE_SIZE, MAX_EXPORT_BATCH_SIZE, MAX_EXPORT_QUEUE_BYTES, MAX_EXPORT_REQUEST_BYTES,
-    MAX_EXPORTED_SPAN_BYTES, MAX_QUEUE_SIZE, SpanQueueSettings,
-};
+pub use self::spans::SpanQueueSettings;
 pub use self::table::settings_table;
 
 /// The settings in force after defaults, environment and code were combined and validated,

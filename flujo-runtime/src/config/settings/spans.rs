@@ -8,25 +8,12 @@ use super::{TelemetryConfig, TelemetryError};
 use crate::core::attribute::MAX_ATTRIBUTE_VALUE_BYTES;
 
 /// The export queue's size in spans unless `OTEL_BSP_MAX_QUEUE_SIZE` / `max_queue_size` say.
-pub const DEFAULT_QUEUE_SIZE: usize = 1 << 17;
+pub(crate) const DEFAULT_QUEUE_SIZE: usize = 1 << 17;
 /// The most spans `OTEL_BSP_MAX_QUEUE_SIZE` / `max_queue_size` may ask to queue for export.
-pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+pub(crate) const MAX_QUEUE_SIZE: usize = 1 << 20;
 /// The most spans `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` / `max_export_batch_size` may put in one
 /// export request.
-pub const MAX_EXPORT_BATCH_SIZE: usize = 1 << 16;
-/// The most bytes of spans (names, fields, events, about) the OTLP export queue holds,
-/// besides its bound in spans: spans with large fields are dropped and counted
-/// (`reason="export_queue_full"`) beyond it, rather than held in memory.
-pub const MAX_EXPORT_QUEUE_BYTES: usize = 64 << 20;
-/// The most bytes (about) one exported span may hold: a larger one has its longest text
-/// values cut, evenly, until it fits, and is counted in
-/// `flujo_telemetry_spans_truncated_total` (its `flujo.span.truncated_bytes` says how much
-/// went); one that still does not fit (thousands of fields) is dropped and counted alone
-/// (`reason="too_large"`).
-pub const MAX_EXPORTED_SPAN_BYTES: usize = 2 << 20;
-/// The most bytes (about) of spans one OTLP request carries, whatever
-/// `max_export_batch_size` allows: under the 4 MiB a gRPC collector takes by default.
-pub const MAX_EXPORT_REQUEST_BYTES: usize = 3 << 20;
+pub(crate) const MAX_EXPORT_BATCH_SIZE: usize = 1 << 16;
 /// The most attributes `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` may keep on a span.
 const MAX_ATTRIBUTE_COUNT: usize = 1 << 16;
 
@@ -52,7 +39,7 @@ pub(super) const MAX_QUEUE: Setting<usize> = Setting {
     meta: Meta {
         field: Some("max_queue_size"),
         env: &["OTEL_BSP_MAX_QUEUE_SIZE"],
-        accepts: "a whole number of spans from 1 to 1048576 (at most MAX_QUEUE_SIZE)",
+        accepts: "a whole number of spans from 1 to 1048576 (at most 1048576)",
         doc: "spans that may wait for export before new ones are dropped and counted (131,072: a 5 s collector outage at 20,000 spans/s); at most 64 MiB of them",
         secret: false,
     },
@@ -66,7 +53,7 @@ pub(super) const MAX_BATCH: Setting<usize> = Setting {
     meta: Meta {
         field: Some("max_export_batch_size"),
         env: &["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
-        accepts: "a whole number of spans from 1 to 65536 (at most MAX_EXPORT_BATCH_SIZE), and at most the queue size",
+        accepts: "a whole number of spans from 1 to 65536 (at most 65536), and at most the queue size",
         doc: "spans per export request (and at most 3 MiB of them)",
         secret: false,
     },
@@ -111,7 +98,7 @@ pub(super) const VALUE_LENGTH_LIMIT: Setting<Option<usize>> = Setting {
             "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
             "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
         ],
-        accepts: "a whole number of characters from 1 to 1048576 (MAX_ATTRIBUTE_VALUE_BYTES)",
+        accepts: "a whole number of characters from 1 to 1048576 (MAX_ATTRIBUTE_VALUE_BYTES, 1 MiB)",
         doc: "longer string values (and elements of string arrays) of exported spans and their events are cut, over OTLP and to Logfire",
         secret: false,
     },

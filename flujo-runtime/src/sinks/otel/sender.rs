@@ -31,9 +31,21 @@ use super::convert::{SpanLimits, scope, span_data};
 use crate::collect::finished::{Cut, FinishedSpan};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
-use crate::config::settings::{
-    MAX_EXPORT_QUEUE_BYTES, MAX_EXPORT_REQUEST_BYTES, MAX_EXPORTED_SPAN_BYTES, SpanQueueSettings,
-};
+use crate::config::settings::SpanQueueSettings;
+
+/// The most bytes of spans (names, fields, events, about) the OTLP export queue holds,
+/// besides its bound in spans: spans with large fields are dropped and counted
+/// (`reason="export_queue_full"`) beyond it, rather than held in memory.
+const MAX_EXPORT_QUEUE_BYTES: usize = 64 << 20;
+/// The most bytes (about) one exported span may hold: a larger one has its longest text
+/// values cut, evenly, until it fits, and is counted in
+/// `flujo_telemetry_spans_truncated_total` (its `flujo.span.truncated_bytes` says how much
+/// went); one that still does not fit (thousands of fields) is dropped and counted alone
+/// (`reason="too_large"`).
+const MAX_EXPORTED_SPAN_BYTES: usize = 2 << 20;
+/// The most bytes (about) of spans one OTLP request carries, whatever
+/// `max_export_batch_size` allows: under the 4 MiB a gRPC collector takes by default.
+const MAX_EXPORT_REQUEST_BYTES: usize = 3 << 20;
 
 /// How many times more a batch is sent after an attempt the destination did not answer.
 const TIMED_OUT_RESENDS: u32 = 2;

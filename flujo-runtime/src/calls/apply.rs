@@ -3,6 +3,10 @@
 //! unpriced calls, and the cost record into the ledger.
 
 use crate::core::names::Metric;
+use crate::core::names::{
+    ERROR_TYPE, GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL,
+    GEN_AI_TOKEN_MODALITY, GEN_AI_TOKEN_TYPE,
+};
 
 /// The current draft's token counters (`gen_ai_latest_experimental`): input, output, then the
 /// cache reads, cache writes and reasoning tokens that are parts of them.
@@ -221,9 +225,9 @@ impl CallMetrics {
         let model = model.into_owned();
         let genai = |extra: Option<(&'static str, &'static str)>| {
             let mut labels = vec![
-                metrics::Label::new("gen_ai.operation.name", operation),
-                metrics::Label::new("gen_ai.provider.name", provider),
-                metrics::Label::new("gen_ai.request.model", model.clone()),
+                metrics::Label::new(GEN_AI_OPERATION_NAME, operation),
+                metrics::Label::new(GEN_AI_PROVIDER_NAME, provider),
+                metrics::Label::new(GEN_AI_REQUEST_MODEL, model.clone()),
             ];
             labels.extend(extra.map(|(key, value)| metrics::Label::new(key, value)));
             labels
@@ -235,14 +239,14 @@ impl CallMetrics {
             }),
             duration: metrics::histogram!(Metric::GenAiOperationDuration.name(), genai(None)),
             token_usage: token_histograms(latest).map(|(name, token_type)| {
-                metrics::histogram!(name, genai(token_type.map(|t| ("gen_ai.token.type", t))))
+                metrics::histogram!(name, genai(token_type.map(|t| (GEN_AI_TOKEN_TYPE, t))))
             }),
             detailed_tokens: latest.then(|| {
                 GEN_AI_DETAILED_TOKEN_COUNTERS.map(|metric| {
                     // flujo's usage types carry no modality breakdown.
                     metrics::counter!(
                         metric.name(),
-                        genai(Some(("gen_ai.token.modality", "unknown")))
+                        genai(Some((GEN_AI_TOKEN_MODALITY, "unknown")))
                     )
                 })
             }),
@@ -266,10 +270,10 @@ impl CallMetrics {
         let model = if folded { labels::FOLDED } else { &call.model };
         metrics::histogram!(
             Metric::GenAiOperationDuration.name(),
-            "gen_ai.operation.name" => call.operation.as_str(),
-            "gen_ai.provider.name" => call.provider,
-            "gen_ai.request.model" => model.to_owned(),
-            "error.type" => error_type
+            GEN_AI_OPERATION_NAME => call.operation.as_str(),
+            GEN_AI_PROVIDER_NAME => call.provider,
+            GEN_AI_REQUEST_MODEL => model.to_owned(),
+            ERROR_TYPE => error_type
         )
     }
 }

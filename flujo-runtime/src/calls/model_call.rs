@@ -5,6 +5,10 @@
 //! appends the cost record to the ledger).
 
 use crate::core::names::Metric;
+use crate::core::names::{
+    FLUJO_CONTENT_TRUNCATED, GEN_AI_INPUT_MESSAGES, GEN_AI_OPERATION_NAME, GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_SYSTEM_INSTRUCTIONS,
+};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -212,7 +216,7 @@ impl ModelCall {
     /// Records `gen_ai.input.messages`, redacted and cut to the content budget.
     pub fn capture_input_messages<M: GenAiMessages + ?Sized>(&mut self, messages: &M) {
         self.push_content(
-            "gen_ai.input.messages",
+            GEN_AI_INPUT_MESSAGES,
             content::input_messages(&messages.messages()),
         );
     }
@@ -220,7 +224,7 @@ impl ModelCall {
     /// Records `gen_ai.system_instructions`, redacted and cut to the content budget.
     pub fn capture_system_instructions<T: AsRef<str> + ?Sized>(&mut self, instructions: &T) {
         self.push_content(
-            "gen_ai.system_instructions",
+            GEN_AI_SYSTEM_INSTRUCTIONS,
             content::system_instructions(instructions.as_ref()),
         );
     }
@@ -230,7 +234,7 @@ impl ModelCall {
             .push_attribute(key, AttributeValue::String(Cow::Owned(captured.json)));
         if captured.truncated {
             self.call
-                .push_attribute("flujo.content.truncated", AttributeValue::Bool(true));
+                .push_attribute(FLUJO_CONTENT_TRUNCATED, AttributeValue::Bool(true));
         }
     }
 
@@ -265,12 +269,9 @@ impl ModelCall {
             pricing::resolve(&self.model, self.site.provider, utc_date(SystemTime::now())).provider
         });
         vec![
-            metrics::Label::new("gen_ai.operation.name", self.site.operation.as_str()),
-            metrics::Label::new("gen_ai.provider.name", provider),
-            metrics::Label::new(
-                "gen_ai.request.model",
-                labels::model(&self.model).to_owned(),
-            ),
+            metrics::Label::new(GEN_AI_OPERATION_NAME, self.site.operation.as_str()),
+            metrics::Label::new(GEN_AI_PROVIDER_NAME, provider),
+            metrics::Label::new(GEN_AI_REQUEST_MODEL, labels::model(&self.model).to_owned()),
         ]
     }
 
@@ -353,7 +354,7 @@ impl ModelCall {
         if let Some(output) = report.output.take()
             && self.call.is_recording()
         {
-            self.push_content("gen_ai.output.messages", output);
+            self.push_content(GEN_AI_OUTPUT_MESSAGES, output);
         }
         let details = self.details(Some(report));
         self.call.end_model_call(Outcome::Ok, details);

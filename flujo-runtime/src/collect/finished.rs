@@ -3,6 +3,21 @@
 //! call) come from the call site and the model-call details when read, so handing a span to
 //! the exporters allocates nothing.
 
+use crate::core::names::{
+    AGENT_NAME, CODE_FUNCTION_NAME, ERROR_TYPE, FLUJO_COST_PRICE_VERSION, FLUJO_COST_UNPRICED,
+    FLUJO_SPAN_TRUNCATED_BYTES, FLUJO_STEP_ATTEMPTS, FLUJO_STEP_CANCELLED, FLUJO_STEP_NAME,
+    FLUJO_STREAM_CHUNKS, FLUJO_USAGE_MISSING, GEN_AI_AGENT_NAME, GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_REQUEST_STREAM,
+    GEN_AI_RESPONSE_FINISH_REASONS, GEN_AI_RESPONSE_ID, GEN_AI_RESPONSE_MODEL,
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, GEN_AI_TOOL_NAME, GEN_AI_TOOL_TYPE,
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_COST, GEN_AI_USAGE_COST_AMOUNT, GEN_AI_USAGE_COST_CURRENCY,
+    GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    LLM_COST_COMPLETION, LLM_COST_PROMPT, LLM_COST_TOTAL, LLM_MODEL_NAME, LLM_PROVIDER,
+    LLM_TOKEN_COUNT_COMPLETION, LLM_TOKEN_COUNT_COMPLETION_REASONING, LLM_TOKEN_COUNT_PROMPT,
+    LLM_TOKEN_COUNT_PROMPT_CACHE_READ, LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE, LLM_TOKEN_COUNT_TOTAL,
+    OPENINFERENCE_SPAN_KIND, TOOL_NAME,
+};
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
@@ -106,22 +121,22 @@ impl FinishedSpan {
         let is_step = self.site.kind == SiteKind::Step;
         let step = std::iter::once(self.site).flat_map(move |step| {
             let step_attributes = [
-                ("flujo.step.name", str_value(step.name)),
+                (FLUJO_STEP_NAME, str_value(step.name)),
                 (
-                    "flujo.step.attempts",
+                    FLUJO_STEP_ATTEMPTS,
                     AttributeValue::Int(i64::from(self.attempts)),
                 ),
             ];
             // The current conventions' one name for the function (`code.function` and
             // `code.namespace` are deprecated). Bridged `tracing` spans have no function.
             let code = (!step.qualified.is_empty())
-                .then(|| ("code.function.name", str_value(step.qualified)));
+                .then(|| (CODE_FUNCTION_NAME, str_value(step.qualified)));
             // OpenInference (Arize Phoenix) files a step and a pipeline run as a CHAIN;
             // tools and agents say what they are below.
             let chain = (matches!(step.kind, SiteKind::Step | SiteKind::Pipeline)
                 && step.role == StepRole::Step
                 && genai::compat().contains(GenAiCompat::OPENINFERENCE))
-            .then_some(("openinference.span.kind", str_value("CHAIN")));
+            .then_some((OPENINFERENCE_SPAN_KIND, str_value("CHAIN")));
             step_attributes
                 .into_iter()
                 .filter(move |_| is_step)
@@ -136,10 +151,10 @@ impl FinishedSpan {
             .flat_map(|call| model_call_attributes(call));
         let error = self
             .error_type
-            .map(|error_type| ("error.type", str_value(error_type)));
+            .map(|error_type| (ERROR_TYPE, str_value(error_type)));
         let cancelled = self
             .cancelled
-            .then_some(("flujo.step.cancelled", AttributeValue::Bool(true)));
+            .then_some((FLUJO_STEP_CANCELLED, AttributeValue::Bool(true)));
         let fields = self.fields.iter().map(|(key, value)| {
             let key = match key {
                 Cow::Borrowed(key) => AttributeKey::Static(key),
@@ -285,7 +300,7 @@ impl FinishedSpan {
             text.truncate(keep);
         }
         self.fields.push((
-            Cow::Borrowed("flujo.span.truncated_bytes"),
+            Cow::Borrowed(FLUJO_SPAN_TRUNCATED_BYTES),
             int_value(cut as u64),
         ));
         Cut::Shortened
@@ -430,19 +445,19 @@ fn usd_value(amount: Usd) -> AttributeValue {
 fn role_attributes(site: &CallSite) -> Option<Vec<(&'static str, AttributeValue)>> {
     let (operation, name_key, openinference_kind, openinference_name) = match site.role {
         StepRole::Step => return None,
-        StepRole::Tool => ("execute_tool", "gen_ai.tool.name", "TOOL", "tool.name"),
-        StepRole::Agent => ("invoke_agent", "gen_ai.agent.name", "AGENT", "agent.name"),
+        StepRole::Tool => ("execute_tool", GEN_AI_TOOL_NAME, "TOOL", TOOL_NAME),
+        StepRole::Agent => ("invoke_agent", GEN_AI_AGENT_NAME, "AGENT", AGENT_NAME),
     };
     let mut attributes = vec![
-        ("gen_ai.operation.name", str_value(operation)),
+        (GEN_AI_OPERATION_NAME, str_value(operation)),
         (name_key, str_value(site.name)),
     ];
     if site.role == StepRole::Tool {
-        attributes.push(("gen_ai.tool.type", str_value("function")));
+        attributes.push((GEN_AI_TOOL_TYPE, str_value("function")));
     }
     if genai::compat().contains(GenAiCompat::OPENINFERENCE) {
         attributes.extend([
-            ("openinference.span.kind", str_value(openinference_kind)),
+            (OPENINFERENCE_SPAN_KIND, str_value(openinference_kind)),
             (openinference_name, str_value(site.name)),
         ]);
     }
@@ -458,52 +473,52 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
     let compat = genai::compat();
     let mut attributes = vec![
         (
-            "gen_ai.operation.name",
+            GEN_AI_OPERATION_NAME,
             AttributeValue::String(Cow::Borrowed(call.operation.as_str())),
         ),
         (
-            "gen_ai.provider.name",
+            GEN_AI_PROVIDER_NAME,
             AttributeValue::String(Cow::Borrowed(call.provider)),
         ),
-        ("gen_ai.request.model", text(&call.model)),
+        (GEN_AI_REQUEST_MODEL, text(&call.model)),
     ];
     let response = &call.response;
     if let Some(model) = &response.model {
-        attributes.push(("gen_ai.response.model", text(model)));
+        attributes.push((GEN_AI_RESPONSE_MODEL, text(model)));
     }
     if let Some(id) = &response.id {
-        attributes.push(("gen_ai.response.id", text(id)));
+        attributes.push((GEN_AI_RESPONSE_ID, text(id)));
     }
     if !response.finish_reasons.is_empty() {
         attributes.push((
-            "gen_ai.response.finish_reasons",
+            GEN_AI_RESPONSE_FINISH_REASONS,
             AttributeValue::StringArray(response.finish_reasons.clone()),
         ));
     }
     if let Some(stream) = &call.stream {
-        attributes.push(("gen_ai.request.stream", AttributeValue::Bool(true)));
+        attributes.push((GEN_AI_REQUEST_STREAM, AttributeValue::Bool(true)));
         if let Some(first) = stream.time_to_first_chunk {
             attributes.push((
-                "gen_ai.response.time_to_first_chunk",
+                GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
                 AttributeValue::Float(first.as_secs_f64()),
             ));
         }
-        attributes.push(("flujo.stream.chunks", int_value(u64::from(stream.chunks))));
+        attributes.push((FLUJO_STREAM_CHUNKS, int_value(u64::from(stream.chunks))));
         if call.usage.is_none() {
-            attributes.push(("flujo.usage.missing", AttributeValue::Bool(true)));
+            attributes.push((FLUJO_USAGE_MISSING, AttributeValue::Bool(true)));
         }
     }
     if let Some(usage) = &call.usage {
         attributes.extend([
-            ("gen_ai.usage.input_tokens", int_value(usage.input)),
-            ("gen_ai.usage.output_tokens", int_value(usage.output)),
+            (GEN_AI_USAGE_INPUT_TOKENS, int_value(usage.input)),
+            (GEN_AI_USAGE_OUTPUT_TOKENS, int_value(usage.output)),
         ]);
         attributes.extend(usage_details(
             usage,
             [
-                "gen_ai.usage.cache_read.input_tokens",
-                "gen_ai.usage.cache_creation.input_tokens",
-                "gen_ai.usage.reasoning.output_tokens",
+                GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+                GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+                GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
             ],
         ));
     }
@@ -515,11 +530,11 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
             attributes.push(("operation.cost", usd_value(cost)));
         }
         if compat.contains(GenAiCompat::LANGFUSE) {
-            attributes.push(("gen_ai.usage.cost", usd_value(cost)));
+            attributes.push((GEN_AI_USAGE_COST, usd_value(cost)));
         } else if genai::conventions() == GenAiConventions::LatestExperimental {
             attributes.extend([
-                ("gen_ai.usage.cost.amount", usd_value(cost)),
-                ("gen_ai.usage.cost.currency", str_value("USD")),
+                (GEN_AI_USAGE_COST_AMOUNT, usd_value(cost)),
+                (GEN_AI_USAGE_COST_CURRENCY, str_value("USD")),
             ]);
         }
     }
@@ -527,9 +542,9 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
         attributes.extend(openinference_attributes(call));
     }
     if call.is_unpriced() {
-        attributes.push(("flujo.cost.unpriced", AttributeValue::Bool(true)));
+        attributes.push((FLUJO_COST_UNPRICED, AttributeValue::Bool(true)));
     }
-    attributes.push(("flujo.cost.price_version", text(&call.price_version)));
+    attributes.push((FLUJO_COST_PRICE_VERSION, text(&call.price_version)));
     attributes
 }
 
@@ -569,40 +584,40 @@ fn openinference_provider(provider: &'static str) -> &'static str {
 fn openinference_attributes(call: &ModelCallRecord) -> Vec<(&'static str, AttributeValue)> {
     let model = call.response.model.as_deref().unwrap_or(&call.model);
     let mut attributes = vec![
-        ("openinference.span.kind", str_value("LLM")),
+        (OPENINFERENCE_SPAN_KIND, str_value("LLM")),
         (
-            "llm.model_name",
+            LLM_MODEL_NAME,
             AttributeValue::String(Cow::Owned(model.to_owned())),
         ),
         (
-            "llm.provider",
+            LLM_PROVIDER,
             str_value(openinference_provider(call.provider)),
         ),
     ];
     if let Some(usage) = &call.usage {
         attributes.extend([
-            ("llm.token_count.prompt", int_value(usage.input)),
-            ("llm.token_count.completion", int_value(usage.output)),
+            (LLM_TOKEN_COUNT_PROMPT, int_value(usage.input)),
+            (LLM_TOKEN_COUNT_COMPLETION, int_value(usage.output)),
             (
-                "llm.token_count.total",
+                LLM_TOKEN_COUNT_TOTAL,
                 int_value(usage.input.saturating_add(usage.output)),
             ),
         ]);
         attributes.extend(usage_details(
             usage,
             [
-                "llm.token_count.prompt_details.cache_read",
-                "llm.token_count.prompt_details.cache_write",
-                "llm.token_count.completion_details.reasoning",
+                LLM_TOKEN_COUNT_PROMPT_CACHE_READ,
+                LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE,
+                LLM_TOKEN_COUNT_COMPLETION_REASONING,
             ],
         ));
     }
     if let (Some(cost), Some(output)) = (call.cost, call.output_cost) {
         let prompt = Usd::from_nanos(cost.nanos().saturating_sub(output.nanos()));
         attributes.extend([
-            ("llm.cost.total", usd_value(cost)),
-            ("llm.cost.prompt", usd_value(prompt)),
-            ("llm.cost.completion", usd_value(output)),
+            (LLM_COST_TOTAL, usd_value(cost)),
+            (LLM_COST_PROMPT, usd_value(prompt)),
+            (LLM_COST_COMPLETION, usd_value(output)),
         ]);
     }
     attributes

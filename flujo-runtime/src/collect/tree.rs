@@ -1,6 +1,7 @@
 //! A run's spans as a tree, for people: indented text (the console hook, `Capture::span_tree`)
 //! or one JSON object (the console hook under `FLUJO_LOG_FORMAT=json`).
 
+use crate::core::names::FLUJO_STEP_ATTEMPTS;
 use serde_json::{Value, json};
 
 use super::finished::{FinishedSpan, SpanStatus};
@@ -37,7 +38,7 @@ fn status_text(status: &SpanStatus) -> String {
 }
 
 fn attempts(span: &FinishedSpan) -> i64 {
-    span.attribute("flujo.step.attempts")
+    span.attribute(FLUJO_STEP_ATTEMPTS)
         .and_then(|a| a.as_i64())
         .unwrap_or(1)
 }

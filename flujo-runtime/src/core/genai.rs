@@ -2,6 +2,7 @@
 //! GenAI ones: each reads cost and usage under names of its own, and a name one back-end
 //! reads can be misread by another, so the set is the user's to narrow.
 
+use super::names::{GEN_AI_CONVERSATION_ID, SESSION_ID};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
@@ -135,10 +136,10 @@ pub(crate) fn compat() -> GenAiCompat {
 /// `session.id`, which Langfuse and OpenInference group traces by.
 pub(crate) fn conversation_attributes(id: &str) -> Vec<(&'static str, AttributeValue)> {
     let value = || AttributeValue::String(Cow::Owned(id.to_owned()));
-    let mut attributes = vec![("gen_ai.conversation.id", value())];
+    let mut attributes = vec![(GEN_AI_CONVERSATION_ID, value())];
     let compat = compat();
     if compat.contains(GenAiCompat::LANGFUSE) || compat.contains(GenAiCompat::OPENINFERENCE) {
-        attributes.push(("session.id", value()));
+        attributes.push((SESSION_ID, value()));
     }
     attributes
 }

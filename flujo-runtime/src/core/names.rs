@@ -211,6 +211,92 @@ impl Metric {
     }
 }
 
+/// Every span attribute and span event flujo writes, declared once: a constant per name (its
+/// doc is what the guide's attribute table says of it) and [`ATTRIBUTES`] for the table.
+macro_rules! attributes_table {
+    ($($name:ident = $key:literal, $what:literal;)*) => {
+        $(
+            #[doc = $what]
+            pub(crate) const $name: &str = $key;
+        )*
+
+        /// Every attribute and event name with what it says, in the order of the guide's table.
+        #[cfg(test)]
+        pub(crate) const ATTRIBUTES: &[(&str, &str)] = &[$(($key, $what),)*];
+    };
+}
+
+attributes_table! {
+    FLUJO_STEP_NAME = "flujo.step.name", "the step's name (`#[pipeline_step]`), on its span";
+    FLUJO_STEP_ATTEMPTS = "flujo.step.attempts", "attempts the step made (1 without retries)";
+    FLUJO_STEP_CANCELLED = "flujo.step.cancelled", "the step's future was dropped before it finished";
+    FLUJO_RETRY = "flujo.retry", "span event: a failed attempt that is retried";
+    FLUJO_RETRY_ATTEMPT = "flujo.retry.attempt", "on `flujo.retry`: the attempt that failed";
+    FLUJO_RETRY_DELAY_MS = "flujo.retry.delay_ms", "on `flujo.retry`: the backoff before the next attempt";
+    FLUJO_RETRY_ERROR = "flujo.retry.error", "on `flujo.retry`: the attempt's error";
+    FLUJO_FALLBACK = "flujo.fallback", "span event: the step ran its fallback";
+    FLUJO_FALLBACK_ERROR = "flujo.fallback.error", "on `flujo.fallback`: the primary's error";
+    FLUJO_REQUEST_ID = "flujo.request_id", "the run's request id, on its root span";
+    FLUJO_PIPELINE_NAME = "flujo.pipeline.name", "the pipeline, on the run's root span";
+    FLUJO_PIPELINE_VERSION = "flujo.pipeline.version", "`#[pipeline(version = ...)]`";
+    FLUJO_PIPELINE_DESCRIPTION = "flujo.pipeline.description", "the pipeline's doc comment";
+    FLUJO_COST_UNPRICED = "flujo.cost.unpriced", "the model call's model has no price (its cost is unknown, not zero)";
+    FLUJO_COST_PRICE_VERSION = "flujo.cost.price_version", "the prices the call was priced with (`prices_version`)";
+    FLUJO_USAGE_MISSING = "flujo.usage.missing", "a streamed call whose chunks reported no usage";
+    FLUJO_STREAM_CHUNKS = "flujo.stream.chunks", "chunks a streamed call yielded";
+    FLUJO_CONTENT_TRUNCATED = "flujo.content.truncated", "captured content was cut at `max_content_bytes`";
+    FLUJO_SPAN_TRUNCATED_BYTES = "flujo.span.truncated_bytes", "bytes cut from an exported span over 2 MiB";
+    GEN_AI_OPERATION_NAME = "gen_ai.operation.name", "chat, embeddings, execute_tool, invoke_agent, invoke_workflow, ...";
+    GEN_AI_PROVIDER_NAME = "gen_ai.provider.name", "the model's provider (`openai`, `gcp.gemini`, ...)";
+    GEN_AI_REQUEST_MODEL = "gen_ai.request.model", "the model the call asked for";
+    GEN_AI_RESPONSE_MODEL = "gen_ai.response.model", "the model that answered";
+    GEN_AI_RESPONSE_ID = "gen_ai.response.id", "the provider's id of the response";
+    GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons", "why the model stopped";
+    GEN_AI_REQUEST_STREAM = "gen_ai.request.stream", "the call was streamed";
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk", "seconds to a streamed call's first chunk";
+    GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens", "input tokens, cached ones included";
+    GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens", "output tokens, reasoning included";
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens", "input tokens read from the prompt cache";
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens", "input tokens written to the prompt cache";
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens", "output tokens spent on reasoning";
+    GEN_AI_USAGE_COST = "gen_ai.usage.cost", "the call's cost in USD (Logfire's name)";
+    GEN_AI_USAGE_COST_AMOUNT = "gen_ai.usage.cost.amount", "the call's cost (the current draft's name)";
+    GEN_AI_USAGE_COST_CURRENCY = "gen_ai.usage.cost.currency", "`USD`";
+    GEN_AI_TOKEN_TYPE = "gen_ai.token.type", "metric label: input or output";
+    GEN_AI_TOKEN_MODALITY = "gen_ai.token.modality", "metric label: the tokens' modality";
+    GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id", "the run's conversation (`RunOptions::conversation_id`)";
+    GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages", "captured input messages (opt-in)";
+    GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages", "captured output messages (opt-in)";
+    GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions", "captured system instructions (opt-in)";
+    GEN_AI_TOOL_NAME = "gen_ai.tool.name", "a `kind = \"tool\"` step's tool";
+    GEN_AI_TOOL_TYPE = "gen_ai.tool.type", "`function`";
+    GEN_AI_AGENT_NAME = "gen_ai.agent.name", "a `kind = \"agent\"` step's agent";
+    GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name", "the pipeline a run runs";
+    GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name", "a quality score or checklist's name";
+    GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value", "a quality score";
+    GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label", "a quality score's label";
+    GEN_AI_EVALUATION_RESULT = "gen_ai.evaluation.result", "span event: an evaluation's result";
+    GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation", "an evaluation's explanation";
+    ERROR_TYPE = "error.type", "the error's type, when the call failed";
+    CODE_FUNCTION_NAME = "code.function.name", "the instrumented function, `module::function`";
+    SESSION_ID = "session.id", "the conversation, as Langfuse and OpenInference group traces";
+    OPENINFERENCE_SPAN_KIND = "openinference.span.kind", "CHAIN, LLM, TOOL, AGENT";
+    OPENINFERENCE_PROJECT_NAME = "openinference.project.name", "resource: the Phoenix project";
+    LLM_MODEL_NAME = "llm.model_name", "the model";
+    LLM_PROVIDER = "llm.provider", "the provider, in OpenInference's spelling";
+    LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt", "input tokens";
+    LLM_TOKEN_COUNT_COMPLETION = "llm.token_count.completion", "output tokens";
+    LLM_TOKEN_COUNT_TOTAL = "llm.token_count.total", "input plus output tokens";
+    LLM_TOKEN_COUNT_PROMPT_CACHE_READ = "llm.token_count.prompt_details.cache_read", "input tokens read from the cache";
+    LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE = "llm.token_count.prompt_details.cache_write", "input tokens written to the cache";
+    LLM_TOKEN_COUNT_COMPLETION_REASONING = "llm.token_count.completion_details.reasoning", "reasoning tokens";
+    LLM_COST_PROMPT = "llm.cost.prompt", "the cost of the input";
+    LLM_COST_COMPLETION = "llm.cost.completion", "the cost of the output";
+    LLM_COST_TOTAL = "llm.cost.total", "the call's cost";
+    TOOL_NAME = "tool.name", "a tool step's tool (OpenInference)";
+    AGENT_NAME = "agent.name", "an agent step's agent (OpenInference)";
+}
+
 /// The guide's table of every metric (`docs/guide/operations.md`), from [`Metric::ALL`].
 #[cfg(test)]
 fn metrics_table() -> String {
@@ -235,34 +321,73 @@ fn metrics_table() -> String {
     table
 }
 
+/// The guide's table of every span attribute and event (`docs/guide/export.md`).
+#[cfg(test)]
+fn attributes_table() -> String {
+    let mut table = String::from("\n| name | what it says |\n|---|---|\n");
+    for (key, what) in ATTRIBUTES {
+        table.push_str(&format!("| `{key}` | {} |\n", what.replace('|', "\\|")));
+    }
+    table
+}
+
+/// A generated table of a guide page (between `<!-- marker:begin -->` and `<!-- marker:end -->`)
+/// is `generated`; with the variable `update` set, the test writes it instead of failing.
+#[cfg(test)]
+pub(crate) fn keep_equal(page: &str, marker: &str, generated: &str, update: &str) {
+    let path = format!("{}/../docs/guide/{page}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (begin, end) = (
+        format!("<!-- {marker}:begin -->"),
+        format!("<!-- {marker}:end -->"),
+    );
+    let (before, rest) = text
+        .split_once(&begin)
+        .expect("the guide has the begin marker");
+    let (current, after) = rest.split_once(&end).expect("the guide has the end marker");
+    if current != generated {
+        if std::env::var_os(update).is_some() {
+            std::fs::write(&path, format!("{before}{begin}{generated}{end}{after}")).unwrap();
+        } else {
+            panic!(
+                "docs/guide/{page}'s {marker} table differs from its declarations: run \
+                 `{update}=1 cargo test -p flujo-runtime --lib table` and review the diff"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const BEGIN: &str = "<!-- metrics:begin -->";
-    const END: &str = "<!-- metrics:end -->";
+    #[test]
+    fn the_guides_attribute_table_is_the_declarations() {
+        keep_equal(
+            "export.md",
+            "attributes",
+            &attributes_table(),
+            "UPDATE_ATTRIBUTES_TABLE",
+        );
+    }
 
-    /// The guide's metrics table is the declarations': `UPDATE_METRICS_TABLE=1` writes it.
+    #[test]
+    fn every_attribute_has_one_name() {
+        let mut keys: Vec<&str> = ATTRIBUTES.iter().map(|(key, _)| *key).collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), before);
+    }
+
     #[test]
     fn the_guides_metrics_table_is_the_declarations() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/guide/operations.md");
-        let page = std::fs::read_to_string(path).unwrap();
-        let (before, rest) = page
-            .split_once(BEGIN)
-            .expect("the guide has the begin marker");
-        let (current, after) = rest.split_once(END).expect("the guide has the end marker");
-        let generated = metrics_table();
-        if current != generated {
-            if std::env::var_os("UPDATE_METRICS_TABLE").is_some() {
-                std::fs::write(path, format!("{before}{BEGIN}{generated}{END}{after}")).unwrap();
-            } else {
-                panic!(
-                    "docs/guide/operations.md's metrics table differs from core/names.rs: run \
-                     `UPDATE_METRICS_TABLE=1 cargo test -p flujo-runtime --lib metrics_table` and \
-                     review the diff"
-                );
-            }
-        }
+        keep_equal(
+            "operations.md",
+            "metrics",
+            &metrics_table(),
+            "UPDATE_METRICS_TABLE",
+        );
     }
 
     #[test]

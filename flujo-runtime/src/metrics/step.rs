@@ -5,6 +5,7 @@
 //! registered on its first record and cached in the site.
 
 use crate::core::names::Metric;
+use crate::core::names::{ERROR_TYPE, GEN_AI_AGENT_NAME, GEN_AI_TOOL_NAME, GEN_AI_WORKFLOW_NAME};
 use std::sync::Arc;
 
 use metrics::{Counter, Histogram, Key, Label};
@@ -41,17 +42,17 @@ impl GenAiDuration {
         let (metric, label, value) = match (site.kind, site.role) {
             (SiteKind::Pipeline, _) => (
                 Metric::GenAiWorkflowDuration.name(),
-                "gen_ai.workflow.name",
+                GEN_AI_WORKFLOW_NAME,
                 site.function,
             ),
             (SiteKind::Step, StepRole::Tool) => (
                 Metric::GenAiExecuteToolDuration.name(),
-                "gen_ai.tool.name",
+                GEN_AI_TOOL_NAME,
                 site.name,
             ),
             (SiteKind::Step, StepRole::Agent) => (
                 Metric::GenAiInvokeAgentDuration.name(),
-                "gen_ai.agent.name",
+                GEN_AI_AGENT_NAME,
                 site.name,
             ),
             _ => return None,
@@ -70,7 +71,7 @@ impl GenAiDuration {
             self.metric,
             vec![
                 Label::new(self.label, self.value),
-                Label::new("error.type", error_type),
+                Label::new(ERROR_TYPE, error_type),
             ],
         )
         .record(&[seconds]);

@@ -16,6 +16,10 @@
 //! ```
 
 use crate::core::names::Metric;
+use crate::core::names::{
+    GEN_AI_EVALUATION_EXPLANATION, GEN_AI_EVALUATION_NAME, GEN_AI_EVALUATION_RESULT,
+    GEN_AI_EVALUATION_SCORE_LABEL, GEN_AI_EVALUATION_SCORE_VALUE,
+};
 use std::fmt;
 
 use std::borrow::Cow;
@@ -62,23 +66,23 @@ fn evaluation_event(
     explanation: Option<&str>,
 ) -> SpanEvent {
     let text = |text: &str| AttributeValue::String(Cow::Owned(capped_text(&text)));
-    let mut attributes = vec![("gen_ai.evaluation.name".into(), text(name))];
+    let mut attributes = vec![(GEN_AI_EVALUATION_NAME.into(), text(name))];
     if let Some(score) = score {
         attributes.push((
-            "gen_ai.evaluation.score.value".into(),
+            GEN_AI_EVALUATION_SCORE_VALUE.into(),
             AttributeValue::Float(score),
         ));
     }
     if let Some(label) = label {
         attributes.push((
-            "gen_ai.evaluation.score.label".into(),
+            GEN_AI_EVALUATION_SCORE_LABEL.into(),
             AttributeValue::String(label.into()),
         ));
     }
     if let Some(explanation) = explanation {
-        attributes.push(("gen_ai.evaluation.explanation".into(), text(explanation)));
+        attributes.push((GEN_AI_EVALUATION_EXPLANATION.into(), text(explanation)));
     }
-    SpanEvent::now("gen_ai.evaluation.result", attributes)
+    SpanEvent::now(GEN_AI_EVALUATION_RESULT, attributes)
 }
 
 fn pass_or_fail(passed: bool) -> &'static str {

@@ -2,6 +2,10 @@
 //! root span `invoke_workflow {pipeline}` under which every step nests, hooks around each
 //! step, usage limits, and a [`PipelineResult`] with the step history and totals.
 
+use crate::core::names::{
+    FLUJO_PIPELINE_DESCRIPTION, FLUJO_PIPELINE_NAME, FLUJO_PIPELINE_VERSION, FLUJO_REQUEST_ID,
+    GEN_AI_OPERATION_NAME, GEN_AI_WORKFLOW_NAME,
+};
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -221,18 +225,18 @@ impl<P: Pipeline> Flujo<P> {
         if root.is_recording() {
             let text = |s: &str| AttributeValue::String(Cow::Owned(s.to_owned()));
             root.push_attribute(
-                "gen_ai.operation.name",
+                GEN_AI_OPERATION_NAME,
                 AttributeValue::String("invoke_workflow".into()),
             );
             root.push_attribute(
-                "gen_ai.workflow.name",
+                GEN_AI_WORKFLOW_NAME,
                 AttributeValue::String(info.name.into()),
             );
             root.push_attribute(
-                "flujo.pipeline.name",
+                FLUJO_PIPELINE_NAME,
                 AttributeValue::String(info.name.into()),
             );
-            root.push_attribute("flujo.request_id", text(&request_id));
+            root.push_attribute(FLUJO_REQUEST_ID, text(&request_id));
             if let Some(conversation) = &conversation_id {
                 for (key, value) in conversation_attributes(conversation) {
                     root.push_attribute(key, value);
@@ -240,13 +244,13 @@ impl<P: Pipeline> Flujo<P> {
             }
             if let Some(version) = info.version {
                 root.push_attribute(
-                    "flujo.pipeline.version",
+                    FLUJO_PIPELINE_VERSION,
                     AttributeValue::String(version.into()),
                 );
             }
             if let Some(description) = info.description {
                 root.push_attribute(
-                    "flujo.pipeline.description",
+                    FLUJO_PIPELINE_DESCRIPTION,
                     AttributeValue::String(description.into()),
                 );
             }

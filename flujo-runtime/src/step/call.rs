@@ -3,6 +3,10 @@
 //! to the collector when it ends.
 
 use crate::core::names::Metric;
+use crate::core::names::{
+    ERROR_TYPE, FLUJO_FALLBACK, FLUJO_FALLBACK_ERROR, FLUJO_RETRY, FLUJO_RETRY_ATTEMPT,
+    FLUJO_RETRY_DELAY_MS, FLUJO_RETRY_ERROR,
+};
 use std::borrow::Cow;
 use std::fmt;
 use std::mem::ManuallyDrop;
@@ -424,14 +428,11 @@ impl StepCall {
         });
         self.push_event(|| {
             SpanEvent::now(
-                "flujo.fallback",
+                FLUJO_FALLBACK,
                 vec![
+                    (ERROR_TYPE.into(), AttributeValue::String(error_type.into())),
                     (
-                        "error.type".into(),
-                        AttributeValue::String(error_type.into()),
-                    ),
-                    (
-                        "flujo.fallback.error".into(),
+                        FLUJO_FALLBACK_ERROR.into(),
                         AttributeValue::String(message.into()),
                     ),
                 ],
@@ -493,19 +494,16 @@ impl StepCall {
         let error_type = self.error_type::<E>();
         self.push_event(|| {
             SpanEvent::now(
-                "flujo.retry",
+                FLUJO_RETRY,
                 vec![
                     (
-                        "flujo.retry.attempt".into(),
+                        FLUJO_RETRY_ATTEMPT.into(),
                         AttributeValue::Int(i64::from(attempt)),
                     ),
-                    ("flujo.retry.delay_ms".into(), AttributeValue::Int(delay_ms)),
+                    (FLUJO_RETRY_DELAY_MS.into(), AttributeValue::Int(delay_ms)),
+                    (ERROR_TYPE.into(), AttributeValue::String(error_type.into())),
                     (
-                        "error.type".into(),
-                        AttributeValue::String(error_type.into()),
-                    ),
-                    (
-                        "flujo.retry.error".into(),
+                        FLUJO_RETRY_ERROR.into(),
                         AttributeValue::String(message.into()),
                     ),
                 ],

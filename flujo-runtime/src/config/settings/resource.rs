@@ -3,6 +3,7 @@
 use super::declare::{Declared, Env, Meta, Setting};
 use super::values;
 use super::{TelemetryConfig, TelemetryError};
+use crate::core::names::OPENINFERENCE_PROJECT_NAME;
 
 /// The resource of everything flujo exports.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,7 +100,7 @@ pub(super) const DECLARED: &[&dyn Declared] = &[
     &ATTRIBUTES,
 ];
 
-const PROJECT_ATTRIBUTE: &str = "openinference.project.name";
+const PROJECT_ATTRIBUTE: &str = OPENINFERENCE_PROJECT_NAME;
 
 pub(super) fn resolve(
     config: &TelemetryConfig,

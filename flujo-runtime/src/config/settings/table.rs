@@ -57,30 +57,16 @@ fn row(setting: &dyn Declared) -> String {
 mod tests {
     use super::*;
 
-    const BEGIN: &str = "<!-- settings:begin -->";
-    const END: &str = "<!-- settings:end -->";
-
     /// The guide's table is the declarations': `UPDATE_SETTINGS_TABLE=1` writes it.
     #[test]
     fn settings_table_in_the_guide_is_the_declarations() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/guide/settings.md");
-        let page = std::fs::read_to_string(path).unwrap();
-        let (before, rest) = page
-            .split_once(BEGIN)
-            .expect("the guide has the begin marker");
-        let (current, after) = rest.split_once(END).expect("the guide has the end marker");
         let generated = format!("{}\n", settings_table());
-        if current != generated {
-            if std::env::var_os("UPDATE_SETTINGS_TABLE").is_some() {
-                std::fs::write(path, format!("{before}{BEGIN}{generated}{END}{after}")).unwrap();
-            } else {
-                panic!(
-                    "docs/guide/settings.md's settings table differs from the declarations: run \
-                     `UPDATE_SETTINGS_TABLE=1 cargo test -p flujo-runtime --lib settings_table` \
-                     and review the diff"
-                );
-            }
-        }
+        crate::core::names::keep_equal(
+            "settings.md",
+            "settings",
+            &generated,
+            "UPDATE_SETTINGS_TABLE",
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Finished spans as the OpenTelemetry SDK's `SpanData`, and flujo's resource.
 
+use crate::core::names::OPENINFERENCE_PROJECT_NAME;
 use std::borrow::Cow;
 
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags, TraceState};
@@ -37,7 +38,7 @@ pub(crate) fn resource(settings: &ResourceSettings) -> Resource {
     }
     if let Some(project) = &settings.project_name {
         // The resource attribute OpenInference readers (Arize Phoenix) file spans by.
-        attributes.push(KeyValue::new("openinference.project.name", project.clone()));
+        attributes.push(KeyValue::new(OPENINFERENCE_PROJECT_NAME, project.clone()));
     }
     Resource::builder_empty()
         .with_detectors(&[Box::new(

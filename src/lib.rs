@@ -276,11 +276,18 @@ pub use flujo_runtime::*;
 
 /// What most programs use: `use flujo::prelude::*;`.
 pub mod prelude {
+    // Re-exports, documented where they live (the macros only: `crate::pipeline` would also
+    // bring the `pipeline` module).
+    #[doc(no_inline)]
     pub use crate::cost::ReportsUsage;
+    #[doc(no_inline)]
     pub use crate::pipeline::{Hook, PipelineResult, RunOptions};
+    #[doc(no_inline)]
     pub use crate::{
         ContextHandle, Flujo, Pipeline, SpanContext, StepFutureExt, TelemetryConfig,
         TelemetryError, TokenUsage, UsageLimitExceeded, UsageLimits, Usd, init_telemetry,
-        init_telemetry_with, pipeline, pipeline_step, track_cost,
+        init_telemetry_with,
     };
+    #[doc(no_inline)]
+    pub use flujo_macros::{pipeline, pipeline_step, track_cost};
 }

@@ -39,16 +39,19 @@ pub use flujo_pricing::{TokenUsage, Usd};
 /// The future wrappers that carry a span (and a run) across `.await` points, and the error of
 /// a `traceparent` header.
 pub mod context {
-    pub use crate::core::context::{SpanContext, TraceparentError, WithSpan};
+    pub use crate::core::context::{TraceparentError, WithSpan};
     pub use crate::core::propagation::Propagators;
-    pub use crate::run::handle::{ContextHandle, StepFutureExt, WithContext};
+    pub use crate::run::handle::WithContext;
+    // Also at the crate root: one page each.
+    #[doc(no_inline)]
+    pub use crate::{ContextHandle, SpanContext, StepFutureExt};
 }
 
 /// Cost tracking: token usage, prices, usage limits, the ledger and reports (the public face of
 /// the `calls`, `accounting` and `ledger` layers).
 pub mod cost {
     pub use crate::accounting::budget::WhenUnreachable;
-    pub use crate::accounting::pricing::{model_prices, prices_version, set_model_price};
+    pub use crate::accounting::pricing::{model_prices, set_model_price};
     pub use crate::calls::content::{GenAiMessages, REDACTED, redact};
     pub use crate::calls::stream::{ChunkUsage, StreamChunk, TrackedStream};
     pub use crate::calls::usage::ReportsUsage;
@@ -63,13 +66,16 @@ pub mod cost {
     pub use crate::ledger::{
         CostRecord, LedgerLocation, PostgresUrl, UnsupportedLocation, recent_cost_records,
     };
-    pub use crate::run::limits::{Limit, UsageLimitExceeded, UsageLimits};
+    pub use crate::run::limits::Limit;
+    // Also at the crate root: one page each.
+    #[doc(no_inline)]
+    pub use crate::{TokenUsage, UsageLimitExceeded, UsageLimits, Usd, prices_version};
     /// A unit a price is for: input, output, cache reads and writes, reasoning, requests.
     pub use flujo_pricing::genai::Unit as PriceUnit;
     pub use flujo_pricing::genai::{Prices, UnitPrice};
     pub use flujo_pricing::{
         Date, MAX_TOKENS_PER_CALL, MAX_USD_PER_MILLION_TOKENS, ModelPrice, PerMillionTokens,
-        PriceTable, PricingError, TokenUsage, Usd,
+        PriceTable, PricingError,
     };
 }
 

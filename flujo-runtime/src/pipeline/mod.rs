@@ -8,6 +8,7 @@ pub(crate) mod result;
 pub(crate) mod runner;
 
 pub use self::hooks::{Hook, RunInfo};
-pub use self::runner::{
-    Flujo, Pipeline, PipelineError, PipelineInfo, PipelineResult, RunOptions, StepResult,
-};
+pub use self::runner::{PipelineError, PipelineInfo, PipelineResult, RunOptions, StepResult};
+// Also at the crate root: one page each.
+#[doc(no_inline)]
+pub use self::runner::{Flujo, Pipeline};

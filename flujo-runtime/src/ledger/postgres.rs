@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use flujo_pricing::{Date, TokenUsage, Usd};
+use flujo_pricing::{Date, Usd};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::config::SslMode;
 use postgres::types::Type;
@@ -18,7 +18,7 @@ use postgres::{Client, Config, NoTls, Row};
 
 use super::location::PostgresUrl;
 use super::record::CostRecord;
-use super::stored::{count, record_id_of, timestamp_nanos, timestamp_of, to_i64, trace_id_of};
+use super::stored::{Stored, count, timestamp_nanos, to_i64};
 use super::writer::{Backend, QueuePolicy, WriteError, Writer};
 use super::{
     COST_RECORD_BUFFER_BYTES, DEFAULT_POSTGRES_BUFFER, LedgerOptions, SUMMED, summed_group,
@@ -500,28 +500,29 @@ pub(crate) fn read_between(
 }
 
 fn record_of(row: &Row) -> Result<CostRecord, postgres::Error> {
-    let nanos: i64 = row.try_get(0)?;
-    let trace_id: Option<String> = row.try_get(3)?;
-    let cost: Option<i64> = row.try_get(14)?;
-    let tokens = |i: usize| row.try_get::<_, i64>(i).map(count);
-    Ok(CostRecord {
-        id: record_id_of(row.try_get(17)?),
-        timestamp: timestamp_of(nanos),
+    let token = |i: usize| row.try_get::<_, i64>(i);
+    Ok(Stored {
+        timestamp_ns: row.try_get(0)?,
         request_id: row.try_get(2)?,
-        trace_id: trace_id_of(trace_id),
+        trace_id: row.try_get(3)?,
         pipeline: row.try_get(4)?,
         step: row.try_get(5)?,
         model: row.try_get(6)?,
         provider: row.try_get(7)?,
         operation: row.try_get(8)?,
-        usage: TokenUsage::new(tokens(9)?, tokens(10)?)
-            .with_cache_read(tokens(11)?)
-            .with_cache_write(tokens(12)?)
-            .with_reasoning(tokens(13)?)
-            .with_cache_write_1h(tokens(16)?),
-        cost: cost.map(|c| Usd::from_nanos(count(c))),
+        tokens: [
+            token(9)?,
+            token(10)?,
+            token(11)?,
+            token(12)?,
+            token(16)?,
+            token(13)?,
+        ],
+        cost_nano_usd: row.try_get(14)?,
         price_version: row.try_get(15)?,
-    })
+        record_id: row.try_get(17)?,
+    }
+    .record())
 }
 
 /// The report of the UTC days `start..=end`, summed in SQL: one row per (day, model, step,

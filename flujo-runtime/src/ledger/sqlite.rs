@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use flujo_pricing::{Date, TokenUsage, Usd};
+use flujo_pricing::{Date, Usd};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::record::CostRecord;
-use super::stored::{count, record_id_of, timestamp_nanos, timestamp_of, to_i64, trace_id_of};
+use super::stored::{Stored, count, timestamp_nanos, to_i64};
 use super::writer::{Backend, QueuePolicy, WriteError, Writer};
 use super::{COST_RECORD_BUFFER_BYTES, MAX_QUEUED_COST_RECORDS, SUMMED, summed_group};
 use crate::accounting::budget;
@@ -313,23 +313,28 @@ pub(crate) fn read_between(
         .map_err(|e| ledger_error(path, e))?;
     let rows = statement
         .query_map([start.to_string(), end.to_string()], |row| {
-            let nanos: i64 = row.get(0)?;
-            let trace_id: Option<String> = row.get(2)?;
-            let cost: Option<i64> = row.get(13)?;
-            Ok(CostRecord {
-                id: record_id_of(row.get(16)?),
-                timestamp: timestamp_of(nanos),
+            Ok(Stored {
+                timestamp_ns: row.get(0)?,
                 request_id: row.get(1)?,
-                trace_id: trace_id_of(trace_id),
+                trace_id: row.get(2)?,
                 pipeline: row.get(3)?,
                 step: row.get(4)?,
                 model: row.get(5)?,
                 provider: row.get(6)?,
                 operation: row.get(7)?,
-                usage: token_usage_at(row, 8)?.with_cache_write_1h(count(row.get(15)?)),
-                cost: cost.map(|c| Usd::from_nanos(count(c))),
+                tokens: [
+                    row.get(8)?,
+                    row.get(9)?,
+                    row.get(10)?,
+                    row.get(11)?,
+                    row.get(15)?,
+                    row.get(12)?,
+                ],
+                cost_nano_usd: row.get(13)?,
                 price_version: row.get(14)?,
-            })
+                record_id: row.get(16)?,
+            }
+            .record())
         })
         .map_err(|e| ledger_error(path, e))?;
     rows.collect::<Result<_, _>>()
@@ -399,17 +404,6 @@ pub(crate) fn report_between(path: &Path, start: Date, end: Date) -> Result<Cost
         report.add_group(day, &model, step.as_deref(), pipeline.as_deref(), &group);
     }
     Ok(report)
-}
-
-/// The five token columns starting at `first`, in the table's order (one-hour writes, a later
-/// column, are read apart).
-fn token_usage_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<TokenUsage> {
-    Ok(
-        TokenUsage::new(count(row.get(first)?), count(row.get(first + 1)?))
-            .with_cache_read(count(row.get(first + 2)?))
-            .with_cache_write(count(row.get(first + 3)?))
-            .with_reasoning(count(row.get(first + 4)?)),
-    )
 }
 
 fn open_existing(path: &Path) -> Result<Connection, CostError> {

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use flujo_runtime::cost::{CostGroup, CostReport, Date, GroupBy, TokenUsage, Usd};
+use flujo_runtime::cost::{CostGroup, CostReport, Date, GroupBy};
+use flujo_runtime::{TokenUsage, Usd};
 
 /// Colours of the series, in order (then again).
 const PALETTE: [&str; 8] = [

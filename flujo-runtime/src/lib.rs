@@ -42,9 +42,6 @@ pub mod context {
     pub use crate::core::context::{TraceparentError, WithSpan};
     pub use crate::core::propagation::Propagators;
     pub use crate::run::handle::WithContext;
-    // Also at the crate root: one page each.
-    #[doc(no_inline)]
-    pub use crate::{ContextHandle, SpanContext, StepFutureExt};
 }
 
 /// Cost tracking: token usage, prices, usage limits, the ledger and reports (the public face of
@@ -67,9 +64,6 @@ pub mod cost {
         CostRecord, LedgerLocation, PostgresUrl, UnsupportedLocation, recent_cost_records,
     };
     pub use crate::run::limits::Limit;
-    // Also at the crate root: one page each.
-    #[doc(no_inline)]
-    pub use crate::{TokenUsage, UsageLimitExceeded, UsageLimits, Usd, prices_version};
     /// A unit a price is for: input, output, cache reads and writes, reasoning, requests.
     pub use flujo_pricing::genai::Unit as PriceUnit;
     pub use flujo_pricing::genai::{Prices, UnitPrice};

@@ -9,6 +9,3 @@ pub(crate) mod runner;
 
 pub use self::hooks::{Hook, RunInfo};
 pub use self::runner::{PipelineError, PipelineInfo, PipelineResult, RunOptions, StepResult};
-// Also at the crate root: one page each.
-#[doc(no_inline)]
-pub use self::runner::{Flujo, Pipeline};

@@ -509,7 +509,7 @@ impl Catalog {
     /// within [`crate::MAX_PRICE_FILE_BYTES`]; an error names the file and what in it cannot
     /// be used.
     pub fn read_file(path: &std::path::Path) -> Result<Catalog, PricingError> {
-        let text = crate::table::read_price_file(path)?;
+        let text = crate::file::read_price_file(path)?;
         Catalog::parse(&text).map_err(|error| match error {
             PricingError::File { line, message, .. } => PricingError::File {
                 file: path.display().to_string(),

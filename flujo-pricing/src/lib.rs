@@ -4,14 +4,16 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod file;
 pub mod genai;
 mod money;
 mod names;
 mod table;
 mod usage;
 
+pub use file::MAX_PRICE_FILE_BYTES;
 pub use money::{MAX_USD_PER_MILLION_TOKENS, PerMillionTokens, PricingError, Usd};
 pub use names::{infer_provider, name_candidates};
-pub use table::{MAX_PRICE_FILE_BYTES, MAX_VERSION_CHARS, ModelPrice, PriceTable, Priced};
+pub use table::{MAX_VERSION_CHARS, ModelPrice, PriceTable, Priced};
 pub use time::Date;
 pub use usage::{MAX_TOKENS_PER_CALL, TokenUsage};

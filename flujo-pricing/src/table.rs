@@ -11,6 +11,7 @@ use serde::Deserialize;
 use time::{Date, OffsetDateTime};
 use toml::{Spanned, Value};
 
+use crate::file::read_price_file;
 use crate::genai::{Prices, Unit, UnitPrice, Variant, with_variants};
 use crate::money::{PerMillionTokens, PricingError, Usd};
 use crate::names::{infer_provider, name_candidates};
@@ -173,8 +174,6 @@ pub struct Priced<'a> {
     pub cost: Usd,
 }
 
-/// The largest price file read (16 MiB: the built-in table is a few KiB).
-pub const MAX_PRICE_FILE_BYTES: u64 = 16 << 20;
 /// The longest `version` a price file may declare (it is stored with every cost record).
 pub const MAX_VERSION_CHARS: usize = 64;
 
@@ -183,45 +182,6 @@ fn key_line(text: &str, key: &str) -> usize {
     text.lines()
         .position(|line| line.trim_start().starts_with(key))
         .map_or(1, |index| index + 1)
-}
-
-/// The text of the price file at `path` (TOML, or `genai-prices` JSON), read within
-/// [`MAX_PRICE_FILE_BYTES`]: a device, a FIFO or a directory is refused before reading (it
-/// would be read forever, or block), and so is a file too large.
-pub(crate) fn read_price_file(path: &Path) -> Result<String, PricingError> {
-    let refuse = |reason: String| PricingError::Read {
-        file: path.display().to_string(),
-        reason,
-    };
-    let metadata = std::fs::metadata(path).map_err(|error| refuse(error.to_string()))?;
-    if !metadata.is_file() {
-        return Err(refuse(
-            "not a regular file (a device, FIFO or directory): name a price file".to_owned(),
-        ));
-    }
-    if metadata.len() > MAX_PRICE_FILE_BYTES {
-        return Err(refuse(format!(
-            "{} bytes; a price file is at most {} MiB",
-            metadata.len(),
-            MAX_PRICE_FILE_BYTES >> 20
-        )));
-    }
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(
-            std::fs::File::open(path).map_err(|error| refuse(error.to_string()))?,
-            MAX_PRICE_FILE_BYTES + 1,
-        ),
-        &mut text,
-    )
-    .map_err(|error| refuse(error.to_string()))?;
-    if text.len() as u64 > MAX_PRICE_FILE_BYTES {
-        return Err(refuse(format!(
-            "it grew past {} MiB while read",
-            MAX_PRICE_FILE_BYTES >> 20
-        )));
-    }
-    Ok(text)
 }
 
 /// Model prices by name and date, layered over the `genai-prices` data: rows of a file
@@ -616,6 +576,7 @@ fn to_date(value: &toml::value::Datetime) -> Option<Date> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::file::MAX_PRICE_FILE_BYTES;
     use time::Month;
 
     fn day(y: i32, m: Month, d: u8) -> Date {

@@ -21,6 +21,7 @@ mod config;
 mod declare;
 mod exporters;
 mod genai;
+mod groups;
 mod ledger;
 mod lifecycle;
 mod logfire;
@@ -44,8 +45,8 @@ use crate::core::genai::GenAiCompat;
 use crate::core::propagation::Propagators;
 
 pub use self::config::TelemetryConfig;
+use self::declare::Env;
 pub(crate) use self::declare::Notice;
-use self::declare::{Declared, Env};
 pub use self::exporters::ExporterSettings;
 pub use self::genai::GenAiSettings;
 pub use self::ledger::LedgerSettings;
@@ -103,22 +104,6 @@ impl TelemetrySettings {
             .map(|notice| notice.text.as_str())
     }
 }
-
-/// Every declaration, by group, in the order of the docs table.
-pub(crate) const GROUPS: &[(&str, &[&dyn Declared])] = &[
-    ("Service (the resource)", resource::DECLARED),
-    ("Sampling", sampling::DECLARED),
-    ("Exporters", exporters::DECLARED),
-    ("OTLP transport, per signal", otlp::DECLARED),
-    ("The span queue and span limits", spans::DECLARED),
-    ("Propagation", propagation::DECLARED),
-    ("Logfire", logfire::DECLARED),
-    ("Logs", logs::DECLARED),
-    ("GenAI attributes", genai::DECLARED),
-    ("Prices", pricing::DECLARED),
-    ("Cost ledger and budgets", ledger::DECLARED),
-    ("Lifecycle", lifecycle::DECLARED),
-];
 
 impl TelemetryConfig {
     /// Combines this configuration with the process environment and validates the result.

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::GROUPS;
 use super::declare::Declared;
+use super::groups::GROUPS;
 
 /// The markdown table of every setting, by group: its [`TelemetryConfig`](crate::TelemetryConfig)
 /// field, its environment variables in precedence order, what it accepts, its default and

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use flujo_pricing::Usd;
 
+use super::groups::GROUPS;
 use super::spans::MAX_QUEUE_SIZE;
 use super::*;
 use crate::accounting::budget::WhenUnreachable;

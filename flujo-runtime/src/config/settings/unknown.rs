@@ -1,8 +1,8 @@
 //! `FLUJO_*` variables flujo does not read: a misspelt setting would otherwise be silently
 //! ignored.
 
-use super::GROUPS;
 use super::declare::Env;
+use super::groups::GROUPS;
 
 /// Prefixes of variables that are not settings: test harnesses' and examples' own.
 const RESERVED: &[&str] = &["FLUJO_TEST_", "FLUJO_EXAMPLE_"];

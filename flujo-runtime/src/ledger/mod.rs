@@ -40,22 +40,11 @@ use crate::collect::sink;
 use crate::collect::worker::LATE_COST_RECORDS;
 use crate::core::sync::lock;
 
-/// The most cost records waiting for a SQLite ledger's writer unless `FLUJO_COST_LEDGER_BUFFER`
-/// says (and the most in one transaction). At SQLite's insert rate (about 370,000 rows a
-/// second on the project's CI machine) that is about 11 ms of work: with the records of model
-/// calls handed to the writer when the call ends (not when the export worker next drains), it
-/// bounds what a hard kill can lose at any rate of calls. A cost path faster than the disk
-/// waits for room (back-pressure) rather than queue without bound.
-pub(crate) const MAX_QUEUED_COST_RECORDS: usize = 4096;
-/// The most cost records a PostgreSQL ledger buffers (queued, or being written) unless
-/// `FLUJO_COST_LEDGER_BUFFER` says: what an outage of the database can hold, about 11
-/// minutes of 100 calls a second. Calls never wait for room: beyond it records are dropped
-/// and counted.
-pub(crate) const DEFAULT_POSTGRES_BUFFER: usize = 1 << 16;
 /// The most records `FLUJO_COST_LEDGER_BUFFER` may ask a ledger to buffer.
 pub(crate) const MAX_COST_LEDGER_BUFFER: usize = 1 << 20;
 /// Bytes (about, strings included) a ledger's buffer holds per record it may hold: a buffer of
 /// `n` records holds at most `n` x 4 KiB, whatever the records' sizes.
+#[cfg(durable_ledger)]
 pub(crate) const COST_RECORD_BUFFER_BYTES: usize = 4096;
 
 /// The columns a durable ledger's report sums, in the order [`summed_group`] reads them.

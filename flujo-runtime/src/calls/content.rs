@@ -28,9 +28,12 @@ const SHORTEST_SECRET: usize = 8;
 
 /// Sets what is captured from now on (the composition root calls this at init).
 pub(crate) fn configure(capture: bool, max_bytes: usize, secrets: Vec<String>) {
+    // Each is searched for in every captured text: once each, in the order given (the OTLP
+    // signals often share their headers).
+    let mut seen = std::collections::HashSet::new();
     *SECRETS.lock().unwrap_or_else(PoisonError::into_inner) = secrets
         .into_iter()
-        .filter(|secret| secret.len() >= SHORTEST_SECRET)
+        .filter(|secret| secret.len() >= SHORTEST_SECRET && seen.insert(secret.clone()))
         .collect();
     MAX_BYTES.store(max_bytes, Ordering::Relaxed);
     CAPTURE.store(capture, Ordering::Relaxed);

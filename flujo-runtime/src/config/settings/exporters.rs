@@ -30,18 +30,16 @@ pub struct ExporterSettings {
     pub logfire: bool,
     /// How often pushed metrics (OTLP, console) are sent.
     pub metrics_export_interval: Duration,
-    /// The setting that turned each exporter on, as its errors name it.
-    pub(crate) switches: Switches,
 }
 
-#[derive(Clone, Debug, PartialEq, Default)]
-pub(crate) struct Switches {
-    pub(crate) otlp_traces: String,
-    pub(crate) otlp_metrics: String,
-    pub(crate) otlp_logs: String,
-    pub(crate) console: String,
-    pub(crate) prometheus: String,
-    pub(crate) logfire: String,
+/// The setting that turned each exporter on, as the error of one not compiled in names it.
+#[derive(Default)]
+struct Switches {
+    otlp_traces: &'static str,
+    otlp_metrics: &'static str,
+    console: &'static str,
+    prometheus: &'static str,
+    logfire: &'static str,
 }
 
 const TRACES: &[&str] = &["otlp", "console", "none"];
@@ -202,7 +200,7 @@ pub(super) fn resolve(
 
     let otlp_traces = match config.export_otlp {
         Some(on) => {
-            switches.otlp_traces = "`export_otlp = true`".to_owned();
+            switches.otlp_traces = "`export_otlp = true`";
             EXPORT_OTLP.get(Some(on), env)?
         }
         None => {
@@ -223,32 +221,31 @@ pub(super) fn resolve(
                 "OTEL_TRACES_EXPORTER=otlp"
             } else {
                 "OTLP_EXPORT_ENABLED=true"
-            }
-            .to_owned();
+            };
             standard.or(guide).unwrap_or(false)
         }
     };
     let otlp_metrics = match config.export_otlp_metrics {
         Some(on) => {
-            switches.otlp_metrics = "`export_otlp_metrics = true`".to_owned();
+            switches.otlp_metrics = "`export_otlp_metrics = true`";
             on
         }
         None => {
-            switches.otlp_metrics = "OTEL_METRICS_EXPORTER=otlp".to_owned();
+            switches.otlp_metrics = "OTEL_METRICS_EXPORTER=otlp";
             names(&metrics, "otlp").unwrap_or(false)
         }
     };
     let prometheus = match config.export_prometheus {
         Some(on) => {
-            switches.prometheus = "`export_prometheus = true`".to_owned();
+            switches.prometheus = "`export_prometheus = true`";
             on
         }
         None if names(&metrics, "prometheus") == Some(true) => {
-            switches.prometheus = "OTEL_METRICS_EXPORTER=prometheus".to_owned();
+            switches.prometheus = "OTEL_METRICS_EXPORTER=prometheus";
             true
         }
         None => {
-            switches.prometheus = "PROMETHEUS_EXPORT_ENABLED=true".to_owned();
+            switches.prometheus = "PROMETHEUS_EXPORT_ENABLED=true";
             EXPORT_PROMETHEUS.get(None, env)?
         }
     };
@@ -256,15 +253,14 @@ pub(super) fn resolve(
         "`export_telemetry = true`"
     } else {
         "TELEMETRY_EXPORT_ENABLED=true"
-    }
-    .to_owned();
-    switches.otlp_logs = "OTEL_LOGS_EXPORTER=otlp".to_owned();
+    };
     let console_traces = names(&traces, "console") == Some(true);
     let console_metrics = names(&metrics, "console") == Some(true);
-    switches.console = format!(
-        "OTEL_{}_EXPORTER=console",
-        if console_traces { "TRACES" } else { "METRICS" }
-    );
+    switches.console = if console_traces {
+        "OTEL_TRACES_EXPORTER=console"
+    } else {
+        "OTEL_METRICS_EXPORTER=console"
+    };
     let mut exporters = ExporterSettings {
         sdk_disabled: SDK_DISABLED.get(None, env)?,
         otlp_traces,
@@ -275,7 +271,6 @@ pub(super) fn resolve(
         prometheus,
         logfire: EXPORT_LOGFIRE.get(config.export_telemetry, env)?,
         metrics_export_interval: METRIC_EXPORT_INTERVAL.get(config.metrics_export_interval, env)?,
-        switches,
     };
     if exporters.sdk_disabled {
         // The operator's switch: it wins over the code too (an incident must be able to stop
@@ -293,33 +288,33 @@ pub(super) fn resolve(
                 .to_owned(),
         );
     }
-    exporters.check_features()?;
+    exporters.check_features(&switches)?;
     Ok(exporters)
 }
 
 impl ExporterSettings {
     /// An exporter asked for must be compiled in.
-    fn check_features(&self) -> Result<(), TelemetryError> {
+    fn check_features(&self, switches: &Switches) -> Result<(), TelemetryError> {
         let otlp = cfg!(feature = "otlp");
         let wanted = [
-            (self.otlp_traces, &self.switches.otlp_traces, "otlp", otlp),
-            (self.otlp_metrics, &self.switches.otlp_metrics, "otlp", otlp),
-            (self.otlp_logs, &self.switches.otlp_logs, "otlp", otlp),
+            (self.otlp_traces, switches.otlp_traces, "otlp", otlp),
+            (self.otlp_metrics, switches.otlp_metrics, "otlp", otlp),
+            (self.otlp_logs, "OTEL_LOGS_EXPORTER=otlp", "otlp", otlp),
             (
                 self.console_traces || self.console_metrics,
-                &self.switches.console,
+                switches.console,
                 "otlp",
                 otlp,
             ),
             (
                 self.prometheus,
-                &self.switches.prometheus,
+                switches.prometheus,
                 "prometheus",
                 cfg!(feature = "prometheus"),
             ),
             (
                 self.logfire,
-                &self.switches.logfire,
+                switches.logfire,
                 "logfire",
                 cfg!(feature = "logfire"),
             ),
@@ -327,7 +322,7 @@ impl ExporterSettings {
         match wanted.into_iter().find(|(on, _, _, built)| *on && !built) {
             None => Ok(()),
             Some((_, setting, feature, _)) => Err(TelemetryError::FeatureNotEnabled {
-                setting: setting.clone(),
+                setting: setting.to_owned(),
                 feature,
             }),
         }

@@ -27,7 +27,7 @@ fn a_second_init_is_an_error_until_the_guard_is_dropped() {
     let _turn = turn();
     let guard = init_telemetry_with(TelemetryConfig::builder().service_name("init-test"))
         .expect("first init succeeds");
-    assert_eq!(guard.settings().resource.service_name, "init-test");
+    assert_eq!(guard.settings().service_name(), "init-test");
     let second = init_telemetry_with(TelemetryConfig::default()).unwrap_err();
     assert_eq!(second, TelemetryError::AlreadyInitialized);
     assert!(second.to_string().contains("keep its TelemetryGuard alive"));

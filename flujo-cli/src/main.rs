@@ -107,7 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Settings => {
-            print!("{}", flujo_runtime::config::settings_table());
+            print!("{}", flujo_runtime::__private::settings_table());
             return ExitCode::SUCCESS;
         }
         Command::Prices { command } => {

@@ -190,7 +190,7 @@ fn key_line(text: &str, key: &str) -> usize {
 ///
 /// ```
 /// use flujo::TokenUsage;
-/// use flujo::cost::PriceTable;
+/// use flujo_pricing::PriceTable;
 ///
 /// let mut table = PriceTable::empty();
 /// table.merge_toml(r#"

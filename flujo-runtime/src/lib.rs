@@ -60,16 +60,14 @@ pub mod cost {
     pub use crate::ledger::query::CostLedger;
     pub use crate::ledger::query::{get_cost_report, utc_today};
     pub use crate::ledger::report::{CostGroup, CostReport, GroupBy, ReportDate};
-    pub use crate::ledger::{
-        CostRecord, LedgerLocation, PostgresUrl, UnsupportedLocation, recent_cost_records,
-    };
+    pub use crate::ledger::{CostRecord, LedgerLocation, recent_cost_records};
     pub use crate::run::limits::Limit;
     /// A unit a price is for: input, output, cache reads and writes, reasoning, requests.
     pub use flujo_pricing::genai::Unit as PriceUnit;
     pub use flujo_pricing::genai::{Prices, UnitPrice};
     pub use flujo_pricing::{
         Date, MAX_TOKENS_PER_CALL, MAX_USD_PER_MILLION_TOKENS, ModelPrice, PerMillionTokens,
-        PriceTable, PricingError,
+        PricingError,
     };
 }
 
@@ -120,6 +118,7 @@ pub mod __private {
     pub use crate::calls::stream::{track_stream, track_stream_result};
     pub use crate::calls::usage::IntoTokenUsage;
     pub use crate::collect::ring::allocated_ring_slots;
+    pub use crate::config::settings::settings_table;
     pub use crate::core::record::Operation;
     pub use crate::core::site::StepRole;
     pub use crate::pipeline::quality::{FromValidationError, validate_attempt};

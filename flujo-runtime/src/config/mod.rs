@@ -5,10 +5,6 @@ pub(crate) mod secret;
 pub(crate) mod settings;
 
 pub use self::secret::Secret;
-pub use self::settings::{
-    ExporterSettings, GenAiSettings, LedgerSettings, LogFormat, LogSettings, LogfireSettings,
-    OtlpProtocol, OtlpSettings, OtlpSignal, PricingSettings, ResourceSettings, SpanQueueSettings,
-    TelemetrySettings, settings_table,
-};
+pub use self::settings::{LogFormat, OtlpProtocol, TelemetrySettings};
 pub use crate::core::attribute::MAX_ATTRIBUTE_VALUE_BYTES;
 pub use crate::core::genai::{GenAiCompat, GenAiConventions};

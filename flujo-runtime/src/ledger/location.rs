@@ -12,33 +12,30 @@ use crate::ledger::error::CostError;
 /// A durable cost ledger (`FLUJO_COST_LEDGER`, `cost_ledger`): a SQLite file (feature
 /// `sqlite`), or a PostgreSQL database (feature `postgres`) named by a `postgres://` or
 /// `postgresql://` URL or a libpq `key=value` string (`host=db user=flujo dbname=costs`).
-/// `Debug` and `Display` never show a password.
+/// Text that names neither (a `jdbc:postgresql://` or `mysql://` URL, `user:password@host`
+/// without a scheme, an ADO.NET string, ...) is kept, with its secrets redacted, and opening a
+/// ledger there is an error saying what to write instead. `Debug` and `Display` never show a
+/// password.
 #[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LedgerLocation {
+pub struct LedgerLocation(pub(crate) Location);
+
+/// What a [`LedgerLocation`] names: private, so that a new kind of ledger is not a breaking
+/// change.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Location {
     /// A SQLite file, created if missing.
     File(PathBuf),
     /// A PostgreSQL database.
     Postgres(PostgresUrl),
-    /// Text that names neither: a connection string of a kind flujo does not read (a
-    /// `jdbc:postgresql://` or `mysql://` URL, `user:password@host` without a scheme, an
-    /// ADO.NET string, ...). Opening a ledger there is an error saying what to write
-    /// instead; the text is kept with its secrets redacted.
+    /// Text that names neither.
     Unsupported(UnsupportedLocation),
 }
 
-/// A ledger location flujo refuses, and why (see [`LedgerLocation::Unsupported`]).
+/// A ledger location flujo refuses, and why.
 #[derive(Clone, PartialEq, Eq)]
-pub struct UnsupportedLocation {
+pub(crate) struct UnsupportedLocation {
     redacted: String,
     reason: &'static str,
-}
-
-impl UnsupportedLocation {
-    /// What the text looks like and what to write instead.
-    pub fn reason(&self) -> &'static str {
-        self.reason
-    }
 }
 
 impl fmt::Display for UnsupportedLocation {
@@ -111,17 +108,17 @@ fn scheme_reason(scheme: &str) -> &'static str {
 impl LedgerLocation {
     /// `text` as a ledger location: a `postgres://` or `postgresql://` URL or a libpq
     /// `key=value` string is a database; another URL, or text holding a password, is
-    /// [`Unsupported`](LedgerLocation::Unsupported); anything else a file.
+    /// [`Unsupported`](Location::Unsupported); anything else a file.
     pub fn parse(text: &str) -> LedgerLocation {
         if let Some(url) = PostgresUrl::parse(text) {
-            return LedgerLocation::Postgres(url);
+            return LedgerLocation(Location::Postgres(url));
         }
         let trimmed = text.trim();
         let refuse = |reason| {
-            LedgerLocation::Unsupported(UnsupportedLocation {
+            LedgerLocation(Location::Unsupported(UnsupportedLocation {
                 redacted: redact_any(trimmed),
                 reason,
-            })
+            }))
         };
         if let Some((scheme, _)) = trimmed.split_once("://") {
             return refuse(scheme_reason(scheme));
@@ -135,21 +132,21 @@ impl LedgerLocation {
                  (or a libpq key=value string), a SQLite ledger by its file's path",
             );
         }
-        LedgerLocation::File(PathBuf::from(text))
+        LedgerLocation(Location::File(PathBuf::from(text)))
     }
 
     /// Why a ledger cannot be opened here, when it cannot.
     pub(crate) fn refusal(&self) -> Option<CostError> {
-        match self {
-            LedgerLocation::Unsupported(unsupported) => Some(CostError::Ledger {
+        match &self.0 {
+            Location::Unsupported(unsupported) => Some(CostError::Ledger {
                 path: unsupported.redacted.clone(),
                 reason: unsupported.reason.to_owned(),
             }),
-            LedgerLocation::Postgres(url) => url.refusal.map(|reason| CostError::Ledger {
+            Location::Postgres(url) => url.refusal.map(|reason| CostError::Ledger {
                 path: url.redacted.clone(),
                 reason: reason.to_owned(),
             }),
-            LedgerLocation::File(_) => None,
+            Location::File(_) => None,
         }
     }
 }
@@ -321,7 +318,7 @@ impl From<String> for LedgerLocation {
 impl From<&Path> for LedgerLocation {
     fn from(path: &Path) -> LedgerLocation {
         path.to_str().map_or_else(
-            || LedgerLocation::File(path.to_owned()),
+            || LedgerLocation(Location::File(path.to_owned())),
             LedgerLocation::parse,
         )
     }
@@ -341,20 +338,20 @@ impl From<&PathBuf> for LedgerLocation {
 
 impl fmt::Display for LedgerLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LedgerLocation::File(path) => path.display().fmt(f),
-            LedgerLocation::Postgres(url) => url.fmt(f),
-            LedgerLocation::Unsupported(text) => text.fmt(f),
+        match &self.0 {
+            Location::File(path) => path.display().fmt(f),
+            Location::Postgres(url) => url.fmt(f),
+            Location::Unsupported(text) => text.fmt(f),
         }
     }
 }
 
 impl fmt::Debug for LedgerLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LedgerLocation::File(path) => f.debug_tuple("File").field(path).finish(),
-            LedgerLocation::Postgres(url) => f.debug_tuple("Postgres").field(url).finish(),
-            LedgerLocation::Unsupported(text) => f.debug_tuple("Unsupported").field(text).finish(),
+        match &self.0 {
+            Location::File(path) => f.debug_tuple("File").field(path).finish(),
+            Location::Postgres(url) => f.debug_tuple("Postgres").field(url).finish(),
+            Location::Unsupported(text) => f.debug_tuple("Unsupported").field(text).finish(),
         }
     }
 }
@@ -365,7 +362,7 @@ impl fmt::Debug for LedgerLocation {
 /// option or pair) is a secret: `Debug`, `Display` and every error flujo makes of it show
 /// `***` in its place.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PostgresUrl {
+pub(crate) struct PostgresUrl {
     url: String,
     redacted: String,
     /// The password as written and as decoded, to scrub from the driver's messages.
@@ -377,7 +374,7 @@ pub struct PostgresUrl {
 impl PostgresUrl {
     /// `text` when it is a `postgres://` or `postgresql://` URL or a libpq `key=value`
     /// string (its other parts are checked when the ledger opens).
-    pub fn parse(text: &str) -> Option<PostgresUrl> {
+    pub(crate) fn parse(text: &str) -> Option<PostgresUrl> {
         let text = text.trim();
         let Some(scheme) = POSTGRES_SCHEMES.iter().find(|scheme| {
             text.get(..scheme.len())
@@ -437,11 +434,6 @@ impl PostgresUrl {
         })
     }
 
-    /// The URL with `***` for its password.
-    pub fn redacted(&self) -> &str {
-        &self.redacted
-    }
-
     /// The URL itself, for the driver.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn expose(&self) -> &str {
@@ -492,7 +484,7 @@ mod tests {
             ("POSTGRES://a:b@c", "POSTGRES://a:***@c"),
         ] {
             let parsed = PostgresUrl::parse(url).unwrap();
-            assert_eq!(parsed.redacted(), shown);
+            assert_eq!(parsed.to_string(), shown);
             assert_eq!(format!("{parsed:?}"), format!("{shown:?}"));
             let location = LedgerLocation::parse(url);
             assert!(!format!("{location:?} {location}").contains("s3cr"));
@@ -505,7 +497,7 @@ mod tests {
         );
         assert_eq!(
             LedgerLocation::parse("costs.sqlite"),
-            LedgerLocation::File("costs.sqlite".into())
+            LedgerLocation(Location::File("costs.sqlite".into()))
         );
     }
 

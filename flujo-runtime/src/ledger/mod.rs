@@ -29,7 +29,8 @@ use std::time::{Duration, SystemTime};
 use flujo_pricing::Date;
 
 use self::error::CostError;
-pub use self::location::{LedgerLocation, PostgresUrl, UnsupportedLocation};
+pub use self::location::LedgerLocation;
+pub(crate) use self::location::Location;
 use self::memory::MemoryLedger;
 pub use self::record::CostRecord;
 use self::report::CostReport;
@@ -197,12 +198,12 @@ impl LedgerLocation {
     /// The report of `start..=end` (UTC days) of the ledger here.
     #[cfg_attr(not(durable_ledger), allow(unused_variables))]
     pub(crate) fn report_between(&self, start: Date, end: Date) -> Result<CostReport, CostError> {
-        match self {
+        match &self.0 {
             #[cfg(feature = "sqlite")]
-            LedgerLocation::File(path) => sqlite::report_between(path, start, end),
+            Location::File(path) => sqlite::report_between(path, start, end),
             #[cfg(feature = "postgres")]
-            LedgerLocation::Postgres(url) => postgres::report_between(url, start, end),
-            other => Err(other.unusable()),
+            Location::Postgres(url) => postgres::report_between(url, start, end),
+            _ => Err(self.unusable()),
         }
     }
 
@@ -213,42 +214,42 @@ impl LedgerLocation {
         start: Date,
         end: Date,
     ) -> Result<Vec<CostRecord>, CostError> {
-        match self {
+        match &self.0 {
             #[cfg(feature = "sqlite")]
-            LedgerLocation::File(path) => sqlite::read_between(path, start, end),
+            Location::File(path) => sqlite::read_between(path, start, end),
             #[cfg(feature = "postgres")]
-            LedgerLocation::Postgres(url) => postgres::read_between(url, start, end),
-            other => Err(other.unusable()),
+            Location::Postgres(url) => postgres::read_between(url, start, end),
+            _ => Err(self.unusable()),
         }
     }
 
     /// Checks that a ledger is here, for reading.
     #[cfg(durable_ledger)]
     pub(crate) fn check_readable(&self) -> Result<(), CostError> {
-        match self {
+        match &self.0 {
             #[cfg(feature = "postgres")]
-            LedgerLocation::Postgres(url) => postgres::open_for_reading(url),
+            Location::Postgres(url) => postgres::open_for_reading(url),
             // Reading an empty range checks that it is a ledger.
-            other => other.report_between(Date::MIN, Date::MIN).map(drop),
+            _ => self.report_between(Date::MIN, Date::MIN).map(drop),
         }
     }
 
     /// The cargo feature this kind of ledger needs (none for a location flujo refuses).
     pub(crate) fn feature(&self) -> Option<&'static str> {
-        match self {
-            LedgerLocation::File(_) => Some("sqlite"),
-            LedgerLocation::Postgres(_) => Some("postgres"),
-            LedgerLocation::Unsupported(_) => None,
+        match &self.0 {
+            Location::File(_) => Some("sqlite"),
+            Location::Postgres(_) => Some("postgres"),
+            Location::Unsupported(_) => None,
         }
     }
 
     /// Whether this build has the feature of this kind of ledger (a refused location needs
     /// none: its error is [`LedgerLocation::refusal`]'s).
     pub(crate) fn is_built(&self) -> bool {
-        match self {
-            LedgerLocation::File(_) => cfg!(feature = "sqlite"),
-            LedgerLocation::Postgres(_) => cfg!(feature = "postgres"),
-            LedgerLocation::Unsupported(_) => true,
+        match &self.0 {
+            Location::File(_) => cfg!(feature = "sqlite"),
+            Location::Postgres(_) => cfg!(feature = "postgres"),
+            Location::Unsupported(_) => true,
         }
     }
 
@@ -298,12 +299,12 @@ pub(crate) fn open_session(options: Option<LedgerOptions>) -> Result<(), CostErr
 
 #[cfg(durable_ledger)]
 fn open_durable(options: LedgerOptions) -> Result<(), CostError> {
-    let writer = match &options.location {
+    let writer = match &options.location.0 {
         #[cfg(feature = "sqlite")]
-        LedgerLocation::File(path) => sqlite::open_writer(path.clone(), options.buffer)?,
+        Location::File(path) => sqlite::open_writer(path.clone(), options.buffer)?,
         #[cfg(feature = "postgres")]
-        LedgerLocation::Postgres(url) => postgres::open_writer(url.clone(), &options)?,
-        other => return Err(other.unusable()),
+        Location::Postgres(url) => postgres::open_writer(url.clone(), &options)?,
+        _ => return Err(options.location.unusable()),
     };
     *lock(&STORE) = Store::Durable {
         location: options.location,

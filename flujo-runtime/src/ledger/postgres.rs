@@ -55,7 +55,7 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn ledger_error(url: &PostgresUrl, error: impl std::fmt::Display) -> CostError {
     CostError::Ledger {
-        path: url.redacted().to_owned(),
+        path: url.to_string(),
         reason: url.scrub(&error.to_string()),
     }
 }
@@ -231,7 +231,7 @@ pub(crate) fn open_writer(url: PostgresUrl, options: &LedgerOptions) -> Result<W
         options.when_unreachable,
     )));
     let (store, unreachable) = PostgresStore::open(url.clone(), options.refresh)?;
-    let name = url.redacted().to_owned();
+    let name = url.to_string();
     if let Some(error) = unreachable {
         tracing::warn!(target: "flujo", ledger = %name, %error,
             "the cost ledger's database cannot be reached: cost records are buffered until it \

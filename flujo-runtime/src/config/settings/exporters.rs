@@ -10,26 +10,25 @@ use super::{TelemetryConfig, TelemetryError};
 
 /// What is exported, and where to.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct ExporterSettings {
+pub(crate) struct ExporterSettings {
     /// `OTEL_SDK_DISABLED=true`: nothing is exported, whatever else says.
-    pub sdk_disabled: bool,
+    pub(crate) sdk_disabled: bool,
     /// Spans over OTLP.
-    pub otlp_traces: bool,
+    pub(crate) otlp_traces: bool,
     /// Metrics pushed over OTLP.
-    pub otlp_metrics: bool,
+    pub(crate) otlp_metrics: bool,
     /// Logs over OTLP.
-    pub otlp_logs: bool,
+    pub(crate) otlp_logs: bool,
     /// Spans printed on stdout (`OTEL_TRACES_EXPORTER=console`).
-    pub console_traces: bool,
+    pub(crate) console_traces: bool,
     /// Metrics printed on stdout (`OTEL_METRICS_EXPORTER=console`).
-    pub console_metrics: bool,
+    pub(crate) console_metrics: bool,
     /// Prometheus metrics.
-    pub prometheus: bool,
+    pub(crate) prometheus: bool,
     /// Spans and logs to Logfire.
-    pub logfire: bool,
+    pub(crate) logfire: bool,
     /// How often pushed metrics (OTLP, console) are sent.
-    pub metrics_export_interval: Duration,
+    pub(crate) metrics_export_interval: Duration,
 }
 
 /// The setting that turned each exporter on, as the error of one not compiled in names it.

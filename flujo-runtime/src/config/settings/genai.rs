@@ -9,16 +9,15 @@ use crate::core::genai::{GenAiCompat, GenAiConventions};
 
 /// What model-call spans say.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct GenAiSettings {
+pub(crate) struct GenAiSettings {
     /// Back-ends whose names model-call spans carry.
-    pub compat: GenAiCompat,
+    pub(crate) compat: GenAiCompat,
     /// The version of the GenAI conventions' names.
-    pub conventions: GenAiConventions,
+    pub(crate) conventions: GenAiConventions,
     /// Model calls' content is captured.
-    pub capture_message_content: bool,
+    pub(crate) capture_message_content: bool,
     /// Text a call's captured content keeps, at most.
-    pub max_content_bytes: usize,
+    pub(crate) max_content_bytes: usize,
 }
 
 pub(super) const COMPAT: Setting<GenAiCompat> = Setting {

@@ -12,20 +12,19 @@ use crate::ledger::{LedgerLocation, MAX_COST_LEDGER_BUFFER};
 
 /// Where cost records are kept and what they may add up to.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct LedgerSettings {
+pub(crate) struct LedgerSettings {
     /// Durable cost ledger (`None`: in memory).
-    pub location: Option<LedgerLocation>,
+    pub(crate) location: Option<LedgerLocation>,
     /// Daily cost limit.
-    pub daily_limit: Option<Usd>,
+    pub(crate) daily_limit: Option<Usd>,
     /// Monthly cost limit.
-    pub monthly_limit: Option<Usd>,
+    pub(crate) monthly_limit: Option<Usd>,
     /// Records a durable ledger buffers at most (`None`: its default).
-    pub buffer: Option<usize>,
+    pub(crate) buffer: Option<usize>,
     /// How often a PostgreSQL ledger reads the fleet's spending.
-    pub refresh: Duration,
+    pub(crate) refresh: Duration,
     /// What calls do while the fleet's spending is unknown.
-    pub unreachable: WhenUnreachable,
+    pub(crate) unreachable: WhenUnreachable,
 }
 
 const USD: &str = "a non-negative amount of USD, e.g. 25.00";

@@ -7,12 +7,11 @@ use super::{TelemetryConfig, TelemetryError};
 
 /// Where spans and logs go when Logfire export is on.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct LogfireSettings {
+pub(crate) struct LogfireSettings {
     /// The write token, if any. Never printed.
-    pub api_key: Option<Secret>,
+    pub(crate) api_key: Option<Secret>,
     /// Logfire's base URL, when set explicitly (else from the token's region).
-    pub base_url: Option<String>,
+    pub(crate) base_url: Option<String>,
 }
 
 pub(super) const API_KEY: Setting<Option<Secret>> = Setting {

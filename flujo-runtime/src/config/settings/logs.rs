@@ -30,12 +30,11 @@ impl FromStr for LogFormat {
 
 /// How flujo's log lines are written.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct LogSettings {
+pub(crate) struct LogSettings {
     /// Log format on stderr.
-    pub format: LogFormat,
+    pub(crate) format: LogFormat,
     /// The `RUST_LOG` filter in force.
-    pub filter: String,
+    pub(crate) filter: String,
 }
 
 pub(super) const FORMAT: Setting<LogFormat> = Setting {

@@ -47,49 +47,55 @@ use crate::core::propagation::Propagators;
 pub use self::config::TelemetryConfig;
 use self::declare::Env;
 pub(crate) use self::declare::Notice;
-pub use self::exporters::ExporterSettings;
-pub use self::genai::GenAiSettings;
-pub use self::ledger::LedgerSettings;
-pub use self::logfire::LogfireSettings;
-pub use self::logs::{LogFormat, LogSettings};
-pub use self::otlp::{OtlpProtocol, OtlpSettings, OtlpSignal};
-pub use self::pricing::PricingSettings;
-pub use self::resource::ResourceSettings;
-pub use self::spans::SpanQueueSettings;
+pub(crate) use self::exporters::ExporterSettings;
+pub(crate) use self::genai::GenAiSettings;
+pub(crate) use self::ledger::LedgerSettings;
+pub(crate) use self::logfire::LogfireSettings;
+pub use self::logs::LogFormat;
+pub(crate) use self::logs::LogSettings;
+pub use self::otlp::OtlpProtocol;
+pub(crate) use self::otlp::OtlpSettings;
+#[cfg(feature = "otlp")]
+pub(crate) use self::otlp::OtlpSignal;
+pub(crate) use self::pricing::PricingSettings;
+pub(crate) use self::resource::ResourceSettings;
+pub(crate) use self::spans::SpanQueueSettings;
 pub use self::table::settings_table;
 
-/// The settings in force after defaults, environment and code were combined and validated,
-/// by owner: each exporter is handed its group.
+/// The settings in force after defaults, environment and code were combined and validated.
+///
+/// Its `Debug` shows every setting, by owner, with secrets redacted (`flujo settings` lists
+/// what each one accepts and its default). Its parts stay private, as each exporter is handed
+/// only its group: a new setting is not a new public field.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct TelemetrySettings {
     /// What exported telemetry says about the service.
-    pub resource: ResourceSettings,
+    pub(crate) resource: ResourceSettings,
     /// Head-sampling ratio in `0.0..=1.0`.
-    pub sampling_rate: f64,
+    pub(crate) sampling_rate: f64,
     /// Which exporters run.
-    pub exporters: ExporterSettings,
+    pub(crate) exporters: ExporterSettings,
     /// The queue every span exporter is fed by, and the limits of exported spans.
-    pub spans: SpanQueueSettings,
+    pub(crate) spans: SpanQueueSettings,
     /// OTLP's transport, per signal.
-    pub otlp: OtlpSettings,
+    pub(crate) otlp: OtlpSettings,
     /// Logfire's token and URL.
-    pub logfire: LogfireSettings,
+    pub(crate) logfire: LogfireSettings,
     /// The cost ledger and its budgets.
-    pub ledger: LedgerSettings,
+    pub(crate) ledger: LedgerSettings,
     /// Where prices come from.
-    pub pricing: PricingSettings,
+    pub(crate) pricing: PricingSettings,
     /// What model-call spans say.
-    pub genai: GenAiSettings,
+    pub(crate) genai: GenAiSettings,
     /// flujo's log lines.
-    pub logs: LogSettings,
+    pub(crate) logs: LogSettings,
     /// The headers that carry a trace across processes.
-    pub propagators: Propagators,
+    pub(crate) propagators: Propagators,
     /// Longest wait, in all, when the guard is dropped.
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     /// A running step is the current OpenTelemetry context (`None`: once the application
     /// hands flujo an OpenTelemetry exporter or processor).
-    pub otel_context_activation: Option<bool>,
+    pub(crate) otel_context_activation: Option<bool>,
     /// What resolving had to say, logged at init.
     pub(crate) notices: Vec<Notice>,
 }
@@ -102,6 +108,17 @@ impl TelemetrySettings {
             .iter()
             .filter(|notice| notice.warn)
             .map(|notice| notice.text.as_str())
+    }
+
+    /// The service's name (`service.name`): `OTEL_SERVICE_NAME`, `service_name`, or the
+    /// default.
+    pub fn service_name(&self) -> &str {
+        &self.resource.service_name
+    }
+
+    /// The durable cost ledger (`FLUJO_COST_LEDGER`, `cost_ledger`), if any.
+    pub fn cost_ledger(&self) -> Option<&crate::ledger::LedgerLocation> {
+        self.ledger.location.as_ref()
     }
 }
 

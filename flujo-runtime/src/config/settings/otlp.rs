@@ -55,26 +55,25 @@ impl FromStr for OtlpProtocol {
 
 /// Where and how one signal goes over OTLP.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct OtlpSignal {
+pub(crate) struct OtlpSignal {
     /// The URL requests go to (for HTTP, with the signal's path).
-    pub endpoint: String,
+    pub(crate) endpoint: String,
     /// Whether a setting named the endpoint (else it is the protocol's local default).
-    pub endpoint_configured: bool,
+    pub(crate) endpoint_configured: bool,
     /// The transport.
-    pub protocol: OtlpProtocol,
+    pub(crate) protocol: OtlpProtocol,
     /// Extra request headers; values are secrets.
-    pub headers: Vec<(String, Secret)>,
+    pub(crate) headers: Vec<(String, Secret)>,
     /// gzip compression of requests.
-    pub gzip: bool,
+    pub(crate) gzip: bool,
     /// Extra CA certificates (PEM file) for `https://` endpoints.
-    pub certificate: Option<PathBuf>,
+    pub(crate) certificate: Option<PathBuf>,
     /// The client's private key (PEM file) for mutual TLS.
-    pub client_key: Option<PathBuf>,
+    pub(crate) client_key: Option<PathBuf>,
     /// The client's certificate chain (PEM file) for mutual TLS.
-    pub client_certificate: Option<PathBuf>,
+    pub(crate) client_certificate: Option<PathBuf>,
     /// Time limit of one request.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl OtlpSignal {
@@ -102,14 +101,13 @@ impl OtlpSignal {
 
 /// OTLP's settings for each signal.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct OtlpSettings {
+pub(crate) struct OtlpSettings {
     /// Spans.
-    pub traces: OtlpSignal,
+    pub(crate) traces: OtlpSignal,
     /// Metrics.
-    pub metrics: OtlpSignal,
+    pub(crate) metrics: OtlpSignal,
     /// Logs.
-    pub logs: OtlpSignal,
+    pub(crate) logs: OtlpSignal,
 }
 
 const SIGNAL_PATHS: [&str; 3] = ["/v1/traces", "/v1/metrics", "/v1/logs"];

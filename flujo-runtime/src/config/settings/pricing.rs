@@ -8,14 +8,13 @@ use super::{TelemetryConfig, TelemetryError};
 
 /// The price data and the rows over it.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct PricingSettings {
+pub(crate) struct PricingSettings {
     /// TOML price file over the `genai-prices` data.
-    pub pricing_file: Option<PathBuf>,
+    pub(crate) pricing_file: Option<PathBuf>,
     /// `genai-prices` data file instead of the shipped data.
-    pub prices_file: Option<PathBuf>,
+    pub(crate) prices_file: Option<PathBuf>,
     /// Unpriced models are refused.
-    pub strict: bool,
+    pub(crate) strict: bool,
 }
 
 pub(super) const PRICING_FILE: Setting<Option<PathBuf>> = Setting {

@@ -7,19 +7,18 @@ use crate::core::names::OPENINFERENCE_PROJECT_NAME;
 
 /// The resource of everything flujo exports.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct ResourceSettings {
+pub(crate) struct ResourceSettings {
     /// `service.name`.
-    pub service_name: String,
+    pub(crate) service_name: String,
     /// `deployment.environment.name`.
-    pub environment: String,
+    pub(crate) environment: String,
     /// `service.version`, if known.
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// `openinference.project.name`, the project Arize Phoenix files spans under (`None`
     /// when the OpenInference names are off, see `genai_compat`).
-    pub project_name: Option<String>,
+    pub(crate) project_name: Option<String>,
     /// `OTEL_RESOURCE_ATTRIBUTES`, decoded.
-    pub attributes: Vec<(String, String)>,
+    pub(crate) attributes: Vec<(String, String)>,
 }
 
 pub(super) const SERVICE_NAME: Setting<String> = Setting {

@@ -19,20 +19,19 @@ const MAX_ATTRIBUTE_COUNT: usize = 1 << 16;
 
 /// How finished spans wait for their exporters, and what of them is exported.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct SpanQueueSettings {
+pub(crate) struct SpanQueueSettings {
     /// Spans that may wait for export before new ones are dropped (and counted).
-    pub max_queue_size: usize,
+    pub(crate) max_queue_size: usize,
     /// Spans per export request.
-    pub max_export_batch_size: usize,
+    pub(crate) max_export_batch_size: usize,
     /// How often the export worker drains recorded spans.
-    pub schedule_delay: Duration,
+    pub(crate) schedule_delay: Duration,
     /// How long an exporter of the application's (`add_otel_exporter`) may take with a batch.
-    pub export_timeout: Duration,
+    pub(crate) export_timeout: Duration,
     /// The most characters an exported attribute value keeps.
-    pub attribute_value_length_limit: Option<usize>,
+    pub(crate) attribute_value_length_limit: Option<usize>,
     /// The most attributes an exported span keeps; the rest are counted as dropped.
-    pub span_attribute_count_limit: usize,
+    pub(crate) span_attribute_count_limit: usize,
 }
 
 pub(super) const MAX_QUEUE: Setting<usize> = Setting {

@@ -686,7 +686,7 @@ fn a_postgres_ledger_url_keeps_its_password_out_of_debug_output_and_errors() {
         let settings = settings.unwrap();
         assert!(matches!(
             settings.ledger.location,
-            Some(LedgerLocation::Postgres(_))
+            Some(LedgerLocation(crate::ledger::Location::Postgres(_)))
         ));
         assert!(!format!("{settings:?}").contains("pg-secret"));
     } else {

@@ -2,9 +2,10 @@
 
 The PyPI wheel of `genai-prices` ships its data as Python (`genai_prices/data.py`, generated
 upstream from `prices/data.json`); this writes it back in the JSON form the package's updater
-reads (`new_data/v2/data.json`: providers, their models, match rules and prices), with every
-price as the exact decimal the package computes with. Only what prices a call is kept (no
-usage extractors, descriptions or URLs).
+reads (`new_data/v2/data.json`: providers, their usage extractors, models, match rules and
+prices), with every price as the exact decimal the package computes with, and the units the
+prices and usages are counted in (`data_units.py`). Only what reads and prices a call is kept
+(no descriptions or URLs).
 
 Run: `python3 scripts/genai-prices-data.py OUT.json` with `genai-prices` importable
 (`scripts/test.sh` installs the pinned version into `.backends/genai-prices/`).
@@ -18,6 +19,7 @@ from decimal import Decimal
 
 import genai_prices
 import genai_prices.data
+import genai_prices.data_units
 from genai_prices import types
 
 
@@ -88,12 +90,32 @@ def model(info: types.ModelInfo):
     return out
 
 
+def path(value):
+    if isinstance(value, str):
+        return value
+    return [
+        step if isinstance(step, str) else {'type': step.type, 'field': step.field, 'match': match(step.match)}
+        for step in value
+    ]
+
+
+def extractor(e: types.UsageExtractor):
+    return {
+        'api_flavor': e.api_flavor,
+        'root': path(e.root),
+        'model_path': path(e.model_path),
+        'mappings': [{'path': path(m.path), 'dest': m.dest, 'required': m.required} for m in e.mappings],
+    }
+
+
 def provider(p: types.Provider):
     out = {'id': p.id, 'name': p.name, 'api_pattern': p.api_pattern}
     if p.model_match is not None:
         out['model_match'] = match(p.model_match)
     if p.provider_match is not None:
         out['provider_match'] = match(p.provider_match)
+    if p.extractors:
+        out['extractors'] = [extractor(e) for e in p.extractors]
     if p.fallback_model_providers:
         out['fallback_model_providers'] = p.fallback_model_providers
     out['models'] = [model(m) for m in p.models]
@@ -103,6 +125,7 @@ def provider(p: types.Provider):
 def main() -> None:
     data = {
         'genai_prices_version': genai_prices.__version__,
+        'units': genai_prices.data_units.unit_data,
         'providers': [provider(p) for p in genai_prices.data.providers],
     }
     text = json.dumps(data, indent=1, ensure_ascii=False)

@@ -110,11 +110,12 @@ fn describe(out: &mut String, prices: &Prices) {
             let _ = writeln!(out, "  {:<12} {}", unit.label(), per(price, unit.per()));
         }
     }
-    if !prices.unreported.is_empty() {
+    let others: Vec<&str> = prices.other_units().collect();
+    if !others.is_empty() {
         let _ = writeln!(
             out,
-            "  not charged (flujo's usage does not report them): {}",
-            prices.unreported.join(", ")
+            "  charged only when a response body reports them: {}",
+            others.join(", ")
         );
     }
 }

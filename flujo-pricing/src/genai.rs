@@ -7,12 +7,15 @@
 //! the same format can be read at run time with [`Catalog::parse`].
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::{Date, OffsetDateTime, Time};
 
+use crate::extract::{ExtractError, Extracted, Extractor, RawExtractor};
 use crate::money::{PricingError, Usd, picos_to_usd};
+use crate::units::{RawUnit, Units};
 use crate::usage::TokenUsage;
 
 /// The data shipped with flujo: `genai-prices` at [`GENAI_PRICES_VERSION`].
@@ -112,6 +115,16 @@ impl UnitPrice {
             .find(|(start, _)| input_tokens > *start)
             .map_or(self.base, |(_, price)| *price)
     }
+
+    /// The price for a request with `input` billionths of an input token (a count read
+    /// from a body may have a fraction).
+    pub(crate) fn for_billionths(&self, input: u128) -> u64 {
+        self.tiers
+            .iter()
+            .rev()
+            .find(|(start, _)| input > u128::from(*start) * 1_000_000_000)
+            .map_or(self.base, |(_, price)| *price)
+    }
 }
 
 /// The units of the data that flujo's usage reports, each with the data's price key.
@@ -185,15 +198,15 @@ impl Unit {
     }
 }
 
-/// The prices of a model at one time: the units flujo's usage reports, and the names of
-/// those it does not.
+/// The prices of a model at one time: those of the units a [`TokenUsage`] holds, and those
+/// of the data's other units (audio and image tokens, web searches, pages, seconds, ...),
+/// which only a usage read from a response body reports ([`Prices::costs_of`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Prices {
     /// By [`Unit`], in the order of [`Unit::ALL`].
     units: [Option<UnitPrice>; Unit::ALL.len()],
-    /// Units the data prices that flujo's usage cannot report (audio, images, web
-    /// searches, ...): their count is 0 in every flujo call.
-    pub unreported: Vec<String>,
+    /// The other units' prices, by price key (`input_audio_mtok`, `web_searches_kcount`).
+    other: Vec<(String, UnitPrice)>,
 }
 
 impl Prices {
@@ -211,7 +224,34 @@ impl Prices {
 
     /// Whether one of these prices is in [`ROUNDED_PRICES`].
     pub fn rounded(&self) -> bool {
-        self.units.iter().flatten().any(|price| price.rounded)
+        self.priced_keys().any(|(_, price)| price.rounded)
+    }
+
+    /// Every price, by the data's price key (`input_mtok`, ..., `web_searches_kcount`).
+    pub fn priced_keys(&self) -> impl Iterator<Item = (&str, &UnitPrice)> {
+        Unit::ALL
+            .into_iter()
+            .filter_map(|unit| Some((unit.key(), self.get(unit)?)))
+            .chain(self.other.iter().map(|(key, price)| (key.as_str(), price)))
+    }
+
+    /// The price keys of units a [`TokenUsage`] does not hold (`input_audio_mtok`,
+    /// `web_searches_kcount`, ...): a call whose usage is a `TokenUsage` counts 0 of them.
+    pub fn other_units(&self) -> impl Iterator<Item = &str> {
+        self.other.iter().map(|(key, _)| key.as_str())
+    }
+
+    /// The cost of a usage read from a response body ([`crate::extract::Extracted::counts`]:
+    /// each unit by its usage key, tokens or not), and the part for output units, priced by
+    /// `genai-prices`' rule over every unit these prices have; `units` are the data's
+    /// ([`Catalog::units`]). `Err` says why the usage cannot be priced (a count below the
+    /// counts within it, or a priced unit left out while a part of it was reported).
+    pub fn costs_of(
+        &self,
+        counts: &[(&str, crate::extract::Count)],
+        units: &crate::units::Units,
+    ) -> Result<(Usd, Usd), String> {
+        crate::leaves::costs(self, counts, units)
     }
 
     /// The exact cost of `usage`: each priced unit's count is what is left of it after its
@@ -274,7 +314,7 @@ impl Prices {
     /// subscription). Prices only for units flujo's usage cannot report (audio hours,
     /// images) do not: such a call is unpriced, never a silent $0.
     pub fn prices_calls(&self) -> bool {
-        self.units.iter().any(Option::is_some) || self.unreported.is_empty()
+        self.units.iter().any(Option::is_some) || self.other.is_empty()
     }
 }
 
@@ -356,6 +396,7 @@ pub(crate) fn with_variants<'a>(
         return resolved;
     }
     let mut replaced = [false; Unit::ALL.len()];
+    let mut replaced_other: Vec<String> = Vec::new();
     for variant in variants {
         let applies = variant.constraint.as_ref().is_none_or(|c| c.active(at))
             && variant
@@ -373,6 +414,17 @@ pub(crate) fn with_variants<'a>(
                 resolved.to_mut().units[unit as usize] = Some(price.clone());
                 replaced[unit as usize] = true;
             }
+        }
+        for (key, price) in &variant.prices.other {
+            if replaced_other.contains(key) {
+                continue;
+            }
+            let other = &mut resolved.to_mut().other;
+            match other.iter_mut().find(|(k, _)| k == key) {
+                Some((_, existing)) => *existing = price.clone(),
+                None => other.push((key.clone(), price.clone())),
+            }
+            replaced_other.push(key.clone());
         }
     }
     resolved
@@ -418,7 +470,7 @@ impl Model {
 
 static NO_PRICES: Prices = Prices {
     units: [const { None }; Unit::ALL.len()],
-    unreported: Vec::new(),
+    other: Vec::new(),
 };
 
 /// A provider of the data.
@@ -431,13 +483,15 @@ pub struct Provider {
     model_rule: Option<Clause>,
     provider_rule: Option<Clause>,
     fallbacks: Vec<String>,
+    /// How its APIs report usage, one extractor per API flavor, in the data's order.
+    pub extractors: Vec<Extractor>,
     /// Its models, in the data's order (the first that matches a name is the model).
     pub models: Vec<Model>,
 }
 
 /// A match rule of the data.
 #[derive(Debug)]
-enum Clause {
+pub(crate) enum Clause {
     Equals(String),
     StartsWith(String),
     EndsWith(String),
@@ -448,8 +502,9 @@ enum Clause {
 }
 
 impl Clause {
-    /// `text` is lower case, as the package lowers every name before matching.
-    fn matches(&self, text: &str) -> bool {
+    /// `text` is lower case, as the package lowers every name before matching (a rule of an
+    /// extractor's path keeps its case, and so does the text it is matched against).
+    pub(crate) fn matches(&self, text: &str) -> bool {
         match self {
             Clause::Equals(value) => text == value,
             Clause::StartsWith(value) => text.starts_with(value.as_str()),
@@ -465,7 +520,7 @@ impl Clause {
 /// A regular expression of a match rule: checked when the data is read, compiled when a name
 /// first reaches it (compiling the data's 73 patterns would double the time to read it).
 #[derive(Debug)]
-struct LazyRegex {
+pub(crate) struct LazyRegex {
     pattern: String,
     compiled: std::sync::OnceLock<Option<fancy_regex::Regex>>,
 }
@@ -497,6 +552,22 @@ pub struct Catalog {
     pub version: String,
     /// The providers.
     pub providers: Vec<Provider>,
+    /// The units usage is counted and priced in (data without them, such as an upstream
+    /// `data.json`, uses the shipped data's).
+    pub units: Units,
+}
+
+/// The shipped data's units, for data that does not state its own.
+fn shipped_units() -> Units {
+    #[derive(Deserialize)]
+    struct OnlyUnits {
+        units: BTreeMap<String, RawUnit>,
+    }
+    // The shipped data is tested to read; were it not to, no unit is known and no usage is
+    // read from bodies (said where a body is read), never a panic.
+    serde_json::from_str::<OnlyUnits>(GENAI_PRICES_JSON)
+        .map(|only| crate::units::build(only.units))
+        .unwrap_or_default()
 }
 
 impl Catalog {
@@ -525,6 +596,7 @@ impl Catalog {
         Catalog {
             version: "empty".to_owned(),
             providers: Vec::new(),
+            units: shipped_units(),
         }
     }
 
@@ -547,6 +619,7 @@ impl Catalog {
                 .genai_prices_version
                 .unwrap_or_else(|| "unversioned".to_owned()),
             providers,
+            units: raw.units.map_or_else(shipped_units, crate::units::build),
         })
     }
 
@@ -657,6 +730,88 @@ impl Catalog {
         })
     }
 
+    /// The usage `body` (a provider's response, as JSON) reports, read by `provider`'s
+    /// extractor for `flavor`; without a flavor, by the extractor that reads the most of it
+    /// (the first in the data's order of those that read as much: xAI's `chat` reads the
+    /// reasoning tokens of a chat completion that its `default` reads past). `provider` is a
+    /// provider id of the data or a name its rule matches (`bedrock` is `aws`).
+    ///
+    /// ```
+    /// use flujo_pricing::genai::Catalog;
+    ///
+    /// let catalog = Catalog::shipped().unwrap();
+    /// let body = serde_json::json!({
+    ///     "modelVersion": "gemini-2.5-flash",
+    ///     "usageMetadata": {"promptTokenCount": 1200, "candidatesTokenCount": 300,
+    ///                       "thoughtsTokenCount": 500, "cachedContentTokenCount": 1000}
+    /// });
+    /// let read = catalog.extract("google", None, &body).unwrap();
+    /// assert_eq!(read.flavor, "default");
+    /// assert_eq!(read.model, Some("gemini-2.5-flash"));
+    /// let usage = read.token_usage();
+    /// // Gemini's candidates exclude the thoughts, both billed as output.
+    /// assert_eq!((usage.input, usage.output, usage.reasoning_output), (1200, 800, 500));
+    /// assert_eq!(usage.cache_read_input, 1000);
+    /// ```
+    pub fn extract<'c, 'v>(
+        &'c self,
+        provider: &str,
+        flavor: Option<&str>,
+        body: &'v serde_json::Value,
+    ) -> Result<Extracted<'c, 'v>, ExtractError> {
+        let Some(index) = self.provider_named(provider) else {
+            return Err(ExtractError(format!(
+                "no provider `{provider}` in the price data"
+            )));
+        };
+        let provider = &self.providers[index];
+        let known = |unit: &str| self.units.is_reported(unit);
+        let flavors = || {
+            provider
+                .extractors
+                .iter()
+                .map(|e| e.flavor.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if provider.extractors.is_empty() {
+            return Err(ExtractError(format!(
+                "the price data has no usage extractor for provider `{}`",
+                provider.id
+            )));
+        }
+        match flavor {
+            Some(flavor) => match provider.extractors.iter().find(|e| e.flavor == flavor) {
+                Some(extractor) => extractor.extract(body, &known),
+                None => Err(ExtractError(format!(
+                    "provider `{}` has no API flavor `{flavor}`; it has: {}",
+                    provider.id,
+                    flavors()
+                ))),
+            },
+            None => {
+                let mut errors = Vec::new();
+                let mut best: Option<Extracted<'c, 'v>> = None;
+                for extractor in &provider.extractors {
+                    match extractor.extract(body, &known) {
+                        Ok(read) if best.as_ref().is_none_or(|b| read.found > b.found) => {
+                            best = Some(read);
+                        }
+                        Ok(_) => {}
+                        Err(error) => errors.push(format!("{}: {error}", extractor.flavor)),
+                    }
+                }
+                best.ok_or_else(|| {
+                    ExtractError(format!(
+                        "no API flavor of provider `{}` reads this body ({})",
+                        provider.id,
+                        errors.join("; ")
+                    ))
+                })
+            }
+        }
+    }
+
     /// How many models the data prices.
     pub fn model_count(&self) -> usize {
         self.providers.iter().map(|p| p.models.len()).sum()
@@ -719,6 +874,7 @@ fn dashed_date(model: &str) -> Option<String> {
 #[derive(Deserialize)]
 struct RawData<'a> {
     genai_prices_version: Option<String>,
+    units: Option<BTreeMap<String, RawUnit>>,
     #[serde(borrow)]
     providers: Vec<RawProvider<'a>>,
 }
@@ -731,6 +887,8 @@ struct RawProvider<'a> {
     provider_match: Option<RawClause>,
     #[serde(default)]
     fallback_model_providers: Vec<String>,
+    #[serde(default)]
+    extractors: Vec<RawExtractor>,
     #[serde(borrow)]
     models: Vec<RawModel<'a>>,
 }
@@ -756,7 +914,7 @@ struct RawVariant<'a> {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum RawClause {
+pub(crate) enum RawClause {
     Equals { equals: String },
     StartsWith { starts_with: String },
     EndsWith { ends_with: String },
@@ -767,8 +925,21 @@ enum RawClause {
 }
 
 impl RawClause {
+    /// A rule for model and provider names, which the package lowers before matching.
     fn build(self, at: &dyn Fn() -> String) -> Result<Clause, PricingError> {
-        let lower = |s: String| s.to_lowercase();
+        self.build_with(at, &|s: String| s.to_lowercase())
+    }
+
+    /// A rule that matches text as written (an extractor's array item: `modality = TEXT`).
+    pub(crate) fn build_exact(self, at: &dyn Fn() -> String) -> Result<Clause, PricingError> {
+        self.build_with(at, &|s| s)
+    }
+
+    fn build_with(
+        self,
+        at: &dyn Fn() -> String,
+        lower: &dyn Fn(String) -> String,
+    ) -> Result<Clause, PricingError> {
         Ok(match self {
             RawClause::Equals { equals } => Clause::Equals(lower(equals)),
             RawClause::StartsWith { starts_with } => Clause::StartsWith(lower(starts_with)),
@@ -777,12 +948,12 @@ impl RawClause {
             RawClause::Regex { regex } => Clause::Regex(Box::new(LazyRegex::new(regex, at)?)),
             RawClause::Or { or } => Clause::Or(
                 or.into_iter()
-                    .map(|c| c.build(at))
+                    .map(|c| c.build_with(at, lower))
                     .collect::<Result<_, _>>()?,
             ),
             RawClause::And { and } => Clause::And(
                 and.into_iter()
-                    .map(|c| c.build(at))
+                    .map(|c| c.build_with(at, lower))
                     .collect::<Result<_, _>>()?,
             ),
         })
@@ -827,7 +998,13 @@ impl RawProvider<'_> {
             .into_iter()
             .map(|model| model.build(&provider))
             .collect::<Result<_, _>>()?;
+        let extractors = self
+            .extractors
+            .into_iter()
+            .map(|raw| raw.build(&at).map_err(data_error))
+            .collect::<Result<_, _>>()?;
         Ok(Provider {
+            extractors,
             model_rule: self.model_match.map(|c| c.build(&at)).transpose()?,
             provider_rule: self.provider_match.map(|c| c.build(&at)).transpose()?,
             fallbacks: self.fallback_model_providers,
@@ -917,7 +1094,7 @@ fn prices_of(
         let price = unit_price(value, &|| format!("{}, {key}", at()))?;
         match Unit::of_key(key) {
             Some(unit) => prices.units[unit as usize] = Some(price),
-            None => prices.unreported.push(key.to_string()),
+            None => prices.other.push((key.to_string(), price)),
         }
     }
     Ok(prices)

@@ -4,11 +4,14 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod extract;
 mod file;
 pub mod genai;
+mod leaves;
 mod money;
 mod names;
 mod table;
+pub mod units;
 mod usage;
 
 pub use file::MAX_PRICE_FILE_BYTES;

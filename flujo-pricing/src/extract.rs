@@ -1,0 +1,502 @@
+//! Usage from a provider's response body, read as `genai-prices`' extractors read it.
+//!
+//! The data says, per provider and API flavor (`chat`, `responses`, `anthropic`, `default`,
+//! `embeddings`, ...), where a response keeps its usage, which counts it holds and which usage
+//! unit each one is (Anthropic's `cache_read_input_tokens` is both part of `input_tokens` and
+//! `cache_read_tokens`; Gemini's `thoughtsTokenCount` is both output and reasoning). Reading
+//! follows the package's `UsageExtractor.extract` step for step, so that a body reads the same
+//! here as in `genai_prices.extract_usage` (a differential test keeps it so): a required count
+//! that is missing or not a number, or any count that is negative or a boolean, makes the
+//! flavor not apply; counts sent to the same unit add up.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::genai::{Clause, RawClause};
+use crate::usage::TokenUsage;
+
+/// How one API flavor of a provider reports usage.
+#[derive(Debug)]
+pub struct Extractor {
+    /// The flavor: `default`, `chat`, `responses`, `anthropic`, `embeddings`, ...
+    pub flavor: String,
+    root: Vec<Step>,
+    model: Vec<Step>,
+    mappings: Vec<Mapping>,
+}
+
+/// One step of a path into a body: a key of an object, or the first item of an array whose
+/// `field` matches a rule (Gemini's `promptTokensDetails` item with `modality = TEXT`).
+#[derive(Debug)]
+enum Step {
+    Key(String),
+    Item { field: String, rule: Clause },
+}
+
+#[derive(Debug)]
+struct Mapping {
+    path: Vec<Step>,
+    /// The usage unit the count is (`input_tokens`, `cache_read_tokens`, `web_searches`, ...).
+    unit: String,
+    required: bool,
+    /// An earlier mapping reads the same path (into another unit): it is counted once in
+    /// [`Extracted::found`].
+    repeats: bool,
+}
+
+/// A count a body reports: a whole number, or (for units such as audio seconds, or a
+/// malformed token count) a fraction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Count {
+    /// A non-negative whole number.
+    Whole(u64),
+    /// A finite non-negative number with a fraction (or beyond `u64`).
+    Fraction(f64),
+}
+
+impl Count {
+    fn of(value: &Value) -> Option<Result<Count, ()>> {
+        match value {
+            Value::Number(number) => Some(if let Some(whole) = number.as_u64() {
+                Ok(Count::Whole(whole))
+            } else {
+                match number.as_f64() {
+                    Some(f) if f.is_finite() && f >= 0.0 => Ok(Count::Fraction(f)),
+                    _ => Err(()),
+                }
+            }),
+            // The package takes a boolean for a number (Python's `bool` is an `int`), then
+            // refuses it as a usage value.
+            Value::Bool(_) => Some(Err(())),
+            _ => None,
+        }
+    }
+
+    fn add(self, other: Count) -> Count {
+        match (self, other) {
+            (Count::Whole(a), Count::Whole(b)) => match a.checked_add(b) {
+                Some(sum) => Count::Whole(sum),
+                None => Count::Fraction(a as f64 + b as f64),
+            },
+            (a, b) => Count::Fraction(a.as_f64() + b.as_f64()),
+        }
+    }
+
+    /// The count as a float.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Count::Whole(n) => n as f64,
+            Count::Fraction(f) => f,
+        }
+    }
+
+    /// The count as whole tokens: a fraction is rounded down (and said by
+    /// [`Extracted::has_fraction`]).
+    pub fn whole(self) -> u64 {
+        match self {
+            Count::Whole(n) => n,
+            // `as` saturates: a count beyond `u64` is `u64::MAX`, caught by the token bound.
+            Count::Fraction(f) => f as u64,
+        }
+    }
+}
+
+/// What a body said about its call, read by one flavor.
+#[derive(Debug, PartialEq)]
+pub struct Extracted<'c, 'v> {
+    /// The flavor that read it.
+    pub flavor: &'c str,
+    /// The model the response names, where the flavor says it is.
+    pub model: Option<&'v str>,
+    /// Each usage unit the body reports (`input_tokens`, `web_searches`, ...) with its count,
+    /// in the order the data lists them.
+    pub counts: Vec<(&'c str, Count)>,
+    /// How many of the flavor's distinct paths held a count: of two flavors that read a body,
+    /// the one that reads more of it is its flavor.
+    pub(crate) found: usize,
+}
+
+/// The usage units [`TokenUsage`] holds, by their `genai-prices` names.
+const TOKEN_UNITS: [&str; 6] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_reasoning_tokens",
+];
+
+impl Extracted<'_, '_> {
+    /// The count of `unit` (`input_tokens`, `web_searches`, ...), if the body reports it.
+    pub fn count(&self, unit: &str) -> Option<Count> {
+        self.counts
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .map(|(_, count)| *count)
+    }
+
+    /// The token counts, as flujo counts them (the units it holds; a fraction rounded down).
+    pub fn token_usage(&self) -> TokenUsage {
+        let tokens = |unit| self.count(unit).map_or(0, Count::whole);
+        TokenUsage::new(tokens("input_tokens"), tokens("output_tokens"))
+            .with_cache_read(tokens("cache_read_tokens"))
+            .with_cache_write(tokens("cache_write_tokens"))
+            .with_cache_write_1h(tokens("cache_write_1h_tokens"))
+            .with_reasoning(tokens("output_reasoning_tokens"))
+    }
+
+    /// Whether a token count had a fraction (it was rounded down).
+    pub fn has_fraction(&self) -> bool {
+        self.counts
+            .iter()
+            .any(|(unit, count)| TOKEN_UNITS.contains(unit) && matches!(count, Count::Fraction(_)))
+    }
+
+    /// The units the body reports beyond those [`TokenUsage`] holds, with a count above 0:
+    /// audio and image tokens, web searches, pages, seconds.
+    pub fn other_units(&self) -> impl Iterator<Item = (&str, Count)> + '_ {
+        self.counts
+            .iter()
+            .filter(|(unit, count)| !TOKEN_UNITS.contains(unit) && count.as_f64() > 0.0)
+            .map(|(unit, count)| (*unit, *count))
+    }
+}
+
+/// Why a flavor does not read a body (the package's message, for a person).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractError(pub String);
+
+impl std::fmt::Display for ExtractError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExtractError {}
+
+/// What a path found.
+enum Found<'v> {
+    Value(&'v Value),
+    /// Not there (or not of the type asked for), and not required.
+    Absent,
+}
+
+impl Extractor {
+    /// Reads `body`, as the package's `UsageExtractor.extract` does. `units` are the usage
+    /// units the data knows; a mapping to another is passed over, as the package does.
+    pub fn extract<'c, 'v>(
+        &'c self,
+        body: &'v Value,
+        units: &dyn Fn(&str) -> bool,
+    ) -> Result<Extracted<'c, 'v>, ExtractError> {
+        let model = match walk(&self.model, body, false, Value::is_string)? {
+            Found::Value(value) => value.as_str(),
+            Found::Absent => None,
+        };
+        let Found::Value(usage) = walk(&self.root, body, true, Value::is_object)? else {
+            unreachable!("a required path is found or an error");
+        };
+        let mut counts: Vec<(&str, Count)> = Vec::new();
+        let (mut supported, mut set, mut found) = (false, false, 0);
+        for mapping in &self.mappings {
+            if !units(&mapping.unit) {
+                continue;
+            }
+            supported = true;
+            let is_number = |v: &Value| Count::of(v).is_some();
+            let Found::Value(value) = walk(&mapping.path, usage, mapping.required, is_number)?
+            else {
+                continue;
+            };
+            let count = match Count::of(value) {
+                Some(Ok(count)) => count,
+                _ => {
+                    return Err(ExtractError(format!(
+                        "Invalid usage value for {}: expected a finite non-negative int, float, \
+                         or Decimal",
+                        mapping.unit
+                    )));
+                }
+            };
+            set = true;
+            found += usize::from(!mapping.repeats);
+            match counts.iter_mut().find(|(unit, _)| *unit == mapping.unit) {
+                Some((_, sum)) => *sum = sum.add(count),
+                None => counts.push((&mapping.unit, count)),
+            }
+        }
+        if supported && !set {
+            return Err(ExtractError(format!(
+                "No usage information found at {}",
+                dotted(&self.root)
+            )));
+        }
+        Ok(Extracted {
+            flavor: &self.flavor,
+            model,
+            counts,
+            found,
+        })
+    }
+}
+
+/// The package's `_extract_path`: follows `path` from `data`; the last step is a key whose
+/// value must pass `wanted`. A required path that is not there is an error naming where.
+fn walk<'v>(
+    path: &[Step],
+    mut data: &'v Value,
+    required: bool,
+    wanted: impl Fn(&Value) -> bool,
+) -> Result<Found<'v>, ExtractError> {
+    let Some((Step::Key(last), steps)) = path.split_last() else {
+        return Err(ExtractError("a path must end with a key".to_owned()));
+    };
+    let missing = |at: usize, what: &str| {
+        if required {
+            Err(ExtractError(format!(
+                "{what} at `{}`",
+                dotted(&path[..=at])
+            )))
+        } else {
+            Ok(Found::Absent)
+        }
+    };
+    for (at, step) in steps.iter().enumerate() {
+        match step {
+            Step::Item { field, rule } => {
+                let Some(items) = data.as_array() else {
+                    return missing(at, "Expected a sequence");
+                };
+                let item = items.iter().find(|item| {
+                    item.get(field)
+                        .and_then(Value::as_str)
+                        .is_some_and(|value| !value.is_empty() && rule.matches(value))
+                });
+                match item {
+                    Some(item) => data = item,
+                    None => return missing(at, "Unable to find item"),
+                }
+            }
+            Step::Key(key) => {
+                let Some(object) = data.as_object() else {
+                    return missing(at, "Expected a dict");
+                };
+                match object.get(key) {
+                    Some(value) => data = value,
+                    None => return missing(at, "Missing value"),
+                }
+            }
+        }
+    }
+    let last_at = path.len() - 1;
+    if data.is_null() && !required {
+        return Ok(Found::Absent);
+    }
+    let Some(object) = data.as_object() else {
+        return missing(last_at, "Expected a dict");
+    };
+    match object.get(last) {
+        None => missing(last_at, "Missing value"),
+        Some(value) if wanted(value) => Ok(Found::Value(value)),
+        Some(_) => missing(last_at, "Unexpected type"),
+    }
+}
+
+fn dotted(path: &[Step]) -> String {
+    path.iter()
+        .map(|step| match step {
+            Step::Key(key) => key.as_str(),
+            Step::Item { field, .. } => field.as_str(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// An extractor as the data writes it.
+#[derive(Deserialize)]
+pub(crate) struct RawExtractor {
+    #[serde(default = "default_flavor")]
+    api_flavor: String,
+    root: RawPath,
+    model_path: Option<RawPath>,
+    mappings: Vec<RawMapping>,
+}
+
+fn default_flavor() -> String {
+    "default".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPath {
+    Key(String),
+    Steps(Vec<RawStep>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawStep {
+    Key(String),
+    Item {
+        #[serde(rename = "type")]
+        kind: String,
+        field: String,
+        #[serde(rename = "match")]
+        rule: RawClause,
+    },
+}
+
+#[derive(Deserialize)]
+struct RawMapping {
+    path: RawPath,
+    dest: String,
+    #[serde(default = "yes")]
+    required: bool,
+}
+
+impl RawPath {
+    fn build(self, at: &dyn Fn() -> String) -> Result<Vec<Step>, String> {
+        let steps = match self {
+            RawPath::Key(key) => vec![Step::Key(key)],
+            RawPath::Steps(steps) => steps
+                .into_iter()
+                .map(|step| match step {
+                    RawStep::Key(key) => Ok(Step::Key(key)),
+                    RawStep::Item { kind, field, rule } if kind == "array-match" => {
+                        Ok(Step::Item {
+                            field,
+                            rule: rule.build_exact(at).map_err(|e| e.to_string())?,
+                        })
+                    }
+                    RawStep::Item { kind, .. } => Err(format!("unknown path step type {kind:?}")),
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        match steps.last() {
+            Some(Step::Key(_)) => Ok(steps),
+            _ => Err("a path must end with a key".to_owned()),
+        }
+    }
+}
+
+impl RawExtractor {
+    pub(crate) fn build(self, at: &dyn Fn() -> String) -> Result<Extractor, String> {
+        let flavor = self.api_flavor;
+        let at_flavor = || format!("{}, extractor {flavor}", at());
+        let path = |raw: RawPath| {
+            raw.build(&at_flavor)
+                .map_err(|e| format!("{}: {e}", at_flavor()))
+        };
+        Ok(Extractor {
+            root: path(self.root)?,
+            model: match self.model_path {
+                Some(raw) => path(raw)?,
+                None => vec![Step::Key("model".to_owned())],
+            },
+            mappings: {
+                let mut mappings: Vec<Mapping> = Vec::with_capacity(self.mappings.len());
+                for m in self.mappings {
+                    let steps = path(m.path)?;
+                    let shown = format!("{steps:?}");
+                    let repeats = mappings.iter().any(|e| format!("{:?}", e.path) == shown);
+                    mappings.push(Mapping {
+                        path: steps,
+                        unit: m.dest,
+                        required: m.required,
+                        repeats,
+                    });
+                }
+                mappings
+            },
+            flavor,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Count;
+    use crate::genai::Catalog;
+
+    fn catalog() -> Catalog {
+        Catalog::shipped().unwrap()
+    }
+
+    #[test]
+    fn a_negative_or_boolean_count_makes_the_flavor_refuse_the_body() {
+        let catalog = catalog();
+        for bad in [json!(-5), json!(true), json!(-0.5)] {
+            let body = json!({"model": "gpt-4o", "usage": {"prompt_tokens": bad, "completion_tokens": 3}});
+            let error = catalog.extract("openai", Some("chat"), &body).unwrap_err();
+            assert!(error.0.contains("input_tokens") || error.0.contains("prompt_tokens"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_string_count_is_missing_where_required_and_passed_over_where_optional() {
+        let catalog = catalog();
+        let required = json!({"usage": {"prompt_tokens": "12", "completion_tokens": 3}});
+        assert!(catalog.extract("openai", Some("chat"), &required).is_err());
+        let optional = json!({"usage": {"prompt_tokens": 12, "completion_tokens": 3,
+            "prompt_tokens_details": {"cached_tokens": "7"}}});
+        let read = catalog.extract("openai", Some("chat"), &optional).unwrap();
+        assert_eq!(read.count("cache_read_tokens"), None);
+        assert_eq!(read.token_usage().input, 12);
+    }
+
+    #[test]
+    fn a_fraction_of_a_token_is_rounded_down_and_said() {
+        let catalog = catalog();
+        let body = json!({"usage": {"prompt_tokens": 12.75, "completion_tokens": 3}});
+        let read = catalog.extract("openai", Some("chat"), &body).unwrap();
+        assert_eq!(read.count("input_tokens"), Some(Count::Fraction(12.75)));
+        assert_eq!(read.token_usage().input, 12);
+        assert!(read.has_fraction());
+    }
+
+    #[test]
+    fn a_count_beyond_u64_is_kept_as_a_number_not_wrapped() {
+        let catalog = catalog();
+        let body = json!({"usage": {"prompt_tokens": 1e30, "completion_tokens": 18446744073709551615u64}});
+        let read = catalog.extract("openai", Some("chat"), &body).unwrap();
+        assert_eq!(read.token_usage().input, u64::MAX);
+        assert_eq!(read.token_usage().output, u64::MAX);
+        assert!(!read.token_usage().is_within_bounds());
+    }
+
+    #[test]
+    fn bodies_that_are_not_objects_or_lack_the_root_are_refused_by_every_flavor() {
+        let catalog = catalog();
+        for body in [json!(null), json!([1, 2]), json!("usage"), json!({"usage": null}), json!({})] {
+            assert!(catalog.extract("openai", None, &body).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn an_array_item_is_found_by_its_field_as_written() {
+        let catalog = catalog();
+        let body = json!({"usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 5,
+            "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 40}, {"modality": "text", "tokenCount": 60}]}});
+        let read = catalog.extract("google", Some("default"), &body).unwrap();
+        assert_eq!(read.count("input_audio_tokens"), Some(Count::Whole(40)));
+        // `text` is not `TEXT`: the package matches the item's field exactly.
+        assert_eq!(read.count("input_text_tokens"), None);
+        assert_eq!(read.other_units().count(), 1);
+    }
+
+    #[test]
+    fn an_unknown_provider_or_flavor_is_an_error_naming_what_there_is() {
+        let catalog = catalog();
+        let body = json!({"usage": {"prompt_tokens": 1, "completion_tokens": 1}});
+        let error = catalog.extract("acme", None, &body).unwrap_err();
+        assert!(error.0.contains("acme"), "{error}");
+        let error = catalog.extract("openai", Some("completions"), &body).unwrap_err();
+        assert!(error.0.contains("chat, responses"), "{error}");
+    }
+}

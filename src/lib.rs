@@ -160,6 +160,11 @@
 ))]
 pub mod guide;
 
+/// The README's samples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;
+
 /// Declares typed pipelines from `#[pipeline_step]` functions; run them with [`Flujo`].
 ///
 /// ```text

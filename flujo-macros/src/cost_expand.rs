@@ -20,6 +20,7 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
     };
+    let with_api = model.api.as_ref().map(|api| quote!(.with_api(#api)));
     let function = &model.function;
     let qualified = qualified_name(function);
     let model_name = match &model.model {
@@ -106,7 +107,7 @@ pub(crate) fn instrument(model: &CostModel, block: &Block, is_async: bool) -> To
         #warning
         #tracking
         static __FLUJO_MODEL_CALL: #private::ModelCallSite = #private::ModelCallSite::new(
-            #private::Operation::#operation, #provider, #function, #qualified);
+            #private::Operation::#operation, #provider, #function, #qualified)#with_api;
         let mut __flujo_model_call = #private::ModelCall::new(&__FLUJO_MODEL_CALL);
         #begin
         #fields

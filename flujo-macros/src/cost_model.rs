@@ -16,6 +16,7 @@ use crate::shape::{self, FnShape, StreamKind, result_argument};
 const ARGUMENTS: &[&str] = &[
     "model",
     "provider",
+    "api",
     "operation",
     "usage",
     "unpriced",
@@ -45,6 +46,8 @@ pub(crate) struct CostModel {
     pub krate: syn::Path,
     pub model: ModelArg,
     pub provider: Option<LitStr>,
+    /// `api = "responses"`: the API flavor a JSON response body is read with.
+    pub api: Option<LitStr>,
     /// The `flujo::cost::Operation` variant.
     pub operation: Ident,
     pub usage: Option<syn::Path>,
@@ -74,6 +77,7 @@ struct Args {
     krate: Option<syn::Path>,
     model: Option<ModelArg>,
     provider: Option<LitStr>,
+    api: Option<LitStr>,
     operation: Option<(Span, &'static str)>,
     usage: Option<syn::Path>,
     unpriced: Option<Span>,
@@ -137,6 +141,28 @@ impl Args {
                     expr.span(),
                     "`provider` takes a string literal as `gen_ai.provider.name` spells it, \
                      e.g. `provider = \"openai\"`",
+                ),
+            },
+            ("api", RawValue::Expr(expr)) => match internals::str_literal(&expr) {
+                Some(lit) => {
+                    let flavors = api_flavors();
+                    if flavors.contains(&lit.value()) {
+                        self.api = Some(lit.clone());
+                    } else {
+                        errors.push(
+                            lit.span(),
+                            format!(
+                                "`api` names an API flavor of the price data's usage \
+                                 extractors, one of: {}",
+                                flavors.join(", ")
+                            ),
+                        );
+                    }
+                }
+                None => errors.push(
+                    expr.span(),
+                    "`api` takes a string literal naming the API flavor a JSON response is \
+                     read with, e.g. `api = \"responses\"`",
                 ),
             },
             ("operation", RawValue::Expr(expr)) => {
@@ -287,6 +313,7 @@ impl CostModel {
             krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::flujo)),
             model,
             provider: args.provider,
+            api: args.api,
             operation: Ident::new(args.operation.map_or("Chat", |(_, v)| v), Span::call_site()),
             usage: args.usage,
             unpriced_warning,
@@ -308,6 +335,20 @@ impl CostModel {
 
 /// The prices flujo ships (`genai-prices`), read once per compiler process: every
 /// `#[track_cost]` of a crate asks them.
+/// The API flavors of the shipped data's usage extractors (`chat`, `responses`, ...), each
+/// once, in the data's order.
+fn api_flavors() -> Vec<String> {
+    let mut flavors: Vec<String> = Vec::new();
+    for provider in &shipped_catalog().providers {
+        for extractor in &provider.extractors {
+            if !flavors.contains(&extractor.flavor) {
+                flavors.push(extractor.flavor.clone());
+            }
+        }
+    }
+    flavors
+}
+
 fn shipped_catalog() -> &'static flujo_pricing::genai::Catalog {
     static CATALOG: std::sync::OnceLock<flujo_pricing::genai::Catalog> = std::sync::OnceLock::new();
     CATALOG.get_or_init(|| {

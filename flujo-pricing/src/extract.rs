@@ -111,9 +111,8 @@ pub struct Extracted<'c, 'v> {
     /// Each usage unit the body reports (`input_tokens`, `web_searches`, ...) with its count,
     /// in the order the data lists them.
     pub counts: Vec<(&'c str, Count)>,
-    /// How many of the flavor's distinct paths held a count: of two flavors that read a body,
-    /// the one that reads more of it is its flavor.
-    pub(crate) found: usize,
+    /// How many of the flavor's distinct paths held a count.
+    found: usize,
 }
 
 /// The usage units [`TokenUsage`] holds, by their `genai-prices` names.
@@ -127,6 +126,12 @@ const TOKEN_UNITS: [&str; 6] = [
 ];
 
 impl Extracted<'_, '_> {
+    /// How many of the flavor's distinct paths held a count: of two flavors that read a
+    /// body, the one that reads more of it is its flavor.
+    pub fn paths_read(&self) -> usize {
+        self.found
+    }
+
     /// The count of `unit` (`input_tokens`, `web_searches`, ...), if the body reports it.
     pub fn count(&self, unit: &str) -> Option<Count> {
         self.counts
@@ -432,9 +437,13 @@ mod tests {
     fn a_negative_or_boolean_count_makes_the_flavor_refuse_the_body() {
         let catalog = catalog();
         for bad in [json!(-5), json!(true), json!(-0.5)] {
-            let body = json!({"model": "gpt-4o", "usage": {"prompt_tokens": bad, "completion_tokens": 3}});
+            let body =
+                json!({"model": "gpt-4o", "usage": {"prompt_tokens": bad, "completion_tokens": 3}});
             let error = catalog.extract("openai", Some("chat"), &body).unwrap_err();
-            assert!(error.0.contains("input_tokens") || error.0.contains("prompt_tokens"), "{error}");
+            assert!(
+                error.0.contains("input_tokens") || error.0.contains("prompt_tokens"),
+                "{error}"
+            );
         }
     }
 
@@ -463,7 +472,8 @@ mod tests {
     #[test]
     fn a_count_beyond_u64_is_kept_as_a_number_not_wrapped() {
         let catalog = catalog();
-        let body = json!({"usage": {"prompt_tokens": 1e30, "completion_tokens": 18446744073709551615u64}});
+        let body =
+            json!({"usage": {"prompt_tokens": 1e30, "completion_tokens": 18446744073709551615u64}});
         let read = catalog.extract("openai", Some("chat"), &body).unwrap();
         assert_eq!(read.token_usage().input, u64::MAX);
         assert_eq!(read.token_usage().output, u64::MAX);
@@ -473,7 +483,13 @@ mod tests {
     #[test]
     fn bodies_that_are_not_objects_or_lack_the_root_are_refused_by_every_flavor() {
         let catalog = catalog();
-        for body in [json!(null), json!([1, 2]), json!("usage"), json!({"usage": null}), json!({})] {
+        for body in [
+            json!(null),
+            json!([1, 2]),
+            json!("usage"),
+            json!({"usage": null}),
+            json!({}),
+        ] {
             assert!(catalog.extract("openai", None, &body).is_err(), "{body}");
         }
     }
@@ -496,7 +512,9 @@ mod tests {
         let body = json!({"usage": {"prompt_tokens": 1, "completion_tokens": 1}});
         let error = catalog.extract("acme", None, &body).unwrap_err();
         assert!(error.0.contains("acme"), "{error}");
-        let error = catalog.extract("openai", Some("completions"), &body).unwrap_err();
+        let error = catalog
+            .extract("openai", Some("completions"), &body)
+            .unwrap_err();
         assert!(error.0.contains("chat, responses"), "{error}");
     }
 }

@@ -794,7 +794,11 @@ impl Catalog {
                 let mut best: Option<Extracted<'c, 'v>> = None;
                 for extractor in &provider.extractors {
                     match extractor.extract(body, &known) {
-                        Ok(read) if best.as_ref().is_none_or(|b| read.found > b.found) => {
+                        Ok(read)
+                            if best
+                                .as_ref()
+                                .is_none_or(|b| read.paths_read() > b.paths_read()) =>
+                        {
                             best = Some(read);
                         }
                         Ok(_) => {}

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::SystemTime;
 
+use flujo_pricing::extract::{Count, Extracted};
 use flujo_pricing::genai::{Catalog, ModelIndex, Prices};
 use flujo_pricing::{Date, ModelPrice, PriceTable, PricingError, TokenUsage, Usd, infer_provider};
 
@@ -201,6 +202,23 @@ impl Price {
         }
     }
 
+    /// The cost of a usage read from a response body (every unit the data counts).
+    fn costs_of(
+        &self,
+        counts: &[(&str, Count)],
+        at: SystemTime,
+        context: &[(&str, &str)],
+    ) -> Result<(Usd, Usd), String> {
+        match self {
+            Price::Row(row) => row
+                .prices_for(at.into(), context)
+                .costs_of(counts, &SHIPPED.units),
+            Price::Catalog(catalog, index) => catalog
+                .prices_for(*index, at, context)
+                .costs_of(counts, &catalog.units),
+        }
+    }
+
     /// The cost of `usage` and the part of it that pays for output tokens.
     fn costs(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> (Usd, Usd) {
         match self {
@@ -235,8 +253,92 @@ impl Resolved {
             .map(|price| price.costs(usage, at, context))
     }
 
+    /// [`Resolved::costs`] of a usage read from a response body, every unit of it:
+    /// `Some(Err(why))` when the data's rule refuses to price it.
+    pub(crate) fn costs_of(
+        &self,
+        counts: &[(&str, Count)],
+        at: SystemTime,
+        context: &[(&str, &str)],
+    ) -> Option<Result<(Usd, Usd), String>> {
+        self.price
+            .as_ref()
+            .map(|price| price.costs_of(counts, at, context))
+    }
+
     pub(crate) fn is_priced(&self) -> bool {
         self.price.is_some()
+    }
+}
+
+/// What a response body says about its call, read by the price data's extractors.
+#[derive(Debug, Default)]
+pub(crate) struct BodyRead {
+    /// The tokens, as a [`TokenUsage`] holds them; `None` when no flavor read the body.
+    pub(crate) usage: Option<TokenUsage>,
+    /// Every unit the body reported, when some are not tokens a `TokenUsage` holds (audio,
+    /// web searches, ...) or a count had a fraction: the call is priced from these.
+    pub(crate) units: Vec<(String, Count)>,
+    /// The model the response names.
+    pub(crate) model: Option<String>,
+}
+
+/// The providers whose shapes a body read without a provider is tried against, most used
+/// first: a call site that names its provider (or a model the data knows) reads with that
+/// provider's flavors only.
+const COMMON_PROVIDERS: [&str; 5] = ["openai", "anthropic", "google", "aws", "cohere"];
+
+/// Reads `body` with the extractors of the call's provider: the call site's
+/// (`gen_ai.provider.name`), else the model's in the data or a price row, else the one its
+/// name implies; with `api`'s flavor when the call site names one. Without any, the common
+/// providers' shapes are tried and the one that reads the most of the body wins.
+pub(crate) fn read_body(
+    body: &serde_json::Value,
+    model: &str,
+    site_provider: Option<&str>,
+    api: Option<&str>,
+) -> BodyRead {
+    let pricing = pricing();
+    let catalog = &pricing.catalog;
+    let provider = site_provider
+        .map(genai_provider)
+        .map(str::to_owned)
+        .or_else(|| {
+            let row = pricing.table.provider_of(model);
+            row.as_deref().map(|name| genai_provider(name).to_owned())
+        })
+        .or_else(|| {
+            (!model.is_empty())
+                .then(|| catalog.lookup(model))
+                .flatten()
+                .map(|index| catalog.at(index).0.id.clone())
+        })
+        .or_else(|| infer_provider(model).map(|name| genai_provider(name).to_owned()));
+    let read = match &provider {
+        Some(provider) => catalog.extract(provider, api, body).ok(),
+        None => COMMON_PROVIDERS
+            .iter()
+            .filter_map(|provider| catalog.extract(provider, api, body).ok())
+            .fold(None, |best: Option<Extracted<'_, '_>>, read| match best {
+                Some(best) if best.paths_read() >= read.paths_read() => Some(best),
+                _ => Some(read),
+            }),
+    };
+    let Some(read) = read else {
+        return BodyRead::default();
+    };
+    let keep_units = read.other_units().next().is_some() || read.has_fraction();
+    BodyRead {
+        usage: Some(read.token_usage()),
+        units: if keep_units {
+            read.counts
+                .iter()
+                .map(|(unit, count)| ((*unit).to_owned(), *count))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        model: read.model.map(str::to_owned),
     }
 }
 
@@ -344,7 +446,7 @@ fn genai_provider(name: &str) -> &str {
 }
 
 /// `gen_ai.provider.name` of a `genai-prices` provider id.
-fn provider_name(id: &str) -> &'static str {
+pub(crate) fn provider_name(id: &str) -> &'static str {
     PROVIDER_NAMES
         .iter()
         .find(|(_, genai)| *genai == id)

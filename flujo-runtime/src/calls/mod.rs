@@ -1,9 +1,10 @@
 //! Model calls: `ModelCall`, what `#[track_cost]` expands to; streamed calls; usage from
-//! responses (`ReportsUsage` and the provider adapters); the capture of a call's content; and
+//! responses (`ReportsUsage`, JSON bodies and the provider adapters); the capture of a call's content; and
 //! the observer that applies a finished call's cost to metrics and the ledger.
 
 pub(crate) mod apply;
 pub(crate) mod content;
+mod json;
 pub(crate) mod model_call;
 #[cfg(feature = "async-openai")]
 mod openai;

@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use flujo_pricing::extract::Count;
 use flujo_pricing::{MAX_TOKENS_PER_CALL, TokenUsage};
 
 use super::content::{self, Captured, GenAiMessages};
-use super::usage::{IntoTokenUsage, ReportsUsage, UsageReport};
+use super::usage::{CallSite, IntoTokenUsage, ReportsUsage, UsageReport};
 use crate::accounting::budget;
 use crate::accounting::pricing::{self, utc_date};
 use crate::core::attribute::{AttributeValue, ToAttributeValue};
@@ -91,6 +92,8 @@ pub struct ModelCallSite {
     step: Step,
     operation: Operation,
     provider: Option<&'static str>,
+    /// `api = "..."`: the API flavor a JSON response body is read with.
+    api: Option<&'static str>,
     /// A stream of this site ended without reporting usage, and that was said.
     usage_missing_said: AtomicBool,
 }
@@ -107,8 +110,17 @@ impl ModelCallSite {
             step: Step::model_call(operation.as_str(), function, qualified),
             operation,
             provider,
+            api: None,
             usage_missing_said: AtomicBool::new(false),
         }
+    }
+
+    /// This site, reading a JSON response body with the API flavor `api` (`responses`,
+    /// `chat`, `anthropic`, ... as the price data names them).
+    #[must_use]
+    pub const fn with_api(mut self, api: &'static str) -> ModelCallSite {
+        self.api = Some(api);
+        self
     }
 }
 
@@ -241,7 +253,10 @@ impl ModelCall {
     /// Ends a call of a function returning `Result<T, E>`, reading usage from the `Ok` value.
     pub fn finish_result<T: ReportsUsage, E: StepError>(&mut self, result: &Result<T, E>) {
         match result {
-            Ok(value) => self.complete(UsageReport::of(value)),
+            Ok(value) => {
+                let report = UsageReport::of(value, &self.site());
+                self.complete(report);
+            }
             Err(error) => self.fail(error),
         }
     }
@@ -302,7 +317,8 @@ impl ModelCall {
         timing: StreamTiming,
         error: Option<&E>,
     ) {
-        self.note_stream(&report, timing);
+        self.stream = Some(timing);
+        self.note_usage(&report);
         let details = self.details(Some(report));
         match error {
             None => self.call.end_model_call(Outcome::Ok, details),
@@ -312,7 +328,8 @@ impl ModelCall {
 
     /// Ends a streamed call whose stream was dropped before its end.
     pub(crate) fn cancel_stream(&mut self, report: UsageReport, timing: StreamTiming) {
-        self.note_stream(&report, timing);
+        self.stream = Some(timing);
+        self.note_usage(&report);
         if self.call.is_open() {
             tracing::warn!(target: "flujo", model = %self.model,
                 "streamed model call dropped before its end; recorded with the usage seen so far");
@@ -321,28 +338,48 @@ impl ModelCall {
         self.call.end_model_call(Outcome::Cancelled, details);
     }
 
-    /// Keeps the stream's timing for the record; a stream that reported no usage is counted
-    /// and said once per call site (its cost is unknown, never $0).
-    fn note_stream(&mut self, report: &UsageReport, timing: StreamTiming) {
-        self.stream = Some(timing);
+    /// A call whose response (or stream) reported no usage is counted and said once per call
+    /// site (its cost is unknown, never $0).
+    fn note_usage(&mut self, report: &UsageReport) {
         if report.usage.is_some() {
             return;
         }
         metrics::counter!(Metric::ModelUsageMissing.name(),
             "model" => labels::model(&self.model).to_owned())
         .increment(1);
-        if !self.site.usage_missing_said.swap(true, Ordering::Relaxed) {
-            tracing::warn!(target: "flujo", model = %self.model, function = self.site.step.function(),
+        if self.site.usage_missing_said.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let function = self.site.step.function();
+        if self.stream.is_some() {
+            tracing::warn!(target: "flujo", model = %self.model, function,
                 "a streamed model call ended without its chunks reporting usage: it is recorded \
                  with flujo.usage.missing and no cost (not $0). For OpenAI-style APIs set \
                  `stream_options.include_usage`; check the chunk type's StreamChunk::chunk_usage \
                  (said once per function; counted in flujo_model_usage_missing_total)");
+        } else {
+            tracing::warn!(target: "flujo", model = %self.model, function,
+                "a model call's response reported no usage: it is recorded with \
+                 flujo.usage.missing and no cost (not $0). For a JSON body, check that it holds \
+                 the provider's usage, and name the provider and API (`#[track_cost(provider = \
+                 ..., api = ...)]`) if the model's name does not tell (said once per function; \
+                 counted in flujo_model_usage_missing_total)");
         }
     }
 
     /// Ends a call of a function returning `T`, reading usage from the value.
     pub fn finish<T: ReportsUsage>(&mut self, value: &T) {
-        self.complete(UsageReport::of(value));
+        let report = UsageReport::of(value, &self.site());
+        self.complete(report);
+    }
+
+    /// What reading a response body needs of this call.
+    fn site(&self) -> CallSite<'_> {
+        CallSite {
+            model: &self.model,
+            provider: self.site.provider,
+            api: self.site.api,
+        }
     }
 
     /// Ends a call of a function returning `T`, reading usage with `usage`.
@@ -351,6 +388,7 @@ impl ModelCall {
     }
 
     fn complete(&mut self, mut report: UsageReport) {
+        self.note_usage(&report);
         if let Some(output) = report.output.take()
             && self.call.is_recording()
         {
@@ -364,6 +402,7 @@ impl ModelCall {
     /// call of the run sees what this one used.
     fn details(&mut self, report: Option<UsageReport>) -> ModelCallRecord {
         let timestamp = SystemTime::now();
+        let report_given = report.is_some();
         let resolved = pricing::resolve(&self.model, self.site.provider, utc_date(timestamp));
         let reported = report.as_ref().and_then(|r| r.usage);
         let context: Vec<(&str, &str)> = report.as_ref().map_or_else(Vec::new, |r| {
@@ -373,7 +412,24 @@ impl ModelCall {
                 .collect()
         });
         let usage = reported.map(TokenUsage::clamped);
+        let units: Vec<(&str, Count)> = report.as_ref().map_or_else(Vec::new, |r| {
+            r.units
+                .iter()
+                .map(|(unit, count)| (unit.as_str(), *count))
+                .collect()
+        });
         let (cost, output_cost) = match reported {
+            Some(usage) if usage.is_within_bounds() && !units.is_empty() => {
+                match resolved.costs_of(&units, timestamp, &context) {
+                    Some(Ok(costs)) => Some(costs),
+                    Some(Err(reason)) => {
+                        unpriceable(&self.model, &reason);
+                        None
+                    }
+                    None => None,
+                }
+                .unzip()
+            }
             Some(usage) if usage.is_within_bounds() => {
                 resolved.costs(&usage, timestamp, &context).unzip()
             }
@@ -409,9 +465,24 @@ impl ModelCall {
                 .run
                 .as_deref()
                 .and_then(|run| run.conversation_id.clone()),
+            usage_missing: report_given && usage.is_none(),
             stream: self.stream.take(),
             timestamp,
         }
+    }
+}
+
+/// A response body whose usage the price data's rule refuses to price (a count below the
+/// counts within it, a priced unit left out while parts of it were reported): recorded
+/// unpriced (counted with the unpriced calls where the record is applied), said once per
+/// process.
+fn unpriceable(model: &str, reason: &str) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        tracing::warn!(target: "flujo", model, reason,
+            "a call of model `{model}` returned usage that cannot be priced: {reason}; it is \
+             recorded unpriced (its cost is unknown, not $0) (said once; counted in \
+             flujo_unpriced_calls_total)");
     }
 }
 

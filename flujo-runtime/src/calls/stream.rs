@@ -437,6 +437,7 @@ impl StreamCall {
         self.ended = true;
         let report = UsageReport {
             usage: self.usage.total(),
+            units: Vec::new(),
             response: std::mem::take(&mut self.response),
             output: None,
             price_context: Vec::new(),

@@ -3,8 +3,10 @@
 use std::borrow::Cow;
 
 use flujo_pricing::TokenUsage;
+use flujo_pricing::extract::Count;
 
 use super::content::{self, Captured};
+use crate::accounting::pricing;
 use crate::core::attribute::capped_copy;
 use crate::core::record::ResponseDetails;
 
@@ -64,6 +66,13 @@ pub trait ReportsUsage {
     fn price_context(&self) -> Vec<(&'static str, Cow<'_, str>)> {
         Vec::new()
     }
+
+    /// The value as a JSON response body, whose usage `#[track_cost]` reads with the call
+    /// site's provider and API flavor (only `serde_json::Value` is one).
+    #[doc(hidden)]
+    fn json_body(&self) -> Option<&serde_json::Value> {
+        None
+    }
 }
 
 impl ReportsUsage for TokenUsage {
@@ -93,6 +102,9 @@ macro_rules! reports_through {
             }
             fn price_context(&self) -> Vec<(&'static str, Cow<'_, str>)> {
                 $inner(self).map(ReportsUsage::price_context).unwrap_or_default()
+            }
+            fn json_body(&self) -> Option<&serde_json::Value> {
+                $inner(self).and_then(ReportsUsage::json_body)
             }
         }
     )*};
@@ -153,6 +165,9 @@ pub(crate) fn capped_reasons(reasons: &[Cow<'_, str>]) -> Vec<Cow<'static, str>>
 #[derive(Default)]
 pub(crate) struct UsageReport {
     pub(crate) usage: Option<TokenUsage>,
+    /// Every unit a response body reported, when the call is priced from them (some are not
+    /// tokens a `TokenUsage` holds, or a count had a fraction); empty otherwise.
+    pub(crate) units: Vec<(String, Count)>,
     pub(crate) response: ResponseDetails,
     /// `gen_ai.output.messages`, when content is captured.
     pub(crate) output: Option<Captured>,
@@ -160,17 +175,38 @@ pub(crate) struct UsageReport {
     pub(crate) price_context: Vec<(&'static str, String)>,
 }
 
+/// What a call site knows that reading a response body needs.
+pub(crate) struct CallSite<'a> {
+    /// The model the call asked for.
+    pub(crate) model: &'a str,
+    /// `#[track_cost(provider = ...)]`.
+    pub(crate) provider: Option<&'static str>,
+    /// `#[track_cost(api = ...)]`.
+    pub(crate) api: Option<&'static str>,
+}
+
 impl UsageReport {
-    pub(crate) fn of<T: ReportsUsage + ?Sized>(value: &T) -> UsageReport {
+    pub(crate) fn of<T: ReportsUsage + ?Sized>(value: &T, site: &CallSite<'_>) -> UsageReport {
         let finish_reasons = capped_reasons(&value.finish_reasons());
         let output = content::is_captured()
             .then(|| value.output_texts())
             .filter(|texts| !texts.is_empty())
             .map(|texts| content::output_messages(&texts, &finish_reasons));
+        let (usage, units, body_model) = match value.json_body() {
+            Some(body) => {
+                let read = pricing::read_body(body, site.model, site.provider, site.api);
+                (read.usage, read.units, read.model)
+            }
+            None => (value.token_usage(), Vec::new(), None),
+        };
         UsageReport {
-            usage: value.token_usage(),
+            usage,
+            units,
             response: ResponseDetails {
-                model: value.response_model().map(capped_copy),
+                model: body_model
+                    .as_deref()
+                    .or_else(|| value.response_model())
+                    .map(capped_copy),
                 id: value.response_id().map(capped_copy),
                 finish_reasons,
             },

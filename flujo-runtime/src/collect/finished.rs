@@ -504,9 +504,9 @@ fn model_call_attributes(call: &ModelCallRecord) -> Vec<(&'static str, Attribute
             ));
         }
         attributes.push((FLUJO_STREAM_CHUNKS, int_value(u64::from(stream.chunks))));
-        if call.usage.is_none() {
-            attributes.push((FLUJO_USAGE_MISSING, AttributeValue::Bool(true)));
-        }
+    }
+    if call.usage_missing {
+        attributes.push((FLUJO_USAGE_MISSING, AttributeValue::Bool(true)));
     }
     if let Some(usage) = &call.usage {
         attributes.extend([

@@ -89,7 +89,7 @@ metrics_table! {
         "Cost of priced model calls in USD (exact to the nano-dollar), by model, provider, pipeline and step";
     /// Unpriced calls.
     UnpricedCalls: Counter, "flujo_unpriced_calls_total", COUNT,
-        "Model calls whose model has no price (their cost is unknown, not zero), by model";
+        "Model calls left unpriced: their model has no price, or their usage cannot be priced (their cost is unknown, not zero), by model";
     /// Refused calls.
     BudgetExceeded: Counter, "flujo_budget_exceeded_total", COUNT,
         "Model calls refused by a usage limit, by limit (total_cost, total_tokens, daily_cost, monthly_cost, ledger_unreachable, unpriced_model)";
@@ -98,7 +98,7 @@ metrics_table! {
         "Model calls admitted while a shared ledger's fleet spending could not be read (fail open), by limit (daily_cost, monthly_cost)";
     /// Streams without usage.
     ModelUsageMissing: Counter, "flujo_model_usage_missing_total", COUNT,
-        "Streamed model calls whose chunks reported no usage (unpriced, not $0), by model";
+        "Model calls whose response or stream reported no usage (unpriced, not $0), by model";
     /// Usage past the bound.
     TokenUsageOutOfBounds: Counter, "flujo_token_usage_out_of_bounds_total", COUNT,
         "Model calls whose reported usage had a count above MAX_TOKENS_PER_CALL (their usage is not read: unpriced), by model";
@@ -242,7 +242,7 @@ attributes_table! {
     FLUJO_PIPELINE_DESCRIPTION = "flujo.pipeline.description", "the pipeline's doc comment";
     FLUJO_COST_UNPRICED = "flujo.cost.unpriced", "the model call's model has no price (its cost is unknown, not zero)";
     FLUJO_COST_PRICE_VERSION = "flujo.cost.price_version", "the prices the call was priced with (`prices_version`)";
-    FLUJO_USAGE_MISSING = "flujo.usage.missing", "a streamed call whose chunks reported no usage";
+    FLUJO_USAGE_MISSING = "flujo.usage.missing", "a model call whose response (or stream) reported no usage";
     FLUJO_STREAM_CHUNKS = "flujo.stream.chunks", "chunks a streamed call yielded";
     FLUJO_CONTENT_TRUNCATED = "flujo.content.truncated", "captured content was cut at `max_content_bytes`";
     FLUJO_SPAN_TRUNCATED_BYTES = "flujo.span.truncated_bytes", "bytes cut from an exported span over 2 MiB";

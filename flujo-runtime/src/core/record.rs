@@ -222,6 +222,8 @@ pub struct ModelCallRecord {
     pub conversation_id: Option<Arc<str>>,
     /// How the chunks of a streamed call arrived (`None`: not streamed).
     pub stream: Option<StreamTiming>,
+    /// The call ended and its response (or stream) reported no usage.
+    pub usage_missing: bool,
     /// When the call ended.
     pub timestamp: SystemTime,
 }

@@ -1,0 +1,250 @@
+//! A `#[track_cost]` function that returns the provider's response as JSON
+//! (`serde_json::Value`) is recorded as one that returns a typed response: the same tokens,
+//! cost, response model, id and finish reasons, read with the provider's counting rules.
+
+use flujo::cost::{CostRecord, ReportsUsage};
+use flujo::export::FinishedSpan;
+use flujo::testing::Capture;
+use flujo::{TokenUsage, Usd, track_cost};
+use serde_json::{Value, json};
+
+/// A Gemini `generateContent` response: thoughts are outside `candidatesTokenCount`, cached
+/// tokens inside `promptTokenCount`.
+fn gemini_body() -> Value {
+    json!({
+        "candidates": [{"content": {"parts": [{"text": "Blue light scatters more."}], "role": "model"},
+                        "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 12841, "candidatesTokenCount": 212,
+                          "thoughtsTokenCount": 600, "cachedContentTokenCount": 12288,
+                          "totalTokenCount": 13653},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "mKdSaLm3GuyW1dkP3ZSGsAQ"
+    })
+}
+
+#[track_cost(model = "gemini-2.5-flash", provider = "gcp.gemini")]
+fn ask_gemini_json() -> Result<Value, flujo::UsageLimitExceeded> {
+    Ok(gemini_body())
+}
+
+/// The same response, typed by hand as a careful user would.
+struct Typed;
+
+impl ReportsUsage for Typed {
+    fn token_usage(&self) -> Option<TokenUsage> {
+        Some(
+            TokenUsage::new(12841, 212 + 600)
+                .with_cache_read(12288)
+                .with_reasoning(600),
+        )
+    }
+    fn response_model(&self) -> Option<&str> {
+        Some("gemini-2.5-flash")
+    }
+    fn response_id(&self) -> Option<&str> {
+        Some("mKdSaLm3GuyW1dkP3ZSGsAQ")
+    }
+    fn finish_reasons(&self) -> Vec<std::borrow::Cow<'_, str>> {
+        vec!["STOP".into()]
+    }
+}
+
+#[track_cost(model = "gemini-2.5-flash", provider = "gcp.gemini")]
+fn ask_gemini_typed() -> Result<Typed, flujo::UsageLimitExceeded> {
+    Ok(Typed)
+}
+
+fn only(records: Vec<CostRecord>) -> CostRecord {
+    assert_eq!(records.len(), 1, "{records:?}");
+    records.into_iter().next().unwrap()
+}
+
+fn model_call(capture: &Capture) -> FinishedSpan {
+    let spans = capture.spans_named("chat gemini-2.5-flash");
+    assert_eq!(spans.len(), 1, "{}", capture.span_tree());
+    spans.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_json_body_is_recorded_as_the_typed_response_is() {
+    let json = Capture::start();
+    ask_gemini_json().unwrap();
+    let (json_record, json_span) = (only(json.cost_records()), model_call(&json));
+    drop(json);
+    let typed = Capture::start();
+    ask_gemini_typed().unwrap();
+    let (typed_record, typed_span) = (only(typed.cost_records()), model_call(&typed));
+
+    assert_eq!(json_record.usage, typed_record.usage);
+    assert_eq!(json_record.cost, typed_record.cost);
+    assert!(json_record.cost.is_some_and(|cost| cost > Usd::ZERO));
+    assert_eq!(json_record.provider, "gcp.gemini");
+    for key in [
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.response.model",
+        "gen_ai.response.id",
+        "gen_ai.response.finish_reasons",
+        "operation.cost",
+    ] {
+        assert_eq!(
+            json_span.attribute(key),
+            typed_span.attribute(key),
+            "{key} differs"
+        );
+    }
+}
+
+/// xAI's chat completions count reasoning outside `completion_tokens`; both are billed as
+/// output. No provider is named: the model's name says xAI.
+#[track_cost(model = "grok-4-0709")]
+fn ask_grok() -> Value {
+    json!({
+        "id": "a3d1008e-4544-40d4-d075-11527e794e4a", "object": "chat.completion",
+        "model": "grok-4-0709",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "303"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 32, "completion_tokens": 9, "total_tokens": 135,
+                  "prompt_tokens_details": {"cached_tokens": 6},
+                  "completion_tokens_details": {"reasoning_tokens": 94}}
+    })
+}
+
+#[test]
+fn a_provider_s_counting_rule_is_applied_without_being_named() {
+    let capture = Capture::start();
+    ask_grok();
+    let record = only(capture.cost_records());
+    let usage = record.usage;
+    assert_eq!(
+        (
+            usage.input,
+            usage.output,
+            usage.reasoning_output,
+            usage.cache_read_input
+        ),
+        (32, 103, 94, 6)
+    );
+    let prices = flujo::cost::model_prices("grok-4-0709").expect("priced");
+    assert_eq!(record.cost, Some(prices.cost(&usage)));
+}
+
+/// Anthropic's web searches are priced per thousand: a body that reports them costs them.
+#[track_cost(model = "claude-sonnet-4-5", provider = "anthropic")]
+fn ask_claude_with_search() -> Value {
+    json!({
+        "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF", "type": "message", "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": "Hi!"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 2095, "cache_creation_input_tokens": 2051,
+                  "cache_read_input_tokens": 14200,
+                  "cache_creation": {"ephemeral_5m_input_tokens": 51, "ephemeral_1h_input_tokens": 2000},
+                  "output_tokens": 503, "server_tool_use": {"web_search_requests": 2}}
+    })
+}
+
+#[test]
+fn units_beyond_tokens_that_a_body_reports_are_priced() {
+    let capture = Capture::start();
+    ask_claude_with_search();
+    let record = only(capture.cost_records());
+    let usage = record.usage;
+    // Anthropic's `input_tokens` excludes the cache: flujo's input is the whole prompt.
+    assert_eq!(usage.input, 2095 + 2051 + 14200);
+    assert_eq!(usage.cache_write_1h_input, 2000);
+    let tokens_only = flujo::cost::model_prices("claude-sonnet-4-5")
+        .expect("priced")
+        .cost(&usage);
+    // Two searches at $10 per thousand.
+    assert_eq!(
+        record.cost,
+        Some(tokens_only + Usd::parse("0.02").unwrap()),
+        "{record:?}"
+    );
+}
+
+#[track_cost(model = "gpt-4o-mini", provider = "openai")]
+fn ask_with_bad_usage(usage: Value) -> Value {
+    json!({"model": "gpt-4o-mini", "usage": usage})
+}
+
+#[test]
+fn a_body_whose_usage_cannot_be_read_is_unpriced_never_zero() {
+    for usage in [
+        json!({"prompt_tokens": -3, "completion_tokens": 5}),
+        json!({"prompt_tokens": "12", "completion_tokens": 5}),
+        json!({"completion_tokens": 5}),
+        json!(null),
+    ] {
+        let capture = Capture::start();
+        ask_with_bad_usage(usage.clone());
+        assert!(
+            capture.cost_records().is_empty(),
+            "{usage}: never a silent $0"
+        );
+        let span = model_call_named(&capture, "chat gpt-4o-mini");
+        assert_eq!(
+            span.attribute("flujo.usage.missing")
+                .and_then(|v| v.as_bool()),
+            Some(true),
+            "{usage}"
+        );
+        assert_eq!(
+            capture.counter(
+                "flujo_model_usage_missing_total",
+                &[("model", "gpt-4o-mini")]
+            ),
+            1,
+            "{usage}"
+        );
+    }
+}
+
+#[test]
+fn a_count_beyond_the_bound_is_recorded_clamped_and_unpriced() {
+    let capture = Capture::start();
+    ask_with_bad_usage(json!({"prompt_tokens": 5e12, "completion_tokens": 5}));
+    let record = only(capture.cost_records());
+    assert_eq!(record.usage.input, flujo::cost::MAX_TOKENS_PER_CALL);
+    assert_eq!(record.cost, None);
+    assert_eq!(
+        capture.counter(
+            "flujo_token_usage_out_of_bounds_total",
+            &[("model", "gpt-4o-mini")]
+        ),
+        1
+    );
+}
+
+#[track_cost(model = "gpt-4.1", provider = "openai", api = "responses")]
+fn ask_responses() -> Value {
+    json!({
+        "id": "resp_67ccd2bed1ec8190", "object": "response", "status": "completed",
+        "model": "gpt-4.1-2025-04-14",
+        "output": [{"type": "message", "role": "assistant",
+                    "content": [{"type": "output_text", "text": "In a peaceful grove..."}]}],
+        "service_tier": "flex",
+        "usage": {"input_tokens": 36, "input_tokens_details": {"cached_tokens": 0},
+                  "output_tokens": 87, "output_tokens_details": {"reasoning_tokens": 0}}
+    })
+}
+
+#[test]
+fn the_responses_api_is_read_with_its_flavor() {
+    let capture = Capture::start();
+    ask_responses();
+    let record = only(capture.cost_records());
+    assert_eq!(record.usage, TokenUsage::new(36, 87));
+    let span = model_call_named(&capture, "chat gpt-4.1");
+    assert_eq!(
+        span.attribute("gen_ai.response.id")
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        Some("resp_67ccd2bed1ec8190".to_owned())
+    );
+}
+
+fn model_call_named(capture: &Capture, name: &str) -> FinishedSpan {
+    let spans = capture.spans_named(name);
+    assert_eq!(spans.len(), 1, "{}", capture.span_tree());
+    spans.into_iter().next().unwrap()
+}

@@ -40,10 +40,16 @@ def main() -> None:
                 if not key.startswith('_') and value is not None
             }
             out['model'] = extracted.model.id if extracted.model else None
+            at = datetime.datetime.fromisoformat(row['at'])
             try:
-                price = extracted.calc_price(
-                    genai_request_timestamp=datetime.datetime.fromisoformat(row['at'])
-                )
+                if 'model' in row:
+                    # A stream's usage event names no model: the call site does.
+                    price = genai_prices.calc_price(
+                        usage, row['model'], provider_id=row['provider'], genai_request_timestamp=at
+                    )
+                    out['model'] = price.model.id
+                else:
+                    price = extracted.calc_price(genai_request_timestamp=at)
             except Exception as error:  # noqa: BLE001
                 out['price_error'] = f'{type(error).__name__}: {error}'
             else:

@@ -248,3 +248,169 @@ fn model_call_named(capture: &Capture, name: &str) -> FinishedSpan {
     assert_eq!(spans.len(), 1, "{}", capture.span_tree());
     spans.into_iter().next().unwrap()
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("the stream broke")]
+struct StreamError;
+
+/// A streamed call whose events arrive as JSON, as a raw HTTP client parses server-sent
+/// events (or an SDK yields them).
+#[track_cost(model = model)]
+fn stream_events(
+    model: &str,
+    events: Vec<Value>,
+) -> impl futures::Stream<Item = Result<Value, StreamError>> + use<> {
+    futures::stream::iter(events.into_iter().map(Ok))
+}
+
+#[track_cost(model = "gpt-4.1", provider = "azure.ai.openai", api = "responses")]
+fn stream_azure_responses(
+    events: Vec<Value>,
+) -> impl futures::Stream<Item = Result<Value, StreamError>> + use<> {
+    futures::stream::iter(events.into_iter().map(Ok))
+}
+
+fn streamed(model: &str, events: Vec<Value>) -> CostRecord {
+    use futures::StreamExt;
+    let capture = Capture::start();
+    let all: Vec<_> = futures::executor::block_on(stream_events(model, events).collect());
+    assert!(all.iter().all(Result::is_ok));
+    only(capture.cost_records())
+}
+
+#[test]
+fn every_providers_stream_reports_its_usage_with_its_rules() {
+    let cases: Vec<(&str, Vec<Value>, TokenUsage)> = vec![
+        // OpenAI chat with `stream_options.include_usage`: the last chunk has no choices.
+        (
+            "gpt-4o-mini",
+            vec![
+                json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+                   "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]}),
+                json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+                json!({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini", "choices": [],
+                   "usage": {"prompt_tokens": 1200, "completion_tokens": 40,
+                             "prompt_tokens_details": {"cached_tokens": 1024},
+                             "completion_tokens_details": {"reasoning_tokens": 0}}}),
+            ],
+            TokenUsage::new(1200, 40).with_cache_read(1024),
+        ),
+        // The Responses API: `response.completed` carries the whole response.
+        (
+            "gpt-4.1",
+            vec![
+                json!({"type": "response.created", "response": {"id": "resp_1", "object": "response",
+                   "model": "gpt-4.1-2025-04-14", "status": "in_progress"}}),
+                json!({"type": "response.output_text.delta", "delta": "In a"}),
+                json!({"type": "response.completed", "response": {"id": "resp_1", "object": "response",
+                   "model": "gpt-4.1-2025-04-14", "status": "completed",
+                   "usage": {"input_tokens": 36, "input_tokens_details": {"cached_tokens": 0},
+                             "output_tokens": 87, "output_tokens_details": {"reasoning_tokens": 0}}}}),
+            ],
+            TokenUsage::new(36, 87),
+        ),
+        // Gemini's `streamGenerateContent`: running totals in every chunk, thoughts apart.
+        (
+            "gemini-2.5-flash",
+            vec![
+                json!({"candidates": [{"content": {"parts": [{"text": "Blue"}]}}],
+                   "usageMetadata": {"promptTokenCount": 900, "candidatesTokenCount": 2, "thoughtsTokenCount": 300},
+                   "modelVersion": "gemini-2.5-flash"}),
+                json!({"candidates": [{"content": {"parts": [{"text": " light"}]}, "finishReason": "STOP"}],
+                   "usageMetadata": {"promptTokenCount": 900, "candidatesTokenCount": 40, "thoughtsTokenCount": 300},
+                   "modelVersion": "gemini-2.5-flash"}),
+            ],
+            TokenUsage::new(900, 340).with_reasoning(300),
+        ),
+        // Bedrock's ConverseStream, as boto3 yields its events.
+        (
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            vec![
+                json!({"messageStart": {"role": "assistant"}}),
+                json!({"contentBlockDelta": {"delta": {"text": "Hello"}, "contentBlockIndex": 0}}),
+                json!({"messageStop": {"stopReason": "end_turn"}}),
+                json!({"metadata": {"usage": {"inputTokens": 1500, "outputTokens": 300, "totalTokens": 4300,
+                                          "cacheReadInputTokens": 2500, "cacheWriteInputTokens": 0},
+                                "metrics": {"latencyMs": 1180}}}),
+            ],
+            TokenUsage::new(4000, 300).with_cache_read(2500),
+        ),
+        // Cohere v2: `message-end` has the billed units.
+        (
+            "command-r-plus-08-2024",
+            vec![
+                json!({"type": "message-start", "id": "c14c80c3"}),
+                json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "LLMs"}}}}),
+                json!({"type": "message-end", "delta": {"finish_reason": "COMPLETE",
+                   "usage": {"billed_units": {"input_tokens": 17, "output_tokens": 386},
+                             "tokens": {"input_tokens": 83, "output_tokens": 386}}}}),
+            ],
+            TokenUsage::new(17, 386),
+        ),
+        // xAI: the final chunk's reasoning is outside `completion_tokens`.
+        (
+            "grok-4-0709",
+            vec![
+                json!({"id": "x1", "object": "chat.completion.chunk", "model": "grok-4-0709",
+                   "choices": [{"index": 0, "delta": {"content": "303"}, "finish_reason": "stop"}],
+                   "usage": {"prompt_tokens": 32, "completion_tokens": 9,
+                             "completion_tokens_details": {"reasoning_tokens": 94}}}),
+            ],
+            TokenUsage::new(32, 103).with_reasoning(94),
+        ),
+        // Groq: the usage is in `x_groq` of the last chunk.
+        (
+            "llama-3.3-70b-versatile",
+            vec![
+                json!({"id": "g1", "object": "chat.completion.chunk", "model": "llama-3.3-70b-versatile",
+                   "choices": [{"index": 0, "delta": {"content": "Fast"}, "finish_reason": null}]}),
+                json!({"id": "g1", "object": "chat.completion.chunk", "model": "llama-3.3-70b-versatile",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                   "x_groq": {"id": "req_01", "usage": {"prompt_tokens": 18, "completion_tokens": 556}}}),
+            ],
+            TokenUsage::new(18, 556),
+        ),
+        // DeepSeek: cache hits in the last chunk.
+        (
+            "deepseek-chat",
+            vec![
+                json!({"id": "d1", "object": "chat.completion.chunk", "model": "deepseek-chat", "choices": [],
+                   "usage": {"prompt_tokens": 1600, "completion_tokens": 90,
+                             "prompt_tokens_details": {"cached_tokens": 1536},
+                             "prompt_cache_hit_tokens": 1536, "prompt_cache_miss_tokens": 64}}),
+            ],
+            TokenUsage::new(1600, 90).with_cache_read(1536),
+        ),
+        // Anthropic: the input in `message_start`, the output so far in `message_delta`.
+        (
+            "claude-sonnet-4-5",
+            vec![
+                json!({"type": "message_start", "message": {"id": "msg_1", "model": "claude-sonnet-4-5-20250929",
+                   "usage": {"input_tokens": 25, "cache_read_input_tokens": 1000, "output_tokens": 1}}}),
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 15}}),
+            ],
+            TokenUsage::new(1025, 15).with_cache_read(1000),
+        ),
+    ];
+    for (model, events, expected) in cases {
+        let record = streamed(model, events);
+        assert_eq!(record.usage, expected, "{model}");
+        assert!(record.cost.is_some(), "{model}: priced");
+    }
+}
+
+#[test]
+fn a_call_site_s_provider_and_api_read_a_stream_of_another_provider_s_shape() {
+    use futures::StreamExt;
+    let capture = Capture::start();
+    let events = vec![
+        json!({"type": "response.completed", "response": {"id": "resp_2",
+        "object": "response", "model": "gpt-4.1", "status": "completed",
+        "usage": {"input_tokens": 10, "output_tokens": 5}}}),
+    ];
+    let _: Vec<_> = futures::executor::block_on(stream_azure_responses(events).collect());
+    let record = only(capture.cost_records());
+    assert_eq!(record.usage, TokenUsage::new(10, 5));
+    assert_eq!(record.provider, "azure.ai.openai");
+}

@@ -1,7 +1,12 @@
 //! flujo reads usage from response bodies as the `genai-prices` Python package of the shipped
 //! data's version does (`genai_prices.extract_usage`), and prices what it read the same, to
 //! the nano-dollar. The corpus: recorded bodies of the common APIs
-//! (`tests/corpus/recorded.jsonl`) and a body per extractor of the data, holding only what it
+//! (`tests/corpus/recorded.jsonl`), the part of each streaming API's last event that carries
+//! the call's usage, as flujo's stream reader hands it to the extractors (Bedrock's
+//! `metadata`, Cohere's `message-end` delta, Groq's `x_groq`, a Gemini chunk, the Responses
+//! API's `response`, OpenAI-compatible final chunks: `tests/corpus/streams.jsonl`; the
+//! streams themselves are read end to end in the `flujo` crate's `tests/json_usage.rs`), and a
+//! body per extractor of the data, holding only what it
 //! requires, every count it reads, and input across a tier (`tests/corpus/extractors.jsonl`,
 //! written by `scripts/usage-corpus.py`). `scripts/genai-prices-extract.py` reads and prices
 //! them with the package (installed into `.backends/genai-prices/` by `scripts/test.sh`,
@@ -16,8 +21,9 @@ use flujo_pricing::extract::Count;
 use flujo_pricing::genai::{Catalog, GENAI_PRICES_VERSION};
 use serde_json::Value;
 
-const CORPUS: [&str; 2] = [
+const CORPUS: [&str; 3] = [
     include_str!("corpus/recorded.jsonl"),
+    include_str!("corpus/streams.jsonl"),
     include_str!("corpus/extractors.jsonl"),
 ];
 
@@ -143,7 +149,8 @@ fn flujo_reads_and_prices_every_body_as_the_python_package_does() {
                 differ(format!("{unit}: flujo {ours:?}, the package {value}"));
             }
         }
-        let Some(model) = ours.model else {
+        // A stream's usage event names no model: the row gives the call's.
+        let Some(model) = row["model"].as_str().or(ours.model) else {
             continue;
         };
         let Some(index) = catalog.locate(model, Some(provider)) else {

@@ -1,4 +1,5 @@
-//! A provider's response as JSON (`serde_json::Value`, what `reqwest` + `serde_json` give):
+//! A provider's response as JSON (`serde_json::Value`, what `reqwest` + `serde_json` give),
+//! whole or as the events of a stream:
 //! its usage is read by the price data's extractors for the call's provider and API flavor
 //! (`#[track_cost(provider = ..., api = ...)]`, else the model's provider), so each provider's
 //! counting rules hold (xAI's and Gemini's reasoning outside the output count, Anthropic's
@@ -11,7 +12,8 @@ use std::borrow::Cow;
 use flujo_pricing::TokenUsage;
 use serde_json::Value;
 
-use super::usage::ReportsUsage;
+use super::stream::{ChunkUsage, StreamChunk};
+use super::usage::{CallSite, ReportsUsage};
 use crate::accounting::pricing;
 
 /// A response body as JSON. Through `#[track_cost]`, its usage is read with the call site's
@@ -34,58 +36,23 @@ use crate::accounting::pricing;
 /// ```
 impl ReportsUsage for Value {
     fn token_usage(&self) -> Option<TokenUsage> {
-        let model = self.response_model().unwrap_or_default();
+        let model = model_of(self).unwrap_or_default();
         pricing::read_body(self, model, None, None).usage
     }
 
     fn response_model(&self) -> Option<&str> {
-        [
-            "/model",
-            "/modelVersion",
-            "/response/model",
-            "/result/model",
-        ]
-        .iter()
-        .find_map(|path| self.pointer(path)?.as_str())
+        model_of(self)
     }
 
     fn response_id(&self) -> Option<&str> {
-        ["/id", "/responseId", "/response/id"]
-            .iter()
-            .find_map(|path| self.pointer(path)?.as_str())
+        id_of(self)
     }
 
     /// Chat completions' `choices[].finish_reason`, Gemini's `candidates[].finishReason`,
     /// Anthropic's `stop_reason`, Bedrock's `stopReason`, Cohere's `finish_reason`, and a
     /// Responses API `status` other than `completed` (`incomplete`, `failed`).
     fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
-        let listed = |list: &str, field: &str| -> Vec<Cow<'_, str>> {
-            self.get(list)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|item| item.get(field)?.as_str())
-                .map(Cow::Borrowed)
-                .collect()
-        };
-        let choices = listed("choices", "finish_reason");
-        if !choices.is_empty() {
-            return choices;
-        }
-        let candidates = listed("candidates", "finishReason");
-        if !candidates.is_empty() {
-            return candidates;
-        }
-        ["/stop_reason", "/stopReason", "/finish_reason"]
-            .iter()
-            .find_map(|path| self.pointer(path)?.as_str())
-            .or_else(|| {
-                let status = self.get("status")?.as_str()?;
-                (self.get("object")?.as_str()? == "response" && status != "completed")
-                    .then_some(status)
-            })
-            .map(|reason| vec![Cow::Borrowed(reason)])
-            .unwrap_or_default()
+        finish_reasons_of(self)
     }
 
     /// The text of each choice (chat completions), candidate (Gemini) or message (Anthropic,
@@ -145,6 +112,206 @@ impl ReportsUsage for Value {
     fn json_body(&self) -> Option<&Value> {
         Some(self)
     }
+}
+
+/// The events of a streamed response parsed as JSON, as a raw HTTP client reads its
+/// server-sent events (or an SDK yields them): OpenAI-compatible chat chunks (the last with
+/// `usage` when the request sets `stream_options.include_usage`: OpenAI, Mistral, DeepSeek,
+/// xAI, Together, Fireworks, ...; Groq's in `x_groq.usage`), the Responses API's events
+/// (`response.completed` with `response.usage`), Anthropic's (`message_start`,
+/// `message_delta`), Gemini's `streamGenerateContent` chunks (`usageMetadata`, running totals),
+/// Bedrock's `ConverseStream` events as boto3 and the AWS SDKs yield them
+/// (`{"metadata": {"usage": ...}}`, `{"messageStop": ...}`) and Cohere v2's `message-end`.
+/// Each usage is read with the provider's rules (the call site's provider and API flavor when
+/// it names them); each report is the call's usage so far, replacing the last.
+///
+/// ```
+/// use flujo::cost::StreamChunk;
+///
+/// let last = serde_json::json!({
+///     "type": "response.completed",
+///     "response": {"id": "resp_1", "object": "response", "model": "gpt-4.1", "status": "completed",
+///                  "usage": {"input_tokens": 36, "output_tokens": 87,
+///                            "output_tokens_details": {"reasoning_tokens": 0}}}
+/// });
+/// assert_eq!(last.chunk_usage().total(), Some(flujo::TokenUsage::new(36, 87)));
+/// assert_eq!(last.response_id(), Some("resp_1"));
+/// ```
+impl StreamChunk for Value {
+    fn chunk_usage(&self) -> ChunkUsage {
+        let model = model_of(self).unwrap_or_default();
+        chunk_usage(
+            self,
+            &CallSite {
+                model,
+                provider: None,
+                api: None,
+            },
+        )
+    }
+
+    fn response_model(&self) -> Option<&str> {
+        model_of(self)
+    }
+
+    fn response_id(&self) -> Option<&str> {
+        id_of(self)
+    }
+
+    fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
+        finish_reasons_of(self)
+    }
+
+    fn json_chunk(&self) -> Option<&Value> {
+        Some(self)
+    }
+}
+
+/// Where a streamed event keeps a usage the price data's extractors read, and the provider
+/// and flavor its shape is (the call site's win when it names them).
+type Carrier<'v> = (&'v Value, Option<&'static str>, Option<&'static str>);
+
+fn carrier(event: &Value) -> Option<Carrier<'_>> {
+    let kind = event.get("type").and_then(Value::as_str);
+    if let Some(kind) = kind
+        && matches!(
+            kind,
+            "response.completed" | "response.incomplete" | "response.failed"
+        )
+    {
+        return Some((event.get("response")?, Some("openai"), Some("responses")));
+    }
+    if kind == Some("message-end") {
+        return Some((event.get("delta")?, Some("cohere"), Some("default")));
+    }
+    if event.pointer("/metadata/usage").is_some() {
+        return Some((event.get("metadata")?, Some("aws"), Some("default")));
+    }
+    if event.get("usageMetadata").is_some() {
+        return Some((event, Some("google"), Some("default")));
+    }
+    if event.pointer("/x_groq/usage").is_some() {
+        return Some((event.get("x_groq")?, Some("groq"), Some("default")));
+    }
+    event
+        .get("usage")
+        .filter(|usage| usage.is_object())
+        .map(|_| (event, None, None))
+}
+
+/// The usage a streamed event reports, read for the call at `site`.
+pub(crate) fn chunk_usage(event: &Value, site: &CallSite<'_>) -> ChunkUsage {
+    if let Some(usage) = anthropic(event) {
+        return usage;
+    }
+    let Some((body, shape_provider, shape_flavor)) = carrier(event) else {
+        return ChunkUsage::none();
+    };
+    let read = |provider: Option<&str>, api: Option<&str>| {
+        pricing::read_body(body, site.model, provider, api).usage
+    };
+    let usage = match (site.provider, shape_provider) {
+        (Some(provider), Some(shape)) => read(Some(provider), site.api.or(shape_flavor))
+            .or_else(|| read(Some(shape), shape_flavor)),
+        (provider, shape) => read(provider.or(shape), site.api.or(shape_flavor)),
+    };
+    usage.map_or(ChunkUsage::none(), ChunkUsage::totals)
+}
+
+/// Anthropic's events: `message_start` has the input (without the cache reads and writes)
+/// and the output so far, `message_delta` the output so far (and, lately, the input again).
+fn anthropic(event: &Value) -> Option<ChunkUsage> {
+    let usage = match event.get("type").and_then(Value::as_str)? {
+        "message_start" => event.pointer("/message/usage")?,
+        "message_delta" => event.get("usage")?,
+        _ => return None,
+    };
+    let count = |key: &str| usage.get(key)?.as_u64();
+    let split = ChunkUsage::anthropic(
+        count("input_tokens"),
+        count("cache_read_input_tokens"),
+        count("cache_creation_input_tokens"),
+        count("output_tokens"),
+    );
+    Some(
+        match usage
+            .pointer("/cache_creation/ephemeral_1h_input_tokens")
+            .and_then(Value::as_u64)
+        {
+            Some(one_hour) => split.with_cache_write_1h(one_hour),
+            None => split,
+        },
+    )
+}
+
+/// The model a body or event names: chat's `model`, Gemini's `modelVersion`, Anthropic's
+/// `message.model`, the Responses API's `response.model`, Cloudflare's `result.model`.
+fn model_of(value: &Value) -> Option<&str> {
+    [
+        "/model",
+        "/modelVersion",
+        "/message/model",
+        "/response/model",
+        "/result/model",
+    ]
+    .iter()
+    .find_map(|path| value.pointer(path)?.as_str())
+}
+
+/// The id a body or event names: `id`, Gemini's `responseId`, Anthropic's `message.id`, the
+/// Responses API's `response.id`.
+fn id_of(value: &Value) -> Option<&str> {
+    ["/id", "/responseId", "/message/id", "/response/id"]
+        .iter()
+        .find_map(|path| value.pointer(path)?.as_str())
+}
+
+/// Why the model stopped, as each API says it in a body or an event.
+fn finish_reasons_of(value: &Value) -> Vec<Cow<'_, str>> {
+    let listed = |list: &str, field: &str| -> Vec<Cow<'_, str>> {
+        value
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.get(field)?.as_str())
+            .map(Cow::Borrowed)
+            .collect()
+    };
+    for (list, field) in [("choices", "finish_reason"), ("candidates", "finishReason")] {
+        let reasons = listed(list, field);
+        if !reasons.is_empty() {
+            return reasons;
+        }
+    }
+    let response = if value.get("object").and_then(Value::as_str) == Some("response") {
+        Some(value)
+    } else {
+        value.get("response")
+    };
+    let unfinished = response.and_then(|response| {
+        let status = response.get("status")?.as_str()?;
+        if matches!(status, "completed" | "in_progress" | "queued") {
+            return None;
+        }
+        response
+            .pointer("/incomplete_details/reason")
+            .and_then(Value::as_str)
+            .or(Some(status))
+    });
+    [
+        "/stop_reason",
+        "/stopReason",
+        "/finish_reason",
+        "/delta/stop_reason",
+        "/delta/finish_reason",
+        "/messageStop/stopReason",
+    ]
+    .iter()
+    .find_map(|path| value.pointer(path)?.as_str())
+    .or(unfinished)
+    .map(|reason| vec![Cow::Borrowed(reason)])
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -374,7 +374,7 @@ impl ModelCall {
     }
 
     /// What reading a response body needs of this call.
-    fn site(&self) -> CallSite<'_> {
+    pub(crate) fn site(&self) -> CallSite<'_> {
         CallSite {
             model: &self.model,
             provider: self.site.provider,

@@ -230,74 +230,12 @@ pub trait StreamChunk {
     fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
         Vec::new()
     }
-}
 
-/// Server-sent events parsed as JSON, as a raw HTTP client reads them: OpenAI's chat chunks
-/// (`usage` with `prompt_tokens` and `completion_tokens`, in the last chunk when the request
-/// sets `stream_options.include_usage`) and Anthropic's events (`message_start` with
-/// `message.usage`, `message_delta` with `usage`).
-impl StreamChunk for serde_json::Value {
-    fn chunk_usage(&self) -> ChunkUsage {
-        let count = |value: &serde_json::Value, key: &str| value.get(key)?.as_u64();
-        let anthropic = match self.get("type").and_then(|t| t.as_str()) {
-            Some("message_start") => self.pointer("/message/usage"),
-            Some("message_delta") => self.get("usage"),
-            _ => None,
-        };
-        if let Some(usage) = anthropic {
-            let split = ChunkUsage::anthropic(
-                count(usage, "input_tokens"),
-                count(usage, "cache_read_input_tokens"),
-                count(usage, "cache_creation_input_tokens"),
-                count(usage, "output_tokens"),
-            );
-            return match usage
-                .pointer("/cache_creation/ephemeral_1h_input_tokens")
-                .and_then(|v| v.as_u64())
-            {
-                Some(one_hour) => split.with_cache_write_1h(one_hour),
-                None => split,
-            };
-        }
-        let Some(usage) = self.get("usage").filter(|u| u.is_object()) else {
-            return ChunkUsage::none();
-        };
-        ChunkUsage {
-            input: count(usage, "prompt_tokens"),
-            output: count(usage, "completion_tokens"),
-            cache_read_input: usage
-                .pointer("/prompt_tokens_details/cached_tokens")
-                .and_then(|v| v.as_u64()),
-            reasoning_output: usage
-                .pointer("/completion_tokens_details/reasoning_tokens")
-                .and_then(|v| v.as_u64()),
-            ..ChunkUsage::none()
-        }
-    }
-
-    fn response_model(&self) -> Option<&str> {
-        self.get("model")
-            .or_else(|| self.pointer("/message/model"))
-            .and_then(|v| v.as_str())
-    }
-
-    fn response_id(&self) -> Option<&str> {
-        self.get("id")
-            .or_else(|| self.pointer("/message/id"))
-            .and_then(|v| v.as_str())
-    }
-
-    fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
-        if let Some(reason) = self.pointer("/delta/stop_reason").and_then(|v| v.as_str()) {
-            return vec![Cow::Borrowed(reason)];
-        }
-        self.get("choices")
-            .and_then(|choices| choices.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|choice| choice.get("finish_reason")?.as_str())
-            .map(Cow::Borrowed)
-            .collect()
+    /// The chunk as a JSON event, whose usage `#[track_cost]` reads with the call site's
+    /// provider and API flavor (only `serde_json::Value` is one).
+    #[doc(hidden)]
+    fn json_chunk(&self) -> Option<&serde_json::Value> {
+        None
     }
 }
 
@@ -406,7 +344,10 @@ impl StreamCall {
         }
         self.last_chunk = now;
         self.chunks = self.chunks.saturating_add(1);
-        let usage = chunk.chunk_usage();
+        let usage = match chunk.json_chunk() {
+            Some(event) => super::json::chunk_usage(event, &self.model_call.site()),
+            None => chunk.chunk_usage(),
+        };
         if !usage.is_none() {
             self.usage = self.usage.merged(usage);
             if let Some(total) = self.usage.total() {

@@ -12,6 +12,11 @@
 //! through the same stream untracked: the difference between the two lengths, over 100, is
 //! what tracking costs per chunk.
 //!
+//! A response as JSON (`json_body/*`): an OpenAI chat body parsed from its text, returned
+//! from a plain function and from a `#[track_cost]` one (whose usage flujo reads with the
+//! price data's extractors); `json_body/parse_only` is the parse the caller pays for anyway.
+//! `json_stream/*` reads 101 chat chunks as `serde_json::Value`s, the last with the usage.
+//!
 //! Run: `cargo bench -p flujo-benches --bench model_call`. Calls are back to back, so these figures are the
 //! instrumentation's own cost; a real model call takes 100 ms or more.
 
@@ -109,6 +114,65 @@ fn chunks(n: u64) -> impl Stream<Item = Result<Chunk, std::convert::Infallible>>
 #[track_cost(model = "gpt-4o-mini-2024-07-18")]
 fn flujo_stream(n: u64) -> impl Stream<Item = Result<Chunk, std::convert::Infallible>> {
     chunks(n)
+}
+
+/// An OpenAI chat completion as the API returns it.
+const CHAT_BODY: &str = r#"{"id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion","created":1741570283,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"The answer is 4.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":1117,"completion_tokens":46,"total_tokens":1163,"prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_fc9f1d7035"}"#;
+
+#[inline(never)]
+fn plain_json_call(body: &str) -> Result<serde_json::Value, anyhow::Error> {
+    Ok(serde_json::from_str(black_box(body))?)
+}
+
+#[track_cost(model = "gpt-4o-mini-2024-07-18", provider = "openai")]
+#[inline(never)]
+fn flujo_json_call(body: &str) -> Result<serde_json::Value, anyhow::Error> {
+    Ok(serde_json::from_str(black_box(body))?)
+}
+
+#[track_cost(model = "gpt-4o-mini-2024-07-18", provider = "openai", api = "chat")]
+#[inline(never)]
+fn flujo_json_call_api(body: &str) -> Result<serde_json::Value, anyhow::Error> {
+    Ok(serde_json::from_str(black_box(body))?)
+}
+
+/// 101 chat chunks as JSON events, the last with the usage (`stream_options.include_usage`).
+fn json_chunks() -> Vec<serde_json::Value> {
+    let mut chunks: Vec<serde_json::Value> = (0..100)
+        .map(|i| {
+            serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                "model": "gpt-4o-mini-2024-07-18",
+                "choices": [{"index": 0, "delta": {"content": format!("token{i} ")}, "finish_reason": null}]})
+        })
+        .collect();
+    chunks.push(
+        serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini-2024-07-18", "choices": [],
+        "usage": {"prompt_tokens": 1117, "completion_tokens": 100,
+                  "prompt_tokens_details": {"cached_tokens": 1024}}}),
+    );
+    chunks
+}
+
+fn json_stream(
+    chunks: Vec<serde_json::Value>,
+) -> impl Stream<Item = Result<serde_json::Value, std::convert::Infallible>> {
+    futures::stream::iter(chunks.into_iter().map(Ok))
+}
+
+#[track_cost(model = "gpt-4o-mini-2024-07-18", provider = "openai")]
+fn flujo_json_stream(
+    chunks: Vec<serde_json::Value>,
+) -> impl Stream<Item = Result<serde_json::Value, std::convert::Infallible>> {
+    json_stream(chunks)
+}
+
+fn read_json(
+    stream: impl Stream<Item = Result<serde_json::Value, std::convert::Infallible>>,
+) -> usize {
+    futures::executor::block_on(stream.fold(0, |n, chunk| async move {
+        n + chunk.map_or(0, |c| c.as_object().map_or(0, |o| o.len()))
+    }))
 }
 
 /// Reads a stream to its end, as a consumer printing the answer would.
@@ -296,6 +360,33 @@ fn model_and_pipeline(c: &mut Criterion) {
             );
         });
     }
+    group.finish();
+
+    let mut group = c.benchmark_group("json_body");
+    group.bench_function("parse_only", |b| {
+        b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(CHAT_BODY)))
+    });
+    group.bench_function("plain_json_fn", |b| b.iter(|| plain_json_call(CHAT_BODY)));
+    counting_drops("flujo_json_body", || {
+        group.bench_function("flujo_json_body", |b| b.iter(|| flujo_json_call(CHAT_BODY)));
+    });
+    counting_drops("flujo_json_body_api", || {
+        group.bench_function("flujo_json_body_api", |b| {
+            b.iter(|| flujo_json_call_api(CHAT_BODY))
+        });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("json_stream");
+    let events = json_chunks();
+    group.bench_function("plain_json_stream_101", |b| {
+        b.iter(|| read_json(json_stream(events.clone())))
+    });
+    counting_drops("flujo_json_stream_101", || {
+        group.bench_function("flujo_json_stream_101", |b| {
+            b.iter(|| read_json(flujo_json_stream(events.clone())))
+        });
+    });
     group.finish();
 
     let mut group = c.benchmark_group("pipeline_run");

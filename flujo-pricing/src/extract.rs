@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::genai::{Clause, RawClause};
+use crate::units::Units;
 use crate::usage::TokenUsage;
 
 /// How one API flavor of a provider reports usage.
@@ -40,8 +41,10 @@ struct Mapping {
     unit: String,
     required: bool,
     /// An earlier mapping reads the same path (into another unit): it is counted once in
-    /// [`Extracted::found`].
+    /// [`Extracted::paths_read`].
     repeats: bool,
+    /// The data knows the unit (a mapping to another is passed over, as the package does).
+    known: bool,
 }
 
 /// A count a body reports: a whole number, or (for units such as audio seconds, or a
@@ -186,14 +189,27 @@ enum Found<'v> {
     Absent,
 }
 
+/// Why a flavor does not read a body: what, and where. Written out only when someone reads
+/// it (a body read without a flavor named tries every flavor of its provider).
+#[derive(Clone, Copy)]
+pub(crate) struct Miss<'c> {
+    what: &'static str,
+    path: &'c [Step],
+}
+
+impl Miss<'_> {
+    pub(crate) fn error(self) -> ExtractError {
+        ExtractError(format!("{} at `{}`", self.what, dotted(self.path)))
+    }
+}
+
 impl Extractor {
-    /// Reads `body`, as the package's `UsageExtractor.extract` does. `units` are the usage
-    /// units the data knows; a mapping to another is passed over, as the package does.
-    pub fn extract<'c, 'v>(
-        &'c self,
-        body: &'v Value,
-        units: &dyn Fn(&str) -> bool,
-    ) -> Result<Extracted<'c, 'v>, ExtractError> {
+    /// Reads `body`, as the package's `UsageExtractor.extract` does.
+    pub fn extract<'c, 'v>(&'c self, body: &'v Value) -> Result<Extracted<'c, 'v>, ExtractError> {
+        self.read(body).map_err(Miss::error)
+    }
+
+    pub(crate) fn read<'c, 'v>(&'c self, body: &'v Value) -> Result<Extracted<'c, 'v>, Miss<'c>> {
         let model = match walk(&self.model, body, false, Value::is_string)? {
             Found::Value(value) => value.as_str(),
             Found::Absent => None,
@@ -204,7 +220,7 @@ impl Extractor {
         let mut counts: Vec<(&str, Count)> = Vec::new();
         let (mut supported, mut set, mut found) = (false, false, 0);
         for mapping in &self.mappings {
-            if !units(&mapping.unit) {
+            if !mapping.known {
                 continue;
             }
             supported = true;
@@ -216,11 +232,11 @@ impl Extractor {
             let count = match Count::of(value) {
                 Some(Ok(count)) => count,
                 _ => {
-                    return Err(ExtractError(format!(
-                        "Invalid usage value for {}: expected a finite non-negative int, float, \
-                         or Decimal",
-                        mapping.unit
-                    )));
+                    return Err(Miss {
+                        what: "Invalid usage value (expected a finite non-negative int, float, \
+                               or Decimal)",
+                        path: &mapping.path,
+                    });
                 }
             };
             set = true;
@@ -231,10 +247,10 @@ impl Extractor {
             }
         }
         if supported && !set {
-            return Err(ExtractError(format!(
-                "No usage information found at {}",
-                dotted(&self.root)
-            )));
+            return Err(Miss {
+                what: "No usage information found",
+                path: &self.root,
+            });
         }
         Ok(Extracted {
             flavor: &self.flavor,
@@ -247,21 +263,25 @@ impl Extractor {
 
 /// The package's `_extract_path`: follows `path` from `data`; the last step is a key whose
 /// value must pass `wanted`. A required path that is not there is an error naming where.
-fn walk<'v>(
-    path: &[Step],
+fn walk<'c, 'v>(
+    path: &'c [Step],
     mut data: &'v Value,
     required: bool,
     wanted: impl Fn(&Value) -> bool,
-) -> Result<Found<'v>, ExtractError> {
+) -> Result<Found<'v>, Miss<'c>> {
     let Some((Step::Key(last), steps)) = path.split_last() else {
-        return Err(ExtractError("a path must end with a key".to_owned()));
+        // Built paths end with a key (`RawPath::build`).
+        return Err(Miss {
+            what: "A path that does not end with a key",
+            path,
+        });
     };
-    let missing = |at: usize, what: &str| {
+    let missing = |at: usize, what: &'static str| {
         if required {
-            Err(ExtractError(format!(
-                "{what} at `{}`",
-                dotted(&path[..=at])
-            )))
+            Err(Miss {
+                what,
+                path: &path[..=at],
+            })
         } else {
             Ok(Found::Absent)
         }
@@ -389,7 +409,7 @@ impl RawPath {
 }
 
 impl RawExtractor {
-    pub(crate) fn build(self, at: &dyn Fn() -> String) -> Result<Extractor, String> {
+    pub(crate) fn build(self, at: &dyn Fn() -> String, units: &Units) -> Result<Extractor, String> {
         let flavor = self.api_flavor;
         let at_flavor = || format!("{}, extractor {flavor}", at());
         let path = |raw: RawPath| {
@@ -410,6 +430,7 @@ impl RawExtractor {
                     let repeats = mappings.iter().any(|e| format!("{:?}", e.path) == shown);
                     mappings.push(Mapping {
                         path: steps,
+                        known: units.is_reported(&m.dest),
                         unit: m.dest,
                         required: m.required,
                         repeats,

@@ -608,10 +608,11 @@ impl Catalog {
             line: error.line(),
             message: error.to_string(),
         })?;
+        let units = raw.units.map_or_else(shipped_units, crate::units::build);
         let providers = raw
             .providers
             .into_iter()
-            .map(RawProvider::build)
+            .map(|provider| provider.build(&units))
             .collect::<Result<_, _>>()
             .map_err(|error| at_line(error, text))?;
         Ok(Catalog {
@@ -619,7 +620,7 @@ impl Catalog {
                 .genai_prices_version
                 .unwrap_or_else(|| "unversioned".to_owned()),
             providers,
-            units: raw.units.map_or_else(shipped_units, crate::units::build),
+            units,
         })
     }
 
@@ -704,7 +705,12 @@ impl Catalog {
     }
 
     fn provider_named(&self, id: &str) -> Option<usize> {
-        let id = id.trim().to_lowercase();
+        let id = id.trim();
+        // The ids are lower case: most names are found without lowering them.
+        if let Some(found) = self.providers.iter().position(|p| p.id == id) {
+            return Some(found);
+        }
+        let id = id.to_lowercase();
         self.providers.iter().position(|p| p.id == id).or_else(|| {
             self.providers.iter().position(|p| {
                 p.provider_rule
@@ -765,7 +771,6 @@ impl Catalog {
             )));
         };
         let provider = &self.providers[index];
-        let known = |unit: &str| self.units.is_reported(unit);
         let flavors = || {
             provider
                 .extractors
@@ -782,7 +787,7 @@ impl Catalog {
         }
         match flavor {
             Some(flavor) => match provider.extractors.iter().find(|e| e.flavor == flavor) {
-                Some(extractor) => extractor.extract(body, &known),
+                Some(extractor) => extractor.extract(body),
                 None => Err(ExtractError(format!(
                     "provider `{}` has no API flavor `{flavor}`; it has: {}",
                     provider.id,
@@ -793,7 +798,7 @@ impl Catalog {
                 let mut errors = Vec::new();
                 let mut best: Option<Extracted<'c, 'v>> = None;
                 for extractor in &provider.extractors {
-                    match extractor.extract(body, &known) {
+                    match extractor.extract(body) {
                         Ok(read)
                             if best
                                 .as_ref()
@@ -994,7 +999,7 @@ struct RawTier<'a> {
 }
 
 impl RawProvider<'_> {
-    fn build(self) -> Result<Provider, PricingError> {
+    fn build(self, units: &Units) -> Result<Provider, PricingError> {
         let provider = self.id.clone();
         let at = || format!("provider {provider}");
         let models = self
@@ -1005,7 +1010,7 @@ impl RawProvider<'_> {
         let extractors = self
             .extractors
             .into_iter()
-            .map(|raw| raw.build(&at).map_err(data_error))
+            .map(|raw| raw.build(&at, units).map_err(data_error))
             .collect::<Result<_, _>>()?;
         Ok(Provider {
             extractors,

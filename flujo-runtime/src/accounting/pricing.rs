@@ -300,21 +300,19 @@ pub(crate) fn read_body(
 ) -> BodyRead {
     let pricing = pricing();
     let catalog = &pricing.catalog;
-    let provider = site_provider
-        .map(genai_provider)
-        .map(str::to_owned)
-        .or_else(|| {
-            let row = pricing.table.provider_of(model);
-            row.as_deref().map(|name| genai_provider(name).to_owned())
-        })
-        .or_else(|| {
-            (!model.is_empty())
-                .then(|| catalog.lookup(model))
-                .flatten()
-                .map(|index| catalog.at(index).0.id.clone())
-        })
-        .or_else(|| infer_provider(model).map(|name| genai_provider(name).to_owned()));
-    let read = match &provider {
+    // The model's price, resolved once a day per thread: no name matching per call.
+    let resolved = (site_provider.is_none() && !model.is_empty())
+        .then(|| resolve(model, None, utc_date(SystemTime::now())));
+    let provider: Option<&str> = match (site_provider, &resolved) {
+        (Some(name), _) => Some(genai_provider(name)),
+        (None, Some(resolved)) => match &resolved.price {
+            Some(Price::Catalog(catalog, index)) => Some(catalog.at(*index).0.id.as_str()),
+            _ if resolved.provider != "unknown" => Some(genai_provider(resolved.provider)),
+            _ => None,
+        },
+        (None, None) => None,
+    };
+    let read = match provider {
         Some(provider) => catalog.extract(provider, api, body).ok(),
         None => COMMON_PROVIDERS
             .iter()

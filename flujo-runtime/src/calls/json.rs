@@ -69,14 +69,14 @@ impl ReportsUsage for Value {
         if let Some(choices) = self.get("choices").and_then(Value::as_array) {
             return choices
                 .iter()
-                .filter_map(|choice| choice.pointer("/message/content")?.as_str())
+                .filter_map(|choice| at(choice, &["message", "content"])?.as_str())
                 .map(Cow::Borrowed)
                 .collect();
         }
         if let Some(candidates) = self.get("candidates").and_then(Value::as_array) {
             return candidates
                 .iter()
-                .filter_map(|candidate| texts(candidate.pointer("/content/parts"), "text"))
+                .filter_map(|candidate| texts(at(candidate, &["content", "parts"]), "text"))
                 .collect();
         }
         if let Some(output) = self.get("output").and_then(Value::as_array) {
@@ -87,8 +87,8 @@ impl ReportsUsage for Value {
         }
         [
             self.get("content"),
-            self.pointer("/output/message/content"),
-            self.pointer("/message/content"),
+            at(self, &["output", "message", "content"]),
+            at(self, &["message", "content"]),
         ]
         .into_iter()
         .find_map(|parts| texts(parts, "text"))
@@ -103,7 +103,7 @@ impl ReportsUsage for Value {
         if let Some(tier) = self.get("service_tier").and_then(Value::as_str) {
             context.push(("service_tier", Cow::Borrowed(tier)));
         }
-        if self.pointer("/usage/service_tier").and_then(Value::as_str) == Some("batch") {
+        if at(self, &["usage", "service_tier"]).and_then(Value::as_str) == Some("batch") {
             context.push(("processing", Cow::Borrowed("batch")));
         }
         context
@@ -184,13 +184,13 @@ fn carrier(event: &Value) -> Option<Carrier<'_>> {
     if kind == Some("message-end") {
         return Some((event.get("delta")?, Some("cohere"), Some("default")));
     }
-    if event.pointer("/metadata/usage").is_some() {
+    if at(event, &["metadata", "usage"]).is_some() {
         return Some((event.get("metadata")?, Some("aws"), Some("default")));
     }
     if event.get("usageMetadata").is_some() {
         return Some((event, Some("google"), Some("default")));
     }
-    if event.pointer("/x_groq/usage").is_some() {
+    if at(event, &["x_groq", "usage"]).is_some() {
         return Some((event.get("x_groq")?, Some("groq"), Some("default")));
     }
     event
@@ -222,7 +222,7 @@ pub(crate) fn chunk_usage(event: &Value, site: &CallSite<'_>) -> ChunkUsage {
 /// and the output so far, `message_delta` the output so far (and, lately, the input again).
 fn anthropic(event: &Value) -> Option<ChunkUsage> {
     let usage = match event.get("type").and_then(Value::as_str)? {
-        "message_start" => event.pointer("/message/usage")?,
+        "message_start" => at(event, &["message", "usage"])?,
         "message_delta" => event.get("usage")?,
         _ => return None,
     };
@@ -234,36 +234,42 @@ fn anthropic(event: &Value) -> Option<ChunkUsage> {
         count("output_tokens"),
     );
     Some(
-        match usage
-            .pointer("/cache_creation/ephemeral_1h_input_tokens")
-            .and_then(Value::as_u64)
-        {
+        match at(usage, &["cache_creation", "ephemeral_1h_input_tokens"]).and_then(Value::as_u64) {
             Some(one_hour) => split.with_cache_write_1h(one_hour),
             None => split,
         },
     )
 }
 
+/// The value at `path` (object keys) in `value`. `Value::pointer` would do, but it allocates
+/// a string per key, and this runs on every chunk of a stream.
+fn at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |value, key| value.get(key))
+}
+
 /// The model a body or event names: chat's `model`, Gemini's `modelVersion`, Anthropic's
 /// `message.model`, the Responses API's `response.model`, Cloudflare's `result.model`.
 fn model_of(value: &Value) -> Option<&str> {
-    [
-        "/model",
-        "/modelVersion",
-        "/message/model",
-        "/response/model",
-        "/result/model",
-    ]
-    .iter()
-    .find_map(|path| value.pointer(path)?.as_str())
+    const PATHS: [&[&str]; 5] = [
+        &["model"],
+        &["modelVersion"],
+        &["message", "model"],
+        &["response", "model"],
+        &["result", "model"],
+    ];
+    PATHS.iter().find_map(|path| at(value, path)?.as_str())
 }
 
 /// The id a body or event names: `id`, Gemini's `responseId`, Anthropic's `message.id`, the
 /// Responses API's `response.id`.
 fn id_of(value: &Value) -> Option<&str> {
-    ["/id", "/responseId", "/message/id", "/response/id"]
-        .iter()
-        .find_map(|path| value.pointer(path)?.as_str())
+    const PATHS: [&[&str]; 4] = [
+        &["id"],
+        &["responseId"],
+        &["message", "id"],
+        &["response", "id"],
+    ];
+    PATHS.iter().find_map(|path| at(value, path)?.as_str())
 }
 
 /// Why the model stopped, as each API says it in a body or an event.
@@ -294,24 +300,24 @@ fn finish_reasons_of(value: &Value) -> Vec<Cow<'_, str>> {
         if matches!(status, "completed" | "in_progress" | "queued") {
             return None;
         }
-        response
-            .pointer("/incomplete_details/reason")
+        at(response, &["incomplete_details", "reason"])
             .and_then(Value::as_str)
             .or(Some(status))
     });
-    [
-        "/stop_reason",
-        "/stopReason",
-        "/finish_reason",
-        "/delta/stop_reason",
-        "/delta/finish_reason",
-        "/messageStop/stopReason",
-    ]
-    .iter()
-    .find_map(|path| value.pointer(path)?.as_str())
-    .or(unfinished)
-    .map(|reason| vec![Cow::Borrowed(reason)])
-    .unwrap_or_default()
+    const PATHS: [&[&str]; 6] = [
+        &["stop_reason"],
+        &["stopReason"],
+        &["finish_reason"],
+        &["delta", "stop_reason"],
+        &["delta", "finish_reason"],
+        &["messageStop", "stopReason"],
+    ];
+    PATHS
+        .iter()
+        .find_map(|path| at(value, path)?.as_str())
+        .or(unfinished)
+        .map(|reason| vec![Cow::Borrowed(reason)])
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -412,14 +412,17 @@ impl ModelCall {
                 .collect()
         });
         let usage = reported.map(TokenUsage::clamped);
-        let units: Vec<(&str, Count)> = report.as_ref().map_or_else(Vec::new, |r| {
-            r.units
-                .iter()
-                .map(|(unit, count)| (unit.as_str(), *count))
-                .collect()
-        });
-        let (cost, output_cost) = match reported {
-            Some(usage) if usage.is_within_bounds() && !units.is_empty() => {
+        // Only a body that reported units beyond tokens has any.
+        let units = report
+            .as_ref()
+            .map(|r| r.units.as_slice())
+            .filter(|units| !units.is_empty());
+        let (cost, output_cost) = match (reported, units) {
+            (Some(usage), Some(units)) if usage.is_within_bounds() => {
+                let units: Vec<(&str, Count)> = units
+                    .iter()
+                    .map(|(unit, count)| (unit.as_str(), *count))
+                    .collect();
                 match resolved.costs_of(&units, timestamp, &context) {
                     Some(Ok(costs)) => Some(costs),
                     Some(Err(reason)) => {
@@ -430,14 +433,14 @@ impl ModelCall {
                 }
                 .unzip()
             }
-            Some(usage) if usage.is_within_bounds() => {
+            (Some(usage), _) if usage.is_within_bounds() => {
                 resolved.costs(&usage, timestamp, &context).unzip()
             }
-            Some(usage) => {
+            (Some(usage), _) => {
                 out_of_bounds(&self.model, &usage);
                 (None, None)
             }
-            None => (None, None),
+            (None, _) => (None, None),
         };
         let step = self.context().step();
         budget::charge(

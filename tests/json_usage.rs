@@ -414,3 +414,27 @@ fn a_call_site_s_provider_and_api_read_a_stream_of_another_provider_s_shape() {
     assert_eq!(record.usage, TokenUsage::new(10, 5));
     assert_eq!(record.provider, "azure.ai.openai");
 }
+
+#[test]
+fn a_json_stream_served_at_the_flex_tier_is_priced_at_it() {
+    let record = streamed(
+        "gpt-5-mini",
+        vec![
+            json!({"id": "c2", "object": "chat.completion.chunk", "model": "gpt-5-mini-2025-08-07",
+                   "service_tier": "flex",
+                   "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}),
+            json!({"id": "c2", "object": "chat.completion.chunk", "model": "gpt-5-mini-2025-08-07",
+                   "service_tier": "flex", "choices": [],
+                   "usage": {"prompt_tokens": 1000, "completion_tokens": 500}}),
+        ],
+    );
+    let catalog = flujo_pricing::genai::Catalog::shipped().unwrap();
+    let index = catalog.locate("gpt-5-mini", Some("openai")).unwrap();
+    let price = |context: &[(&str, &str)]| {
+        catalog
+            .prices_for(index, record.timestamp, context)
+            .cost(&record.usage)
+    };
+    assert!(price(&[("service_tier", "flex")]) < price(&[]));
+    assert_eq!(record.cost, Some(price(&[("service_tier", "flex")])));
+}

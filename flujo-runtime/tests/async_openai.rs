@@ -200,3 +200,85 @@ fn the_service_tier_of_the_response_selects_the_price_variant() {
     // 2432 cached * $0.138/M + 412 * $2.20/M = 224.95 + 335.616 + 906.4 micro-dollars.
     assert_eq!(record.cost, Some(Usd::parse("0.001466966").unwrap()));
 }
+
+fn responses_response() -> async_openai::types::responses::Response {
+    serde_json::from_str(include_str!("recorded/responses_gpt_5_mini.json")).unwrap()
+}
+
+#[track_cost(model = "gpt-5-mini")]
+async fn summarise_invoice() -> Result<async_openai::types::responses::Response, anyhow::Error> {
+    Ok(responses_response())
+}
+
+#[test]
+fn a_responses_api_response_is_priced_at_its_service_tier() {
+    let response = responses_response();
+    assert_eq!(
+        response.token_usage(),
+        Some(TokenUsage::new(1437, 86).with_cache_read(1280))
+    );
+    assert_eq!(response.output_texts(), ["Invoice 2291 totals $1,240.00."]);
+    let capture = Capture::start();
+    futures::executor::block_on(summarise_invoice()).unwrap();
+    let record = &capture.cost_records()[0];
+    let catalog = flujo_pricing::genai::Catalog::shipped().unwrap();
+    let index = catalog.locate("gpt-5-mini", Some("openai")).unwrap();
+    let at = |context: &[(&str, &str)]| {
+        catalog
+            .prices_for(index, record.timestamp, context)
+            .cost(&record.usage)
+    };
+    let flex = at(&[("service_tier", "flex")]);
+    assert!(flex < at(&[]), "the flex tier is cheaper");
+    assert_eq!(record.cost, Some(flex), "priced at the flex tier");
+    let span = &capture.spans_named("chat gpt-5-mini")[0];
+    assert_eq!(
+        span.attribute("gen_ai.response.id").unwrap().as_str(),
+        Some("resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b")
+    );
+}
+
+type ResponsesStream = std::pin::Pin<
+    Box<
+        dyn futures::Stream<
+                Item = Result<async_openai::types::responses::ResponseStreamEvent, anyhow::Error>,
+            > + Send,
+    >,
+>;
+
+/// What `client.responses().create_stream(request)` returns, replayed from a recording.
+#[track_cost(model = "gpt-5-mini", stream)]
+async fn stream_invoice_with_responses() -> Result<ResponsesStream, anyhow::Error> {
+    let events: Vec<_> = include_str!("recorded/responses_stream_gpt_5_mini.jsonl")
+        .lines()
+        .map(|line| Ok(serde_json::from_str(line).expect("a recorded event")))
+        .collect();
+    Ok(Box::pin(futures::stream::iter(events)))
+}
+
+#[test]
+fn a_responses_stream_is_priced_from_its_completed_event() {
+    use futures::StreamExt;
+    let capture = Capture::start();
+    let events = futures::executor::block_on(async {
+        stream_invoice_with_responses().await.unwrap().count().await
+    });
+    assert_eq!(events, 4);
+    let record = &capture.cost_records()[0];
+    assert_eq!(
+        record.usage,
+        TokenUsage::new(1437, 86).with_cache_read(1280)
+    );
+    // The completed response says it was served at the flex tier, as the whole one does.
+    let catalog = flujo_pricing::genai::Catalog::shipped().unwrap();
+    let index = catalog.locate("gpt-5-mini", Some("openai")).unwrap();
+    let flex = catalog
+        .prices_for(index, record.timestamp, &[("service_tier", "flex")])
+        .cost(&record.usage);
+    assert_eq!(record.cost, Some(flex));
+    let span = &capture.spans_named("chat gpt-5-mini")[0];
+    assert_eq!(
+        span.attribute("gen_ai.response.model").unwrap().as_str(),
+        Some("gpt-5-mini-2025-08-07")
+    );
+}

@@ -99,14 +99,7 @@ impl ReportsUsage for Value {
     /// The service tier the response was served at (`service_tier`: OpenAI's `flex`,
     /// `priority`, ...; Anthropic's `batch`, in its usage, as the data's `processing`).
     fn price_context(&self) -> Vec<(&'static str, Cow<'_, str>)> {
-        let mut context = Vec::new();
-        if let Some(tier) = self.get("service_tier").and_then(Value::as_str) {
-            context.push(("service_tier", Cow::Borrowed(tier)));
-        }
-        if at(self, &["usage", "service_tier"]).and_then(Value::as_str) == Some("batch") {
-            context.push(("processing", Cow::Borrowed("batch")));
-        }
-        context
+        price_context_of(self)
     }
 
     fn json_body(&self) -> Option<&Value> {
@@ -160,6 +153,10 @@ impl StreamChunk for Value {
 
     fn finish_reasons(&self) -> Vec<Cow<'_, str>> {
         finish_reasons_of(self)
+    }
+
+    fn price_context(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        price_context_of(self)
     }
 
     fn json_chunk(&self) -> Option<&Value> {
@@ -245,6 +242,24 @@ fn anthropic(event: &Value) -> Option<ChunkUsage> {
 /// a string per key, and this runs on every chunk of a stream.
 fn at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
     path.iter().try_fold(value, |value, key| value.get(key))
+}
+
+/// How a body or event says the request was served: `service_tier` (OpenAI's chat bodies and
+/// chunks; a Responses API event's `response`), Anthropic's `batch` in its usage as the
+/// data's `processing`.
+fn price_context_of(value: &Value) -> Vec<(&'static str, Cow<'_, str>)> {
+    let mut context = Vec::new();
+    let tier = value
+        .get("service_tier")
+        .or_else(|| at(value, &["response", "service_tier"]))
+        .and_then(Value::as_str);
+    if let Some(tier) = tier {
+        context.push(("service_tier", Cow::Borrowed(tier)));
+    }
+    if at(value, &["usage", "service_tier"]).and_then(Value::as_str) == Some("batch") {
+        context.push(("processing", Cow::Borrowed("batch")));
+    }
+    context
 }
 
 /// The model a body or event names: chat's `model`, Gemini's `modelVersion`, Anthropic's

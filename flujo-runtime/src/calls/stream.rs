@@ -231,6 +231,14 @@ pub trait StreamChunk {
         Vec::new()
     }
 
+    /// How the provider served the request, when the chunk says (`("service_tier",
+    /// "flex")`); asked of the chunks that report usage. The price data's variant for it
+    /// prices the call, as
+    /// [`ReportsUsage::price_context`](super::usage::ReportsUsage::price_context) does.
+    fn price_context(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        Vec::new()
+    }
+
     /// The chunk as a JSON event, whose usage `#[track_cost]` reads with the call site's
     /// provider and API flavor (only `serde_json::Value` is one).
     #[doc(hidden)]
@@ -255,6 +263,8 @@ struct StreamCall {
     model_call: ModelCall,
     usage: ChunkUsage,
     response: ResponseDetails,
+    /// How the request was served, as the first chunk with usage says it.
+    price_context: Vec<(&'static str, String)>,
     /// Raw clock readings: the call's start, the last chunk's arrival.
     started: u64,
     last_chunk: u64,
@@ -275,6 +285,7 @@ pub fn track_stream<S>(model_call: ModelCall, stream: S) -> TrackedStream<S> {
             model_call,
             usage: ChunkUsage::none(),
             response: ResponseDetails::default(),
+            price_context: Vec::new(),
             last_chunk: 0,
             time_to_first_chunk: None,
             chunks: 0,
@@ -349,6 +360,14 @@ impl StreamCall {
             None => chunk.chunk_usage(),
         };
         if !usage.is_none() {
+            // Asked of the chunks that report usage only: the others pay nothing for it.
+            if self.price_context.is_empty() {
+                self.price_context = chunk
+                    .price_context()
+                    .into_iter()
+                    .map(|(key, value)| (key, capped_copy(&value)))
+                    .collect();
+            }
             self.usage = self.usage.merged(usage);
             if let Some(total) = self.usage.total() {
                 self.model_call.charge_progress(&total);
@@ -381,7 +400,7 @@ impl StreamCall {
             units: Vec::new(),
             response: std::mem::take(&mut self.response),
             output: None,
-            price_context: Vec::new(),
+            price_context: std::mem::take(&mut self.price_context),
         };
         let timing = StreamTiming {
             time_to_first_chunk: self.time_to_first_chunk,

@@ -23,6 +23,8 @@
 //! | `sqlite` | the durable cost ledger in a SQLite file |
 //! | `postgres` | the cost ledger in PostgreSQL, shared by a fleet, with fleet-wide budgets |
 //! | `async-openai` | usage read from `async-openai`'s response types |
+//! | `genai` | usage read from the `genai` crate's chat response and stream events |
+//! | `ollama` | usage read from `ollama-rs`'s chat and generation responses |
 //! | `tokio` | waits step aside for the tokio runtime's other tasks |
 //!
 //! The root holds what nearly every program names: the macros, [`init_telemetry`] and its

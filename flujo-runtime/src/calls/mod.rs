@@ -4,8 +4,12 @@
 
 pub(crate) mod apply;
 pub(crate) mod content;
+#[cfg(feature = "genai")]
+mod genai;
 mod json;
 pub(crate) mod model_call;
+#[cfg(feature = "ollama")]
+mod ollama;
 #[cfg(feature = "async-openai")]
 mod openai;
 pub(crate) mod stream;

@@ -195,7 +195,12 @@ impl UsageReport {
         let (usage, units, body_model) = match value.json_body() {
             Some(body) => {
                 let read = pricing::read_body(body, site.model, site.provider, site.api);
-                (read.usage, read.units, read.model)
+                // A client's typed usage stands in when its raw body does not read.
+                (
+                    read.usage.or_else(|| value.token_usage()),
+                    read.units,
+                    read.model,
+                )
             }
             None => (value.token_usage(), Vec::new(), None),
         };

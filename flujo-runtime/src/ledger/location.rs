@@ -107,8 +107,9 @@ fn scheme_reason(scheme: &str) -> &'static str {
 
 impl LedgerLocation {
     /// `text` as a ledger location: a `postgres://` or `postgresql://` URL or a libpq
-    /// `key=value` string is a database; another URL, or text holding a password, is
-    /// [`Unsupported`](Location::Unsupported); anything else a file.
+    /// `key=value` string is a database; another URL, or text holding a password, is kept
+    /// as a location flujo refuses (opening a ledger there is an error saying what to write
+    /// instead); anything else a file.
     pub fn parse(text: &str) -> LedgerLocation {
         if let Some(url) = PostgresUrl::parse(text) {
             return LedgerLocation(Location::Postgres(url));

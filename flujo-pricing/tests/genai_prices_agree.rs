@@ -10,21 +10,15 @@ use std::process::Command;
 use flujo_pricing::genai::{Catalog, GENAI_PRICES_VERSION};
 use flujo_pricing::{TokenUsage, Usd};
 
-fn python() -> String {
-    std::env::var("FLUJO_TEST_GENAI_PRICES_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "FLUJO_TEST_GENAI_PRICES_PYTHON is not set: run `bash scripts/test.sh`, which installs \
-             genai-prices {GENAI_PRICES_VERSION} into .backends/genai-prices/"
-        )
-    })
-}
+#[path = "support/package.rs"]
+mod package;
 
 fn grid() -> Vec<serde_json::Value> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../scripts/genai-prices-grid.py"
     );
-    let version = Command::new(python())
+    let version = Command::new(package::python())
         .args(["-c", "import genai_prices; print(genai_prices.__version__)"])
         .output()
         .expect("python runs");
@@ -33,7 +27,7 @@ fn grid() -> Vec<serde_json::Value> {
         GENAI_PRICES_VERSION,
         "the package is the version of the shipped data: {version:?}"
     );
-    let output = Command::new(python())
+    let output = Command::new(package::python())
         .arg(script)
         .output()
         .expect("the grid script runs");
@@ -59,11 +53,7 @@ fn flujo_and_the_python_package_agree_on_every_model() {
         let provider = row["provider"].as_str().unwrap();
         let model = row["model"].as_str().unwrap();
         let usage = &row["usage"];
-        let at = time::OffsetDateTime::parse(
-            row["at"].as_str().unwrap(),
-            &time::format_description::well_known::Rfc3339,
-        )
-        .expect("an RFC 3339 time");
+        let at = package::at(row);
         let tokens = TokenUsage::new(count(usage, "input_tokens"), count(usage, "output_tokens"))
             .with_cache_read(count(usage, "cache_read_tokens"))
             .with_cache_write(count(usage, "cache_write_tokens"))
@@ -136,7 +126,7 @@ fn the_shipped_data_is_what_the_pinned_package_holds() {
         "/../scripts/genai-prices-data.py"
     );
     let out = std::env::temp_dir().join(format!("flujo-genai-prices-{}.json", std::process::id()));
-    let status = Command::new(python())
+    let status = Command::new(package::python())
         .arg(script)
         .arg(&out)
         .status()

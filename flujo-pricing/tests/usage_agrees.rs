@@ -18,23 +18,17 @@ use std::process::{Command, Stdio};
 
 use flujo_pricing::Usd;
 use flujo_pricing::extract::Count;
-use flujo_pricing::genai::{Catalog, GENAI_PRICES_VERSION};
+use flujo_pricing::genai::Catalog;
 use serde_json::Value;
+
+#[path = "support/package.rs"]
+mod package;
 
 const CORPUS: [&str; 3] = [
     include_str!("corpus/recorded.jsonl"),
     include_str!("corpus/streams.jsonl"),
     include_str!("corpus/extractors.jsonl"),
 ];
-
-fn python() -> String {
-    std::env::var("FLUJO_TEST_GENAI_PRICES_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "FLUJO_TEST_GENAI_PRICES_PYTHON is not set: run `bash scripts/test.sh`, which installs \
-             genai-prices {GENAI_PRICES_VERSION} into .backends/genai-prices/"
-        )
-    })
-}
 
 fn rows() -> Vec<Value> {
     CORPUS
@@ -51,7 +45,7 @@ fn theirs(rows: &[Value]) -> Vec<Value> {
         env!("CARGO_MANIFEST_DIR"),
         "/../scripts/genai-prices-extract.py"
     );
-    let mut child = Command::new(python())
+    let mut child = Command::new(package::python())
         .arg(script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -95,11 +89,7 @@ fn flujo_reads_and_prices_every_body_as_the_python_package_does() {
         let provider = row["provider"].as_str().unwrap();
         let flavor = row["flavor"].as_str().unwrap();
         let body = &row["body"];
-        let at = time::OffsetDateTime::parse(
-            row["at"].as_str().unwrap(),
-            &time::format_description::well_known::Rfc3339,
-        )
-        .expect("an RFC 3339 time");
+        let at = package::at(row);
         let ours = catalog.extract(provider, Some(flavor), body);
         let mut differ = |what: String| {
             disagreements.push(format!("{provider}/{flavor} {body}: {what}"));

@@ -49,8 +49,9 @@ pub mod context {
 pub mod cost {
     pub use crate::accounting::budget::WhenUnreachable;
     pub use crate::accounting::pricing::{model_prices, set_model_price};
+    pub use crate::calls::chunk::{ChunkUsage, StreamChunk};
     pub use crate::calls::content::{GenAiMessages, REDACTED, redact};
-    pub use crate::calls::stream::{ChunkUsage, StreamChunk, TrackedStream};
+    pub use crate::calls::stream::TrackedStream;
     pub use crate::calls::usage::ReportsUsage;
     pub use crate::core::record::{Operation, StreamTiming};
     pub use crate::ledger::error::CostError;

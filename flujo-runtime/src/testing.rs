@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use flujo_pricing::{TokenUsage, Usd};
 
-use crate::calls::stream::{ChunkUsage, StreamChunk};
+use crate::calls::chunk::{ChunkUsage, StreamChunk};
 use crate::calls::usage::ReportsUsage;
 use crate::collect::finished::FinishedSpan;
 use crate::collect::sink::{self, SinkId, SpanExporter};

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use flujo_pricing::TokenUsage;
 use genai::chat::{ChatResponse, ChatStreamEvent, Usage};
 
-use super::stream::{ChunkUsage, StreamChunk};
+use super::chunk::{ChunkUsage, StreamChunk};
 use super::usage::ReportsUsage;
 
 /// A count genai reported: `None` when it is negative (a usage that cannot be true is not

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use flujo_pricing::TokenUsage;
 use serde_json::Value;
 
-use super::stream::{ChunkUsage, StreamChunk};
+use super::chunk::{ChunkUsage, StreamChunk};
 use super::usage::{CallSite, ReportsUsage};
 use crate::accounting::pricing;
 

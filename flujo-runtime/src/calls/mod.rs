@@ -3,6 +3,7 @@
 //! the observer that applies a finished call's cost to metrics and the ledger.
 
 pub(crate) mod apply;
+pub(crate) mod chunk;
 pub(crate) mod content;
 #[cfg(feature = "genai")]
 mod genai;

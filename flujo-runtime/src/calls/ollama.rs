@@ -11,7 +11,7 @@ use flujo_pricing::TokenUsage;
 use ollama_rs::generation::chat::ChatMessageResponse;
 use ollama_rs::generation::completion::GenerationResponse;
 
-use super::stream::{ChunkUsage, StreamChunk};
+use super::chunk::{ChunkUsage, StreamChunk};
 use super::usage::ReportsUsage;
 
 impl ReportsUsage for ChatMessageResponse {

@@ -18,7 +18,7 @@ use async_openai::types::responses::{
 };
 use flujo_pricing::TokenUsage;
 
-use super::stream::{ChunkUsage, StreamChunk};
+use super::chunk::{ChunkUsage, StreamChunk};
 use super::usage::ReportsUsage;
 
 /// OpenAI counts cached tokens inside `prompt_tokens` and reasoning tokens inside

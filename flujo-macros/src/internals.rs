@@ -1,6 +1,7 @@
 //! What the three macros share: the error context that collects every problem, argument
 //! tables with did-you-mean, literal readers, and reading the annotated function.
 
+pub(crate) use flujo_pricing::edit_distance;
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::spanned::Spanned;
@@ -33,23 +34,6 @@ impl Errors {
     pub(crate) fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
-}
-
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
 }
 
 /// Calls `accept` for each argument of `raw` named in `known`, once per name, in the order

@@ -227,6 +227,30 @@ impl Prices {
         self.priced_keys().any(|(_, price)| price.rounded)
     }
 
+    /// The price of the unit `key` names (`input_mtok`, `web_searches_kcount`, ...).
+    pub(crate) fn get_key(&self, key: &str) -> Option<&UnitPrice> {
+        match Unit::of_key(key) {
+            Some(unit) => self.get(unit),
+            None => self
+                .other
+                .iter()
+                .find(|(other, _)| other == key)
+                .map(|(_, price)| price),
+        }
+    }
+
+    /// These prices with the unit `key` names at `price`.
+    pub(crate) fn with_key(mut self, key: &str, price: UnitPrice) -> Prices {
+        if let Some(unit) = Unit::of_key(key) {
+            return self.with(unit, price);
+        }
+        match self.other.iter_mut().find(|(other, _)| other == key) {
+            Some((_, existing)) => *existing = price,
+            None => self.other.push((key.to_owned(), price)),
+        }
+        self
+    }
+
     /// Every price, by the data's price key (`input_mtok`, ..., `web_searches_kcount`).
     pub fn priced_keys(&self) -> impl Iterator<Item = (&str, &UnitPrice)> {
         Unit::ALL
@@ -558,7 +582,7 @@ pub struct Catalog {
 }
 
 /// The shipped data's units, for data that does not state its own.
-fn shipped_units() -> Units {
+pub(crate) fn shipped_units() -> Units {
     #[derive(Deserialize)]
     struct OnlyUnits {
         units: BTreeMap<String, RawUnit>,

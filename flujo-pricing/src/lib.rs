@@ -16,7 +16,7 @@ mod usage;
 
 pub use file::MAX_PRICE_FILE_BYTES;
 pub use money::{MAX_USD_PER_MILLION_TOKENS, PerMillionTokens, PricingError, Usd};
-pub use names::{infer_provider, name_candidates};
+pub use names::{edit_distance, infer_provider, name_candidates};
 pub use table::{MAX_VERSION_CHARS, ModelPrice, PriceTable, Priced};
 pub use time::Date;
 pub use usage::{MAX_TOKENS_PER_CALL, TokenUsage};

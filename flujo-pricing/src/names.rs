@@ -90,6 +90,29 @@ fn all_digits(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The Levenshtein distance between two names: what flujo's messages use to suggest the
+/// nearest known name (a model, a setting, a macro argument, a price key) for a misspelt one.
+///
+/// ```
+/// assert_eq!(flujo_pricing::edit_distance("modle", "model"), 2);
+/// ```
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
 /// The provider of a model, as `gen_ai.provider.name` spells it, from its name; `None`
 /// when the name does not tell.
 ///

@@ -70,19 +70,20 @@ impl ModelPrice {
     /// one-hour cache writes as cache writes, reasoning as output.
     #[must_use]
     pub fn with_price(mut self, unit: Unit, price: PerMillionTokens) -> ModelPrice {
-        self.set_price(unit, price);
+        self.set_price(unit.key(), price);
         self
     }
 
-    fn set_price(&mut self, unit: Unit, price: PerMillionTokens) {
+    /// Sets the price of the unit `key` names (a price key of the data), keeping its tiers.
+    fn set_price(&mut self, key: &str, price: PerMillionTokens) {
         let tiers = self
             .prices
-            .get(unit)
+            .get_key(key)
             .map(|p| p.tiers.clone())
             .unwrap_or_default();
         let prices = std::mem::take(&mut self.prices);
-        self.prices = prices.with(
-            unit,
+        self.prices = prices.with_key(
+            key,
             UnitPrice {
                 tiers,
                 ..UnitPrice::new(price.micros())
@@ -99,14 +100,14 @@ impl ModelPrice {
         above_input_tokens: u64,
         price: PerMillionTokens,
     ) -> ModelPrice {
-        self.set_tier(unit, above_input_tokens, price);
+        self.set_tier(unit.key(), above_input_tokens, price);
         self
     }
 
-    fn set_tier(&mut self, unit: Unit, above_input_tokens: u64, price: PerMillionTokens) {
-        if let Some(base) = self.prices.get(unit).cloned() {
+    fn set_tier(&mut self, key: &str, above_input_tokens: u64, price: PerMillionTokens) {
+        if let Some(base) = self.prices.get_key(key).cloned() {
             let prices = std::mem::take(&mut self.prices);
-            self.prices = prices.with(unit, base.with_tier(above_input_tokens, price.micros()));
+            self.prices = prices.with_key(key, base.with_tier(above_input_tokens, price.micros()));
         }
     }
 
@@ -119,18 +120,18 @@ impl ModelPrice {
         unit: Unit,
         price: PerMillionTokens,
     ) -> ModelPrice {
-        self.add_variant(when, unit, price);
+        self.add_variant(when, unit.key(), price);
         self
     }
 
-    fn add_variant(&mut self, when: &[(&str, &str)], unit: Unit, price: PerMillionTokens) {
+    fn add_variant(&mut self, when: &[(&str, &str)], key: &str, price: PerMillionTokens) {
         let when: Vec<(String, String)> = when
             .iter()
             .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
             .collect();
         self.variants.push(Variant::new(
             when,
-            Prices::default().with(unit, UnitPrice::new(price.micros())),
+            Prices::default().with_key(key, UnitPrice::new(price.micros())),
         ));
     }
 
@@ -388,6 +389,34 @@ impl Source<'_> {
         }
     }
 
+    /// `key` of a row's `units` is a price key of the data that has no field of its own.
+    fn check_unit(&self, key: &Spanned<String>) -> Result<(), PricingError> {
+        let name = key.get_ref();
+        if let Some((field, _)) = PRICE_FIELDS.iter().find(|(_, unit)| unit.key() == name) {
+            return Err(self.error(
+                key.span().start,
+                format!("`units.{name}` has its own field: write `{field} = ...`"),
+            ));
+        }
+        let units = crate::genai::shipped_units();
+        if units.by_price_key(name).is_some() {
+            return Ok(());
+        }
+        let nearest = units
+            .iter()
+            .map(|unit| unit.price_key.as_str())
+            .min_by_key(|known| crate::edit_distance(name, known))
+            .unwrap_or_default();
+        Err(self.error(
+            key.span().start,
+            format!(
+                "`units.{name}` is not a price key of the genai-prices data (did you mean \
+                 `{nearest}`? the keys are the data's: `input_audio_mtok`, \
+                 `web_searches_kcount`, `audio_hours`, ...)"
+            ),
+        ))
+    }
+
     /// A price as written: a TOML number read from its text (never through a float), or a
     /// string.
     fn price(&self, field: &str, value: &Spanned<Value>) -> Result<PerMillionTokens, PricingError> {
@@ -410,6 +439,19 @@ impl Source<'_> {
     }
 }
 
+/// The price fields of a row, a tier and a variant, with the unit each prices, in the order of
+/// their fields in [`priced_table!`].
+const PRICE_FIELDS: [(&str, Unit); 8] = [
+    ("input", Unit::Input),
+    ("output", Unit::Output),
+    ("cache_read", Unit::CacheRead),
+    ("cached_input", Unit::CacheRead),
+    ("cache_write", Unit::CacheWrite),
+    ("cache_write_1h", Unit::CacheWrite1h),
+    ("reasoning", Unit::Reasoning),
+    ("requests", Unit::Requests),
+];
+
 /// The price keys a row, a tier and a variant may hold, with the unit each prices.
 macro_rules! priced_table {
     ($(#[$meta:meta])* struct $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
@@ -425,33 +467,42 @@ macro_rules! priced_table {
             cache_write_1h: Option<Spanned<Value>>,
             reasoning: Option<Spanned<Value>>,
             requests: Option<Spanned<Value>>,
+            /// Any other unit of the data, by its price key (`web_searches_kcount = 10`,
+            /// `input_audio_mtok = 40`): USD per the unit's own quantity.
+            #[serde(default)]
+            units: BTreeMap<Spanned<String>, Spanned<Value>>,
         }
 
         impl $name {
             /// Each price written, with its field and unit.
             fn written(&self) -> [(&'static str, Unit, &Option<Spanned<Value>>); 8] {
-                [
-                    ("input", Unit::Input, &self.input),
-                    ("output", Unit::Output, &self.output),
-                    ("cache_read", Unit::CacheRead, &self.cache_read),
-                    ("cached_input", Unit::CacheRead, &self.cached_input),
-                    ("cache_write", Unit::CacheWrite, &self.cache_write),
-                    ("cache_write_1h", Unit::CacheWrite1h, &self.cache_write_1h),
-                    ("reasoning", Unit::Reasoning, &self.reasoning),
-                    ("requests", Unit::Requests, &self.requests),
-                ]
+                let values = [
+                    &self.input,
+                    &self.output,
+                    &self.cache_read,
+                    &self.cached_input,
+                    &self.cache_write,
+                    &self.cache_write_1h,
+                    &self.reasoning,
+                    &self.requests,
+                ];
+                std::array::from_fn(|i| (PRICE_FIELDS[i].0, PRICE_FIELDS[i].1, values[i]))
             }
 
-            /// The prices written, each applied with `apply`.
+            /// The prices written, each applied with `apply` to its price key.
             fn each_price(
                 &self,
                 source: &Source<'_>,
-                mut apply: impl FnMut(Unit, PerMillionTokens),
+                mut apply: impl FnMut(&str, PerMillionTokens),
             ) -> Result<(), PricingError> {
                 for (field, unit, value) in self.written() {
                     if let Some(value) = value {
-                        apply(unit, source.price(field, value)?);
+                        apply(unit.key(), source.price(field, value)?);
                     }
+                }
+                for (key, value) in &self.units {
+                    source.check_unit(key)?;
+                    apply(key.get_ref(), source.price(key.get_ref(), value)?);
                 }
                 Ok(())
             }
@@ -595,6 +646,84 @@ mod tests {
 
     fn per_m(text: &str) -> PerMillionTokens {
         PerMillionTokens::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_row_prices_any_unit_of_the_data_by_its_price_key() {
+        use crate::extract::Count;
+        let table = table(
+            r#"
+            [[model]]
+            name = "acme-search"
+            input = 2
+            output = 8
+            units = { web_searches_kcount = 10, input_audio_mtok = "40" }
+
+            [[model.tier]]
+            above_input_tokens = 1000000
+            input = 4
+            units = { input_audio_mtok = 80 }
+
+            [[model.variant]]
+            when = { processing = "batch" }
+            units = { web_searches_kcount = 5 }
+            "#,
+        );
+        let row = table.lookup("acme-search", Date::MIN).unwrap();
+        let units = crate::genai::Catalog::shipped().unwrap().units;
+        let counts = [
+            ("input_tokens", Count::Whole(1_000_000)),
+            ("input_audio_tokens", Count::Whole(100_000)),
+            ("output_tokens", Count::Whole(0)),
+            ("web_searches", Count::Whole(3)),
+        ];
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        // 900k text at $2/M + 100k audio at $40/M + 3 searches at $10/k.
+        let (cost, _) = row.prices_for(at, &[]).costs_of(&counts, &units).unwrap();
+        assert_eq!(cost, usd("1.80") + usd("4") + usd("0.03"));
+        let (batch, _) = row
+            .prices_for(at, &[("processing", "batch")])
+            .costs_of(&counts, &units)
+            .unwrap();
+        assert_eq!(batch, usd("1.80") + usd("4") + usd("0.015"));
+        let long = [
+            ("input_tokens", Count::Whole(1_200_000)),
+            ("input_audio_tokens", Count::Whole(100_000)),
+        ];
+        let (cost, _) = row.prices_for(at, &[]).costs_of(&long, &units).unwrap();
+        // Over the tier: 1.1M text at $4/M + 100k audio at $80/M.
+        assert_eq!(cost, usd("4.40") + usd("8"));
+    }
+
+    #[test]
+    fn a_unit_the_data_does_not_know_is_refused_with_its_line() {
+        let mut table = PriceTable::empty();
+        let error = table
+            .merge_toml(
+                "[[model]]\nname = \"m\"\ninput = 1\noutput = 2\nunits = { web_search_kcount = 1 }\n",
+                "prices.toml",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("prices.toml") && error.contains("line 5"),
+            "{error}"
+        );
+        assert!(
+            error.contains("web_searches_kcount"),
+            "names the nearest: {error}"
+        );
+        let error = table
+            .merge_toml(
+                "[[model]]\nname = \"m\"\ninput = 1\noutput = 2\nunits = { input_mtok = 1 }\n",
+                "prices.toml",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("write `input = ...`"),
+            "a unit with its own field: {error}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::declare::Env;
 use super::groups::GROUPS;
+use flujo_pricing::edit_distance as distance;
 
 /// Prefixes of variables that are not settings: test harnesses' and examples' own.
 const RESERVED: &[&str] = &["FLUJO_TEST_", "FLUJO_EXAMPLE_"];
@@ -60,21 +61,6 @@ pub(super) fn check(present: &[String], env: &Env<'_>) {
              {hint}? (every variable: the settings table of flujo's guide)"
         ));
     }
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]

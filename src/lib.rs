@@ -25,6 +25,7 @@
 //! | `async-openai` | usage read from `async-openai`'s response types |
 //! | `genai` | usage read from the `genai` crate's chat response and stream events |
 //! | `ollama` | usage read from `ollama-rs`'s chat and generation responses |
+//! | `rig` | usage read from `rig-core`'s completion response (needs Rust 1.95) |
 //! | `tokio` | waits step aside for the tokio runtime's other tasks |
 //!
 //! The root holds what nearly every program names: the macros, [`init_telemetry`] and its

@@ -13,5 +13,7 @@ pub(crate) mod model_call;
 mod ollama;
 #[cfg(feature = "async-openai")]
 mod openai;
+#[cfg(feature = "rig")]
+mod rig;
 pub(crate) mod stream;
 pub(crate) mod usage;

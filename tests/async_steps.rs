@@ -81,7 +81,7 @@ async fn parents_survive_awaits_and_worker_threads_under_concurrency() {
 
 static ATTEMPTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-#[pipeline_step(retries = 2, backoff = "exponential", backoff_ms = 2)]
+#[pipeline_step(retries = 2, backoff = "exponential", backoff_ms = 2, jitter = "none")]
 async fn flaky(prompt: String) -> Result<String, ModelError> {
     if ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
         return Err(ModelError("overloaded"));

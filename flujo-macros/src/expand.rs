@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Block, ItemFn};
 
 use crate::internals::qualified_name;
-use crate::model::{Backoff, Rebind, StepModel};
+use crate::model::{Backoff, Jitter, Rebind, StepModel};
 use crate::shape::{Body, FutureWrapper};
 use crate::{cost_expand, fields};
 
@@ -95,7 +95,15 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
                 Backoff::Fixed => quote!(#private::Backoff::Fixed),
                 Backoff::Exponential => quote!(#private::Backoff::Exponential),
             };
-            quote!(#private::RetryPolicy::new(#retries, #backoff, #backoff_ms))
+            let jitter = retry.jitter.map(|jitter| {
+                let jitter = match jitter {
+                    Jitter::None => quote!(None),
+                    Jitter::Full => quote!(Full),
+                    Jitter::Equal => quote!(Equal),
+                };
+                quote!(.with_jitter(#private::Jitter::#jitter))
+            });
+            quote!(#private::RetryPolicy::new(#retries, #backoff, #backoff_ms)#jitter)
         }
     };
     let retry_policy = match model.timeout_ms {

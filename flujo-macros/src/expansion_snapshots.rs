@@ -182,6 +182,18 @@ fn async_fn_with_retries() {
 }
 
 #[test]
+fn sync_retries_with_equal_jitter() {
+    insta::assert_snapshot!(expand(
+        quote!(retries = 3, backoff_ms = 250, jitter = "equal"),
+        quote! {
+            fn fetch(url: &str) -> Result<String, FetchError> {
+                get(url)
+            }
+        }
+    ));
+}
+
+#[test]
 fn impl_future_returning_async_block() {
     insta::assert_snapshot!(expand(
         quote!(),

@@ -22,6 +22,7 @@ const ARGUMENTS: &[&str] = &[
     "retries",
     "backoff",
     "backoff_ms",
+    "jitter",
     "validate",
     "timeout_ms",
     "fallback",
@@ -65,10 +66,20 @@ pub(crate) enum Backoff {
     Exponential,
 }
 
+/// `jitter = "..."`: how a retry's wait is spread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Jitter {
+    None,
+    Full,
+    Equal,
+}
+
 pub(crate) struct Retry {
     pub retries: u32,
     pub backoff: Backoff,
     pub backoff_ms: u64,
+    /// Written: the runtime's default (full for exponential, none for fixed) otherwise.
+    pub jitter: Option<Jitter>,
 }
 
 /// A by-value argument that every retry attempt needs afresh.
@@ -133,6 +144,7 @@ struct Args {
     retries: Option<(Span, u32)>,
     backoff: Option<(Span, Backoff)>,
     backoff_ms: Option<(Span, u64)>,
+    jitter: Option<(Span, Jitter)>,
     validate: Option<syn::Path>,
     timeout_ms: Option<(Span, u64)>,
     fallback: Option<syn::Path>,
@@ -169,6 +181,7 @@ impl Args {
             for (span, arg) in [
                 (args.backoff.map(|(s, _)| s), "backoff"),
                 (args.backoff_ms.map(|(s, _)| s), "backoff_ms"),
+                (args.jitter.map(|(s, _)| s), "jitter"),
             ] {
                 if let Some(span) = span {
                     errors.push(
@@ -220,6 +233,17 @@ impl Args {
                     Some("fixed") => self.backoff = Some((span, Backoff::Fixed)),
                     Some("exponential") => self.backoff = Some((span, Backoff::Exponential)),
                     _ => errors.push(expr.span(), shape_error("\"fixed\" or \"exponential\"")),
+                }
+            }
+            ("jitter", RawValue::Expr(expr)) => {
+                match str_literal(&expr).map(|lit| lit.value()).as_deref() {
+                    Some("full") => self.jitter = Some((span, Jitter::Full)),
+                    Some("equal") => self.jitter = Some((span, Jitter::Equal)),
+                    Some("none") => self.jitter = Some((span, Jitter::None)),
+                    _ => errors.push(
+                        expr.span(),
+                        shape_error("\"full\", \"equal\" or \"none\""),
+                    ),
                 }
             }
             ("backoff_ms", RawValue::Expr(expr)) => match int_literal::<u64>(&expr) {
@@ -409,6 +433,7 @@ impl StepModel {
                 retries,
                 backoff: args.backoff.map_or(Backoff::Exponential, |(_, b)| b),
                 backoff_ms: args.backoff_ms.map_or(100, |(_, ms)| ms),
+                jitter: args.jitter.map(|(_, jitter)| jitter),
             }
         });
         if let Some((span, _)) = args.timeout_ms {

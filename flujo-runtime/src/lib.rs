@@ -129,7 +129,7 @@ pub mod __private {
     };
     pub use crate::step::call::{Step, StepCall, StepError};
     pub use crate::step::retry::{
-        Backoff, RetryArgument, RetryPolicy, retry_delay, sleep_between_attempts,
+        Backoff, Jitter, RetryArgument, RetryPolicy, retry_delay, sleep_between_attempts,
     };
     pub use crate::step::stream::{BoxedStream, step_stream, step_stream_result};
     pub use crate::step::timeout::{FromStepTimeout, deadline};

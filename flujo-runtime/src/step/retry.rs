@@ -2,6 +2,8 @@
 //! how patiently, how long each attempt may take, what each attempt gets, and what runs after
 //! the last.
 
+use std::cell::Cell;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 /// How a step waits between attempts.
@@ -11,6 +13,19 @@ pub enum Backoff {
     Fixed,
     /// The delay doubles with every retry.
     Exponential,
+}
+
+/// How a retry's wait is spread, so that many callers failing together (a rate limit hit by a
+/// fleet) do not retry together: AWS's "full" and "equal" jitter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jitter {
+    /// The computed wait, as is (the default of a fixed backoff).
+    None,
+    /// A wait drawn uniformly between 0 and the computed one (the default of an exponential
+    /// backoff).
+    Full,
+    /// Half the computed wait, plus a draw between 0 and the other half.
+    Equal,
 }
 
 /// Longest wait between two attempts, whatever the backoff says.
@@ -23,6 +38,7 @@ pub struct RetryPolicy {
     retries: u32,
     backoff: Backoff,
     delay_ms: u64,
+    jitter: Jitter,
     /// `timeout_ms` of each attempt (0: none).
     timeout_ms: u64,
     /// Declared with a `fallback`: the last failure hands over to it instead of ending the
@@ -37,16 +53,26 @@ impl RetryPolicy {
     pub const NONE: RetryPolicy = RetryPolicy::new(0, Backoff::Fixed, 0);
 
     /// Up to `retries` more attempts; the n-th retry waits `delay_ms` (fixed) or
-    /// `delay_ms * 2^(n-1)` (exponential), at most 60 s.
+    /// `delay_ms * 2^(n-1)` (exponential), at most 60 s, spread by full jitter when the
+    /// backoff is exponential ([`RetryPolicy::with_jitter`] says otherwise).
     pub const fn new(retries: u32, backoff: Backoff, delay_ms: u64) -> RetryPolicy {
         RetryPolicy {
             retries,
             backoff,
             delay_ms,
+            jitter: match backoff {
+                Backoff::Fixed => Jitter::None,
+                Backoff::Exponential => Jitter::Full,
+            },
             timeout_ms: 0,
             fallback: false,
             streams: false,
         }
+    }
+
+    /// The policy with its waits spread by `jitter`.
+    pub const fn with_jitter(self, jitter: Jitter) -> RetryPolicy {
+        RetryPolicy { jitter, ..self }
     }
 
     /// The policy with each attempt cancelled after `timeout_ms`.
@@ -95,7 +121,8 @@ impl RetryPolicy {
         self.retries
     }
 
-    /// The wait before retry number `retry` (1-based).
+    /// The wait before retry number `retry` (1-based): the backoff's, capped, then spread by
+    /// the jitter.
     pub fn delay_before(&self, retry: u32) -> Duration {
         let ms = match self.backoff {
             Backoff::Fixed => self.delay_ms,
@@ -104,8 +131,46 @@ impl RetryPolicy {
                     .unwrap_or(u64::MAX),
             ),
         };
-        Duration::from_millis(ms).min(MAX_RETRY_DELAY)
+        let cap = Duration::from_millis(ms).min(MAX_RETRY_DELAY);
+        match self.jitter {
+            Jitter::None => cap,
+            Jitter::Full => spread(cap),
+            Jitter::Equal => cap / 2 + spread(cap - cap / 2),
+        }
     }
+}
+
+/// A wait drawn uniformly between 0 and `most`, to the microsecond.
+fn spread(most: Duration) -> Duration {
+    // 60 s at most: the product fits a u128 with room to spare.
+    let micros = most.as_micros() as u64;
+    let draw = (u128::from(next_random()) * u128::from(micros + 1)) >> 64;
+    Duration::from_micros(draw as u64)
+}
+
+thread_local! {
+    /// Each thread's generator state: seeded once from the process's random hasher keys and
+    /// the thread, then xorshift64* (no lock, no system call per retry).
+    static STATE: Cell<u64> = Cell::new({
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        std::hash::Hash::hash(&std::thread::current().id(), &mut hasher);
+        hasher.finish() | 1
+    });
+}
+
+/// The next number of this thread's generator.
+fn next_random() -> u64 {
+    STATE
+        .try_with(|state| {
+            let mut x = state.get();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            state.set(x);
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        })
+        // The thread is exiting: a fixed draw (the middle) rather than none.
+        .unwrap_or(u64::MAX / 2)
 }
 
 /// Asserts, with a readable error, that a by-value argument of a retrying step is `Clone`.
@@ -142,11 +207,48 @@ mod tests {
 
     #[test]
     fn exponential_backoff_doubles_and_is_capped() {
-        let policy = RetryPolicy::new(40, Backoff::Exponential, 100);
+        let policy = RetryPolicy::new(40, Backoff::Exponential, 100).with_jitter(Jitter::None);
         assert_eq!(policy.delay_before(1), Duration::from_millis(100));
         assert_eq!(policy.delay_before(3), Duration::from_millis(400));
         assert_eq!(policy.delay_before(39), MAX_RETRY_DELAY);
         let fixed = RetryPolicy::new(3, Backoff::Fixed, 25);
         assert_eq!(fixed.delay_before(3), Duration::from_millis(25));
+    }
+
+    #[test]
+    fn full_jitter_spreads_waits_between_zero_and_the_backoff() {
+        let policy = RetryPolicy::new(3, Backoff::Exponential, 1_000);
+        let waits: Vec<Duration> = (0..2_000).map(|_| policy.delay_before(2)).collect();
+        let cap = Duration::from_millis(2_000);
+        assert!(waits.iter().all(|wait| *wait <= cap));
+        let mean = waits.iter().sum::<Duration>() / 2_000;
+        // Uniform on [0, 2 s]: a mean of 1 s, within a few percent over 2,000 draws.
+        assert!(
+            mean > Duration::from_millis(900) && mean < Duration::from_millis(1_100),
+            "{mean:?}"
+        );
+        assert!(waits.iter().any(|wait| *wait < Duration::from_millis(200)));
+        assert!(
+            waits
+                .iter()
+                .any(|wait| *wait > Duration::from_millis(1_800))
+        );
+    }
+
+    #[test]
+    fn equal_jitter_keeps_half_the_backoff() {
+        let policy = RetryPolicy::new(3, Backoff::Exponential, 1_000).with_jitter(Jitter::Equal);
+        for _ in 0..1_000 {
+            let wait = policy.delay_before(1);
+            assert!(wait >= Duration::from_millis(500) && wait <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn a_fixed_backoff_has_no_jitter_unless_asked() {
+        let fixed = RetryPolicy::new(3, Backoff::Fixed, 25);
+        assert!((0..100).all(|_| fixed.delay_before(2) == Duration::from_millis(25)));
+        let spread = fixed.with_jitter(Jitter::Full);
+        assert!((0..100).any(|_| spread.delay_before(2) != Duration::from_millis(25)));
     }
 }

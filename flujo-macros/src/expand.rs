@@ -188,7 +188,14 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
         }
         None => attempt,
     };
-    let next_attempt = quote_spanned!(value_span=> __flujo_call.next_attempt(__flujo_result));
+    // What the error says about retrying it, read here where its type is known: an error
+    // without `RetryAdvice` resolves to the default (autoref specialisation).
+    let advise = quote!(|__flujo_error| {
+        use #private::{ViaRetryAdvice as _, WithoutRetryAdvice as _};
+        (&&#private::Advise(__flujo_error)).advice()
+    });
+    let next_attempt =
+        quote_spanned!(value_span=> __flujo_call.next_attempt(__flujo_result, #advise));
     let finish_result = quote_spanned!(value_span=> __flujo_call.finish_result(&__flujo_result));
     let rebinds: Vec<_> = model
         .rebinds

@@ -15,7 +15,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::retry::RetryPolicy;
+use super::retry::{Advice, RetryPolicy};
 use super::timeout::StepTimeout;
 use crate::collect::{bridged, ring, sink, worker};
 use crate::core::attribute::{AttributeValue, ToAttributeValue, capped_text};
@@ -453,9 +453,11 @@ impl StepCall {
 
     /// Ends one attempt of a `Result` function with retries: `Continue(delay)` asks the
     /// caller to wait `delay` and run the body again; `Break(result)` is the final result.
+    /// `advise` reads what the error says about retrying it ([`RetryAdvice`](super::retry::RetryAdvice)).
     pub fn next_attempt<T, E: StepError>(
         &mut self,
         result: Result<T, E>,
+        advise: impl FnOnce(&E) -> Advice,
     ) -> ControlFlow<Result<T, E>, Duration> {
         self.attempts += 1;
         let retry = self.attempts - 1;
@@ -463,11 +465,13 @@ impl StepCall {
         let refused = scope::refusals() != self.refusals_before || scope::exhausted();
         match &result {
             Err(error) if retry < self.step.retry.retries() && !refused => {
-                let delay = self.step.retry.delay_before(retry + 1);
-                self.note_retry(error, delay);
-                self.attempt_timed_out = false;
-                self.refusals_before = scope::refusals();
-                return ControlFlow::Continue(delay);
+                if let Some(delay) = self.step.retry.wait_before(retry + 1, advise(error)) {
+                    self.note_retry(error, delay);
+                    self.attempt_timed_out = false;
+                    self.refusals_before = scope::refusals();
+                    return ControlFlow::Continue(delay);
+                }
+                self.fail_or_fall_back(error);
             }
             // Both end the call (and set `finished`), unless a fallback or a stream follows.
             Err(error) => self.fail_or_fall_back(error),

@@ -28,6 +28,90 @@ pub enum Jitter {
     Equal,
 }
 
+/// What a step's error says about retrying it: implement it for your error type so that the
+/// retry loop of `#[pipeline_step(retries = ...)]` waits what the provider asked
+/// (`Retry-After`) and does not retry what cannot succeed (a 400, a 401, a content-policy
+/// refusal: each retry of a model call costs tokens). An error type that does not implement
+/// it is retried as before, after the backoff's wait.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("HTTP {status}")]
+/// struct ApiError { status: u16, retry_after: Option<Duration> }
+///
+/// impl flujo::RetryAdvice for ApiError {
+///     fn retry_after(&self) -> Option<Duration> {
+///         self.retry_after
+///     }
+///     fn is_retryable(&self) -> bool {
+///         self.status == 429 || self.status >= 500
+///     }
+/// }
+/// ```
+pub trait RetryAdvice {
+    /// How long the provider asked to wait before the next attempt, when it said: it replaces
+    /// the backoff's wait (at most 60 s; no jitter is added to it).
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Whether another attempt can succeed; `false` ends the attempts at once (the step's
+    /// fallback, if any, still runs).
+    fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
+/// What an attempt's error said about retrying it, read where its type is known (the
+/// expansion), so that an error without [`RetryAdvice`] gets the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Advice {
+    retry_after: Option<Duration>,
+    retryable: bool,
+}
+
+impl Advice {
+    /// Retry after the backoff's wait: what an error without [`RetryAdvice`] gets.
+    pub const DEFAULT: Advice = Advice {
+        retry_after: None,
+        retryable: true,
+    };
+}
+
+/// An attempt's error, for the expansion's `(&&Advise(error)).advice()`: the method resolves
+/// to [`ViaRetryAdvice`] when the error implements [`RetryAdvice`], else to
+/// [`WithoutRetryAdvice`] (autoref specialisation: no trait bound on the step's error).
+pub struct Advise<'a, E: ?Sized>(pub &'a E);
+
+/// The advice of an error that implements [`RetryAdvice`].
+pub trait ViaRetryAdvice {
+    /// The error's advice.
+    fn advice(&self) -> Advice;
+}
+
+impl<E: RetryAdvice + ?Sized> ViaRetryAdvice for &Advise<'_, E> {
+    fn advice(&self) -> Advice {
+        Advice {
+            retry_after: self.0.retry_after(),
+            retryable: self.0.is_retryable(),
+        }
+    }
+}
+
+/// The advice of an error that does not implement [`RetryAdvice`]: the default.
+pub trait WithoutRetryAdvice {
+    /// [`Advice::DEFAULT`].
+    fn advice(&self) -> Advice;
+}
+
+impl<E: ?Sized> WithoutRetryAdvice for Advise<'_, E> {
+    fn advice(&self) -> Advice {
+        Advice::DEFAULT
+    }
+}
+
 /// Longest wait between two attempts, whatever the backoff says.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
@@ -119,6 +203,18 @@ impl RetryPolicy {
     /// How many retries after the first attempt.
     pub const fn retries(&self) -> u32 {
         self.retries
+    }
+
+    /// The wait before retry number `retry` (1-based) after an error that said `advice`: its
+    /// `retry_after` (capped), else the backoff's; `None` when the error cannot be retried.
+    pub(crate) fn wait_before(&self, retry: u32, advice: Advice) -> Option<Duration> {
+        if !advice.retryable {
+            return None;
+        }
+        Some(match advice.retry_after {
+            Some(asked) => asked.min(MAX_RETRY_DELAY),
+            None => self.delay_before(retry),
+        })
     }
 
     /// The wait before retry number `retry` (1-based): the backoff's, capped, then spread by

@@ -15,6 +15,8 @@ use time::{Date, OffsetDateTime, Time};
 
 use crate::extract::{ExtractError, Extracted, Extractor, RawExtractor};
 use crate::money::{PricingError, Usd, picos_to_usd};
+use crate::rules::{Clause, RawClause, data_error};
+pub use crate::unit_price::UnitPrice;
 use crate::units::{RawUnit, Units};
 use crate::usage::TokenUsage;
 
@@ -38,14 +40,6 @@ pub const ROUNDED_PRICES: &[&str] = &[
 ];
 
 /// An error in the data: `line` 0 until [`at_line`] finds the line of the model it names.
-fn data_error(message: String) -> PricingError {
-    PricingError::File {
-        file: "genai-prices data".to_owned(),
-        line: 0,
-        message,
-    }
-}
-
 /// A price as the data states it: an exact decimal, in whole micro-dollars per unit (per
 /// million tokens, per thousand requests), and whether it is one of [`ROUNDED_PRICES`].
 fn micros(text: &str, at: &dyn Fn() -> String) -> Result<(u64, bool), PricingError> {
@@ -72,59 +66,6 @@ fn micros(text: &str, at: &dyn Fn() -> String) -> Result<(u64, bool), PricingErr
         ));
     }
     Ok((value + u64::from(rest_value >= 0.5), listed))
-}
-
-/// A price of one unit: flat, or replaced by a tier's once a request's input is above the
-/// tier's start (the whole request is repriced, as providers do).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnitPrice {
-    /// Micro-dollars per unit (per million tokens, per thousand requests) below every tier.
-    pub base: u64,
-    /// `(start, micro-dollars)`, by ascending start: the price when input tokens are above
-    /// `start`.
-    pub tiers: Vec<(u64, u64)>,
-    /// The base or a tier is one of [`ROUNDED_PRICES`]: rounded to the micro-dollar.
-    pub rounded: bool,
-}
-
-impl UnitPrice {
-    /// `micros` micro-dollars per unit (per million tokens, per thousand requests), untiered.
-    pub const fn new(micros: u64) -> UnitPrice {
-        UnitPrice {
-            base: micros,
-            tiers: Vec::new(),
-            rounded: false,
-        }
-    }
-
-    /// With `micros` for requests whose input tokens are above `start` (tiers kept in
-    /// ascending order; a second price for the same start replaces the first).
-    #[must_use]
-    pub fn with_tier(mut self, start: u64, micros: u64) -> UnitPrice {
-        self.tiers.retain(|(at, _)| *at != start);
-        self.tiers.push((start, micros));
-        self.tiers.sort_unstable();
-        self
-    }
-
-    /// The price for a request with `input_tokens` of input.
-    pub fn for_input(&self, input_tokens: u64) -> u64 {
-        self.tiers
-            .iter()
-            .rev()
-            .find(|(start, _)| input_tokens > *start)
-            .map_or(self.base, |(_, price)| *price)
-    }
-
-    /// The price for a request with `input` billionths of an input token (a count read
-    /// from a body may have a fraction).
-    pub(crate) fn for_billionths(&self, input: u128) -> u64 {
-        self.tiers
-            .iter()
-            .rev()
-            .find(|(start, _)| input > u128::from(*start) * 1_000_000_000)
-            .map_or(self.base, |(_, price)| *price)
-    }
 }
 
 /// The units of the data that flujo's usage reports, each with the data's price key.
@@ -275,7 +216,7 @@ impl Prices {
         counts: &[(&str, crate::extract::Count)],
         units: &crate::units::Units,
     ) -> Result<(Usd, Usd), String> {
-        crate::leaves::costs(self, counts, units)
+        crate::leaves::costs(self.priced_keys(), counts, units)
     }
 
     /// The exact cost of `usage`: each priced unit's count is what is left of it after its
@@ -513,62 +454,6 @@ pub struct Provider {
     pub models: Vec<Model>,
 }
 
-/// A match rule of the data.
-#[derive(Debug)]
-pub(crate) enum Clause {
-    Equals(String),
-    StartsWith(String),
-    EndsWith(String),
-    Contains(String),
-    Regex(Box<LazyRegex>),
-    Or(Vec<Clause>),
-    And(Vec<Clause>),
-}
-
-impl Clause {
-    /// `text` is lower case, as the package lowers every name before matching (a rule of an
-    /// extractor's path keeps its case, and so does the text it is matched against).
-    pub(crate) fn matches(&self, text: &str) -> bool {
-        match self {
-            Clause::Equals(value) => text == value,
-            Clause::StartsWith(value) => text.starts_with(value.as_str()),
-            Clause::EndsWith(value) => text.ends_with(value.as_str()),
-            Clause::Contains(value) => text.contains(value.as_str()),
-            Clause::Regex(regex) => regex.is_match(text),
-            Clause::Or(clauses) => clauses.iter().any(|c| c.matches(text)),
-            Clause::And(clauses) => clauses.iter().all(|c| c.matches(text)),
-        }
-    }
-}
-
-/// A regular expression of a match rule: checked when the data is read, compiled when a name
-/// first reaches it (compiling the data's 73 patterns would double the time to read it).
-#[derive(Debug)]
-pub(crate) struct LazyRegex {
-    pattern: String,
-    compiled: std::sync::OnceLock<Option<fancy_regex::Regex>>,
-}
-
-impl LazyRegex {
-    fn new(pattern: String, at: &dyn Fn() -> String) -> Result<LazyRegex, PricingError> {
-        fancy_regex::Expr::parse_tree(&pattern)
-            .map_err(|error| data_error(format!("{}: match regex {pattern:?}: {error}", at())))?;
-        Ok(LazyRegex {
-            pattern,
-            compiled: std::sync::OnceLock::new(),
-        })
-    }
-
-    /// Python's `re.search`. A pattern that parses but does not compile, or that backtracks
-    /// past its limit, matches nothing (never a panic).
-    fn is_match(&self, text: &str) -> bool {
-        self.compiled
-            .get_or_init(|| fancy_regex::Regex::new(&self.pattern).ok())
-            .as_ref()
-            .is_some_and(|regex| regex.is_match(text).unwrap_or(false))
-    }
-}
-
 /// The whole data: providers in the data's order.
 #[derive(Debug)]
 pub struct Catalog {
@@ -581,17 +466,21 @@ pub struct Catalog {
     pub units: Units,
 }
 
-/// The shipped data's units, for data that does not state its own.
-pub(crate) fn shipped_units() -> Units {
+/// The shipped data's units, for data that does not state its own and for price files' rows:
+/// read from the shipped data once per process.
+pub(crate) fn shipped_units() -> &'static Units {
     #[derive(Deserialize)]
     struct OnlyUnits {
         units: BTreeMap<String, RawUnit>,
     }
-    // The shipped data is tested to read; were it not to, no unit is known and no usage is
-    // read from bodies (said where a body is read), never a panic.
-    serde_json::from_str::<OnlyUnits>(GENAI_PRICES_JSON)
-        .map(|only| crate::units::build(only.units))
-        .unwrap_or_default()
+    static UNITS: std::sync::LazyLock<Units> = std::sync::LazyLock::new(|| {
+        // The shipped data is tested to read; were it not to, no unit is known and no usage
+        // is read from bodies (said where a body is read), never a panic.
+        serde_json::from_str::<OnlyUnits>(GENAI_PRICES_JSON)
+            .map(|only| crate::units::build(only.units))
+            .unwrap_or_default()
+    });
+    &UNITS
 }
 
 impl Catalog {
@@ -620,7 +509,7 @@ impl Catalog {
         Catalog {
             version: "empty".to_owned(),
             providers: Vec::new(),
-            units: shipped_units(),
+            units: shipped_units().clone(),
         }
     }
 
@@ -632,7 +521,9 @@ impl Catalog {
             line: error.line(),
             message: error.to_string(),
         })?;
-        let units = raw.units.map_or_else(shipped_units, crate::units::build);
+        let units = raw
+            .units
+            .map_or_else(|| shipped_units().clone(), crate::units::build);
         let providers = raw
             .providers
             .into_iter()
@@ -943,54 +834,6 @@ struct RawVariant<'a> {
     constraint: Option<RawConstraint>,
     #[serde(borrow)]
     prices: std::collections::BTreeMap<Cow<'a, str>, &'a RawValue>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(crate) enum RawClause {
-    Equals { equals: String },
-    StartsWith { starts_with: String },
-    EndsWith { ends_with: String },
-    Contains { contains: String },
-    Regex { regex: String },
-    Or { or: Vec<RawClause> },
-    And { and: Vec<RawClause> },
-}
-
-impl RawClause {
-    /// A rule for model and provider names, which the package lowers before matching.
-    fn build(self, at: &dyn Fn() -> String) -> Result<Clause, PricingError> {
-        self.build_with(at, &|s: String| s.to_lowercase())
-    }
-
-    /// A rule that matches text as written (an extractor's array item: `modality = TEXT`).
-    pub(crate) fn build_exact(self, at: &dyn Fn() -> String) -> Result<Clause, PricingError> {
-        self.build_with(at, &|s| s)
-    }
-
-    fn build_with(
-        self,
-        at: &dyn Fn() -> String,
-        lower: &dyn Fn(String) -> String,
-    ) -> Result<Clause, PricingError> {
-        Ok(match self {
-            RawClause::Equals { equals } => Clause::Equals(lower(equals)),
-            RawClause::StartsWith { starts_with } => Clause::StartsWith(lower(starts_with)),
-            RawClause::EndsWith { ends_with } => Clause::EndsWith(lower(ends_with)),
-            RawClause::Contains { contains } => Clause::Contains(lower(contains)),
-            RawClause::Regex { regex } => Clause::Regex(Box::new(LazyRegex::new(regex, at)?)),
-            RawClause::Or { or } => Clause::Or(
-                or.into_iter()
-                    .map(|c| c.build_with(at, lower))
-                    .collect::<Result<_, _>>()?,
-            ),
-            RawClause::And { and } => Clause::And(
-                and.into_iter()
-                    .map(|c| c.build_with(at, lower))
-                    .collect::<Result<_, _>>()?,
-            ),
-        })
-    }
 }
 
 #[derive(Deserialize)]

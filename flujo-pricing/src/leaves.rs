@@ -11,8 +11,8 @@
 //! units, summed over a common denominator and rounded half up to the nano-dollar once.
 
 use crate::extract::Count;
-use crate::genai::{Prices, UnitPrice};
 use crate::money::Usd;
+use crate::unit_price::UnitPrice;
 use crate::units::{UnitDef, Units};
 use crate::usage::MAX_TOKENS_PER_CALL;
 
@@ -44,10 +44,10 @@ fn billionths(count: Count) -> u128 {
 }
 
 /// The costs of `counts` (each reported unit by its usage key, e.g. `("input_tokens",
-/// Count::Whole(1200))`) at `prices`: the whole, and the part for output units. `Err` says
-/// why the package would refuse to price them.
-pub(crate) fn costs(
-    prices: &Prices,
+/// Count::Whole(1200))`) at the prices `priced` (each by its price key): the whole, and the
+/// part for output units. `Err` says why the package would refuse to price them.
+pub(crate) fn costs<'p>(
+    priced: impl Iterator<Item = (&'p str, &'p UnitPrice)>,
     counts: &[(&str, Count)],
     units: &Units,
 ) -> Result<(Usd, Usd), String> {
@@ -65,8 +65,7 @@ pub(crate) fn costs(
             unit.usage_key
         ));
     }
-    let priced: Vec<(&UnitDef, &UnitPrice)> = prices
-        .priced_keys()
+    let priced: Vec<(&UnitDef, &UnitPrice)> = priced
         .filter_map(|(key, price)| Some((units.by_price_key(key)?, price)))
         .collect();
     let value = |unit: &UnitDef| value_of(unit, &reported);

@@ -10,7 +10,9 @@ pub mod genai;
 mod leaves;
 mod money;
 mod names;
+mod rules;
 mod table;
+mod unit_price;
 pub mod units;
 mod usage;
 

@@ -84,7 +84,7 @@ mod tests {
             .flat_map(|(_, declared)| declared.iter().filter_map(|s| s.meta().field))
             .collect();
         // Every `TelemetryConfig` field (its Debug names them all) has its declaration.
-        let debug = format!("{:?}", super::super::TelemetryConfig::default());
+        let debug = format!("{:?}", crate::TelemetryConfig::default());
         let config_fields: Vec<&str> = debug
             .split([',', '{'])
             .filter_map(|part| part.split_once(':').map(|(name, _)| name.trim()))

@@ -14,29 +14,7 @@ use flujo_pricing::{TokenUsage, Usd};
 mod package;
 
 fn grid() -> Vec<serde_json::Value> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/genai-prices-grid.py"
-    );
-    let version = Command::new(package::python())
-        .args(["-c", "import genai_prices; print(genai_prices.__version__)"])
-        .output()
-        .expect("python runs");
-    assert_eq!(
-        String::from_utf8_lossy(&version.stdout).trim(),
-        GENAI_PRICES_VERSION,
-        "the package is the version of the shipped data: {version:?}"
-    );
-    let output = Command::new(package::python())
-        .arg(script)
-        .output()
-        .expect("the grid script runs");
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout)
-        .expect("UTF-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON row"))
-        .collect()
+    package::run("genai-prices-grid.py", String::new())
 }
 
 fn count(usage: &serde_json::Value, key: &str) -> u64 {

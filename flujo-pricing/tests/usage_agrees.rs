@@ -13,8 +13,6 @@
 //! which sets `FLUJO_TEST_GENAI_PRICES_PYTHON`).
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use flujo_pricing::Usd;
 use flujo_pricing::extract::Count;
@@ -41,31 +39,8 @@ fn rows() -> Vec<Value> {
 
 /// What the package makes of each row.
 fn theirs(rows: &[Value]) -> Vec<Value> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/genai-prices-extract.py"
-    );
-    let mut child = Command::new(package::python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the extract script runs");
-    let mut input = String::new();
-    for row in rows {
-        input.push_str(&row.to_string());
-        input.push('\n');
-    }
-    let mut stdin = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child.wait_with_output().expect("the extract script ends");
-    writer.join().expect("writer").expect("rows written");
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout)
-        .expect("UTF-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON row"))
-        .collect()
+    let input: String = rows.iter().map(|row| format!("{row}\n")).collect();
+    package::run("genai-prices-extract.py", input)
 }
 
 /// The package's count as flujo's: an int, or a float or decimal written as a string.

@@ -13,6 +13,40 @@ pub fn python() -> String {
     })
 }
 
+/// What `scripts/{script}` writes, one JSON object per line, given `input` on its stdin; after
+/// checking that the package is the shipped data's version.
+pub fn run(script: &str, input: String) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let version = Command::new(python())
+        .args(["-c", "import genai_prices; print(genai_prices.__version__)"])
+        .output()
+        .expect("python runs");
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        GENAI_PRICES_VERSION,
+        "the package is the version of the shipped data: {version:?}"
+    );
+    let script = format!("{}/../scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(python())
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the script runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().expect("the script ends");
+    writer.join().expect("writer").expect("input written");
+    assert!(output.status.success(), "{script}: {output:?}");
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON row"))
+        .collect()
+}
+
 /// A row's `at`, an RFC 3339 time.
 pub fn at(row: &serde_json::Value) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(

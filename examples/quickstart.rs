@@ -108,11 +108,14 @@ fn show_what_was_recorded(capture: &Capture) {
         let error = [("step", step), ("status", "error")];
         println!(
             "  flujo_step_calls_total{{step=\"{step}\"}}: ok={} error={}  \
-             flujo_step_duration_seconds sum={:.3}s  flujo_step_retries_total={}",
+             flujo_step_duration_seconds sum={:.3}s  flujo_step_retries_total{{reason=\"error\"}}={}",
             capture.counter("flujo_step_calls_total", &ok),
             capture.counter("flujo_step_calls_total", &error),
             capture.histogram_sum("flujo_step_duration_seconds", &ok),
-            capture.counter("flujo_step_retries_total", &[("step", step)]),
+            capture.counter(
+                "flujo_step_retries_total",
+                &[("step", step), ("reason", "error")]
+            ),
         );
     }
 }

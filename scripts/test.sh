@@ -103,9 +103,9 @@ watched cargo test --workspace --locked -- --skip "$KILL_CASE"
 # The export build: exporter unit tests, the durable ledgers (SQLite, and PostgreSQL against
 # real servers), the client integrations' usage (async-openai, genai, ollama-rs, rig), and the
 # tests against rotel and Prometheus.
-watched cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai,genai,ollama,rig \
+watched cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai,async-openai-client,reqwest,genai,ollama,rig \
   -p flujo-runtime -- --skip "$KILL_CASE"
-cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai,genai,ollama,rig \
+cargo test --locked --features otlp,prometheus,logfire,sqlite,postgres,async-openai,async-openai-client,reqwest,genai,ollama,rig \
   -p flujo-runtime --test ledger_faults -- --exact "$KILL_CASE"
 watched cargo test --locked --features otlp,prometheus,logfire,sqlite \
   --test otlp_export --test otlp_faults --test prometheus_export --test logfire_export \

@@ -217,8 +217,12 @@ pub use flujo_macros::pipeline;
 /// | `fields(key = expr, ...)` | span attributes, evaluated only when the span is recorded: `key = expr` (integers, floats, bools, strings), `key = %expr` (`Display`), `key = ?expr` (`Debug`), `param` alone (that parameter); keys may be dotted or string literals; `None` records nothing |
 /// | `skip(a, b)` / `skip_all` | these parameters are never recorded: a `fields` expression that reads one in any form is a compile error |
 /// | `retries = N` | re-run the body on `Err` up to N more times (the function returns `Result`; a call refused by a usage limit is never retried) |
-/// | `backoff = "fixed"` / `"exponential"` | wait `backoff_ms` before each retry, or `backoff_ms * 2^(n-1)` (default); at most 60 s |
+/// | `backoff = "fixed"` / `"exponential"` | wait `backoff_ms` before each retry, or `backoff_ms * 2^(n-1)` (default); at most `max_backoff_ms` |
 /// | `backoff_ms = N` | base delay in milliseconds (default 100) |
+/// | `jitter = "full"` / `"equal"` / `"none"` | how each wait is spread (default: `full` for exponential, `none` for fixed) |
+/// | `max_backoff_ms = N` | the longest wait, computed or asked for by the error's [`RetryAdvice`] (default 60,000) |
+/// | `retry_for_ms = N` | a deadline across attempts and waits: the last wait is cut to what is left |
+/// | `retry_if = path` | `fn(&E) -> bool`: whether an error is retried, for an error without [`RetryAdvice`] |
 /// | `validate = path` | `fn(&T) -> Result<(), impl Display>` run on each `Ok`: a rejection becomes the error (`E: From<flujo::quality::ValidationError>`) and is retried |
 /// | `crate = path` | where flujo is, for crates that re-export it (default `::flujo`) |
 ///

@@ -107,7 +107,10 @@ async fn async_retries_wait_without_blocking_and_children_nest_under_the_retryin
     let child = &capture.spans_named("retrieve")[0];
     assert_eq!(child.parent_span_id, Some(span.span_id));
     assert_eq!(
-        capture.counter("flujo_step_retries_total", &[("step", "flaky")]),
+        capture.counter(
+            "flujo_step_retries_total",
+            &[("step", "flaky"), ("reason", "error")]
+        ),
         1
     );
 }

@@ -453,7 +453,10 @@ fn a_rejected_output_is_retried_and_each_retry_is_a_span_event() {
     };
     assert_eq!((validations("fail"), validations("pass")), (2, 1));
     assert_eq!(
-        capture.counter("flujo_step_retries_total", &[("step", "grow")]),
+        capture.counter(
+            "flujo_step_retries_total",
+            &[("step", "grow"), ("reason", "invalid")]
+        ),
         2
     );
 }

@@ -66,7 +66,10 @@ fn a_call_records_one_span_with_step_attributes_and_metrics() {
     );
     assert!(capture.histogram_sum("flujo_step_duration_seconds", &labels) >= 0.0);
     assert_eq!(
-        capture.counter("flujo_step_retries_total", &[("step", "tokenize")]),
+        capture.counter(
+            "flujo_step_retries_total",
+            &[("step", "tokenize"), ("reason", "error")]
+        ),
         0
     );
 }
@@ -168,7 +171,10 @@ fn retries_rerun_the_body_with_a_fresh_clone_and_count() {
         Some(AttributeValue::Int(3))
     );
     assert_eq!(
-        capture.counter("flujo_step_retries_total", &[("step", "flaky_model")]),
+        capture.counter(
+            "flujo_step_retries_total",
+            &[("step", "flaky_model"), ("reason", "error")]
+        ),
         2
     );
     assert_eq!(
@@ -196,7 +202,10 @@ fn exhausted_retries_return_the_last_error() {
     );
     assert_eq!(span.attribute("error.type").unwrap(), "steps::ModelError");
     assert_eq!(
-        capture.counter("flujo_step_retries_total", &[("step", "flaky_model")]),
+        capture.counter(
+            "flujo_step_retries_total",
+            &[("step", "flaky_model"), ("reason", "error")]
+        ),
         3
     );
 }

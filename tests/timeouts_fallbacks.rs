@@ -185,7 +185,10 @@ async fn each_attempt_has_its_own_timeout_and_a_timed_out_attempt_is_retried() {
         1
     );
     assert_eq!(
-        capture.counter("flujo_step_retries_total", &[("step", "hangs_once")]),
+        capture.counter(
+            "flujo_step_retries_total",
+            &[("step", "hangs_once"), ("reason", "timeout")]
+        ),
         1
     );
     assert_eq!(

@@ -103,7 +103,11 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
                 };
                 quote!(.with_jitter(#private::Jitter::#jitter))
             });
-            quote!(#private::RetryPolicy::new(#retries, #backoff, #backoff_ms)#jitter)
+            let max_backoff = retry
+                .max_backoff_ms
+                .map(|ms| quote!(.with_max_backoff_ms(#ms)));
+            let deadline = retry.retry_for_ms.map(|ms| quote!(.with_deadline_ms(#ms)));
+            quote!(#private::RetryPolicy::new(#retries, #backoff, #backoff_ms)#jitter #max_backoff #deadline)
         }
     };
     let retry_policy = match model.timeout_ms {
@@ -190,10 +194,22 @@ fn instrument(model: &StepModel, block: &Block, is_async: bool) -> TokenStream {
     };
     // What the error says about retrying it, read here where its type is known: an error
     // without `RetryAdvice` resolves to the default (autoref specialisation).
-    let advise = quote!(|__flujo_error| {
+    let advice = quote!({
         use #private::{ViaRetryAdvice as _, WithoutRetryAdvice as _};
         (&&#private::Advise(__flujo_error)).advice()
     });
+    // `retry_if = path` decides instead of the error; spanned on the path, so that a function
+    // of another signature is reported there.
+    let advice = match model
+        .retry
+        .as_ref()
+        .and_then(|retry| retry.retry_if.as_ref())
+    {
+        Some(retry_if) => quote_spanned!(retry_if.span()=>
+            #private::retry_if(#advice, __flujo_error, #retry_if)),
+        None => advice,
+    };
+    let advise = quote!(|__flujo_error| #advice);
     let next_attempt =
         quote_spanned!(value_span=> __flujo_call.next_attempt(__flujo_result, #advise));
     let finish_result = quote_spanned!(value_span=> __flujo_call.finish_result(&__flujo_result));

@@ -182,6 +182,25 @@ fn async_fn_with_retries() {
 }
 
 #[test]
+fn async_retries_for_a_rate_limited_api() {
+    // A cap on each wait, a deadline across attempts and waits, and the user's own judge of
+    // which errors are worth another attempt.
+    insta::assert_snapshot!(expand(
+        quote!(
+            retries = 5,
+            max_backoff_ms = 10000,
+            retry_for_ms = 30000,
+            retry_if = is_transient
+        ),
+        quote! {
+            async fn ask(prompt: &str) -> Result<String, reqwest::Error> {
+                client().post(prompt).await
+            }
+        }
+    ));
+}
+
+#[test]
 fn sync_retries_with_equal_jitter() {
     insta::assert_snapshot!(expand(
         quote!(retries = 3, backoff_ms = 250, jitter = "equal"),

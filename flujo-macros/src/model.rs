@@ -23,6 +23,9 @@ const ARGUMENTS: &[&str] = &[
     "backoff",
     "backoff_ms",
     "jitter",
+    "max_backoff_ms",
+    "retry_for_ms",
+    "retry_if",
     "validate",
     "timeout_ms",
     "fallback",
@@ -30,8 +33,11 @@ const ARGUMENTS: &[&str] = &[
     "crate",
 ];
 
-/// Longest `timeout_ms` a step may declare: one day.
+/// Longest `timeout_ms`, `retry_for_ms` or `max_backoff_ms` a step may declare: one day.
 const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
+/// `backoff_ms` when the step does not say.
+const DEFAULT_BACKOFF_MS: u64 = 100;
 
 /// What a step stands for, `kind = "..."`: the values and the `StepRole` variant of each.
 const KINDS: &[(&str, StepRole)] = &[
@@ -80,6 +86,12 @@ pub(crate) struct Retry {
     pub backoff_ms: u64,
     /// Written: the runtime's default (full for exponential, none for fixed) otherwise.
     pub jitter: Option<Jitter>,
+    /// `max_backoff_ms`: written, else the runtime's 60 s.
+    pub max_backoff_ms: Option<u64>,
+    /// `retry_for_ms`: the deadline across attempts and waits.
+    pub retry_for_ms: Option<u64>,
+    /// `retry_if = path`: `fn(&E) -> bool` decides whether an error is retried.
+    pub retry_if: Option<syn::Path>,
 }
 
 /// A by-value argument that every retry attempt needs afresh.
@@ -145,6 +157,10 @@ struct Args {
     backoff: Option<(Span, Backoff)>,
     backoff_ms: Option<(Span, u64)>,
     jitter: Option<(Span, Jitter)>,
+    /// The key's span, the value and the literal's span.
+    max_backoff_ms: Option<(Span, u64, Span)>,
+    retry_for_ms: Option<(Span, u64)>,
+    retry_if: Option<(Span, syn::Path)>,
     validate: Option<syn::Path>,
     timeout_ms: Option<(Span, u64)>,
     fallback: Option<syn::Path>,
@@ -161,6 +177,39 @@ where
             lit: Lit::Int(int), ..
         }) => int.base10_parse().ok().map(|v| (v, int.span())),
         _ => None,
+    }
+}
+
+/// A duration argument `name = N` of at most a day (and at least 1 when `zero` says what
+/// omitting it means instead), reported on the literal; `example` is a typical value.
+fn milliseconds(
+    name: &str,
+    expr: &Expr,
+    zero: Option<&str>,
+    example: &str,
+    errors: &mut Errors,
+) -> Option<(u64, Span)> {
+    match int_literal::<u64>(expr) {
+        Some((0, lit)) if zero.is_some() => {
+            let omit = zero.unwrap_or_default();
+            errors.push(lit, format!("`{name}` must be at least 1: {omit}"));
+            None
+        }
+        Some((ms, lit)) if ms > MAX_TIMEOUT_MS => {
+            errors.push(
+                lit,
+                format!("`{name}` is at most {MAX_TIMEOUT_MS} (one day)"),
+            );
+            None
+        }
+        Some(found) => Some(found),
+        None => {
+            errors.push(
+                expr.span(),
+                format!("`{name}` takes a whole number of milliseconds, e.g. `{name} = {example}`"),
+            );
+            None
+        }
     }
 }
 
@@ -182,6 +231,9 @@ impl Args {
                 (args.backoff.map(|(s, _)| s), "backoff"),
                 (args.backoff_ms.map(|(s, _)| s), "backoff_ms"),
                 (args.jitter.map(|(s, _)| s), "jitter"),
+                (args.max_backoff_ms.map(|(s, ..)| s), "max_backoff_ms"),
+                (args.retry_for_ms.map(|(s, _)| s), "retry_for_ms"),
+                (args.retry_if.as_ref().map(|(s, _)| *s), "retry_if"),
             ] {
                 if let Some(span) = span {
                     errors.push(
@@ -189,6 +241,21 @@ impl Args {
                         format!("`{arg}` has no effect without `retries`: add `retries = N` or remove it"),
                     );
                 }
+            }
+        }
+        if let Some((_, most, lit)) = args.max_backoff_ms {
+            let (backoff_ms, said) = match args.backoff_ms {
+                Some((_, ms)) => (ms, ""),
+                None => (DEFAULT_BACKOFF_MS, ", the default `backoff_ms`"),
+            };
+            if most < backoff_ms {
+                errors.push(
+                    lit,
+                    format!(
+                        "`max_backoff_ms` ({most}) is below the backoff of {backoff_ms} ms{said}: \
+                         raise it to at least {backoff_ms} or lower `backoff_ms`"
+                    ),
+                );
             }
         }
         Ok(args)
@@ -253,21 +320,30 @@ impl Args {
                     shape_error("a whole number of milliseconds, e.g. `backoff_ms = 200`"),
                 ),
             },
-            ("timeout_ms", RawValue::Expr(expr)) => match int_literal::<u64>(&expr) {
-                Some((0, lit)) => errors.push(
-                    lit,
-                    "`timeout_ms` must be at least 1: omit it for no timeout",
-                ),
-                Some((ms, lit)) if ms > MAX_TIMEOUT_MS => errors.push(
-                    lit,
-                    format!("`timeout_ms` is at most {MAX_TIMEOUT_MS} (one day)"),
-                ),
-                Some((ms, _)) => self.timeout_ms = Some((span, ms)),
-                None => errors.push(
-                    expr.span(),
-                    shape_error("a whole number of milliseconds, e.g. `timeout_ms = 30000`"),
-                ),
-            },
+            ("max_backoff_ms", RawValue::Expr(expr)) => {
+                if let Some((ms, lit)) = milliseconds(name, &expr, None, "10000", errors) {
+                    self.max_backoff_ms = Some((span, ms, lit));
+                }
+            }
+            ("retry_for_ms", RawValue::Expr(expr)) => {
+                let zero = Some("omit it for no deadline");
+                if let Some((ms, _)) = milliseconds(name, &expr, zero, "30000", errors) {
+                    self.retry_for_ms = Some((span, ms));
+                }
+            }
+            ("retry_if", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
+                self.retry_if = Some((span, path.path))
+            }
+            ("retry_if", RawValue::Expr(expr)) => errors.push(
+                expr.span(),
+                shape_error("the path of a function `fn(&E) -> bool` of the step's error, e.g. `retry_if = is_transient`"),
+            ),
+            ("timeout_ms", RawValue::Expr(expr)) => {
+                let zero = Some("omit it for no timeout");
+                if let Some((ms, _)) = milliseconds(name, &expr, zero, "30000", errors) {
+                    self.timeout_ms = Some((span, ms));
+                }
+            }
             ("fallback", RawValue::Expr(Expr::Path(path))) if path.qself.is_none() => {
                 self.fallback = Some(path.path)
             }
@@ -388,7 +464,7 @@ impl StepModel {
         let mut errors = Errors::default();
         let mut item = parse_function(item, "pipeline_step", &mut errors)?;
         let cost_attribute = take_attribute(&mut item, "track_cost");
-        let args = Args::parse(args, &mut errors).unwrap_or_else(|error| {
+        let mut args = Args::parse(args, &mut errors).unwrap_or_else(|error| {
             errors.push_error(error);
             Args::default()
         });
@@ -432,8 +508,11 @@ impl StepModel {
             Retry {
                 retries,
                 backoff: args.backoff.map_or(Backoff::Exponential, |(_, b)| b),
-                backoff_ms: args.backoff_ms.map_or(100, |(_, ms)| ms),
+                backoff_ms: args.backoff_ms.map_or(DEFAULT_BACKOFF_MS, |(_, ms)| ms),
                 jitter: args.jitter.map(|(_, jitter)| jitter),
+                max_backoff_ms: args.max_backoff_ms.map(|(_, ms, _)| ms),
+                retry_for_ms: args.retry_for_ms.map(|(_, ms)| ms),
+                retry_if: args.retry_if.take().map(|(_, path)| path),
             }
         });
         if let Some((span, _)) = args.timeout_ms {

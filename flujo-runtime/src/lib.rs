@@ -33,7 +33,7 @@ pub use crate::pipeline::runner::{Flujo, Pipeline};
 pub use crate::run::handle::{ContextHandle, StepFutureExt};
 pub use crate::run::limits::{UsageLimitExceeded, UsageLimits};
 pub use crate::runtime::{TelemetryGuard, init_telemetry, init_telemetry_with};
-pub use crate::step::retry::RetryAdvice;
+pub use crate::step::advice::{RetryAdvice, retry_after, retryable_response};
 pub use crate::step::timeout::StepTimeout;
 pub use flujo_pricing::{TokenUsage, Usd};
 
@@ -128,10 +128,10 @@ pub mod __private {
         FutureStage, IntoStepSource, Pipeline, PipelineError, PipelineInfo, PlainStage, RunState,
         Stage, StageValue,
     };
+    pub use crate::step::advice::{Advice, Advise, ViaRetryAdvice, WithoutRetryAdvice, retry_if};
     pub use crate::step::call::{Step, StepCall, StepError};
     pub use crate::step::retry::{
-        Advice, Advise, Backoff, Jitter, RetryArgument, RetryPolicy, ViaRetryAdvice,
-        WithoutRetryAdvice, retry_delay, sleep_between_attempts,
+        Backoff, Jitter, RetryArgument, RetryPolicy, retry_delay, sleep_between_attempts,
     };
     pub use crate::step::stream::{BoxedStream, step_stream, step_stream_result};
     pub use crate::step::timeout::{FromStepTimeout, deadline};

@@ -178,22 +178,42 @@ impl Drop for Capture {
     }
 }
 
-/// The error a [`StubModel`] returns while it is told to fail.
+/// The error a [`StubModel`] returns while it is told to fail: an HTTP failure as a
+/// provider's client reports it, with [`RetryAdvice`](crate::RetryAdvice) as a real client's
+/// error has it (429 and 5xx are retried, after the `Retry-After` the stub was told to send).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StubError {
     /// The model that failed.
     pub model: &'static str,
     /// Which call failed (1-based).
     pub call: u32,
+    /// The HTTP status of the failure (429 unless [`StubModel::failing_with_status`]).
+    pub status: u16,
+    /// The `Retry-After` the failure carried ([`StubModel::with_retry_after`]).
+    pub retry_after: Option<Duration>,
 }
 
 impl std::fmt::Display for StubError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: rate limited (429) on call {}",
-            self.model, self.call
-        )
+        match self.status {
+            429 => write!(
+                f,
+                "{}: rate limited (429) on call {}",
+                self.model, self.call
+            ),
+            status => write!(f, "{}: HTTP {status} on call {}", self.model, self.call),
+        }
+    }
+}
+
+impl crate::RetryAdvice for StubError {
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    fn is_retryable(&self) -> bool {
+        crate::step::advice::http_advice(Some(self.status), None, false).retryable
     }
 }
 
@@ -214,6 +234,8 @@ impl std::error::Error for StubError {}
 pub struct StubModel {
     name: &'static str,
     failures: u32,
+    status: u16,
+    retry_after: Option<Duration>,
     latency: Duration,
     calls: std::sync::atomic::AtomicU32,
 }
@@ -224,6 +246,8 @@ impl StubModel {
         StubModel {
             name,
             failures: 0,
+            status: 429,
+            retry_after: None,
             latency: Duration::ZERO,
             calls: std::sync::atomic::AtomicU32::new(0),
         }
@@ -233,6 +257,22 @@ impl StubModel {
     #[must_use]
     pub fn failing_first(mut self, calls: u32) -> StubModel {
         self.failures = calls;
+        self
+    }
+
+    /// Its failures answer `status` instead of 429 (a 400 or a 401 will fail again: a step's
+    /// retries stop at once and its fallback runs).
+    #[must_use]
+    pub fn failing_with_status(mut self, status: u16) -> StubModel {
+        self.status = status;
+        self
+    }
+
+    /// Its failures ask the client to wait `retry_after` (a `Retry-After` header), which a
+    /// step's retries wait instead of their backoff.
+    #[must_use]
+    pub fn with_retry_after(mut self, retry_after: Duration) -> StubModel {
+        self.retry_after = Some(retry_after);
         self
     }
 
@@ -336,6 +376,8 @@ impl StubModel {
             return Err(StubError {
                 model: self.name,
                 call,
+                status: self.status,
+                retry_after: self.retry_after,
             });
         }
         let words: Vec<&str> = prompt.split_whitespace().collect();

@@ -71,7 +71,7 @@ metrics_table! {
         "Wall-clock duration of step calls including retries, by step and final status";
     /// Step retries.
     StepRetries: Counter, "flujo_step_retries_total", COUNT,
-        "Retries of failed step attempts, by step";
+        "Retries of failed step attempts, by step and reason (retry_after: the error asked for its wait, a rate limit or an overload; timeout; invalid: the validator rejected the value; error)";
     /// Step timeouts.
     StepTimeouts: Counter, "flujo_step_timeouts_total", COUNT,
         "Step attempts that ran past their timeout_ms and were cancelled, by step";
@@ -232,8 +232,11 @@ attributes_table! {
     FLUJO_STEP_CANCELLED = "flujo.step.cancelled", "the step's future was dropped before it finished";
     FLUJO_RETRY = "flujo.retry", "span event: a failed attempt that is retried";
     FLUJO_RETRY_ATTEMPT = "flujo.retry.attempt", "on `flujo.retry`: the attempt that failed";
-    FLUJO_RETRY_DELAY_MS = "flujo.retry.delay_ms", "on `flujo.retry`: the backoff before the next attempt";
+    FLUJO_RETRY_REASON = "flujo.retry.reason", "on `flujo.retry`: why the attempt is retried (`retry_after`: the error asked for its wait, a rate limit or an overload; `timeout`; `invalid`: the validator rejected the value; `error`)";
+    FLUJO_RETRY_DELAY_MS = "flujo.retry.delay_ms", "on `flujo.retry`: the wait before the next attempt";
+    FLUJO_RETRY_HINTED = "flujo.retry.retry_after", "on `flujo.retry`: whether the error's `retry_after` set the wait (not the backoff)";
     FLUJO_RETRY_ERROR = "flujo.retry.error", "on `flujo.retry`: the attempt's error";
+    FLUJO_RETRY_STOPPED_BY = "flujo.retry.stopped_by", "why a step with `retries` failed or fell back (`attempts`: all were made; `deadline`: `retry_for_ms` ran out; `not_retryable`: the error said another attempt cannot succeed; `refused`: a budget refused a model call)";
     FLUJO_FALLBACK = "flujo.fallback", "span event: the step ran its fallback";
     FLUJO_FALLBACK_ERROR = "flujo.fallback.error", "on `flujo.fallback`: the primary's error";
     FLUJO_REQUEST_ID = "flujo.request_id", "the run's request id, on its root span";

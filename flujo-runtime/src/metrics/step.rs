@@ -1,6 +1,5 @@
 //! Step and pipeline metrics, derived from drained records: `flujo_step_calls_total`,
-//! `flujo_step_duration_seconds`, `flujo_step_retries_total` (from each call's attempts),
-//! and the pipeline-run pair for a run's root span; and the GenAI conventions' durations of
+//! `flujo_step_duration_seconds` and the pipeline-run pair for a run's root span; and the GenAI conventions' durations of
 //! tools, agents and workflows. The handles of a call site are
 //! registered on its first record and cached in the site.
 
@@ -20,7 +19,6 @@ use crate::core::site::{CallSite, SiteKind, StepRole};
 struct SiteMetrics {
     calls: [Counter; 3],
     durations: [Durations; 3],
-    retries: Counter,
     /// The GenAI conventions' duration of a tool, an agent or a workflow (a pipeline run).
     genai: Option<GenAiDuration>,
 }
@@ -132,7 +130,6 @@ impl SiteMetrics {
                     vec![Label::new(label, value), Label::new("status", status)],
                 )
             }),
-            retries: metrics::counter!(Metric::StepRetries.name(), "step" => site.name),
             genai: GenAiDuration::of(site),
         }
     }
@@ -169,9 +166,6 @@ impl Observer for StepMetrics {
                 continue;
             };
             let status = record.outcome.status_index();
-            if record.attempts > 1 {
-                metrics.retries.increment(u64::from(record.attempts - 1));
-            }
             let same = pending
                 .is_some_and(|(site, pending)| std::ptr::eq(site, metrics) && pending == status);
             if !same {

@@ -230,6 +230,7 @@ pub fn validate_attempt<T, E: FromValidationError, V: fmt::Display>(
         Err(feedback) => feedback.to_string(),
     };
     scope::note_feedback(&feedback);
+    call.note_invalid();
     call.push_event(|| validation_event(validator, Some(&feedback)));
     Err(E::from_validation_error(ValidationError {
         step,

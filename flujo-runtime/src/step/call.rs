@@ -5,7 +5,8 @@
 use crate::core::names::Metric;
 use crate::core::names::{
     ERROR_TYPE, FLUJO_FALLBACK, FLUJO_FALLBACK_ERROR, FLUJO_RETRY, FLUJO_RETRY_ATTEMPT,
-    FLUJO_RETRY_DELAY_MS, FLUJO_RETRY_ERROR,
+    FLUJO_RETRY_DELAY_MS, FLUJO_RETRY_ERROR, FLUJO_RETRY_HINTED, FLUJO_RETRY_REASON,
+    FLUJO_RETRY_STOPPED_BY,
 };
 use std::borrow::Cow;
 use std::fmt;
@@ -15,7 +16,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::retry::{Advice, RetryPolicy};
+use super::advice::Advice;
+use super::retry::{RetryPolicy, RetryReason, StopReason, Wait};
 use super::timeout::StepTimeout;
 use crate::collect::{bridged, ring, sink, worker};
 use crate::core::attribute::{AttributeValue, ToAttributeValue, capped_text};
@@ -161,6 +163,12 @@ pub struct StepCall {
     finished: bool,
     /// The current attempt ran past the step's `timeout_ms`.
     attempt_timed_out: bool,
+    /// The current attempt's value failed the step's validator.
+    attempt_invalid: bool,
+    /// Why a step with retries stopped retrying, once it has.
+    stopped_by: Option<StopReason>,
+    /// When the call began (raw clock), for a step with `retry_for_ms` only.
+    began: u64,
     /// The attempts failed and the step's fallback runs: the call ends with its result.
     falling_back: bool,
     /// Refusals counted in the call's run when the current attempt began (steps that retry
@@ -205,6 +213,9 @@ impl StepCall {
             attempts: 0,
             finished: false,
             attempt_timed_out: false,
+            attempt_invalid: false,
+            stopped_by: None,
+            began: 0,
             falling_back: false,
             refusals_before: 0,
             active: ManuallyDrop::new(None),
@@ -241,6 +252,9 @@ impl StepCall {
         }
         if self.step.retry.retries() > 0 {
             self.refusals_before = scope::refusals();
+            if self.step.retry.deadline().is_some() {
+                self.began = clock::now();
+            }
         }
     }
 
@@ -415,12 +429,15 @@ impl StepCall {
         let message = message_of(error);
         let error_type = self.error_type::<E>();
         self.attempt_timed_out = false;
+        self.attempt_invalid = false;
+        let stopped_by = self.note_stop();
         let (step, attempts) = (self.step.name(), self.attempts);
         contain_panic(|| {
             tracing::warn!(
                 target: "flujo",
                 step,
                 attempts,
+                stopped_by,
                 error.r#type = error_type,
                 error = %message,
                 "step failed; running its fallback"
@@ -460,37 +477,95 @@ impl StepCall {
         advise: impl FnOnce(&E) -> Advice,
     ) -> ControlFlow<Result<T, E>, Duration> {
         self.attempts += 1;
-        let retry = self.attempts - 1;
-        // A call refused during this attempt (or a run over its limit) would be refused again.
-        let refused = scope::refusals() != self.refusals_before || scope::exhausted();
         match &result {
-            Err(error) if retry < self.step.retry.retries() && !refused => {
-                if let Some(delay) = self.step.retry.wait_before(retry + 1, advise(error)) {
-                    self.note_retry(error, delay);
+            Err(error) => match self.retry_or_stop(advise(error)) {
+                Ok(wait) => {
+                    self.note_retry(error, wait);
                     self.attempt_timed_out = false;
+                    self.attempt_invalid = false;
                     self.refusals_before = scope::refusals();
-                    return ControlFlow::Continue(delay);
+                    return ControlFlow::Continue(wait.delay);
                 }
-                self.fail_or_fall_back(error);
-            }
-            // Both end the call (and set `finished`), unless a fallback or a stream follows.
-            Err(error) => self.fail_or_fall_back(error),
+                Err(stop) => {
+                    self.stopped_by = Some(stop);
+                    // Both end the call (and set `finished`), unless a fallback follows.
+                    self.fail_or_fall_back(error);
+                }
+            },
+            // Ends the call, unless a stream follows.
             Ok(_) => self.succeed(),
         }
         ControlFlow::Break(result)
     }
 
-    /// Logs a failed attempt that will be retried and records it as a `flujo.retry` event.
-    fn note_retry<E: StepError>(&mut self, error: &E, delay: Duration) {
-        let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    /// The wait before another attempt after one that failed, or why there is none.
+    fn retry_or_stop(&self, advice: Advice) -> Result<Wait, StopReason> {
+        // A call refused during this attempt (or a run over its limit) would be refused again.
+        if scope::refusals() != self.refusals_before || scope::exhausted() {
+            return Err(StopReason::Refused);
+        }
+        if self.attempts > self.step.retry.retries() {
+            return Err(StopReason::Attempts);
+        }
+        let mut wait = self
+            .step
+            .retry
+            .wait_before(self.attempts, advice)
+            .ok_or(StopReason::NotRetryable)?;
+        if let Some(deadline) = self.step.retry.deadline() {
+            let left = deadline.saturating_sub(clock::elapsed(self.began, clock::now()));
+            if left.is_zero() {
+                return Err(StopReason::Deadline);
+            }
+            wait.delay = wait.delay.min(left);
+        }
+        Ok(wait)
+    }
+
+    /// Why the current attempt is retried.
+    fn retry_reason(&self, wait: Wait) -> RetryReason {
+        if wait.hinted {
+            RetryReason::RetryAfter
+        } else if self.attempt_timed_out {
+            RetryReason::Timeout
+        } else if self.attempt_invalid {
+            RetryReason::Invalid
+        } else {
+            RetryReason::Error
+        }
+    }
+
+    /// The current attempt's value failed the step's validator.
+    pub(crate) fn note_invalid(&mut self) {
+        self.attempt_invalid = true;
+    }
+
+    /// The span attribute and log field of a step with retries that stopped retrying (once:
+    /// a fallback that fails after them does not say it again).
+    fn note_stop(&mut self) -> Option<&'static str> {
+        let stopped_by = self.stopped_by.take()?.name();
+        self.push_attribute(
+            FLUJO_RETRY_STOPPED_BY,
+            AttributeValue::String(stopped_by.into()),
+        );
+        Some(stopped_by)
+    }
+
+    /// Logs a failed attempt that will be retried, records it as a `flujo.retry` event and
+    /// counts it in `flujo_step_retries_total`.
+    fn note_retry<E: StepError>(&mut self, error: &E, wait: Wait) {
+        let delay_ms = i64::try_from(wait.delay.as_millis()).unwrap_or(i64::MAX);
         let message = message_of(error);
-        let (step, attempt) = (self.step.name(), self.attempts);
+        let (step, attempt, hinted) = (self.step.name(), self.attempts, wait.hinted);
+        let reason = self.retry_reason(wait).name();
         contain_panic(|| {
             tracing::warn!(
                 target: "flujo",
                 step,
                 attempt,
+                reason,
                 delay_ms,
+                retry_after = hinted,
                 error = %message,
                 "step attempt failed; retrying"
             )
@@ -504,7 +579,12 @@ impl StepCall {
                         FLUJO_RETRY_ATTEMPT.into(),
                         AttributeValue::Int(i64::from(attempt)),
                     ),
+                    (
+                        FLUJO_RETRY_REASON.into(),
+                        AttributeValue::String(reason.into()),
+                    ),
                     (FLUJO_RETRY_DELAY_MS.into(), AttributeValue::Int(delay_ms)),
+                    (FLUJO_RETRY_HINTED.into(), AttributeValue::Bool(hinted)),
                     (ERROR_TYPE.into(), AttributeValue::String(error_type.into())),
                     (
                         FLUJO_RETRY_ERROR.into(),
@@ -513,6 +593,8 @@ impl StepCall {
                 ],
             )
         });
+        metrics::counter!(Metric::StepRetries.name(), "step" => step, "reason" => reason)
+            .increment(1);
         scope::note_retry();
     }
 
@@ -520,6 +602,7 @@ impl StepCall {
         // The user's `Display` and the log subscriber run contained: a panic in either
         // neither unwinds through the call nor loses its record.
         let details = error_details(error, self.error_type::<E>());
+        let stopped_by = self.note_stop();
         let (step, attempts) = (self.step.name(), self.attempts);
         // A timeout has said so at ERROR already.
         if !self.attempt_timed_out {
@@ -528,6 +611,7 @@ impl StepCall {
                     target: "flujo",
                     step,
                     attempts,
+                    stopped_by,
                     error.r#type = details.error_type,
                     error = %details.message,
                     "step failed"

@@ -6,6 +6,8 @@ use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
+use super::advice::Advice;
+
 /// How a step waits between attempts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backoff {
@@ -28,92 +30,65 @@ pub enum Jitter {
     Equal,
 }
 
-/// What a step's error says about retrying it: implement it for your error type so that the
-/// retry loop of `#[pipeline_step(retries = ...)]` waits what the provider asked
-/// (`Retry-After`) and does not retry what cannot succeed (a 400, a 401, a content-policy
-/// refusal: each retry of a model call costs tokens). An error type that does not implement
-/// it is retried as before, after the backoff's wait.
-///
-/// ```
-/// use std::time::Duration;
-///
-/// #[derive(Debug, thiserror::Error)]
-/// #[error("HTTP {status}")]
-/// struct ApiError { status: u16, retry_after: Option<Duration> }
-///
-/// impl flujo::RetryAdvice for ApiError {
-///     fn retry_after(&self) -> Option<Duration> {
-///         self.retry_after
-///     }
-///     fn is_retryable(&self) -> bool {
-///         self.status == 429 || self.status >= 500
-///     }
-/// }
-/// ```
-pub trait RetryAdvice {
-    /// How long the provider asked to wait before the next attempt, when it said: it replaces
-    /// the backoff's wait (at most 60 s; no jitter is added to it).
-    fn retry_after(&self) -> Option<Duration> {
-        None
-    }
+/// Longest wait between two attempts unless the step's `max_backoff_ms` says otherwise.
+const MAX_RETRY_DELAY_MS: u64 = 60_000;
 
-    /// Whether another attempt can succeed; `false` ends the attempts at once (the step's
-    /// fallback, if any, still runs).
-    fn is_retryable(&self) -> bool {
-        true
-    }
-}
-
-/// What an attempt's error said about retrying it, read where its type is known (the
-/// expansion), so that an error without [`RetryAdvice`] gets the default.
+/// Why a failed attempt is retried: the `reason` of `flujo.retry` and of
+/// `flujo_step_retries_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Advice {
-    retry_after: Option<Duration>,
-    retryable: bool,
+pub(crate) enum RetryReason {
+    /// The error asked for its wait (`RetryAdvice::retry_after`): a rate limit, an overload.
+    RetryAfter,
+    /// The attempt ran past the step's `timeout_ms`.
+    Timeout,
+    /// The attempt's value failed the step's validator.
+    Invalid,
+    /// Any other error, retried after the backoff's wait.
+    Error,
 }
 
-impl Advice {
-    /// Retry after the backoff's wait: what an error without [`RetryAdvice`] gets.
-    pub const DEFAULT: Advice = Advice {
-        retry_after: None,
-        retryable: true,
-    };
-}
-
-/// An attempt's error, for the expansion's `(&&Advise(error)).advice()`: the method resolves
-/// to [`ViaRetryAdvice`] when the error implements [`RetryAdvice`], else to
-/// [`WithoutRetryAdvice`] (autoref specialisation: no trait bound on the step's error).
-pub struct Advise<'a, E: ?Sized>(pub &'a E);
-
-/// The advice of an error that implements [`RetryAdvice`].
-pub trait ViaRetryAdvice {
-    /// The error's advice.
-    fn advice(&self) -> Advice;
-}
-
-impl<E: RetryAdvice + ?Sized> ViaRetryAdvice for &Advise<'_, E> {
-    fn advice(&self) -> Advice {
-        Advice {
-            retry_after: self.0.retry_after(),
-            retryable: self.0.is_retryable(),
+impl RetryReason {
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            RetryReason::RetryAfter => "retry_after",
+            RetryReason::Timeout => "timeout",
+            RetryReason::Invalid => "invalid",
+            RetryReason::Error => "error",
         }
     }
 }
 
-/// The advice of an error that does not implement [`RetryAdvice`]: the default.
-pub trait WithoutRetryAdvice {
-    /// [`Advice::DEFAULT`].
-    fn advice(&self) -> Advice;
+/// Why a step with retries stopped retrying and failed (or ran its fallback):
+/// `flujo.retry.stopped_by`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    /// Every attempt of `retries` failed.
+    Attempts,
+    /// `retry_for_ms` ran out.
+    Deadline,
+    /// The error said another attempt cannot succeed (`RetryAdvice`, `retry_if`).
+    NotRetryable,
+    /// A model call was refused by a budget or the run's limits: it would be refused again.
+    Refused,
 }
 
-impl<E: ?Sized> WithoutRetryAdvice for Advise<'_, E> {
-    fn advice(&self) -> Advice {
-        Advice::DEFAULT
+impl StopReason {
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            StopReason::Attempts => "attempts",
+            StopReason::Deadline => "deadline",
+            StopReason::NotRetryable => "not_retryable",
+            StopReason::Refused => "refused",
+        }
     }
 }
 
-/// Longest wait between two attempts, whatever the backoff says.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+/// The wait before the next attempt, and whether the error's own hint set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Wait {
+    pub(crate) delay: Duration,
+    pub(crate) hinted: bool,
+}
 
 /// How a step runs its attempts: how often and how patiently it re-runs its body after an
 /// `Err`, how long each attempt may take, and whether a fallback runs after the last.
@@ -122,7 +97,11 @@ pub struct RetryPolicy {
     retries: u32,
     backoff: Backoff,
     delay_ms: u64,
+    /// `max_backoff_ms`: the longest wait, computed or asked for.
+    max_delay_ms: u64,
     jitter: Jitter,
+    /// `retry_for_ms` across attempts and waits (0: none).
+    deadline_ms: u64,
     /// `timeout_ms` of each attempt (0: none).
     timeout_ms: u64,
     /// Declared with a `fallback`: the last failure hands over to it instead of ending the
@@ -137,13 +116,16 @@ impl RetryPolicy {
     pub const NONE: RetryPolicy = RetryPolicy::new(0, Backoff::Fixed, 0);
 
     /// Up to `retries` more attempts; the n-th retry waits `delay_ms` (fixed) or
-    /// `delay_ms * 2^(n-1)` (exponential), at most 60 s, spread by full jitter when the
-    /// backoff is exponential ([`RetryPolicy::with_jitter`] says otherwise).
+    /// `delay_ms * 2^(n-1)` (exponential), at most 60 s ([`RetryPolicy::with_max_backoff_ms`]
+    /// says otherwise), spread by full jitter when the backoff is exponential
+    /// ([`RetryPolicy::with_jitter`] says otherwise).
     pub const fn new(retries: u32, backoff: Backoff, delay_ms: u64) -> RetryPolicy {
         RetryPolicy {
             retries,
             backoff,
             delay_ms,
+            max_delay_ms: MAX_RETRY_DELAY_MS,
+            deadline_ms: 0,
             jitter: match backoff {
                 Backoff::Fixed => Jitter::None,
                 Backoff::Exponential => Jitter::Full,
@@ -157,6 +139,31 @@ impl RetryPolicy {
     /// The policy with its waits spread by `jitter`.
     pub const fn with_jitter(self, jitter: Jitter) -> RetryPolicy {
         RetryPolicy { jitter, ..self }
+    }
+
+    /// The policy with no wait longer than `max_delay_ms`, whether computed or asked for.
+    pub const fn with_max_backoff_ms(self, max_delay_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            max_delay_ms,
+            ..self
+        }
+    }
+
+    /// The policy with no attempt begun, nor wait ending, later than `deadline_ms` after the
+    /// call began.
+    pub const fn with_deadline_ms(self, deadline_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            deadline_ms,
+            ..self
+        }
+    }
+
+    /// `retry_for_ms`, when the step has one.
+    pub(crate) const fn deadline(&self) -> Option<Duration> {
+        match self.deadline_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 
     /// The policy with each attempt cancelled after `timeout_ms`.
@@ -207,14 +214,24 @@ impl RetryPolicy {
 
     /// The wait before retry number `retry` (1-based) after an error that said `advice`: its
     /// `retry_after` (capped), else the backoff's; `None` when the error cannot be retried.
-    pub(crate) fn wait_before(&self, retry: u32, advice: Advice) -> Option<Duration> {
+    pub(crate) fn wait_before(&self, retry: u32, advice: Advice) -> Option<Wait> {
         if !advice.retryable {
             return None;
         }
         Some(match advice.retry_after {
-            Some(asked) => asked.min(MAX_RETRY_DELAY),
-            None => self.delay_before(retry),
+            Some(asked) => Wait {
+                delay: asked.min(self.max_delay()),
+                hinted: true,
+            },
+            None => Wait {
+                delay: self.delay_before(retry),
+                hinted: false,
+            },
         })
+    }
+
+    fn max_delay(&self) -> Duration {
+        Duration::from_millis(self.max_delay_ms)
     }
 
     /// The wait before retry number `retry` (1-based): the backoff's, capped, then spread by
@@ -227,7 +244,7 @@ impl RetryPolicy {
                     .unwrap_or(u64::MAX),
             ),
         };
-        let cap = Duration::from_millis(ms).min(MAX_RETRY_DELAY);
+        let cap = Duration::from_millis(ms).min(self.max_delay());
         match self.jitter {
             Jitter::None => cap,
             Jitter::Full => spread(cap),
@@ -238,7 +255,7 @@ impl RetryPolicy {
 
 /// A wait drawn uniformly between 0 and `most`, to the microsecond.
 fn spread(most: Duration) -> Duration {
-    // 60 s at most: the product fits a u128 with room to spare.
+    // A `max_backoff_ms` of a day at most: the product fits a u128 with room to spare.
     let micros = most.as_micros() as u64;
     let draw = (u128::from(next_random()) * u128::from(micros + 1)) >> 64;
     Duration::from_micros(draw as u64)
@@ -306,7 +323,9 @@ mod tests {
         let policy = RetryPolicy::new(40, Backoff::Exponential, 100).with_jitter(Jitter::None);
         assert_eq!(policy.delay_before(1), Duration::from_millis(100));
         assert_eq!(policy.delay_before(3), Duration::from_millis(400));
-        assert_eq!(policy.delay_before(39), MAX_RETRY_DELAY);
+        assert_eq!(policy.delay_before(39), Duration::from_secs(60));
+        let capped = policy.with_max_backoff_ms(250);
+        assert_eq!(capped.delay_before(3), Duration::from_millis(250));
         let fixed = RetryPolicy::new(3, Backoff::Fixed, 25);
         assert_eq!(fixed.delay_before(3), Duration::from_millis(25));
     }
@@ -337,6 +356,70 @@ mod tests {
         for _ in 0..1_000 {
             let wait = policy.delay_before(1);
             assert!(wait >= Duration::from_millis(500) && wait <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn a_wait_the_error_asks_for_replaces_the_backoff_within_the_cap() {
+        let policy = RetryPolicy::new(3, Backoff::Fixed, 25).with_max_backoff_ms(1_000);
+        let asked = |seconds| Advice {
+            retry_after: Some(Duration::from_secs(seconds)),
+            retryable: true,
+        };
+        let wait = policy.wait_before(1, asked(0)).unwrap();
+        assert_eq!((wait.delay, wait.hinted), (Duration::ZERO, true));
+        let wait = policy.wait_before(1, asked(120)).unwrap();
+        assert_eq!(
+            wait.delay,
+            Duration::from_secs(1),
+            "capped by max_backoff_ms"
+        );
+        let wait = policy.wait_before(1, Advice::DEFAULT).unwrap();
+        assert_eq!(
+            (wait.delay, wait.hinted),
+            (Duration::from_millis(25), false)
+        );
+        let refused = Advice {
+            retryable: false,
+            ..asked(1)
+        };
+        assert_eq!(policy.wait_before(1, refused), None);
+    }
+
+    #[test]
+    fn every_reason_is_named_where_the_guide_reads_it() {
+        use crate::core::names::{ATTRIBUTES, FLUJO_RETRY_REASON, FLUJO_RETRY_STOPPED_BY, Metric};
+        let described = |key: &str| {
+            ATTRIBUTES
+                .iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, what)| *what)
+                .unwrap()
+        };
+        for reason in [
+            RetryReason::RetryAfter,
+            RetryReason::Timeout,
+            RetryReason::Invalid,
+            RetryReason::Error,
+        ] {
+            let name = reason.name();
+            assert!(
+                described(FLUJO_RETRY_REASON).contains(&format!("`{name}`")),
+                "{name}"
+            );
+            assert!(Metric::StepRetries.description().contains(name), "{name}");
+        }
+        for stop in [
+            StopReason::Attempts,
+            StopReason::Deadline,
+            StopReason::NotRetryable,
+            StopReason::Refused,
+        ] {
+            let name = stop.name();
+            assert!(
+                described(FLUJO_RETRY_STOPPED_BY).contains(&format!("`{name}`")),
+                "{name}"
+            );
         }
     }
 

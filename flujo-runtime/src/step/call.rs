@@ -161,12 +161,8 @@ pub struct StepCall {
     step: &'static Step,
     attempts: u32,
     finished: bool,
-    /// The current attempt ran past the step's `timeout_ms`.
-    attempt_timed_out: bool,
-    /// The current attempt's value failed the step's validator.
-    attempt_invalid: bool,
-    /// Why a step with retries stopped retrying, once it has.
-    stopped_by: Option<StopReason>,
+    /// How the current attempt failed, when flujo knows better than its error.
+    attempt_failure: AttemptFailure,
     /// When the call began (raw clock), for a step with `retry_for_ms` only.
     began: u64,
     /// The attempts failed and the step's fallback runs: the call ends with its result.
@@ -178,6 +174,18 @@ pub struct StepCall {
     /// `ManuallyDrop` because [`StepCall`]'s own `Drop` always takes it out: the field then
     /// needs no drop glue, which keeps the telemetry-off path free of calls.
     active: ManuallyDrop<Option<ActiveCall>>,
+}
+
+/// How an attempt failed, where flujo knows better than its error (the retry's reason, the
+/// span's `error.type`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AttemptFailure {
+    /// The attempt's own error.
+    Error,
+    /// It ran past the step's `timeout_ms`.
+    TimedOut,
+    /// Its value failed the step's validator.
+    Invalid,
 }
 
 /// What a call records when telemetry is on.
@@ -212,9 +220,7 @@ impl StepCall {
             step,
             attempts: 0,
             finished: false,
-            attempt_timed_out: false,
-            attempt_invalid: false,
-            stopped_by: None,
+            attempt_failure: AttemptFailure::Error,
             began: 0,
             falling_back: false,
             refusals_before: 0,
@@ -356,7 +362,7 @@ impl StepCall {
         match result {
             Ok(_) if self.active.is_none() => {}
             Ok(_) => self.succeed(),
-            Err(error) => self.fail_or_fall_back(error),
+            Err(error) => self.fail_or_fall_back(error, None),
         }
     }
 
@@ -380,7 +386,7 @@ impl StepCall {
     /// timeout ends the call. The returned error becomes the attempt's `Err`.
     #[cold]
     pub fn timed_out(&mut self) -> StepTimeout {
-        self.attempt_timed_out = true;
+        self.attempt_failure = AttemptFailure::TimedOut;
         let timeout = StepTimeout::new(self.step.name(), self.attempt_timeout(), self.attempts + 1);
         let (step, attempt, timeout_ms) = (
             self.step.name(),
@@ -414,23 +420,23 @@ impl StepCall {
         self.falling_back = false;
         match result {
             Ok(_) => self.end(Outcome::Ok),
-            Err(error) => self.fail(error),
+            Err(error) => self.fail(error, None),
         }
     }
 
     /// The last attempt failed: the fallback runs if the step has one, else the call fails.
-    fn fail_or_fall_back<E: StepError>(&mut self, error: &E) {
+    /// `stopped_by`: why a step with retries made no more attempts.
+    fn fail_or_fall_back<E: StepError>(&mut self, error: &E, stopped_by: Option<StopReason>) {
         if !self.step.retry.has_fallback() {
-            return self.fail(error);
+            return self.fail(error, stopped_by);
         }
         // Open until the fallback ends it: dropped before that, it is recorded as cancelled.
         self.finished = false;
         self.falling_back = true;
         let message = message_of(error);
         let error_type = self.error_type::<E>();
-        self.attempt_timed_out = false;
-        self.attempt_invalid = false;
-        let stopped_by = self.note_stop();
+        self.attempt_failure = AttemptFailure::Error;
+        let stopped_by = self.note_stop(stopped_by);
         let (step, attempts) = (self.step.name(), self.attempts);
         contain_panic(|| {
             tracing::warn!(
@@ -461,7 +467,7 @@ impl StepCall {
 
     /// `error.type` of the current attempt's error: `timeout` when it timed out.
     fn error_type<E: ?Sized>(&self) -> &'static str {
-        if self.attempt_timed_out {
+        if self.attempt_failure == AttemptFailure::TimedOut {
             TIMEOUT
         } else {
             std::any::type_name::<E>()
@@ -481,16 +487,12 @@ impl StepCall {
             Err(error) => match self.retry_or_stop(advise(error)) {
                 Ok(wait) => {
                     self.note_retry(error, wait);
-                    self.attempt_timed_out = false;
-                    self.attempt_invalid = false;
+                    self.attempt_failure = AttemptFailure::Error;
                     self.refusals_before = scope::refusals();
                     return ControlFlow::Continue(wait.delay);
                 }
-                Err(stop) => {
-                    self.stopped_by = Some(stop);
-                    // Both end the call (and set `finished`), unless a fallback follows.
-                    self.fail_or_fall_back(error);
-                }
+                // Ends the call (and sets `finished`), unless a fallback follows.
+                Err(stop) => self.fail_or_fall_back(error, Some(stop)),
             },
             // Ends the call, unless a stream follows.
             Ok(_) => self.succeed(),
@@ -524,26 +526,22 @@ impl StepCall {
 
     /// Why the current attempt is retried.
     fn retry_reason(&self, wait: Wait) -> RetryReason {
-        if wait.hinted {
-            RetryReason::RetryAfter
-        } else if self.attempt_timed_out {
-            RetryReason::Timeout
-        } else if self.attempt_invalid {
-            RetryReason::Invalid
-        } else {
-            RetryReason::Error
+        match (wait.hinted, self.attempt_failure) {
+            (true, _) => RetryReason::RetryAfter,
+            (false, AttemptFailure::TimedOut) => RetryReason::Timeout,
+            (false, AttemptFailure::Invalid) => RetryReason::Invalid,
+            (false, AttemptFailure::Error) => RetryReason::Error,
         }
     }
 
     /// The current attempt's value failed the step's validator.
     pub(crate) fn note_invalid(&mut self) {
-        self.attempt_invalid = true;
+        self.attempt_failure = AttemptFailure::Invalid;
     }
 
-    /// The span attribute and log field of a step with retries that stopped retrying (once:
-    /// a fallback that fails after them does not say it again).
-    fn note_stop(&mut self) -> Option<&'static str> {
-        let stopped_by = self.stopped_by.take()?.name();
+    /// The span attribute and log field of a step with retries that stopped retrying.
+    fn note_stop(&mut self, stopped_by: Option<StopReason>) -> Option<&'static str> {
+        let stopped_by = stopped_by?.name();
         self.push_attribute(
             FLUJO_RETRY_STOPPED_BY,
             AttributeValue::String(stopped_by.into()),
@@ -598,14 +596,14 @@ impl StepCall {
         scope::note_retry();
     }
 
-    fn fail<E: StepError + ?Sized>(&mut self, error: &E) {
+    fn fail<E: StepError + ?Sized>(&mut self, error: &E, stopped_by: Option<StopReason>) {
         // The user's `Display` and the log subscriber run contained: a panic in either
         // neither unwinds through the call nor loses its record.
         let details = error_details(error, self.error_type::<E>());
-        let stopped_by = self.note_stop();
+        let stopped_by = self.note_stop(stopped_by);
         let (step, attempts) = (self.step.name(), self.attempts);
         // A timeout has said so at ERROR already.
-        if !self.attempt_timed_out {
+        if self.attempt_failure != AttemptFailure::TimedOut {
             contain_panic(|| {
                 tracing::error!(
                     target: "flujo",
@@ -663,7 +661,7 @@ impl StepCall {
         self.attempts = self.attempts.max(1);
         match error {
             None => self.end(Outcome::Ok),
-            Some(error) => self.fail(error),
+            Some(error) => self.fail(error, None),
         }
     }
 

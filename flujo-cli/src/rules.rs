@@ -45,6 +45,9 @@ pub struct Thresholds {
     /// Retries per call of a step.
     #[arg(long, default_value_t = 0.25, value_parser = non_negative)]
     pub retry_ratio: f64,
+    /// Retries per call of a step that waited a wait its provider asked for (a rate limit).
+    #[arg(long, default_value_t = 0.1, value_parser = non_negative)]
+    pub rate_limited_ratio: f64,
     /// Share of a step's calls that end in its fallback.
     #[arg(long, default_value_t = 0.1, value_parser = non_negative)]
     pub fallback_ratio: f64,
@@ -71,6 +74,7 @@ impl Default for Thresholds {
             step_p95_seconds: 30.0,
             model_p95_seconds: 20.0,
             retry_ratio: 0.25,
+            rate_limited_ratio: 0.1,
             fallback_ratio: 0.1,
             job_regex: ".+".to_owned(),
         }
@@ -322,7 +326,21 @@ fn alert_rules(t: &Thresholds) -> Vec<Alert> {
             severity: "warning",
             summary: "Step {{ $labels.step }} of {{ $labels.job }} retries too often",
             description: "Retries per call of a step are above the threshold: a provider rate-limiting or failing.",
-            runbook: "The flujo.retry span events say why each attempt failed (error.type); a rate limit wants a longer backoff or fewer concurrent runs.",
+            runbook: "The reason label says why (retry_after: the provider asked for a wait; timeout; invalid: the validator rejected the answer; error), the flujo.retry span events which error; a rate limit wants fewer concurrent runs, an error that cannot succeed wants a RetryAdvice or retry_if that stops retrying it.",
+        },
+        Alert {
+            name: "FlujoRateLimited",
+            // `retry_after`: the reason of a retry whose wait the error asked for
+            // (`flujo.retry.reason`).
+            expr: format!(
+                "sum by (job, step) (rate($StepRetries{{reason=\"retry_after\"}}[5m])) / flujo:step_calls:rate5m > {}",
+                number(t.rate_limited_ratio)
+            ),
+            for_: "10m",
+            severity: "warning",
+            summary: "Step {{ $labels.step }} of {{ $labels.job }} is rate-limited by its provider",
+            description: "Calls of a step wait, more often than the threshold, a wait their provider asked for (Retry-After).",
+            runbook: "Each of these retries waited what the provider asked (flujo.retry.delay_ms): request a higher rate limit, lower concurrency or spread the load; retry_for_ms bounds how long a request may spend waiting.",
         },
         Alert {
             name: "FlujoFallbacksSurging",

@@ -30,7 +30,26 @@ pub enum AppError {
     Invalid(#[from] ValidationError),
 }
 
-/// The models of one round: the retriever's fails its first call (a retry each round).
+/// The provider's advice on retrying reaches the retry loop: its `Retry-After` is waited (the
+/// retries' reason `retry_after`), and a refused call is not retried.
+impl flujo::RetryAdvice for AppError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AppError::Model(error) => error.retry_after(),
+            _ => None,
+        }
+    }
+    fn is_retryable(&self) -> bool {
+        match self {
+            AppError::Model(error) => error.is_retryable(),
+            AppError::Budget(_) => false,
+            AppError::Timeout(_) | AppError::Invalid(_) => true,
+        }
+    }
+}
+
+/// The models of one round: the retriever's is rate-limited on its first call, with a
+/// `Retry-After` of 1 ms (a retry each round, reason `retry_after`).
 pub struct Models {
     retriever: StubModel,
     writer: StubModel,
@@ -41,7 +60,9 @@ pub struct Models {
 impl Models {
     fn new() -> Models {
         Models {
-            retriever: StubModel::new("gpt-4o-mini").failing_first(1),
+            retriever: StubModel::new("gpt-4o-mini")
+                .failing_first(1)
+                .with_retry_after(Duration::from_millis(1)),
             writer: StubModel::new("claude-sonnet-4-5").with_latency(Duration::from_millis(2)),
             slow: StubModel::new("claude-sonnet-4-5").with_latency(Duration::from_millis(300)),
             small: StubModel::new("claude-haiku-4-5").with_latency(Duration::from_millis(1)),

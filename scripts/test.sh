@@ -114,6 +114,8 @@ watched cargo test --locked --features otlp,prometheus,logfire,sqlite \
 # they use.
 watched cargo test --locked --doc -p flujo \
   --features otlp,prometheus,logfire,sqlite,postgres,async-openai
+# The client integrations' example, offline: each client's recorded answer read and priced.
+watched cargo run --locked --quiet -p flujo-examples --example clients --features clients
 # The public surface: the `flujo` crate's items as rustdoc lists them, against public-api.txt
 # (a change to the surface is a change to that file, seen in review), at most 5 constants.
 cargo doc --locked --quiet -p flujo --all-features --no-deps

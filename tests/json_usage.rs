@@ -163,6 +163,82 @@ fn units_beyond_tokens_that_a_body_reports_are_priced() {
     );
 }
 
+/// The same answer streamed: `message_start` says the input, `message_delta` the output and
+/// the searches so far.
+#[test]
+fn units_beyond_tokens_that_a_stream_reports_are_priced_as_the_body_s() {
+    let capture = Capture::start();
+    ask_claude_with_search();
+    let body = only(capture.cost_records());
+    drop(capture);
+    let streamed = streamed(
+        "claude-sonnet-4-5",
+        vec![
+            json!({"type": "message_start", "message": {
+                "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF", "type": "message", "role": "assistant",
+                "model": "claude-sonnet-4-5-20250929", "content": [],
+                "usage": {"input_tokens": 2095, "cache_creation_input_tokens": 2051,
+                          "cache_read_input_tokens": 14200,
+                          "cache_creation": {"ephemeral_5m_input_tokens": 51, "ephemeral_1h_input_tokens": 2000},
+                          "output_tokens": 1}}}),
+            json!({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "text_delta", "text": "Hi!"}}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                   "usage": {"output_tokens": 503, "server_tool_use": {"web_search_requests": 2}}}),
+            json!({"type": "message_stop"}),
+        ],
+    );
+    assert_eq!(streamed.usage, body.usage);
+    assert_eq!(
+        streamed.cost, body.cost,
+        "the two searches are priced: {streamed:?}"
+    );
+}
+
+/// OpenAI's audio tokens, priced apart from text tokens, in a body and in a stream's final
+/// usage chunk.
+#[track_cost(model = "gpt-audio", provider = "openai")]
+fn ask_with_audio() -> Value {
+    json!({
+        "id": "chatcmpl-audio", "object": "chat.completion", "model": "gpt-audio-2025-08-28",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 90,
+                  "prompt_tokens_details": {"audio_tokens": 80, "cached_tokens": 0},
+                  "completion_tokens_details": {"audio_tokens": 70, "reasoning_tokens": 0}}
+    })
+}
+
+#[test]
+fn audio_tokens_of_a_stream_are_priced_as_the_body_s() {
+    let capture = Capture::start();
+    ask_with_audio();
+    let body = only(capture.cost_records());
+    drop(capture);
+    let tokens_only = flujo::cost::model_prices("gpt-audio")
+        .expect("priced")
+        .cost(&body.usage);
+    assert!(
+        body.cost > Some(tokens_only),
+        "audio costs more than text: {body:?}"
+    );
+    let streamed = streamed(
+        "gpt-audio",
+        vec![
+            json!({"id": "chatcmpl-audio", "object": "chat.completion.chunk", "model": "gpt-audio-2025-08-28",
+                   "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": null}]}),
+            json!({"id": "chatcmpl-audio", "object": "chat.completion.chunk", "model": "gpt-audio-2025-08-28",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            json!({"id": "chatcmpl-audio", "object": "chat.completion.chunk", "model": "gpt-audio-2025-08-28",
+                   "choices": [],
+                   "usage": {"prompt_tokens": 120, "completion_tokens": 90,
+                             "prompt_tokens_details": {"audio_tokens": 80, "cached_tokens": 0},
+                             "completion_tokens_details": {"audio_tokens": 70, "reasoning_tokens": 0}}}),
+        ],
+    );
+    assert_eq!(streamed.usage, body.usage);
+    assert_eq!(streamed.cost, body.cost);
+}
+
 #[track_cost(model = "gpt-4o-mini", provider = "openai")]
 fn ask_with_bad_usage(usage: Value) -> Value {
     json!({"model": "gpt-4o-mini", "usage": usage})

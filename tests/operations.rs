@@ -276,7 +276,7 @@ fn every_rule_and_dashboard_expression_returns_data_from_a_real_prometheus() {
             );
         }
     }
-    assert_eq!(alerts, 17);
+    assert_eq!(alerts, 18);
     // What the example does wrong on purpose fires (the rules with no `for`), or waits its
     // `for` (the export errors of the missing collector).
     let firing = server.wait_for(&query("ALERTS{alertstate=\"firing\"}"), |answer| {

@@ -119,7 +119,7 @@ pub struct Extracted<'c, 'v> {
 }
 
 /// The usage units [`TokenUsage`] holds, by their `genai-prices` names.
-const TOKEN_UNITS: [&str; 6] = [
+pub const TOKEN_UNITS: [&str; 6] = [
     "input_tokens",
     "output_tokens",
     "cache_read_tokens",
@@ -127,6 +127,24 @@ const TOKEN_UNITS: [&str; 6] = [
     "cache_write_1h_tokens",
     "output_reasoning_tokens",
 ];
+
+/// `usage` as the counts of [`TOKEN_UNITS`], for a pricing that adds units beyond tokens to
+/// it (a stream's tokens, summed over its events, and the web searches its last event says).
+pub fn token_unit_counts(usage: &TokenUsage) -> [(&'static str, Count); 6] {
+    let values = [
+        usage.input,
+        usage.output,
+        usage.cache_read_input,
+        usage.cache_write_input,
+        usage.cache_write_1h_input,
+        usage.reasoning_output,
+    ];
+    let mut counts = [("", Count::Whole(0)); 6];
+    for ((slot, unit), value) in counts.iter_mut().zip(TOKEN_UNITS).zip(values) {
+        *slot = (unit, Count::Whole(value));
+    }
+    counts
+}
 
 impl Extracted<'_, '_> {
     /// How many of the flavor's distinct paths held a count: of two flavors that read a
@@ -440,5 +458,33 @@ impl RawExtractor {
             },
             flavor,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genai::Catalog;
+
+    #[test]
+    fn token_counts_read_back_as_the_usage_they_came_from() {
+        let usage = TokenUsage::new(18_346, 503)
+            .with_cache_read(14_200)
+            .with_cache_write(2_051)
+            .with_cache_write_1h(2_000)
+            .with_reasoning(120);
+        let read = Extracted {
+            flavor: "test",
+            model: None,
+            counts: token_unit_counts(&usage).to_vec(),
+            found: TOKEN_UNITS.len(),
+        };
+        assert_eq!(read.token_usage(), usage);
+        assert_eq!(read.other_units().count(), 0);
+        // Every name is a unit of the shipped data.
+        let catalog = Catalog::shipped().unwrap();
+        for unit in TOKEN_UNITS {
+            assert!(catalog.units.by_usage_key(unit).is_some(), "{unit}");
+        }
     }
 }

@@ -279,6 +279,8 @@ pub(crate) struct BodyRead {
     /// Every unit the body reported, when some are not tokens a `TokenUsage` holds (audio,
     /// web searches, ...) or a count had a fraction: the call is priced from these.
     pub(crate) units: Vec<(String, Count)>,
+    /// The units it reported beyond tokens (with a count above 0).
+    pub(crate) other_units: Vec<(String, Count)>,
     /// The model the response names.
     pub(crate) model: Option<String>,
 }
@@ -336,6 +338,10 @@ pub(crate) fn read_body(
         } else {
             Vec::new()
         },
+        other_units: read
+            .other_units()
+            .map(|(unit, count)| (unit.to_owned(), count))
+            .collect(),
         model: read.model.map(str::to_owned),
     }
 }

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use flujo_pricing::TokenUsage;
+use flujo_pricing::extract::Count;
 use serde_json::Value;
 
 use super::chunk::{ChunkUsage, StreamChunk};
@@ -133,14 +134,12 @@ impl ReportsUsage for Value {
 impl StreamChunk for Value {
     fn chunk_usage(&self) -> ChunkUsage {
         let model = model_of(self).unwrap_or_default();
-        chunk_usage(
-            self,
-            &CallSite {
-                model,
-                provider: None,
-                api: None,
-            },
-        )
+        let site = CallSite {
+            model,
+            provider: None,
+            api: None,
+        };
+        chunk_usage(self, &site).usage
     }
 
     fn response_model(&self) -> Option<&str> {
@@ -196,23 +195,57 @@ fn carrier(event: &Value) -> Option<Carrier<'_>> {
         .map(|_| (event, None, None))
 }
 
+/// What a streamed event reports: its usage, and the units beyond tokens it counts so far
+/// (web searches, audio tokens: every event that reports them says the call's total).
+pub(crate) struct ChunkRead {
+    pub(crate) usage: ChunkUsage,
+    pub(crate) other_units: Vec<(String, Count)>,
+}
+
 /// The usage a streamed event reports, read for the call at `site`.
-pub(crate) fn chunk_usage(event: &Value, site: &CallSite<'_>) -> ChunkUsage {
+pub(crate) fn chunk_usage(event: &Value, site: &CallSite<'_>) -> ChunkRead {
     if let Some(usage) = anthropic(event) {
-        return usage;
+        // Its server tools (web searches) are units the data's extractor prices; it requires
+        // the input and output counts, which a `message_delta` may leave out (the tokens are
+        // read above: only the other units are taken from this read).
+        let other_units = match event.get("usage") {
+            Some(Value::Object(usage)) if usage.contains_key("server_tool_use") => {
+                let mut usage = usage.clone();
+                for count in ["input_tokens", "output_tokens"] {
+                    usage.entry(count).or_insert(Value::from(0));
+                }
+                let body = serde_json::json!({ "usage": usage });
+                pricing::read_body(&body, site.model, Some("anthropic"), None).other_units
+            }
+            _ => Vec::new(),
+        };
+        return ChunkRead { usage, other_units };
     }
     let Some((body, shape_provider, shape_flavor)) = carrier(event) else {
-        return ChunkUsage::none();
+        return ChunkRead {
+            usage: ChunkUsage::none(),
+            other_units: Vec::new(),
+        };
     };
     let read = |provider: Option<&str>, api: Option<&str>| {
-        pricing::read_body(body, site.model, provider, api).usage
+        Some(pricing::read_body(body, site.model, provider, api))
+            .filter(|read| read.usage.is_some())
     };
-    let usage = match (site.provider, shape_provider) {
+    let read = match (site.provider, shape_provider) {
         (Some(provider), Some(shape)) => read(Some(provider), site.api.or(shape_flavor))
             .or_else(|| read(Some(shape), shape_flavor)),
         (provider, shape) => read(provider.or(shape), site.api.or(shape_flavor)),
     };
-    usage.map_or(ChunkUsage::none(), ChunkUsage::totals)
+    match read {
+        Some(read) => ChunkRead {
+            usage: read.usage.map_or(ChunkUsage::none(), ChunkUsage::totals),
+            other_units: read.other_units,
+        },
+        None => ChunkRead {
+            usage: ChunkUsage::none(),
+            other_units: Vec::new(),
+        },
+    }
 }
 
 /// Anthropic's events: `message_start` has the input (without the cache reads and writes)

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use flujo_pricing::extract::{Count, token_unit_counts};
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 
@@ -34,6 +35,9 @@ pin_project! {
 struct StreamCall {
     model_call: ModelCall,
     usage: ChunkUsage,
+    /// The units beyond tokens the last JSON event that counted them said (each says the
+    /// call's total so far).
+    other_units: Vec<(String, Count)>,
     response: ResponseDetails,
     /// How the request was served, as the first chunk with usage says it.
     price_context: Vec<(&'static str, String)>,
@@ -56,6 +60,7 @@ pub fn track_stream<S>(model_call: ModelCall, stream: S) -> TrackedStream<S> {
             started: model_call.started_at(),
             model_call,
             usage: ChunkUsage::none(),
+            other_units: Vec::new(),
             response: ResponseDetails::default(),
             price_context: Vec::new(),
             last_chunk: 0,
@@ -128,7 +133,13 @@ impl StreamCall {
         self.last_chunk = now;
         self.chunks = self.chunks.saturating_add(1);
         let usage = match chunk.json_chunk() {
-            Some(event) => super::json::chunk_usage(event, &self.model_call.site()),
+            Some(event) => {
+                let read = super::json::chunk_usage(event, &self.model_call.site());
+                if !read.other_units.is_empty() {
+                    self.other_units = read.other_units;
+                }
+                read.usage
+            }
             None => chunk.chunk_usage(),
         };
         if !usage.is_none() {
@@ -167,9 +178,20 @@ impl StreamCall {
     /// What the stream said, for the call's record.
     fn report(&mut self) -> (UsageReport, StreamTiming) {
         self.ended = true;
+        let usage = self.usage.total();
+        // Priced from units when the events counted some beyond tokens: the tokens summed
+        // over the events, and those units as the last event said them.
+        let units = match &usage {
+            Some(tokens) if !self.other_units.is_empty() => token_unit_counts(tokens)
+                .into_iter()
+                .map(|(unit, count)| (unit.to_owned(), count))
+                .chain(std::mem::take(&mut self.other_units))
+                .collect(),
+            _ => Vec::new(),
+        };
         let report = UsageReport {
-            usage: self.usage.total(),
-            units: Vec::new(),
+            usage,
+            units,
             response: std::mem::take(&mut self.response),
             output: None,
             price_context: std::mem::take(&mut self.price_context),

@@ -54,7 +54,7 @@ pub(crate) fn charge(
     reservation: Reservation,
     usage: Option<&TokenUsage>,
     cost: Option<Usd>,
-    timestamp: SystemTime,
+    day: Date,
     added: Progress,
 ) {
     settle_run(run, reservation, usage, cost, added);
@@ -63,7 +63,7 @@ pub(crate) fn charge(
     }
     // A cost exists only for a call that reported usage.
     if let Some(cost) = cost {
-        add_to_today(timestamp, cost);
+        add_to_today(day, cost);
     }
 }
 
@@ -307,9 +307,8 @@ pub(crate) fn set_fleet_spend(spend: FleetSpend) {
     FLEET_READ_AT_MS.store(epoch_ms(spend.read_at).max(1), Ordering::Release);
 }
 
-/// Adds a call's cost to this process's totals of the day and month it is stamped with.
-fn add_to_today(timestamp: SystemTime, cost: Usd) {
-    let date = utc_date(timestamp);
+/// Adds a call's cost to this process's totals of the day (and month) it is stamped with.
+fn add_to_today(date: Date, cost: Usd) {
     SPENT_TODAY.add(date, cost);
     SPENT_THIS_MONTH.add(date, cost);
 }

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::SystemTime;
 
+use time::OffsetDateTime;
+
 use flujo_pricing::extract::{Count, Extracted};
 use flujo_pricing::genai::{Catalog, ModelIndex, Prices};
 use flujo_pricing::{Date, ModelPrice, PriceTable, PricingError, TokenUsage, Usd, infer_provider};
@@ -173,16 +175,13 @@ pub fn set_model_price(price: ModelPrice) {
 /// # Ok::<(), flujo::cost::PricingError>(())
 /// ```
 pub fn model_prices(model: &str) -> Option<Prices> {
-    let now = SystemTime::now();
-    resolve_uncached(model, None, utc_date(now))
+    let now = utc_time(SystemTime::now());
+    resolve_uncached(model, None, now.date())
         .price
         .map(|price| price.prices_at(now))
 }
 
-/// The UTC calendar date of `time`.
-pub(crate) fn utc_date(time: SystemTime) -> Date {
-    time::OffsetDateTime::from(time).date()
-}
+pub(crate) use super::utc::{utc_date, utc_time};
 
 /// Where a model's price comes from.
 #[derive(Clone)]
@@ -195,9 +194,9 @@ enum Price {
 
 impl Price {
     /// The standard prices (no request context) in force at `at`.
-    fn prices_at(&self, at: SystemTime) -> Prices {
+    fn prices_at(&self, at: OffsetDateTime) -> Prices {
         match self {
-            Price::Row(row) => row.prices_for(at.into(), &[]).into_owned(),
+            Price::Row(row) => row.prices_for(at, &[]).into_owned(),
             Price::Catalog(catalog, index) => catalog.prices_for(*index, at, &[]).into_owned(),
         }
     }
@@ -206,13 +205,11 @@ impl Price {
     fn costs_of(
         &self,
         counts: &[(&str, Count)],
-        at: SystemTime,
+        at: OffsetDateTime,
         context: &[(&str, &str)],
     ) -> Result<(Usd, Usd), String> {
         match self {
-            Price::Row(row) => row
-                .prices_for(at.into(), context)
-                .costs_of(counts, &SHIPPED.units),
+            Price::Row(row) => row.prices_for(at, context).costs_of(counts, &SHIPPED.units),
             Price::Catalog(catalog, index) => catalog
                 .prices_for(*index, at, context)
                 .costs_of(counts, &catalog.units),
@@ -220,10 +217,15 @@ impl Price {
     }
 
     /// The cost of `usage` and the part of it that pays for output tokens.
-    fn costs(&self, usage: &TokenUsage, at: SystemTime, context: &[(&str, &str)]) -> (Usd, Usd) {
+    fn costs(
+        &self,
+        usage: &TokenUsage,
+        at: OffsetDateTime,
+        context: &[(&str, &str)],
+    ) -> (Usd, Usd) {
         match self {
             // One engine: a row holds the data's price shape and is priced by its code.
-            Price::Row(row) => row.prices_for(at.into(), context).costs(usage),
+            Price::Row(row) => row.prices_for(at, context).costs(usage),
             Price::Catalog(catalog, index) => catalog.prices_for(*index, at, context).costs(usage),
         }
     }
@@ -245,7 +247,7 @@ impl Resolved {
     pub(crate) fn costs(
         &self,
         usage: &TokenUsage,
-        at: SystemTime,
+        at: OffsetDateTime,
         context: &[(&str, &str)],
     ) -> Option<(Usd, Usd)> {
         self.price
@@ -258,7 +260,7 @@ impl Resolved {
     pub(crate) fn costs_of(
         &self,
         counts: &[(&str, Count)],
-        at: SystemTime,
+        at: OffsetDateTime,
         context: &[(&str, &str)],
     ) -> Option<Result<(Usd, Usd), String>> {
         self.price
@@ -354,6 +356,9 @@ struct ThreadCache {
     models: HashMap<Option<&'static str>, HashMap<String, Resolved>>,
     /// How many models are cached, over every provider.
     len: usize,
+    /// The model resolved last: a thread that calls one model (the common case) finds it
+    /// without hashing its name twice.
+    last: Option<(Option<&'static str>, String, Resolved)>,
 }
 
 thread_local! {
@@ -373,20 +378,38 @@ pub(crate) fn resolve(model: &str, provider: Option<&'static str>, day: Date) ->
             *cache = ThreadCache {
                 generation,
                 day: Some(day),
-                models: HashMap::new(),
-                len: 0,
+                ..ThreadCache::default()
             };
         }
-        if let Some(resolved) = cache.models.get(&provider).and_then(|m| m.get(model)) {
+        if let Some((_, _, resolved)) = cache
+            .last
+            .as_ref()
+            .filter(|(last_provider, name, _)| *last_provider == provider && name == model)
+        {
             return resolved.clone();
         }
-        let resolved = resolve_uncached(model, provider, day);
-        cache.len += 1;
-        cache
-            .models
-            .entry(provider)
-            .or_default()
-            .insert(model.to_owned(), resolved.clone());
+        let resolved = match cache.models.get(&provider).and_then(|m| m.get(model)) {
+            Some(resolved) => resolved.clone(),
+            None => {
+                let resolved = resolve_uncached(model, provider, day);
+                cache.len += 1;
+                cache
+                    .models
+                    .entry(provider)
+                    .or_default()
+                    .insert(model.to_owned(), resolved.clone());
+                resolved
+            }
+        };
+        // The name's buffer is reused: a thread alternating between models does not allocate.
+        let mut name = cache
+            .last
+            .take()
+            .map(|(_, name, _)| name)
+            .unwrap_or_default();
+        name.clear();
+        name.push_str(model);
+        cache.last = Some((provider, name, resolved.clone()));
         resolved
     });
     // The thread is exiting: resolve without the cache.

@@ -21,7 +21,7 @@ use flujo_pricing::{MAX_TOKENS_PER_CALL, TokenUsage};
 use super::content::{self, Captured, GenAiMessages};
 use super::usage::{CallSite, IntoTokenUsage, ReportsUsage, UsageReport};
 use crate::accounting::budget;
-use crate::accounting::pricing::{self, utc_date};
+use crate::accounting::pricing::{self, utc_date, utc_time};
 use crate::core::attribute::{AttributeValue, ToAttributeValue};
 use crate::core::context::SpanContext;
 use crate::core::record::{ModelCallRecord, Operation, Outcome, StreamTiming};
@@ -302,8 +302,8 @@ impl ModelCall {
             return;
         };
         let usage = usage.clamped();
-        let now = SystemTime::now();
-        let cost = pricing::resolve(&self.model, self.site.provider, utc_date(now))
+        let now = utc_time(SystemTime::now());
+        let cost = pricing::resolve(&self.model, self.site.provider, now.date())
             .costs(&usage, now, &[])
             .map(|(cost, _)| cost);
         self.charged = budget::charge_progress(run, self.charged, &usage, cost);
@@ -402,8 +402,10 @@ impl ModelCall {
     /// call of the run sees what this one used.
     fn details(&mut self, report: Option<UsageReport>) -> ModelCallRecord {
         let timestamp = SystemTime::now();
+        // Converted once: the price's dates and hours, and the day the budgets charge.
+        let at = utc_time(timestamp);
         let report_given = report.is_some();
-        let resolved = pricing::resolve(&self.model, self.site.provider, utc_date(timestamp));
+        let resolved = pricing::resolve(&self.model, self.site.provider, at.date());
         let reported = report.as_ref().and_then(|r| r.usage);
         let context: Vec<(&str, &str)> = report.as_ref().map_or_else(Vec::new, |r| {
             r.price_context
@@ -423,7 +425,7 @@ impl ModelCall {
                     .iter()
                     .map(|(unit, count)| (unit.as_str(), *count))
                     .collect();
-                match resolved.costs_of(&units, timestamp, &context) {
+                match resolved.costs_of(&units, at, &context) {
                     Some(Ok(costs)) => Some(costs),
                     Some(Err(reason)) => {
                         unpriceable(&self.model, &reason);
@@ -434,7 +436,7 @@ impl ModelCall {
                 .unzip()
             }
             (Some(usage), _) if usage.is_within_bounds() => {
-                resolved.costs(&usage, timestamp, &context).unzip()
+                resolved.costs(&usage, at, &context).unzip()
             }
             (Some(usage), _) => {
                 out_of_bounds(&self.model, &usage);
@@ -448,7 +450,7 @@ impl ModelCall {
             self.reservation.take().unwrap_or_default(),
             usage.as_ref(),
             cost,
-            timestamp,
+            at.date(),
             std::mem::replace(&mut self.charged, Progress::NONE),
         );
         let provider = self.site.provider.unwrap_or(resolved.provider);
@@ -519,7 +521,7 @@ impl Drop for ModelCall {
                     reservation,
                     None,
                     None,
-                    SystemTime::now(),
+                    utc_date(SystemTime::now()),
                     std::mem::replace(&mut self.charged, Progress::NONE),
                 );
             }

@@ -514,3 +514,38 @@ fn a_json_stream_served_at_the_flex_tier_is_priced_at_it() {
     assert!(price(&[("service_tier", "flex")]) < price(&[]));
     assert_eq!(record.cost, Some(price(&[("service_tier", "flex")])));
 }
+
+/// A model priced in code, its web searches included: a body that reports them costs them.
+#[track_cost(model = "acme-search-1", provider = "anthropic")]
+fn ask_acme_with_search() -> Value {
+    json!({
+        "id": "msg_acme", "type": "message", "role": "assistant", "model": "acme-search-1",
+        "content": [{"type": "text", "text": "Found it."}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 1000, "output_tokens": 100,
+                  "server_tool_use": {"web_search_requests": 3}}
+    })
+}
+
+#[test]
+fn a_price_set_in_code_prices_units_beyond_tokens() {
+    use flujo::cost::{ModelPrice, PerMillionTokens};
+    let usd = |text| PerMillionTokens::parse(text).unwrap();
+    flujo::cost::set_model_price(
+        ModelPrice::new("acme-search-1", usd("2"), usd("8"))
+            .with_provider("anthropic")
+            .with_unit_price("web_searches_kcount", usd("10"))
+            .unwrap(),
+    );
+    let capture = Capture::start();
+    ask_acme_with_search();
+    let record = only(capture.cost_records());
+    // 1,000 * $2/M + 100 * $8/M + 3 searches * $10 per thousand.
+    assert_eq!(
+        record.cost,
+        Some(
+            Usd::parse("0.002").unwrap()
+                + Usd::parse("0.0008").unwrap()
+                + Usd::parse("0.03").unwrap()
+        )
+    );
+}

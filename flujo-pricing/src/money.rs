@@ -274,6 +274,17 @@ pub enum PricingError {
         /// What is wrong, naming the field.
         message: String,
     },
+    /// A price key that the `genai-prices` data does not have.
+    #[error(
+        "`{key}` is not a price key of the genai-prices data (did you mean `{nearest}`? the keys \
+         are the data's: `input_audio_mtok`, `web_searches_kcount`, `audio_hours`, ...)"
+    )]
+    UnknownPriceKey {
+        /// The key given.
+        key: String,
+        /// The data's key nearest to it.
+        nearest: String,
+    },
     /// A price file that cannot be read.
     #[error("cannot read price file {file}: {reason}")]
     Read {

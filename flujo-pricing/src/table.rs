@@ -91,6 +91,35 @@ impl ModelPrice {
         );
     }
 
+    /// With the unit that the data's price key `price_key` names at `price` (in the key's
+    /// unit: `_mtok` per million tokens, `_kcount` per thousand, `_hours` per hour): the
+    /// units a [`TokenUsage`](crate::TokenUsage) does not hold, which a response read as JSON
+    /// reports (web searches, audio and image tokens, pages, seconds). A key the data does not
+    /// have is an error naming the nearest.
+    ///
+    /// ```
+    /// use flujo::cost::{ModelPrice, PerMillionTokens};
+    ///
+    /// let usd = |text| PerMillionTokens::parse(text).unwrap();
+    /// let price = ModelPrice::new("acme-search", usd("3"), usd("15"))
+    ///     .with_unit_price("web_searches_kcount", usd("10"))?;
+    /// let error = price.clone().with_unit_price("web_search_kcount", usd("10")).unwrap_err();
+    /// assert!(error.to_string().contains("did you mean `web_searches_kcount`?"), "{error}");
+    /// # Ok::<(), flujo::cost::PricingError>(())
+    /// ```
+    pub fn with_unit_price(
+        mut self,
+        price_key: &str,
+        price: PerMillionTokens,
+    ) -> Result<ModelPrice, PricingError> {
+        known_price_key(price_key).map_err(|nearest| PricingError::UnknownPriceKey {
+            key: price_key.to_owned(),
+            nearest,
+        })?;
+        self.set_price(price_key, price);
+        Ok(self)
+    }
+
     /// With `unit` at `price` for requests whose input tokens are above
     /// `above_input_tokens` (long-context pricing). The unit needs a base price first.
     #[must_use]
@@ -398,23 +427,16 @@ impl Source<'_> {
                 format!("`units.{name}` has its own field: write `{field} = ...`"),
             ));
         }
-        let units = crate::genai::shipped_units();
-        if units.by_price_key(name).is_some() {
-            return Ok(());
-        }
-        let nearest = units
-            .iter()
-            .map(|unit| unit.price_key.as_str())
-            .min_by_key(|known| crate::edit_distance(name, known))
-            .unwrap_or_default();
-        Err(self.error(
-            key.span().start,
-            format!(
-                "`units.{name}` is not a price key of the genai-prices data (did you mean \
-                 `{nearest}`? the keys are the data's: `input_audio_mtok`, \
-                 `web_searches_kcount`, `audio_hours`, ...)"
-            ),
-        ))
+        known_price_key(name).map_err(|nearest| {
+            self.error(
+                key.span().start,
+                format!(
+                    "`units.{name}` is not a price key of the genai-prices data (did you mean \
+                     `{nearest}`? the keys are the data's: `input_audio_mtok`, \
+                     `web_searches_kcount`, `audio_hours`, ...)"
+                ),
+            )
+        })
     }
 
     /// A price as written: a TOML number read from its text (never through a float), or a
@@ -451,6 +473,20 @@ const PRICE_FIELDS: [(&str, Unit); 8] = [
     ("reasoning", Unit::Reasoning),
     ("requests", Unit::Requests),
 ];
+
+/// `key` is a price key of the shipped data; else the data's key nearest to it.
+fn known_price_key(key: &str) -> Result<(), String> {
+    let units = crate::genai::shipped_units();
+    if units.by_price_key(key).is_some() {
+        return Ok(());
+    }
+    Err(units
+        .iter()
+        .map(|unit| unit.price_key.as_str())
+        .min_by_key(|known| crate::edit_distance(key, known))
+        .unwrap_or_default()
+        .to_owned())
+}
 
 /// The price keys a row, a tier and a variant may hold, with the unit each prices.
 macro_rules! priced_table {

@@ -244,6 +244,7 @@ where
                 name: Some(Cow::Borrowed(span.metadata().name())),
                 parent_is_remote: bridged.parent_is_remote,
                 trace_state: bridged.context.trace_state_id(),
+                home: 0,
             })),
         };
         // A full ring drops the span (counted by the ring); bridged spans have no metrics.

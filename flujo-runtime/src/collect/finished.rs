@@ -371,6 +371,11 @@ pub(crate) enum Cut {
 
 impl FinishedSpan {
     /// The exported shape of `record`, its times fixed with `anchor`.
+    /// Takes the box of the span's rarer parts, for [`recycle::send_home`](super::recycle).
+    pub(crate) fn take_extras(&mut self) -> Option<Box<SpanExtras>> {
+        self.extras.take()
+    }
+
     pub(crate) fn from_record(record: SpanRecord, anchor: &Anchor) -> FinishedSpan {
         let (status, error_type, cancelled) = match record.outcome {
             Outcome::Ok => (SpanStatus::Ok, None, false),

@@ -4,6 +4,7 @@
 
 pub(crate) mod bridged;
 pub(crate) mod finished;
+pub(crate) mod recycle;
 pub(crate) mod ring;
 pub(crate) mod sink;
 pub(crate) mod tree;

@@ -11,6 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::finished::FinishedSpan;
+use super::recycle;
 use super::ring::{self, DROPPED_RING_FULL};
 use super::sink::{self, SINKS, Sinks};
 use super::wake::{self, WORKER};
@@ -69,8 +70,7 @@ fn drain() -> usize {
         let anchor = clock::anchor();
         batch.extend(
             records
-                .drain(..)
-                .filter(|record| record.exported)
+                .extract_if(.., |record| record.exported)
                 .map(|record| FinishedSpan::from_record(record, &anchor)),
         );
         if !batch.is_empty() {
@@ -79,6 +79,14 @@ fn drain() -> usize {
             }
         }
     }
+    // The extras' boxes go back to the threads that allocated them (taken in place: a move
+    // of each span would copy it).
+    recycle::send_home(
+        records
+            .iter_mut()
+            .filter_map(|record| record.extras.take())
+            .chain(batch.iter_mut().filter_map(FinishedSpan::take_extras)),
+    );
     records.clear();
     batch.clear();
     if records.capacity() > KEPT_BUFFER_CAPACITY {

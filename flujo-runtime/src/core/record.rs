@@ -117,6 +117,8 @@ pub struct SpanExtras {
     /// The id of the trace's W3C `tracestate` in [`trace_state`](super::trace_state)'s table
     /// (0: none), looked up on the export worker.
     pub trace_state: u32,
+    /// The recording thread the box goes back to once exported (0: none).
+    pub(crate) home: u32,
 }
 
 /// Something that happened during a span, at one instant (an OpenTelemetry span event).

@@ -19,7 +19,7 @@ use std::time::Duration;
 use super::advice::Advice;
 use super::retry::{RetryPolicy, RetryReason, StopReason, Wait};
 use super::timeout::StepTimeout;
-use crate::collect::{bridged, ring, sink, worker};
+use crate::collect::{bridged, recycle, ring, sink, worker};
 use crate::core::attribute::{AttributeValue, ToAttributeValue, capped_text};
 use crate::core::clock;
 use crate::core::context::{self, ContextScope, SpanContext};
@@ -340,7 +340,11 @@ impl StepCall {
     /// Adds an event to the span, if it is recorded (`event` is only called then).
     pub fn push_event(&mut self, event: impl FnOnce() -> SpanEvent) {
         if let Some(active) = self.active.as_mut().filter(|a| a.is_recording()) {
-            active.extras.get_or_insert_default().events.push(event());
+            active
+                .extras
+                .get_or_insert_with(recycle::extras_box)
+                .events
+                .push(event());
         }
     }
 
@@ -804,7 +808,7 @@ fn more_extras(
     if model_call.is_none() && lineage.is_plain() && bridged.is_empty() {
         return extras;
     }
-    let mut extras = extras.unwrap_or_default();
+    let mut extras = extras.unwrap_or_else(recycle::extras_box);
     if model_call.is_some() {
         extras.model_call = model_call;
     }

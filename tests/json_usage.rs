@@ -515,8 +515,9 @@ fn a_json_stream_served_at_the_flex_tier_is_priced_at_it() {
     assert_eq!(record.cost, Some(price(&[("service_tier", "flex")])));
 }
 
-/// A model priced in code, its web searches included: a body that reports them costs them.
-#[track_cost(model = "acme-search-1", provider = "anthropic")]
+/// A model priced in code (at run time: `unpriced` silences the build-time warning), its web
+/// searches included: a body that reports them costs them.
+#[track_cost(model = "acme-search-1", provider = "anthropic", unpriced)]
 fn ask_acme_with_search() -> Value {
     json!({
         "id": "msg_acme", "type": "message", "role": "assistant", "model": "acme-search-1",

@@ -872,3 +872,36 @@ fn a_renamed_step_has_one_name_everywhere() {
         other => panic!("{other:?}"),
     }
 }
+
+#[flujo::track_cost(model = "gpt-4o-mini")]
+fn ask_and_log(
+    model: &flujo::testing::StubModel,
+) -> Result<flujo::testing::StubCompletion, anyhow::Error> {
+    tracing::info!("asking the model");
+    Ok(model.chat("hello")?)
+}
+
+#[test]
+fn events_logged_inside_a_model_call_join_its_span_beside_its_record() {
+    use tracing_subscriber::prelude::*;
+    let capture = Capture::start();
+    let model = flujo::testing::StubModel::new("stub");
+    let subscriber = tracing_subscriber::registry().with(flujo::export::tracing_layer());
+    tracing::subscriber::with_default(subscriber, || {
+        ask_and_log(&model).unwrap();
+        // Twice: the second call's box is one the worker gave back, emptied.
+        ask_and_log(&model).unwrap();
+    });
+    let calls = capture.spans_named("chat gpt-4o-mini");
+    assert_eq!(calls.len(), 2);
+    for call in &calls {
+        let names: Vec<_> = call.events().iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            ["asking the model"],
+            "one event each, none carried over"
+        );
+        assert!(call.attribute("gen_ai.usage.input_tokens").is_some());
+    }
+    assert_eq!(capture.cost_records().len(), 2);
+}

@@ -681,16 +681,24 @@ impl StepCall {
     }
 
     /// Ends a model call. Apart from [`StepCall::end`], so that a step's end neither moves
-    /// nor tests an absent model call (a `ModelCallRecord` is 328 bytes).
+    /// nor tests an absent model call (a `ModelCallRecord` is 328 bytes). The record goes into
+    /// its box here, once: from here on only the box moves.
     #[inline(never)]
     fn end_with_model_call(&mut self, outcome: Outcome, model_call: ModelCallRecord) {
-        self.submit_record(outcome, Some(model_call));
+        if self.active.is_none() {
+            // Telemetry is off: nothing is recorded (the call has charged its run), no box.
+            self.finished = true;
+            return;
+        }
+        let mut extras = recycle::extras_box();
+        extras.model_call = Some(model_call);
+        self.submit_record(outcome, Some(extras));
     }
 
     /// The record built where the ring takes it, the call's state used in place: every move
     /// of a record or of the active call is a copy of 100 to 300 bytes on the hot path.
     #[inline(always)]
-    fn submit_record(&mut self, outcome: Outcome, model_call: Option<ModelCallRecord>) {
+    fn submit_record(&mut self, outcome: Outcome, model_call: Option<Box<SpanExtras>>) {
         self.finished = true;
         let Some(active) = self.active.as_mut() else {
             // Telemetry is off: nothing is recorded (a model call has already charged its run).
@@ -784,9 +792,11 @@ impl Lineage {
 /// inside it (when the bridge is on), and its lineage. Inline for the common span that has
 /// none of them.
 #[inline(always)]
+/// The span's extras: its own (events), a model call's box, the `tracing` events bridged
+/// into it and its lineage, in one box.
 fn extras_of(
     extras: Option<Box<SpanExtras>>,
-    model_call: Option<ModelCallRecord>,
+    model_call: Option<Box<SpanExtras>>,
     span_id: u64,
     lineage: Lineage,
 ) -> Option<Box<SpanExtras>> {
@@ -799,7 +809,7 @@ fn extras_of(
 #[inline(never)]
 fn more_extras(
     extras: Option<Box<SpanExtras>>,
-    model_call: Option<ModelCallRecord>,
+    model_call: Option<Box<SpanExtras>>,
     span_id: u64,
     lineage: Lineage,
 ) -> Option<Box<SpanExtras>> {
@@ -808,10 +818,15 @@ fn more_extras(
     if model_call.is_none() && lineage.is_plain() && bridged.is_empty() {
         return extras;
     }
-    let mut extras = extras.unwrap_or_else(recycle::extras_box);
-    if model_call.is_some() {
-        extras.model_call = model_call;
-    }
+    let mut extras = match (extras, model_call) {
+        // A model call's span with events of its own: they join the call's box.
+        (Some(mut own), Some(mut call)) => {
+            call.events.append(&mut own.events);
+            call
+        }
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => recycle::extras_box(),
+    };
     extras.events.extend(bridged);
     extras.parent_is_remote |= lineage.parent_is_remote;
     extras.trace_state = lineage.trace_state;

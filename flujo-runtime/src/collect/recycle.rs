@@ -13,11 +13,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
+use super::ring::WAKE_EVERY;
 use crate::core::record::SpanExtras;
 use crate::core::sync::lock;
 
-/// Boxes kept for a thread between drains: a drain returns at most this many.
-const KEPT_PER_THREAD: usize = 64;
+/// Boxes kept for a thread between drains: as many as the records it makes between two
+/// wakes of the worker, so that a thread that only makes model calls reuses a box for each
+/// (a box is at most 400 bytes, and keeps room for at most 8 events of ~72 bytes: at most
+/// ~250 KiB a recording thread, ~100 KiB for boxes of model calls without events).
+const KEPT_PER_THREAD: usize = WAKE_EVERY as usize;
 
 /// Events a returned box keeps room for; a box that held more gives its vector up.
 const KEPT_EVENTS: usize = 8;
@@ -91,6 +95,12 @@ mod tests {
 
     #[test]
     fn a_box_comes_back_to_its_thread_emptied_and_an_exited_threads_is_freed() {
+        // What the module's doc says a kept box costs.
+        assert!(
+            std::mem::size_of::<SpanExtras>() <= 400,
+            "{}",
+            std::mem::size_of::<SpanExtras>()
+        );
         let mut first = extras_box();
         let home = first.home;
         assert_ne!(home, 0);

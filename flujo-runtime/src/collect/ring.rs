@@ -23,7 +23,7 @@ pub(crate) const FIRST_RING_CAPACITY: usize = 256;
 pub(crate) const MAX_RING_CAPACITY: usize = 4096;
 /// Every this many pushes the recording thread wakes the worker, leaving the rest of the ring
 /// as slack for the time the worker takes to be scheduled.
-const WAKE_EVERY: u32 = 256;
+pub(crate) const WAKE_EVERY: u32 = 256;
 
 /// The consumer ends of every thread's rings. Taken by a thread once per ring it allocates,
 /// and by the worker for as long as it takes to move records out (never while it applies

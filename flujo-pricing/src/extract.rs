@@ -464,7 +464,6 @@ impl RawExtractor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::genai::Catalog;
 
     #[test]
     fn token_counts_read_back_as_the_usage_they_came_from() {
@@ -481,10 +480,5 @@ mod tests {
         };
         assert_eq!(read.token_usage(), usage);
         assert_eq!(read.other_units().count(), 0);
-        // Every name is a unit of the shipped data.
-        let catalog = Catalog::shipped().unwrap();
-        for unit in TOKEN_UNITS {
-            assert!(catalog.units.by_usage_key(unit).is_some(), "{unit}");
-        }
     }
 }

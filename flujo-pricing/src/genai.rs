@@ -1022,6 +1022,14 @@ mod tests {
     }
 
     #[test]
+    fn the_token_units_are_units_of_the_shipped_data() {
+        let catalog = Catalog::shipped().unwrap();
+        for unit in crate::extract::TOKEN_UNITS {
+            assert!(catalog.units.by_usage_key(unit).is_some(), "{unit}");
+        }
+    }
+
+    #[test]
     fn names_as_applications_write_them_resolve_in_the_data() {
         let catalog = Catalog::shipped().unwrap();
         for (name, provider, model) in [

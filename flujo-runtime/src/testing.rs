@@ -213,7 +213,7 @@ impl crate::RetryAdvice for StubError {
     }
 
     fn is_retryable(&self) -> bool {
-        crate::step::advice::http_advice(Some(self.status), None, false).retryable
+        crate::step::advice::http_retryable(Some(self.status), None, false)
     }
 }
 

@@ -183,29 +183,26 @@ fn at_most(text: &str, most: f64) -> Option<f64> {
 /// }
 /// ```
 pub fn retryable_response(status: http::StatusCode, headers: &HeaderMap) -> bool {
-    http_advice(Some(status.as_u16()), Some(headers), false).retryable
+    http_retryable(Some(status.as_u16()), Some(headers), false)
 }
 
-/// The advice of an HTTP failure with `status` (none: the request got no answer, `transient`
-/// says whether that may pass) and the response's `headers` when the error kept them.
-pub(crate) fn http_advice(
+/// Whether an HTTP failure with `status` (none: the request got no answer, `transient` says
+/// whether that may pass) can succeed on another attempt, the response's `headers` read when
+/// the error kept them.
+pub(crate) fn http_retryable(
     status: Option<u16>,
     headers: Option<&HeaderMap>,
     transient: bool,
-) -> Advice {
+) -> bool {
     let said = headers.and_then(|headers| match headers.get(SHOULD_RETRY)?.to_str().ok()? {
         "true" => Some(true),
         "false" => Some(false),
         _ => None,
     });
-    let retryable = said.unwrap_or(match status {
+    said.unwrap_or(match status {
         Some(status) => matches!(status, 408 | 409 | 429 | 500..),
         None => transient,
-    });
-    Advice {
-        retry_after: headers.and_then(retry_after),
-        retryable,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -274,18 +271,17 @@ mod tests {
     #[test]
     fn http_failures_are_judged_as_the_providers_sdks_do() {
         for status in [408, 409, 429, 500, 502, 503, 529] {
-            assert!(http_advice(Some(status), None, false).retryable, "{status}");
+            assert!(http_retryable(Some(status), None, false), "{status}");
         }
         for status in [400, 401, 403, 404, 413, 422] {
-            assert!(!http_advice(Some(status), None, true).retryable, "{status}");
+            assert!(!http_retryable(Some(status), None, true), "{status}");
         }
-        assert!(http_advice(None, None, true).retryable);
-        assert!(!http_advice(None, None, false).retryable);
+        assert!(http_retryable(None, None, true));
+        assert!(!http_retryable(None, None, false));
         let told = headers(&[("x-should-retry", "false"), ("retry-after", "7")]);
-        let advice = http_advice(Some(503), Some(&told), true);
-        assert!(!advice.retryable);
-        assert_eq!(advice.retry_after, Some(Duration::from_secs(7)));
+        assert!(!http_retryable(Some(503), Some(&told), true));
+        assert_eq!(retry_after(&told), Some(Duration::from_secs(7)));
         let told = headers(&[("x-should-retry", "true")]);
-        assert!(http_advice(Some(400), Some(&told), false).retryable);
+        assert!(http_retryable(Some(400), Some(&told), false));
     }
 }

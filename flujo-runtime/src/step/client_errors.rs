@@ -1,12 +1,28 @@
 //! [`RetryAdvice`] for the errors of the HTTP and model clients flujo integrates with, each
-//! behind the client's feature, judged as `advice::http_advice` does: what the response's status and
-//! headers say, else whether the request failed on its way (a timeout, a refused connection).
+//! behind the client's feature, judged as `advice::http_retryable` does: what the response's
+//! status and headers say, else whether the request failed on its way (a timeout, a refused
+//! connection).
 
 use super::advice::{self, RetryAdvice};
 
-/// Whether a `reqwest::Error` of any release may pass on another attempt (the clients do not
-/// all use the same reqwest): the status of a response that failed, else whether sending or
-/// reading failed on the way (a timeout, a refused connection, a body cut short).
+/// Whether sending or reading a request failed on its way (a timeout, a refused connection, a
+/// body cut short), for a `reqwest::Error` of any release (the clients do not all use the same
+/// reqwest).
+#[cfg(any(
+    feature = "reqwest",
+    feature = "async-openai-client",
+    feature = "genai",
+    feature = "ollama"
+))]
+macro_rules! failed_on_its_way {
+    ($error:expr) => {{
+        let error = $error;
+        error.is_timeout() || error.is_connect() || error.is_request() || error.is_body()
+    }};
+}
+
+/// Whether a `reqwest::Error` may pass on another attempt: the status of a response that
+/// failed, else whether it failed on its way.
 #[cfg(any(
     feature = "reqwest",
     feature = "async-openai-client",
@@ -15,12 +31,11 @@ use super::advice::{self, RetryAdvice};
 macro_rules! reqwest_is_retryable {
     ($error:expr) => {{
         let error = $error;
-        advice::http_advice(
+        advice::http_retryable(
             error.status().map(|status| status.as_u16()),
             None,
-            error.is_timeout() || error.is_connect() || error.is_request() || error.is_body(),
+            failed_on_its_way!(error),
         )
-        .retryable
     }};
 }
 
@@ -50,8 +65,7 @@ impl RetryAdvice for async_openai::error::OpenAIError {
                 let quota = Some(INSUFFICIENT_QUOTA);
                 error.r#type.as_deref() != quota
                     && error.code.as_deref() != quota
-                    && advice::http_advice(Some(response.status_code.as_u16()), None, false)
-                        .retryable
+                    && advice::http_retryable(Some(response.status_code.as_u16()), None, false)
             }
             OpenAIError::StreamError(_) => true,
             _ => false,
@@ -75,18 +89,16 @@ impl RetryAdvice for genai::Error {
         use genai::Error;
         let transient = match self {
             Error::WebModelCall { webc_error, .. } | Error::WebAdapterCall { webc_error, .. } => {
-                matches!(webc_error, genai::webc::Error::Reqwest(error)
-                    if error.is_timeout() || error.is_connect() || error.is_request() || error.is_body())
+                matches!(webc_error, genai::webc::Error::Reqwest(error) if failed_on_its_way!(error))
             }
             Error::WebStream { .. } => true,
             _ => false,
         };
-        advice::http_advice(
+        advice::http_retryable(
             self.status().map(|status| status.as_u16()),
             self.headers(),
             transient,
         )
-        .retryable
     }
 }
 

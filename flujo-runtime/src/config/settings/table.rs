@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::declare::Declared;
 use super::groups::GROUPS;
 
-/// The markdown table of every setting, by group: its [`TelemetryConfig`](crate::TelemetryConfig)
+/// The markdown table of every setting, by group: its [`TelemetryConfig`](super::config::TelemetryConfig)
 /// field, its environment variables in precedence order, what it accepts, its default and
 /// what it does. The guide's settings page shows it; `flujo settings` prints it.
 pub fn settings_table() -> String {
@@ -84,7 +84,7 @@ mod tests {
             .flat_map(|(_, declared)| declared.iter().filter_map(|s| s.meta().field))
             .collect();
         // Every `TelemetryConfig` field (its Debug names them all) has its declaration.
-        let debug = format!("{:?}", crate::TelemetryConfig::default());
+        let debug = format!("{:?}", super::super::config::TelemetryConfig::default());
         let config_fields: Vec<&str> = debug
             .split([',', '{'])
             .filter_map(|part| part.split_once(':').map(|(name, _)| name.trim()))

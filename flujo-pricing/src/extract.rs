@@ -139,11 +139,7 @@ pub fn token_unit_counts(usage: &TokenUsage) -> [(&'static str, Count); 6] {
         usage.cache_write_1h_input,
         usage.reasoning_output,
     ];
-    let mut counts = [("", Count::Whole(0)); 6];
-    for ((slot, unit), value) in counts.iter_mut().zip(TOKEN_UNITS).zip(values) {
-        *slot = (unit, Count::Whole(value));
-    }
-    counts
+    std::array::from_fn(|i| (TOKEN_UNITS[i], Count::Whole(values[i])))
 }
 
 impl Extracted<'_, '_> {

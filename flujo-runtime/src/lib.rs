@@ -128,6 +128,8 @@ pub mod __private {
         FutureStage, IntoStepSource, Pipeline, PipelineError, PipelineInfo, PlainStage, RunState,
         Stage, StageValue,
     };
+    #[cfg(feature = "otlp")]
+    pub use crate::sinks::otlp::proto::trace_request_both_ways;
     pub use crate::step::advice::{Advice, Advise, ViaRetryAdvice, WithoutRetryAdvice, retry_if};
     pub use crate::step::call::{Step, StepCall, StepError};
     pub use crate::step::retry::{

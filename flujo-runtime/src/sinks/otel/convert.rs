@@ -53,9 +53,9 @@ pub(crate) fn resource(settings: &ResourceSettings) -> Resource {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SpanLimits {
     /// Characters a value keeps, at most.
-    value_chars: Option<usize>,
+    pub(crate) value_chars: Option<usize>,
     /// Attributes a span keeps, at most: its own first, then its fields.
-    attributes: usize,
+    pub(crate) attributes: usize,
 }
 
 impl SpanLimits {

@@ -5,16 +5,31 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use opentelemetry::Context;
+use opentelemetry::{Context, InstrumentationScope};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
+use super::convert::{SpanLimits, scope, span_data};
 use super::sender::{Destination, Failure};
+use crate::collect::finished::FinishedSpan;
+
+/// `spans` as the SDK's `SpanData`.
+fn sdk_spans(
+    spans: &[FinishedSpan],
+    scope: &InstrumentationScope,
+    limits: &SpanLimits,
+) -> Vec<SpanData> {
+    spans
+        .iter()
+        .map(|span| span_data(span, scope, limits))
+        .collect()
+}
 
 /// An SDK span exporter, driven on the sending thread's runtime.
 pub(crate) struct ExporterDestination<E> {
     exporter: E,
+    scope: InstrumentationScope,
     /// Whether an export error means the destination did not answer in time.
     is_timeout: Box<dyn Fn(&str) -> bool + Send>,
 }
@@ -29,6 +44,7 @@ impl<E: SpanExporter> ExporterDestination<E> {
         exporter.set_resource(resource);
         ExporterDestination {
             exporter,
+            scope: scope(),
             is_timeout: Box::new(is_timeout),
         }
     }
@@ -38,9 +54,11 @@ impl<E: SpanExporter> Destination for ExporterDestination<E> {
     fn send(
         &mut self,
         runtime: &tokio::runtime::Runtime,
-        batch: Vec<SpanData>,
+        spans: &[FinishedSpan],
+        limits: &SpanLimits,
         timeout: Duration,
     ) -> Result<(), Failure> {
+        let batch = sdk_spans(spans, &self.scope, limits);
         let result = runtime.block_on(async {
             // An exporter bounds its own attempts (OTLP's at its timeout); the margin only
             // guards against one that would not.
@@ -71,6 +89,7 @@ impl<E: SpanExporter> Destination for ExporterDestination<E> {
 /// processor that exports as it is handed a span never holds flujo's export worker).
 pub(crate) struct ProcessorDestination<P> {
     processor: P,
+    scope: InstrumentationScope,
     /// The processor is flujo's alone: shut down with flujo's telemetry. One shared with the
     /// application's tracer provider is only flushed: the provider shuts it down.
     owned: bool,
@@ -82,6 +101,7 @@ impl<P: SpanProcessor> ProcessorDestination<P> {
         processor.set_resource(resource);
         ProcessorDestination {
             processor,
+            scope: scope(),
             owned: true,
         }
     }
@@ -90,6 +110,7 @@ impl<P: SpanProcessor> ProcessorDestination<P> {
     pub(crate) fn shared(processor: P) -> ProcessorDestination<P> {
         ProcessorDestination {
             processor,
+            scope: scope(),
             owned: false,
         }
     }
@@ -99,10 +120,11 @@ impl<P: SpanProcessor> Destination for ProcessorDestination<P> {
     fn send(
         &mut self,
         _: &tokio::runtime::Runtime,
-        batch: Vec<SpanData>,
+        spans: &[FinishedSpan],
+        limits: &SpanLimits,
         _: Duration,
     ) -> Result<(), Failure> {
-        for span in batch {
+        for span in sdk_spans(spans, &self.scope, limits) {
             self.processor.on_end(span);
         }
         Ok(())

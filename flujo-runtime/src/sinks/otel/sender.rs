@@ -2,8 +2,9 @@
 //! SDK span exporter, an application's span processor.
 //!
 //! The export worker hands each batch of finished spans to a queue bounded in spans and in
-//! bytes; a sending thread of its own, which owns a small current-thread tokio runtime,
-//! converts the batches to the SDK's `SpanData` and gives them to the destination. An attempt
+//! bytes; a sending thread of its own, which owns a small current-thread tokio runtime, hands
+//! the batches to the destination (OTLP encodes them itself; an application's SDK exporter
+//! or processor gets them as the SDK's `SpanData`). An attempt
 //! the destination did not answer within the timeout is transient: it is sent again, twice
 //! at most. A slow or absent destination fills the queue, and further batches are dropped
 //! and counted: neither the application nor the export worker ever waits on it.
@@ -24,10 +25,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use opentelemetry::InstrumentationScope;
-use opentelemetry_sdk::trace::SpanData;
-
-use super::convert::{SpanLimits, scope, span_data};
+use super::convert::SpanLimits;
 use crate::collect::finished::{Cut, FinishedSpan};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
@@ -54,11 +52,13 @@ const RESEND_WAIT: Duration = Duration::from_millis(250);
 
 /// Where a sending thread delivers: it is built on that thread, and used only there.
 pub(crate) trait Destination {
-    /// Delivers one batch, within `timeout`, inside the thread's `runtime`.
+    /// Delivers one batch, its attributes within `limits`, within `timeout`, inside the
+    /// thread's `runtime`.
     fn send(
         &mut self,
         runtime: &tokio::runtime::Runtime,
-        batch: Vec<SpanData>,
+        spans: &[FinishedSpan],
+        limits: &SpanLimits,
         timeout: Duration,
     ) -> Result<(), Failure>;
 
@@ -214,7 +214,6 @@ impl QueuedExporter {
                 let mut sender = BatchSender {
                     runtime: &runtime,
                     destination: &mut destination,
-                    scope: scope(),
                     settings,
                     shared: &sending,
                     failing: false,
@@ -276,7 +275,6 @@ enum Delivery {
 struct BatchSender<'a, D> {
     runtime: &'a tokio::runtime::Runtime,
     destination: &'a mut D,
-    scope: InstrumentationScope,
     settings: QueueSettings,
     shared: &'a Shared,
     /// An outage was said (WARN), its recovery not yet.
@@ -337,14 +335,12 @@ impl<D: Destination> BatchSender<'_, D> {
         let mut unanswered = false;
         let mut wait = RESEND_WAIT;
         for attempt in 0..=TIMED_OUT_RESENDS {
-            let data = spans
-                .iter()
-                .map(|span| span_data(span, &self.scope, &self.settings.limits))
-                .collect();
-            let failure = match self
-                .destination
-                .send(self.runtime, data, self.settings.timeout)
-            {
+            let failure = match self.destination.send(
+                self.runtime,
+                spans,
+                &self.settings.limits,
+                self.settings.timeout,
+            ) {
                 Ok(()) => return Delivery::Exported,
                 Err(failure) => failure,
             };

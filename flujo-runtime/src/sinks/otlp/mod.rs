@@ -2,5 +2,7 @@
 
 pub(crate) mod logs;
 pub(crate) mod metrics;
+pub(crate) mod proto;
 pub(crate) mod traces;
 pub(crate) mod transport;
+pub(crate) mod wire;

@@ -1,8 +1,8 @@
-//! OTLP span export (feature `otlp`), through the official `opentelemetry-otlp` exporters,
-//! fed by the bounded queue of `sinks::otel::sender` on the `flujo-otlp` thread, over gRPC or
-//! HTTP/protobuf. Transient failures (gRPC UNAVAILABLE,
-//! HTTP 429/502/503/504) are retried by the SDK within `otlp_timeout` (100 ms .. 1.6 s with
-//! jitter, honouring a server's retry-after). An attempt that the collector did not answer
+//! OTLP span export (feature `otlp`), fed by the bounded queue of `sinks::otel::sender` on the
+//! `flujo-otlp` thread, over gRPC or HTTP/protobuf: each batch is encoded by flujo straight
+//! into a reused buffer (`proto`) and sent by `wire`. Transient failures (gRPC UNAVAILABLE,
+//! HTTP 429/502/503/504) are retried within `otlp_timeout` (100 ms .. 1.6 s with jitter,
+//! honouring a server's retry-after), as the SDK's exporters retry them. An attempt that the collector did not answer
 //! within `otlp_timeout` is transient too: it is sent again, twice at most. A slow or absent
 //! collector fills the queue, and further batches are dropped and counted: neither the
 //! application nor the export worker ever waits on the network.
@@ -10,24 +10,53 @@
 //! Requests are bounded in spans and bytes, and every span lands in exactly one counter, as
 //! `sinks::otel::sender` says.
 
-use super::transport::{TimeoutWitness, Transport, mismatch_diagnosis, protocol_hint, target};
+use std::time::Duration;
+
+use super::proto::{RequestHead, trace_request};
+use super::transport::{Transport, mismatch_diagnosis, protocol_hint, target};
+use super::wire::Wire;
+use crate::collect::finished::FinishedSpan;
 use crate::config::error::TelemetryError;
 use crate::config::settings::{OtlpProtocol, OtlpSignal, ResourceSettings, SpanQueueSettings};
-use crate::sinks::otel::convert::resource;
-use crate::sinks::otel::destination::ExporterDestination;
-use crate::sinks::otel::sender::{QueueSettings, QueuedExporter};
+use crate::sinks::otel::convert::{SpanLimits, resource, scope};
+use crate::sinks::otel::sender::{Destination, Failure, QueueSettings, QueuedExporter};
 
-fn build_exporter(
-    signal: &OtlpSignal,
-) -> Result<(opentelemetry_otlp::SpanExporter, TimeoutWitness), String> {
-    let transport = Transport::new(signal)?;
-    let builder = opentelemetry_otlp::SpanExporter::builder();
-    let exporter = match signal.protocol {
-        OtlpProtocol::Grpc => transport.grpc(builder.with_tonic()).build(),
-        OtlpProtocol::HttpProtobuf => transport.http(builder.with_http())?.build(),
+/// The OTLP endpoint as a destination: each batch encoded into one reused buffer, and sent.
+struct OtlpDestination {
+    wire: Wire,
+    head: RequestHead,
+    buf: Vec<u8>,
+}
+
+impl Destination for OtlpDestination {
+    fn send(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        spans: &[FinishedSpan],
+        limits: &SpanLimits,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
+        let request = trace_request(&mut self.buf, &self.head, spans, limits);
+        let wire = &mut self.wire;
+        let result = runtime.block_on(async {
+            // The wire bounds its own attempts at the timeout; the margin only guards
+            // against one that would not end.
+            tokio::time::timeout(timeout + timeout / 2, wire.export(request, timeout)).await
+        });
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refused)) => Err(Failure {
+                error: refused.error,
+                timed_out: refused.timed_out,
+            }),
+            Err(_) => Err(Failure {
+                error: "the export did not end".to_owned(),
+                timed_out: true,
+            }),
+        }
     }
-    .map_err(|error| error.to_string())?;
-    Ok((exporter, transport.witness()))
+
+    fn shutdown(&mut self, _: Duration) {}
 }
 
 /// Starts sending finished spans, queued as `queue` says, to the OTLP endpoint of `signal`
@@ -49,17 +78,26 @@ pub(crate) fn start(
         ..QueueSettings::new(name, "flujo-otlp", queue, signal.timeout)
     };
     let signal = signal.clone();
-    let resource = resource(service);
+    let scope = scope();
+    let head = RequestHead::new(
+        &resource(service),
+        scope.name(),
+        scope.version().unwrap_or_default(),
+    );
     QueuedExporter::start(queue, move |runtime| {
-        // tonic's lazy channel needs the runtime's reactor while it is built.
-        let (exporter, witness) = {
-            let _runtime = runtime.enter();
-            build_exporter(&signal)?
+        let transport = Transport::new(&signal)?;
+        let wire = match signal.protocol {
+            // tonic's lazy channel needs the runtime's reactor while it is built.
+            OtlpProtocol::Grpc => {
+                let _runtime = runtime.enter();
+                transport.grpc_wire()?
+            }
+            OtlpProtocol::HttpProtobuf => transport.http_wire()?,
         };
-        Ok(ExporterDestination::new(
-            exporter,
-            &resource,
-            move |error| witness.timed_out(error),
-        ))
+        Ok(OtlpDestination {
+            wire,
+            head,
+            buf: Vec::new(),
+        })
     })
 }

@@ -1,8 +1,6 @@
 //! What every OTLP signal shares: the transport (endpoint per signal, protocol, headers,
 //! TLS, gzip, timeout), the resource, and the small tokio runtime the SDK exporters run on.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
@@ -11,6 +9,7 @@ use opentelemetry_otlp::{
     Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 
+use super::wire::Wire;
 use crate::config::settings::{OtlpProtocol, OtlpSignal};
 use crate::sinks::otel::sender::Diagnose;
 
@@ -214,47 +213,6 @@ fn read_pem(
     }
 }
 
-/// Tells whether a failed export attempt timed out (the request may have arrived, and the
-/// collector kept it) rather than failed before it reached the collector.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TimeoutWitness(Arc<AtomicBool>);
-
-impl TimeoutWitness {
-    /// Whether the attempt that failed with `error` timed out; forgets it for the next one.
-    pub(crate) fn timed_out(&self, error: &str) -> bool {
-        // gRPC: tonic reports its deadline as CANCELLED ("Timeout expired"), a server's as
-        // DEADLINE_EXCEEDED; the SDK names the code in its error.
-        let grpc =
-            error.contains("gRPC code: Cancelled") || error.contains("gRPC code: DeadlineExceeded");
-        self.0.swap(false, Ordering::AcqRel) || grpc
-    }
-}
-
-/// reqwest, noting timeouts in a [`TimeoutWitness`].
-#[derive(Debug)]
-struct WitnessedClient {
-    client: reqwest::Client,
-    witness: TimeoutWitness,
-}
-
-#[async_trait::async_trait]
-impl opentelemetry_http::HttpClient for WitnessedClient {
-    async fn send_bytes(
-        &self,
-        request: http::Request<bytes::Bytes>,
-    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
-        let result = self.client.send_bytes(request).await;
-        if let Err(error) = &result
-            && error
-                .downcast_ref::<reqwest::Error>()
-                .is_some_and(reqwest::Error::is_timeout)
-        {
-            self.witness.0.store(true, Ordering::Release);
-        }
-        result
-    }
-}
-
 /// The transport settings every OTLP exporter shares (endpoint, headers, TLS, timeout,
 /// compression, retries), checked once and applied to any signal's exporter builder.
 pub(crate) struct Transport {
@@ -265,7 +223,6 @@ pub(crate) struct Transport {
     identity: Option<(Vec<u8>, Vec<u8>)>,
     timeout: Duration,
     gzip: bool,
-    witness: TimeoutWitness,
 }
 
 impl Transport {
@@ -294,13 +251,26 @@ impl Transport {
             identity: certificate.zip(key),
             timeout: signal.timeout,
             gzip: signal.gzip,
-            witness: TimeoutWitness::default(),
         })
     }
 
-    /// What tells this transport's timed-out attempts from its failed ones.
-    pub(crate) fn witness(&self) -> TimeoutWitness {
-        self.witness.clone()
+    /// The TLS of a gRPC channel to an `https://` endpoint, `None` for `http://`.
+    fn grpc_tls(&self) -> Option<ClientTlsConfig> {
+        if !self.endpoint.starts_with("https://") {
+            return None;
+        }
+        // OTLP/gRPC is HTTP/2 by definition: also talk to TLS terminators (load balancers,
+        // proxies) that do not negotiate it through ALPN.
+        let mut tls = ClientTlsConfig::new()
+            .with_enabled_roots()
+            .assume_http2(true);
+        if let Some(pem) = &self.ca_pem {
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        if let Some((certificate, key)) = &self.identity {
+            tls = tls.identity(Identity::from_pem(certificate, key));
+        }
+        Some(tls)
     }
 
     /// Configures a gRPC exporter builder.
@@ -311,18 +281,7 @@ impl Transport {
             .with_protocol(Protocol::Grpc)
             .with_metadata(MetadataMap::from_headers(self.headers.clone()))
             .with_retry_policy(RetryPolicy::recommended());
-        if self.endpoint.starts_with("https://") {
-            // OTLP/gRPC is HTTP/2 by definition: also talk to TLS terminators (load
-            // balancers, proxies) that do not negotiate it through ALPN.
-            let mut tls = ClientTlsConfig::new()
-                .with_enabled_roots()
-                .assume_http2(true);
-            if let Some(pem) = &self.ca_pem {
-                tls = tls.ca_certificate(Certificate::from_pem(pem));
-            }
-            if let Some((certificate, key)) = &self.identity {
-                tls = tls.identity(Identity::from_pem(certificate, key));
-            }
+        if let Some(tls) = self.grpc_tls() {
             builder = builder.with_tls_config(tls);
         }
         if self.gzip {
@@ -331,11 +290,40 @@ impl Transport {
         builder
     }
 
-    /// Configures an HTTP/protobuf exporter builder.
-    pub(crate) fn http<B: WithExportConfig + WithHttpConfig>(
-        &self,
-        builder: B,
-    ) -> Result<B, String> {
+    /// flujo's own gRPC sender of span requests; inside a tokio runtime (the channel
+    /// connects lazily, on the runtime's reactor).
+    pub(crate) fn grpc_wire(&self) -> Result<Wire, String> {
+        let mut endpoint = tonic::transport::Endpoint::from_shared(self.endpoint.clone())
+            .map_err(|error| format!("invalid OTLP endpoint `{}`: {error}", self.endpoint))?;
+        if let Some(tls) = self.grpc_tls() {
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|error| format!("cannot set up TLS for the OTLP endpoint: {error}"))?;
+        }
+        let mut client = tonic::client::Grpc::new(endpoint.timeout(self.timeout).connect_lazy());
+        if self.gzip {
+            client = client
+                .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        }
+        Ok(Wire::Grpc {
+            client,
+            metadata: MetadataMap::from_headers(self.headers.clone()),
+        })
+    }
+
+    /// flujo's own HTTP/protobuf sender of span requests.
+    pub(crate) fn http_wire(&self) -> Result<Wire, String> {
+        Ok(Wire::Http {
+            client: self.http_client()?,
+            endpoint: self.endpoint.clone(),
+            headers: self.headers.clone(),
+            gzip: self.gzip,
+        })
+    }
+
+    /// The HTTP client: the timeout, the CA and the client's certificate of the settings.
+    fn http_client(&self) -> Result<reqwest::Client, String> {
         let mut client = reqwest::Client::builder().timeout(self.timeout);
         if let Some(pem) = &self.ca_pem {
             let certificates = reqwest::Certificate::from_pem_bundle(pem)
@@ -349,19 +337,24 @@ impl Transport {
             })?;
             client = client.identity(identity);
         }
-        let client = client
+        client
             .build()
-            .map_err(|error| format!("cannot build the OTLP HTTP client: {error}"))?;
+            .map_err(|error| format!("cannot build the OTLP HTTP client: {error}"))
+    }
+
+    /// Configures an HTTP/protobuf exporter builder.
+    pub(crate) fn http<B: WithExportConfig + WithHttpConfig>(
+        &self,
+        builder: B,
+    ) -> Result<B, String> {
+        let client = self.http_client()?;
         let headers = self
             .headers
             .iter()
             .filter_map(|(key, value)| Some((key.to_string(), value.to_str().ok()?.to_owned())))
             .collect();
         let mut builder = builder
-            .with_http_client(WitnessedClient {
-                client,
-                witness: self.witness.clone(),
-            })
+            .with_http_client(client)
             .with_endpoint(self.endpoint.clone())
             .with_timeout(self.timeout)
             .with_protocol(Protocol::HttpBinary)

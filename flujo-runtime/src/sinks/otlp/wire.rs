@@ -1,0 +1,325 @@
+//! One encoded OTLP trace request on its way to the collector: over gRPC through tonic's
+//! client (the one opentelemetry-otlp uses) with a codec that carries the bytes as they are,
+//! or over HTTP/protobuf through reqwest; with the retries the OTLP specification asks for,
+//! as opentelemetry-otlp's `RetryPolicy::recommended` makes them (3 retries, 100 ms doubling
+//! to 1.6 s plus up to 100 ms of jitter, a server's requested delay honoured up to 30 s), all
+//! within the export timeout.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf as _, BufMut as _, Bytes};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message as _;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::Channel;
+
+const MAX_RETRIES: u32 = 3;
+const INITIAL_DELAY: Duration = Duration::from_millis(100);
+const MAX_DELAY: Duration = Duration::from_millis(1600);
+const MAX_JITTER_MS: u64 = 100;
+/// The longest wait a server's requested delay (`Retry-After`, gRPC `RetryInfo`) gets.
+const MAX_THROTTLE: Duration = Duration::from_secs(30);
+/// A server's requested delay is read up to ten minutes, then capped at [`MAX_THROTTLE`].
+const MAX_SERVER_DELAY: Duration = Duration::from_secs(600);
+
+const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// Whether, and when, a failed attempt may be made again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Retry {
+    No,
+    Yes,
+    /// The server asked for this wait.
+    After(Duration),
+}
+
+/// An attempt that failed.
+#[derive(Debug)]
+struct Attempt {
+    error: String,
+    retry: Retry,
+    /// Not answered in time: the request may have arrived.
+    timed_out: bool,
+}
+
+/// An export that failed, after its retries.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) error: String,
+    /// One of its attempts was not answered in time: the spans may have arrived.
+    pub(crate) timed_out: bool,
+}
+
+/// Where requests go: a gRPC channel or an HTTP client, with the headers to send.
+pub(crate) enum Wire {
+    Grpc {
+        client: tonic::client::Grpc<Channel>,
+        metadata: tonic::metadata::MetadataMap,
+    },
+    Http {
+        client: reqwest::Client,
+        endpoint: String,
+        headers: http::HeaderMap,
+        gzip: bool,
+    },
+}
+
+impl Wire {
+    /// Sends `request` (an encoded `ExportTraceServiceRequest`), again after a transient
+    /// failure, within `timeout`.
+    pub(crate) async fn export(
+        &mut self,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<(), Refused> {
+        let request = match self {
+            Wire::Http { gzip: true, .. } => gzip(request).map_err(|error| Refused {
+                error: format!("cannot compress the OTLP request: {error}"),
+                timed_out: false,
+            })?,
+            _ => Bytes::copy_from_slice(request),
+        };
+        let start = Instant::now();
+        let mut delay = INITIAL_DELAY;
+        let mut cap = MAX_DELAY;
+        let mut timed_out = false;
+        let mut retries = 0;
+        loop {
+            let failed = match self.attempt(request.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(failed) => failed,
+            };
+            timed_out |= failed.timed_out;
+            let refused = || Refused {
+                error: failed.error.clone(),
+                timed_out,
+            };
+            if retries == MAX_RETRIES || start.elapsed() >= timeout {
+                return Err(refused());
+            }
+            match failed.retry {
+                Retry::No => return Err(refused()),
+                Retry::Yes => {}
+                Retry::After(asked) => {
+                    let asked = asked.min(MAX_THROTTLE);
+                    if asked > cap {
+                        cap = MAX_THROTTLE;
+                    }
+                    delay = delay.max(asked);
+                }
+            }
+            retries += 1;
+            let wait = (delay + Duration::from_millis(fastrand::u64(0..=MAX_JITTER_MS))).min(cap);
+            if wait >= timeout.saturating_sub(start.elapsed()) {
+                return Err(refused());
+            }
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(cap);
+        }
+    }
+
+    async fn attempt(&mut self, request: Bytes) -> Result<(), Attempt> {
+        let answer = match self {
+            Wire::Grpc { client, metadata } => grpc(client, metadata, request).await?,
+            Wire::Http {
+                client,
+                endpoint,
+                headers,
+                gzip,
+            } => http(client, endpoint, headers, *gzip, request).await?,
+        };
+        if let Some(partial) = answer.partial_success
+            && (partial.rejected_spans > 0 || !partial.error_message.is_empty())
+        {
+            tracing::warn!(
+                target: "flujo",
+                rejected_spans = partial.rejected_spans,
+                error_message = partial.error_message,
+                "the OTLP collector took the request, and rejected some of its spans"
+            );
+        }
+        Ok(())
+    }
+}
+
+async fn grpc(
+    client: &mut tonic::client::Grpc<Channel>,
+    metadata: &tonic::metadata::MetadataMap,
+    request: Bytes,
+) -> Result<ExportTraceServiceResponse, Attempt> {
+    use tonic_types::StatusExt as _;
+    let status = |status: tonic::Status| {
+        let code = status.code();
+        // The message may echo a credential: only the code, and the transport's own errors.
+        let mut error = format!("OTLP export failed with gRPC code: {code:?}");
+        let mut source = std::error::Error::source(&status);
+        while let Some(cause) = source {
+            error.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        let asked = status
+            .get_details_retry_info()
+            .and_then(|info| info.retry_delay)
+            .map(|delay| delay.min(MAX_SERVER_DELAY));
+        use tonic::Code;
+        let retry = match code {
+            Code::ResourceExhausted => asked.map_or(Retry::No, Retry::After),
+            Code::Unavailable => asked
+                .filter(|delay| !delay.is_zero())
+                .map_or(Retry::Yes, Retry::After),
+            Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Aborted
+            | Code::OutOfRange
+            | Code::DataLoss => Retry::Yes,
+            _ => Retry::No,
+        };
+        Attempt {
+            error,
+            retry,
+            // tonic reports its own deadline as CANCELLED ("Timeout expired"), a server's
+            // as DEADLINE_EXCEEDED.
+            timed_out: matches!(code, Code::Cancelled | Code::DeadlineExceeded),
+        }
+    };
+    client
+        .ready()
+        .await
+        .map_err(|error| status(tonic::Status::unavailable(format!("not ready: {error}"))))?;
+    let mut request = tonic::Request::new(request);
+    *request.metadata_mut() = metadata.clone();
+    client
+        .unary(
+            request,
+            http::uri::PathAndQuery::from_static(TRACE_EXPORT_PATH),
+            Verbatim,
+        )
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(status)
+}
+
+async fn http(
+    client: &reqwest::Client,
+    endpoint: &str,
+    headers: &http::HeaderMap,
+    gzip: bool,
+    request: Bytes,
+) -> Result<ExportTraceServiceResponse, Attempt> {
+    let mut builder = client
+        .post(endpoint)
+        .headers(headers.clone())
+        .header(http::header::CONTENT_TYPE, "application/x-protobuf");
+    if gzip {
+        builder = builder.header(http::header::CONTENT_ENCODING, "gzip");
+    }
+    let failed = |error: reqwest::Error| Attempt {
+        // The error names the URL, and no header: nothing secret.
+        error: format!("HTTP export failed: network error ({error})"),
+        retry: Retry::Yes,
+        timed_out: error.is_timeout(),
+    };
+    let response = builder.body(request).send().await.map_err(failed)?;
+    let status = response.status();
+    if !status.is_success() {
+        let asked = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(retry_after);
+        let retry = match status.as_u16() {
+            429 | 503 => asked.map_or(Retry::Yes, Retry::After),
+            502 | 504 => Retry::Yes,
+            _ => Retry::No,
+        };
+        return Err(Attempt {
+            error: format!("HTTP export failed with status code: {}", status.as_u16()),
+            retry,
+            timed_out: false,
+        });
+    }
+    let body = response.bytes().await.map_err(failed)?;
+    // An answer that is not an `ExportTraceServiceResponse` is a success all the same.
+    Ok(ExportTraceServiceResponse::decode(body).unwrap_or_default())
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date.
+fn retry_after(value: &str) -> Option<Duration> {
+    let delay = match value.trim().parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value.trim())
+            .ok()?
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    };
+    Some(delay.min(MAX_SERVER_DELAY))
+}
+
+fn gzip(request: &[u8]) -> std::io::Result<Bytes> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(request.len() / 4),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(request)?;
+    encoder.finish().map(Bytes::from)
+}
+
+/// A gRPC codec that sends a request already encoded, and decodes the collector's answer.
+#[derive(Clone, Copy, Debug, Default)]
+struct Verbatim;
+
+impl Codec for Verbatim {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = Verbatim;
+    type Decoder = Verbatim;
+
+    fn encoder(&mut self) -> Verbatim {
+        Verbatim
+    }
+
+    fn decoder(&mut self) -> Verbatim {
+        Verbatim
+    }
+}
+
+impl Encoder for Verbatim {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for Verbatim {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        let answer = ExportTraceServiceResponse::decode(src.copy_to_bytes(src.remaining()))
+            .unwrap_or_default();
+        Ok(Some(answer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_servers_requested_delay_is_read_in_seconds_or_as_a_date_and_capped() {
+        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("900"), Some(MAX_SERVER_DELAY));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon"), None);
+    }
+}

@@ -144,7 +144,7 @@ impl TelemetryGuard {
         let resource = crate::sinks::otel::convert::resource(&self.settings.resource);
         self.add_otel_destination(
             "OpenTelemetry exporter",
-            ExporterDestination::new(exporter, &resource, |_| false),
+            ExporterDestination::new(exporter, &resource, &self.settings.spans),
         )
     }
 
@@ -161,7 +161,7 @@ impl TelemetryGuard {
         let resource = crate::sinks::otel::convert::resource(&self.settings.resource);
         self.add_otel_destination(
             "OpenTelemetry span processor",
-            ProcessorDestination::owned(processor, &resource),
+            ProcessorDestination::owned(processor, &resource, &self.settings.spans),
         )
     }
 
@@ -176,7 +176,7 @@ impl TelemetryGuard {
     ) -> Result<(), TelemetryError> {
         self.add_otel_destination(
             "OpenTelemetry span processor",
-            ProcessorDestination::shared(processor.clone()),
+            ProcessorDestination::shared(processor.clone(), &self.settings.spans),
         )
     }
 
@@ -187,7 +187,10 @@ impl TelemetryGuard {
     fn add_otel_destination(
         &mut self,
         name: &'static str,
-        destination: impl crate::sinks::otel::sender::Destination + Send + 'static,
+        destination: impl crate::sinks::otel::sender::Destination<
+            Batch = Vec<crate::collect::finished::FinishedSpan>,
+        > + Send
+        + 'static,
     ) -> Result<(), TelemetryError> {
         let exporter = crate::sinks::otel::start(name, destination, &self.settings.spans)?;
         if self.settings.otel_context_activation.is_none() {
@@ -277,7 +280,7 @@ impl TelemetryGuard {
                 crate::sinks::otel::destination::ExporterDestination::new(
                     opentelemetry_stdout::SpanExporter::default(),
                     &resource,
-                    |_| false,
+                    &settings.spans,
                 ),
                 &settings.spans,
             )?;

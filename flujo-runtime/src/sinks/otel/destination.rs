@@ -13,6 +13,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use super::convert::{SpanLimits, scope, span_data};
 use super::sender::{Destination, Failure};
 use crate::collect::finished::FinishedSpan;
+use crate::config::settings::SpanQueueSettings;
 
 /// `spans` as the SDK's `SpanData`.
 fn sdk_spans(
@@ -30,35 +31,36 @@ fn sdk_spans(
 pub(crate) struct ExporterDestination<E> {
     exporter: E,
     scope: InstrumentationScope,
-    /// Whether an export error means the destination did not answer in time.
-    is_timeout: Box<dyn Fn(&str) -> bool + Send>,
+    limits: SpanLimits,
 }
 
 impl<E: SpanExporter> ExporterDestination<E> {
-    /// `exporter` with `resource` set: the resource of every span it exports.
+    /// `exporter` with `resource` set: the resource of every span it exports, whose
+    /// attributes are limited as `settings` say.
     pub(crate) fn new(
         mut exporter: E,
         resource: &Resource,
-        is_timeout: impl Fn(&str) -> bool + Send + 'static,
+        settings: &SpanQueueSettings,
     ) -> ExporterDestination<E> {
         exporter.set_resource(resource);
         ExporterDestination {
             exporter,
             scope: scope(),
-            is_timeout: Box::new(is_timeout),
+            limits: SpanLimits::of(settings),
         }
     }
 }
 
 impl<E: SpanExporter> Destination for ExporterDestination<E> {
+    type Batch = Vec<FinishedSpan>;
+
     fn send(
         &mut self,
         runtime: &tokio::runtime::Runtime,
-        spans: &[FinishedSpan],
-        limits: &SpanLimits,
+        spans: &Vec<FinishedSpan>,
         timeout: Duration,
     ) -> Result<(), Failure> {
-        let batch = sdk_spans(spans, &self.scope, limits);
+        let batch = sdk_spans(spans, &self.scope, &self.limits);
         let result = runtime.block_on(async {
             // An exporter bounds its own attempts (OTLP's at its timeout); the margin only
             // guards against one that would not.
@@ -66,13 +68,10 @@ impl<E: SpanExporter> Destination for ExporterDestination<E> {
         });
         match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => {
-                let error = error.to_string();
-                Err(Failure {
-                    timed_out: (self.is_timeout)(&error),
-                    error,
-                })
-            }
+            Ok(Err(error)) => Err(Failure {
+                error: error.to_string(),
+                timed_out: false,
+            }),
             Err(_) => Err(Failure {
                 error: "the export did not end".to_owned(),
                 timed_out: true,
@@ -90,41 +89,50 @@ impl<E: SpanExporter> Destination for ExporterDestination<E> {
 pub(crate) struct ProcessorDestination<P> {
     processor: P,
     scope: InstrumentationScope,
+    limits: SpanLimits,
     /// The processor is flujo's alone: shut down with flujo's telemetry. One shared with the
     /// application's tracer provider is only flushed: the provider shuts it down.
     owned: bool,
 }
 
 impl<P: SpanProcessor> ProcessorDestination<P> {
-    /// A processor of flujo's own, with flujo's `resource`.
-    pub(crate) fn owned(mut processor: P, resource: &Resource) -> ProcessorDestination<P> {
+    /// A processor of flujo's own, with flujo's `resource`; span attributes limited as
+    /// `settings` say.
+    pub(crate) fn owned(
+        mut processor: P,
+        resource: &Resource,
+        settings: &SpanQueueSettings,
+    ) -> ProcessorDestination<P> {
         processor.set_resource(resource);
         ProcessorDestination {
             processor,
             scope: scope(),
+            limits: SpanLimits::of(settings),
             owned: true,
         }
     }
 
     /// A processor of the application's tracer provider, which keeps the provider's resource.
-    pub(crate) fn shared(processor: P) -> ProcessorDestination<P> {
+    pub(crate) fn shared(processor: P, settings: &SpanQueueSettings) -> ProcessorDestination<P> {
         ProcessorDestination {
             processor,
             scope: scope(),
+            limits: SpanLimits::of(settings),
             owned: false,
         }
     }
 }
 
 impl<P: SpanProcessor> Destination for ProcessorDestination<P> {
+    type Batch = Vec<FinishedSpan>;
+
     fn send(
         &mut self,
         _: &tokio::runtime::Runtime,
-        spans: &[FinishedSpan],
-        limits: &SpanLimits,
+        spans: &Vec<FinishedSpan>,
         _: Duration,
     ) -> Result<(), Failure> {
-        for span in sdk_spans(spans, &self.scope, limits) {
+        for span in sdk_spans(spans, &self.scope, &self.limits) {
             self.processor.on_end(span);
         }
         Ok(())

@@ -25,7 +25,6 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::convert::SpanLimits;
 use crate::collect::finished::{Cut, FinishedSpan};
 use crate::collect::sink::SpanExporter;
 use crate::config::error::TelemetryError;
@@ -50,20 +49,57 @@ const TIMED_OUT_RESENDS: u32 = 2;
 /// The wait before the first resend of a timed-out batch; doubled for the next.
 const RESEND_WAIT: Duration = Duration::from_millis(250);
 
+/// How spans travel from the export worker to the sending thread: packed into a batch on
+/// the worker, as they are handed over (the worker owns nothing of them after that).
+pub(crate) trait Pack: Send + 'static {
+    type Batch: Send + 'static;
+
+    /// Adds `span` to the batch being packed.
+    fn push(&mut self, span: &FinishedSpan);
+
+    /// The batch packed so far, and its size in bytes (what the queue's bound counts); the
+    /// next one starts empty.
+    fn take(&mut self) -> (Self::Batch, usize);
+}
+
 /// Where a sending thread delivers: it is built on that thread, and used only there.
 pub(crate) trait Destination {
-    /// Delivers one batch, its attributes within `limits`, within `timeout`, inside the
-    /// thread's `runtime`.
+    type Batch;
+
+    /// Delivers one batch, within `timeout`, inside the thread's `runtime`.
     fn send(
         &mut self,
         runtime: &tokio::runtime::Runtime,
-        spans: &[FinishedSpan],
-        limits: &SpanLimits,
+        batch: &Self::Batch,
         timeout: Duration,
     ) -> Result<(), Failure>;
 
     /// After the last batch: finish within `timeout`.
     fn shutdown(&mut self, timeout: Duration);
+}
+
+/// Spans packed as themselves (a copy each), for a destination that wants them whole: an
+/// application's SDK exporter or processor.
+#[derive(Default)]
+pub(crate) struct Spans {
+    spans: Vec<FinishedSpan>,
+    bytes: usize,
+}
+
+impl Pack for Spans {
+    type Batch = Vec<FinishedSpan>;
+
+    fn push(&mut self, span: &FinishedSpan) {
+        self.bytes += span.approximate_size();
+        self.spans.push(span.clone());
+    }
+
+    fn take(&mut self) -> (Vec<FinishedSpan>, usize) {
+        (
+            std::mem::take(&mut self.spans),
+            std::mem::take(&mut self.bytes),
+        )
+    }
 }
 
 /// A batch the destination did not take.
@@ -82,8 +118,6 @@ pub(crate) struct QueueSettings {
     pub(crate) max_queue_size: usize,
     pub(crate) batch_size: usize,
     pub(crate) timeout: Duration,
-    /// The attribute limits of what is sent.
-    pub(crate) limits: SpanLimits,
     /// Said with a failure (a likely misconfiguration).
     pub(crate) hint: Option<String>,
     /// Where the spans go and over what ("http://collector:4318/v1/traces over
@@ -112,7 +146,6 @@ impl QueueSettings {
             max_queue_size: settings.max_queue_size,
             batch_size: settings.max_export_batch_size,
             timeout,
-            limits: SpanLimits::of(settings),
             hint: None,
             target: None,
             diagnose: None,
@@ -120,9 +153,11 @@ impl QueueSettings {
     }
 }
 
-/// A batch on its way to the sending thread, with its size as the queue counted it.
-struct Batch {
-    spans: Vec<FinishedSpan>,
+/// A batch on its way to the sending thread, with its spans and its size as the queue
+/// counted them.
+struct Queued<B> {
+    batch: B,
+    spans: u64,
     bytes: usize,
 }
 
@@ -152,10 +187,11 @@ impl Shared {
 }
 
 /// Feeds finished spans to a [`Destination`] on a thread of its own; see the module docs.
-pub(crate) struct QueuedExporter {
+pub(crate) struct QueuedExporter<P: Pack> {
     /// Unbounded as a channel (it allocates as batches arrive, not `max_queue_size` slots up
     /// front); bounded by `max_queue_size` pending spans and [`MAX_EXPORT_QUEUE_BYTES`].
-    queue: Option<Sender<Batch>>,
+    queue: Option<Sender<Queued<P::Batch>>>,
+    pack: P,
     max_queue_size: u64,
     batch_size: usize,
     finished: Receiver<()>,
@@ -164,14 +200,16 @@ pub(crate) struct QueuedExporter {
     lost: u64,
 }
 
-impl QueuedExporter {
+impl<P: Pack> QueuedExporter<P> {
     /// Starts the sending thread, which builds the destination inside its
-    /// runtime and reports back. The runtime lives and dies on that thread, so starting and
-    /// stopping are safe from inside an application's own async runtime.
-    pub(crate) fn start<D: Destination + 'static>(
+    /// runtime and reports back; batches are packed by `pack`. The runtime lives and dies on
+    /// that thread, so starting and stopping are safe from inside an application's own async
+    /// runtime.
+    pub(crate) fn start<D: Destination<Batch = P::Batch> + 'static>(
         settings: QueueSettings,
+        pack: P,
         build: impl FnOnce(&tokio::runtime::Runtime) -> Result<D, String> + Send + 'static,
-    ) -> Result<QueuedExporter, TelemetryError> {
+    ) -> Result<QueuedExporter<P>, TelemetryError> {
         let name = settings.name;
         let start_error = |reason: String| TelemetryError::ExporterStart {
             exporter: name,
@@ -232,6 +270,7 @@ impl QueuedExporter {
             .map_err(start_error)?;
         Ok(QueuedExporter {
             queue: Some(queue),
+            pack,
             max_queue_size,
             batch_size,
             finished,
@@ -240,19 +279,25 @@ impl QueuedExporter {
         })
     }
 
-    /// Hands `spans` (`bytes` of them) to the sending thread, or drops and counts them when
-    /// the queue is full.
-    fn enqueue(&mut self, spans: Vec<FinishedSpan>, bytes: usize) {
+    /// Hands the `count` spans packed so far to the sending thread, or drops and counts
+    /// them when the queue is full.
+    fn enqueue(&mut self, count: u64) {
         let Some(queue) = &self.queue else {
             return;
         };
-        let count = spans.len() as u64;
+        let (batch, bytes) = self.pack.take();
         let queued = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
         // Counted before the handover: the sending thread may finish with it at once.
         let pending = self.shared.pending.fetch_add(count, Ordering::AcqRel);
         let refused = queued.saturating_add(bytes) > MAX_EXPORT_QUEUE_BYTES
             || pending + count > self.max_queue_size
-            || queue.send(Batch { spans, bytes }).is_err();
+            || queue
+                .send(Queued {
+                    batch,
+                    spans: count,
+                    bytes,
+                })
+                .is_err();
         if refused {
             self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.shared.pending.fetch_sub(count, Ordering::AcqRel);
@@ -284,12 +329,12 @@ struct BatchSender<'a, D> {
 }
 
 impl<D: Destination> BatchSender<'_, D> {
-    fn send(&mut self, batch: Batch) {
-        let spans = batch.spans.len() as u64;
-        let delivery = self.deliver(&batch.spans);
+    fn send(&mut self, queued: Queued<D::Batch>) {
+        let (spans, batch) = (queued.spans, queued.batch);
+        let delivery = self.deliver(&batch);
         self.shared
             .queued_bytes
-            .fetch_sub(batch.bytes, Ordering::AcqRel);
+            .fetch_sub(queued.bytes, Ordering::AcqRel);
         let settled = self.shared.settle(spans);
         let name = self.settings.name;
         match delivery {
@@ -330,17 +375,15 @@ impl<D: Destination> BatchSender<'_, D> {
         }
     }
 
-    /// Sends `spans`, again after an attempt the destination did not answer in time.
-    fn deliver(&mut self, spans: &[FinishedSpan]) -> Delivery {
+    /// Sends `batch`, again after an attempt the destination did not answer in time.
+    fn deliver(&mut self, batch: &D::Batch) -> Delivery {
         let mut unanswered = false;
         let mut wait = RESEND_WAIT;
         for attempt in 0..=TIMED_OUT_RESENDS {
-            let failure = match self.destination.send(
-                self.runtime,
-                spans,
-                &self.settings.limits,
-                self.settings.timeout,
-            ) {
+            let failure = match self
+                .destination
+                .send(self.runtime, batch, self.settings.timeout)
+            {
                 Ok(()) => return Delivery::Exported,
                 Err(failure) => failure,
             };
@@ -380,28 +423,26 @@ impl<D: Destination> BatchSender<'_, D> {
     }
 }
 
-impl SpanExporter for QueuedExporter {
+impl<P: Pack> SpanExporter for QueuedExporter<P> {
     fn export(&mut self, spans: &[FinishedSpan]) {
         if self.queue.is_none() {
             return;
         }
-        let mut batch = Vec::new();
-        let mut bytes = 0;
+        let (mut count, mut bytes) = (0, 0);
         for span in spans {
             let Some((span, size)) = fitted(span) else {
                 continue;
             };
-            if !batch.is_empty()
-                && (batch.len() == self.batch_size || bytes + size > MAX_EXPORT_REQUEST_BYTES)
-            {
-                self.enqueue(std::mem::take(&mut batch), bytes);
-                bytes = 0;
+            if count > 0 && (count == self.batch_size || bytes + size > MAX_EXPORT_REQUEST_BYTES) {
+                self.enqueue(count as u64);
+                (count, bytes) = (0, 0);
             }
-            batch.push(span.into_owned());
+            self.pack.push(&span);
+            count += 1;
             bytes += size;
         }
-        if !batch.is_empty() {
-            self.enqueue(batch, bytes);
+        if count > 0 {
+            self.enqueue(count as u64);
         }
     }
 

@@ -1,17 +1,19 @@
 //! OTLP trace requests (`ExportTraceServiceRequest`) written as protobuf straight from flujo's
-//! finished spans into a buffer that is reused batch after batch: no SDK `SpanData`, no
-//! `String` per attribute, no message struct per span. Field numbers are those of
+//! finished spans, on the export worker as it hands them over: no SDK `SpanData`, no `String`
+//! per attribute, no message struct per span, no copy of a span. Field numbers are those of
 //! opentelemetry-proto's `collector/trace/v1`, `trace/v1`, `common/v1` and `resource/v1`; a
 //! test decodes what this writes with `opentelemetry-proto` and compares it, field by field,
 //! with what the SDK's exporter would have sent for the same spans.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use opentelemetry::{Array, Value};
 
 use crate::collect::finished::{FinishedSpan, SpanKind, SpanStatus};
 use crate::core::attribute::AttributeValue;
 use crate::sinks::otel::convert::SpanLimits;
+use crate::sinks::otel::sender::Pack;
 
 /// Wire types.
 const VARINT: u32 = 0;
@@ -210,42 +212,71 @@ impl RequestHead {
     }
 }
 
-/// Writes the `ExportTraceServiceRequest` of `spans` into `buf` (cleared first) and returns
-/// its bytes, a suffix of `buf`: the spans are written first, after room for the request's
-/// head, whose lengths are only then known.
-pub(crate) fn trace_request<'b>(
-    buf: &'b mut Vec<u8>,
-    head: &RequestHead,
-    spans: &[FinishedSpan],
-    limits: &SpanLimits,
-) -> &'b [u8] {
-    // request.resource_spans(1) { resource(1), scope_spans(2) { scope(1), spans(2)... } }
-    let room = 3 * (1 + MAX_LENGTH_BYTES)
-        + 2 * (1 + MAX_LENGTH_BYTES)
-        + head.resource.len()
-        + head.scope.len();
-    buf.clear();
-    buf.resize(room, 0);
-    for span in spans {
-        message(buf, 2, 2, |buf| write_span(buf, span, limits));
+/// Packs spans, on the export worker, into `ExportTraceServiceRequest`s: each span is written
+/// as it is handed over, after room for the request's head, whose lengths are only known once
+/// the batch is complete.
+pub(crate) struct Requests {
+    head: RequestHead,
+    limits: SpanLimits,
+    buf: Vec<u8>,
+    /// The room left for the head.
+    room: usize,
+    /// The size of the last request: what the next one's buffer starts with.
+    last: usize,
+}
+
+impl Requests {
+    pub(crate) fn new(head: RequestHead, limits: SpanLimits) -> Requests {
+        // request.resource_spans(1) { resource(1), scope_spans(2) { scope(1), spans(2)... } }
+        let room = 5 * (1 + MAX_LENGTH_BYTES) + head.resource.len() + head.scope.len();
+        Requests {
+            head,
+            limits,
+            buf: Vec::new(),
+            room,
+            last: 0,
+        }
     }
-    let spans_len = buf.len() - room;
-    // The head, written into its own small buffer and copied in front of the spans.
-    let mut front = Vec::with_capacity(room);
-    let scope_message = 1 + varint_len(head.scope.len() as u64) + head.scope.len();
-    let scope_spans_len = scope_message + spans_len;
-    let resource_message = 1 + varint_len(head.resource.len() as u64) + head.resource.len();
-    let resource_spans_len =
-        resource_message + 1 + varint_len(scope_spans_len as u64) + scope_spans_len;
-    tag(&mut front, 1, LEN);
-    varint(&mut front, resource_spans_len as u64);
-    bytes(&mut front, 1, &head.resource);
-    tag(&mut front, 2, LEN);
-    varint(&mut front, scope_spans_len as u64);
-    bytes(&mut front, 1, &head.scope);
-    let start = room - front.len();
-    buf[start..room].copy_from_slice(&front);
-    &buf[start..]
+}
+
+impl Pack for Requests {
+    type Batch = Bytes;
+
+    fn push(&mut self, span: &FinishedSpan) {
+        if self.buf.is_empty() {
+            self.buf.reserve(self.last.max(self.room));
+            self.buf.resize(self.room, 0);
+        }
+        let limits = &self.limits;
+        message(&mut self.buf, 2, 2, |buf| write_span(buf, span, limits));
+    }
+
+    fn take(&mut self) -> (Bytes, usize) {
+        let head = &self.head;
+        let room = self.room;
+        if self.buf.is_empty() {
+            self.buf.resize(room, 0);
+        }
+        let spans_len = self.buf.len() - room;
+        let mut front = Vec::with_capacity(room);
+        let scope_message = 1 + varint_len(head.scope.len() as u64) + head.scope.len();
+        let scope_spans_len = scope_message + spans_len;
+        let resource_message = 1 + varint_len(head.resource.len() as u64) + head.resource.len();
+        let resource_spans_len =
+            resource_message + 1 + varint_len(scope_spans_len as u64) + scope_spans_len;
+        tag(&mut front, 1, LEN);
+        varint(&mut front, resource_spans_len as u64);
+        bytes(&mut front, 1, &head.resource);
+        tag(&mut front, 2, LEN);
+        varint(&mut front, scope_spans_len as u64);
+        bytes(&mut front, 1, &head.scope);
+        let start = room - front.len();
+        self.buf[start..room].copy_from_slice(&front);
+        let request = Bytes::from(std::mem::take(&mut self.buf)).slice(start..);
+        self.last = request.len() + start;
+        let len = request.len();
+        (request, len)
+    }
 }
 
 /// A `trace.v1.Span` body, as the SDK's exporter would write the span.
@@ -352,8 +383,11 @@ pub fn trace_request_both_ways(
     let limits = SpanLimits::of(&settings.spans);
     let (resource, scope) = (resource(&settings.resource), scope());
     let head = RequestHead::new(&resource, scope.name(), scope.version().unwrap_or_default());
-    let mut buf = Vec::new();
-    let flujo = trace_request(&mut buf, &head, spans, &limits).to_vec();
+    let mut requests = Requests::new(head, limits);
+    for span in spans {
+        requests.push(span);
+    }
+    let flujo = requests.take().0.to_vec();
     let data = spans
         .iter()
         .map(|span| span_data(span, &scope, &limits))

@@ -1,6 +1,6 @@
 //! OTLP span export (feature `otlp`), fed by the bounded queue of `sinks::otel::sender` on the
 //! `flujo-otlp` thread, over gRPC or HTTP/protobuf: each batch is encoded by flujo straight
-//! into a reused buffer (`proto`) and sent by `wire`. Transient failures (gRPC UNAVAILABLE,
+//! by the export worker as it hands the spans over (`proto`), and sent by `wire`. Transient failures (gRPC UNAVAILABLE,
 //! HTTP 429/502/503/504) are retried within `otlp_timeout` (100 ms .. 1.6 s with jitter,
 //! honouring a server's retry-after), as the SDK's exporters retry them. An attempt that the collector did not answer
 //! within `otlp_timeout` is transient too: it is sent again, twice at most. A slow or absent
@@ -12,36 +12,35 @@
 
 use std::time::Duration;
 
-use super::proto::{RequestHead, trace_request};
+use bytes::Bytes;
+
+use super::proto::{RequestHead, Requests};
 use super::transport::{Transport, mismatch_diagnosis, protocol_hint, target};
 use super::wire::Wire;
-use crate::collect::finished::FinishedSpan;
 use crate::config::error::TelemetryError;
 use crate::config::settings::{OtlpProtocol, OtlpSignal, ResourceSettings, SpanQueueSettings};
 use crate::sinks::otel::convert::{SpanLimits, resource, scope};
 use crate::sinks::otel::sender::{Destination, Failure, QueueSettings, QueuedExporter};
 
-/// The OTLP endpoint as a destination: each batch encoded into one reused buffer, and sent.
+/// The OTLP endpoint as a destination of requests the export worker encoded.
 struct OtlpDestination {
     wire: Wire,
-    head: RequestHead,
-    buf: Vec<u8>,
 }
 
 impl Destination for OtlpDestination {
+    type Batch = Bytes;
+
     fn send(
         &mut self,
         runtime: &tokio::runtime::Runtime,
-        spans: &[FinishedSpan],
-        limits: &SpanLimits,
+        request: &Bytes,
         timeout: Duration,
     ) -> Result<(), Failure> {
-        let request = trace_request(&mut self.buf, &self.head, spans, limits);
         let wire = &mut self.wire;
         let result = runtime.block_on(async {
             // The wire bounds its own attempts at the timeout; the margin only guards
             // against one that would not end.
-            tokio::time::timeout(timeout + timeout / 2, wire.export(request, timeout)).await
+            tokio::time::timeout(timeout + timeout / 2, wire.export(request.clone(), timeout)).await
         });
         match result {
             Ok(Ok(())) => Ok(()),
@@ -64,9 +63,9 @@ impl Destination for OtlpDestination {
 pub(crate) fn start(
     name: &'static str,
     signal: &OtlpSignal,
-    queue: &SpanQueueSettings,
+    queue_settings: &SpanQueueSettings,
     service: &ResourceSettings,
-) -> Result<QueuedExporter, TelemetryError> {
+) -> Result<QueuedExporter<Requests>, TelemetryError> {
     let hint = protocol_hint(signal);
     if let Some(hint) = &hint {
         tracing::warn!(target: "flujo", "{hint}");
@@ -75,16 +74,17 @@ pub(crate) fn start(
         hint,
         target: Some(target(signal)),
         diagnose: Some(mismatch_diagnosis(signal)),
-        ..QueueSettings::new(name, "flujo-otlp", queue, signal.timeout)
+        ..QueueSettings::new(name, "flujo-otlp", queue_settings, signal.timeout)
     };
-    let signal = signal.clone();
     let scope = scope();
     let head = RequestHead::new(
         &resource(service),
         scope.name(),
         scope.version().unwrap_or_default(),
     );
-    QueuedExporter::start(queue, move |runtime| {
+    let requests = Requests::new(head, SpanLimits::of(queue_settings));
+    let signal = signal.clone();
+    QueuedExporter::start(queue, requests, move |runtime| {
         let transport = Transport::new(&signal)?;
         let wire = match signal.protocol {
             // tonic's lazy channel needs the runtime's reactor while it is built.
@@ -94,10 +94,6 @@ pub(crate) fn start(
             }
             OtlpProtocol::HttpProtobuf => transport.http_wire()?,
         };
-        Ok(OtlpDestination {
-            wire,
-            head,
-            buf: Vec::new(),
-        })
+        Ok(OtlpDestination { wire })
     })
 }

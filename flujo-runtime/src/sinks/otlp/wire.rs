@@ -69,15 +69,15 @@ impl Wire {
     /// failure, within `timeout`.
     pub(crate) async fn export(
         &mut self,
-        request: &[u8],
+        request: Bytes,
         timeout: Duration,
     ) -> Result<(), Refused> {
         let request = match self {
-            Wire::Http { gzip: true, .. } => gzip(request).map_err(|error| Refused {
+            Wire::Http { gzip: true, .. } => gzip(&request).map_err(|error| Refused {
                 error: format!("cannot compress the OTLP request: {error}"),
                 timed_out: false,
             })?,
-            _ => Bytes::copy_from_slice(request),
+            _ => request,
         };
         let start = Instant::now();
         let mut delay = INITIAL_DELAY;

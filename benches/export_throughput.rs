@@ -1,8 +1,11 @@
 //! End to end: 1,000,000 step spans through flujo's OTLP exporter into a real collector
-//! (rotel, on loopback, discarding what it receives), over gRPC and over HTTP/protobuf. Prints
-//! the spans a second the collector received, the spans dropped (and why), and the peak RSS.
-//! Then the same 1,000,000 spans, with the same attributes, through the peer: the
-//! OpenTelemetry SDK's batch span processor (default settings) and `opentelemetry-otlp`.
+//! (rotel, on loopback, discarding what it receives), over gRPC and over HTTP/protobuf, offered
+//! at a paced 500,000 spans a second and then back to back. Prints the spans a second the
+//! collector received, the spans dropped (and why), the peak RSS, and the CPU time of each of
+//! flujo's threads per span (the producer's record, the export worker's drain and encoding,
+//! the sender's requests): spans a second one core of each could take. Then the same spans,
+//! with the same attributes, through the peer: the OpenTelemetry SDK's batch span processor
+//! (default settings) and `opentelemetry-otlp`.
 //!
 //! Run (rotel as `scripts/test.sh` installs it):
 //! `FLUJO_TEST_ROTEL=$(ls $PWD/.backends/venv/lib/python3*/site-packages/rotel/rotel-agent)
@@ -21,6 +24,94 @@ use flujo::testing::Capture;
 mod memory;
 
 const SPANS: u64 = 1_000_000;
+/// The paced runs' offered loads: the export target of `benches/README.md`, and twice it.
+const PACED_RATES: [u64; 2] = [500_000, 1_000_000];
+
+/// How fast the producer records: paced at a rate, or back to back.
+#[derive(Clone, Copy, Debug)]
+enum Offered {
+    Paced(u64),
+    BackToBack,
+}
+
+/// Produces `SPANS` spans with `record`, paced as `offered` says (a tick a millisecond: the
+/// tick's share, then a sleep until the next).
+fn produce(offered: Offered, mut record: impl FnMut(u64)) {
+    let Offered::Paced(rate) = offered else {
+        (0..SPANS).for_each(record);
+        return;
+    };
+    let per_tick = rate / 1000;
+    let start = Instant::now();
+    let mut i = 0;
+    for tick in 1.. {
+        for _ in 0..per_tick.min(SPANS - i) {
+            record(i);
+            i += 1;
+        }
+        if i == SPANS {
+            return;
+        }
+        let next = start + Duration::from_millis(tick);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// CPU time (user and system) of this process's threads named `name`, from
+/// `/proc/self/task/*/stat` (Linux; zero elsewhere), and of the calling thread.
+fn thread_cpu(name: &str) -> Duration {
+    let ticks_per_second = 100; // USER_HZ, 100 on every Linux this runs on.
+    let mut ticks = 0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let path = task.path();
+        let own = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if own.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        // After the command's closing parenthesis: state is field 3; utime, stime 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        let field = |n: usize| {
+            fields
+                .get(n - 3)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        ticks += field(14) + field(15);
+    }
+    Duration::from_millis(ticks * 1000 / ticks_per_second)
+}
+
+/// The calling thread's CPU time.
+fn own_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((field(14) + field(15)) * 10)
+}
+
+/// Spans a second one core takes at `cpu` for `spans`.
+fn per_core(spans: u64, cpu: Duration) -> String {
+    if cpu.is_zero() {
+        return "-".to_owned();
+    }
+    format!("{:.0}k", spans as f64 / cpu.as_secs_f64() / 1000.0)
+}
 
 #[flujo::pipeline_step(fields(i))]
 fn step(i: u64) -> u64 {
@@ -110,7 +201,7 @@ fn peak_rss_mib() -> u64 {
     memory::status_bytes("VmHWM") >> 20
 }
 
-fn run(rotel: &Rotel, protocol: OtlpProtocol) {
+fn run(rotel: &Rotel, protocol: OtlpProtocol, offered: Offered) {
     let port = match protocol {
         OtlpProtocol::Grpc => rotel.grpc,
         _ => rotel.http,
@@ -126,38 +217,62 @@ fn run(rotel: &Rotel, protocol: OtlpProtocol) {
             .shutdown_timeout(Duration::from_secs(60)),
     )
     .expect("telemetry starts");
+    let (producer, worker, sender) = (
+        own_cpu(),
+        thread_cpu("flujo-export"),
+        thread_cpu("flujo-otlp"),
+    );
     let start = Instant::now();
-    for i in 0..SPANS {
+    produce(offered, |i| {
         step(i);
-    }
+    });
     let produced = start.elapsed();
-    drop(guard);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exported = capture.counter("flujo_telemetry_spans_exported_total", &[]);
-    while rotel.received() - before < exported && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let delivered = start.elapsed();
-    let received = rotel.received() - before;
+    let producer = own_cpu() - producer;
     let dropped =
         |reason| capture.counter("flujo_telemetry_spans_dropped_total", &[("reason", reason)]);
+    // Every span settled (in rotel, or counted as dropped) before the threads' CPU is read:
+    // they end with the guard.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let exported = capture.counter("flujo_telemetry_spans_exported_total", &[]);
+        let settled = rotel.received() - before
+            + dropped("queue_full")
+            + dropped("export_queue_full")
+            + dropped("export_failed");
+        if (settled >= SPANS && rotel.received() - before >= exported) || Instant::now() > deadline
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let delivered = start.elapsed();
+    let (worker, sender) = (
+        thread_cpu("flujo-export") - worker,
+        thread_cpu("flujo-otlp") - sender,
+    );
+    drop(guard);
+    let received = rotel.received() - before;
+    let drained = SPANS - dropped("queue_full");
     println!(
-        "{protocol:?}: {SPANS} spans produced in {:.2} s; rotel received {received} in {:.2} s \
-         = {:.0} spans/s; dropped: ring full {}, export queue full {}, export failed {}; \
-         peak RSS {} MiB",
+        "flujo, {protocol:?}, {offered:?}: {SPANS} spans produced in {:.2} s; rotel received \
+         {received} in {:.2} s = {:.0} spans/s; dropped: ring full {}, export queue full {}, \
+         export failed {}; peak RSS {} MiB; a core's spans/s: producer {}, worker {}, sender {}",
         produced.as_secs_f64(),
         delivered.as_secs_f64(),
         received as f64 / delivered.as_secs_f64(),
         dropped("queue_full"),
         dropped("export_queue_full"),
         dropped("export_failed"),
-        peak_rss_mib()
+        peak_rss_mib(),
+        per_core(SPANS, producer),
+        per_core(drained, worker),
+        per_core(received, sender),
     );
 }
 
 /// The SDK's own path: a span per call with the attributes flujo's step span carries, through
 /// the batch span processor into `opentelemetry-otlp`.
-fn sdk_run(rotel: &Rotel, protocol: OtlpProtocol) {
+fn sdk_run(rotel: &Rotel, protocol: OtlpProtocol, offered: Offered) {
     use opentelemetry::KeyValue;
     use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
     use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
@@ -191,7 +306,7 @@ fn sdk_run(rotel: &Rotel, protocol: OtlpProtocol) {
     reset_peak_rss();
     let before = rotel.received();
     let start = Instant::now();
-    for i in 0..SPANS {
+    produce(offered, |i| {
         let mut span = tracer.start("step");
         span.set_attributes([
             KeyValue::new("flujo.step.name", "step"),
@@ -202,7 +317,7 @@ fn sdk_run(rotel: &Rotel, protocol: OtlpProtocol) {
         ]);
         std::hint::black_box(step_work(i));
         span.end();
-    }
+    });
     let produced = start.elapsed();
     let _ = provider.shutdown();
     let delivered = start.elapsed();
@@ -217,8 +332,8 @@ fn sdk_run(rotel: &Rotel, protocol: OtlpProtocol) {
         received = now;
     }
     println!(
-        "SDK batch processor, {protocol:?}: {SPANS} spans produced in {:.2} s; rotel received \
-         {received} in {:.2} s = {:.0} spans/s; dropped {}; peak RSS {} MiB",
+        "SDK batch processor, {protocol:?}, {offered:?}: {SPANS} spans produced in {:.2} s; \
+         rotel received {received} in {:.2} s = {:.0} spans/s; dropped {}; peak RSS {} MiB",
         produced.as_secs_f64(),
         delivered.as_secs_f64(),
         received as f64 / delivered.as_secs_f64(),
@@ -237,8 +352,11 @@ fn main() {
         return;
     };
     let rotel = Rotel::start(&binary);
-    run(&rotel, OtlpProtocol::Grpc);
-    run(&rotel, OtlpProtocol::HttpProtobuf);
-    sdk_run(&rotel, OtlpProtocol::Grpc);
-    sdk_run(&rotel, OtlpProtocol::HttpProtobuf);
+    let paced = PACED_RATES.map(Offered::Paced);
+    for offered in paced.into_iter().chain([Offered::BackToBack]) {
+        for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+            run(&rotel, protocol, offered);
+            sdk_run(&rotel, protocol, offered);
+        }
+    }
 }

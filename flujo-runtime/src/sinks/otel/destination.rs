@@ -51,22 +51,14 @@ impl<E: SpanExporter> ExporterDestination<E> {
     }
 }
 
-impl<E: SpanExporter> Destination for ExporterDestination<E> {
+impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
     type Batch = Vec<FinishedSpan>;
 
-    fn send(
-        &mut self,
-        runtime: &tokio::runtime::Runtime,
-        spans: &Vec<FinishedSpan>,
-        timeout: Duration,
-    ) -> Result<(), Failure> {
+    async fn send(&self, spans: &Vec<FinishedSpan>, timeout: Duration) -> Result<(), Failure> {
         let batch = sdk_spans(spans, &self.scope, &self.limits);
-        let result = runtime.block_on(async {
-            // An exporter bounds its own attempts (OTLP's at its timeout); the margin only
-            // guards against one that would not.
-            tokio::time::timeout(timeout + timeout / 2, self.exporter.export(batch)).await
-        });
-        match result {
+        // An exporter bounds its own attempts (OTLP's at its timeout); the margin only guards
+        // against one that would not.
+        match tokio::time::timeout(timeout + timeout / 2, self.exporter.export(batch)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(Failure {
                 error: error.to_string(),
@@ -79,7 +71,7 @@ impl<E: SpanExporter> Destination for ExporterDestination<E> {
         }
     }
 
-    fn shutdown(&mut self, timeout: Duration) {
+    fn shutdown(&self, timeout: Duration) {
         let _ = self.exporter.shutdown_with_timeout(timeout);
     }
 }
@@ -123,22 +115,17 @@ impl<P: SpanProcessor> ProcessorDestination<P> {
     }
 }
 
-impl<P: SpanProcessor> Destination for ProcessorDestination<P> {
+impl<P: SpanProcessor + 'static> Destination for ProcessorDestination<P> {
     type Batch = Vec<FinishedSpan>;
 
-    fn send(
-        &mut self,
-        _: &tokio::runtime::Runtime,
-        spans: &Vec<FinishedSpan>,
-        _: Duration,
-    ) -> Result<(), Failure> {
+    async fn send(&self, spans: &Vec<FinishedSpan>, _: Duration) -> Result<(), Failure> {
         for span in sdk_spans(spans, &self.scope, &self.limits) {
             self.processor.on_end(span);
         }
         Ok(())
     }
 
-    fn shutdown(&mut self, timeout: Duration) {
+    fn shutdown(&self, timeout: Duration) {
         let _ = if self.owned {
             self.processor.shutdown_with_timeout(timeout)
         } else {

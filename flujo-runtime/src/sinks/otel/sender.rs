@@ -21,9 +21,11 @@ use crate::core::names::Metric;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::collect::finished::{Cut, FinishedSpan};
 use crate::collect::sink::SpanExporter;
@@ -52,7 +54,7 @@ const RESEND_WAIT: Duration = Duration::from_millis(250);
 /// How spans travel from the export worker to the sending thread: packed into a batch on
 /// the worker, as they are handed over (the worker owns nothing of them after that).
 pub(crate) trait Pack: Send + 'static {
-    type Batch: Send + 'static;
+    type Batch: Send + Sync + 'static;
 
     /// Adds `span` to the batch being packed.
     fn push(&mut self, span: &FinishedSpan);
@@ -62,20 +64,24 @@ pub(crate) trait Pack: Send + 'static {
     fn take(&mut self) -> (Self::Batch, usize);
 }
 
-/// Where a sending thread delivers: it is built on that thread, and used only there.
-pub(crate) trait Destination {
-    type Batch;
+/// Where a sending thread delivers: it is built on that thread, and used only there (by as
+/// many requests at once as it allows).
+pub(crate) trait Destination: Send + Sync + 'static {
+    type Batch: Send + Sync + 'static;
 
-    /// Delivers one batch, within `timeout`, inside the thread's `runtime`.
+    /// Batches this destination may be sent at once: more than one hides a collector's
+    /// latency (a request's round trip, a delayed acknowledgement) behind the next request.
+    const IN_FLIGHT: usize = 1;
+
+    /// Delivers one batch, within `timeout`.
     fn send(
-        &mut self,
-        runtime: &tokio::runtime::Runtime,
+        &self,
         batch: &Self::Batch,
         timeout: Duration,
-    ) -> Result<(), Failure>;
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
 
     /// After the last batch: finish within `timeout`.
-    fn shutdown(&mut self, timeout: Duration);
+    fn shutdown(&self, timeout: Duration);
 }
 
 /// Spans packed as themselves (a copy each), for a destination that wants them whole: an
@@ -130,7 +136,7 @@ pub(crate) struct QueueSettings {
 }
 
 /// Reads a failed export's error for a hint (see [`QueueSettings::diagnose`]).
-pub(crate) type Diagnose = Box<dyn Fn(&str) -> Option<String> + Send>;
+pub(crate) type Diagnose = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl QueueSettings {
     /// `timeout`: how long the destination may take with one batch.
@@ -190,7 +196,7 @@ impl Shared {
 pub(crate) struct QueuedExporter<P: Pack> {
     /// Unbounded as a channel (it allocates as batches arrive, not `max_queue_size` slots up
     /// front); bounded by `max_queue_size` pending spans and [`MAX_EXPORT_QUEUE_BYTES`].
-    queue: Option<Sender<Queued<P::Batch>>>,
+    queue: Option<UnboundedSender<Queued<P::Batch>>>,
     pack: P,
     max_queue_size: u64,
     batch_size: usize,
@@ -216,7 +222,7 @@ impl<P: Pack> QueuedExporter<P> {
             reason,
         };
         register_health_counters();
-        let (queue, batches) = mpsc::channel();
+        let (queue, mut batches) = tokio::sync::mpsc::unbounded_channel();
         let (finished_tx, finished) = mpsc::channel();
         let shared = Arc::new(Shared {
             pending: AtomicU64::new(0),
@@ -240,7 +246,7 @@ impl<P: Pack> QueuedExporter<P> {
                         return;
                     }
                 };
-                let mut destination = match build(&runtime) {
+                let destination = match build(&runtime) {
                     Ok(destination) => destination,
                     Err(error) => {
                         let _ = built_tx.send(Err(error));
@@ -249,18 +255,29 @@ impl<P: Pack> QueuedExporter<P> {
                 };
                 let _ = built_tx.send(Ok(()));
                 let timeout = settings.timeout;
-                let mut sender = BatchSender {
-                    runtime: &runtime,
-                    destination: &mut destination,
+                let sender = Arc::new(BatchSender {
+                    destination,
                     settings,
-                    shared: &sending,
-                    failing: false,
-                    stalled: false,
-                };
-                while let Ok(batch) = batches.recv() {
-                    sender.send(batch);
-                }
-                destination.shutdown(timeout);
+                    shared: sending,
+                    failing: AtomicBool::new(false),
+                    stalled: AtomicBool::new(false),
+                });
+                runtime.block_on(async {
+                    let slots = Arc::new(tokio::sync::Semaphore::new(D::IN_FLIGHT));
+                    while let Some(batch) = batches.recv().await {
+                        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                            break;
+                        };
+                        let sender = Arc::clone(&sender);
+                        tokio::spawn(async move {
+                            sender.send(batch).await;
+                            drop(slot);
+                        });
+                    }
+                    // The queue closed: what is in flight ends before the destination does.
+                    let _ = slots.acquire_many(D::IN_FLIGHT as u32).await;
+                });
+                sender.destination.shutdown(timeout);
                 let _ = finished_tx.send(());
             })
             .map_err(|error| start_error(error.to_string()))?;
@@ -316,22 +333,22 @@ enum Delivery {
     Failed(String),
 }
 
-/// The sending thread's state: the destination and what has been said about it.
-struct BatchSender<'a, D> {
-    runtime: &'a tokio::runtime::Runtime,
-    destination: &'a mut D,
+/// The sending thread's state: the destination and what has been said about it, shared by
+/// the batches in flight.
+struct BatchSender<D> {
+    destination: D,
     settings: QueueSettings,
-    shared: &'a Shared,
+    shared: Arc<Shared>,
     /// An outage was said (WARN), its recovery not yet.
-    failing: bool,
+    failing: AtomicBool,
     /// A stall was said (WARN), its recovery not yet.
-    stalled: bool,
+    stalled: AtomicBool,
 }
 
-impl<D: Destination> BatchSender<'_, D> {
-    fn send(&mut self, queued: Queued<D::Batch>) {
-        let (spans, batch) = (queued.spans, queued.batch);
-        let delivery = self.deliver(&batch);
+impl<D: Destination> BatchSender<D> {
+    async fn send(&self, queued: Queued<D::Batch>) {
+        let spans = queued.spans;
+        let delivery = self.deliver(&queued.batch).await;
         self.shared
             .queued_bytes
             .fetch_sub(queued.bytes, Ordering::AcqRel);
@@ -340,10 +357,10 @@ impl<D: Destination> BatchSender<'_, D> {
         match delivery {
             Delivery::Exported => {
                 metrics::counter!(Metric::SpansExported.name()).increment(settled);
-                if self.failing || self.stalled {
+                let failing = self.failing.swap(false, Ordering::AcqRel);
+                let stalled = self.stalled.swap(false, Ordering::AcqRel);
+                if failing || stalled {
                     tracing::info!(target: "flujo", "{name} export recovered");
-                    self.failing = false;
-                    self.stalled = false;
                 }
             }
             Delivery::Unconfirmed => {
@@ -354,8 +371,7 @@ impl<D: Destination> BatchSender<'_, D> {
                 metrics::counter!(Metric::SpansDropped.name(), "reason" => "export_failed")
                     .increment(settled);
                 // One line per outage, not one per batch.
-                if !self.failing {
-                    let error = error.to_string();
+                if !self.failing.swap(true, Ordering::AcqRel) {
                     let hint = self
                         .settings
                         .diagnose
@@ -369,21 +385,17 @@ impl<D: Destination> BatchSender<'_, D> {
                         .map_or_else(String::new, |target| format!(" to {target}"));
                     tracing::warn!(target: "flujo", %error, hint,
                         "{name} export{to} failed; spans are dropped and counted until it recovers");
-                    self.failing = true;
                 }
             }
         }
     }
 
     /// Sends `batch`, again after an attempt the destination did not answer in time.
-    fn deliver(&mut self, batch: &D::Batch) -> Delivery {
+    async fn deliver(&self, batch: &D::Batch) -> Delivery {
         let mut unanswered = false;
         let mut wait = RESEND_WAIT;
         for attempt in 0..=TIMED_OUT_RESENDS {
-            let failure = match self
-                .destination
-                .send(self.runtime, batch, self.settings.timeout)
-            {
+            let failure = match self.destination.send(batch, self.settings.timeout).await {
                 Ok(()) => return Delivery::Exported,
                 Err(failure) => failure,
             };
@@ -401,16 +413,15 @@ impl<D: Destination> BatchSender<'_, D> {
             if attempt == TIMED_OUT_RESENDS || self.shared.abandoned.load(Ordering::Acquire) {
                 break;
             }
-            thread::sleep(wait);
+            tokio::time::sleep(wait).await;
             wait *= 2;
         }
         Delivery::Unconfirmed
     }
 
     /// Said once per stall: the destination stopped answering.
-    fn say_stalled(&mut self) {
-        if !self.stalled {
-            self.stalled = true;
+    fn say_stalled(&self) {
+        if !self.stalled.swap(true, Ordering::AcqRel) {
             metrics::counter!(Metric::ExportStalls.name()).increment(1);
             tracing::warn!(
                 target: "flujo",

@@ -30,19 +30,17 @@ struct OtlpDestination {
 impl Destination for OtlpDestination {
     type Batch = Bytes;
 
-    fn send(
-        &mut self,
-        runtime: &tokio::runtime::Runtime,
-        request: &Bytes,
-        timeout: Duration,
-    ) -> Result<(), Failure> {
-        let wire = &mut self.wire;
-        let result = runtime.block_on(async {
-            // The wire bounds its own attempts at the timeout; the margin only guards
-            // against one that would not end.
-            tokio::time::timeout(timeout + timeout / 2, wire.export(request.clone(), timeout)).await
-        });
-        match result {
+    /// A collector's answer takes longer than encoding the next batch (a round trip to a
+    /// remote collector; on loopback, rotel's gRPC answers wait ~40 ms for a delayed
+    /// acknowledgement every few requests): eight requests in flight keep the connection
+    /// busy. They count in the export queue's bound in bytes until they are answered.
+    const IN_FLIGHT: usize = 8;
+
+    async fn send(&self, request: &Bytes, timeout: Duration) -> Result<(), Failure> {
+        // The wire bounds its own attempts at the timeout; the margin only guards against
+        // one that would not end.
+        let attempts = self.wire.export(request.clone(), timeout);
+        match tokio::time::timeout(timeout + timeout / 2, attempts).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(refused)) => Err(Failure {
                 error: refused.error,
@@ -55,7 +53,7 @@ impl Destination for OtlpDestination {
         }
     }
 
-    fn shutdown(&mut self, _: Duration) {}
+    fn shutdown(&self, _: Duration) {}
 }
 
 /// Starts sending finished spans, queued as `queue` says, to the OTLP endpoint of `signal`

@@ -67,11 +67,7 @@ pub(crate) enum Wire {
 impl Wire {
     /// Sends `request` (an encoded `ExportTraceServiceRequest`), again after a transient
     /// failure, within `timeout`.
-    pub(crate) async fn export(
-        &mut self,
-        request: Bytes,
-        timeout: Duration,
-    ) -> Result<(), Refused> {
+    pub(crate) async fn export(&self, request: Bytes, timeout: Duration) -> Result<(), Refused> {
         let request = match self {
             Wire::Http { gzip: true, .. } => gzip(&request).map_err(|error| Refused {
                 error: format!("cannot compress the OTLP request: {error}"),
@@ -118,9 +114,10 @@ impl Wire {
         }
     }
 
-    async fn attempt(&mut self, request: Bytes) -> Result<(), Attempt> {
+    async fn attempt(&self, request: Bytes) -> Result<(), Attempt> {
         let answer = match self {
-            Wire::Grpc { client, metadata } => grpc(client, metadata, request).await?,
+            // A clone per request (the channel's handle) lets requests share the connection.
+            Wire::Grpc { client, metadata } => grpc(client.clone(), metadata, request).await?,
             Wire::Http {
                 client,
                 endpoint,
@@ -143,7 +140,7 @@ impl Wire {
 }
 
 async fn grpc(
-    client: &mut tonic::client::Grpc<Channel>,
+    mut client: tonic::client::Grpc<Channel>,
     metadata: &tonic::metadata::MetadataMap,
     request: Bytes,
 ) -> Result<ExportTraceServiceResponse, Attempt> {

@@ -117,6 +117,22 @@ impl FinishedSpan {
     pub(crate) fn keyed_attributes(
         &self,
     ) -> impl Iterator<Item = (AttributeKey<'_>, AttributeValue)> + '_ {
+        let fields = self.fields().iter().map(|(key, value)| {
+            let key = match key {
+                Cow::Borrowed(key) => AttributeKey::Static(key),
+                Cow::Owned(key) => AttributeKey::Owned(key),
+            };
+            (key, value.clone())
+        });
+        self.standard_attributes()
+            .map(|(key, value)| (AttributeKey::Static(key), value))
+            .chain(fields)
+    }
+
+    /// The attributes flujo derives (step, code, GenAI, error), before the span's fields.
+    pub(crate) fn standard_attributes(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, AttributeValue)> + '_ {
         // Only step spans carry the `flujo.step.*` attributes; a model call carries `gen_ai.*`.
         let is_step = self.site.kind == SiteKind::Step;
         let step = std::iter::once(self.site).flat_map(move |step| {
@@ -155,19 +171,16 @@ impl FinishedSpan {
         let cancelled = self
             .cancelled
             .then_some((FLUJO_STEP_CANCELLED, AttributeValue::Bool(true)));
-        let fields = self.fields.iter().map(|(key, value)| {
-            let key = match key {
-                Cow::Borrowed(key) => AttributeKey::Static(key),
-                Cow::Owned(key) => AttributeKey::Owned(key),
-            };
-            (key, value.clone())
-        });
         step.chain(role)
             .chain(model_call)
             .chain(error)
             .chain(cancelled)
-            .map(|(key, value)| (AttributeKey::Static(key), value))
-            .chain(fields)
+    }
+
+    /// The span's own fields (`fields(...)`, bridged `tracing` fields), after the standard
+    /// attributes.
+    pub(crate) fn fields(&self) -> &[(Cow<'static, str>, AttributeValue)] {
+        &self.fields
     }
 
     /// The trace's W3C `tracestate`, when the trace came with one (exported with the span).

@@ -189,8 +189,7 @@ impl TelemetryGuard {
         name: &'static str,
         destination: impl crate::sinks::otel::sender::Destination<
             Batch = Vec<crate::collect::finished::FinishedSpan>,
-        > + Send
-        + 'static,
+        >,
     ) -> Result<(), TelemetryError> {
         let exporter = crate::sinks::otel::start(name, destination, &self.settings.spans)?;
         if self.settings.otel_context_activation.is_none() {

@@ -13,7 +13,7 @@ use crate::config::settings::SpanQueueSettings;
 
 /// Feeds `destination` (an application's exporter or processor) on a `flujo-otel` thread;
 /// `name` is what flujo's log lines call it.
-pub(crate) fn start<D: Destination<Batch = Vec<FinishedSpan>> + Send + 'static>(
+pub(crate) fn start<D: Destination<Batch = Vec<FinishedSpan>>>(
     name: &'static str,
     destination: D,
     settings: &SpanQueueSettings,

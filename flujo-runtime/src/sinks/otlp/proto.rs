@@ -298,9 +298,16 @@ fn write_span(buf: &mut Vec<u8>, span: &FinishedSpan, limits: &SpanLimits) {
     fixed64(buf, 7, nanos(span.start_time()));
     fixed64(buf, 8, nanos(span.end_time()));
     let mut count = 0usize;
-    for (key, value) in span.keyed_attributes() {
+    // The fields by reference: no copy of their text.
+    for (key, value) in span.standard_attributes() {
         if count < limits.attributes {
-            key_value(buf, 9, key.as_str(), &value, limits.value_chars);
+            key_value(buf, 9, key, &value, limits.value_chars);
+        }
+        count += 1;
+    }
+    for (key, value) in span.fields() {
+        if count < limits.attributes {
+            key_value(buf, 9, key, value, limits.value_chars);
         }
         count += 1;
     }

@@ -59,40 +59,11 @@ fn produce(offered: Offered, mut record: impl FnMut(u64)) {
     }
 }
 
-/// CPU time (user and system) of this process's threads named `name`, from
-/// `/proc/self/task/*/stat` (Linux; zero elsewhere), and of the calling thread.
-fn thread_cpu(name: &str) -> Duration {
-    let ticks_per_second = 100; // USER_HZ, 100 on every Linux this runs on.
-    let mut ticks = 0;
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let path = task.path();
-        let own = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if own.trim() != name {
-            continue;
-        }
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        // After the command's closing parenthesis: state is field 3; utime, stime 14 and 15.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-        let field = |n: usize| {
-            fields
-                .get(n - 3)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        ticks += field(14) + field(15);
-    }
-    Duration::from_millis(ticks * 1000 / ticks_per_second)
-}
-
-/// The calling thread's CPU time.
-fn own_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+/// The CPU time (user and system) a thread's `stat` file says it took.
+fn stat_cpu(stat: &std::path::Path) -> Duration {
+    const TICKS_PER_SECOND: u64 = 100; // USER_HZ, 100 on every Linux this runs on.
+    let stat = std::fs::read_to_string(stat).unwrap_or_default();
+    // After the command's closing parenthesis: state is field 3; utime, stime 14 and 15.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
@@ -102,7 +73,26 @@ fn own_cpu() -> Duration {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    Duration::from_millis((field(14) + field(15)) * 10)
+    Duration::from_millis((field(14) + field(15)) * 1000 / TICKS_PER_SECOND)
+}
+
+/// CPU time of this process's threads named `name` (Linux; zero elsewhere).
+fn thread_cpu(name: &str) -> Duration {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|task| task.path())
+        .filter(|path| {
+            std::fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .map(|path| stat_cpu(&path.join("stat")))
+        .sum()
+}
+
+/// The calling thread's CPU time.
+fn own_cpu() -> Duration {
+    stat_cpu(std::path::Path::new("/proc/thread-self/stat"))
 }
 
 /// Spans a second one core takes at `cpu` for `spans`.

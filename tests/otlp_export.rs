@@ -3,6 +3,8 @@
 //! a missing rotel is a failure, never a skip.
 #![cfg(feature = "otlp")]
 
+#[path = "support/stub_provider.rs"]
+mod stub_provider;
 mod support;
 
 use support::{ReceivedSpan, Rotel, TlsFront, free_port, parse_spans, resident_bytes};
@@ -660,8 +662,8 @@ fn the_otlp_hook_sends_the_runs_of_its_runner() {
 }
 
 /// A collector that accepts connections and never answers (a stalled process), for `hold`:
-/// its port, and the thread holding the connections.
-fn stalled_collector(hold: Duration) -> (u16, std::thread::JoinHandle<()>) {
+/// its port, and the thread holding the connections, which returns how many it accepted.
+fn stalled_collector(hold: Duration) -> (u16, std::thread::JoinHandle<usize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let held = std::thread::spawn(move || {
@@ -675,8 +677,80 @@ fn stalled_collector(hold: Duration) -> (u16, std::thread::JoinHandle<()>) {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        connections.len()
     });
     (port, held)
+}
+
+/// A collector that asks for a pause (HTTP 429 with `Retry-After`) gets the batch again once
+/// the pause is over, and it is counted as exported, once.
+#[test]
+fn a_collectors_retry_after_is_honoured() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let collector = stub_provider::StubProvider::start(vec![
+        ("429 Too Many Requests", "retry-after: 1\r\n", ""),
+        ("200 OK", "", ""),
+    ]);
+    let capture = Capture::start();
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder()
+            .export_otlp(true)
+            .otlp_protocol(OtlpProtocol::HttpProtobuf)
+            .otlp_endpoint(format!("{}/v1/traces", collector.base))
+            .otlp_timeout(Duration::from_secs(3))
+            .shutdown_timeout(Duration::from_secs(5)),
+    )
+    .unwrap();
+    draft("a question");
+    drop(guard);
+    let arrivals = collector.arrivals();
+    assert_eq!(
+        arrivals.len(),
+        2,
+        "the request, and once more after the pause"
+    );
+    let waited = arrivals[1] - arrivals[0];
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_millis(1500),
+        "{waited:?}: the pause asked for, with at most 100 ms of jitter"
+    );
+    assert_eq!(
+        capture.counter("flujo_telemetry_spans_exported_total", &[]),
+        capture.finished_spans().len() as u64
+    );
+}
+
+/// A collector slower to answer than flujo is to encode gets eight requests at once (over
+/// HTTP/1.1, eight connections), and no more: the rest wait in the bounded export queue.
+#[test]
+fn eight_requests_are_in_flight_at_once_and_no_more() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let (port, held) = stalled_collector(Duration::from_millis(1500));
+    let capture = Capture::start();
+    let guard = init_telemetry_with(
+        TelemetryConfig::builder()
+            .export_otlp(true)
+            .otlp_protocol(OtlpProtocol::HttpProtobuf)
+            .otlp_endpoint(format!("http://127.0.0.1:{port}/v1/traces"))
+            .otlp_timeout(Duration::from_secs(5))
+            .shutdown_timeout(Duration::from_millis(800))
+            .max_export_batch_size(1),
+    )
+    .unwrap();
+    for i in 0..40 {
+        draft(&"x".repeat(i % 7));
+    }
+    drop(guard);
+    assert_eq!(held.join().unwrap(), 8, "requests in flight at once");
+    let lost = capture.counter(
+        "flujo_telemetry_spans_dropped_total",
+        &[("reason", "shutdown")],
+    );
+    assert_eq!(
+        lost,
+        capture.finished_spans().len() as u64,
+        "every span counted"
+    );
 }
 
 /// Spans queued or in flight when `shutdown_timeout` expires are counted, every one.

@@ -720,10 +720,10 @@ fn a_collectors_retry_after_is_honoured() {
     );
 }
 
-/// A collector slower to answer than flujo is to encode gets eight requests at once (over
-/// HTTP/1.1, eight connections), and no more: the rest wait in the bounded export queue.
+/// A collector slower to answer than flujo is to encode gets sixteen requests at once (over
+/// HTTP/1.1, sixteen connections), and no more: the rest wait in the bounded export queue.
 #[test]
-fn eight_requests_are_in_flight_at_once_and_no_more() {
+fn sixteen_requests_are_in_flight_at_once_and_no_more() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let (port, held) = stalled_collector(Duration::from_millis(1500));
     let capture = Capture::start();
@@ -741,7 +741,7 @@ fn eight_requests_are_in_flight_at_once_and_no_more() {
         draft(&"x".repeat(i % 7));
     }
     drop(guard);
-    assert_eq!(held.join().unwrap(), 8, "requests in flight at once");
+    assert_eq!(held.join().unwrap(), 16, "requests in flight at once");
     let lost = capture.counter(
         "flujo_telemetry_spans_dropped_total",
         &[("reason", "shutdown")],

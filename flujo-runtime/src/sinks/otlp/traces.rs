@@ -32,9 +32,9 @@ impl Destination for OtlpDestination {
 
     /// A collector's answer takes longer than encoding the next batch (a round trip to a
     /// remote collector; on loopback, rotel's gRPC answers wait ~40 ms for a delayed
-    /// acknowledgement every few requests): eight requests in flight keep the connection
+    /// acknowledgement every few requests): sixteen requests in flight keep the connection
     /// busy. They count in the export queue's bound in bytes until they are answered.
-    const IN_FLIGHT: usize = 8;
+    const IN_FLIGHT: usize = 16;
 
     async fn send(&self, request: &Bytes, timeout: Duration) -> Result<(), Failure> {
         // The wire bounds its own attempts at the timeout; the margin only guards against

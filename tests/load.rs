@@ -263,3 +263,66 @@ fn ten_thousand_concurrent_tokio_pipelines_keep_their_own_request_ids_and_exact_
         Usd::from_nanos(TASKS * CALLS_PER_TASK * CALL_COST_NANOS)
     );
 }
+
+/// Holds the export worker in its first export until released: a worker without a core.
+struct HoldsTheWorker(Option<std::sync::mpsc::Receiver<()>>);
+
+impl flujo::export::SpanExporter for HoldsTheWorker {
+    fn export(&mut self, _: &[FinishedSpan]) {
+        if let Some(release) = self.0.take() {
+            let _ = release.recv_timeout(std::time::Duration::from_secs(30));
+        }
+    }
+}
+
+/// What the README promises when the export worker has no core: the calling threads never
+/// wait; spans that find their thread's ring full are dropped and counted
+/// (`reason="queue_full"`); their metrics and cost records are applied on the calling thread,
+/// every one.
+#[test]
+fn a_worker_that_falls_behind_drops_spans_counted_and_no_metric_or_cost() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let capture = Capture::start();
+    let mut guard = flujo::init_telemetry_with(flujo::TelemetryConfig::default()).unwrap();
+    let (release, held) = std::sync::mpsc::channel();
+    guard.add_span_exporter(HoldsTheWorker(Some(held)));
+    let dropped_before = flujo::export::dropped_spans();
+    // The 256th call wakes the worker, which then stays in the held export.
+    const CALLS: u64 = 20_000;
+    for prompt in 0..300 {
+        complete(prompt).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for prompt in 300..CALLS {
+        complete(prompt).unwrap();
+    }
+    release.send(()).unwrap();
+    let spans = capture.finished_spans().len() as u64;
+    let dropped = flujo::export::dropped_spans() - dropped_before;
+    assert!(dropped > 10_000, "the rings filled: {dropped} dropped");
+    assert_eq!(spans + dropped, CALLS, "every span delivered or counted");
+    assert_eq!(
+        capture.counter(
+            "flujo_telemetry_spans_dropped_total",
+            &[("reason", "queue_full")]
+        ),
+        dropped
+    );
+    assert_eq!(
+        capture.counter(
+            "flujo_model_requests_total",
+            &[
+                ("model", "gpt-4o-mini"),
+                ("provider", "openai"),
+                ("status", "ok"),
+            ],
+        ),
+        CALLS
+    );
+    assert_eq!(capture.cost_records().len() as u64, CALLS);
+    assert_eq!(
+        capture.cost_report().total_cost,
+        Usd::from_nanos(CALLS * CALL_COST_NANOS)
+    );
+    drop(guard);
+}

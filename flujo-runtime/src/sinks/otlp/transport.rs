@@ -9,7 +9,7 @@ use opentelemetry_otlp::{
     Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 
-use super::wire::Wire;
+use super::wire::{Route, Wire};
 use crate::config::settings::{OtlpProtocol, OtlpSignal};
 use crate::sinks::otel::sender::Diagnose;
 
@@ -306,20 +306,20 @@ impl Transport {
                 .send_compressed(tonic::codec::CompressionEncoding::Gzip)
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
         }
-        Ok(Wire::Grpc {
+        Ok(Wire::new(Route::Grpc {
             client,
             metadata: MetadataMap::from_headers(self.headers.clone()),
-        })
+        }))
     }
 
     /// flujo's own HTTP/protobuf sender of span requests.
     pub(crate) fn http_wire(&self) -> Result<Wire, String> {
-        Ok(Wire::Http {
+        Ok(Wire::new(Route::Http {
             client: self.http_client()?,
             endpoint: self.endpoint.clone(),
             headers: self.headers.clone(),
             gzip: self.gzip,
-        })
+        }))
     }
 
     /// The HTTP client: the timeout, the CA and the client's certificate of the settings.

@@ -5,6 +5,7 @@
 //! to 1.6 s plus up to 100 ms of jitter, a server's requested delay honoured up to 30 s), all
 //! within the export timeout.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, BufMut as _, Bytes};
@@ -51,7 +52,7 @@ pub(crate) struct Refused {
 }
 
 /// Where requests go: a gRPC channel or an HTTP client, with the headers to send.
-pub(crate) enum Wire {
+pub(crate) enum Route {
     Grpc {
         client: tonic::client::Grpc<Channel>,
         metadata: tonic::metadata::MetadataMap,
@@ -64,12 +65,27 @@ pub(crate) enum Wire {
     },
 }
 
+/// Sends requests along its route, as many at once as the sending thread asks.
+pub(crate) struct Wire {
+    route: Route,
+    /// A collector's partial success (spans it rejected) was said: once per exporter, not
+    /// once per request.
+    rejections_said: AtomicBool,
+}
+
 impl Wire {
+    pub(crate) fn new(route: Route) -> Wire {
+        Wire {
+            route,
+            rejections_said: AtomicBool::new(false),
+        }
+    }
+
     /// Sends `request` (an encoded `ExportTraceServiceRequest`), again after a transient
     /// failure, within `timeout`.
     pub(crate) async fn export(&self, request: Bytes, timeout: Duration) -> Result<(), Refused> {
-        let request = match self {
-            Wire::Http { gzip: true, .. } => gzip(&request).map_err(|error| Refused {
+        let request = match &self.route {
+            Route::Http { gzip: true, .. } => gzip(&request).map_err(|error| Refused {
                 error: format!("cannot compress the OTLP request: {error}"),
                 timed_out: false,
             })?,
@@ -115,10 +131,10 @@ impl Wire {
     }
 
     async fn attempt(&self, request: Bytes) -> Result<(), Attempt> {
-        let answer = match self {
+        let answer = match &self.route {
             // A clone per request (the channel's handle) lets requests share the connection.
-            Wire::Grpc { client, metadata } => grpc(client.clone(), metadata, request).await?,
-            Wire::Http {
+            Route::Grpc { client, metadata } => grpc(client.clone(), metadata, request).await?,
+            Route::Http {
                 client,
                 endpoint,
                 headers,
@@ -128,12 +144,15 @@ impl Wire {
         if let Some(partial) = answer.partial_success
             && (partial.rejected_spans > 0 || !partial.error_message.is_empty())
         {
-            tracing::warn!(
-                target: "flujo",
-                rejected_spans = partial.rejected_spans,
-                error_message = partial.error_message,
-                "the OTLP collector took the request, and rejected some of its spans"
-            );
+            if self.rejections_said.swap(true, Ordering::Relaxed) {
+                tracing::debug!(target: "flujo", rejected_spans = partial.rejected_spans,
+                    error_message = partial.error_message, "the OTLP collector rejected spans");
+            } else {
+                tracing::warn!(target: "flujo", rejected_spans = partial.rejected_spans,
+                    error_message = partial.error_message,
+                    "the OTLP collector took a request and rejected some of its spans (said \
+                     once; later ones at DEBUG)");
+            }
         }
         Ok(())
     }
@@ -308,6 +327,90 @@ impl Decoder for Verbatim {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::sync::{Arc, Mutex};
+
+    /// An OTLP/HTTP collector on loopback that answers every request with a partial success
+    /// (one span rejected), `requests` times.
+    fn rejecting_collector(requests: usize) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            // ExportTraceServiceResponse { partial_success { rejected_spans: 1 } }
+            let answer = [0x0a, 0x02, 0x08, 0x01];
+            for _ in 0..requests {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let (mut line, mut length) = (String::new(), 0);
+                while reader.read_line(&mut line).unwrap() > 2 {
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap();
+                    }
+                    line.clear();
+                }
+                reader.read_exact(&mut vec![0; length]).unwrap();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    answer.len()
+                );
+                let stream = reader.get_mut();
+                stream.write_all(head.as_bytes()).unwrap();
+                stream.write_all(&answer).unwrap();
+            }
+        });
+        endpoint
+    }
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_collectors_rejected_spans_are_said_once_then_at_debug() {
+        let endpoint = rejecting_collector(3);
+        let wire = Wire::new(Route::Http {
+            client: reqwest::Client::new(),
+            endpoint,
+            headers: http::HeaderMap::new(),
+            gzip: false,
+        });
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..3 {
+                runtime
+                    .block_on(wire.export(Bytes::from_static(b""), Duration::from_secs(5)))
+                    .unwrap();
+            }
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let said = |level: &str| {
+            let at = format!("{level} flujo:");
+            text.lines()
+                .filter(|line| line.contains(&at) && line.contains("rejected_spans=1"))
+                .count()
+        };
+        assert_eq!((said(" WARN"), said("DEBUG")), (1, 2), "{text}");
+    }
 
     #[test]
     fn a_servers_requested_delay_is_read_in_seconds_or_as_a_date_and_capped() {

@@ -158,12 +158,22 @@ impl Observer for StepMetrics {
             }
             seconds.clear();
         };
+        // The site of the record before, and its metrics: a batch is mostly runs of one site.
+        let mut last_site: Option<(&CallSite, &SiteMetrics)> = None;
         for record in records.iter().filter(|record| !record.observed) {
             if !matches!(record.site.kind, SiteKind::Step | SiteKind::Pipeline) {
                 continue;
             }
-            let Some(metrics) = record.site.cached(|| SiteMetrics::register(record.site)) else {
-                continue;
+            let metrics = match last_site {
+                Some((site, metrics)) if std::ptr::eq(site, record.site) => metrics,
+                _ => {
+                    let Some(metrics) = record.site.cached(|| SiteMetrics::register(record.site))
+                    else {
+                        continue;
+                    };
+                    last_site = Some((record.site, metrics));
+                    metrics
+                }
             };
             let status = record.outcome.status_index();
             let same = pending

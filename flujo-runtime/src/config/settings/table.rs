@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+#[cfg(test)]
+use super::config::TelemetryConfig;
 use super::declare::Declared;
 use super::groups::GROUPS;
 
@@ -84,7 +86,7 @@ mod tests {
             .flat_map(|(_, declared)| declared.iter().filter_map(|s| s.meta().field))
             .collect();
         // Every `TelemetryConfig` field (its Debug names them all) has its declaration.
-        let debug = format!("{:?}", super::super::config::TelemetryConfig::default());
+        let debug = format!("{:?}", TelemetryConfig::default());
         let config_fields: Vec<&str> = debug
             .split([',', '{'])
             .filter_map(|part| part.split_once(':').map(|(name, _)| name.trim()))

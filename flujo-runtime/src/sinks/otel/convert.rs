@@ -148,11 +148,18 @@ fn otel_value(value: AttributeValue, chars: Option<usize>) -> Value {
     }
 }
 
-/// `text` cut to its first `chars` characters, when a limit is set.
+/// `text` cut to its first `chars` characters (the attribute value length limit), when a
+/// limit is set.
+pub(crate) fn cut_chars(text: &str, chars: Option<usize>) -> &str {
+    match chars.and_then(|n| text.char_indices().nth(n)) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
+/// [`cut_chars`], keeping a static text static and cutting an owned one in place.
 fn cut_to(mut text: Cow<'static, str>, chars: Option<usize>) -> Cow<'static, str> {
-    let Some(end) = chars.and_then(|n| text.char_indices().nth(n).map(|(at, _)| at)) else {
-        return text;
-    };
+    let end = cut_chars(&text, chars).len();
     match &mut text {
         Cow::Borrowed(borrowed) => *borrowed = &borrowed[..end],
         Cow::Owned(owned) => owned.truncate(end),

@@ -12,7 +12,7 @@ use opentelemetry::{Array, Value};
 
 use crate::collect::finished::{FinishedSpan, SpanKind, SpanStatus};
 use crate::core::attribute::AttributeValue;
-use crate::sinks::otel::convert::SpanLimits;
+use crate::sinks::otel::convert::{SpanLimits, cut_chars};
 use crate::sinks::otel::sender::Pack;
 
 /// Wire types.
@@ -33,12 +33,21 @@ const MAX_TRACE_STATE_MEMBERS: usize = 32;
 /// The most bytes the varint of a request's or scope's length takes (lengths under 4 GiB).
 const MAX_LENGTH_BYTES: usize = 5;
 
-fn varint(buf: &mut Vec<u8>, mut value: u64) {
+/// `value` as a varint: its bytes, and how many of them.
+fn varint_bytes(mut value: u64) -> ([u8; 10], usize) {
+    let (mut bytes, mut n) = ([0; 10], 0);
     while value >= 0x80 {
-        buf.push((value as u8) | 0x80);
+        bytes[n] = (value as u8) | 0x80;
         value >>= 7;
+        n += 1;
     }
-    buf.push(value as u8);
+    bytes[n] = value as u8;
+    (bytes, n + 1)
+}
+
+fn varint(buf: &mut Vec<u8>, value: u64) {
+    let (bytes, n) = varint_bytes(value);
+    buf.extend_from_slice(&bytes[..n]);
 }
 
 fn varint_len(value: u64) -> usize {
@@ -93,8 +102,7 @@ fn message(buf: &mut Vec<u8>, field: u32, guess: usize, write: impl FnOnce(&mut 
     let at = buf.len();
     buf.resize(at + guess, 0);
     write(buf);
-    let len = buf.len() - at - guess;
-    let needed = varint_len(len as u64);
+    let (length, needed) = varint_bytes((buf.len() - at - guess) as u64);
     if needed != guess {
         let end = buf.len();
         if needed > guess {
@@ -105,25 +113,13 @@ fn message(buf: &mut Vec<u8>, field: u32, guess: usize, write: impl FnOnce(&mut 
             buf.truncate(end - (guess - needed));
         }
     }
-    let mut value = len as u64;
-    for slot in &mut buf[at..at + needed] {
-        *slot = (value as u8 & 0x7f) | if value >= 0x80 { 0x80 } else { 0 };
-        value >>= 7;
-    }
-}
-
-/// `text` cut to its first `chars` characters, when a limit is set.
-fn cut(text: &str, chars: Option<usize>) -> &str {
-    match chars.and_then(|n| text.char_indices().nth(n)) {
-        Some((end, _)) => &text[..end],
-        None => text,
-    }
+    buf[at..at + needed].copy_from_slice(&length[..needed]);
 }
 
 /// A `common.v1.AnyValue` body.
 fn any_value(buf: &mut Vec<u8>, value: &AttributeValue, chars: Option<usize>) {
     match value {
-        AttributeValue::String(text) => bytes(buf, 1, cut(text, chars).as_bytes()),
+        AttributeValue::String(text) => bytes(buf, 1, cut_chars(text, chars).as_bytes()),
         AttributeValue::Bool(b) => {
             tag(buf, 2, VARINT);
             buf.push(u8::from(*b));
@@ -138,7 +134,9 @@ fn any_value(buf: &mut Vec<u8>, value: &AttributeValue, chars: Option<usize>) {
         }
         AttributeValue::StringArray(texts) => message(buf, 5, 1, |buf| {
             for text in texts {
-                message(buf, 1, 1, |buf| bytes(buf, 1, cut(text, chars).as_bytes()));
+                message(buf, 1, 1, |buf| {
+                    bytes(buf, 1, cut_chars(text, chars).as_bytes())
+                });
             }
         }),
     }
@@ -227,8 +225,9 @@ pub(crate) struct Requests {
 
 impl Requests {
     pub(crate) fn new(head: RequestHead, limits: SpanLimits) -> Requests {
-        // request.resource_spans(1) { resource(1), scope_spans(2) { scope(1), spans(2)... } }
-        let room = 5 * (1 + MAX_LENGTH_BYTES) + head.resource.len() + head.scope.len();
+        // request.resource_spans(1) { resource(1), scope_spans(2) { scope(1), spans(2)... } }:
+        // four tags and lengths before the spans, besides the resource and scope bodies.
+        let room = 4 * (1 + MAX_LENGTH_BYTES) + head.resource.len() + head.scope.len();
         Requests {
             head,
             limits,

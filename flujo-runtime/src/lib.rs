@@ -29,11 +29,12 @@ pub use crate::accounting::pricing::prices_version;
 pub use crate::config::error::TelemetryError;
 pub use crate::config::settings::TelemetryConfig;
 pub use crate::core::context::SpanContext;
+pub use crate::core::retry_after::retry_after;
 pub use crate::pipeline::runner::{Flujo, Pipeline};
 pub use crate::run::handle::{ContextHandle, StepFutureExt};
 pub use crate::run::limits::{UsageLimitExceeded, UsageLimits};
 pub use crate::runtime::{TelemetryGuard, init_telemetry, init_telemetry_with};
-pub use crate::step::advice::{RetryAdvice, retry_after, retryable_response};
+pub use crate::step::advice::{RetryAdvice, retryable_response};
 pub use crate::step::timeout::StepTimeout;
 pub use flujo_pricing::{TokenUsage, Usd};
 

@@ -17,6 +17,7 @@ pub(crate) mod otel_current;
 pub(crate) mod percent;
 pub(crate) mod propagation;
 pub(crate) mod record;
+pub(crate) mod retry_after;
 pub(crate) mod site;
 pub(crate) mod state;
 pub(crate) mod sync;

@@ -3,7 +3,7 @@
 //! status and headers say, else whether the request failed on its way (a timeout, a refused
 //! connection).
 
-use super::advice::{self, RetryAdvice};
+use super::advice::RetryAdvice;
 
 /// Whether sending or reading a request failed on its way (a timeout, a refused connection, a
 /// body cut short), for a `reqwest::Error` of any release (the clients do not all use the same
@@ -31,7 +31,7 @@ macro_rules! failed_on_its_way {
 macro_rules! reqwest_is_retryable {
     ($error:expr) => {{
         let error = $error;
-        advice::http_retryable(
+        super::advice::http_retryable(
             error.status().map(|status| status.as_u16()),
             None,
             failed_on_its_way!(error),
@@ -41,7 +41,7 @@ macro_rules! reqwest_is_retryable {
 
 /// reqwest 0.13's error: a status from `error_for_status`, or a request that failed on its way.
 /// (It keeps no headers: a `Retry-After` is read from the response, with
-/// [`retry_after`](advice::retry_after).)
+/// [`retry_after`](crate::core::retry_after::retry_after).)
 #[cfg(feature = "reqwest")]
 impl RetryAdvice for reqwest::Error {
     fn is_retryable(&self) -> bool {
@@ -65,7 +65,11 @@ impl RetryAdvice for async_openai::error::OpenAIError {
                 let quota = Some(INSUFFICIENT_QUOTA);
                 error.r#type.as_deref() != quota
                     && error.code.as_deref() != quota
-                    && advice::http_retryable(Some(response.status_code.as_u16()), None, false)
+                    && super::advice::http_retryable(
+                        Some(response.status_code.as_u16()),
+                        None,
+                        false,
+                    )
             }
             OpenAIError::StreamError(_) => true,
             _ => false,
@@ -82,7 +86,8 @@ const INSUFFICIENT_QUOTA: &str = "insufficient_quota";
 #[cfg(feature = "genai")]
 impl RetryAdvice for genai::Error {
     fn retry_after(&self) -> Option<std::time::Duration> {
-        self.headers().and_then(advice::retry_after)
+        self.headers()
+            .and_then(crate::core::retry_after::retry_after)
     }
 
     fn is_retryable(&self) -> bool {
@@ -94,7 +99,7 @@ impl RetryAdvice for genai::Error {
             Error::WebStream { .. } => true,
             _ => false,
         };
-        advice::http_retryable(
+        super::advice::http_retryable(
             self.status().map(|status| status.as_u16()),
             self.headers(),
             transient,
@@ -124,7 +129,7 @@ impl RetryAdvice for ollama_rs::error::OllamaError {
 impl RetryAdvice for rig_core::error::ProviderError {
     fn retry_after(&self) -> Option<std::time::Duration> {
         self.provider_response_headers()
-            .and_then(advice::retry_after)
+            .and_then(crate::core::retry_after::retry_after)
     }
 
     fn is_retryable(&self) -> bool {

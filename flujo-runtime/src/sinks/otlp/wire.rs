@@ -20,7 +20,8 @@ const MAX_DELAY: Duration = Duration::from_millis(1600);
 const MAX_JITTER_MS: u64 = 100;
 /// The longest wait a server's requested delay (`Retry-After`, gRPC `RetryInfo`) gets.
 const MAX_THROTTLE: Duration = Duration::from_secs(30);
-/// A server's requested delay is read up to ten minutes, then capped at [`MAX_THROTTLE`].
+/// A server's requested delay is read up to ten minutes (and up to a day, beyond which it is
+/// taken for a misreading), then capped at [`MAX_THROTTLE`].
 const MAX_SERVER_DELAY: Duration = Duration::from_secs(600);
 
 const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -238,11 +239,7 @@ async fn http(
     let response = builder.body(request).send().await.map_err(failed)?;
     let status = response.status();
     if !status.is_success() {
-        let asked = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(retry_after);
+        let asked = server_delay(response.headers());
         let retry = match status.as_u16() {
             429 | 503 => asked.map_or(Retry::Yes, Retry::After),
             502 | 504 => Retry::Yes,
@@ -259,16 +256,10 @@ async fn http(
     Ok(ExportTraceServiceResponse::decode(body).unwrap_or_default())
 }
 
-/// A `Retry-After` value: seconds, or an HTTP date.
-fn retry_after(value: &str) -> Option<Duration> {
-    let delay = match value.trim().parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => httpdate::parse_http_date(value.trim())
-            .ok()?
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    };
-    Some(delay.min(MAX_SERVER_DELAY))
+/// The wait a collector's answer asks for (`Retry-After`, read as a step's retries read it),
+/// at most [`MAX_SERVER_DELAY`].
+fn server_delay(headers: &http::HeaderMap) -> Option<Duration> {
+    crate::core::retry_after::retry_after(headers).map(|delay| delay.min(MAX_SERVER_DELAY))
 }
 
 fn gzip(request: &[u8]) -> std::io::Result<Bytes> {
@@ -414,6 +405,12 @@ mod tests {
 
     #[test]
     fn a_servers_requested_delay_is_read_in_seconds_or_as_a_date_and_capped() {
+        let retry_after = |value| {
+            server_delay(&crate::core::retry_after::tests::headers(&[(
+                "retry-after",
+                value,
+            )]))
+        };
         assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
         assert_eq!(retry_after("900"), Some(MAX_SERVER_DELAY));
         assert_eq!(

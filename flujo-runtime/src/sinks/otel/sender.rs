@@ -56,8 +56,9 @@ const RESEND_WAIT: Duration = Duration::from_millis(250);
 pub(crate) trait Pack: Send + 'static {
     type Batch: Send + Sync + 'static;
 
-    /// Adds `span` to the batch being packed.
-    fn push(&mut self, span: &FinishedSpan);
+    /// Adds `span`, of about `size` bytes ([`FinishedSpan::approximate_size`]), to the batch
+    /// being packed.
+    fn push(&mut self, span: &FinishedSpan, size: usize);
 
     /// The batch packed so far, and its size in bytes (what the queue's bound counts); the
     /// next one starts empty.
@@ -95,8 +96,8 @@ pub(crate) struct Spans {
 impl Pack for Spans {
     type Batch = Vec<FinishedSpan>;
 
-    fn push(&mut self, span: &FinishedSpan) {
-        self.bytes += span.approximate_size();
+    fn push(&mut self, span: &FinishedSpan, size: usize) {
+        self.bytes += size;
         self.spans.push(span.clone());
     }
 
@@ -448,7 +449,7 @@ impl<P: Pack> SpanExporter for QueuedExporter<P> {
                 self.enqueue(count as u64);
                 (count, bytes) = (0, 0);
             }
-            self.pack.push(&span);
+            self.pack.push(&span, size);
             count += 1;
             bytes += size;
         }

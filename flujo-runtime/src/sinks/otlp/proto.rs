@@ -241,7 +241,8 @@ impl Requests {
 impl Pack for Requests {
     type Batch = Bytes;
 
-    fn push(&mut self, span: &FinishedSpan) {
+    /// The batch's size is what is written, not the span's estimate.
+    fn push(&mut self, span: &FinishedSpan, _: usize) {
         if self.buf.is_empty() {
             self.buf.reserve(self.last.max(self.room));
             self.buf.resize(self.room, 0);
@@ -391,7 +392,7 @@ pub fn trace_request_both_ways(
     let head = RequestHead::new(&resource, scope.name(), scope.version().unwrap_or_default());
     let mut requests = Requests::new(head, limits);
     for span in spans {
-        requests.push(span);
+        requests.push(span, span.approximate_size());
     }
     let flujo = requests.take().0.to_vec();
     let data = spans

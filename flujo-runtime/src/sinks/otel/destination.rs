@@ -15,23 +15,33 @@ use super::sender::{Destination, Failure};
 use crate::collect::finished::FinishedSpan;
 use crate::config::settings::SpanQueueSettings;
 
-/// `spans` as the SDK's `SpanData`.
-fn sdk_spans(
-    spans: &[FinishedSpan],
-    scope: &InstrumentationScope,
-    limits: &SpanLimits,
-) -> Vec<SpanData> {
-    spans
-        .iter()
-        .map(|span| span_data(span, scope, limits))
-        .collect()
+/// How an SDK destination gets flujo's spans: as `SpanData` of flujo's scope, with the
+/// attribute limits of the settings.
+struct SdkSpans {
+    scope: InstrumentationScope,
+    limits: SpanLimits,
+}
+
+impl SdkSpans {
+    fn new(settings: &SpanQueueSettings) -> SdkSpans {
+        SdkSpans {
+            scope: scope(),
+            limits: SpanLimits::of(settings),
+        }
+    }
+
+    fn of(&self, spans: &[FinishedSpan]) -> Vec<SpanData> {
+        spans
+            .iter()
+            .map(|span| span_data(span, &self.scope, &self.limits))
+            .collect()
+    }
 }
 
 /// An SDK span exporter, driven on the sending thread's runtime.
 pub(crate) struct ExporterDestination<E> {
     exporter: E,
-    scope: InstrumentationScope,
-    limits: SpanLimits,
+    spans: SdkSpans,
 }
 
 impl<E: SpanExporter> ExporterDestination<E> {
@@ -45,8 +55,7 @@ impl<E: SpanExporter> ExporterDestination<E> {
         exporter.set_resource(resource);
         ExporterDestination {
             exporter,
-            scope: scope(),
-            limits: SpanLimits::of(settings),
+            spans: SdkSpans::new(settings),
         }
     }
 }
@@ -54,21 +63,15 @@ impl<E: SpanExporter> ExporterDestination<E> {
 impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
     type Batch = Vec<FinishedSpan>;
 
-    async fn send(&self, spans: &Vec<FinishedSpan>, timeout: Duration) -> Result<(), Failure> {
-        let batch = sdk_spans(spans, &self.scope, &self.limits);
-        // An exporter bounds its own attempts (OTLP's at its timeout); the margin only guards
-        // against one that would not.
-        match tokio::time::timeout(timeout + timeout / 2, self.exporter.export(batch)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(Failure {
+    async fn send(&self, spans: &Vec<FinishedSpan>, _: Duration) -> Result<(), Failure> {
+        // The exporter bounds its own attempts (OTLP's at its timeout).
+        self.exporter
+            .export(self.spans.of(spans))
+            .await
+            .map_err(|error| Failure {
                 error: error.to_string(),
                 timed_out: false,
-            }),
-            Err(_) => Err(Failure {
-                error: "the export did not end".to_owned(),
-                timed_out: true,
-            }),
-        }
+            })
     }
 
     fn shutdown(&self, timeout: Duration) {
@@ -80,8 +83,7 @@ impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
 /// processor that exports as it is handed a span never holds flujo's export worker).
 pub(crate) struct ProcessorDestination<P> {
     processor: P,
-    scope: InstrumentationScope,
-    limits: SpanLimits,
+    spans: SdkSpans,
     /// The processor is flujo's alone: shut down with flujo's telemetry. One shared with the
     /// application's tracer provider is only flushed: the provider shuts it down.
     owned: bool,
@@ -98,8 +100,7 @@ impl<P: SpanProcessor> ProcessorDestination<P> {
         processor.set_resource(resource);
         ProcessorDestination {
             processor,
-            scope: scope(),
-            limits: SpanLimits::of(settings),
+            spans: SdkSpans::new(settings),
             owned: true,
         }
     }
@@ -108,8 +109,7 @@ impl<P: SpanProcessor> ProcessorDestination<P> {
     pub(crate) fn shared(processor: P, settings: &SpanQueueSettings) -> ProcessorDestination<P> {
         ProcessorDestination {
             processor,
-            scope: scope(),
-            limits: SpanLimits::of(settings),
+            spans: SdkSpans::new(settings),
             owned: false,
         }
     }
@@ -119,7 +119,7 @@ impl<P: SpanProcessor + 'static> Destination for ProcessorDestination<P> {
     type Batch = Vec<FinishedSpan>;
 
     async fn send(&self, spans: &Vec<FinishedSpan>, _: Duration) -> Result<(), Failure> {
-        for span in sdk_spans(spans, &self.scope, &self.limits) {
+        for span in self.spans.of(spans) {
             self.processor.on_end(span);
         }
         Ok(())

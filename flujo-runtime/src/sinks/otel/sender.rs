@@ -74,7 +74,8 @@ pub(crate) trait Destination: Send + Sync + 'static {
     /// latency (a request's round trip, a delayed acknowledgement) behind the next request.
     const IN_FLIGHT: usize = 1;
 
-    /// Delivers one batch, within `timeout`.
+    /// Delivers one batch, within `timeout` (the sending thread gives up on it at half as
+    /// long again).
     fn send(
         &self,
         batch: &Self::Batch,
@@ -110,6 +111,7 @@ impl Pack for Spans {
 }
 
 /// A batch the destination did not take.
+#[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) error: String,
     /// Not answered in time: the batch may have arrived, and is sent again.
@@ -396,9 +398,18 @@ impl<D: Destination> BatchSender<D> {
         let mut unanswered = false;
         let mut wait = RESEND_WAIT;
         for attempt in 0..=TIMED_OUT_RESENDS {
-            let failure = match self.destination.send(batch, self.settings.timeout).await {
-                Ok(()) => return Delivery::Exported,
-                Err(failure) => failure,
+            let timeout = self.settings.timeout;
+            // A destination bounds its own attempts (OTLP's at the timeout); the margin only
+            // guards against one that would not end.
+            let sent =
+                tokio::time::timeout(timeout + timeout / 2, self.destination.send(batch, timeout));
+            let failure = match sent.await {
+                Ok(Ok(())) => return Delivery::Exported,
+                Ok(Err(failure)) => failure,
+                Err(_) => Failure {
+                    error: "the export did not end".to_owned(),
+                    timed_out: true,
+                },
             };
             // A timed-out attempt is transient (a stalled or overloaded destination) and may
             // have arrived; any other failure reached no destination, or was refused by it.

@@ -1,11 +1,12 @@
 //! OTLP span export (feature `otlp`), fed by the bounded queue of `sinks::otel::sender` on the
-//! `flujo-otlp` thread, over gRPC or HTTP/protobuf: each batch is encoded by flujo straight
-//! by the export worker as it hands the spans over (`proto`), and sent by `wire`. Transient failures (gRPC UNAVAILABLE,
-//! HTTP 429/502/503/504) are retried within `otlp_timeout` (100 ms .. 1.6 s with jitter,
-//! honouring a server's retry-after), as the SDK's exporters retry them. An attempt that the collector did not answer
-//! within `otlp_timeout` is transient too: it is sent again, twice at most. A slow or absent
-//! collector fills the queue, and further batches are dropped and counted: neither the
-//! application nor the export worker ever waits on the network.
+//! `flujo-otlp` thread, over gRPC or HTTP/protobuf: each batch is encoded by the export
+//! worker as it hands the spans over (`proto`), and sent by `wire`. Transient failures (gRPC
+//! UNAVAILABLE, HTTP 429/502/503/504) are retried within `otlp_timeout` (100 ms .. 1.6 s with
+//! jitter, honouring a server's retry-after), as the SDK's exporters retry them. An attempt
+//! that the collector did not answer within `otlp_timeout` is transient too: it is sent
+//! again, twice at most. A slow or absent collector fills the queue, and further batches are
+//! dropped and counted: neither the application nor the export worker ever waits on the
+//! network.
 //!
 //! Requests are bounded in spans and bytes, and every span lands in exactly one counter, as
 //! `sinks::otel::sender` says.
@@ -37,20 +38,7 @@ impl Destination for OtlpDestination {
     const IN_FLIGHT: usize = 16;
 
     async fn send(&self, request: &Bytes, timeout: Duration) -> Result<(), Failure> {
-        // The wire bounds its own attempts at the timeout; the margin only guards against
-        // one that would not end.
-        let attempts = self.wire.export(request.clone(), timeout);
-        match tokio::time::timeout(timeout + timeout / 2, attempts).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(refused)) => Err(Failure {
-                error: refused.error,
-                timed_out: refused.timed_out,
-            }),
-            Err(_) => Err(Failure {
-                error: "the export did not end".to_owned(),
-                timed_out: true,
-            }),
-        }
+        self.wire.export(request.clone(), timeout).await
     }
 
     fn shutdown(&self, _: Duration) {}

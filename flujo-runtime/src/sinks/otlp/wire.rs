@@ -14,6 +14,8 @@ use prost::Message as _;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
+use crate::sinks::otel::sender::Failure;
+
 const MAX_RETRIES: u32 = 3;
 const INITIAL_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_millis(1600);
@@ -42,14 +44,6 @@ struct Attempt {
     retry: Retry,
     /// Not answered in time: the request may have arrived.
     timed_out: bool,
-}
-
-/// An export that failed, after its retries.
-#[derive(Debug)]
-pub(crate) struct Refused {
-    pub(crate) error: String,
-    /// One of its attempts was not answered in time: the spans may have arrived.
-    pub(crate) timed_out: bool,
 }
 
 /// Where requests go: a gRPC channel or an HTTP client, with the headers to send.
@@ -83,10 +77,10 @@ impl Wire {
     }
 
     /// Sends `request` (an encoded `ExportTraceServiceRequest`), again after a transient
-    /// failure, within `timeout`.
-    pub(crate) async fn export(&self, request: Bytes, timeout: Duration) -> Result<(), Refused> {
+    /// failure, within `timeout`; a failure says whether an attempt went unanswered.
+    pub(crate) async fn export(&self, request: Bytes, timeout: Duration) -> Result<(), Failure> {
         let request = match &self.route {
-            Route::Http { gzip: true, .. } => gzip(&request).map_err(|error| Refused {
+            Route::Http { gzip: true, .. } => gzip(&request).map_err(|error| Failure {
                 error: format!("cannot compress the OTLP request: {error}"),
                 timed_out: false,
             })?,
@@ -103,7 +97,7 @@ impl Wire {
                 Err(failed) => failed,
             };
             timed_out |= failed.timed_out;
-            let refused = || Refused {
+            let refused = || Failure {
                 error: failed.error.clone(),
                 timed_out,
             };

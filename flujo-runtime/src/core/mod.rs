@@ -1,6 +1,6 @@
 //! The hot-path core: clock, ids, attribute values, call-site descriptors, the span record,
-//! the span context and `traceparent`, the on/off state and the sampler, and the back-ends
-//! whose GenAI names spans carry. It imports nothing
+//! the span context and `traceparent`, the on/off state and the sampler, the back-ends
+//! whose GenAI names spans carry, and the wait an HTTP answer asks for. It imports nothing
 //! of flujo; every other layer builds on it.
 
 pub(crate) mod attribute;

@@ -119,7 +119,7 @@ const SHOULD_RETRY: &str = "x-should-retry";
 /// Whether a request that failed with `status` can succeed on another attempt, as OpenAI's
 /// and Anthropic's own SDKs judge it: the server's `x-should-retry: true|false` when it says,
 /// else a 408, 409, 429 or 5xx status is worth another attempt and any other is not. With
-/// [`retry_after`], what a [`RetryAdvice`] implementation of an error that keeps the failed
+/// [`retry_after`](crate::retry_after), what a [`RetryAdvice`] implementation of an error that keeps the failed
 /// response's status and headers needs:
 ///
 /// ```

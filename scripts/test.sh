@@ -86,6 +86,12 @@ export FLUJO_TEST_PROMTOOL="$PWD/.backends/prometheus/usr/bin/promtool"
 # Dependencies are downloaded before, outside the watch.
 command -v strace >/dev/null || apt-get install -y --no-install-recommends strace >/dev/null
 cargo fetch --locked
+# The tests' temporary files go to a directory of this run's own, removed when it ends; a file
+# or directory a test made (named flujo-*) and left there fails the run below: runs repeat on
+# the same machine, and a ledger test's leftovers are tens of megabytes each.
+TMPDIR=$(mktemp -d)
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 mkdir -p target
 CONNECTS=target/connects.log
 rm -f "$CONNECTS"
@@ -121,6 +127,12 @@ watched cargo run --locked --quiet -p flujo-examples --example clients --feature
 cargo doc --locked --quiet -p flujo --all-features --no-deps
 python3 scripts/public-api.py target/doc/flujo/all.html --check public-api.txt
 python3 scripts/no-network.py "$CONNECTS"
+leftovers=$(find "$TMPDIR" -maxdepth 1 -name 'flujo-*')
+if [ -n "$leftovers" ]; then
+  echo "tests left these behind in the temporary directory (remove them when the test ends):" >&2
+  echo "$leftovers" >&2
+  exit 1
+fi
 # The instruction-count guard: the hot paths' counts under Callgrind (valgrind, Debian's,
 # installed when absent) against the baselines in benches/README.md.
 bash scripts/perf-guard.sh

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,11 +23,25 @@ fn turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn temp_ledger(name: &str) -> PathBuf {
+/// A ledger in a directory of its own, removed when the test ends, passed or failed (the large
+/// one is ~40 MB, and every run of the suite makes one).
+struct TempLedger {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+fn temp_ledger(name: &str) -> TempLedger {
     let dir = std::env::temp_dir().join(format!("flujo-lifecycle-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("ledger.sqlite")
+    let path = dir.join("ledger.sqlite");
+    TempLedger { dir, path }
+}
+
+impl Drop for TempLedger {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// A model call that takes `delay` and reports `1000 + id` input tokens, so that the ledger
@@ -38,7 +52,7 @@ async fn slow_call(id: u64, delay: Duration) -> Result<TokenUsage, anyhow::Error
     Ok(TokenUsage::new(1000 + id, 10))
 }
 
-fn ids_in(path: &PathBuf) -> BTreeSet<u64> {
+fn ids_in(path: &Path) -> BTreeSet<u64> {
     let ledger = CostLedger::open(path).expect("the ledger opens");
     ledger
         .records(utc_today(), utc_today())
@@ -61,7 +75,7 @@ fn shutdown_delivers_calls_that_end_within_the_timeout_and_none_leaks_into_the_n
         .unwrap();
     let guard = flujo::init_telemetry_with(
         TelemetryConfig::builder()
-            .cost_ledger(&first)
+            .cost_ledger(&first.path)
             .shutdown_timeout(timeout),
     )
     .unwrap();
@@ -95,7 +109,7 @@ fn shutdown_delivers_calls_that_end_within_the_timeout_and_none_leaks_into_the_n
     // The documented split: calls running get the timeout less a quarter of it (at most
     // 500 ms), which is kept for delivering what they recorded.
     let calls_deadline = timeout - (timeout / 4).min(Duration::from_millis(500));
-    let delivered = ids_in(&first);
+    let delivered = ids_in(&first.path);
     let within: BTreeSet<u64> = finished
         .lock()
         .unwrap()
@@ -116,7 +130,7 @@ fn shutdown_delivers_calls_that_end_within_the_timeout_and_none_leaks_into_the_n
     // A new session while the rest of the first session's calls end.
     let late_before = flujo::export::late_records().1;
     let guard =
-        flujo::init_telemetry_with(TelemetryConfig::builder().cost_ledger(&second)).unwrap();
+        flujo::init_telemetry_with(TelemetryConfig::builder().cost_ledger(&second.path)).unwrap();
     runtime.block_on(async {
         for task in tasks {
             task.await.unwrap();
@@ -125,14 +139,14 @@ fn shutdown_delivers_calls_that_end_within_the_timeout_and_none_leaks_into_the_n
     // One call of the new session, so that its ledger is not empty.
     runtime.block_on(slow_call(999, Duration::ZERO)).unwrap();
     drop(guard);
-    let in_second = ids_in(&second);
+    let in_second = ids_in(&second.path);
     assert_eq!(
         in_second,
         BTreeSet::from([999]),
         "only the second session's call is charged to it"
     );
     assert_eq!(
-        ids_in(&first),
+        ids_in(&first.path),
         delivered,
         "the closed ledger got nothing after its drop"
     );
@@ -147,11 +161,11 @@ fn shutdown_delivers_calls_that_end_within_the_timeout_and_none_leaks_into_the_n
 #[test]
 fn a_priced_call_with_no_exporter_and_sampling_zero_reaches_the_ledger_and_the_report() {
     let _turn = turn();
-    let path = temp_ledger("unsampled");
+    let ledger = temp_ledger("unsampled");
     let guard = flujo::init_telemetry_with(
         TelemetryConfig::builder()
             .sampling_rate(0.0)
-            .cost_ledger(&path),
+            .cost_ledger(&ledger.path),
     )
     .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -163,7 +177,7 @@ fn a_priced_call_with_no_exporter_and_sampling_zero_reaches_the_ledger_and_the_r
     assert!(report.requests >= 1, "{report:?}");
     assert!(report.total_cost > flujo::Usd::ZERO);
     drop(guard);
-    assert_eq!(ids_in(&path), BTreeSet::from([7]));
+    assert_eq!(ids_in(&ledger.path), BTreeSet::from([7]));
 }
 
 #[pipeline_step]
@@ -179,8 +193,9 @@ fn priced_call(i: u64) -> Result<TokenUsage, anyhow::Error> {
 #[test]
 fn a_report_over_a_large_sqlite_ledger_never_blocks_a_step() {
     let _turn = turn();
-    let path = temp_ledger("large");
-    let guard = flujo::init_telemetry_with(TelemetryConfig::builder().cost_ledger(&path)).unwrap();
+    let ledger = temp_ledger("large");
+    let guard =
+        flujo::init_telemetry_with(TelemetryConfig::builder().cost_ledger(&ledger.path)).unwrap();
     for i in 0..200_000 {
         priced_call(i).unwrap();
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 const RULES: &[(&str, &str, &[&str])] = &[
     (
         "core",
-        "clock, ids, attribute values, call sites, the span record, span context, propagation, on/off state",
+        "clock, ids, attribute values, call sites, the span record, span context, propagation, on/off state, secrets hidden in text",
         &[],
     ),
     (

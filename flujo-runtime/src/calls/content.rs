@@ -28,8 +28,8 @@ const SHORTEST_SECRET: usize = 8;
 
 /// Sets what is captured from now on (the composition root calls this at init).
 pub(crate) fn configure(capture: bool, max_bytes: usize, secrets: Vec<String>) {
-    // Each is searched for in every captured text: once each, in the order given (the OTLP
-    // signals often share their headers).
+    // Each is searched for in every captured text, so once each (the OTLP signals often share
+    // their headers).
     let mut seen = std::collections::HashSet::new();
     *SECRETS.lock().unwrap_or_else(PoisonError::into_inner) = secrets
         .into_iter()
@@ -173,15 +173,11 @@ pub(crate) fn output_messages(texts: &[Cow<'_, str>], finish_reasons: &[Cow<'_, 
 
 /// `text` with credentials replaced by [`REDACTED`]: provider API keys (`sk-…`, `sk-ant-…`,
 /// `AIza…`), AWS access key ids (`AKIA…`), GitHub tokens (`ghp_…`), the token after
-/// `Bearer `, and the secrets flujo was configured with.
+/// `Bearer `, and the secrets flujo was configured with (each whole, also where one overlaps
+/// another: one key the prefix of another).
 pub fn redact(text: &str) -> Cow<'_, str> {
-    let mut redacted = Cow::Borrowed(text);
     let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
-    for secret in secrets.iter() {
-        if redacted.contains(secret.as_str()) {
-            redacted = Cow::Owned(redacted.replace(secret.as_str(), REDACTED));
-        }
-    }
+    let mut redacted = crate::core::redact::hide(text, &secrets, REDACTED);
     drop(secrets);
     for (prefix, shortest_rest) in [
         ("sk-", 16),

@@ -1,7 +1,7 @@
 //! The hot-path core: clock, ids, attribute values, call-site descriptors, the span record,
 //! the span context and `traceparent`, the on/off state and the sampler, the back-ends
-//! whose GenAI names spans carry, and the wait an HTTP answer asks for. It imports nothing
-//! of flujo; every other layer builds on it.
+//! whose GenAI names spans carry, the wait an HTTP answer asks for, and secrets hidden in a
+//! text. It imports nothing of flujo; every other layer builds on it.
 
 pub(crate) mod attribute;
 pub(crate) mod blocking;
@@ -17,6 +17,7 @@ pub(crate) mod otel_current;
 pub(crate) mod percent;
 pub(crate) mod propagation;
 pub(crate) mod record;
+pub(crate) mod redact;
 pub(crate) mod retry_after;
 pub(crate) mod site;
 pub(crate) mod state;

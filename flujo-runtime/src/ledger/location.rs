@@ -444,13 +444,7 @@ impl PostgresUrl {
     /// `message` (from the driver, which may quote what it was given) without the password.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn scrub(&self, message: &str) -> String {
-        let mut message = message.to_owned();
-        let mut longest_first: Vec<&str> = self.passwords.iter().map(String::as_str).collect();
-        longest_first.sort_by_key(|password| std::cmp::Reverse(password.len()));
-        for password in longest_first {
-            message = message.replace(password, "***");
-        }
-        message
+        crate::core::redact::hide(message, &self.passwords, "***").into_owned()
     }
 }
 

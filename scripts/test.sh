@@ -90,6 +90,8 @@ cargo fetch --locked
 # or directory a test made (named flujo-*) and left there fails the run below: runs repeat on
 # the same machine, and a ledger test's leftovers are tens of megabytes each.
 TMPDIR=$(mktemp -d)
+# Open as /tmp is: the PostgreSQL tests run the server as an unprivileged user when root.
+chmod 1777 "$TMPDIR"
 export TMPDIR
 trap 'rm -rf "$TMPDIR"' EXIT
 mkdir -p target

@@ -66,7 +66,7 @@ struct BridgedSpan {
     parent_is_remote: bool,
     start: u64,
     attributes: Vec<(Cow<'static, str>, AttributeValue)>,
-    events: Vec<SpanEvent>,
+    events: bridged::Events,
     failed: Option<String>,
 }
 
@@ -146,7 +146,7 @@ where
             parent_is_remote: parent.is_remote(),
             start: clock::now(),
             attributes: fields.attributes,
-            events: Vec::new(),
+            events: bridged::Events::default(),
             failed: None,
         });
     }
@@ -202,9 +202,7 @@ where
             if is_error {
                 bridged.failed = Some(name.clone());
             }
-            if bridged.events.len() < bridged::MAX_EVENTS_PER_SPAN {
-                bridged.events.push(SpanEvent::now(name, attributes));
-            }
+            bridged.events.push(SpanEvent::now(name, attributes));
             return;
         }
         let current = SpanContext::current();
@@ -240,7 +238,8 @@ where
             attributes: bridged.attributes,
             extras: Some(Box::new(SpanExtras {
                 model_call: None,
-                events: bridged.events,
+                events: bridged.events.kept,
+                dropped_events: bridged.events.dropped,
                 name: Some(Cow::Borrowed(span.metadata().name())),
                 parent_is_remote: bridged.parent_is_remote,
                 trace_state: bridged.context.trace_state_id(),

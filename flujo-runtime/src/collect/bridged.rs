@@ -10,18 +10,42 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
 
-use crate::core::record::SpanEvent;
+use crate::core::record::{DEFAULT_SPAN_EVENT_LIMIT, SpanEvent};
 use crate::core::sync::lock;
 
 const SHARDS: usize = 16;
 /// Spans with pending events per shard, at most (4096 in all).
 pub(crate) const PENDING_SPANS_PER_SHARD: usize = 256;
-/// Bridged events kept per span, at most (a chatty loop inside one step stays bounded).
-pub(crate) const MAX_EVENTS_PER_SPAN: usize = 128;
+/// Events a span keeps, at most (`OTEL_SPAN_EVENT_COUNT_LIMIT`, set at init): a chatty loop
+/// inside one step stays bounded, and what it logs past the limit is counted.
+static EVENT_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_SPAN_EVENT_LIMIT);
+
+/// Sets the events a span keeps from now on (the composition root, at init).
+pub(crate) fn set_event_limit(limit: usize) {
+    EVENT_LIMIT.store(limit, Ordering::Relaxed);
+}
+
+/// A span's bridged events: those kept, and how many more were logged.
+#[derive(Default)]
+pub(crate) struct Events {
+    pub(crate) kept: Vec<SpanEvent>,
+    pub(crate) dropped: u32,
+}
+
+impl Events {
+    /// Keeps `event` if the span has room for it, else counts it.
+    pub(crate) fn push(&mut self, event: SpanEvent) {
+        if self.kept.len() < EVENT_LIMIT.load(Ordering::Relaxed) {
+            self.kept.push(event);
+        } else {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+}
 
 #[derive(Default)]
 struct Shard {
-    events: HashMap<u64, Vec<SpanEvent>>,
+    events: HashMap<u64, Events>,
     /// Span ids in the order their first event arrived, for forgetting the oldest.
     order: VecDeque<u64>,
 }
@@ -50,9 +74,7 @@ pub(crate) fn push(span_id: u64, event: SpanEvent) {
     let mut shard = lock(shard_of(span_id));
     let Shard { events, order } = &mut *shard;
     if let Some(pending) = events.get_mut(&span_id) {
-        if pending.len() < MAX_EVENTS_PER_SPAN {
-            pending.push(event);
-        }
+        pending.push(event);
         return;
     }
     if order.len() >= PENDING_SPANS_PER_SHARD
@@ -61,7 +83,9 @@ pub(crate) fn push(span_id: u64, event: SpanEvent) {
     {
         PENDING_SPANS.fetch_sub(1, Ordering::Relaxed);
     }
-    events.insert(span_id, vec![event]);
+    let mut pending = Events::default();
+    pending.push(event);
+    events.insert(span_id, pending);
     order.push_back(span_id);
     PENDING_SPANS.fetch_add(1, Ordering::Relaxed);
 }
@@ -74,9 +98,9 @@ pub(crate) fn any_pending() -> bool {
     ACTIVE.load(Ordering::Relaxed) && PENDING_SPANS.load(Ordering::Relaxed) != 0
 }
 
-pub(crate) fn take(span_id: u64) -> Vec<SpanEvent> {
+pub(crate) fn take(span_id: u64) -> Events {
     if !any_pending() {
-        return Vec::new();
+        return Events::default();
     }
     let mut shard = lock(shard_of(span_id));
     match shard.events.remove(&span_id) {
@@ -85,7 +109,7 @@ pub(crate) fn take(span_id: u64) -> Vec<SpanEvent> {
             PENDING_SPANS.fetch_sub(1, Ordering::Relaxed);
             events
         }
-        None => Vec::new(),
+        None => Events::default(),
     }
 }
 
@@ -102,7 +126,7 @@ mod tests {
         }
         let step = 0xdead_beef_u64;
         push(step, SpanEvent::now("inside the step", Vec::new()));
-        let events = take(step);
+        let events = take(step).kept;
         assert_eq!(
             events.len(),
             1,

@@ -208,6 +208,15 @@ impl FinishedSpan {
             .map_or(&[][..], |extras| &extras.events)
     }
 
+    /// Events the span did not keep while it ran: `tracing` events logged inside it past
+    /// `OTEL_SPAN_EVENT_COUNT_LIMIT` (128 unless set). An exporter adds those it cuts from
+    /// [`events`](Self::events) itself, to the same limit, in the span's dropped-events count.
+    pub fn dropped_events_count(&self) -> u32 {
+        self.extras
+            .as_ref()
+            .map_or(0, |extras| extras.dropped_events)
+    }
+
     /// Wall-clock start.
     pub fn start_time(&self) -> SystemTime {
         self.anchor.to_system_time(self.start)

@@ -109,6 +109,8 @@ pub struct SpanExtras {
     pub model_call: Option<ModelCallRecord>,
     /// Events in the span (retries, validations, bridged `tracing` events).
     pub events: Vec<SpanEvent>,
+    /// Bridged `tracing` events past `OTEL_SPAN_EVENT_COUNT_LIMIT`, not kept.
+    pub dropped_events: u32,
     /// A name other than the call site's (bridged `tracing` spans).
     pub name: Option<Cow<'static, str>>,
     /// The parent is a span of another process (a `traceparent` continued here): rare, so
@@ -120,6 +122,10 @@ pub struct SpanExtras {
     /// The recording thread the box goes back to once exported (0: none).
     pub(crate) home: u32,
 }
+
+/// The events a span keeps unless `OTEL_SPAN_EVENT_COUNT_LIMIT` says: the specification's
+/// default.
+pub(crate) const DEFAULT_SPAN_EVENT_LIMIT: usize = 128;
 
 /// Something that happened during a span, at one instant (an OpenTelemetry span event).
 #[derive(Clone, Debug, PartialEq)]

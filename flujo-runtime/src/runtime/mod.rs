@@ -13,7 +13,7 @@ use crate::accounting::{budget, pricing};
 use crate::bridge::log;
 use crate::calls::content;
 use crate::collect::sink::{self, SinkId, SpanExporter};
-use crate::collect::{ring, worker};
+use crate::collect::{bridged, ring, worker};
 use crate::config::error::TelemetryError;
 use crate::config::settings::{TelemetryConfig, TelemetrySettings};
 use crate::core::genai;
@@ -317,6 +317,7 @@ impl TelemetryGuard {
             secrets,
         );
         worker::set_flush_interval(settings.spans.schedule_delay);
+        bridged::set_event_limit(settings.spans.span_event_count_limit);
         Ok(())
     }
 

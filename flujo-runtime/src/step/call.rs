@@ -815,7 +815,7 @@ fn more_extras(
 ) -> Option<Box<SpanExtras>> {
     let bridged = bridged::take(span_id);
     // Events were pending, but none of them this span's.
-    if model_call.is_none() && lineage.is_plain() && bridged.is_empty() {
+    if model_call.is_none() && lineage.is_plain() && bridged.kept.is_empty() {
         return extras;
     }
     let mut extras = match (extras, model_call) {
@@ -827,7 +827,8 @@ fn more_extras(
         (Some(one), None) | (None, Some(one)) => one,
         (None, None) => recycle::extras_box(),
     };
-    extras.events.extend(bridged);
+    extras.events.extend(bridged.kept);
+    extras.dropped_events = extras.dropped_events.saturating_add(bridged.dropped);
     extras.parent_is_remote |= lineage.parent_is_remote;
     extras.trace_state = lineage.trace_state;
     Some(extras)

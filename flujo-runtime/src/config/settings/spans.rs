@@ -6,6 +6,7 @@ use super::declare::{Declared, Env, Meta, Setting};
 use super::values;
 use super::{TelemetryConfig, TelemetryError};
 use crate::core::attribute::MAX_ATTRIBUTE_VALUE_BYTES;
+use crate::core::record::DEFAULT_SPAN_EVENT_LIMIT;
 
 /// The export queue's size in spans unless `OTEL_BSP_MAX_QUEUE_SIZE` / `max_queue_size` say.
 pub(crate) const DEFAULT_QUEUE_SIZE: usize = 1 << 17;
@@ -16,6 +17,9 @@ pub(crate) const MAX_QUEUE_SIZE: usize = 1 << 20;
 pub(crate) const MAX_EXPORT_BATCH_SIZE: usize = 1 << 16;
 /// The most attributes `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` may keep on a span.
 const MAX_ATTRIBUTE_COUNT: usize = 1 << 16;
+/// The most events `OTEL_SPAN_EVENT_COUNT_LIMIT` may keep on a span: a step's `tracing` events
+/// wait in memory until it ends, for up to 4,096 steps at once.
+const MAX_EVENT_COUNT: usize = 1 << 10;
 
 /// How finished spans wait for their exporters, and what of them is exported.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +36,10 @@ pub(crate) struct SpanQueueSettings {
     pub(crate) attribute_value_length_limit: Option<usize>,
     /// The most attributes an exported span keeps; the rest are counted as dropped.
     pub(crate) span_attribute_count_limit: usize,
+    /// The most events a span keeps; the rest are counted as dropped.
+    pub(crate) span_event_count_limit: usize,
+    /// The most attributes an exported span event keeps; the rest are counted as dropped.
+    pub(crate) event_attribute_count_limit: usize,
 }
 
 pub(super) const MAX_QUEUE: Setting<usize> = Setting {
@@ -125,6 +133,38 @@ pub(super) const COUNT_LIMIT: Setting<usize> = Setting {
     default_text: "128",
 };
 
+pub(super) const EVENT_COUNT_LIMIT: Setting<usize> = Setting {
+    meta: Meta {
+        field: None,
+        env: &["OTEL_SPAN_EVENT_COUNT_LIMIT"],
+        accepts: "a whole number of events from 1 to 1024",
+        doc: "events a span keeps (retries, validations, `tracing` events logged inside it), the first ones; the rest are counted in its dropped-events count",
+        secret: false,
+    },
+    parse: |v| values::count(v, 1..=MAX_EVENT_COUNT),
+    valid: |_| true,
+    default: || DEFAULT_SPAN_EVENT_LIMIT,
+    default_text: "128",
+};
+
+pub(super) const EVENT_ATTRIBUTE_COUNT_LIMIT: Setting<usize> = Setting {
+    meta: Meta {
+        field: None,
+        env: &[
+            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+        ],
+        accepts: "a whole number of attributes from 1 to 65536",
+        doc: "attributes an exported span event keeps, the first ones; the rest are counted in its dropped-attributes count",
+        secret: false,
+    },
+    parse: |v| values::count(v, 1..=MAX_ATTRIBUTE_COUNT),
+    valid: |_| true,
+    // The specification's default.
+    default: || 128,
+    default_text: "128",
+};
+
 pub(super) const DECLARED: &[&dyn Declared] = &[
     &MAX_QUEUE,
     &MAX_BATCH,
@@ -132,6 +172,8 @@ pub(super) const DECLARED: &[&dyn Declared] = &[
     &EXPORT_TIMEOUT,
     &VALUE_LENGTH_LIMIT,
     &COUNT_LIMIT,
+    &EVENT_COUNT_LIMIT,
+    &EVENT_ATTRIBUTE_COUNT_LIMIT,
 ];
 
 pub(super) fn resolve(
@@ -156,5 +198,7 @@ pub(super) fn resolve(
         export_timeout: EXPORT_TIMEOUT.get(config.export_timeout, env)?,
         attribute_value_length_limit: VALUE_LENGTH_LIMIT.get(None, env)?,
         span_attribute_count_limit: COUNT_LIMIT.get(None, env)?,
+        span_event_count_limit: EVENT_COUNT_LIMIT.get(None, env)?,
+        event_attribute_count_limit: EVENT_ATTRIBUTE_COUNT_LIMIT.get(None, env)?,
     })
 }

@@ -246,11 +246,28 @@ fn attribute_limits_come_from_the_span_variable_then_the_generic_one() {
         .unwrap();
     assert_eq!(span.spans.attribute_value_length_limit, Some(8));
     assert_eq!(span.spans.span_attribute_count_limit, 3);
+    // Events: the specification's defaults, the generic count for their attributes unless
+    // the event variable says.
+    assert_eq!(defaults.spans.span_event_count_limit, 128);
+    assert_eq!(defaults.spans.event_attribute_count_limit, 128);
+    assert_eq!(generic.spans.event_attribute_count_limit, 12);
+    let events = TelemetryConfig::default()
+        .resolve_from(env(&[
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "12"),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "5"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "7"),
+        ]))
+        .unwrap();
+    assert_eq!(events.spans.event_attribute_count_limit, 5);
+    assert_eq!(events.spans.span_event_count_limit, 7);
+    assert_eq!(events.spans.span_attribute_count_limit, 12);
     for variable in [
         "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
         "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_SPAN_EVENT_COUNT_LIMIT",
+        "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
     ] {
-        for bad in ["-1", "many", "99999999999"] {
+        for bad in ["-1", "0", "many", "99999999999"] {
             let error = error_for(variable, bad).to_string();
             assert!(error.contains(variable), "{error}");
         }

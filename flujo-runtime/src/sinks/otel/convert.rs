@@ -11,6 +11,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use crate::collect::finished::{AttributeKey, FinishedSpan, SpanKind as FlujoSpanKind, SpanStatus};
 use crate::config::settings::{ResourceSettings, SpanQueueSettings};
 use crate::core::attribute::AttributeValue;
+use crate::core::record::SpanEvent;
 
 /// The instrumentation scope of every span flujo exports.
 pub(crate) fn scope() -> InstrumentationScope {
@@ -49,13 +50,17 @@ pub(crate) fn resource(settings: &ResourceSettings) -> Resource {
         .build()
 }
 
-/// The attribute limits of exported spans (the `OTEL_*ATTRIBUTE*_LIMIT` variables).
+/// The limits of exported spans (the `OTEL_*_LIMIT` variables).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SpanLimits {
     /// Characters a value keeps, at most.
     pub(crate) value_chars: Option<usize>,
     /// Attributes a span keeps, at most: its own first, then its fields.
     pub(crate) attributes: usize,
+    /// Events a span keeps, at most: the first ones.
+    pub(crate) events: usize,
+    /// Attributes an event keeps, at most.
+    pub(crate) event_attributes: usize,
 }
 
 impl SpanLimits {
@@ -63,7 +68,23 @@ impl SpanLimits {
         SpanLimits {
             value_chars: settings.attribute_value_length_limit,
             attributes: settings.span_attribute_count_limit,
+            events: settings.span_event_count_limit,
+            event_attributes: settings.event_attribute_count_limit,
         }
+    }
+
+    /// The events of `span` that are exported, and how many it dropped in all: while it ran
+    /// and here.
+    pub(crate) fn events<'a>(&self, span: &'a FinishedSpan) -> (&'a [SpanEvent], u32) {
+        let all = span.events();
+        let kept = &all[..all.len().min(self.events)];
+        let cut = u32::try_from(all.len() - kept.len()).unwrap_or(u32::MAX);
+        (kept, span.dropped_events_count().saturating_add(cut))
+    }
+
+    /// How many of an event's `attributes` are dropped.
+    pub(crate) fn dropped_event_attributes(&self, attributes: usize) -> u32 {
+        u32::try_from(attributes.saturating_sub(self.event_attributes)).unwrap_or(u32::MAX)
     }
 }
 
@@ -117,21 +138,29 @@ pub(crate) fn span_data(
 }
 
 fn span_events(span: &FinishedSpan, limits: &SpanLimits) -> SpanEvents {
+    let (kept, dropped) = limits.events(span);
     let mut events = SpanEvents::default();
-    events.events = span
-        .events()
+    events.events = kept
         .iter()
         .map(|event| {
             let attributes = event
                 .attributes
                 .iter()
+                .take(limits.event_attributes)
                 .map(|(key, value)| {
                     KeyValue::new(key.clone(), otel_value(value.clone(), limits.value_chars))
                 })
                 .collect();
-            opentelemetry::trace::Event::new(event.name.clone(), event.time(), attributes, 0)
+            let dropped_attributes = limits.dropped_event_attributes(event.attributes.len());
+            opentelemetry::trace::Event::new(
+                event.name.clone(),
+                event.time(),
+                attributes,
+                dropped_attributes,
+            )
         })
         .collect();
+    events.dropped_count = dropped;
     events
 }
 

@@ -319,15 +319,22 @@ fn write_span(buf: &mut Vec<u8>, span: &FinishedSpan, limits: &SpanLimits) {
             .unwrap_or(u64::MAX)
             .min(u64::from(u32::MAX)),
     );
-    for event in span.events() {
+    let (events, dropped_events) = limits.events(span);
+    for event in events {
         message(buf, 11, 1, |buf| {
             fixed64(buf, 1, nanos(event.time()));
             string(buf, 2, &event.name);
-            for (key, value) in &event.attributes {
+            for (key, value) in event.attributes.iter().take(limits.event_attributes) {
                 key_value(buf, 3, key, value, limits.value_chars);
             }
+            uint(
+                buf,
+                4,
+                u64::from(limits.dropped_event_attributes(event.attributes.len())),
+            );
         });
     }
+    uint(buf, 12, u64::from(dropped_events));
     // Status is always present (the SDK sends an unset one too).
     message(buf, 15, 1, |buf| {
         let (code, text) = match &span.status {

@@ -5,6 +5,7 @@
 mod support;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use flujo::{SpanContext, TokenUsage, pipeline_step, track_cost};
 use support::{Rotel, TlsFront, WireLog, free_port};
@@ -20,6 +21,8 @@ const LOG: &str = "FLUJO_TEST_OTEL_ENV_LOG";
 const PROPAGATE: &str = "FLUJO_TEST_OTEL_ENV_PROPAGATE";
 /// The remote trace a [`PROPAGATE`] child continues.
 const REMOTE_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// Set for a child whose one span is [`retried`], instead of [`root`]'s three.
+const RETRIED: &str = "FLUJO_TEST_OTEL_ENV_RETRIED";
 /// Spans one child records: a step and its two child steps.
 const SPANS: u64 = 3;
 
@@ -34,6 +37,19 @@ fn leaf(n: u32) -> u32 {
 #[pipeline_step]
 fn root(n: u32) -> u32 {
     leaf(leaf(n))
+}
+
+static FAILURES: AtomicU32 = AtomicU32::new(0);
+
+/// A step that fails twice before it answers: its span has two retry events, each with six
+/// attributes.
+#[pipeline_step(retries = 2, backoff = "fixed", backoff_ms = 1)]
+fn retried() -> Result<u32, std::io::Error> {
+    if FAILURES.fetch_add(1, Ordering::SeqCst) < 2 {
+        Err(std::io::Error::other("busy"))
+    } else {
+        Ok(1)
+    }
 }
 
 /// A priced model call (outside the steps: it adds no span to theirs).
@@ -70,6 +86,8 @@ fn child() {
                 remote.in_scope(|| root(1));
                 remote.inject_with(|name, value| println!("INJECT {name}={value}"));
                 println!("BAGGAGE region={:?}", remote.baggage_entry("region"));
+            } else if std::env::var_os(RETRIED).is_some() {
+                retried().unwrap();
             } else {
                 root(1);
             }
@@ -113,6 +131,8 @@ fn run(vars: &[(&str, String)]) -> (String, String) {
         "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
         "OTEL_ATTRIBUTE_COUNT_LIMIT",
         "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_SPAN_EVENT_COUNT_LIMIT",
+        "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
         "OTEL_PROPAGATORS",
         "OTEL_METRICS_EXPORTER",
         "OTEL_LOGS_EXPORTER",
@@ -140,6 +160,11 @@ fn run(vars: &[(&str, String)]) -> (String, String) {
 /// Runs the child exporting over OTLP to a rotel that logs every span, with `vars` besides;
 /// what rotel logged once the child's spans arrived.
 fn exported(vars: &[(&str, String)]) -> String {
+    exported_spans(vars, SPANS as usize)
+}
+
+/// What rotel received from a child run under `vars` that records `spans` spans.
+fn exported_spans(vars: &[(&str, String)], spans: usize) -> String {
     let rotel = Rotel::start();
     let endpoint = format!("http://127.0.0.1:{}", rotel.grpc);
     let mut all = vec![
@@ -148,7 +173,7 @@ fn exported(vars: &[(&str, String)]) -> String {
     ];
     all.extend(vars.iter().cloned());
     run(&all);
-    rotel.wait_for_spans(SPANS as usize)
+    rotel.wait_for_spans(spans)
 }
 
 #[test]
@@ -297,6 +322,29 @@ fn the_specifications_variables_decide_what_arrives() {
     assert!(output.contains("-> flujo.step.name: Str(leaf)"), "{output}");
     assert!(!output.contains("-> note:"), "{output}");
     assert!(!output.contains("-> code.function.name:"), "{output}");
+    // Event limits: a span keeps its first events, an event its first attributes.
+    let output = exported_spans(
+        &[
+            (RETRIED, s("1")),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", s("1")),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", s("2")),
+        ],
+        1,
+    );
+    assert!(
+        output.contains("-> flujo.retry.attempt: Int(1)"),
+        "{output}"
+    );
+    assert!(output.contains("-> DroppedAttributesCount: 4"), "{output}");
+    assert!(
+        output.contains("-> flujo.retry.reason: Str(error)"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("-> flujo.retry.attempt: Int(2)"),
+        "{output}"
+    );
+    assert!(!output.contains("-> flujo.retry.delay_ms:"), "{output}");
     // Values the specification does not allow are errors naming the variable.
     for (variable, bad) in [
         ("OTEL_TRACES_SAMPLER", "sometimes"),

@@ -675,6 +675,42 @@ fn tracing_spans_and_events_inside_a_step_join_its_trace() {
     );
 }
 
+#[tracing::instrument]
+fn chatty_helper() {
+    for line in 0..200 {
+        tracing::info!(line, "helper line");
+    }
+}
+
+#[pipeline_step]
+fn chatty_step() {
+    for line in 0..200 {
+        tracing::info!(line, "step line");
+    }
+    chatty_helper();
+}
+
+#[test]
+fn tracing_events_past_the_span_event_limit_are_counted_as_dropped() {
+    use tracing_subscriber::prelude::*;
+    let capture = Capture::start();
+    let subscriber = tracing_subscriber::registry().with(flujo::export::tracing_layer());
+    tracing::subscriber::with_default(subscriber, chatty_step);
+    for name in ["chatty_step", "chatty_helper"] {
+        let span = &capture.spans_named(name)[0];
+        // OTEL_SPAN_EVENT_COUNT_LIMIT's default: the first 128 are kept.
+        assert_eq!(span.events().len(), 128, "{name}");
+        assert_eq!(span.dropped_events_count(), 72, "{name}");
+        let lines: Vec<_> = span
+            .events()
+            .iter()
+            .map(|event| event.attribute("line").and_then(|v| v.as_i64()))
+            .collect();
+        assert_eq!(lines[0], Some(0), "{name}");
+        assert_eq!(lines[127], Some(127), "{name}");
+    }
+}
+
 #[test]
 fn the_otlp_hook_checks_its_endpoint() {
     let error = flujo::export::OpenTelemetryHook::otlp("collector:4317").unwrap_err();

@@ -2,8 +2,9 @@
 //! with opentelemetry-proto, is the request the OpenTelemetry SDK's exporter sends for the
 //! same spans, field by field: steps, failed steps, retries and their events, model calls
 //! with their usage, cost and finish reasons, a trace continued from another service with its
-//! `tracestate`, and the attribute limits of `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` and
-//! `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`.
+//! `tracestate`, the attribute limits of `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` and
+//! `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, and the event limits of `OTEL_SPAN_EVENT_COUNT_LIMIT` and
+//! `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`.
 
 use flujo::config::TelemetrySettings;
 use flujo::export::FinishedSpan;
@@ -132,5 +133,34 @@ fn cut_values_and_dropped_attributes_are_the_sdks_too() {
             .any(|span| span.dropped_attributes_count > 0)
     );
     assert!(exported.iter().all(|span| span.attributes.len() <= 4));
+    assert_same_request(&settings, &spans);
+}
+
+#[test]
+fn events_past_the_event_limits_are_dropped_and_counted_as_the_sdk_does() {
+    let spans = spans();
+    let settings = TelemetryConfig::builder()
+        .resolve_from(|name| match name {
+            "OTEL_SPAN_EVENT_COUNT_LIMIT" => Some("1".to_owned()),
+            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT" => Some("2".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+    let (flujo_bytes, _) = flujo::__private::trace_request_both_ways(&spans, &settings);
+    let request = decoded(&flujo_bytes);
+    let exported = &request.resource_spans[0].scope_spans[0].spans;
+    // `flaky` failed twice before it answered: two retry events, one kept.
+    let flaky: Vec<_> = exported
+        .iter()
+        .filter(|span| span.name == "flaky")
+        .collect();
+    assert_eq!(flaky.len(), 2);
+    for span in flaky {
+        assert_eq!(span.events.len(), 1, "{span:?}");
+        assert_eq!(span.dropped_events_count, 1, "{span:?}");
+        let event = &span.events[0];
+        assert_eq!(event.attributes.len(), 2, "{event:?}");
+        assert!(event.dropped_attributes_count > 0, "{event:?}");
+    }
     assert_same_request(&settings, &spans);
 }

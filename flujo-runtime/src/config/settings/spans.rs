@@ -118,12 +118,9 @@ pub(super) const VALUE_LENGTH_LIMIT: Setting<Option<usize>> = Setting {
 pub(super) const COUNT_LIMIT: Setting<usize> = Setting {
     meta: Meta {
         field: None,
-        env: &[
-            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
-            "OTEL_ATTRIBUTE_COUNT_LIMIT",
-        ],
+        env: &["OTEL_ATTRIBUTE_COUNT_LIMIT"],
         accepts: "a whole number of attributes from 1 to 65536",
-        doc: "attributes an exported span keeps: its own first, then its `fields`; the rest are counted in its dropped-attributes count",
+        doc: "attributes an exported span or span event keeps, unless the variables below say",
         secret: false,
     },
     parse: |v| values::count(v, 1..=MAX_ATTRIBUTE_COUNT),
@@ -131,6 +128,20 @@ pub(super) const COUNT_LIMIT: Setting<usize> = Setting {
     // The specification's default.
     default: || 128,
     default_text: "128",
+};
+
+pub(super) const SPAN_COUNT_LIMIT: Setting<Option<usize>> = Setting {
+    meta: Meta {
+        field: None,
+        env: &["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"],
+        accepts: "a whole number of attributes from 1 to 65536",
+        doc: "attributes an exported span keeps: its own first, then its `fields`; the rest are counted in its dropped-attributes count",
+        secret: false,
+    },
+    parse: |v| values::count(v, 1..=MAX_ATTRIBUTE_COUNT).map(Some),
+    valid: |_| true,
+    default: || None,
+    default_text: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
 };
 
 pub(super) const EVENT_COUNT_LIMIT: Setting<usize> = Setting {
@@ -147,22 +158,18 @@ pub(super) const EVENT_COUNT_LIMIT: Setting<usize> = Setting {
     default_text: "128",
 };
 
-pub(super) const EVENT_ATTRIBUTE_COUNT_LIMIT: Setting<usize> = Setting {
+pub(super) const EVENT_ATTRIBUTE_COUNT_LIMIT: Setting<Option<usize>> = Setting {
     meta: Meta {
         field: None,
-        env: &[
-            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
-            "OTEL_ATTRIBUTE_COUNT_LIMIT",
-        ],
+        env: &["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"],
         accepts: "a whole number of attributes from 1 to 65536",
         doc: "attributes an exported span event keeps, the first ones; the rest are counted in its dropped-attributes count",
         secret: false,
     },
-    parse: |v| values::count(v, 1..=MAX_ATTRIBUTE_COUNT),
+    parse: |v| values::count(v, 1..=MAX_ATTRIBUTE_COUNT).map(Some),
     valid: |_| true,
-    // The specification's default.
-    default: || 128,
-    default_text: "128",
+    default: || None,
+    default_text: "`OTEL_ATTRIBUTE_COUNT_LIMIT`",
 };
 
 pub(super) const DECLARED: &[&dyn Declared] = &[
@@ -172,6 +179,7 @@ pub(super) const DECLARED: &[&dyn Declared] = &[
     &EXPORT_TIMEOUT,
     &VALUE_LENGTH_LIMIT,
     &COUNT_LIMIT,
+    &SPAN_COUNT_LIMIT,
     &EVENT_COUNT_LIMIT,
     &EVENT_ATTRIBUTE_COUNT_LIMIT,
 ];
@@ -191,14 +199,17 @@ pub(super) fn resolve(
                        OTEL_BSP_MAX_QUEUE_SIZE)",
         });
     }
+    let count_limit = COUNT_LIMIT.get(None, env)?;
     Ok(SpanQueueSettings {
         max_queue_size,
         max_export_batch_size,
         schedule_delay: SCHEDULE_DELAY.get(config.flush_interval, env)?,
         export_timeout: EXPORT_TIMEOUT.get(config.export_timeout, env)?,
         attribute_value_length_limit: VALUE_LENGTH_LIMIT.get(None, env)?,
-        span_attribute_count_limit: COUNT_LIMIT.get(None, env)?,
+        span_attribute_count_limit: SPAN_COUNT_LIMIT.get(None, env)?.unwrap_or(count_limit),
         span_event_count_limit: EVENT_COUNT_LIMIT.get(None, env)?,
-        event_attribute_count_limit: EVENT_ATTRIBUTE_COUNT_LIMIT.get(None, env)?,
+        event_attribute_count_limit: EVENT_ATTRIBUTE_COUNT_LIMIT
+            .get(None, env)?
+            .unwrap_or(count_limit),
     })
 }

@@ -264,6 +264,7 @@ fn attribute_limits_come_from_the_span_variable_then_the_generic_one() {
     for variable in [
         "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
         "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_ATTRIBUTE_COUNT_LIMIT",
         "OTEL_SPAN_EVENT_COUNT_LIMIT",
         "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
     ] {

@@ -53,6 +53,14 @@ fn absurd_usage() -> TokenUsage {
     TokenUsage::new(u64::MAX - 3, 10)
 }
 
+/// Five events on its span: more than the limit its scenario sets.
+#[pipeline_step]
+fn scored() {
+    for score in 0..5 {
+        flujo::quality::record_score("relevance", f64::from(score) / 5.0);
+    }
+}
+
 #[pipeline_step]
 fn double(n: u32) -> u32 {
     logfire::info!(n, "doubling");
@@ -162,6 +170,17 @@ fn child(scenario: &str) {
                 println!("{:?}", guard.settings());
                 return;
             }
+            if scenario == "events" {
+                let capture = Capture::start();
+                scored();
+                let span = &capture.spans_named("scored")[0];
+                println!(
+                    "events={} dropped={}",
+                    span.events().len(),
+                    span.dropped_events_count()
+                );
+                return;
+            }
             if scenario == "cost" {
                 cost_scenario();
                 return;
@@ -223,6 +242,7 @@ fn run_child(scenario: &str, env: &[(&str, &str)]) -> Output {
         "OTEL_BSP_MAX_QUEUE_SIZE",
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
         "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_SPAN_EVENT_COUNT_LIMIT",
         "FLUJO_PRICING_FILE",
         "FLUJO_PRICES_FILE",
         "FLUJO_GENAI_PRICES_DATA",
@@ -434,6 +454,13 @@ fn standard_otel_variables_are_read() {
         !out.stdout.contains("lf-secret-value"),
         "the token is never printed"
     );
+}
+
+fn a_span_keeps_the_events_otel_span_event_count_limit_says_and_counts_the_rest() {
+    let out = run_child("events", &[("OTEL_SPAN_EVENT_COUNT_LIMIT", "3")]);
+    assert!(out.stdout.contains("events=3 dropped=2"), "{}", out.stdout);
+    let out = run_child("events", &[]);
+    assert!(out.stdout.contains("events=5 dropped=0"), "{}", out.stdout);
 }
 
 fn cost_metrics_and_records_are_never_sampled() {
@@ -696,7 +723,11 @@ fn main() {
         child(&scenario);
         return;
     }
-    let tests: [(&str, fn()); 11] = [
+    let tests: [(&str, fn()); 12] = [
+        (
+            "a_span_keeps_the_events_otel_span_event_count_limit_says_and_counts_the_rest",
+            a_span_keeps_the_events_otel_span_event_count_limit_says_and_counts_the_rest,
+        ),
         (
             "a_call_over_the_token_bound_is_said_as_such_not_as_unpriced",
             a_call_over_the_token_bound_is_said_as_such_not_as_unpriced,

@@ -221,7 +221,7 @@ pub use flujo_macros::pipeline;
 /// | `backoff_ms = N` | base delay in milliseconds (default 100) |
 /// | `jitter = "full"` / `"equal"` / `"none"` | how each wait is spread (default: `full` for exponential, `none` for fixed) |
 /// | `max_backoff_ms = N` | the longest wait, computed or asked for by the error's [`RetryAdvice`] (default 60,000) |
-/// | `retry_for_ms = N` | a deadline across attempts and waits: the last wait is cut to what is left |
+/// | `retry_for_ms = N` | a deadline across attempts and waits: the last wait is cut to what is left (an attempt under way is bounded by `timeout_ms`, not cut) |
 /// | `retry_if = path` | `fn(&E) -> bool`: whether an error is retried, for an error without [`RetryAdvice`] |
 /// | `validate = path` | `fn(&T) -> Result<(), impl Display>` run on each `Ok`: a rejection becomes the error (`E: From<flujo::quality::ValidationError>`) and is retried |
 /// | `crate = path` | where flujo is, for crates that re-export it (default `::flujo`) |

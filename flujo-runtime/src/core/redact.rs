@@ -25,22 +25,21 @@ pub(crate) fn hide<'a, S: AsRef<str>>(text: &'a str, secrets: &[S], with: &str) 
         return Cow::Borrowed(text);
     }
     found.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(found.len());
+    for (start, end) in found {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
     let mut out = String::with_capacity(text.len());
     let mut kept_from = 0;
-    let (mut start, mut end) = found[0];
-    for &(next_start, next_end) in &found[1..] {
-        if next_start <= end {
-            end = end.max(next_end);
-            continue;
-        }
+    for (start, end) in merged {
         out.push_str(&text[kept_from..start]);
         out.push_str(with);
         kept_from = end;
-        (start, end) = (next_start, next_end);
     }
-    out.push_str(&text[kept_from..start]);
-    out.push_str(with);
-    out.push_str(&text[end..]);
+    out.push_str(&text[kept_from..]);
     Cow::Owned(out)
 }
 

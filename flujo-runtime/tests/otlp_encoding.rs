@@ -12,6 +12,7 @@ use flujo::testing::{Capture, StubCompletion, StubModel};
 use flujo::{TelemetryConfig, pipeline_step, track_cost};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 
 #[derive(Debug, thiserror::Error)]
@@ -114,19 +115,32 @@ fn flujos_otlp_request_is_the_sdks_field_by_field() {
     assert_same_request(&settings, &spans);
 }
 
+/// The settings of `variables`, and the spans flujo's request for `spans` carries under them.
+fn limited(spans: &[FinishedSpan], variables: &[(&str, &str)]) -> (TelemetrySettings, Vec<Span>) {
+    let settings = TelemetryConfig::builder()
+        .resolve_from(|name| {
+            variables
+                .iter()
+                .find(|(variable, _)| *variable == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+        .unwrap();
+    let (flujo_bytes, _) = flujo::__private::trace_request_both_ways(spans, &settings);
+    let mut request = decoded(&flujo_bytes);
+    let spans = std::mem::take(&mut request.resource_spans[0].scope_spans[0].spans);
+    (settings, spans)
+}
+
 #[test]
 fn cut_values_and_dropped_attributes_are_the_sdks_too() {
     let spans = spans();
-    let settings = TelemetryConfig::builder()
-        .resolve_from(|name| match name {
-            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT" => Some("7".to_owned()),
-            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT" => Some("4".to_owned()),
-            _ => None,
-        })
-        .unwrap();
-    let (flujo_bytes, _) = flujo::__private::trace_request_both_ways(&spans, &settings);
-    let request = decoded(&flujo_bytes);
-    let exported = &request.resource_spans[0].scope_spans[0].spans;
+    let (settings, exported) = limited(
+        &spans,
+        &[
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "7"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "4"),
+        ],
+    );
     assert!(
         exported
             .iter()
@@ -139,16 +153,13 @@ fn cut_values_and_dropped_attributes_are_the_sdks_too() {
 #[test]
 fn events_past_the_event_limits_are_dropped_and_counted_as_the_sdk_does() {
     let spans = spans();
-    let settings = TelemetryConfig::builder()
-        .resolve_from(|name| match name {
-            "OTEL_SPAN_EVENT_COUNT_LIMIT" => Some("1".to_owned()),
-            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT" => Some("2".to_owned()),
-            _ => None,
-        })
-        .unwrap();
-    let (flujo_bytes, _) = flujo::__private::trace_request_both_ways(&spans, &settings);
-    let request = decoded(&flujo_bytes);
-    let exported = &request.resource_spans[0].scope_spans[0].spans;
+    let (settings, exported) = limited(
+        &spans,
+        &[
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "1"),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "2"),
+        ],
+    );
     // `flaky` failed twice before it answered: two retry events, one kept.
     let flaky: Vec<_> = exported
         .iter()
